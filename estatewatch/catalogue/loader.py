@@ -1,0 +1,168 @@
+"""Loading and checking profile files.
+
+Beyond what the pydantic models check field by field, a profile must be coherent as a
+whole: keys unique, no two fields claiming the same register bits, every poll group
+declared. Errors name the file and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from estatewatch.catalogue.model import (
+    FaultSpec,
+    FieldSpec,
+    PayloadFieldSpec,
+    ProfileSpec,
+    RegisterField,
+    Table,
+    register_width,
+)
+from estatewatch.errors import ConfigError
+from estatewatch.validation import load_yaml_model
+
+PROFILES_DIR = Path(__file__).with_name("profiles")
+DEFAULT_POLL_GROUP = "default"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A loaded, checked device profile."""
+
+    name: str
+    device_type: str
+    protocol: str
+    description: str
+    poll_groups: dict[str, float]
+    fields: tuple[RegisterField, ...]
+    payload: tuple[PayloadFieldSpec, ...]
+    faults: dict[int, FaultSpec]
+    topic: str | None
+    source: Path
+    _by_key: dict[str, RegisterField] = field(repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._by_key.update({f.key: f for f in self.fields})
+
+    def field(self, key: str) -> RegisterField:
+        try:
+            return self._by_key[key]
+        except KeyError:
+            raise KeyError(f"profile {self.name} has no field {key!r}") from None
+
+    def instances(self, group: str) -> list[int]:
+        return sorted({f.instance for f in self.fields if f.group == group and f.instance})
+
+
+def _resolve(
+    spec: FieldSpec,
+    profile: ProfileSpec,
+    *,
+    key: str,
+    group: str | None = None,
+    instance: int | None = None,
+    base: int = 0,
+) -> RegisterField:
+    return RegisterField(
+        key=key,
+        name=spec.name,
+        group=group,
+        instance=instance,
+        table=spec.table,
+        address=base + spec.address,
+        type=spec.type,
+        word_order=spec.word_order or profile.word_order,
+        bits=spec.bits,
+        length=register_width(spec.type, spec.length),
+        scale=spec.scale,
+        unit=spec.unit,
+        poll=spec.poll or next(iter(profile.poll_groups), DEFAULT_POLL_GROUP),
+        enum=spec.enum,
+        description=spec.description,
+    )
+
+
+def _expand(spec: ProfileSpec) -> list[RegisterField]:
+    fields = [_resolve(f, spec, key=f.name) for f in spec.fields]
+    for rep in spec.repeats:
+        for n in range(1, rep.count + 1):
+            base = rep.base + (n - 1) * rep.stride
+            fields.extend(
+                _resolve(f, spec, key=f"{rep.name}{n}.{f.name}", group=rep.name, instance=n, base=base)
+                for f in rep.fields
+            )
+    return fields
+
+
+def _check_whole(fields: list[RegisterField], spec: ProfileSpec, source: str) -> None:
+    seen: set[str] = set()
+    claimed: dict[tuple[Table, int], list[tuple[int, str]]] = {}
+    for f in fields:
+        if f.key in seen:
+            raise ConfigError(f"{source}: field {f.key}: the name is used twice")
+        seen.add(f.key)
+        if f.end > 0x10000:
+            raise ConfigError(f"{source}: field {f.key}: runs past address 0xFFFF")
+        if spec.poll_groups and f.poll not in spec.poll_groups:
+            raise ConfigError(
+                f"{source}: field {f.key}.poll: unknown poll group {f.poll!r}"
+                f" (declared: {', '.join(spec.poll_groups)})"
+            )
+        mask = f.bits.mask if f.bits else 0xFFFF
+        for addr in range(f.address, f.end):
+            for other_mask, other_key in claimed.get((f.table, addr), []):
+                if other_mask & mask:
+                    raise ConfigError(
+                        f"{source}: field {f.key}.address: overlaps field {other_key}"
+                        f" at {f.table} register {addr:#06x}"
+                    )
+            claimed.setdefault((f.table, addr), []).append((mask, f.key))
+
+
+def load_profile(path: Path) -> Profile:
+    """Load one profile file; raise ConfigError naming file and field when it is wrong."""
+    spec = load_yaml_model(ProfileSpec, path)
+    fields = _expand(spec)
+    _check_whole(fields, spec, str(path))
+    return Profile(
+        name=spec.profile,
+        device_type=spec.device_type,
+        protocol=spec.protocol,
+        description=spec.description,
+        poll_groups=dict(spec.poll_groups) or {DEFAULT_POLL_GROUP: 1.0},
+        fields=tuple(fields),
+        payload=tuple(spec.payload),
+        faults=dict(spec.faults),
+        topic=spec.topic,
+        source=path,
+    )
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    profiles: dict[str, Profile]
+
+    def __getitem__(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles))
+            raise ConfigError(f"unknown device profile {name!r} (known: {known})") from None
+
+
+def load_catalogue(directory: Path = PROFILES_DIR) -> Catalogue:
+    profiles: dict[str, Profile] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        profile = load_profile(path)
+        if profile.name in profiles:
+            raise ConfigError(f"{path}: profile: {profile.name!r} is already defined")
+        profiles[profile.name] = profile
+    return Catalogue(profiles)
+
+
+@cache
+def builtin_catalogue() -> Catalogue:
+    """The profiles shipped with estatewatch, loaded once per process."""
+    return load_catalogue(PROFILES_DIR)
