@@ -1,0 +1,14 @@
+"""Private local servers (Mosquitto, InfluxDB 1.x) for tests, benchmarks and the demo.
+
+See :mod:`infra.local.services` for why and how; ``estatewatch services up`` runs both
+from the command line.
+"""
+
+from infra.local.services import (
+    DEFAULT_DATABASE,
+    InfluxInstance,
+    LocalServices,
+    MosquittoInstance,
+)
+
+__all__ = ["DEFAULT_DATABASE", "InfluxInstance", "LocalServices", "MosquittoInstance"]

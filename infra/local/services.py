@@ -1,0 +1,309 @@
+"""Private Mosquitto and InfluxDB 1.x servers for tests, benchmarks and the demo.
+
+Integration tests, ``estatewatch services up`` and ``estatewatch simulate --local-services``
+need a real MQTT broker and a real time-series database, but must never depend on, or
+disturb, a system-wide instance on the default ports (1883, 8086, 8088). So each server
+here runs from the Debian binaries (``mosquitto`` 2.0, ``influxd`` 1.6) as a child
+process with:
+
+- a config generated from the templates next to this module, listening on 127.0.0.1 only,
+  on ports picked free at random (retried if another process wins the race);
+- its config, data, log and pid file under ``root/mosquitto/`` or ``root/influxdb/``
+  (a fresh temporary directory when no root is given);
+- readiness meaning a real answer: an MQTT CONNACK, an HTTP 204 from ``/ping``;
+- the same port and data across ``stop()``/``start()``, so tests can take a server away
+  for a while and check that nothing was lost when it comes back.
+
+Every object is a plain synchronous context manager (``subprocess.Popen``, no threads), so
+it works the same from pytest fixtures, the CLI and asyncio code. Failures are raised as
+:class:`estatewatch.errors.ServiceError` with one line saying what to do, plus the tail of
+the server's log when it died while starting.
+"""
+
+from __future__ import annotations
+
+import getpass
+import http.client
+import json
+import os
+import shutil
+import socket
+import string
+import urllib.parse
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from estatewatch.errors import ServiceError
+from infra.local._ports import LOOPBACK, free_ports, port_is_free
+from infra.local._process import ManagedService, temporary_root
+
+__all__ = ["DEFAULT_DATABASE", "InfluxInstance", "LocalServices", "MosquittoInstance"]
+
+DEFAULT_DATABASE: Final = "estatewatch"
+_PROBE_TIMEOUT_S: Final = 1.0
+_HTTP_TIMEOUT_S: Final = 10.0
+
+
+def _template(name: str) -> string.Template:
+    return string.Template(resources.files("infra.local").joinpath(name).read_text())
+
+
+class MosquittoInstance(ManagedService):
+    """A private Mosquitto broker with persistence; ``url`` is ``mqtt://127.0.0.1:PORT``."""
+
+    name = "Mosquitto"
+    program = "mosquitto"
+    dirname = "mosquitto"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    def _write_config(self) -> None:
+        self.data_dir.mkdir(exist_ok=True)
+        text = _template("mosquitto.conf").substitute(
+            user=getpass.getuser(),
+            port=self.port,
+            data_dir=_single_line(f"{self.data_dir}{os.sep}"),
+            log_file=_single_line(str(self.log_path)),
+        )
+        self.config_path.write_text(text)
+
+    def _command(self, executable: str) -> list[str]:
+        return [executable, "-c", str(self.config_path)]
+
+    def _is_ready(self) -> bool:
+        return _mqtt_connack(self.host, self.port)
+
+
+class InfluxInstance(ManagedService):
+    """A private InfluxDB 1.x with database ``database`` created on every start."""
+
+    name = "InfluxDB"
+    program = "influxd"
+    dirname = "influxdb"
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        port: int | None = None,
+        *,
+        database: str = DEFAULT_DATABASE,
+        executable: Path | str | None = None,
+        startup_timeout: float = 30.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(
+            root,
+            port,
+            executable=executable,
+            startup_timeout=startup_timeout,
+            stop_timeout=stop_timeout,
+        )
+        self.database = database
+        (self.rpc_port,) = free_ports(1)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def create_database(self, name: str) -> None:
+        """Create database ``name`` unless it exists."""
+        self._query(f"CREATE DATABASE {_quote_identifier(name)}")
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` and its data if it exists."""
+        self._query(f"DROP DATABASE {_quote_identifier(name)}")
+
+    def _write_config(self) -> None:
+        text = _template("influxdb.conf").substitute(
+            rpc_address=_toml_string(f"{LOOPBACK}:{self.rpc_port}"),
+            http_address=_toml_string(f"{LOOPBACK}:{self.port}"),
+            meta_dir=_toml_string(str(self.directory / "meta")),
+            data_dir=_toml_string(str(self.directory / "data")),
+            wal_dir=_toml_string(str(self.directory / "wal")),
+        )
+        self.config_path.write_text(text)
+
+    def _command(self, executable: str) -> list[str]:
+        return [executable, "-config", str(self.config_path)]
+
+    def _environment(self) -> dict[str, str]:
+        # influxd lets INFLUXDB_* variables override the config file, which could move
+        # our private instance onto a system instance's ports or data.
+        return {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
+
+    def _is_ready(self) -> bool:
+        try:
+            status, _ = _http(self.host, self.port, "GET", "/ping", timeout=_PROBE_TIMEOUT_S)
+        except (OSError, http.client.HTTPException):
+            return False
+        return status == 204
+
+    def _after_ready(self) -> None:
+        self.create_database(self.database)
+
+    def _repick_ports(self) -> bool:
+        # The RPC port is ours alone and may always move; the HTTP port only until the
+        # first successful start, since clients hold on to it.
+        if not self._port_movable and not port_is_free(self.port):
+            return False
+        http_port, self.rpc_port = free_ports(2)
+        if self._port_movable:
+            self.port = http_port
+        return True
+
+    def _query(self, statement: str) -> None:
+        body = urllib.parse.urlencode({"q": statement}).encode()
+        try:
+            status, reply = _http(
+                self.host,
+                self.port,
+                "POST",
+                "/query",
+                body=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=_HTTP_TIMEOUT_S,
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            raise ServiceError(f"InfluxDB at {self.url} failed {statement!r}: {exc}") from exc
+        error = _influx_error(reply) if status == 200 else reply.decode(errors="replace")
+        if error:
+            raise ServiceError(f"InfluxDB at {self.url} refused {statement!r}: {error}")
+
+
+class LocalServices:
+    """Both private servers under one root: ``root/mosquitto/`` and ``root/influxdb/``."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self._owns_root = root is None
+        self.root = root if root is not None else temporary_root("services")
+        self.mosquitto = MosquittoInstance(self.root)
+        self.influxdb = InfluxInstance(self.root)
+
+    def __repr__(self) -> str:
+        return f"LocalServices(root={self.root}, {self.mosquitto!r}, {self.influxdb!r})"
+
+    @property
+    def running(self) -> bool:
+        return self.mosquitto.running and self.influxdb.running
+
+    def start(self) -> None:
+        """Start both; if one cannot start, the other is stopped again."""
+        try:
+            self.mosquitto.start()
+            self.influxdb.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop both, each even if stopping the other failed."""
+        try:
+            self.influxdb.stop()
+        finally:
+            self.mosquitto.stop()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop both, and delete the root if this object created it."""
+        self.stop()
+        if self._owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _mqtt_connack(host: str, port: int) -> bool:
+    """Send an MQTT 3.1.1 CONNECT and report whether the broker accepted it."""
+    client_id = f"estatewatch-probe-{os.getpid()}".encode()
+    # Protocol name "MQTT", level 4 (3.1.1), flags: clean session, keep-alive 10 s.
+    body = b"\x00\x04MQTT\x04\x02\x00\x0a" + len(client_id).to_bytes(2, "big") + client_id
+    connect = bytes([0x10, len(body)]) + body
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S) as sock:
+            sock.sendall(connect)
+            reply = b""
+            while len(reply) < 4:
+                chunk = sock.recv(4 - len(reply))
+                if not chunk:
+                    return False
+                reply += chunk
+            sock.sendall(b"\xe0\x00")  # DISCONNECT, so the broker logs a clean goodbye
+    except OSError:
+        return False
+    # CONNACK, remaining length 2, no session present, return code 0 (accepted).
+    return reply == b"\x20\x02\x00\x00"
+
+
+def _http(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float,
+) -> tuple[int, bytes]:
+    # http.client rather than urllib or httpx: it never consults proxy variables, which
+    # would send loopback requests to a corporate proxy.
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _influx_error(reply: bytes) -> str:
+    """The first error in an InfluxDB /query reply, or '' if there is none."""
+    try:
+        document = json.loads(reply)
+    except ValueError:
+        return f"unreadable reply {reply[:200]!r}"
+    if not isinstance(document, dict):
+        return f"unexpected reply {reply[:200]!r}"
+    if "error" in document:
+        return str(document["error"])
+    for result in document.get("results", []):
+        if isinstance(result, dict) and "error" in result:
+            return str(result["error"])
+    return ""
+
+
+def _quote_identifier(name: str) -> str:
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _toml_string(value: str) -> str:
+    # JSON string escapes are a subset of TOML basic-string escapes.
+    return json.dumps(value)
+
+
+def _single_line(value: str) -> str:
+    # mosquitto.conf has no quoting: a value is the rest of its line.
+    if "\n" in value or "\r" in value:
+        raise ServiceError(f"Mosquitto cannot use a path containing a line break: {value!r}")
+    return value
