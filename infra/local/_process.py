@@ -265,7 +265,9 @@ class ManagedService(abc.ABC):
                     f"{self.name} exited with status {status} while starting; "
                     f"last lines of {self.log_path}:\n{_tail(output)}"
                 )
-            if self._is_ready():
+            # Polling again after the probe: if our server failed to bind, the answer may
+            # have come from whoever holds the port.
+            if self._is_ready() and self._process.poll() is None:
                 return
             if time.monotonic() >= deadline:
                 raise ServiceError(

@@ -78,7 +78,7 @@ def _up(args: argparse.Namespace) -> int:
                 time.sleep(_WATCH_INTERVAL_S)
     except KeyboardInterrupt:
         # The context manager has stopped both servers by the time we get here.
-        print("stopped", file=sys.stderr)
+        print("services stopped", file=sys.stderr)
         return 0
     finally:
         for sig, handler in previous.items():

@@ -42,7 +42,7 @@ from infra.local._process import ManagedService, temporary_root
 __all__ = ["DEFAULT_DATABASE", "InfluxInstance", "LocalServices", "MosquittoInstance"]
 
 DEFAULT_DATABASE: Final = "estatewatch"
-_PROBE_TIMEOUT_S: Final = 1.0
+_PROBE_TIMEOUT_S: Final = 0.5
 _HTTP_TIMEOUT_S: Final = 10.0
 
 
