@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""HTTP API for maintenance staff, the owners' committee and residents."""

@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""Site gateway daemon: polls Modbus devices and local MQTT sources, forwards telemetry."""

@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""Ingest service: consumes telemetry from the broker and writes it to InfluxDB."""

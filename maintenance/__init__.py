@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""Maintenance: anomaly rules, alarms, work orders, SLAs and owners'-committee oversight."""

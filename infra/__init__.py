@@ -1,0 +1,1 @@
+"""Deployment files and the local-services helpers used by tests and the demo."""
