@@ -118,6 +118,9 @@ class FieldSpec(BaseModel):
     def _consistent(self) -> FieldSpec:
         if self.table.is_bit and self.type is not DataType.BOOL:
             raise ValueError(f"a {self.table} field must have type bool, not {self.type}")
+        if self.table.is_bit and self.bits is not None:
+            # A coil or discrete input is a single bit already; a mask would read it as 0.
+            raise ValueError(f"a {self.table} field is one bit already; remove bits")
         if self.bits is not None and self.type not in (DataType.U16, DataType.BOOL):
             raise ValueError("bits can only select from a u16 or bool register field")
         if self.type is DataType.BOOL and not self.table.is_bit:
