@@ -85,7 +85,10 @@ def encode_field(field: RegisterField, value: Value, current: Sequence[int] = ()
     if t is DataType.STRING:
         if not isinstance(value, str):
             raise CodecError(f"{field.key}: expected text, got {value!r}")
-        data = value.encode("ascii", errors="strict")
+        try:
+            data = value.encode("ascii", errors="strict")
+        except UnicodeEncodeError as exc:
+            raise CodecError(f"{field.key}: {value!r} is not ASCII text") from exc
         if len(data) > 2 * field.length:
             raise CodecError(f"{field.key}: {value!r} is longer than {2 * field.length} chars")
         data = data.ljust(2 * field.length, b"\x00")
@@ -100,9 +103,15 @@ def encode_field(field: RegisterField, value: Value, current: Sequence[int] = ()
     if isinstance(value, str):
         raise CodecError(f"{field.key}: expected a number, got {value!r}")
     if t is DataType.F32:
-        raw_f = float(value) / field.scale
-        return _split(int.from_bytes(struct.pack(">f", raw_f), "big"), field.word_order)
-    raw = round(float(value) / field.scale)
+        try:
+            packed = struct.pack(">f", float(value) / field.scale)
+        except OverflowError as exc:
+            raise CodecError(f"{field.key}: {value!r} is out of range for {t}") from exc
+        return _split(int.from_bytes(packed, "big"), field.word_order)
+    try:
+        raw = round(float(value) / field.scale)
+    except (OverflowError, ValueError) as exc:  # inf, nan, or an int too large for a float
+        raise CodecError(f"{field.key}: {value!r} is out of range for {t}") from exc
     low, high = _RANGES[t] if field.bits is None else (0, (1 << field.bits.width) - 1)
     if not low <= raw <= high:
         raise CodecError(f"{field.key}: {value!r} is out of range for {t}")
