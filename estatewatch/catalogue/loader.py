@@ -96,19 +96,38 @@ def _expand(spec: ProfileSpec) -> list[RegisterField]:
     return fields
 
 
+def _poll_groups(spec: ProfileSpec) -> dict[str, float]:
+    return dict(spec.poll_groups) or {DEFAULT_POLL_GROUP: 1.0}
+
+
+def _check_payload(spec: ProfileSpec, source: str) -> None:
+    # The payload model is keyed by name and parsed by key: a repeat would silently
+    # drop one of the two fields.
+    names: set[str] = set()
+    keys: set[str] = set()
+    for p in spec.payload:
+        if p.name in names:
+            raise ConfigError(f"{source}: payload {p.name}: the name is used twice")
+        if p.key in keys:
+            raise ConfigError(f"{source}: payload {p.name}.key: {p.key!r} is used twice")
+        names.add(p.name)
+        keys.add(p.key)
+
+
 def _check_whole(fields: list[RegisterField], spec: ProfileSpec, source: str) -> None:
     seen: set[str] = set()
     claimed: dict[tuple[Table, int], list[tuple[int, str]]] = {}
+    groups = _poll_groups(spec)
     for f in fields:
         if f.key in seen:
             raise ConfigError(f"{source}: field {f.key}: the name is used twice")
         seen.add(f.key)
         if f.end > 0x10000:
             raise ConfigError(f"{source}: field {f.key}: runs past address 0xFFFF")
-        if spec.poll_groups and f.poll not in spec.poll_groups:
+        if f.poll not in groups:
             raise ConfigError(
                 f"{source}: field {f.key}.poll: unknown poll group {f.poll!r}"
-                f" (declared: {', '.join(spec.poll_groups)})"
+                f" (declared: {', '.join(groups)})"
             )
         mask = f.bits.mask if f.bits else 0xFFFF
         for addr in range(f.address, f.end):
@@ -126,12 +145,13 @@ def load_profile(path: Path) -> Profile:
     spec = load_yaml_model(ProfileSpec, path)
     fields = _expand(spec)
     _check_whole(fields, spec, str(path))
+    _check_payload(spec, str(path))
     return Profile(
         name=spec.profile,
         device_type=spec.device_type,
         protocol=spec.protocol,
         description=spec.description,
-        poll_groups=dict(spec.poll_groups) or {DEFAULT_POLL_GROUP: 1.0},
+        poll_groups=_poll_groups(spec),
         fields=tuple(fields),
         payload=tuple(spec.payload),
         faults=dict(spec.faults),
