@@ -40,7 +40,7 @@ daemon_pids() {
     local name
     for name in "${DAEMONS[@]}"; do
         pgrep -x "$name" || true
-    done | sort -n
+    done | sort  # comm needs lexical order
 }
 before=$(daemon_pids)
 

@@ -66,7 +66,9 @@ class ManagedService(abc.ABC):
         stop_timeout: float = 10.0,
     ) -> None:
         self._owns_root = root is None
-        self.root = root if root is not None else temporary_root(self.program)
+        # Absolute, because the server runs with its own directory as working directory
+        # and the generated config must not depend on where the caller was.
+        self.root = (root if root is not None else temporary_root(self.program)).absolute()
         self.directory = self.root / self.dirname
         self._port_movable = port is None
         self.port = port if port is not None else free_ports(1)[0]

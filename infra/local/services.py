@@ -22,10 +22,10 @@ the server's log when it died while starting.
 
 from __future__ import annotations
 
-import getpass
 import http.client
 import json
 import os
+import pwd
 import shutil
 import socket
 import string
@@ -68,7 +68,7 @@ class MosquittoInstance(ManagedService):
     def _write_config(self) -> None:
         self.data_dir.mkdir(exist_ok=True)
         text = _template("mosquitto.conf").substitute(
-            user=getpass.getuser(),
+            user=_effective_user(),
             port=self.port,
             data_dir=_single_line(f"{self.data_dir}{os.sep}"),
             log_file=_single_line(str(self.log_path)),
@@ -183,7 +183,7 @@ class LocalServices:
 
     def __init__(self, root: Path | None = None) -> None:
         self._owns_root = root is None
-        self.root = root if root is not None else temporary_root("services")
+        self.root = (root if root is not None else temporary_root("services")).absolute()
         self.mosquitto = MosquittoInstance(self.root)
         self.influxdb = InfluxInstance(self.root)
 
@@ -231,6 +231,15 @@ class LocalServices:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _effective_user() -> str:
+    # The uid, not $USER: under sudo $USER may name someone the broker would switch to.
+    # The value only matters when running as root; other users cannot switch anyway.
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return "nobody"
 
 
 def _mqtt_connack(host: str, port: int) -> bool:

@@ -164,6 +164,14 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     assert (tmp_path / "mosquitto" / "data" / "mosquitto.db").exists()
 
 
+def test_relative_root_like_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with LocalServices(Path("var/services")) as services:
+        assert services.running
+    assert (tmp_path / "var/services/mosquitto/data/mosquitto.db").exists()
+    assert (tmp_path / "var/services/influxdb/meta/meta.db").exists()
+
+
 def test_default_root_is_temporary() -> None:
     with LocalServices() as services:
         root = services.root
