@@ -90,7 +90,9 @@ def _expand(spec: ProfileSpec) -> list[RegisterField]:
         for n in range(1, rep.count + 1):
             base = rep.base + (n - 1) * rep.stride
             fields.extend(
-                _resolve(f, spec, key=f"{rep.name}{n}.{f.name}", group=rep.name, instance=n, base=base)
+                _resolve(
+                    f, spec, key=f"{rep.name}{n}.{f.name}", group=rep.name, instance=n, base=base
+                )
                 for f in rep.fields
             )
     return fields

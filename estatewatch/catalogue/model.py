@@ -123,9 +123,12 @@ class FieldSpec(BaseModel):
             raise ValueError(f"a {self.table} field is one bit already; remove bits")
         if self.bits is not None and self.type not in (DataType.U16, DataType.BOOL):
             raise ValueError("bits can only select from a u16 or bool register field")
-        if self.type is DataType.BOOL and not self.table.is_bit:
-            if self.bits is None or self.bits.width != 1:
-                raise ValueError("a bool in a register needs a single bit, e.g. bits: 7")
+        if (
+            self.type is DataType.BOOL
+            and not self.table.is_bit
+            and (self.bits is None or self.bits.width != 1)
+        ):
+            raise ValueError("a bool in a register needs a single bit, e.g. bits: 7")
         if (self.type is DataType.STRING) != (self.length is not None):
             raise ValueError("length (in registers) is required for, and only for, strings")
         if self.scale == 0:

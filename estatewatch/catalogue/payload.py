@@ -49,13 +49,15 @@ class PayloadSchema:
 
     @cached_property
     def _model(self) -> type[BaseModel]:
-        fields = {spec.name: _annotation(spec) for spec in self.profile.payload}
+        # Typed as Any: mypy would otherwise match the tuples against create_model's
+        # own double-underscore keyword parameters and reject the call.
+        fields: dict[str, Any] = {spec.name: _annotation(spec) for spec in self.profile.payload}
         # Vendors add keys over firmware versions; unknown keys are ignored, not errors.
         config = ConfigDict(extra="ignore", populate_by_name=False)
         return create_model(f"Payload_{self.profile.name}", __config__=config, **fields)
 
     def parse(self, payload: bytes | str) -> dict[str, Value]:
-        """Validate a raw payload; return normalised names and values (absent optionals left out)."""
+        """Validate a raw payload; return normalised names and values, absent optionals left out."""
         try:
             raw = json.loads(payload)
         except (UnicodeDecodeError, ValueError) as exc:
