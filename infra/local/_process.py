@@ -8,6 +8,7 @@ that was killed, instead of starting a second server over the same data.
 from __future__ import annotations
 
 import abc
+import atexit
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Final, Self
@@ -34,6 +36,19 @@ _SYSTEM_DIRS: Final = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _START_ATTEMPTS: Final = 5
 _POLL_INTERVAL_S: Final = 0.05
 _LOG_TAIL_LINES: Final = 20
+
+
+# Safety net for a caller that forgets stop(): the servers run in their own session, so
+# nothing else would end them when this interpreter exits.
+_started: weakref.WeakSet[ManagedService] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_forgotten() -> None:
+    for service in list(_started):
+        # A forked child inherits this hook but not the servers; they stay the parent's.
+        if service._owner_pid == os.getpid():
+            service.close()
 
 
 class AddressInUseError(Exception):
@@ -77,6 +92,7 @@ class ManagedService(abc.ABC):
         self._executable = executable
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
+        self._owner_pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(port={self.port}, running={self.running})"
@@ -136,6 +152,8 @@ class ManagedService(abc.ABC):
                 self.stop()
                 raise
             self._port_movable = False
+            self._owner_pid = os.getpid()
+            _started.add(self)
             log.debug("%s running on %s:%d (pid %s)", self.name, self.host, self.port, self.pid)
             return
 
@@ -153,6 +171,7 @@ class ManagedService(abc.ABC):
                 process.kill()
                 process.wait()
         self._process = None
+        _started.discard(self)
         self.pid_path.unlink(missing_ok=True)
 
     def restart(self) -> None:
