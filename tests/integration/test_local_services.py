@@ -129,7 +129,7 @@ def test_influxdb_stop_start_keeps_port_and_data(influxdb: InfluxInstance) -> No
     ]
 
 
-def test_stopped_session_service_is_running_again(
+def test_a_test_may_leave_the_session_services_stopped(
     mosquitto: MosquittoInstance, influxdb: InfluxInstance
 ) -> None:
     # Runs after tests that stopped the servers; the autouse fixture must have restarted them.
