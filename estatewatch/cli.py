@@ -20,8 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 class _Registrar(Protocol):
-    def __call__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        ...
+    def __call__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
 def _registrars() -> list[_Registrar]:

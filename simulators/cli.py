@@ -8,7 +8,7 @@ import json
 import logging
 import signal
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ def _duration(value: str) -> float:
 
 
 def _param(value: str) -> tuple[str, float]:
-    key, sep, number = value.partition("=")
+    key, _sep, number = value.partition("=")
     try:
         return key, float(number)
     except ValueError:
@@ -76,7 +76,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=5020,
         help="first Modbus TCP port; the next ones follow (0: pick free ports)",
     )
-    sim.add_argument("--mqtt", type=_host_port, help="broker for smoke alarms, HOST:PORT")
+    sim.add_argument(
+        "--mqtt",
+        type=_host_port,
+        help="broker for smoke alarms, HOST:PORT (default 127.0.0.1:1883)",
+    )
     sim.add_argument(
         "--local-services",
         action="store_true",
@@ -161,6 +165,9 @@ def _simulate(args: argparse.Namespace) -> int:
             broker = stack.enter_context(MosquittoInstance(Path("var/services/mosquitto")))
             mqtt = (broker.host, broker.port)
             log.info("private Mosquitto at mqtt://%s:%d", *mqtt)
+        if mqtt is None and spec.smoke:
+            mqtt = ("127.0.0.1", 1883)
+            log.info("smoke alarms publish to mqtt://127.0.0.1:1883 (--mqtt or --local-services)")
         options = SimulationOptions(
             fleet=spec,
             base_port=args.base_port,
@@ -194,10 +201,8 @@ async def _run(options: Any, duration: float | None, inventory: Path | None) -> 
             if sim.scenario_done:
                 log.info("scenario finished after %.0f simulated seconds", sim.simulated_seconds)
                 break
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
-            except TimeoutError:
-                pass
         log.info("stopping the simulator")
     return 0
 

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -71,7 +71,9 @@ class Simulation:
             raise ConfigError("smoke alarms need a broker: give --mqtt HOST:PORT")
         n_ports = spec.tcp_ports_needed
         ports = (
-            free_ports(n_ports) if opts.base_port == 0 else list(range(opts.base_port, opts.base_port + n_ports))
+            free_ports(n_ports)
+            if opts.base_port == 0
+            else list(range(opts.base_port, opts.base_port + n_ports))
         )
         self.fleet = build_fleet(spec, builtin_catalogue(), ports, self.clock.now())
         if opts.scenario is not None:
@@ -134,10 +136,8 @@ class Simulation:
             if delay < 0:
                 next_tick = time.monotonic()
                 delay = 0
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
-            except TimeoutError:
-                pass
 
     async def tick(self) -> None:
         now = self.clock.now()

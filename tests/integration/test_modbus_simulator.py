@@ -90,7 +90,8 @@ async def test_injected_fault_appears_in_the_registers(simulation: Simulation) -
         other_port, other_unit = tcp_endpoint(simulation, "elev-01")
         assert other_port != port or other_unit != unit
     reply = await send_control(*control, {"cmd": "inject", "device": "elev-03", "fault": "nope"})
-    assert reply["ok"] is False and "unknown fault 'nope'" in reply["error"]
+    assert reply["ok"] is False
+    assert "unknown fault 'nope'" in reply["error"]
 
 
 async def test_comms_loss_silences_only_that_car(simulation: Simulation) -> None:
@@ -102,7 +103,8 @@ async def test_comms_loss_silences_only_that_car(simulation: Simulation) -> None
         alive = await client.read_holding_registers(0x1010, count=2, device_id=2)
         assert not alive.isError()
         unmapped = await client.read_holding_registers(0x5000, count=2, device_id=2)
-        assert unmapped.isError() and unmapped.exception_code == 2  # ILLEGAL ADDRESS
+        assert unmapped.isError()
+        assert unmapped.exception_code == 2
 
 
 async def test_several_cars_share_one_rtu_line(simulation: Simulation) -> None:
@@ -119,4 +121,5 @@ async def test_several_cars_share_one_rtu_line(simulation: Simulation) -> None:
     rtu_ids = [r["device_id"] for r in simulation.inventory()["devices"] if r["transport"] == "rtu"]
     assert rtu_ids == ["elev-04", "elev-05"]
     for car in (first, second):
-        assert 1 <= int(car["floor"]) <= 33 and car["mode"] == 7
+        assert 1 <= int(car["floor"]) <= 33
+        assert car["mode"] == 7

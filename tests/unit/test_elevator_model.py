@@ -51,10 +51,12 @@ def test_car_travels_between_floors_within_its_limits(profile: Profile) -> None:
     # Running and door states are consistent with the door limit switches.
     for r in seen:
         if r["car_state"] == 5:
-            assert r["door_close_limit_front"] and float(r["speed"]) >= 0
+            assert r["door_close_limit_front"]
+            assert float(r["speed"]) >= 0
             assert r["direction"] in (1, 2)
         if r["car_state"] == 2:
-            assert r["door_open_limit_front"] and r["speed"] == 0
+            assert r["door_open_limit_front"]
+            assert r["speed"] == 0
 
 
 def test_door_wear_slows_closing_over_a_simulated_month(profile: Profile) -> None:
@@ -74,9 +76,7 @@ def test_door_wear_slows_closing_over_a_simulated_month(profile: Profile) -> Non
     assert int(registers(worn, profile)["run_count"]) - 18 * 365 * 180 > 500
     worn.clear("door_wear")
     run(worn, 600)
-    assert float(registers(worn, profile)["door_close_duration"]) == pytest.approx(
-        before, abs=0.5
-    )
+    assert float(registers(worn, profile)["door_close_duration"]) == pytest.approx(before, abs=0.5)
 
 
 def test_entrapment_shows_a_stopped_car_outside_the_door_zone(profile: Profile) -> None:
@@ -138,6 +138,7 @@ def test_comms_and_exception_faults_and_unknown_faults(profile: Profile) -> None
     assert not car.responding
     car.clear("comms_loss")
     car.inject("device_failure")
-    assert car.responding and car.exception_code == 4
+    assert car.responding
+    assert car.exception_code == 4
     with pytest.raises(ConfigError, match=r"elev-01: unknown fault 'flood' \(known: .*entrapment"):
         car.inject("flood")
