@@ -235,7 +235,9 @@ OUT_OF_RANGE: list[tuple[str, Value]] = [
 ]
 
 
-@pytest.mark.parametrize(("key", "value"), OUT_OF_RANGE)
+@pytest.mark.parametrize(
+    ("key", "value"), OUT_OF_RANGE, ids=[f"{k}-{v!r:.16}" for k, v in OUT_OF_RANGE]
+)
 def test_unencodable_values_raise_codec_error_naming_the_field(
     profile: Profile, key: str, value: Value
 ) -> None:
