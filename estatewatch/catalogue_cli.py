@@ -95,7 +95,9 @@ def _docs(args: argparse.Namespace) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{output}: cannot write: {exc.strerror or exc}") from exc
+        # The failing path may be a parent directory, which the operator needs to see.
+        culprit = f" ({exc.filename})" if exc.filename and exc.filename != str(output) else ""
+        raise ConfigError(f"{output}: cannot write: {exc.strerror or exc}{culprit}") from exc
     print(f"wrote {output} ({len(builtin_catalogue().profiles)} profiles)")
     return 0
 
