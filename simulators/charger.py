@@ -26,8 +26,9 @@ from dataclasses import replace
 from estatewatch.catalogue import Profile, RegisterImage, Table, Value
 from estatewatch.errors import ConfigError
 from simulators.charger_port import Phase, Port
-from simulators.charger_session import PACK_VOLTS, new_session, next_arrival, relax
+from simulators.charger_session import PACK_VOLTS, new_session, next_arrival
 from simulators.device import FaultBook, FaultParams
+from simulators.lag import relax
 
 FAST_FORWARD = 86400.0  # s: older free time is skipped (see the module docstring)
 PORT_POWER_LIMIT, TRIP_S = 2000.0, 2.0  # W per port, and s above it before the trip

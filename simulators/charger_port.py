@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-from simulators.charger_session import Session, relax, time_to_fall, time_to_rise
+from simulators.charger_session import Session
+from simulators.lag import relax, time_to_fall, time_to_rise
 
 TEMP_LIMIT, TEMP_CONFIRM_S = 80.0, 30.0  # degC held for s before an over-temperature stop
 # Float arithmetic on Unix times (ulp ~2e-7 s) must not re-trigger an event just handled.

@@ -120,26 +120,3 @@ def next_arrival(rng: random.Random, now: float) -> tuple[float, bool]:
         need -= expected
         t = hour_end
     return end, False
-
-
-def relax(value: float, target: float, dt: float, tau: float) -> float:
-    """First-order lag: where ``value`` is after ``dt`` s heading for ``target``."""
-    return target + (value - target) * math.exp(-dt / tau)
-
-
-def time_to_rise(value: float, target: float, level: float, tau: float) -> float:
-    """Seconds until a first-order lag from ``value`` toward ``target`` reaches ``level``."""
-    if value >= level:
-        return 0.0
-    if target <= level:
-        return math.inf
-    return tau * math.log((target - value) / (target - level))
-
-
-def time_to_fall(value: float, target: float, level: float, tau: float) -> float:
-    """Seconds until a first-order lag from ``value`` toward ``target`` drops below ``level``."""
-    if value < level:
-        return 0.0
-    if target >= level:
-        return math.inf
-    return tau * math.log((value - target) / (level - target))
