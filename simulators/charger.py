@@ -351,8 +351,8 @@ class ChargerCabinet:
         mains = self.mains(self.now)
         if mains > 0:
             mains += noise.gauss(0.0, 0.6)
-            if OVER_VOLTAGE > mains > UNDER_VOLTAGE:
-                mains = min(235.0, max(220.0, mains))
+        if not {"over_voltage", "under_voltage", "power_loss"} & self._book.active.keys():
+            mains = min(235.0, max(220.0, mains))
         values: dict[str, Value] = {
             "power_loss": "power_loss" in self._book,
             "water_ingress": "water_ingress" in self._book,
