@@ -198,7 +198,9 @@ class SmokeAlarm:
         if self._low_at is not None:
             events.append((self._low_at, "low_battery"))
         elif battery >= LOW_BATTERY:
-            events.append((self.now + (battery - LOW_BATTERY) / self._drain, "low_battery"))
+            # A minute past the crossing, so the report already reads 19 %, not 20.
+            crossing = (battery - LOW_BATTERY) / self._drain + 60.0
+            events.append((self.now + crossing, "low_battery"))
         return min(events)
 
     def _handle(self, kind: str) -> None:
