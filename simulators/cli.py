@@ -104,6 +104,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     sim.add_argument("--duration", type=_duration, help="stop after this much wall time")
     sim.add_argument("--inventory", type=Path, help="write where each device answers (JSON)")
+    sim.add_argument(
+        "--traffic",
+        type=float,
+        default=1.0,
+        help="scale the calls each car gets (default 1: a residential block's day)",
+    )
     sim.add_argument("--seed", type=int, default=1, help="random seed (same seed, same compound)")
     sim.add_argument("--work-dir", type=Path, default=Path("var/simulator"), help=argparse.SUPPRESS)
     sim.set_defaults(handler=_simulate)
@@ -153,6 +159,7 @@ def _simulate(args: argparse.Namespace) -> int:
         cars_per_port=args.cars_per_port,
         host=args.host,
         smoke_heartbeat_s=args.smoke_heartbeat,
+        traffic=args.traffic,
         seed=args.seed,
     )
     spec.check()

@@ -32,6 +32,7 @@ class FleetSpec:
     cars_per_port: int = 10
     host: str = "127.0.0.1"
     smoke_heartbeat_s: float = 3600.0
+    traffic: float = 1.0  # multiplier on the hourly call profile of every car
     seed: int = 1
 
     def check(self) -> None:
@@ -46,6 +47,8 @@ class FleetSpec:
             raise ConfigError("nothing to simulate: give --elevators, --chargers or --smoke")
         if self.smoke_heartbeat_s <= 0:
             raise ConfigError("--smoke-heartbeat must be positive")
+        if self.traffic <= 0:
+            raise ConfigError("--traffic must be positive")
 
     @property
     def tcp_ports_needed(self) -> int:
@@ -125,6 +128,7 @@ def build_fleet(spec: FleetSpec, catalogue: Catalogue, ports: list[int], now: fl
             age_years=ELEVATOR_AGES[n % len(ELEVATOR_AGES)],
             floors=rng.choice((11, 18, 26, 33)),
             rated_speed=rng.choice((1.0, 1.75, 2.5)),
+            traffic=spec.traffic,
         )
         add(car, n)
         cars.append(car)

@@ -187,5 +187,5 @@ class ModbusDeviceServer:
         tb: TracebackType | None,
     ) -> None:
         if self._server is not None:
-            await self._server.shutdown()
+            await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None

@@ -107,9 +107,9 @@ class Simulation:
         if opts.control_port is not None:
             port = opts.control_port or free_ports(1)[0]
             handler = ControlHandler(self.fleet.devices, self.status)
-            server = await serve_control(handler, "127.0.0.1", port)
-            stack.push_async_callback(server.wait_closed)
-            stack.callback(server.close)
+            control = await serve_control(handler, "127.0.0.1", port)
+            stack.push_async_callback(control.wait_closed)
+            stack.callback(control.close)
             self.control_address = ("127.0.0.1", port)
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
         stopping = asyncio.Event()
