@@ -23,9 +23,10 @@ import random
 from collections.abc import Mapping
 from dataclasses import replace
 
-from estatewatch.catalogue import Profile, RegisterImage, Table, Value
+from estatewatch.catalogue import Profile, Table
 from estatewatch.errors import ConfigError
 from simulators.charger_port import Phase, Port
+from simulators.charger_registers import CabinetRegisters
 from simulators.charger_session import PACK_VOLTS, new_session, next_arrival
 from simulators.device import FaultBook, FaultParams
 from simulators.lag import relax
@@ -37,7 +38,6 @@ TEMP_TAU = 600.0  # s: a socket warms and cools over minutes
 OVERHEAT_TAU = 30.0  # s: a failing contact or a battery in thermal runaway heats fast
 DEGC_PER_WATT = 0.025  # port temperature rise above ambient per W delivered
 HEAT_RISE, HEAT_TAU = 40.0, 120.0  # degC the cabinet warms by in a heat alarm, and how fast
-FIRMWARE = 312
 MAX_EVENTS_PER_STEP = 100_000  # far above what FAST_FORWARD allows: only a bug gets here
 
 FAULTS: Mapping[str, str] = {
@@ -58,11 +58,6 @@ PORT_FAULTS = ("over_temperature", "over_current", "relay_welded")
 _ALARM_STOPS = {"smoke": "fire_stop", "heat": "fire_stop", "water_ingress": "water_ingress"}
 
 
-def _codes(profile: Profile, key: str) -> dict[str, int]:
-    enum = profile.field(key).enum or {}
-    return {label: code for code, label in enum.items()}
-
-
 class ChargerCabinet:
     """One simulated cabinet; implements ``simulators.device.ModbusDevice``."""
 
@@ -78,15 +73,9 @@ class ChargerCabinet:
         self.device_id = device_id
         self.profile = profile
         self._rng = rng
-        # Measurement noise has a stream of its own, so how often a gateway reads does
-        # not change which bikes arrive.
-        self._noise = random.Random(rng.random())
+        self._registers = CabinetRegisters(profile, random.Random(rng.random()))
         self._book = FaultBook(device_id, FAULTS)
-        self._image = RegisterImage()
-        self._fields = {f.key: f for f in profile.fields}
-        first = f"port{profile.instances('port')[0]}."
-        self._codes = {n: _codes(profile, first + n) for n in ("state", "stop_reason", "fault")}
-        self.serial = self._check_serial(serial or "CAB" + "".join(filter(str.isalnum, device_id)))
+        self.serial = self._serial(serial)
         self.now = now
         self._heat = (now, 0.0, 0.0)  # anchor time, excess degC there, excess it heads for
         self.relays = dict.fromkeys(profile.instances("relay"), True)
@@ -99,11 +88,14 @@ class ChargerCabinet:
             self._free(port)
         self._dirty = True
 
-    def _check_serial(self, serial: str) -> str:
+    def _serial(self, given: str | None) -> str:
         room = 2 * self.profile.field("serial_number").length
-        if not serial.isascii() or len(serial) > room:
-            raise ConfigError(f"{self.device_id}: serial {serial!r}: ASCII, at most {room} chars")
-        return serial.upper()
+        if given is None:
+            derived = "CAB" + "".join(c for c in self.device_id if c.isascii() and c.isalnum())
+            return derived.upper()[:room]
+        if not given.isascii() or len(given) > room:
+            raise ConfigError(f"{self.device_id}: serial {given!r}: ASCII, at most {room} chars")
+        return given
 
     # --- the ModbusDevice protocol -------------------------------------------------
 
@@ -125,8 +117,9 @@ class ChargerCabinet:
 
     def read(self, table: Table, address: int, count: int) -> list[int]:
         if self._dirty:
-            self._sync_registers()
-        return self._image.read(table, address, count)
+            self._registers.update(self)
+            self._dirty = False
+        return self._registers.read(table, address, count)
 
     def inject(self, fault: str, params: FaultParams | None = None) -> None:
         wanted = dict(params or {})
@@ -211,10 +204,23 @@ class ChargerCabinet:
             return port.session.power_at(t)
         return self._fault_watts("relay_welded") if self._on(port, "relay_welded") else 0.0
 
+    def volts(self, number: int) -> float:
+        """Output voltage of a port now: the pack's while charging, else none."""
+        port = self.port(number)
+        if "power_loss" in self._book:
+            return 0.0
+        if port.phase in (Phase.CHARGING, Phase.FLOAT) and port.session is not None:
+            return port.session.volts_at(self.now)
+        return PACK_VOLTS[0] if self._on(port, "relay_welded") and not port.active else 0.0
+
+    def fault_port(self, fault: str) -> int | None:
+        """The port a port fault acts on while it is active."""
+        return int(self._book.param(fault, "port", 0)) if fault in self._book else None
+
     # --- faults ----------------------------------------------------------------------
 
     def _on(self, port: Port, fault: str) -> bool:
-        return fault in self._book and int(self._book.param(fault, "port", 0)) == port.number
+        return self.fault_port(fault) == port.number
 
     def _fault_watts(self, fault: str) -> float:
         return self._book.param(fault, "watts", 2400.0 if fault == "over_current" else 120.0)
@@ -343,54 +349,3 @@ class ChargerCabinet:
             target, tau = self._temperature_target(port, t)
             port.warm(self.now, dt, target, tau)
         self.now = t
-
-    # --- registers -------------------------------------------------------------------
-
-    def _sync_registers(self) -> None:
-        noise = self._noise
-        mains = self.mains(self.now)
-        if mains > 0:
-            mains += noise.gauss(0.0, 0.6)
-        if not {"over_voltage", "under_voltage", "power_loss"} & self._book.active.keys():
-            mains = min(235.0, max(220.0, mains))
-        values: dict[str, Value] = {
-            "power_loss": "power_loss" in self._book,
-            "water_ingress": "water_ingress" in self._book,
-            "smoke_alarm": "smoke" in self._book,
-            "heat_alarm": "heat" in self._book,
-            "door_open": "door_open" in self._book,
-            "ambient_temperature": round(self.ambient(self.now) + noise.gauss(0.0, 0.05), 1),
-            "mains_voltage": round(mains, 1),
-            "serial_number": self.serial,
-            "firmware_version": FIRMWARE,
-        }
-        total = 0.0
-        for port in self.ports:
-            key = f"port{port.number}."
-            watts = self.power(port.number)
-            watts = round(max(0.0, watts * (1.0 + noise.gauss(0.0, 0.004))), 1) if watts else 0.0
-            volts = self._volts(port)
-            total += watts
-            welded = self._on(port, "relay_welded") and not port.active
-            values |= {
-                key + "state": self._codes["state"][port.phase.label],
-                key + "voltage": round(volts, 1),
-                key + "current": round(watts / volts, 2) if volts else 0.0,
-                key + "power": watts,
-                key + "energy": port.energy_at(self.now),
-                key + "temperature": round(port.temperature, 1),
-                key + "stop_reason": self._codes["stop_reason"][port.stop_reason],
-                key + "fault": self._codes["fault"]["relay_welded" if welded else "none"],
-                key + "session_minutes": min(0xFFFF, port.minutes_at(self.now)),
-            }
-        values["total_power"] = round(total, 1)
-        values |= {f"relay{n}.enabled": on for n, on in self.relays.items()}
-        self._image.set_many(self._fields, values)
-        self._dirty = False
-
-    def _volts(self, port: Port) -> float:
-        if "power_loss" in self._book:
-            return 0.0
-        if port.phase in (Phase.CHARGING, Phase.FLOAT) and port.session is not None:
-            return port.session.volts_at(self.now)
-        return PACK_VOLTS[0] if self._on(port, "relay_welded") and not port.active else 0.0
