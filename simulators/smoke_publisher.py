@@ -74,7 +74,7 @@ class SmokePublisher:
         self.dropped = 0
         self._dropped_in_outage = 0
         self._warned = False
-        self._last_error: BaseException | None = None
+        self._last_error: str | None = None
         self._closing = False
 
     @property
@@ -94,7 +94,8 @@ class SmokePublisher:
             async with asyncio.timeout(self._timeout):
                 await self._attempted.wait()
         except TimeoutError:
-            log.warning("smoke publisher: still connecting to %s:%d", self.host, self.port)
+            # A silent host: the attempt itself warns once it gives up.
+            log.debug("smoke publisher: still connecting to %s:%d", self.host, self.port)
         return self
 
     async def __aexit__(
@@ -113,13 +114,15 @@ class SmokePublisher:
                     async with asyncio.timeout(self._close_timeout):
                         await self.flush()
         finally:
-            if self.queued:
+            if self.queued or self.dropped:
                 log.warning(
-                    "smoke publisher: closing with %d messages not delivered to %s:%d%s",
+                    "smoke publisher: closing with %d messages not delivered to %s:%d"
+                    " and %d dropped%s",
                     self.queued,
                     self.host,
                     self.port,
-                    f" ({self._last_error})" if self._last_error else "",
+                    self.dropped,
+                    f" (last error: {self._last_error})" if self._last_error else "",
                 )
             self._runner.cancel()
             await self._tasks.__aexit__(exc_type, exc, tb)
@@ -215,9 +218,9 @@ class SmokePublisher:
         self._warned, self._dropped_in_outage = False, 0
 
     def _lost(self, error: BaseException) -> None:
-        self._last_error = error
         # aiomqtt's "Disconnected during message iteration" hides why in its cause.
         reason = f"{error}: {error.__cause__}" if error.__cause__ else str(error)
+        self._last_error = reason
         if self._warned:
             log.debug("smoke publisher: %s:%d still unreachable: %s", self.host, self.port, reason)
             return

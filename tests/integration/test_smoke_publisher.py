@@ -172,6 +172,7 @@ async def test_an_unreachable_broker_queues_warns_once_and_drops_the_oldest(
     assert len([m for m in messages if "cannot reach MQTT broker" in m]) == 1
     assert len([m for m in messages if "queue full" in m]) == 1
     assert any("closing with 5 messages not delivered" in m for m in messages)
+    assert any(f"and {len(sent) - 5} dropped" in m for m in messages)
 
 
 async def test_a_full_queue_keeps_the_newest_messages(
