@@ -1,0 +1,153 @@
+"""The wire contract between gateways and the central services (schema version 1).
+
+Topics (``{site}`` and ids are MQTT-safe names, see ``NAME_PATTERN``)::
+
+    estatewatch/{site}/{device_type}/{device_id}/telemetry   TelemetryMessage, QoS 1
+    estatewatch/{site}/{device_type}/{device_id}/event       EventMessage, QoS 1
+    estatewatch/{site}/gateway/{gateway_id}/status           GatewayStatus, QoS 1, retained;
+                                                             the MQTT last will says "offline"
+    estatewatch/{site}/gateway/{gateway_id}/dead_letter      DeadLetter, QoS 1
+
+Every telemetry and event message carries the gateway's ``seq``: one counter per gateway,
+increasing by one per message across all topics and across restarts, so a consumer can
+drop duplicates (QoS 1 is at-least-once) and see gaps. A telemetry message batches one
+or more readings of one device; a reading is the device's fields at one instant (UTC).
+Field keys are the catalogue's: ``speed``, or ``port3.power`` inside a repeated group.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "estatewatch"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+FieldValue = bool | int | float | str
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a time zone (UTC)")
+    return value.astimezone(UTC)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+_Wire = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reading(BaseModel):
+    """A device's fields at one instant."""
+
+    model_config = _Wire
+    ts: UtcTime
+    fields: Annotated[dict[str, FieldValue], Field(min_length=1)]
+
+
+class TelemetryMessage(BaseModel):
+    model_config = _Wire
+    schema_version: Literal[1] = 1
+    gateway_id: Name
+    seq: Annotated[int, Field(ge=0)]
+    site: Name
+    device_type: Name
+    device_id: Name
+    profile: str
+    tags: dict[str, str] = {}
+    units: dict[str, str] = {}
+    readings: Annotated[list[Reading], Field(min_length=1)]
+
+
+EventKind = Literal[
+    "device_online",
+    "device_degraded",
+    "device_offline",
+    "door_cycle",
+    "trip",
+    "message",  # a non-heartbeat message from an MQTT device (alarm, low_battery, ...)
+]
+
+
+class EventMessage(BaseModel):
+    model_config = _Wire
+    schema_version: Literal[1] = 1
+    gateway_id: Name
+    seq: Annotated[int, Field(ge=0)]
+    site: Name
+    device_type: Name
+    device_id: Name
+    tags: dict[str, str] = {}
+    ts: UtcTime
+    kind: EventKind
+    detail: dict[str, FieldValue] = {}
+
+
+class PollLateness(BaseModel):
+    model_config = _Wire
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+class GatewayStatus(BaseModel):
+    model_config = _Wire
+    schema_version: Literal[1] = 1
+    gateway_id: Name
+    site: Name
+    state: Literal["online", "offline"]
+    ts: UtcTime
+    version: str = ""
+    started_at: UtcTime | None = None
+    uptime_s: float = 0.0
+    devices_online: int = 0
+    devices_degraded: int = 0
+    devices_offline: int = 0
+    offline_devices: list[str] = []
+    buffer_depth: int = 0
+    buffer_bytes: int = 0
+    buffer_dropped: int = 0
+    poll_lateness: PollLateness | None = None
+    poll_overruns: int = 0
+    errors: dict[str, int] = {}
+    dead_letters: int = 0
+
+
+class DeadLetter(BaseModel):
+    """A payload the gateway could not accept, and why."""
+
+    model_config = _Wire
+    schema_version: Literal[1] = 1
+    gateway_id: Name
+    site: Name
+    ts: UtcTime
+    source_topic: str
+    reason: str
+    payload: str  # as received, decoded as UTF-8 with replacement; truncated to 8 KiB
+
+
+def telemetry_topic(site: str, device_type: str, device_id: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{device_type}/{device_id}/telemetry"
+
+
+def event_topic(site: str, device_type: str, device_id: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{device_type}/{device_id}/event"
+
+
+def status_topic(site: str, gateway_id: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/gateway/{gateway_id}/status"
+
+
+def dead_letter_topic(site: str, gateway_id: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/gateway/{gateway_id}/dead_letter"
+
+
+# Filters for consumers (shared subscriptions prepend "$share/{group}/").
+TELEMETRY_FILTER = f"{TOPIC_ROOT}/+/+/+/telemetry"
+EVENT_FILTER = f"{TOPIC_ROOT}/+/+/+/event"
+STATUS_FILTER = f"{TOPIC_ROOT}/+/gateway/+/status"
