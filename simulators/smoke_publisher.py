@@ -8,11 +8,11 @@ that, counted and reported), reconnects with exponential backoff and delivers th
 when the broker is back. Delivery is at least once: a batch cut off mid-flight is sent
 again, except the messages the broker had already acknowledged.
 
-Broker trouble is logged, never raised. What callers can see, all from
-``estatewatch.errors`` (no aiomqtt or paho exception escapes):
+Broker trouble is logged, never raised. What callers can see, both subclasses of
+``estatewatch.errors.EstatewatchError`` (no aiomqtt or paho exception escapes):
 
-    PayloadError   publish(): a message the profile rejects (a bug in the model)
-    DeviceError    publish() outside ``async with``: the message would be lost silently
+    catalogue.payload.PayloadError   publish(): a message the profile rejects (a model bug)
+    errors.DeviceError               publish() outside ``async with``: it would be lost
 """
 
 from __future__ import annotations
