@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ensure the Debian packages the tests and the demo run privately are installed:
 #   mosquitto  MQTT broker      (infra/local starts a private instance on a free port)
+#   mosquitto-clients  mosquitto_sub/mosquitto_pub, to watch the broker by hand
 #   influxdb   InfluxDB 1.x     (likewise)
 #   socat      virtual serial pairs for the Modbus RTU tests
 #
@@ -10,7 +11,7 @@
 # install still managed to start is stopped afterwards.
 set -euo pipefail
 
-PACKAGES=(mosquitto influxdb socat)
+PACKAGES=(mosquitto mosquitto-clients influxdb socat)
 DAEMONS=(mosquitto influxd)
 
 missing=()
