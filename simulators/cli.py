@@ -84,7 +84,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument(
         "--local-services",
         action="store_true",
-        help="start a private Mosquitto under var/services and publish smoke alarms there",
+        help=(
+            "start private Mosquitto and InfluxDB under var/services (the platform's"
+            " services) and publish smoke alarms to that Mosquitto"
+        ),
     )
     sim.add_argument(
         "--control-port",
@@ -146,7 +149,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from infra.local import MosquittoInstance
+    from infra.local import LocalServices
     from simulators.fleet import FleetSpec
     from simulators.runner import SimulationOptions
     from simulators.scenario import load_scenario
@@ -169,9 +172,10 @@ def _simulate(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         mqtt = args.mqtt
         if args.local_services:
-            broker = stack.enter_context(MosquittoInstance(Path("var/services/mosquitto")))
-            mqtt = (broker.host, broker.port)
-            log.info("private Mosquitto at mqtt://%s:%d", *mqtt)
+            services = stack.enter_context(LocalServices(Path("var/services")))
+            mqtt = (services.mosquitto.host, services.mosquitto.port)
+            print(f"mosquitto: {services.mosquitto.url}", flush=True)
+            print(f"influxdb: {services.influxdb.url} db={services.influxdb.database}", flush=True)
         if mqtt is None and spec.smoke:
             mqtt = ("127.0.0.1", 1883)
             log.info("smoke alarms publish to mqtt://127.0.0.1:1883 (--mqtt or --local-services)")
