@@ -9,6 +9,7 @@ logged with its reason, at most once a minute per device.
 The subscription is QoS 1 on a persistent session under a fixed client id
 (``estatewatch-gw-{gateway_id}-{source}`` unless the config names one), so what the
 alarms publish while the gateway restarts waits in the broker instead of being lost.
+Byte-identical redeliveries (QoS 1 is at-least-once) are dropped within one run.
 Caveat: aiomqtt acknowledges a message when it is queued in memory, before the sink has
 it, so a crash can still lose the few messages received but not yet handed on.
 
@@ -48,11 +49,24 @@ from estatewatch.wire import DeadLetter
 from gateway.config import MqttSourceConfig
 from gateway.metrics import DeviceState, GatewayMetrics
 from gateway.sink import Sink
-from gateway.smoke_normalise import OfflineTracker, PayloadNormaliser, Transition
+from gateway.smoke_normalise import OfflineTracker, PayloadNormaliser, RecentPayloads, Transition
 
 __all__ = ["DeadLetterLog", "MqttSource", "client_id"]
 
 log = logging.getLogger(__name__)
+
+
+class _LostSocketIsDebug(logging.Filter):
+    # paho logs a lost socket at ERROR; the source reports the same loss as its one
+    # warning per outage, so paho's line is only detail.
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("failed to receive"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_client_log = log.getChild("client")
+_client_log.addFilter(_LostSocketIsDebug())
 
 QOS = 1
 CHECK_INTERVAL_S = 10.0
@@ -102,14 +116,18 @@ class DeadLetterLog:
         """Report the counts of windows that have ended; call it now and then."""
         self._close_expired(self._clock())
 
-    def _close_expired(self, now: float) -> None:
+    def close(self) -> None:
+        """Report every count still open, so none is lost when the source stops."""
+        self._close_expired(None)
+
+    def _close_expired(self, now: float | None) -> None:
         for key, window in list(self._windows.items()):
-            if now - window.opened_at < self._window_s:
+            if now is not None and now - window.opened_at < self._window_s:
                 continue
             del self._windows[key]
             if window.suppressed:
                 self._log.warning(
-                    "dead letter from %s: %d more in the last %g s (latest: %s)",
+                    "dead letter from %s: %d more within %g s (latest: %s)",
                     key,
                     window.suppressed,
                     self._window_s,
@@ -150,6 +168,7 @@ class MqttSource:
         self._tracker.pause()  # silence counts from the first connection on
         self._sink, self._on_dead_letter, self._metrics = sink, on_dead_letter, metrics
         self._dead_log = DeadLetterLog(log, clock)
+        self._recent = RecentPayloads()
         self._backoff, self._check_interval = backoff, check_interval
         self._connect_timeout = connect_timeout
         self._tasks: asyncio.TaskGroup | None = None
@@ -158,6 +177,7 @@ class MqttSource:
         self._warned = False
         self.connected = False
         self.received = 0
+        self.duplicates = 0
         self.dead_letters = 0
 
     @property
@@ -193,7 +213,10 @@ class MqttSource:
         # A TaskGroup only ends once its tasks do; ours loop forever, so they are told to.
         for task in self._loops:
             task.cancel()
-        await tasks.__aexit__(exc_type, exc, tb)
+        try:
+            await tasks.__aexit__(exc_type, exc, tb)
+        finally:
+            self._dead_log.close()
 
     # --- the connection --------------------------------------------------------------
 
@@ -222,6 +245,7 @@ class MqttSource:
             keepalive=max(1, round(c.keepalive)),
             timeout=self._connect_timeout,
             tls_context=tls_context,
+            logger=_client_log,
         )
 
     async def _run(self) -> None:
@@ -302,6 +326,10 @@ class MqttSource:
 
     def _handle(self, topic: str, payload: bytes) -> None:
         self.received += 1
+        if self._recent.seen_before(topic, payload):
+            self.duplicates += 1
+            log.debug("MQTT source %s: dropped a redelivered message on %s", self.name, topic)
+            return
         received_at = datetime.now(UTC)
         result = self._normaliser.normalise(topic, payload, received_at)
         if isinstance(result, DeadLetter):

@@ -9,12 +9,17 @@ bad payload: a device's garbage is data about the device, not a gateway failure.
 heartbeat interval times ``missed_heartbeats``, and which came back. It owns no timer;
 the caller asks it at its own pace, and its clock is injected so tests need no sleeping.
 
+``RecentPayloads`` spots a payload delivered twice: QoS 1 is at-least-once, and a broker
+restarted just after a burst sends again everything whose PUBACK it had not yet read.
+
 Nothing here does I/O; ``gateway.mqtt_source`` is the thin aiomqtt layer on top.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +41,7 @@ __all__ = [
     "Normalised",
     "OfflineTracker",
     "PayloadNormaliser",
+    "RecentPayloads",
     "Transition",
 ]
 
@@ -290,3 +296,30 @@ class OfflineTracker:
         self._paused_at = None
         for device_id in self._last:
             self._last[device_id] += away
+
+
+class RecentPayloads:
+    """The last ``size`` distinct (topic, payload) pairs, to drop QoS 1 redeliveries.
+
+    Byte-identical payloads on one topic are one message: an alarm's payload carries its
+    timestamp and, from most firmwares, its own counter. Digests, not payloads, are kept,
+    so the memory is bounded (about 100 bytes an entry) whatever the devices send.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self._order: deque[bytes] = deque()
+        self._set: set[bytes] = set()
+        self._size = size
+
+    def seen_before(self, topic: str, payload: bytes) -> bool:
+        """True for a repeat; otherwise remember the pair and return False."""
+        digest = hashlib.blake2b(payload, digest_size=16, key=topic.encode()[:64]).digest()
+        if digest in self._set:
+            return True
+        self._set.add(digest)
+        self._order.append(digest)
+        if len(self._order) > self._size:
+            self._set.discard(self._order.popleft())
+        return False

@@ -23,6 +23,7 @@ from gateway.smoke_normalise import (
     Normalised,
     OfflineTracker,
     PayloadNormaliser,
+    RecentPayloads,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -263,6 +264,20 @@ def test_a_profile_that_is_not_mqtt_is_refused(source: MqttSourceConfig) -> None
         )
 
 
+# --- redeliveries -----------------------------------------------------------------------
+
+
+def test_a_redelivered_payload_is_recognised_within_the_window() -> None:
+    recent = RecentPayloads(size=3)
+    assert not recent.seen_before(TOPIC, b"a")
+    assert recent.seen_before(TOPIC, b"a")
+    assert not recent.seen_before("vendor/smoke/other/up", b"a")  # same bytes, other device
+    assert not recent.seen_before(TOPIC, b"b")
+    assert not recent.seen_before(TOPIC, b"c")  # pushes b"a" out of the window
+    assert not recent.seen_before(TOPIC, b"a")
+    assert recent.seen_before(TOPIC, b"c")
+
+
 # --- offline tracking --------------------------------------------------------------------
 
 
@@ -386,7 +401,7 @@ def test_dead_letters_are_logged_once_a_minute_per_device_with_a_count(
         dead.flush()
         dead.flush()
     lines = [r.getMessage() for r in caplog.records]
-    assert lines[2:] == ["dead letter from smk-1: 9 more in the last 60 s (latest: bad 9)"]
+    assert lines[2:] == ["dead letter from smk-1: 9 more within 60 s (latest: bad 9)"]
     assert all(r.levelno == logging.WARNING for r in caplog.records)
 
 

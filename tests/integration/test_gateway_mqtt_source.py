@@ -1,0 +1,360 @@
+"""The gateway's MQTT source against a real Mosquitto: simulated alarms in, readings out.
+
+Each test publishes under a topic prefix of its own (``t1a2b.../vendor/smoke/...``, as a
+bridge would), so the session-wide broker and the persistent sessions other tests leave
+behind never mix their messages with this test's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import pytest
+
+from estatewatch.catalogue import Profile, Value, builtin_catalogue
+from estatewatch.wire import DeadLetter, EventKind, FieldValue
+from gateway.config import MqttSourceConfig
+from gateway.metrics import DeviceState, GatewayMetrics
+from gateway.mqtt_source import MqttSource
+from gateway.sink import DeviceInfo
+from infra.local import MosquittoInstance
+from infra.local._ports import free_ports
+from simulators.smoke import SmokeAlarm
+from simulators.smoke_publisher import SmokePublisher
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT_S = 30.0
+FAST_RETRY = (0.05, 0.5)  # s: reconnect quickly, so a broker restart is noticed in a test
+Message = dict[str, Value]
+
+
+@dataclasses.dataclass
+class RecordingSink:
+    readings: list[tuple[DeviceInfo, datetime, dict[str, FieldValue]]] = dataclasses.field(
+        default_factory=list
+    )
+    events: list[tuple[str, datetime, EventKind, dict[str, FieldValue]]] = dataclasses.field(
+        default_factory=list
+    )
+    dead: list[DeadLetter] = dataclasses.field(default_factory=list)
+
+    def reading(self, device: DeviceInfo, ts: datetime, fields: Mapping[str, FieldValue]) -> None:
+        self.readings.append((device, ts, dict(fields)))
+
+    def event(
+        self, device: DeviceInfo, ts: datetime, kind: EventKind, detail: Mapping[str, FieldValue]
+    ) -> None:
+        self.events.append((device.device_id, ts, kind, dict(detail)))
+
+    def events_of(
+        self, kind: EventKind
+    ) -> list[tuple[str, datetime, EventKind, dict[str, FieldValue]]]:
+        return [e for e in self.events if e[2] == kind]
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            # Polled: the conditions read plain attributes that sync callbacks update.
+            while not condition():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def profile(prefix: str) -> Profile:
+    # The publisher writes to the profile's topic: give it this test's bridge prefix.
+    smoke = builtin_catalogue()["smoke-alarm"]
+    return dataclasses.replace(smoke, topic=f"{prefix}/{smoke.topic}")
+
+
+@pytest.fixture
+def config(mosquitto: MosquittoInstance, prefix: str) -> MqttSourceConfig:
+    return MqttSourceConfig(
+        name="smoke",
+        host=mosquitto.host,
+        port=mosquitto.port,
+        topic=f"{prefix}/vendor/smoke/+/up",
+        devices={f"{prefix}-smoke-001": {"building": "b1", "location": "stair 1"}},
+        default_tags={"building": "unassigned"},
+    )
+
+
+class Gateway:
+    """What the composition root would build around one source."""
+
+    def __init__(self, config: MqttSourceConfig, gateway_id: str) -> None:
+        self.config, self.gateway_id = config, gateway_id
+        self.sink = RecordingSink()
+        self.metrics = GatewayMetrics()
+
+    def source(self) -> MqttSource:
+        return MqttSource(
+            self.config,
+            builtin_catalogue()["smoke-alarm"],
+            site="rose-garden",
+            gateway_id=self.gateway_id,
+            sink=self.sink,
+            on_dead_letter=self.sink.dead.append,
+            metrics=self.metrics,
+            backoff=FAST_RETRY,
+        )
+
+
+@pytest.fixture
+def gateway(config: MqttSourceConfig, prefix: str) -> Gateway:
+    return Gateway(config, gateway_id=f"gw-{prefix}")
+
+
+@asynccontextmanager
+async def publisher(
+    mosquitto: MosquittoInstance, profile: Profile
+) -> AsyncIterator[SmokePublisher]:
+    async with SmokePublisher(
+        mosquitto.host,
+        mosquitto.port,
+        profile,
+        client_id=f"pub-{uuid.uuid4().hex[:8]}",
+        backoff=FAST_RETRY,
+    ) as pub:
+        yield pub
+        async with asyncio.timeout(TIMEOUT_S):
+            await pub.flush()
+
+
+def alarm_messages(profile: Profile, prefix: str, count: int, hours: float) -> list[Message]:
+    """Messages of ``count`` alarms over the last ``hours``, the first one in a fire."""
+    rng = random.Random(11)
+    start = float(int(time.time() - hours * 3600.0 - 60.0))
+    alarms = [
+        SmokeAlarm(f"{prefix}-smoke-{n:03d}", profile, random.Random(rng.random()), start)
+        for n in range(1, count + 1)
+    ]
+    alarms[0].inject("fire")
+    messages: list[Message] = []
+    for alarm in alarms:
+        alarm.step(start + hours * 3600.0)
+        messages += alarm.drain()
+    return messages
+
+
+def by_key(
+    readings: list[tuple[DeviceInfo, datetime, dict[str, FieldValue]]],
+) -> dict[tuple[str, FieldValue], tuple[DeviceInfo, datetime, dict[str, FieldValue]]]:
+    return {(d.device_id, f["vendor_sequence"]): (d, ts, f) for d, ts, f in readings}
+
+
+async def test_simulated_alarms_arrive_as_readings_with_values_units_and_events(
+    mosquitto: MosquittoInstance, profile: Profile, prefix: str, gateway: Gateway
+) -> None:
+    sent = alarm_messages(profile, prefix, count=4, hours=2)
+    assert {m["message_type"] for m in sent} >= {"heartbeat", "alarm"}
+    async with gateway.source() as source:
+        assert source.connected
+        async with publisher(mosquitto, profile) as pub:
+            for message in sent:
+                await pub.publish(message)
+        await until(lambda: len(gateway.sink.readings) == len(sent), "every reading")
+
+    got = by_key(gateway.sink.readings)
+    assert len(got) == len(sent)
+    for message in sent:
+        device, ts, fields = got[(str(message["device_id"]), message["vendor_sequence"])]
+        assert ts == datetime.fromtimestamp(int(message["timestamp"]), UTC)
+        assert fields == {k: v for k, v in message.items() if k not in ("device_id", "timestamp")}
+        assert device.device_type == "smoke_alarm"
+        assert device.units == {
+            "battery": "%",
+            "smoke_obscuration": "%/m",
+            "temperature": "degC",
+        }
+    tags = {d.device_id: dict(d.tags) for d, _, _ in gateway.sink.readings}
+    assert tags[f"{prefix}-smoke-001"] == {"building": "b1", "location": "stair 1"}
+    assert tags[f"{prefix}-smoke-002"] == {"building": "unassigned"}
+
+    # The fire reaches the rules at once as message events, not only as readings.
+    news = [m for m in sent if m["message_type"] != "heartbeat"]
+    messages = gateway.sink.events_of("message")
+    assert len(messages) == len(news)
+    assert {(e[0], e[3]["message_type"]) for e in messages} == {
+        (m["device_id"], m["message_type"]) for m in news
+    }
+    # Each alarm is online from its first message; nothing went offline.
+    assert sorted(e[0] for e in gateway.sink.events_of("device_online")) == sorted(tags)
+    assert gateway.sink.events_of("device_offline") == []
+    assert set(gateway.metrics.device_states.values()) == {DeviceState.ONLINE}
+    assert gateway.metrics.dead_letters == 0
+
+
+async def test_malformed_payloads_are_dead_lettered_and_the_source_keeps_working(
+    mosquitto: MosquittoInstance,
+    profile: Profile,
+    prefix: str,
+    gateway: Gateway,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway.mqtt_source")
+    good = alarm_messages(profile, prefix, count=1, hours=1)
+    device = f"{prefix}-smoke-001"
+    topic = f"{prefix}/vendor/smoke/{device}/up"
+    ts = int(time.time())
+    bad: list[tuple[str, bytes, str]] = [
+        (topic, b"{not json", "payload is not JSON"),
+        (topic, b"[]", "payload must be a JSON object"),
+        (topic, b"\xff\xfe" * 10_000, "kept the first 8 KiB"),
+        (
+            topic,
+            b'{"devId":"%s","msgType":"heartbeat","battery":"87","smoke":0,"temp":20,"ts":%d}'
+            % (device.encode(), ts),
+            "battery: Input should be a valid integer",
+        ),
+        (
+            topic,
+            b'{"devId":"%s","msgType":"burning","battery":80,"smoke":0,"temp":20,"ts":%d}'
+            % (device.encode(), ts),
+            "msgType: Input should be",
+        ),
+        (
+            f"{prefix}/vendor/smoke/someone-else/up",
+            b'{"devId":"%s","msgType":"alarm","battery":80,"smoke":9,"temp":20,"ts":%d}'
+            % (device.encode(), ts),
+            "does not match the device 'someone-else'",
+        ),
+        (
+            topic,
+            b'{"devId":"%s","msgType":"alarm","battery":80,"smoke":9,"temp":20,"ts":%d}'
+            % (device.encode(), ts + 7 * 86400),
+            "more than a day ahead",
+        ),
+    ]
+    async with gateway.source() as source, publisher(mosquitto, profile) as pub:
+        for message in good[:1]:
+            await pub.publish(message)
+        for where, payload, _ in bad:
+            await pub.publish_raw(where, payload)
+        for message in good[1:]:
+            await pub.publish(message)
+        await until(
+            lambda: len(gateway.sink.readings) + len(gateway.sink.dead) == len(good) + len(bad),
+            "every message handled",
+        )
+        # Still listening after all that.
+        later = {**good[-1], "vendor_sequence": 60_000, "message_type": "self_test"}
+        await pub.publish(later)
+        await until(lambda: len(gateway.sink.readings) == len(good) + 1, "the later reading")
+        assert source.connected
+
+    reasons = [d.reason for d in gateway.sink.dead]
+    assert len(reasons) == len(bad)
+    for (where, payload, expected), letter in zip(bad, gateway.sink.dead, strict=True):
+        assert expected in letter.reason
+        assert letter.source_topic == where
+        assert letter.gateway_id == gateway.gateway_id
+        assert letter.payload == payload[:8192].decode(errors="replace")
+    assert gateway.metrics.dead_letters == len(bad)
+    assert source.dead_letters == len(bad)
+    assert gateway.sink.readings[-1][2]["message_type"] == "self_test"
+
+    # Logged with the reason, but one line per device a minute: the rest are counted.
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.mqtt_source"]
+    assert lines == [
+        f"dead letter from {device} on {topic}: {gateway.sink.dead[0].reason}",
+        f"dead letter from someone-else on {bad[5][0]}: {gateway.sink.dead[5].reason}",
+        # on close, the count of the rest
+        f"dead letter from {device}: {len(bad) - 2} more within 60 s"
+        f" (latest: {gateway.sink.dead[-1].reason})",
+    ]
+
+
+async def test_the_source_rides_out_a_broker_restart(
+    mosquitto: MosquittoInstance,
+    profile: Profile,
+    prefix: str,
+    gateway: Gateway,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.mqtt_source")
+    before = alarm_messages(profile, f"{prefix}a", count=2, hours=1)
+    after = alarm_messages(profile, f"{prefix}b", count=2, hours=1)
+    async with gateway.source() as source:
+        async with publisher(mosquitto, profile) as pub:
+            for message in before:
+                await pub.publish(message)
+        await until(lambda: len(gateway.sink.readings) == len(before), "readings before")
+
+        await asyncio.to_thread(mosquitto.stop)
+        await until(lambda: not source.connected, "the source to notice")
+        await asyncio.sleep(1.0)  # several failed retries: still one warning
+        await asyncio.to_thread(mosquitto.start)
+        await until(lambda: source.connected, "the source to reconnect")
+
+        async with publisher(mosquitto, profile) as pub:
+            for message in after:
+                await pub.publish(message)
+        await until(lambda: len(gateway.sink.readings) == len(before) + len(after), "after")
+        await asyncio.sleep(0.2)  # time for a late duplicate to show up
+
+    # Exactly once: a broker restarted right after a burst redelivers what it had not
+    # seen acknowledged, and the source drops those repeats.
+    keys = sorted(by_key(gateway.sink.readings))
+    assert len(keys) == len(gateway.sink.readings)
+    assert keys == sorted((str(m["device_id"]), m["vendor_sequence"]) for m in before + after)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert f"MQTT source smoke ({mosquitto.host}:{mosquitto.port}): connection lost" in warnings[0]
+    assert any("reconnected" in r.getMessage() for r in caplog.records)
+    assert gateway.metrics.errors["mqtt_source_lost"] == 1
+    # The outage was the broker's: no alarm was declared offline for it.
+    assert gateway.sink.events_of("device_offline") == []
+
+
+async def test_alarms_sent_while_the_gateway_is_away_arrive_when_it_returns(
+    mosquitto: MosquittoInstance, profile: Profile, prefix: str, gateway: Gateway
+) -> None:
+    # The first run creates the persistent session and its subscription.
+    async with gateway.source() as source:
+        assert source.connected
+    sent = alarm_messages(profile, prefix, count=3, hours=2)
+    async with publisher(mosquitto, profile) as pub:
+        for message in sent:
+            await pub.publish(message)
+    # The broker, too, restarts while the gateway is away: the session is on its disk.
+    await asyncio.to_thread(mosquitto.stop)
+    await asyncio.to_thread(mosquitto.start)
+
+    async with gateway.source() as source:
+        assert source.client_id == f"estatewatch-gw-{gateway.gateway_id}-smoke"
+        await until(lambda: len(gateway.sink.readings) == len(sent), "the queued alarms")
+    assert sorted(by_key(gateway.sink.readings)) == sorted(
+        (str(m["device_id"]), m["vendor_sequence"]) for m in sent
+    )
+
+
+async def test_an_unreachable_broker_never_fails_the_source(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    (port,) = free_ports(1)
+    gateway.config = gateway.config.model_copy(update={"port": port})
+    caplog.set_level(logging.WARNING, logger="gateway.mqtt_source")
+    async with gateway.source() as source:
+        await asyncio.sleep(0.5)
+        assert not source.connected
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert "cannot connect" in warnings[0]
