@@ -15,12 +15,12 @@ it, so a crash can still lose the few messages received but not yet handed on.
 
 Errors. Broker trouble never reaches the caller: aiomqtt and socket errors are translated
 at this boundary into ``DeviceError``, logged as one warning per outage and retried with
-exponential backoff and jitter. What the constructor can raise, both
-``estatewatch.errors.EstatewatchError``:
+exponential backoff and jitter. The tree (``estatewatch.errors``):
 
-    errors.ConfigError    the topic filter is not valid MQTT, or the profile lacks
-                          device_id, timestamp or a heartbeat poll group
-    errors.DeviceError    (internal) a connection failed or was lost; never escapes
+    ConfigError    raised by the constructor (the topic filter is not valid MQTT; the
+                   profile lacks device_id, timestamp or a heartbeat poll group) and by
+                   ``__aenter__`` (a TLS file cannot be read)
+    DeviceError    used inside only: a connection failed or was lost; never escapes
 
 Exceptions from the ``Sink`` or ``on_dead_letter`` are bugs and propagate from
 ``__aexit__``.
@@ -171,6 +171,7 @@ class MqttSource:
         self._recent = RecentPayloads()
         self._backoff, self._check_interval = backoff, check_interval
         self._connect_timeout = connect_timeout
+        self._tls: ssl.SSLContext | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._attempted = asyncio.Event()
@@ -190,6 +191,7 @@ class MqttSource:
     # --- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        self._tls = self._tls_context()
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
         self._loops = [
@@ -220,19 +222,23 @@ class MqttSource:
 
     # --- the connection --------------------------------------------------------------
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        tls = self.config.tls
+        if tls is None:
+            return None
+        # Read once at start: a missing certificate is a config fault, not an outage.
+        try:
+            context = ssl.create_default_context(cafile=tls.ca_file)
+            if tls.cert_file is not None:
+                context.load_cert_chain(tls.cert_file, tls.key_file)
+        except OSError as exc:  # ssl.SSLError is one
+            raise ConfigError(f"mqtt_sources ({self.name}).tls: {exc}") from exc
+        if tls.insecure:
+            context.check_hostname = False
+        return context
+
     def _client(self) -> aiomqtt.Client:
         c = self.config
-        tls_context = None
-        if c.tls is not None:
-            tls_context = ssl.create_default_context(
-                cafile=str(c.tls.ca_file) if c.tls.ca_file else None
-            )
-            if c.tls.cert_file is not None:
-                tls_context.load_cert_chain(
-                    c.tls.cert_file, c.tls.key_file if c.tls.key_file else None
-                )
-            if c.tls.insecure:
-                tls_context.check_hostname = False
         return aiomqtt.Client(
             c.host,
             c.port,
@@ -244,7 +250,7 @@ class MqttSource:
             clean_session=False,
             keepalive=max(1, round(c.keepalive)),
             timeout=self._connect_timeout,
-            tls_context=tls_context,
+            tls_context=self._tls,
             logger=_client_log,
         )
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -103,7 +104,7 @@ class Gateway:
         self.sink = RecordingSink()
         self.metrics = GatewayMetrics()
 
-    def source(self) -> MqttSource:
+    def source(self, **options: Any) -> MqttSource:
         return MqttSource(
             self.config,
             builtin_catalogue()["smoke-alarm"],
@@ -113,6 +114,7 @@ class Gateway:
             on_dead_letter=self.sink.dead.append,
             metrics=self.metrics,
             backoff=FAST_RETRY,
+            **options,
         )
 
 
@@ -344,6 +346,45 @@ async def test_alarms_sent_while_the_gateway_is_away_arrive_when_it_returns(
     assert sorted(by_key(gateway.sink.readings)) == sorted(
         (str(m["device_id"]), m["vendor_sequence"]) for m in sent
     )
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_silent_alarms_go_offline_and_come_back_online(
+    mosquitto: MosquittoInstance, profile: Profile, prefix: str, gateway: Gateway
+) -> None:
+    clock = FakeClock()
+    known = f"{prefix}-smoke-001"  # in the config, but never heard from
+    (heartbeat, *_) = alarm_messages(profile, f"{prefix}x", count=1, hours=0)
+    device = str(heartbeat["device_id"])
+    async with gateway.source(clock=clock, check_interval=0.02) as source:
+        assert source.offline_limit_s == 3 * 3600.0
+        async with publisher(mosquitto, profile) as pub:
+            await pub.publish(heartbeat)
+        await until(lambda: source.device_state(device) is DeviceState.ONLINE, "online")
+        assert gateway.metrics.device_states == {device: DeviceState.ONLINE}
+
+        clock.now += 3 * 3600.0 + 1.0  # three heartbeats missed
+        await until(lambda: len(gateway.sink.events_of("device_offline")) == 2, "offline")
+        assert gateway.metrics.device_states == {
+            device: DeviceState.OFFLINE,
+            known: DeviceState.OFFLINE,
+        }
+        offline = {e[0]: e[3] for e in gateway.sink.events_of("device_offline")}
+        assert offline[device] == {"reason": "no message for 10801 s"}
+
+        async with publisher(mosquitto, profile) as pub:
+            await pub.publish({**heartbeat, "vendor_sequence": 1})
+        await until(lambda: source.device_state(device) is DeviceState.ONLINE, "back online")
+    assert [e[0] for e in gateway.sink.events_of("device_online")] == [device, device]
+    assert gateway.metrics.device_states[device] is DeviceState.ONLINE
+    assert gateway.metrics.device_states[known] is DeviceState.OFFLINE
 
 
 async def test_an_unreachable_broker_never_fails_the_source(

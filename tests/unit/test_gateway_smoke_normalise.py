@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from estatewatch.catalogue import Profile, builtin_catalogue
 from estatewatch.errors import ConfigError
 from estatewatch.wire import DeadLetter, EventKind, FieldValue
-from gateway.config import MqttSourceConfig
+from gateway.config import MqttSourceConfig, TlsConfig
 from gateway.metrics import DeviceState, GatewayMetrics
 from gateway.mqtt_source import DeadLetterLog, MqttSource, client_id
 from gateway.sink import DeviceInfo
@@ -425,3 +426,21 @@ async def test_an_invalid_topic_filter_is_a_config_error(
             on_dead_letter=lambda _: None,
             metrics=GatewayMetrics(),
         )
+
+
+async def test_an_unreadable_tls_file_is_a_config_error_at_start(
+    profile: Profile, source: MqttSourceConfig, tmp_path: Path
+) -> None:
+    tls = TlsConfig(ca_file=tmp_path / "missing-ca.pem")
+    mqtt = MqttSource(
+        source.model_copy(update={"tls": tls}),
+        profile,
+        site="s",
+        gateway_id="g",
+        sink=NullSink(),
+        on_dead_letter=lambda _: None,
+        metrics=GatewayMetrics(),
+    )
+    with pytest.raises(ConfigError, match=r"mqtt_sources \(smoke\)\.tls: .*No such file"):
+        async with mqtt:
+            pass
