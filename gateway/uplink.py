@@ -271,6 +271,7 @@ class Uplink:
 
     def _connected(self) -> None:
         self.connected = True
+        self._attempted.set()
         self.connections += 1
         self._delay = self._backoff[0]
         backlog = self._queue.depth
