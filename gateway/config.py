@@ -146,6 +146,7 @@ class SiteConfig(BaseModel):
     @model_validator(mode="after")
     def _unique_devices(self) -> SiteConfig:
         names = [d.name for e in self.modbus.endpoints for d in e.devices]
+        names += [device for source in self.mqtt_sources for device in source.devices]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"device names must be unique, repeated: {', '.join(duplicates)}")
