@@ -25,10 +25,16 @@ class _Registrar(Protocol):
 
 def _registrars() -> list[_Registrar]:
     from estatewatch import catalogue_cli
+    from gateway import cli as gateway_cli
     from infra.local import cli as services_cli
     from simulators import cli as simulators_cli
 
-    return [catalogue_cli.register, simulators_cli.register, services_cli.register]
+    return [
+        catalogue_cli.register,
+        simulators_cli.register,
+        gateway_cli.register,
+        services_cli.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
