@@ -31,7 +31,7 @@ def feed(
     signals: ElevatorSignals, script: Iterable[dict[str, Value]], start: float = 0.0
 ) -> list[tuple[float, str, dict[str, Value]]]:
     """Feed one reading per second; return every event with the time it came out."""
-    events = []
+    events: list[tuple[float, str, dict[str, Value]]] = []
     for n, values in enumerate(script):
         t = start + n
         for event in signals.update(t, values).events:

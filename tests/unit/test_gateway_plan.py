@@ -18,6 +18,7 @@ from estatewatch.catalogue import (
     RegisterField,
     RegisterImage,
     Table,
+    Value,
     builtin_catalogue,
 )
 from gateway.plan import BIT_LIMIT, REGISTER_LIMIT, ReadRequest, coalesce, plan_device
@@ -79,36 +80,39 @@ def exhaustive_minimum(fields: Sequence[RegisterField], max_gap: int) -> int:
     and recurse on what is left (memoised, so it is exhaustive yet fast). Tables never
     share a request, so the minimum is the sum of the per-table minima.
     """
-    total = 0
-    for table in Table:
-        positions = sorted({(f.address, f.end) for f in fields if f.table is table})
-        if not positions:
-            continue
-        limit = BIT_LIMIT if table.is_bit else REGISTER_LIMIT
-        n = len(positions)
-        reach: list[list[int]] = [[] for _ in range(n)]  # first index -> one-past-last
-        for i in range(n):
-            covered_to = positions[i][0]
-            for j in range(i, n):
-                start, end = positions[j]
-                if start - covered_to > max_gap:
-                    break
-                covered_to = max(covered_to, end)
-                if covered_to - positions[i][0] > limit:
-                    break
-                reach[i].append(j + 1)
+    return sum(
+        _table_minimum(sorted({(f.address, f.end) for f in fields if f.table is t}), t, max_gap)
+        for t in Table
+    )
 
-        @functools.cache
-        def fewest(first: int) -> int:
-            if first == n:
-                return 0
-            # Candidates containing position ``first`` start at it or before; those that
-            # start before it read the same or less of what is left, so starting at
-            # ``first`` loses nothing.
-            return 1 + min(fewest(end) for end in reach[first])
 
-        total += fewest(0)
-    return total
+def _table_minimum(positions: list[tuple[int, int]], table: Table, max_gap: int) -> int:
+    if not positions:
+        return 0
+    limit = BIT_LIMIT if table.is_bit else REGISTER_LIMIT
+    n = len(positions)
+    reach: list[list[int]] = [[] for _ in range(n)]  # first index -> one-past-last
+    for i in range(n):
+        covered_to = positions[i][0]
+        for j in range(i, n):
+            start, end = positions[j]
+            if start - covered_to > max_gap:
+                break
+            covered_to = max(covered_to, end)
+            if covered_to - positions[i][0] > limit:
+                break
+            reach[i].append(j + 1)
+
+    @functools.cache
+    def fewest(first: int) -> int:
+        if first == n:
+            return 0
+        # Candidates containing position ``first`` start at it or before; those that
+        # start before it read the same or less of what is left, so starting at
+        # ``first`` loses nothing.
+        return 1 + min(fewest(end) for end in reach[first])
+
+    return fewest(0)
 
 
 def own_fields(profile: Profile, group: str) -> list[RegisterField]:
@@ -303,7 +307,7 @@ def test_replies_decode_into_every_field_of_the_group() -> None:
     for key, value in values.items():
         image.set(profile.field(key), value)
     plan = plan_device("elev-01", profile)
-    decoded = {}
+    decoded: dict[str, Value] = {}
     for group in plan.groups:
         replies = [image.read(r.table, r.address, r.count) for r in group.requests]
         decoded |= group.decode(replies)

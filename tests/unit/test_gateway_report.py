@@ -105,6 +105,7 @@ def test_nan_is_reported_once_when_it_appears_and_when_it_goes() -> None:
     report = ReportFilter(on_change(), CHARGER.fields)
     report.select("fast", 0.0, {"port1.energy": 1.0})
     changed = report.select("fast", 1.0, {"port1.energy": math.nan})
+    assert isinstance(changed["port1.energy"], float)
     assert math.isnan(changed["port1.energy"])
     assert report.select("fast", 2.0, {"port1.energy": math.nan}) == {}
     assert report.select("fast", 3.0, {"port1.energy": 1.0}) == {"port1.energy": 1.0}
