@@ -138,6 +138,8 @@ class Uplink:
         if self.config.tls is not None:
             # Loading certificates reads files; done once here, not at every reconnect.
             self._tls = await asyncio.to_thread(tls_context, self.config.tls)
+        self._stop.clear()  # an uplink may be entered again after it was closed
+        self._attempted.clear()
         tasks = asyncio.TaskGroup()
         await tasks.__aenter__()
         self._tasks = tasks
