@@ -324,3 +324,21 @@ async def test_telemetry_payloads_are_the_wire_schema(
     parsed = TelemetryMessage.model_validate_json(message.payload)
     assert (parsed.seq, parsed.device_id, parsed.tags) == (1, "elev-1", {"building": "b1"})
     assert parsed.readings[0].fields == {"speed": 1.25, "door": "open", "moving": True}
+
+
+async def test_messages_queued_before_a_restart_are_sent_after_it(
+    mosquitto: MosquittoInstance, tmp_path: Path, site: str
+) -> None:
+    path = tmp_path / "restart.sqlite"
+    nowhere = UplinkConfig(host="127.0.0.1", port=free_ports(1)[0])
+    with DurableQueue(path, max_bytes=1024**2, fsync=True) as queue:
+        async with Uplink(nowhere, queue, site=site, gateway_id="gw-1", backoff=FAST_RETRY):
+            before = queue.append(numbered(site, 300))
+    async with subscriber(mosquitto, f"estatewatch/{site}/#") as sub:
+        with DurableQueue(path, max_bytes=1024**2, fsync=True) as queue:
+            async with Uplink(config(mosquitto), queue, site=site, gateway_id="gw-1") as uplink:
+                after = queue.append(numbered(site, 100))
+                uplink.notify()
+                arrived = await collect_seqs(sub, set(before + after))
+                await drained(queue)
+    assert arrived == before + after == list(range(1, 401))
