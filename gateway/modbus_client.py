@@ -50,6 +50,26 @@ from gateway.config import EndpointConfig
 
 log = logging.getLogger(__name__)
 
+
+class _ReportedHere(logging.Filter):
+    """pymodbus logs, at WARNING or ERROR, conditions this adapter turns into errors and
+    reports in an operator's words (a timeout, a refused connect, a reply arriving after
+    its timeout); its lines are kept, but only as detail."""
+
+    _PREFIXES = (
+        "No response received",
+        "Failed to connect",
+        "ERROR: received pdu without a corresponding request",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING and str(record.msg).startswith(self._PREFIXES):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+logging.getLogger("pymodbus.logging").addFilter(_ReportedHere())
+
 PROMOTE_AFTER = 3  # answers in a row that bring a quarantined unit back
 STALE_AFTER = 10  # unanswered requests in a row after which a TCP connection is renewed
 _NEVER_CLOSE = 1 << 30  # pymodbus: unanswered requests before it drops the connection
@@ -90,6 +110,11 @@ class DeviceGarbage(DeviceError):  # noqa: N818 - named for what happened
 
 class EndpointDown(DeviceError):  # noqa: N818 - named for what happened
     """The endpoint's connection is down (refused, closed or not yet re-established)."""
+
+    def __init__(self, endpoint: str, reason: str, detail: str = "") -> None:
+        super().__init__(f"cannot reach {endpoint} ({reason}){detail}")
+        self.endpoint = endpoint
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -187,7 +212,7 @@ class _Connection:
         if self._client is not None:  # it was connected: the peer or pymodbus closed it
             self.lost("the connection was closed")
         if time.monotonic() < self._retry_at:
-            raise EndpointDown(f"{label} is down ({self.reason}); reconnecting")
+            raise EndpointDown(label, self.reason, "; reconnecting")
         fresh = self._factory(self.endpoint.config)
         try:
             ok = await fresh.connect()
@@ -195,15 +220,16 @@ class _Connection:
             ok, self.reason = False, str(exc) or type(exc).__name__
         else:
             if not ok:
-                self.reason = "cannot connect"
+                # pymodbus reports a refused or timed-out connect only as False.
+                self.reason = "no connection"
         if not ok:
             fresh.close()
             delay = self.endpoint.backoff.delay(self._attempts, self._rng)
             self._attempts += 1
             self._retry_at = time.monotonic() + delay
             if self._attempts == 1:
-                log.warning("%s: %s; retrying with backoff", label, self.reason)
-            raise EndpointDown(f"{label} is down ({self.reason}); next attempt in {delay:.1f} s")
+                log.warning("%s: %s connection failed; retrying with backoff", label, self.role)
+            raise EndpointDown(label, self.reason, f"; next attempt in {delay:.1f} s")
         log.info("%s: %s connection up", label, self.role)
         self._client, self._attempts, self.silent = fresh, 0, 0
         return fresh
@@ -315,14 +341,14 @@ class ModbusEndpoint:
         except ModbusIOException as exc:
             if connection.client is None:
                 connection.lost(str(exc))
-                raise EndpointDown(f"{self.label} went down reading {what}") from exc
+                raise EndpointDown(self.label, "connection lost") from exc
             if "no response" not in str(exc).lower():
                 raise DeviceGarbage(f"bad reply reading {what}: {exc}") from exc
             self._unanswered(connection, unit)
             raise DeviceTimeout(f"no answer reading {what}") from exc
         except ConnectionException as exc:
             connection.lost(str(exc))
-            raise EndpointDown(f"{self.label} went down reading {what}") from exc
+            raise EndpointDown(self.label, "connection lost") from exc
         except ModbusException as exc:
             raise DeviceGarbage(f"bad reply reading {what}: {exc}") from exc
         connection.silent = 0

@@ -216,7 +216,12 @@ class DevicePoller:
         slots = {g.name: start + self.phase * g.interval for g in groups}
         probe_group = groups[0]  # the fastest: the one whose answer matters most
         probe_at = start
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # Python 3.11's asyncio.wait_for (inside pymodbus) drops a cancellation
+                # that races a reply; without this the task would poll on for ever.
+                raise asyncio.CancelledError
             if self.offline:
                 await self._clock.sleep_until(probe_at)
                 await self.poll(endpoint, probe_group, probe_at)
@@ -266,7 +271,7 @@ class DevicePoller:
                     result.silence = (
                         f"no answer from unit {unit} at {self.label}"
                         if isinstance(exc, DeviceTimeout)
-                        else str(exc)
+                        else f"cannot reach {exc.endpoint} ({exc.reason})"
                     )
                 # The rest would most likely go unanswered too: spare the line.
                 break

@@ -17,7 +17,7 @@ from estatewatch.catalogue import Profile, RegisterImage, Table, builtin_catalog
 from estatewatch.wire import EventKind, FieldValue
 from gateway.config import DeviceConfig, EndpointConfig, ReportConfig, TcpConfig
 from gateway.metrics import DeviceState, GatewayMetrics
-from gateway.modbus_client import DeviceException, DeviceTimeout
+from gateway.modbus_client import DeviceException, DeviceTimeout, EndpointDown
 from gateway.plan import plan_device
 from gateway.poller import (
     DeviceHealth,
@@ -63,6 +63,7 @@ class FakeDevice:
     image: RegisterImage
     request_time: Callable[[float], float] = lambda now: 0.01
     silent: Callable[[float], bool] = lambda now: False
+    unreachable: Callable[[float], bool] = lambda now: False
     # (table, address) -> predicate of the time: answer with Modbus exception 4
     failing: Mapping[tuple[Table, int], Callable[[float], bool]] = field(default_factory=dict)
 
@@ -98,6 +99,8 @@ class _FakeLine:
         device = ep.devices[self.unit]
         ep.requests.append((clock.now, self.unit, table, address))
         what = f"{table} {address:#06x}+{count} from unit {self.unit} at {ep.label}"
+        if device.unreachable(clock.now):
+            raise EndpointDown(ep.label, "connection refused")
         if device.silent(clock.now):
             clock.now += ep.timeout
             raise DeviceTimeout(f"no answer reading {what}")
@@ -282,6 +285,14 @@ async def test_a_silent_device_goes_offline_and_is_probed_every_5_s() -> None:
     assert probes == [6.3, 11.3, 16.3, 21.3, 26.3]
     assert r.metrics.errors["timeout"] == 8
     assert r.sink.readings == []
+
+
+async def test_an_unreachable_endpoint_takes_its_devices_offline_with_the_reason() -> None:
+    r = rig(until=10.0, device=FakeDevice(car_image(), unreachable=lambda now: True))
+    await r.run()
+    *_, detail = r.sink.events[0]
+    assert detail["reason"] == "cannot reach fake://bus (connection refused) for 3 polls"
+    assert r.metrics.errors["endpoint_down"] >= 3
 
 
 async def test_a_device_that_answers_again_is_online_and_back_on_its_grid() -> None:
