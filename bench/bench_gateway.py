@@ -7,7 +7,9 @@ hands readings to the outbox (wire JSON, written to an in-memory queue instead o
 disk speed is not what this measures); if the outbox is missing, to a counting sink.
 N steps up until a step misses the schedule: p99 poll lateness >= 100 ms, overruns, or
 devices not answering. Each step gets fresh processes, so RSS and CPU are those of a
-gateway that has only ever seen N cars.
+gateway that has only ever seen N cars. On a 2-core box the two processes share the
+cores, so the step log shows both processes' CPU: past some N it is the simulator (its
+model steps block its event loop) that stops answering in time, not the gateway.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 NAME = "gateway"
 STEPS = (250, 500, 1000, 1500, 2000, 2500, 3000)
 CARS_PER_PORT = 50
+TARGET = 500  # elevators the issue asks one gateway to keep on schedule
 WARM_UP_S = 3.0  # connections made, first polls done, phases settled
 MEASURE_S = 9.0
 P99_LIMIT_MS = 100.0
@@ -68,8 +71,8 @@ class MemoryQueue:
         return seqs
 
 
-def _cpu_seconds() -> float:
-    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(pid: int | str = "self") -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
@@ -206,17 +209,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _step(n: int, work: Path) -> dict[str, Any]:
     simulator, inventory = _simulator(n, work)
     try:
+        sim_cpu, wall = _cpu_seconds(simulator.pid), time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "bench.bench_gateway", str(n), str(inventory)],
             capture_output=True,
             timeout=WARM_UP_S + MEASURE_S + 60.0,
             check=False,
         )
+        sim_cpu, wall = _cpu_seconds(simulator.pid) - sim_cpu, time.monotonic() - wall
     finally:
         _stop(simulator)
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"the gateway failed at {n} cars: {done.stderr.decode()[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    # Over the gateway's whole run: shows when the simulator, not the gateway, is the limit.
+    result["simulator_cpu_percent"] = round(100.0 * sim_cpu / wall, 1)
     return result
 
 
@@ -233,10 +240,10 @@ def on_schedule(step: Mapping[str, Any]) -> bool:
 
 def run() -> dict[str, float]:
     started = time.monotonic()
-    best: dict[str, Any] | None = None
+    passed: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         for n in STEPS:
-            if best is not None and time.monotonic() - started > TIME_BUDGET_S - 25.0:
+            if passed and time.monotonic() - started > TIME_BUDGET_S - 25.0:
                 break
             step = _step(n, Path(tmp))
             ok = on_schedule(step)
@@ -245,16 +252,22 @@ def run() -> dict[str, float]:
             )
             if not ok:
                 break
-            best = step
-    if best is None:
+            passed[n] = step
+    if not passed:
         return {"gateway.max_elevators_1hz": 0.0}
-    return {
+    best = passed[max(passed)]
+    figures = {
         "gateway.max_elevators_1hz": float(best["devices"]),
         "gateway.requests_per_elevator_poll": float(best["requests_per_poll"]),
         "gateway.rss_mb": round(best["rss_mb"], 1),
         "gateway.cpu_percent": round(best["cpu_percent"], 1),
         "gateway.p99_lateness_ms": round(best["p99_ms"], 1),
     }
+    if TARGET in passed:  # the issue's target, for comparison with the maximum
+        figures[f"gateway.rss_mb_at_{TARGET}"] = round(passed[TARGET]["rss_mb"], 1)
+        figures[f"gateway.cpu_percent_at_{TARGET}"] = round(passed[TARGET]["cpu_percent"], 1)
+        figures[f"gateway.p99_lateness_ms_at_{TARGET}"] = round(passed[TARGET]["p99_ms"], 1)
+    return figures
 
 
 if __name__ == "__main__":

@@ -53,12 +53,12 @@ log = logging.getLogger(__name__)
 
 class _ReportedHere(logging.Filter):
     """pymodbus logs, at WARNING or ERROR, conditions this adapter turns into errors and
-    reports in an operator's words (a timeout, a refused connect, a reply arriving after
-    its timeout); its lines are kept, but only as detail."""
+    reports in an operator's words (a timeout, a reply arriving after its timeout); its
+    lines are kept, but only as detail. Its "Failed to connect" line stays: it carries
+    the reason (refused, no route, unknown host) that pymodbus does not return."""
 
     _PREFIXES = (
         "No response received",
-        "Failed to connect",
         "ERROR: received pdu without a corresponding request",
     )
 
@@ -220,8 +220,9 @@ class _Connection:
             ok, self.reason = False, str(exc) or type(exc).__name__
         else:
             if not ok:
-                # pymodbus reports a refused or timed-out connect only as False.
-                self.reason = "no connection"
+                # pymodbus reports a refused or timed-out connect only as False (and
+                # logs why).
+                self.reason = "connect failed"
         if not ok:
             fresh.close()
             delay = self.endpoint.backoff.delay(self._attempts, self._rng)
