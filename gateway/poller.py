@@ -24,6 +24,7 @@ Every change of state is logged, counted and sent to the sink as an event.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -349,6 +350,7 @@ class EndpointPoller:
         open_endpoint: OpenEndpoint | None = None,
         offline_after: int = OFFLINE_AFTER,
         offline_interval: float = OFFLINE_INTERVAL,
+        plans: PlanCache | None = None,
     ) -> None:
         self.config = config
         self._open = open_endpoint or ModbusEndpoint
@@ -358,7 +360,9 @@ class EndpointPoller:
         self.pollers: list[DevicePoller] = []
         for device, phase in zip(config.devices, phases, strict=True):
             profile = catalogue[device.profile]
-            plan = plan_device(device.name, profile, intervals=device.poll, max_gap=config.max_gap)
+            plan = (plans if plans is not None else PlanCache()).plan(
+                device.name, profile, device.poll, config.max_gap
+            )
             self.pollers.append(
                 DevicePoller(
                     device,
@@ -380,6 +384,25 @@ class EndpointPoller:
             async with asyncio.TaskGroup() as tasks:
                 for poller in self.pollers:
                     tasks.create_task(poller.run(endpoint), name=f"poll {poller.device.name}")
+
+
+class PlanCache:
+    """Read plans shared between devices of the same profile and poll settings: at
+    thousands of devices the plans would otherwise be a good part of the memory."""
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[str, tuple[tuple[str, float], ...], int], ReadPlan] = {}
+
+    def plan(
+        self, device: str, profile: Profile, intervals: Mapping[str, float], max_gap: int
+    ) -> ReadPlan:
+        key = (profile.name, tuple(sorted(intervals.items())), max_gap)
+        shared = self._plans.get(key)
+        if shared is None:
+            shared = self._plans[key] = plan_device(
+                device, profile, intervals=intervals, max_gap=max_gap
+            )
+        return dataclasses.replace(shared, device=device)
 
 
 def spread_phases(endpoints: Sequence[EndpointConfig]) -> list[list[float]]:
@@ -411,6 +434,7 @@ class Acquisition:
         offline_interval: float = OFFLINE_INTERVAL,
     ) -> None:
         clock = clock or SystemClock()
+        plans = PlanCache()
         self.endpoints = [
             EndpointPoller(
                 config,
@@ -422,6 +446,7 @@ class Acquisition:
                 open_endpoint=open_endpoint,
                 offline_after=offline_after,
                 offline_interval=offline_interval,
+                plans=plans,
             )
             for config, phases in zip(endpoints, spread_phases(endpoints), strict=True)
         ]

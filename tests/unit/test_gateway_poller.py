@@ -431,3 +431,6 @@ async def test_endpoint_poller_logs_every_read_plan_and_polls_every_device(
     ]
     assert {device for device, _, _ in sink.readings} == {"elev-01", "elev-02"}
     assert [p.phase for p in poller.pollers] == [0.0, 0.5]
+    first, second = (p.plan for p in poller.pollers)
+    assert (first.device, second.device) == ("elev-01", "elev-02")
+    assert first.groups is second.groups  # one plan in memory for both cars
