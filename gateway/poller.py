@@ -358,11 +358,10 @@ class EndpointPoller:
         n = len(config.devices)
         phases = phases if phases is not None else [i / n for i in range(n)]
         self.pollers: list[DevicePoller] = []
+        plans = plans if plans is not None else PlanCache()
         for device, phase in zip(config.devices, phases, strict=True):
             profile = catalogue[device.profile]
-            plan = (plans if plans is not None else PlanCache()).plan(
-                device.name, profile, device.poll, config.max_gap
-            )
+            plan = plans.plan(device.name, profile, device.poll, config.max_gap)
             self.pollers.append(
                 DevicePoller(
                     device,
