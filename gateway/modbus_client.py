@@ -60,6 +60,7 @@ class _ReportedHere(logging.Filter):
     _PREFIXES = (
         "No response received",
         "ERROR: received pdu without a corresponding request",
+        "ERROR: request ask for",  # a reply that came after its request timed out
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
