@@ -18,7 +18,9 @@ DEGRADED: the device answers, but some request fails (a Modbus exception, a garb
 reply). OFFLINE: ``offline_after`` polls in a row got no answer at all. A poll stops at
 its first unanswered request, so a dead device costs the line one timeout per poll, and
 an offline device is only probed every ``offline_interval`` seconds until it answers.
-Every change of state is logged, counted and sent to the sink as an event.
+Every change of state is logged, counted and sent to the sink as an event. Failed
+requests are counted in ``GatewayMetrics.errors`` by kind: ``timeout`` (no answer, or a
+bridge's exception 10/11), ``endpoint_down``, ``exception``, ``garbage``.
 """
 
 from __future__ import annotations
