@@ -3,7 +3,7 @@
 ``build_status`` is a pure function of the metrics, the queue's numbers, the version and
 two instants, so it is tested without a clock or a broker. ``publish_every`` sends a
 status every ``interval`` seconds through anything with ``publish_status`` (the uplink),
-on a fixed schedule, until cancelled; the first one is left to the uplink, which sends
+on a fixed schedule, until told to stop; the first one is left to the uplink, which sends
 one whenever it connects.
 
 Errors: neither raises on broker trouble. A status that cannot be sent (the uplink is
@@ -14,6 +14,7 @@ status itself when it reconnects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -81,13 +82,24 @@ def build_status(
 
 
 async def publish_every(
-    publisher: StatusPublisher, describe: Callable[[], GatewayStatus], interval: float
+    publisher: StatusPublisher,
+    describe: Callable[[], GatewayStatus],
+    interval: float,
+    stop: asyncio.Event,
 ) -> None:
-    """Publish ``describe()`` every ``interval`` seconds until cancelled."""
+    """Publish ``describe()`` every ``interval`` seconds until ``stop`` is set.
+
+    Cancelling is not enough on its own: on Python 3.11, a cancel that lands just as a
+    publish completes is swallowed by ``asyncio.wait_for`` (which aiomqtt uses).
+    """
     loop = asyncio.get_running_loop()
     due = loop.time() + interval
-    while True:
-        await asyncio.sleep(max(0.0, due - loop.time()))
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(due):
+                await stop.wait()
+        if stop.is_set():
+            return
         if not await publisher.publish_status(describe()):
             log.debug("status: not published (uplink down); the next one follows")
         due += interval

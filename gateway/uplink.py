@@ -146,7 +146,7 @@ class Uplink:
         self._runner = tasks.create_task(self._run(), name=f"uplink {self.address}")
         if self._describe is not None:
             self._status_task = tasks.create_task(
-                publish_every(self, self._describe, self.config.status_interval),
+                publish_every(self, self._describe, self.config.status_interval, self._stop),
                 name="uplink status",
             )
         # Connected on return when the broker is there; never fail when it is not.
