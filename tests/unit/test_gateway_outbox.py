@@ -16,7 +16,7 @@ from gateway.buffer import DurableQueue, PendingMessage, QueuedMessage
 from gateway.metrics import DeviceState, GatewayMetrics
 from gateway.outbox import Outbox
 from gateway.sink import DeviceInfo, Sink
-from gateway.status import build_status
+from gateway.status import build_status, publish_every
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 LIFT = DeviceInfo(
@@ -281,3 +281,26 @@ def test_status_reports_devices_buffer_lateness_and_errors(queue: DurableQueue) 
     assert status.errors == {"modbus_timeout": 2}
     assert status.dead_letters == 3
     assert GatewayStatus.model_validate_json(status.model_dump_json()) == status
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.sent: list[GatewayStatus] = []
+
+    async def publish_status(self, status: GatewayStatus) -> bool:
+        self.sent.append(status)
+        return len(self.sent) % 2 == 0  # every other one "fails": the loop carries on
+
+
+async def test_the_status_loop_publishes_on_schedule_until_stopped() -> None:
+    publisher = RecordingPublisher()
+    stop = asyncio.Event()
+    status = GatewayStatus(gateway_id="gw-1", site="site-a", state="online", ts=T0)
+    loop = asyncio.create_task(publish_every(publisher, lambda: status, 0.01, stop))
+    async with asyncio.timeout(5):
+        while len(publisher.sent) < 4:  # noqa: ASYNC110 -- a test polling a fake
+            await asyncio.sleep(0.005)
+    stop.set()
+    async with asyncio.timeout(5):
+        await loop
+    assert publisher.sent[0] == status
