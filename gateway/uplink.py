@@ -10,9 +10,11 @@ once: what was in flight when a connection dropped, or acknowledged but not yet 
 when the process died, is sent again; consumers drop duplicates by ``seq``.
 
 The connection carries an MQTT last will: a retained QoS 1 ``GatewayStatus`` "offline" on
-the gateway's status topic. Each (re)connect first publishes a retained "online" status;
-a clean exit waits briefly for what is in flight, publishes a retained "offline" and
-disconnects (so the broker discards the will).
+the gateway's status topic. Each (re)connect first publishes a retained "online" status.
+A clean exit keeps sending what is queued for up to half of ``close_timeout`` (so the
+outbox's final flush usually goes out at once), waits a little for what is in flight,
+publishes a retained "offline" and disconnects, so the broker discards the will; whatever
+is still queued then is sent after the restart.
 
 Errors: broker trouble never reaches callers. An unreachable or lost broker is one WARNING
 per outage (broker address and reason; retries log at DEBUG), then reconnection with
@@ -95,7 +97,8 @@ class Uplink:
 
         ``timeout`` bounds a connection attempt and the wait for each PUBACK; a broker
         that does not acknowledge in time is treated as lost. ``close_timeout`` bounds
-        the clean exit: in-flight acknowledgements, the "offline" status, the disconnect.
+        the clean exit: sending what is queued (half of it), in-flight acknowledgements
+        (a quarter), the "offline" status and the disconnect.
         """
         self.config = config
         self.site, self.gateway_id = site, gateway_id
@@ -120,6 +123,7 @@ class Uplink:
         self._acked: list[int] = []
         self._inflight = 0
         self._delay = backoff[0]
+        self._send_until = 0.0  # loop time; when stopping, the pump sends until then
         self._outage_since: float | None = None  # monotonic; set while we are warned
         self.connected = False
         self.connections = 0
@@ -176,6 +180,7 @@ class Uplink:
     ) -> None:
         assert self._tasks is not None
         assert self._runner is not None
+        self._send_until = asyncio.get_running_loop().time() + self._close_timeout / 2
         self._stop.set()
         self._wake.set()
         if self._status_task is not None:
@@ -326,19 +331,21 @@ class Uplink:
         self._inflight = 0
         try:
             async with asyncio.TaskGroup() as tasks:
-                while not self._stop.is_set():
+                while not self._sending_over():
                     self._wake.clear()
                     if len(self._acked) >= self._commit_every or not self._inflight:
                         self._commit()
                     batch = self._queue.peek(cursor, self._peek_limit)
                     if not batch:
+                        if self._stop.is_set():
+                            break  # stopping, and everything queued has been sent
                         with contextlib.suppress(TimeoutError):
                             async with asyncio.timeout(IDLE_POLL_S):
                                 await self._wake.wait()
                         continue
                     for message in batch:
                         await window.acquire()
-                        if self._stop.is_set():
+                        if self._sending_over():
                             window.release()
                             break
                         # Tasks start in creation order, so PUBLISHes leave in seq order.
@@ -373,10 +380,13 @@ class Uplink:
         if not self._inflight or len(self._acked) >= self._commit_every:
             self._wake.set()
 
+    def _sending_over(self) -> bool:
+        return self._stop.is_set() and asyncio.get_running_loop().time() >= self._send_until
+
     async def _drain(self, sends: set[asyncio.Task[None]]) -> None:
         """On a clean exit, give what is in flight a moment to be acknowledged."""
         try:
-            async with asyncio.timeout(self._close_timeout / 2):
+            async with asyncio.timeout(self._close_timeout / 4):
                 while self._inflight:
                     self._wake.clear()
                     await self._wake.wait()
