@@ -294,14 +294,19 @@ async def test_the_last_will_says_offline_when_the_gateway_dies(
         assert (await next_status(late)).state == "offline"
 
 
-async def test_a_clean_exit_leaves_a_retained_offline_status(
+async def test_a_clean_exit_sends_what_is_queued_then_a_retained_offline(
     mosquitto: MosquittoInstance, queue: DurableQueue, site: str
 ) -> None:
     topic = status_topic(site, "gw-1")
-    async with subscriber(mosquitto, topic) as sub:
-        async with Uplink(config(mosquitto), queue, site=site, gateway_id="gw-1"):
+    async with subscriber(mosquitto, f"estatewatch/{site}/#") as sub:
+        async with Uplink(config(mosquitto), queue, site=site, gateway_id="gw-1") as uplink:
             assert (await next_status(sub)).state == "online"
-        assert (await next_status(sub)).state == "offline"
+            # The outbox's final flush, just before the exit: it still goes out.
+            last = queue.append(numbered(site, 500))
+            uplink.notify()
+        assert queue.depth == 0
+        assert await collect_seqs(sub, set(last)) == last
+        assert (await next_status(sub)).state == "offline"  # after the data
     async with subscriber(mosquitto, topic) as late:
         assert (await next_status(late)).state == "offline"
 
