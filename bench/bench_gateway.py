@@ -4,7 +4,8 @@ The simulator runs in a process of its own (``estatewatch simulate``, 50 cars pe
 port), the gateway in another (``python -m bench.bench_gateway N INVENTORY``), both on
 this machine, as on a site box. The gateway polls every car's fast group each second and
 hands readings to the outbox (wire JSON, written to an in-memory queue instead of SQLite:
-disk speed is not what this measures); if the outbox is missing, to a counting sink.
+disk speed is not what this measures; ``bench_gateway_pipeline`` measures the whole
+gateway with its buffer and uplink).
 N steps up until a step misses the schedule: p99 poll lateness >= 100 ms, overruns, or
 devices not answering. Each step gets fresh processes, so RSS and CPU are those of a
 gateway that has only ever seen N cars. On a 2-core box the two processes share the
@@ -23,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +38,6 @@ TIME_BUDGET_S = 180.0
 
 
 # --- the gateway side (a worker process) -------------------------------------------------
-
-
-class CountingSink:
-    def __init__(self) -> None:
-        self.readings = 0
-        self.events = 0
-
-    def reading(self, device: Any, ts: datetime, fields: Mapping[str, Any]) -> None:
-        self.readings += 1
-
-    def event(self, device: Any, ts: datetime, kind: Any, detail: Mapping[str, Any]) -> None:
-        self.events += 1
 
 
 class MemoryQueue:
@@ -71,13 +59,13 @@ class MemoryQueue:
         return seqs
 
 
-def _cpu_seconds(pid: int | str = "self") -> float:
+def cpu_seconds(pid: int | str = "self") -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
@@ -87,6 +75,7 @@ async def _gateway(inventory: dict[str, Any]) -> dict[str, Any]:
     from estatewatch.catalogue import builtin_catalogue
     from gateway.config import DeviceConfig, EndpointConfig, TcpConfig
     from gateway.metrics import DeviceState, GatewayMetrics
+    from gateway.outbox import Outbox
     from gateway.poller import Acquisition
 
     by_port: dict[int, list[DeviceConfig]] = {}
@@ -105,32 +94,23 @@ async def _gateway(inventory: dict[str, Any]) -> dict[str, Any]:
         for p, d in by_port.items()
     ]
     metrics = GatewayMetrics()
-    sink: Any
-    queue: MemoryQueue | None = None
     stop = asyncio.Event()
-    try:
-        from gateway.outbox import Outbox
-    except ImportError:
-        sink, flusher = CountingSink(), None
-    else:
-        queue = MemoryQueue()
-        sink = Outbox(queue, site="bench", gateway_id="gw-bench", metrics=metrics)
-        flusher = sink.run(stop)
+    queue = MemoryQueue()
+    sink = Outbox(queue, site="bench", gateway_id="gw-bench", metrics=metrics)
     acquisition = Acquisition(endpoints, builtin_catalogue(), sink, metrics)
     fast = next(iter(acquisition.pollers.values())).plan.group("fast")
     async with asyncio.TaskGroup() as tasks:
         poll_task = tasks.create_task(acquisition.run(), name="acquisition")
-        if flusher is not None:
-            tasks.create_task(flusher, name="outbox")
+        tasks.create_task(sink.run(stop), name="outbox")
         await asyncio.sleep(WARM_UP_S)
         metrics.lateness_ms.clear()
         polls, overruns, errors = metrics.polls, metrics.overruns, sum(metrics.errors.values())
-        cpu, wall = _cpu_seconds(), time.monotonic()
+        cpu, wall = cpu_seconds(), time.monotonic()
         rss = 0.0
         for _ in range(int(MEASURE_S)):
             await asyncio.sleep(1.0)
-            rss = max(rss, _rss_mb())
-        cpu, wall = _cpu_seconds() - cpu, time.monotonic() - wall
+            rss = max(rss, rss_mb())
+        cpu, wall = cpu_seconds() - cpu, time.monotonic() - wall
         lateness = metrics.lateness()
         online = metrics.count_states()[DeviceState.ONLINE]
         result = {
@@ -145,7 +125,7 @@ async def _gateway(inventory: dict[str, Any]) -> dict[str, Any]:
             "cpu_percent": 100.0 * cpu / wall,
             "rss_mb": rss,
             "requests_per_poll": len(fast.requests),
-            "wire_messages": queue.messages if queue else 0,
+            "wire_messages": queue.messages,
         }
         stop.set()
         poll_task.cancel()
@@ -163,7 +143,7 @@ def _worker(devices: int, inventory_path: Path) -> None:
 # --- the orchestration --------------------------------------------------------------------
 
 
-def _simulator(n: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def start_simulator(n: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
     inventory = work / f"inventory-{n}.json"
     command = [
         sys.executable,
@@ -189,14 +169,14 @@ def _simulator(n: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
     deadline = time.monotonic() + 60.0
     while not inventory.exists():
         if process.poll() is not None or time.monotonic() > deadline:
-            _stop(process)
+            stop_process(process)
             err = process.stderr.read().decode() if process.stderr else ""
             raise RuntimeError(f"the simulator did not start for {n} cars: {err[-2000:]}")
         time.sleep(0.1)
     return process, inventory
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -207,18 +187,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _step(n: int, work: Path) -> dict[str, Any]:
-    simulator, inventory = _simulator(n, work)
+    simulator, inventory = start_simulator(n, work)
     try:
-        sim_cpu, wall = _cpu_seconds(simulator.pid), time.monotonic()
+        sim_cpu, wall = cpu_seconds(simulator.pid), time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "bench.bench_gateway", str(n), str(inventory)],
             capture_output=True,
             timeout=WARM_UP_S + MEASURE_S + 60.0,
             check=False,
         )
-        sim_cpu, wall = _cpu_seconds(simulator.pid) - sim_cpu, time.monotonic() - wall
+        sim_cpu, wall = cpu_seconds(simulator.pid) - sim_cpu, time.monotonic() - wall
     finally:
-        _stop(simulator)
+        stop_process(simulator)
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"the gateway failed at {n} cars: {done.stderr.decode()[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])

@@ -8,9 +8,10 @@ Topics (``{site}`` and ids are MQTT-safe names, see ``NAME_PATTERN``)::
                                                              the MQTT last will says "offline"
     estatewatch/{site}/gateway/{gateway_id}/dead_letter      DeadLetter, QoS 1
 
-Every telemetry and event message carries the gateway's ``seq``: one counter per gateway,
-increasing by one per message across all topics and across restarts, so a consumer can
-drop duplicates (QoS 1 is at-least-once) and see gaps. A telemetry message batches one
+Every telemetry, event and dead-letter message carries the gateway's ``seq``: one counter
+per gateway, increasing by one per message across those topics and across restarts, so a
+consumer can drop duplicates (QoS 1 is at-least-once) and see gaps. Status messages are
+a current state, not a stream, and carry none. A telemetry message batches one
 or more readings of one device; a reading is the device's fields at one instant (UTC).
 Field keys are the catalogue's: ``speed``, or ``port3.power`` inside a repeated group.
 """
@@ -124,6 +125,8 @@ class DeadLetter(BaseModel):
     model_config = _Wire
     schema_version: Literal[1] = 1
     gateway_id: Name
+    # Assigned when the message is queued, like every other message of the gateway.
+    seq: Annotated[int, Field(ge=0)] = 0
     site: Name
     ts: UtcTime
     source_topic: str

@@ -76,8 +76,6 @@ class _Ready:
 
         def render(seq: int) -> bytes:
             # Validated when built; copying in the seq cannot make it invalid.
-            if isinstance(model, DeadLetter):  # the only message without a seq
-                return model.model_dump_json().encode()
             return model.model_copy(update={"seq": seq}).model_dump_json().encode()
 
         return PendingMessage(self.topic, render)

@@ -21,7 +21,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
+from estatewatch.wire import DeadLetter, EventMessage, GatewayStatus, TelemetryMessage
 from infra.local import MosquittoInstance
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +38,7 @@ class Heard:
     events: list[EventMessage] = field(default_factory=list)
     statuses: list[GatewayStatus] = field(default_factory=list)
     arrivals: list[int] = field(default_factory=list)  # seqs, in the order they arrived
+    dead_letters: list[DeadLetter] = field(default_factory=list)
 
     def readings(self, device_id: str) -> list[tuple[datetime, dict[str, object]]]:
         seen: dict[datetime, dict[str, object]] = {}
@@ -73,6 +74,10 @@ async def listening(broker: MosquittoInstance, client_id: str) -> AsyncIterator[
                             heard.arrivals.append(event.seq)
                         elif topic.endswith("/status"):
                             heard.statuses.append(GatewayStatus.model_validate_json(payload))
+                        elif topic.endswith("/dead_letter"):
+                            letter = DeadLetter.model_validate_json(payload)
+                            heard.dead_letters.append(letter)
+                            heard.arrivals.append(letter.seq)
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.2)
 
@@ -152,7 +157,10 @@ def compound(
 
 
 async def test_readings_arrive_with_values_and_units_and_survive_outages_and_kills(
-    compound: Path, mosquitto: MosquittoInstance, tmp_path: Path
+    compound: Path,
+    mosquitto: MosquittoInstance,
+    smoke_broker: MosquittoInstance,
+    tmp_path: Path,
 ) -> None:
     log = tmp_path / "gateway.log"
     async with listening(mosquitto, f"central-{tmp_path.name}") as heard:
@@ -176,6 +184,23 @@ async def test_readings_arrive_with_values_and_units_and_survive_outages_and_kil
             smoke = next(m for m in heard.telemetry if m.device_type == "smoke_alarm")
             assert smoke.readings[0].fields["message_type"] == "heartbeat"
             assert any(s.state == "online" for s in heard.statuses)
+
+            # A vendor sends garbage: it is dead-lettered with the reason, and the gateway
+            # carries on.
+            async with aiomqtt.Client(smoke_broker.host, smoke_broker.port) as vendor:
+                await vendor.publish("vendor/smoke/smoke-001/up", b'{"devId": "smoke-001"', qos=1)
+                await vendor.publish(
+                    "vendor/smoke/smoke-002/up",
+                    b'{"devId":"smoke-002","msgType":"alarm","battery":250,'
+                    b'"smoke":3.0,"temp":30.0,"ts":1767225600}',
+                    qos=1,
+                )
+            await until(lambda: len(heard.dead_letters) >= 2, 10, "dead letters")
+            reasons = sorted(d.reason for d in heard.dead_letters)
+            assert "battery" in reasons[0] or "battery" in reasons[1]
+            assert any("not JSON" in r for r in reasons)
+            received = len(heard.telemetry)
+            await until(lambda: len(heard.telemetry) > received + 10, 10, "telemetry after")
 
             # The uplink broker goes away for a while; the gateway buffers on disk.
             mosquitto.stop()
