@@ -28,7 +28,7 @@ from estatewatch.errors import ConfigError
 from simulators.charger_port import Phase, Port
 from simulators.charger_registers import CabinetRegisters
 from simulators.charger_session import PACK_VOLTS, new_session, next_arrival
-from simulators.device import FaultBook, FaultParams
+from simulators.device import BookedFaults, FaultBook, FaultParams
 from simulators.lag import relax
 
 FAST_FORWARD = 86400.0  # s: older free time is skipped (see the module docstring)
@@ -58,7 +58,7 @@ PORT_FAULTS = ("over_temperature", "over_current", "relay_welded")
 _ALARM_STOPS = {"smoke": "fire_stop", "heat": "fire_stop", "water_ingress": "water_ingress"}
 
 
-class ChargerCabinet:
+class ChargerCabinet(BookedFaults):
     """One simulated cabinet; implements ``simulators.device.ModbusDevice``."""
 
     def __init__(
@@ -98,22 +98,6 @@ class ChargerCabinet:
         return given
 
     # --- the ModbusDevice protocol -------------------------------------------------
-
-    @property
-    def faults(self) -> Mapping[str, str]:
-        return FAULTS
-
-    @property
-    def active_faults(self) -> frozenset[str]:
-        return frozenset(self._book.active)
-
-    @property
-    def responding(self) -> bool:
-        return "comms_loss" not in self._book
-
-    @property
-    def exception_code(self) -> int | None:
-        return 4 if "device_failure" in self._book else None
 
     def read(self, table: Table, address: int, count: int) -> list[int]:
         if self._dirty:

@@ -89,3 +89,29 @@ class MessageDevice(SimulatedDevice, Protocol):
         """Messages produced since the last call, oldest first, with normalised field names
         (the profile's payload names); the publisher turns them into vendor JSON."""
         ...
+
+
+class BookedFaults:
+    """The fault half of ``ModbusDevice`` for models that keep their faults in a FaultBook.
+
+    Every Modbus model shares the transport faults: ``comms_loss`` (no answer at all) and
+    ``device_failure`` (Modbus exception 4 to every request).
+    """
+
+    _book: FaultBook
+
+    @property
+    def faults(self) -> Mapping[str, str]:
+        return self._book.known
+
+    @property
+    def active_faults(self) -> frozenset[str]:
+        return frozenset(self._book.active)
+
+    @property
+    def responding(self) -> bool:
+        return "comms_loss" not in self._book
+
+    @property
+    def exception_code(self) -> int | None:
+        return 4 if "device_failure" in self._book else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from estatewatch.catalogue import Profile, RegisterImage, Table
-from simulators.device import FaultBook, FaultParams
+from simulators.device import BookedFaults, FaultBook, FaultParams
 from simulators.elevator_motion import FLOOR_HEIGHT, Run, expected_calls, next_call_delay
 
 FAST_FORWARD = 120.0  # s of simulated time beyond which a step is taken statistically
@@ -59,7 +59,7 @@ class DoorWear:
     close_extra: float = 0.0  # s added to the closing time
 
 
-class Elevator:
+class Elevator(BookedFaults):
     """One simulated car; implements ``simulators.device.ModbusDevice``."""
 
     def __init__(
@@ -119,22 +119,6 @@ class Elevator:
         self._synced_at = -1.0
 
     # --- the ModbusDevice protocol -------------------------------------------------
-
-    @property
-    def faults(self) -> Mapping[str, str]:
-        return FAULTS
-
-    @property
-    def active_faults(self) -> frozenset[str]:
-        return frozenset(self._book.active)
-
-    @property
-    def responding(self) -> bool:
-        return "comms_loss" not in self._book
-
-    @property
-    def exception_code(self) -> int | None:
-        return 4 if "device_failure" in self._book else None
 
     def inject(self, fault: str, params: FaultParams | None = None) -> None:
         p = self._book.inject(fault, params)

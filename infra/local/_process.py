@@ -55,7 +55,44 @@ class AddressInUseError(Exception):
     """Raised by a startup probe when the server could not bind one of its ports."""
 
 
-class ManagedService(abc.ABC):
+class Lifecycle(abc.ABC):
+    """Start, stop, restart, close and ``with`` for things kept under a root directory;
+    ``close`` also deletes the root when this object made it (a temporary one)."""
+
+    root: Path
+    _owns_root: bool
+
+    @abc.abstractmethod
+    def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    def restart(self) -> None:
+        """Stop and start again on the same port(s) with the same data."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop, and delete the root if this object created it."""
+        self.stop()
+        if self._owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ManagedService(Lifecycle):
     """A private server process on loopback ports, configured and stored under ``root``.
 
     ``port`` is picked when the object is built (unless given) so it is known before the
@@ -173,29 +210,6 @@ class ManagedService(abc.ABC):
         self._process = None
         _started.discard(self)
         self.pid_path.unlink(missing_ok=True)
-
-    def restart(self) -> None:
-        """Stop and start again on the same port with the same data."""
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        """Stop, and delete the data directory if this object created it."""
-        self.stop()
-        if self._owns_root:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- what each service fills in -------------------------------------------------------
 

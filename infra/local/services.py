@@ -26,18 +26,16 @@ import http.client
 import json
 import os
 import pwd
-import shutil
 import socket
 import string
 import urllib.parse
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from estatewatch.errors import ServiceError
 from infra.local._ports import LOOPBACK, free_ports, port_is_free
-from infra.local._process import ManagedService, temporary_root
+from infra.local._process import Lifecycle, ManagedService, temporary_root
 
 __all__ = ["DEFAULT_DATABASE", "InfluxInstance", "LocalServices", "MosquittoInstance"]
 
@@ -178,7 +176,7 @@ class InfluxInstance(ManagedService):
             raise ServiceError(f"InfluxDB at {self.url} refused {statement!r}: {error}")
 
 
-class LocalServices:
+class LocalServices(Lifecycle):
     """Both private servers under one root: ``root/mosquitto/`` and ``root/influxdb/``."""
 
     def __init__(self, root: Path | None = None) -> None:
@@ -209,28 +207,6 @@ class LocalServices:
             self.influxdb.stop()
         finally:
             self.mosquitto.stop()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        """Stop both, and delete the root if this object created it."""
-        self.stop()
-        if self._owns_root:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _effective_user() -> str:
