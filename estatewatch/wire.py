@@ -50,7 +50,9 @@ class Reading(BaseModel):
     fields: Annotated[dict[str, FieldValue], Field(min_length=1)]
 
 
-class TelemetryMessage(BaseModel):
+class _DeviceMessage(BaseModel):
+    """What every message about one device says first: who sent it, in which order."""
+
     model_config = _Wire
     schema_version: Literal[1] = 1
     gateway_id: Name
@@ -58,6 +60,9 @@ class TelemetryMessage(BaseModel):
     site: Name
     device_type: Name
     device_id: Name
+
+
+class TelemetryMessage(_DeviceMessage):
     profile: str
     tags: dict[str, str] = {}
     units: dict[str, str] = {}
@@ -74,14 +79,7 @@ EventKind = Literal[
 ]
 
 
-class EventMessage(BaseModel):
-    model_config = _Wire
-    schema_version: Literal[1] = 1
-    gateway_id: Name
-    seq: Annotated[int, Field(ge=0)]
-    site: Name
-    device_type: Name
-    device_id: Name
+class EventMessage(_DeviceMessage):
     tags: dict[str, str] = {}
     ts: UtcTime
     kind: EventKind
