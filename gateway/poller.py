@@ -380,8 +380,14 @@ class EndpointPoller:
 
     async def run(self) -> None:
         async with self._open(self.config) as endpoint:
+            # One line per distinct plan: 50 identical cars on a bridge are one line, not 50.
+            alike: dict[str, list[str]] = {}
             for poller in self.pollers:
-                log.info("read plan: %s", poller.plan.describe())
+                name, _, rest = poller.plan.describe().partition(" ")
+                alike.setdefault(rest, []).append(name)
+            for rest, names in alike.items():
+                more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+                log.info("read plan of %s%s %s", ", ".join(names[:3]), more, rest)
             async with asyncio.TaskGroup() as tasks:
                 for poller in self.pollers:
                     tasks.create_task(poller.run(endpoint), name=f"poll {poller.device.name}")
