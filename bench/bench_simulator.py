@@ -13,7 +13,7 @@ import time
 from pymodbus.client import AsyncModbusTcpClient
 
 from estatewatch.catalogue import Table, builtin_catalogue, decode_field
-from infra.local._ports import free_ports
+from infra.local import free_ports
 from simulators.elevator import Elevator
 from simulators.modbus_server import ModbusDeviceServer
 

@@ -4,6 +4,7 @@ See :mod:`infra.local.services` for why and how; ``estatewatch services up`` run
 from the command line.
 """
 
+from infra.local._ports import free_ports
 from infra.local.services import (
     DEFAULT_DATABASE,
     InfluxInstance,
@@ -11,4 +12,10 @@ from infra.local.services import (
     MosquittoInstance,
 )
 
-__all__ = ["DEFAULT_DATABASE", "InfluxInstance", "LocalServices", "MosquittoInstance"]
+__all__ = [
+    "DEFAULT_DATABASE",
+    "InfluxInstance",
+    "LocalServices",
+    "MosquittoInstance",
+    "free_ports",
+]

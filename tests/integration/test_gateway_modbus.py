@@ -30,7 +30,7 @@ from gateway.modbus_client import (
 )
 from gateway.poller import Acquisition
 from gateway.sink import DeviceInfo
-from infra.local._ports import free_ports
+from infra.local import free_ports
 from simulators.charger import ChargerCabinet
 from simulators.elevator import Elevator
 from simulators.fleet import FleetSpec

@@ -26,8 +26,7 @@ from gateway.config import MqttSourceConfig
 from gateway.metrics import DeviceState, GatewayMetrics
 from gateway.mqtt_source import MqttSource
 from gateway.sink import DeviceInfo
-from infra.local import MosquittoInstance
-from infra.local._ports import free_ports
+from infra.local import MosquittoInstance, free_ports
 from simulators.smoke import SmokeAlarm
 from simulators.smoke_publisher import SmokePublisher
 

@@ -28,8 +28,7 @@ from gateway.outbox import Outbox
 from gateway.sink import DeviceInfo
 from gateway.status import build_status
 from gateway.uplink import Uplink
-from infra.local import MosquittoInstance
-from infra.local._ports import free_ports
+from infra.local import MosquittoInstance, free_ports
 
 pytestmark = pytest.mark.integration
 

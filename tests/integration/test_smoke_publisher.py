@@ -14,8 +14,7 @@ import pytest
 from estatewatch.catalogue import Profile, Value, builtin_catalogue
 from estatewatch.catalogue.payload import PayloadError, PayloadSchema
 from estatewatch.errors import DeviceError
-from infra.local import MosquittoInstance
-from infra.local._ports import free_ports
+from infra.local import MosquittoInstance, free_ports
 from simulators.smoke import SmokeAlarm
 from simulators.smoke_publisher import SmokePublisher
 
