@@ -1,0 +1,135 @@
+"""The InfluxDB schema: wire messages to line-protocol points (pure).
+
+Every telemetry, event and status message becomes points as follows (message ``tags``
+are tags too, except on ``gateway``):
+
+| measurement | tags | fields | time |
+|---|---|---|---|
+| `elevator` | `site`, `device_id` | the reading's fields | reading `ts` |
+| `charger` | `site`, `device_id` | cabinet fields (not `portN.*`) | reading `ts` |
+| `charger_port` | `site`, `device_id`, `port` (N) | `portN.<name>` as `<name>` | reading `ts` |
+| `smoke_alarm` | `site`, `device_id` | the reading's fields | reading `ts` |
+| `event` | `site`, `device_type`, `device_id`, `kind` | `detail` fields, `seq` (int) | event `ts` |
+| `gateway` | `site`, `gateway_id` | `state` (string), status numbers | status `ts` |
+
+One ``charger_port`` point per port per reading. The ``gateway`` numbers: ``uptime_s``,
+``devices_online``, ``devices_degraded``, ``devices_offline``, ``buffer_depth``,
+``buffer_bytes``, ``buffer_dropped``, ``poll_overruns``, ``dead_letters`` and, when the
+gateway measured them, ``poll_p50_ms``, ``poll_p95_ms``, ``poll_p99_ms``, ``poll_max_ms``.
+
+Rules behind the table:
+
+- The measurement of a telemetry reading is the message's ``device_type``; any device
+  type with ``portN.<name>`` fields gets a ``<device_type>_port`` measurement for them
+  (only chargers have ports today). Other repeated groups (``relayN.enabled``) stay on
+  the device's own measurement under their catalogue key.
+- Message ``tags`` (``building``, ``location``, ...) become tags, but never override
+  ``site``, ``device_id``, ``device_type``, ``kind`` or ``port``: identity comes from the
+  message header.
+- Field values keep the type they arrived with: integers stay integers (written ``5i``),
+  floats stay floats, bools and strings as such. InfluxDB fixes a field's type per shard
+  on first write, so a producer must not send one key as an int here and a float there.
+- Time is the reading's (or event's, or status's) own timestamp, in ns: never the time
+  of arrival.
+
+**Replays do not double-count.** A point's series (measurement and tag set) and time
+depend only on the message's content, never on when or how often it arrives. InfluxDB
+keeps one value per field per series and time, so a message delivered twice (QoS 1 is at
+least once; ingest may also re-send a batch after a timeout) overwrites the same values
+with the same values: counts, sums and means are unchanged. The flip side: two distinct
+events of one device and kind with the same ``ts`` would merge; the gateway's timestamps
+have microsecond resolution, so this does not happen in practice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
+from ingest.line_protocol import FieldValue, Point
+
+__all__ = [
+    "EVENT_MEASUREMENT",
+    "GATEWAY_MEASUREMENT",
+    "PORT_SUFFIX",
+    "points_from_event",
+    "points_from_status",
+    "points_from_telemetry",
+    "time_ns",
+]
+
+EVENT_MEASUREMENT = "event"
+GATEWAY_MEASUREMENT = "gateway"
+PORT_SUFFIX = "_port"
+
+_PORT_KEY = re.compile(r"^port([1-9][0-9]*)\.(.+)$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def time_ns(ts: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (``datetime.timestamp()`` is a lossy float)."""
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def points_from_telemetry(msg: TelemetryMessage) -> list[Point]:
+    """One point per reading on ``msg.device_type``, plus one per port per reading."""
+    tags = {**msg.tags, "site": msg.site, "device_id": msg.device_id}
+    tags.pop("port", None)
+    port_measurement = msg.device_type + PORT_SUFFIX
+    points: list[Point] = []
+    for reading in msg.readings:
+        ts = time_ns(reading.ts)
+        own: dict[str, FieldValue] = {}
+        ports: defaultdict[str, dict[str, FieldValue]] = defaultdict(dict)
+        for key, value in reading.fields.items():
+            match = _PORT_KEY.match(key) if key.startswith("port") else None
+            if match is None:
+                own[key] = value
+            else:
+                ports[match[1]][match[2]] = value
+        if own:
+            points.append(Point(msg.device_type, tags, own, ts))
+        # Sorted numerically so the points come out port1, port2, ..., port10.
+        for port in sorted(ports, key=int):
+            points.append(Point(port_measurement, {**tags, "port": port}, ports[port], ts))
+    return points
+
+
+def points_from_event(msg: EventMessage) -> list[Point]:
+    """One ``event`` point: ``detail`` fields plus the gateway's ``seq``."""
+    tags = {
+        **msg.tags,
+        "site": msg.site,
+        "device_type": msg.device_type,
+        "device_id": msg.device_id,
+        "kind": msg.kind,
+    }
+    fields: dict[str, FieldValue] = {**msg.detail, "seq": msg.seq}
+    return [Point(EVENT_MEASUREMENT, tags, fields, time_ns(msg.ts))]
+
+
+def points_from_status(status: GatewayStatus) -> list[Point]:
+    """One ``gateway`` point with the status's numbers and its ``state``."""
+    fields: dict[str, FieldValue] = {
+        "state": status.state,
+        "uptime_s": float(status.uptime_s),
+        "devices_online": status.devices_online,
+        "devices_degraded": status.devices_degraded,
+        "devices_offline": status.devices_offline,
+        "buffer_depth": status.buffer_depth,
+        "buffer_bytes": status.buffer_bytes,
+        "buffer_dropped": status.buffer_dropped,
+        "poll_overruns": status.poll_overruns,
+        "dead_letters": status.dead_letters,
+    }
+    lateness = status.poll_lateness
+    if lateness is not None:
+        fields["poll_p50_ms"] = float(lateness.p50_ms)
+        fields["poll_p95_ms"] = float(lateness.p95_ms)
+        fields["poll_p99_ms"] = float(lateness.p99_ms)
+        fields["poll_max_ms"] = float(lateness.max_ms)
+    tags = {"site": status.site, "gateway_id": status.gateway_id}
+    return [Point(GATEWAY_MEASUREMENT, tags, fields, time_ns(status.ts))]
