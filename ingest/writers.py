@@ -198,6 +198,7 @@ class Influx1Writer:
         password: str | None = None,
         timeout: float = 10.0,
         gzip: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_http_url(url)
         self.database = database
@@ -206,6 +207,7 @@ class Influx1Writer:
         self._username = username
         self._password = password
         self._timeout = timeout
+        self._transport = transport  # tests pass an httpx.MockTransport
         self._params = {"db": database, "precision": "ns"}
         if retention_policy:
             self._params["rp"] = retention_policy
@@ -229,6 +231,7 @@ class Influx1Writer:
             base_url=self.url,
             auth=auth,
             timeout=self._timeout,
+            transport=self._transport,
             # InfluxDB is usually on loopback or the LAN: proxy variables meant for the
             # internet must not reroute it.
             trust_env=False,
