@@ -25,7 +25,9 @@ __all__ = ["Influx2Writer"]
 class Influx2Writer:
     """Writes line protocol to a v2 bucket; open with ``async with``."""
 
-    def __init__(self, url: str, org: str, bucket: str, token: str, *, timeout: float = 10.0):
+    def __init__(
+        self, url: str, org: str, bucket: str, token: str, *, timeout: float = 10.0
+    ) -> None:
         self.url = check_http_url(url)
         self.org = org
         self.bucket = bucket
