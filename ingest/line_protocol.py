@@ -191,9 +191,10 @@ def encode(points: Iterable[Point], problems: list[Problem] | None = None) -> by
         fields: list[str] = []
         for key, value in point.fields.items():
             escaped_key = name_cache.get(key)
-            if escaped_key is None:
-                escaped_key = _escape_name(key)
-                if escaped_key is None or key == "time":
+            if escaped_key is None or key == "time":
+                # InfluxDB refuses a field named "time"; the cache is shared with tags.
+                escaped_key = None if key == "time" else _escape_name(key)
+                if escaped_key is None:
                     _report(problems, point, key, "field key cannot be written")
                     continue
             # Inlined type dispatch: this loop runs once per field, millions of times a
