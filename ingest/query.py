@@ -80,8 +80,11 @@ def quote_string(value: str) -> str:
 
 def _escape(text: str) -> str:
     # InfluxQL's scanner ends a quoted token with an error at a raw newline, and
-    # understands \n: escaping keeps a hostile value one literal, not a parse error.
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "")
+    # understands \n: escaping keeps a hostile value one literal, not a parse error. It
+    # has no escape for a carriage return; dropping it would match another name.
+    if "\r" in text:
+        raise ValueError(f"InfluxQL cannot express a carriage return, in {text!r}")
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def _check_name(name: str, what: str) -> str:
@@ -249,9 +252,9 @@ class InfluxReader:
 
         Each field is its own latest value; ``time`` is that of the device's latest point.
         """
-        ids = None if device_ids is None else list(device_ids)
         tags = _group_tags(measurement)
-        if ids == []:
+        ids = None if device_ids is None else [i for i in device_ids if _expressible(i)]
+        if ids == [] or (site is not None and not _expressible(site)):
             return _empty_frame(tags, {})
         text = latest_query(measurement, site=site, device_ids=ids)
         values, times, fields = await self._statements(text, 3)
@@ -285,9 +288,19 @@ class InfluxReader:
         (empty intervals left out). On a ``*_port`` measurement without ``port``, a
         ``port`` column tells the ports apart.
         """
+        tags = ["port"] if port is None and is_port_measurement(measurement) else []
         text = series_query(
-            measurement, device_id, fields, start, end, every=every, aggregate=aggregate, port=port
+            measurement,
+            device_id if _expressible(device_id) else "",
+            fields,
+            start,
+            end,
+            every=every,
+            aggregate=aggregate,
+            port=port,
         )
+        if not _expressible(device_id):
+            return _frame([], tags, {}, {name: name for name in fields})
         values, field_series = await self._statements(text, 2)
         stored = _field_types(field_series)
         types: dict[str, str | None] = {}
@@ -298,7 +311,6 @@ class InfluxReader:
                 types[name] = "int64"
             else:
                 types[name] = stored.get(name)
-        tags = ["port"] if port is None and is_port_measurement(measurement) else []
         rows: list[dict[str, Any]] = []
         for series in values:
             key = _series_key(series, tags)
@@ -357,6 +369,11 @@ class InfluxReader:
                 )
             statements.append(series)
         return statements
+
+
+def _expressible(value: str) -> bool:
+    """Whether ``value`` can be a tag value at all: the encoder never writes a CR."""
+    return "\r" not in value
 
 
 def _series_key(series: Mapping[str, Any], tags: Sequence[str]) -> tuple[str, ...]:

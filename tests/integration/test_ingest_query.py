@@ -22,6 +22,7 @@ HOSTILE_IDS = [
     "x'; DROP MEASUREMENT elevator",
     "elev-01'\nDROP MEASUREMENT elevator",
     "elev-01\\",
+    "elev-01\r",
 ]
 
 

@@ -25,7 +25,7 @@ HOSTILE = [
     "elev-01'\nDROP MEASUREMENT elevator; SELECT '",
     "elev-01\\",
     "elev-01\\'; DROP DATABASE estatewatch; --",
-    "\r\n'\"\\",
+    "\n'\"\\",
 ]
 
 _ESCAPES = {"n": "\n", "\\": "\\", "'": "'", '"': '"'}
@@ -66,15 +66,21 @@ def _tokens(text: str) -> tuple[str, list[str]]:
 @pytest.mark.parametrize("name", ["elevator", 'a"b', "a\\b", "a'b", "two\nlines"])
 def test_identifiers_round_trip_through_the_scanner(name: str) -> None:
     skeleton, literals = _tokens(quote_identifier(name))
-    assert (skeleton, literals) == ('"Q"', [name.replace("\r", "")])
+    assert (skeleton, literals) == ('"Q"', [name])
 
 
 @pytest.mark.parametrize("value", ["plain", "it's", "back\\slash", 'dq"', "a\nb", *HOSTILE])
 def test_string_literals_round_trip_through_the_scanner(value: str) -> None:
     skeleton, literals = _tokens(quote_string(value))
-    assert skeleton == "'Q'"
-    # A carriage return cannot be written in InfluxQL and is dropped; ids never have one.
-    assert literals == [value.replace("\r", "")]
+    assert (skeleton, literals) == ("'Q'", [value])
+
+
+def test_a_carriage_return_is_refused_since_influxql_cannot_express_it() -> None:
+    # Dropping it instead would quietly match another device.
+    with pytest.raises(ValueError, match="carriage return"):
+        quote_string("elev-01\r")
+    with pytest.raises(ValueError, match="carriage return"):
+        quote_identifier("a\rb")
 
 
 def test_latest_query_text() -> None:
@@ -142,12 +148,11 @@ def test_hostile_device_ids_stay_inside_one_literal(hostile: str) -> None:
     series = _tokens(
         series_query("elevator", hostile, ["floor"], START, END, every=timedelta(seconds=1))
     )
-    # Same statements around the literal; the literal is exactly the id (a carriage
-    # return aside, which InfluxQL cannot express).
+    # Same statements around the literal, and the literal is exactly the id.
     assert latest[0] == benign_latest[0]
     assert series[0] == benign_series[0]
-    assert hostile.replace("\r", "") in latest[1]
-    assert hostile.replace("\r", "") in series[1]
+    assert hostile in latest[1]
+    assert hostile in series[1]
 
 
 def test_hostile_sites_stay_inside_one_literal() -> None:
