@@ -114,12 +114,12 @@ def _time_literal(when: datetime, what: str) -> str:
     return str(time_ns(when))
 
 
-def is_port_measurement(measurement: str) -> bool:
+def _is_port_measurement(measurement: str) -> bool:
     return measurement.endswith(PORT_SUFFIX)
 
 
 def _group_tags(measurement: str) -> list[str]:
-    return ["device_id", "port"] if is_port_measurement(measurement) else ["device_id"]
+    return ["device_id", "port"] if _is_port_measurement(measurement) else ["device_id"]
 
 
 def _show_fields(measurement: str) -> str:
@@ -187,7 +187,7 @@ def series_query(
     group = []
     if every is not None:
         group.append(f"time({format_duration(every)})")
-    if port is None and is_port_measurement(measurement):
+    if port is None and _is_port_measurement(measurement):
         group.append('"port"')
     text = f"SELECT {columns} FROM {quote_identifier(measurement)} WHERE {' AND '.join(conditions)}"
     if group:
@@ -251,11 +251,13 @@ class InfluxReader:
         """One row per device (and port): ``device_id``, [``port``,] ``time``, fields.
 
         Each field is its own latest value; ``time`` is that of the device's latest point.
+        Columns are every field of the measurement (empty where a device has none).
+        ``device_ids=[]`` asks for no device and gets an empty frame.
         """
         tags = _group_tags(measurement)
         ids = None if device_ids is None else [i for i in device_ids if _expressible(i)]
         if ids == [] or (site is not None and not _expressible(site)):
-            return _empty_frame(tags, {})
+            return _frame([], tags, {}, [])
         text = latest_query(measurement, site=site, device_ids=ids)
         values, times, fields = await self._statements(text, 3)
         types = _field_types(fields)
@@ -268,7 +270,7 @@ class InfluxReader:
             record.pop("time", None)
             rows.append({**dict(zip(tags, key, strict=True)), "time": times_by_key.get(key)})
             rows[-1].update(record)
-        return _frame(rows, tags, types, {name: name for name in types})
+        return _frame(rows, tags, types, list(types))
 
     async def series(
         self,
@@ -288,7 +290,7 @@ class InfluxReader:
         (empty intervals left out). On a ``*_port`` measurement without ``port``, a
         ``port`` column tells the ports apart.
         """
-        tags = ["port"] if port is None and is_port_measurement(measurement) else []
+        tags = ["port"] if port is None and _is_port_measurement(measurement) else []
         text = series_query(
             measurement,
             device_id if _expressible(device_id) else "",
@@ -300,7 +302,7 @@ class InfluxReader:
             port=port,
         )
         if not _expressible(device_id):
-            return _frame([], tags, {}, {name: name for name in fields})
+            return _frame([], tags, {}, fields)
         values, field_series = await self._statements(text, 2)
         stored = _field_types(field_series)
         types: dict[str, str | None] = {}
@@ -319,7 +321,7 @@ class InfluxReader:
             rows.extend(
                 {**head, **dict(zip(columns, row, strict=True))} for row in series["values"]
             )
-        frame = _frame(rows, tags, types, {name: name for name in fields})
+        frame = _frame(rows, tags, types, fields)
         sort = ["time", *tags]
         return frame.sort_values(sort, kind="stable", ignore_index=True) if len(frame) else frame
 
@@ -389,17 +391,13 @@ def _field_types(series: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
     return types
 
 
-def _empty_frame(tags: Sequence[str], types: Mapping[str, str | None]) -> pd.DataFrame:
-    return _frame([], tags, types, {name: name for name in types})
-
-
 def _frame(
     rows: Sequence[Mapping[str, Any]],
     tags: Sequence[str],
     types: Mapping[str, str | None],
-    names: Mapping[str, str],
+    fields: Sequence[str],
 ) -> pd.DataFrame:
-    """Columns tags, ``time``, fields (in ``names`` order), each typed as documented."""
+    """Columns ``tags``, ``time``, ``fields``, each typed as the module docstring says."""
     columns: dict[str, pd.Series[Any] | pd.Index[Any]] = {}
     for tag in tags:
         values = [row.get(tag) for row in rows]
@@ -415,7 +413,7 @@ def _frame(
         if rows
         else pd.Series([], dtype="datetime64[ns, UTC]")
     )
-    for name in names:
+    for name in fields:
         columns[name] = _typed([row.get(name) for row in rows], types.get(name))
     return pd.DataFrame(columns)
 

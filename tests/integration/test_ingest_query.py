@@ -205,6 +205,72 @@ async def test_a_replayed_message_adds_no_rows(
     assert list(counts["floor"]) == [3]
 
 
+async def test_slow_fields_keep_their_last_value_next_to_fast_ones(
+    influxdb: InfluxInstance, influx_database: str
+) -> None:
+    # The slow poll group (run_count, once a minute) is absent from most readings.
+    message = _elevator("elev-01", 1, [1, 2]).model_copy(
+        update={
+            "readings": [
+                Reading(ts=T0, fields={"floor": 1, "run_count": 1234}),
+                Reading(ts=T0 + timedelta(seconds=1), fields={"floor": 2}),
+            ]
+        }
+    )
+    await _write(influxdb, influx_database, message)
+
+    async with InfluxReader(influxdb.url, influx_database) as reader:
+        frame = await reader.latest("elevator")
+
+    assert frame[["floor", "run_count"]].to_dict("records") == [{"floor": 2, "run_count": 1234}]
+    assert list(frame["time"]) == [pd.Timestamp(T0 + timedelta(seconds=1))]
+
+
+async def test_awkward_tag_and_string_values_round_trip(
+    influxdb: InfluxInstance, influx_database: str
+) -> None:
+    note = 'say "hi", C:\\dir = x\nnext'
+    message = _elevator("elev-01", 1, [1]).model_copy(
+        update={
+            "tags": {"building": "B 1,=east", "location": ""},
+            "readings": [Reading(ts=T0, fields={"floor": 1, "note": note})],
+        }
+    )
+    await _write(influxdb, influx_database, message)
+
+    async with (
+        httpx.AsyncClient() as client,
+        InfluxReader(influxdb.url, influx_database, client=client) as reader,
+    ):
+        frame = await reader.latest("elevator", device_ids=["elev-01"])
+        tags = await client.post(
+            f"{influxdb.url}/query",
+            data={
+                "db": influx_database,
+                "q": 'SHOW TAG VALUES FROM "elevator" WITH KEY = "building"',
+            },
+        )
+        # A client passed in belongs to the caller and stays open.
+        assert not client.is_closed
+
+    # Newlines cannot be written: they arrive as the two characters backslash, n.
+    assert list(frame["note"]) == [note.replace("\n", "\\n")]
+    assert tags.json()["results"][0]["series"][0]["values"] == [["building", "B 1,=east"]]
+
+
+async def test_an_unknown_measurement_is_an_empty_frame(
+    influxdb: InfluxInstance, influx_database: str
+) -> None:
+    async with InfluxReader(influxdb.url, influx_database) as reader:
+        latest = await reader.latest("nothing_here")
+        raw = await reader.series("nothing_here", "e", ["x"], T0, T0 + timedelta(hours=1))
+
+    assert latest.empty
+    assert list(latest.columns) == ["device_id", "time"]
+    assert raw.empty
+    assert list(raw.columns) == ["time", "x"]
+
+
 @pytest.mark.parametrize("hostile", HOSTILE_IDS)
 async def test_injection_through_a_device_id_finds_nothing_and_harms_nothing(
     influxdb: InfluxInstance, influx_database: str, hostile: str
