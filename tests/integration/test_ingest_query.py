@@ -284,13 +284,22 @@ async def test_injection_through_a_device_id_finds_nothing_and_harms_nothing(
         means = await reader.series(
             "elevator", hostile, ["floor"], start, end, every=timedelta(seconds=1)
         )
+        by_site = await reader.latest("elevator", site=hostile)
         survivors = await reader.latest("elevator")
+        history = await reader.series("elevator", "elev-01", ["floor"], start, end)
+    async with httpx.AsyncClient() as client:
+        shown = await client.post(
+            f"{influxdb.url}/query", data={"db": influx_database, "q": "SHOW MEASUREMENTS"}
+        )
 
     assert latest.empty
     assert raw.empty
     assert means.empty
+    assert by_site.empty
+    assert shown.json()["results"][0]["series"][0]["values"] == [["elevator"]]
     assert list(survivors["device_id"]) == ["elev-01"]
     assert list(survivors["floor"]) == [2]
+    assert list(history["floor"]) == [1, 2]
 
 
 async def test_influxdb_errors_become_project_errors(
