@@ -134,15 +134,20 @@ def _field_value(value: FieldValue) -> str | None:
     if isinstance(value, float):
         return _field_value(float(value))
     if isinstance(value, str):
-        return _string_value(str(value))
+        # str() of a (str, Enum) member is its name; str.__str__ is the text itself.
+        return _string_value(str.__str__(value))
     return None
+
+
+def _report(problems: list[Problem] | None, point: Point, key: str, reason: str) -> None:
+    if problems is not None:
+        problems.append(Problem(point.measurement, key, reason))
 
 
 def _series_key(point: Point, problems: list[Problem] | None) -> str | None:
     measurement = _escape_measurement(point.measurement)
     if measurement is None:
-        if problems is not None:
-            problems.append(Problem(point.measurement, "", "measurement cannot be written"))
+        _report(problems, point, "", "measurement cannot be written")
         return None
     parts = [measurement]
     tags = point.tags
@@ -154,16 +159,10 @@ def _series_key(point: Point, problems: list[Problem] | None) -> str | None:
         escaped_value = _escape_name(value)
         if escaped_key is None or escaped_value is None:
             # Dropping one tag would silently merge this series into another one.
-            if problems is not None:
-                problems.append(Problem(point.measurement, key, "tag cannot be written"))
+            _report(problems, point, key, "tag cannot be written")
             return None
         parts.append(f"{escaped_key}={escaped_value}")
     return ",".join(parts)
-
-
-def _report(problems: list[Problem] | None, point: Point, key: str, reason: str) -> None:
-    if problems is not None:
-        problems.append(Problem(point.measurement, key, reason))
 
 
 def encode(points: Iterable[Point], problems: list[Problem] | None = None) -> bytes:
@@ -216,8 +215,7 @@ def encode(points: Iterable[Point], problems: list[Problem] | None = None) -> by
                 continue
             fields.append(f"{escaped_key}={text}")
         if not fields:
-            if problems is not None:
-                problems.append(Problem(point.measurement, "", "no field left to write"))
+            _report(problems, point, "", "no field left to write")
             continue
         append(f"{series} {','.join(fields)} {point.time_ns}\n")
     return "".join(lines).encode()

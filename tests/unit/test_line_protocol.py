@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import pytest
 
 from ingest.line_protocol import FieldValue, Point, Problem, encode
@@ -171,4 +173,11 @@ def test_subclasses_of_the_field_types_encode_as_their_base_type() -> None:
     class Label(str):
         __slots__ = ()
 
+    class Colour(str, enum.Enum):  # noqa: UP042 - the mixin whose str() is its name
+        RED = "red"
+
+    class Level(enum.IntEnum):
+        HIGH = 5
+
     assert _line(fields={"c": Code(4), "l": Label("x")}) == 'm c=4i,l="x" 7\n'
+    assert _line(fields={"c": Colour.RED, "l": Level.HIGH}) == 'm c="red",l=5i 7\n'
