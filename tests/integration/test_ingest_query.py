@@ -127,6 +127,9 @@ async def test_charger_ports_are_rows_of_their_own(
         port2 = await reader.series(
             "charger_port", "chg-01", ["power", "state"], T0, T0 + timedelta(seconds=1), port=2
         )
+        every_port = await reader.series(
+            "charger_port", "chg-01", ["power"], T0, T0 + timedelta(seconds=1)
+        )
 
     assert list(ports["port"]) == [1, 2]
     assert ports["port"].dtype == "int64"
@@ -135,6 +138,9 @@ async def test_charger_ports_are_rows_of_their_own(
     assert list(cabinet["total_power"]) == [250.5]
     assert list(port2["power"]) == [200.0]
     assert list(port2["state"]) == [2]
+    assert list(every_port.columns) == ["port", "time", "power"]
+    assert list(every_port["port"]) == [1, 2]
+    assert list(every_port["power"]) == [100.0, 200.0]
 
 
 async def test_series_raw_and_downsampled(influxdb: InfluxInstance, influx_database: str) -> None:
