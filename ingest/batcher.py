@@ -82,6 +82,7 @@ class IngestCounters:
     batches_written: int = 0
     spilled_batches: int = 0
     spill_depth: int = 0
+    spill_dropped: int = 0  # the spill queue's own count, kept across restarts
     drained_batches: int = 0
     rejected_batches: int = 0
     rejected_points: int = 0
@@ -153,7 +154,9 @@ class Batcher:
         self._in_memory_points = 0
         self._changed = asyncio.Condition()
         self._closing = False
+        # One log line per outage, not one per retry; reset by the next good write.
         self._config_error_logged = False
+        self._outage_logged = False
         self._tasks: asyncio.TaskGroup | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._drainer: asyncio.Task[None] | None = None
@@ -170,7 +173,7 @@ class Batcher:
 
     async def __aenter__(self) -> Self:
         self._closing = False
-        self.metrics.spill_depth = self._spill.depth
+        self._spill_changed()
         tasks = asyncio.TaskGroup()
         await tasks.__aenter__()
         self._tasks = tasks
@@ -224,6 +227,9 @@ class Batcher:
                 await self._changed.wait()
             self._check_running()
             batch = self._current
+            # The flusher only needs waking when a batch starts (its timer) or is full;
+            # waking it for every message would cost a task switch per message.
+            wake = batch is None
             if batch is None:
                 batch = self._current = _Batch(started=time.monotonic())
             batch.parts.append(lines)
@@ -232,7 +238,9 @@ class Batcher:
             self._in_memory_points += points
             if batch.points >= self.max_points:
                 self._seal_current()
-            self._changed.notify_all()
+                wake = True
+            if wake:
+                self._changed.notify_all()
 
     def _check_running(self) -> None:
         if self._flusher is None or self._closing:
@@ -302,7 +310,7 @@ class Batcher:
         # uncalled, and the broker redelivers those messages.
         self._spill.append([PendingMessage(SPILL_TOPIC, lambda _seq: body)])
         self.metrics.spilled_batches += 1
-        self.metrics.spill_depth = self._spill.depth
+        self._spill_changed()
         await self._notify()
 
     # --- writing ---------------------------------------------------------------------
@@ -338,9 +346,11 @@ class Batcher:
                 raise _Deferred(self._rest(chunk, stack), exc) from exc
             except WriteRetryable as exc:
                 self.metrics.write_errors["retryable"] += 1
-                log.debug("InfluxDB write deferred: %s", exc)
+                if not self._outage_logged:
+                    self._outage_logged = True
+                    log.warning("InfluxDB unavailable, spilling and retrying: %s", exc)
                 raise _Deferred(self._rest(chunk, stack), exc) from exc
-            self._config_error_logged = False
+            self._config_error_logged = self._outage_logged = False
             self.metrics.points_written += count
             self.metrics.batches_written += 1
 
@@ -361,6 +371,10 @@ class Batcher:
         if self._on_rejected is not None:
             self._on_rejected(lines, reason)
 
+    def _spill_changed(self) -> None:
+        self.metrics.spill_depth = self._spill.depth
+        self.metrics.spill_dropped = self._spill.dropped
+
     # --- draining --------------------------------------------------------------------
 
     async def _drain_loop(self) -> None:
@@ -379,7 +393,7 @@ class Batcher:
             attempt = 0
             self._spill.remove([message.seq])
             self.metrics.drained_batches += 1
-            self.metrics.spill_depth = self._spill.depth
+            self._spill_changed()
             if not self._spill.depth:
                 log.info("spill queue drained: InfluxDB is taking writes again")
 

@@ -276,3 +276,26 @@ async def test_metrics_object_is_shared(spill: DurableQueue) -> None:
         await batcher.submit(line(0), 1, lambda: None)
     assert metrics.points_written == 1
     assert metrics.avg_batch_latency_s >= 0
+
+
+async def test_split_batch_spills_only_the_unwritten_part(spill: DurableQueue) -> None:
+    writer, acks = FakeWriter(), Acks()
+    down = True
+
+    def fail(body: bytes) -> WriteError | None:
+        if len(body.splitlines()) > 4:
+            return WriteTooLarge("too large", status=413)
+        if down and line(6) in body:
+            return WriteRetryable("down")
+        return None
+
+    writer.fail = fail
+    async with Batcher(writer, spill, max_points=8, max_delay=60, backoff=FAST) as batcher:
+        for i in range(8):
+            await batcher.submit(line(i), 1, acks(i))
+        await eventually(lambda: len(acks.done) == 8)
+        assert spill.peek(0, 10)[0].payload == b"".join(line(i) for i in range(4, 8))
+        down = False
+        await eventually(lambda: spill.depth == 0)
+    # The first half was stored directly and is not written again.
+    assert writer.lines() == [line(i).rstrip() for i in range(8)]
