@@ -22,9 +22,9 @@ Order and outages
     While the spill queue holds anything, new batches are appended to it rather than
     written directly: order is kept, and a server that is down or misconfigured is
     retried by one drainer with exponential backoff and jitter instead of by every
-    batch. The drainer writes spilled batches oldest first and removes each only after
-    InfluxDB stored it; the spill left at shutdown is drained by the next Batcher on the
-    same file.
+    batch. The drainer writes spilled batches oldest first, joining small ones up to
+    ``max_points`` per write, and removes them only after InfluxDB stored them; the
+    spill left at shutdown is drained by the next Batcher on the same file.
 
 What each write error does (see :mod:`ingest.writers`)
     ``WriteRetryable``      spill, ack, drainer retries (no sooner than ``retry_after``)
@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 SPILL_TOPIC: Final = "influx"
 LATENCY_WINDOW: Final = 1024
+_DRAIN_PEEK: Final = 64  # spilled batches looked at per drain write
 
 Ack = Callable[[], None]
 
@@ -383,19 +384,37 @@ class Batcher:
             async with self._changed:
                 while not self._spill.depth:
                     await self._changed.wait()
-            (message,) = self._spill.peek(0, 1)
+            seqs, body, points = self._next_spilled()
             try:
-                await self._write_splitting(message.payload, _line_count(message.payload))
+                await self._write_splitting(body, points)
             except _Deferred as deferred:
                 await asyncio.sleep(self._retry_delay(attempt, deferred.cause))
                 attempt += 1
                 continue
             attempt = 0
-            self._spill.remove([message.seq])
-            self.metrics.drained_batches += 1
+            self._spill.remove(seqs)
+            self.metrics.drained_batches += len(seqs)
             self._spill_changed()
             if not self._spill.depth:
                 log.info("spill queue drained: InfluxDB is taking writes again")
+
+    def _next_spilled(self) -> tuple[list[int], bytes, int]:
+        """The oldest spilled batches joined up to ``max_points`` (at least one).
+
+        Batches flushed by time during an outage can be small; joining them lets the
+        drainer catch up in fewer, fuller writes.
+        """
+        seqs: list[int] = []
+        bodies: list[bytes] = []
+        points = 0
+        for message in self._spill.peek(0, _DRAIN_PEEK):
+            count = _line_count(message.payload)
+            if seqs and points + count > self.max_points:
+                break
+            seqs.append(message.seq)
+            bodies.append(message.payload)
+            points += count
+        return seqs, b"".join(bodies), points
 
     def _retry_delay(self, attempt: int, cause: WriteError) -> float:
         base, cap = self.backoff

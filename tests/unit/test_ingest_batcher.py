@@ -299,3 +299,18 @@ async def test_split_batch_spills_only_the_unwritten_part(spill: DurableQueue) -
         await eventually(lambda: spill.depth == 0)
     # The first half was stored directly and is not written again.
     assert writer.lines() == [line(i).rstrip() for i in range(8)]
+
+
+async def test_drainer_joins_small_spilled_batches(spill: DurableQueue) -> None:
+    writer, acks = FakeWriter(), Acks()
+    down = True
+    writer.fail = lambda _body: WriteRetryable("down") if down else None
+    async with Batcher(writer, spill, max_points=4, max_delay=0, backoff=FAST) as batcher:
+        for i in range(6):
+            await batcher.submit(line(i), 1, acks(i))
+            await eventually(lambda: spill.depth == i + 1)  # noqa: B023 (awaited at once)
+        down = False
+        await eventually(lambda: spill.depth == 0)
+    assert [len(body.splitlines()) for body in writer.bodies] == [4, 2]
+    assert writer.lines() == [line(i).rstrip() for i in range(6)]
+    assert batcher.metrics.drained_batches == 6
