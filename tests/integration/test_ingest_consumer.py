@@ -1,0 +1,234 @@
+"""The ingest consumer against a real Mosquitto: shared, persistent, manually acknowledged.
+
+Each test uses a site, share group and client ids of its own and ends the persistent
+sessions it created, so the session-wide broker and other tests' traffic on the wire
+topics never mix with its messages (messages of other sites are acknowledged and ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+import pytest
+
+from estatewatch.wire import event_topic, status_topic, telemetry_topic
+from infra.local import MosquittoInstance
+from ingest.consumer import Ack, Consumer, discard_session
+from ingest.decode import Decoded, Rejected
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT_S = 10.0
+TS = "2026-11-24T08:00:00+00:00"
+
+
+@dataclass
+class Recorder:
+    """Handler and dead-letter sink that keeps what the consumer passed on for one site."""
+
+    site: str
+    ack_unless: Callable[[int], bool] = lambda seq: True
+    seqs: list[int] = field(default_factory=list)
+    decoded: list[Decoded] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    async def handler(self, decoded: Decoded, ack: Ack) -> None:
+        if decoded.topic.split("/")[1] != self.site:
+            ack()
+            return
+        self.decoded.append(decoded)
+        if decoded.seq is not None:
+            self.seqs.append(decoded.seq)
+        if decoded.seq is None or self.ack_unless(decoded.seq):
+            ack()
+            ack()  # a second call is harmless
+
+    def on_rejected(self, rejected: Rejected) -> None:
+        if rejected.topic.split("/")[1:2] == [self.site]:
+            self.rejected.append(rejected)
+
+
+@dataclass
+class Scenario:
+    mosquitto: MosquittoInstance
+    site: str
+    group: str
+    client_ids: list[str] = field(default_factory=list)
+
+    def consumer(self, recorder: Recorder, client_id: str) -> Consumer:
+        if client_id not in self.client_ids:
+            self.client_ids.append(client_id)
+        return Consumer(
+            self.mosquitto.host,
+            self.mosquitto.port,
+            handler=recorder.handler,
+            on_rejected=recorder.on_rejected,
+            client_id=client_id,
+            group=self.group,
+            session_expiry_s=600,
+            backoff=(0.05, 0.5),
+            connect_timeout=5.0,
+        )
+
+    def telemetry(self, seq: int, device_id: str = "lift-1") -> tuple[str, bytes]:
+        message = {
+            "gateway_id": "gw-1",
+            "seq": seq,
+            "site": self.site,
+            "device_type": "elevator",
+            "device_id": device_id,
+            "profile": "p",
+            "readings": [{"ts": TS, "fields": {"floor": seq}}],
+        }
+        return telemetry_topic(self.site, "elevator", device_id), json.dumps(message).encode()
+
+    async def publish(self, *messages: tuple[str, bytes]) -> None:
+        async with aiomqtt.Client(
+            self.mosquitto.host, self.mosquitto.port, identifier=f"pub-{uuid.uuid4().hex[:8]}"
+        ) as client:
+            for topic, payload in messages:
+                await client.publish(topic, payload, qos=1)
+
+
+@pytest.fixture
+async def scenario(mosquitto: MosquittoInstance) -> AsyncIterator[Scenario]:
+    tag = uuid.uuid4().hex[:10]
+    scenario = Scenario(mosquitto, site=f"t{tag}", group=f"g{tag}")
+    yield scenario
+    for client_id in scenario.client_ids:
+        await discard_session(mosquitto.host, mosquitto.port, client_id)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            # Polled: the recorder's lists are filled by the consumer's task.
+            while not condition():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")
+
+
+def _cid(scenario: Scenario, n: int) -> str:
+    return f"ingest-{scenario.group}-{n}"
+
+
+async def test_wire_messages_reach_the_handler_decoded(scenario: Scenario) -> None:
+    recorder = Recorder(scenario.site)
+    event = {
+        "gateway_id": "gw-1",
+        "seq": 3,
+        "site": scenario.site,
+        "device_type": "elevator",
+        "device_id": "lift-1",
+        "ts": TS,
+        "kind": "trip",
+    }
+    status = {"gateway_id": "gw-1", "site": scenario.site, "state": "online", "ts": TS}
+    async with scenario.consumer(recorder, _cid(scenario, 1)) as consumer:
+        assert consumer.connected
+        await scenario.publish(
+            scenario.telemetry(1),
+            scenario.telemetry(2),
+            (event_topic(scenario.site, "elevator", "lift-1"), json.dumps(event).encode()),
+            (status_topic(scenario.site, "gw-1"), json.dumps(status).encode()),
+        )
+        await until(lambda: len(recorder.decoded) == 4, "four decoded messages")
+    assert [d.kind for d in recorder.decoded] == ["telemetry", "telemetry", "event", "status"]
+    assert recorder.seqs == [1, 2, 3]
+    assert recorder.decoded[0].lines.startswith(b"elevator,device_id=lift-1,site=")
+    assert recorder.decoded[0].points == 1
+    # Acknowledged: a new connection of the same session gets nothing again.
+    again = Recorder(scenario.site)
+    async with scenario.consumer(again, _cid(scenario, 1)):
+        await asyncio.sleep(0.5)
+    assert again.decoded == []
+
+
+async def test_two_consumers_in_one_group_split_the_stream(scenario: Scenario) -> None:
+    first, second = Recorder(scenario.site), Recorder(scenario.site)
+    count = 500
+    async with (
+        scenario.consumer(first, _cid(scenario, 1)),
+        scenario.consumer(second, _cid(scenario, 2)),
+    ):
+        await scenario.publish(*(scenario.telemetry(seq) for seq in range(count)))
+        await until(lambda: len(first.seqs) + len(second.seqs) >= count, "every message")
+        await asyncio.sleep(0.2)  # a duplicate would arrive about now
+    a, b = set(first.seqs), set(second.seqs)
+    assert a | b == set(range(count))
+    assert not a & b
+    assert len(first.seqs) + len(second.seqs) == count
+    assert a, "both took a share"
+    assert b, "both took a share"
+    # Each consumer sees its share in publication order.
+    assert first.seqs == sorted(first.seqs)
+    assert second.seqs == sorted(second.seqs)
+
+
+async def test_messages_published_while_stopped_arrive_after_restart(scenario: Scenario) -> None:
+    before = Recorder(scenario.site)
+    async with scenario.consumer(before, _cid(scenario, 1)):
+        await scenario.publish(scenario.telemetry(0))
+        await until(lambda: before.seqs == [0], "the first message")
+    await scenario.publish(*(scenario.telemetry(seq) for seq in range(1, 51)))
+    after = Recorder(scenario.site)
+    async with scenario.consumer(after, _cid(scenario, 1)):
+        await until(lambda: len(after.seqs) >= 50, "the messages published while stopped")
+    assert after.seqs == list(range(1, 51))
+
+
+async def test_an_unacknowledged_message_is_delivered_again(scenario: Scenario) -> None:
+    # The point of manual acknowledgement: nothing is lost between receipt and storage.
+    holding = Recorder(scenario.site, ack_unless=lambda seq: seq != 2)
+    async with scenario.consumer(holding, _cid(scenario, 1)):
+        await scenario.publish(*(scenario.telemetry(seq) for seq in range(5)))
+        await until(lambda: len(holding.seqs) == 5, "five messages")
+    assert holding.seqs == [0, 1, 2, 3, 4]
+    again = Recorder(scenario.site)
+    async with scenario.consumer(again, _cid(scenario, 1)):
+        await until(lambda: bool(again.seqs), "the redelivery")
+        await asyncio.sleep(0.3)  # the acknowledged ones would arrive about now
+    assert again.seqs == [2]
+    # Acknowledged this time.
+    last = Recorder(scenario.site)
+    async with scenario.consumer(last, _cid(scenario, 1)):
+        await asyncio.sleep(0.5)
+    assert last.seqs == []
+
+
+async def test_malformed_messages_are_rejected_and_consumption_goes_on(
+    scenario: Scenario,
+) -> None:
+    recorder = Recorder(scenario.site)
+    site = scenario.site
+    _, good = scenario.telemetry(7)
+    async with scenario.consumer(recorder, _cid(scenario, 1)) as consumer:
+        await scenario.publish(
+            scenario.telemetry(1),
+            (telemetry_topic(site, "elevator", "lift-1"), b"{not json"),
+            (telemetry_topic(site, "elevator", "lift-1"), b'{"seq": -1}'),
+            (telemetry_topic(site, "elevator", "lift-9"), good),  # another device's id
+            (f"estatewatch/{site}/elevator/lift-1/event", b"\xff\x00"),
+            scenario.telemetry(2),
+        )
+        await until(lambda: recorder.seqs == [1, 2], "the valid messages")
+        await until(lambda: len(recorder.rejected) == 4, "four rejections")
+        assert consumer.rejected >= 4
+    reasons = [r.reason for r in recorder.rejected]
+    assert reasons[0].startswith("invalid JSON")
+    assert reasons[1].startswith("schema error: ")
+    assert reasons[2].startswith("topic/payload mismatch: device_id")
+    assert reasons[3].startswith("invalid JSON")
+    assert recorder.rejected[0].payload_text == "{not json"
+    # Rejected messages were acknowledged: nothing comes back.
+    again = Recorder(scenario.site)
+    async with scenario.consumer(again, _cid(scenario, 1)):
+        await asyncio.sleep(0.5)
+    assert again.rejected == []
+    assert again.seqs == []
