@@ -304,7 +304,12 @@ class Batcher:
             else:
                 self.metrics.batch_latency_s.append(time.monotonic() - batch.started)
         for ack in batch.acks:
-            ack()
+            try:
+                ack()
+            except Exception:
+                # The points are safe either way; an ack that could not reach the broker
+                # (its connection dropped) only means a redelivery, which is harmless.
+                log.exception("acknowledging a message failed; the broker may redeliver it")
 
     async def _append_spill(self, body: bytes) -> None:
         # Raises ServiceError if SQLite fails: the flusher then dies with the acks

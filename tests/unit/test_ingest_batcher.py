@@ -314,3 +314,20 @@ async def test_drainer_joins_small_spilled_batches(spill: DurableQueue) -> None:
     assert [len(body.splitlines()) for body in writer.bodies] == [4, 2]
     assert writer.lines() == [line(i).rstrip() for i in range(6)]
     assert batcher.metrics.drained_batches == 6
+
+
+async def test_failing_ack_does_not_stop_the_batcher(
+    spill: DurableQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer, acks = FakeWriter(), Acks()
+
+    def broken_ack() -> None:
+        raise ConnectionError("broker gone")
+
+    async with Batcher(writer, spill, max_points=2, max_delay=60, backoff=FAST) as batcher:
+        await batcher.submit(line(0), 1, broken_ack)
+        await batcher.submit(line(1), 1, acks(1))
+        await batcher.submit(line(2), 1, acks(2))
+    assert acks.done == [1, 2]
+    assert writer.lines() == [line(i).rstrip() for i in range(3)]
+    assert any("acknowledging" in r.getMessage() for r in caplog.records)
