@@ -331,3 +331,15 @@ async def test_failing_ack_does_not_stop_the_batcher(
     assert acks.done == [1, 2]
     assert writer.lines() == [line(i).rstrip() for i in range(3)]
     assert any("acknowledging" in r.getMessage() for r in caplog.records)
+
+
+def test_backoff_grows_to_its_cap_with_jitter_and_honours_retry_after(
+    spill: DurableQueue,
+) -> None:
+    batcher = Batcher(FakeWriter(), spill, backoff=(0.5, 30.0))
+    down = WriteRetryable("down")
+    for attempt, ceiling in [(0, 0.5), (1, 1.0), (3, 4.0), (10, 30.0), (500, 30.0)]:
+        delays = [batcher._retry_delay(attempt, down) for _ in range(50)]
+        assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
+    slow_down = WriteRetryable("busy", status=429, retry_after=45.0)
+    assert batcher._retry_delay(0, slow_down) == 45.0
