@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import pytest
 
 from estatewatch.wire import event_topic, status_topic, telemetry_topic
 from infra.local import MosquittoInstance
-from ingest.consumer import Ack, Consumer, discard_session
+from ingest.consumer import Ack, Consumer, Handler, discard_session
 from ingest.decode import Decoded, Rejected
 
 pytestmark = pytest.mark.integration
@@ -60,17 +61,25 @@ class Scenario:
     group: str
     client_ids: list[str] = field(default_factory=list)
 
-    def consumer(self, recorder: Recorder, client_id: str) -> Consumer:
+    def consumer(
+        self,
+        recorder: Recorder,
+        client_id: str,
+        *,
+        handler: Handler | None = None,
+        receive_maximum: int = 1000,
+    ) -> Consumer:
         if client_id not in self.client_ids:
             self.client_ids.append(client_id)
         return Consumer(
             self.mosquitto.host,
             self.mosquitto.port,
-            handler=recorder.handler,
+            handler=recorder.handler if handler is None else handler,
             on_rejected=recorder.on_rejected,
             client_id=client_id,
             group=self.group,
             session_expiry_s=600,
+            receive_maximum=receive_maximum,
             backoff=(0.05, 0.5),
             connect_timeout=5.0,
         )
@@ -232,3 +241,60 @@ async def test_malformed_messages_are_rejected_and_consumption_goes_on(
         await asyncio.sleep(0.5)
     assert again.rejected == []
     assert again.seqs == []
+
+
+async def test_unacknowledged_messages_bound_what_the_broker_sends(scenario: Scenario) -> None:
+    # MQTT 5 flow control: a handler that has not acknowledged yet (a batch waiting for
+    # InfluxDB) stops the broker at receive_maximum, instead of filling our memory.
+    recorder = Recorder(scenario.site, ack_unless=lambda seq: False)
+    async with scenario.consumer(recorder, _cid(scenario, 1), receive_maximum=10):
+        await scenario.publish(*(scenario.telemetry(seq) for seq in range(30)))
+        await until(lambda: len(recorder.seqs) >= 10, "the first ten")
+        await asyncio.sleep(0.5)
+        assert recorder.seqs == list(range(10))
+    after = Recorder(scenario.site)
+    async with scenario.consumer(after, _cid(scenario, 1)):
+        await until(lambda: len(after.seqs) >= 30, "all thirty after the restart")
+    assert sorted(after.seqs) == list(range(30))
+
+
+async def test_a_failing_handler_is_logged_and_its_message_redelivered(
+    scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder(scenario.site)
+
+    async def handler(decoded: Decoded, ack: Ack) -> None:
+        if decoded.seq == 1 and decoded.topic.split("/")[1] == scenario.site:
+            raise RuntimeError("InfluxDB said no")
+        await recorder.handler(decoded, ack)
+
+    async with scenario.consumer(recorder, _cid(scenario, 1), handler=handler) as consumer:
+        await scenario.publish(*(scenario.telemetry(seq) for seq in range(3)))
+        await until(lambda: recorder.seqs == [0, 2], "the messages around the failure")
+    assert consumer.handler_errors == 1
+    assert "handling a message on" in caplog.text
+    again = Recorder(scenario.site)
+    async with scenario.consumer(again, _cid(scenario, 1)):
+        await until(lambda: again.seqs == [1], "the failed message again")
+
+
+async def test_a_broker_restart_is_one_warning_and_loses_nothing(
+    scenario: Scenario, mosquitto: MosquittoInstance, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder(scenario.site, ack_unless=lambda seq: seq != 0)
+    async with scenario.consumer(recorder, _cid(scenario, 1)) as consumer:
+        await scenario.publish(scenario.telemetry(0))
+        await until(lambda: recorder.seqs == [0], "the message before the outage")
+        with caplog.at_level(logging.DEBUG, logger="ingest.consumer"):
+            await asyncio.to_thread(mosquitto.stop)
+            await until(lambda: not consumer.connected, "the consumer to notice")
+            await asyncio.sleep(1.0)  # several reconnection attempts
+            await asyncio.to_thread(mosquitto.start)
+            await until(lambda: consumer.connected, "the reconnection")
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]
+        assert f"{mosquitto.host}:{mosquitto.port}" in warnings[0].getMessage()
+        # The broker kept the session through its restart: the unacknowledged message
+        # comes again, and new messages flow.
+        await scenario.publish(scenario.telemetry(1))
+        await until(lambda: recorder.seqs == [0, 0, 1], "the redelivery and a new message")
