@@ -35,6 +35,11 @@ share while its process is away (Mosquitto queues it) until the session expires,
 the queue is dropped. A worker taken away for good should end its session with
 :func:`discard_session` once its queue is drained.
 
+Counters (plain attributes, for the metrics module): ``received``, ``rejected``,
+``handler_errors``, ``replayed`` (a ``seq`` not above the highest this process has seen
+from that gateway: redeliveries and replayed gateway backlogs; InfluxDB absorbs them,
+see :mod:`ingest.points`), ``connections``.
+
 Errors: broker trouble never reaches callers. An unreachable or lost broker (or a refused
 subscription) is one WARNING per outage with the address and reason, then reconnection
 with exponential backoff and jitter for as long as it takes; retries log at DEBUG. An
@@ -166,6 +171,10 @@ class Consumer:
         self.received = 0
         self.rejected = 0
         self.handler_errors = 0
+        # Messages whose seq is not above the highest this process has seen from their
+        # gateway: redeliveries after a reconnect, or a gateway's replayed backlog.
+        self.replayed = 0
+        self._highest_seq: dict[str, int] = {}
         self.last_error: str | None = None
 
     def __repr__(self) -> str:
@@ -298,11 +307,22 @@ class Consumer:
                 self._on_rejected(result)
                 ack()
             else:
+                if result.seq is not None:
+                    # Gateway ids are unique within a site only.
+                    site = result.topic.split("/", 2)[1]
+                    self._count_replay(f"{site}/{result.gateway_id}", result.seq)
                 await self._handler(result, ack)
         except Exception:
             # Unacknowledged, so the broker sends it again on the next connection.
             self.handler_errors += 1
             log.exception("ingest: handling a message on %s failed", message.topic.value)
+
+    def _count_replay(self, gateway: str, seq: int) -> None:
+        highest = self._highest_seq.get(gateway, -1)
+        if seq <= highest:
+            self.replayed += 1
+        else:
+            self._highest_seq[gateway] = seq
 
 
 def _check_granted(topic: str, granted: object) -> None:

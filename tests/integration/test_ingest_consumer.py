@@ -298,3 +298,4 @@ async def test_a_broker_restart_is_one_warning_and_loses_nothing(
         # comes again, and new messages flow.
         await scenario.publish(scenario.telemetry(1))
         await until(lambda: recorder.seqs == [0, 0, 1], "the redelivery and a new message")
+        assert consumer.replayed >= 1
