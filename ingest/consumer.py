@@ -63,7 +63,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from estatewatch.errors import ServiceError
+from estatewatch.errors import ConfigError, ServiceError
 from estatewatch.wire import EVENT_FILTER, STATUS_FILTER, TELEMETRY_FILTER
 from ingest.decode import Decoded, Rejected, decode
 
@@ -75,6 +75,9 @@ Ack = Callable[[], None]
 Handler = Callable[[Decoded, Ack], Awaitable[None]]
 
 QOS: Final = 1
+# Two- and four-byte integer properties of CONNECT (MQTT 5, 3.1.2.11).
+_MAX_RECEIVE_MAXIMUM: Final = 65_535
+_MAX_SESSION_EXPIRY_S: Final = 2**32 - 1
 # paho rejects a malformed topic or a bad host with ValueError.
 _BROKER_ERRORS: Final = (aiomqtt.MqttError, OSError, ValueError)
 
@@ -154,7 +157,20 @@ class Consumer:
         backoff: tuple[float, float] = (0.5, 30.0),
         connect_timeout: float = 10.0,
     ) -> None:
-        """``receive_maximum`` bounds unacknowledged messages; make it cover a batch."""
+        """``receive_maximum`` bounds unacknowledged messages; make it cover a batch.
+
+        Raises :class:`~estatewatch.errors.ConfigError` for values MQTT cannot carry.
+        """
+        if not 1 <= receive_maximum <= _MAX_RECEIVE_MAXIMUM:
+            raise ConfigError(
+                f"ingest consumer: receive_maximum must be 1..{_MAX_RECEIVE_MAXIMUM},"
+                f" not {receive_maximum}"
+            )
+        if not 0 <= session_expiry_s <= _MAX_SESSION_EXPIRY_S:
+            raise ConfigError(
+                f"ingest consumer: session_expiry_s must be 0..{_MAX_SESSION_EXPIRY_S},"
+                f" not {session_expiry_s}"
+            )
         self.address = f"{host}:{port}"
         self.client_id, self.group = client_id, group
         self._host, self._port = host, port

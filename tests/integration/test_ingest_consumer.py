@@ -13,10 +13,12 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
 import pytest
 
+from estatewatch.errors import ConfigError
 from estatewatch.wire import event_topic, status_topic, telemetry_topic
 from infra.local import MosquittoInstance
 from ingest.consumer import Ack, Consumer, Handler, discard_session
@@ -299,3 +301,16 @@ async def test_a_broker_restart_is_one_warning_and_loses_nothing(
         await scenario.publish(scenario.telemetry(1))
         await until(lambda: recorder.seqs == [0, 0, 1], "the redelivery and a new message")
         assert consumer.replayed >= 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("receive_maximum", 0), ("receive_maximum", 65_536), ("session_expiry_s", -1)],
+)
+def test_values_mqtt_cannot_carry_are_refused(option: str, value: int) -> None:
+    async def handler(decoded: Decoded, ack: Ack) -> None:
+        ack()
+
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(ConfigError, match=option):
+        Consumer("127.0.0.1", 1883, handler=handler, on_rejected=print, **options)
