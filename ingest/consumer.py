@@ -44,8 +44,10 @@ Errors: broker trouble never reaches callers. An unreachable or lost broker (or 
 subscription) is one WARNING per outage with the address and reason, then reconnection
 with exponential backoff and jitter for as long as it takes; retries log at DEBUG. An
 exception from ``handler`` or ``on_rejected`` is logged as an ERROR with its traceback
-and the message is left unacknowledged (redelivered on the next connection). No aiomqtt
-or paho exception leaves this module.
+and the message is left unacknowledged: redelivered on the next connection, and holding
+one ``receive_maximum`` slot until then. No aiomqtt or paho exception leaves this module;
+the constructor raises :class:`~estatewatch.errors.ConfigError` for settings MQTT cannot
+carry, :func:`discard_session` :class:`~estatewatch.errors.ServiceError`.
 """
 
 from __future__ import annotations
