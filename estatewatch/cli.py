@@ -27,12 +27,14 @@ def _registrars() -> list[_Registrar]:
     from estatewatch import catalogue_cli
     from gateway import cli as gateway_cli
     from infra.local import cli as services_cli
+    from ingest import cli as ingest_cli
     from simulators import cli as simulators_cli
 
     return [
         catalogue_cli.register,
         simulators_cli.register,
         gateway_cli.register,
+        ingest_cli.register,
         services_cli.register,
     ]
 

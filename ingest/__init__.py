@@ -1,7 +1,13 @@
 """Ingest service: consumes telemetry from the broker and writes it to InfluxDB.
 
+- :mod:`ingest.decode`: topic + payload to line protocol, or a rejection (pure);
 - :mod:`ingest.line_protocol`: ``Point`` and ``encode`` (pure, on the hot path);
 - :mod:`ingest.points`: the InfluxDB schema, wire messages to points (pure);
+- :mod:`ingest.consumer`: MQTT 5 shared subscription with manual acknowledgements;
+- :mod:`ingest.batcher`: batches, retries, 413 splits and the on-disk spill;
+- :mod:`ingest.writers`, :mod:`ingest.influx_v2`: the InfluxDB 1.x and 2.x transports;
+- :mod:`ingest.dead_letters`, :mod:`ingest.metrics_http`: what is refused, what is counted;
+- :mod:`ingest.settings`, :mod:`ingest.service`, :mod:`ingest.cli`: the composition root;
 - :mod:`ingest.query`: the read side, InfluxQL to pandas DataFrames (used by maintenance
   and the API).
 

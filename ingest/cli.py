@@ -1,0 +1,89 @@
+"""``estatewatch ingest run``: telemetry from the broker into InfluxDB."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from estatewatch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ingest.settings import IngestSettings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ingest = subparsers.add_parser(
+        "ingest",
+        help="move telemetry from the broker into InfluxDB",
+        description=(
+            "Consume gateway telemetry from the central broker (MQTT 5 shared subscription,"
+            " so more workers split the stream) and write it to InfluxDB in batches. A"
+            " message is acknowledged only once stored or spilled to disk. Every option can"
+            " also be set as ESTATEWATCH_INGEST_<OPTION> (e.g. ESTATEWATCH_INGEST_INFLUX_TOKEN)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  estatewatch ingest run --mqtt-port 1883 --influx-url http://127.0.0.1:8086\n"
+            "  estatewatch ingest run --client-id ingest-2   # a second worker, same group"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = ingest.add_subparsers(dest="action", metavar="<action>", required=True)
+    run = actions.add_parser("run", help="run until SIGTERM or Ctrl-C")
+    for option, kind, text in (
+        ("--mqtt-host", str, "central broker host (127.0.0.1)"),
+        ("--mqtt-port", int, "central broker port (1883)"),
+        ("--client-id", str, "this worker's id; names its persistent session"),
+        ("--group", str, "shared-subscription group (ingest)"),
+        ("--influx-version", int, "1 (HTTP /write, default) or 2 (v2 API: org, bucket, token)"),
+        ("--influx-url", str, "InfluxDB URL (http://127.0.0.1:8086)"),
+        ("--influx-database", str, "1.x database (estatewatch)"),
+        ("--influx-org", str, "2.x organisation"),
+        ("--influx-bucket", str, "2.x bucket"),
+        ("--batch-points", int, "points per write (5000)"),
+        ("--batch-delay", float, "seconds a batch may wait to fill (1.0)"),
+        ("--spill-path", Path, "on-disk buffer while InfluxDB is down"),
+        ("--dead-letter-path", Path, "JSON lines of refused messages"),
+        ("--metrics-port", int, "Prometheus /metrics port on 127.0.0.1 (9108; 0: off)"),
+    ):
+        run.add_argument(option, type=kind, help=text)
+    run.set_defaults(handler=_run)
+
+
+def _settings(args: argparse.Namespace) -> IngestSettings:
+    from ingest.settings import IngestSettings
+
+    given = {
+        key: value
+        for key, value in vars(args).items()
+        if value is not None and key in IngestSettings.model_fields
+    }
+    try:
+        return IngestSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"ingest settings: {problems}") from exc
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ingest.service import run_ingest
+
+    settings = _settings(args)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_ingest(settings, stop)
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,180 @@
+"""The ingest composition root: broker -> decode -> batcher -> InfluxDB (or the spill).
+
+Start-up follows the data's path backwards (spill, writer, batcher, consumer), so nothing
+is read from the broker before it has somewhere to go. A message is acknowledged to the
+broker only when its points are in InfluxDB or committed to the on-disk spill (the
+batcher's ack callbacks); shutdown stops reading first, then flushes the batcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from gateway.buffer import DurableQueue
+from ingest.batcher import Batcher, IngestCounters
+from ingest.consumer import Ack, Consumer
+from ingest.dead_letters import DeadLetters
+from ingest.decode import Decoded
+from ingest.influx_v2 import Influx2Writer
+from ingest.metrics_http import Sample, serve_metrics
+from ingest.settings import IngestSettings
+from ingest.writers import Influx1Writer, InfluxWriter
+
+log = logging.getLogger("estatewatch.ingest")
+
+SUMMARY_INTERVAL = 60.0
+
+
+def make_writer(settings: IngestSettings) -> InfluxWriter:
+    if settings.influx_version == 2:
+        # IngestSettings refuses version 2 without all three.
+        assert settings.influx_org is not None
+        assert settings.influx_bucket is not None
+        assert settings.influx_token is not None
+        return Influx2Writer(
+            settings.influx_url, settings.influx_org, settings.influx_bucket, settings.influx_token
+        )
+    return Influx1Writer(
+        settings.influx_url,
+        settings.influx_database,
+        retention_policy=settings.influx_retention_policy,
+        username=settings.influx_username,
+        password=settings.influx_password,
+    )
+
+
+def samples(counters: IngestCounters, consumer: Consumer, dead: DeadLetters) -> Iterable[Sample]:
+    yield (
+        "estatewatch_ingest_messages_total",
+        "counter",
+        "MQTT messages received",
+        consumer.received,
+    )
+    yield (
+        "estatewatch_ingest_points_written_total",
+        "counter",
+        "points stored in InfluxDB",
+        counters.points_written,
+    )
+    yield (
+        "estatewatch_ingest_batches_written_total",
+        "counter",
+        "batches stored in InfluxDB",
+        counters.batches_written,
+    )
+    yield (
+        "estatewatch_ingest_batch_latency_seconds",
+        "gauge",
+        "mean first-message-to-stored time of recent batches",
+        counters.avg_batch_latency_s,
+    )
+    yield (
+        "estatewatch_ingest_spill_depth",
+        "gauge",
+        "batches waiting on disk for InfluxDB",
+        counters.spill_depth,
+    )
+    yield (
+        "estatewatch_ingest_spilled_batches_total",
+        "counter",
+        "batches put on disk while InfluxDB failed",
+        counters.spilled_batches,
+    )
+    yield (
+        "estatewatch_ingest_dead_letters_total",
+        "counter",
+        "messages or points refused, kept with the reason",
+        dead.count,
+    )
+    yield (
+        "estatewatch_ingest_replayed_total",
+        "counter",
+        "messages with a seq already seen (redeliveries)",
+        consumer.replayed,
+    )
+    yield (
+        "estatewatch_ingest_write_errors_total",
+        "counter",
+        "failed InfluxDB writes",
+        sum(counters.write_errors.values()),
+    )
+
+
+@asynccontextmanager
+async def running_ingest(settings: IngestSettings) -> AsyncIterator[tuple[Consumer, Batcher]]:
+    """Everything up and running inside the ``async with``; clean shutdown on exit."""
+    dead = DeadLetters(settings.dead_letter_path)
+    async with AsyncExitStack() as stack:
+        spill = stack.enter_context(
+            DurableQueue(settings.spill_path, settings.spill_max_bytes, fsync=True)
+        )
+        writer = await stack.enter_async_context(make_writer(settings))
+        batcher = await stack.enter_async_context(
+            Batcher(
+                writer,
+                spill,
+                max_points=settings.batch_points,
+                max_delay=settings.batch_delay,
+                on_rejected=dead.rejected_points,
+            )
+        )
+
+        async def handle(decoded: Decoded, ack: Ack) -> None:
+            await batcher.submit(decoded.lines, decoded.points, ack)
+
+        consumer = await stack.enter_async_context(
+            Consumer(
+                settings.mqtt_host,
+                settings.mqtt_port,
+                handler=handle,
+                on_rejected=dead.rejected_message,
+                client_id=settings.client_id,
+                group=settings.group,
+                username=settings.mqtt_username,
+                password=settings.mqtt_password,
+            )
+        )
+        if settings.metrics_port:
+            server = await serve_metrics(
+                "127.0.0.1", settings.metrics_port, lambda: samples(batcher.metrics, consumer, dead)
+            )
+            stack.push_async_callback(server.wait_closed)
+            stack.callback(server.close)
+            log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
+        log.info(
+            "ingest %s (group %s): mqtt://%s:%d -> %s",
+            settings.client_id,
+            settings.group,
+            settings.mqtt_host,
+            settings.mqtt_port,
+            settings.influx_url,
+        )
+        yield consumer, batcher
+        log.info("stopping: no more reading; flushing batches to InfluxDB or the spill")
+
+
+async def run_ingest(settings: IngestSettings, stop: asyncio.Event) -> None:
+    async with running_ingest(settings) as (consumer, batcher):
+        last_messages, last_points = 0, 0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                await asyncio.wait_for(stop.wait(), SUMMARY_INTERVAL)
+            except TimeoutError:
+                elapsed = loop.time() - started
+                counters = batcher.metrics
+                log.info(
+                    "%.0f messages/s, %.0f points/s, batch latency %.2f s, spill %d batch(es),"
+                    " %d dead letter(s) so far",
+                    (consumer.received - last_messages) / elapsed,
+                    (counters.points_written - last_points) / elapsed,
+                    counters.avg_batch_latency_s,
+                    counters.spill_depth,
+                    consumer.rejected,
+                )
+                last_messages, last_points = consumer.received, counters.points_written
+    log.info("ingest stopped")
