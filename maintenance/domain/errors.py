@@ -1,0 +1,48 @@
+"""Errors the maintenance domain raises on purpose.
+
+    EstatewatchError                (estatewatch.errors)
+    +-- DomainError                 a maintenance rule refused a change
+        +-- IllegalTransition       the action is not allowed in the order's current state
+        +-- NotPermitted            the state allows it, but not for this actor
+        +-- InvalidRequest          the arguments break a rule (a rating of 7, no reason...)
+        +-- NotFound                no alarm or work order with that id
+
+Each message names what was tried and why it was refused, so the API can pass it on as is.
+The names read as verdicts (``raise NotPermitted``), hence no ``Error`` suffix (N818).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from estatewatch.errors import EstatewatchError
+
+
+class DomainError(EstatewatchError):
+    """A maintenance rule refused a change."""
+
+
+class IllegalTransition(DomainError):  # noqa: N818
+    """An action that the work-order state machine does not allow from the current state."""
+
+    def __init__(self, order_id: str, state: str, action: str, allowed: Iterable[str]) -> None:
+        self.order_id = order_id
+        self.state = state
+        self.action = action
+        self.allowed = tuple(sorted(allowed))
+        listed = ", ".join(self.allowed) or "none"
+        super().__init__(
+            f"work order {order_id}: cannot {action} while {state}; allowed in {state}: {listed}"
+        )
+
+
+class NotPermitted(DomainError):  # noqa: N818
+    """The actor may not do this, whatever the state (e.g. a resolver verifying)."""
+
+
+class InvalidRequest(DomainError):  # noqa: N818
+    """The action's arguments break a rule (missing reason, rating out of 1-5, ...)."""
+
+
+class NotFound(DomainError):  # noqa: N818
+    """No alarm or work order with the given id."""

@@ -1,0 +1,75 @@
+"""The persistence port the maintenance service layer uses.
+
+A :class:`UnitOfWork` is an async context manager around one transaction, with two
+repositories. Contract for adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake
+in the tests):
+
+- Objects passed to ``add`` or returned by any getter are *tracked*: changes made through
+  their methods are written at ``commit()``, with no explicit save call.
+- ``commit()`` makes every change of the unit durable at once; ``rollback()`` discards
+  them. Leaving the ``async with`` block without ``commit()`` rolls back.
+- ``pending_events`` of alarms and orders are not persisted: the service layer pulls them.
+- Datetimes go in and come out timezone-aware UTC; ``Decimal`` amounts keep their value.
+- Open order: status not ``closed`` or ``cancelled``. Active alarm: ``cleared_at`` is None.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from maintenance.domain.alarms import Alarm
+from maintenance.domain.signals import DeviceRef
+from maintenance.domain.workorders import WorkOrder
+
+
+class AlarmRepository(Protocol):
+    async def add(self, alarm: Alarm) -> None:
+        """Store a new alarm (its ``id`` is unique; the service makes it)."""
+
+    async def get(self, alarm_id: str) -> Alarm | None:
+        """The alarm with this id, active or not; None if there is none."""
+
+    async def active_for(self, device: DeviceRef, rule: str) -> Alarm | None:
+        """The active alarm for (device, rule); there is at most one."""
+
+
+class WorkOrderRepository(Protocol):
+    async def add(self, order: WorkOrder) -> None:
+        """Store a new work order (``id`` from :meth:`next_number`)."""
+
+    async def get(self, order_id: str) -> WorkOrder | None:
+        """The order with this human id (``WO-2026-000123``); None if there is none."""
+
+    async def open_for(self, asset: str, fault_kind: str) -> WorkOrder | None:
+        """The open order for (asset, fault kind); there is at most one."""
+
+    async def last_closed_for(self, asset: str, fault_kind: str) -> WorkOrder | None:
+        """The order for (asset, fault kind) with the latest ``closed_at`` (status closed;
+        cancelled orders do not count), or None."""
+
+    async def needing_sla_check(self) -> list[WorkOrder]:
+        """Every open order (not closed or cancelled), oldest first, for the SLA scheduler."""
+
+    async def next_number(self, year: int) -> int:
+        """The next order number for ``year`` (1, 2, 3, ...), unique across concurrent
+        units of work and never reused; a rolled-back unit may leave a gap."""
+
+
+class UnitOfWork(Protocol):
+    alarms: AlarmRepository
+    work_orders: WorkOrderRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
