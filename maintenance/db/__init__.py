@@ -1,0 +1,11 @@
+"""SQL storage for maintenance: SQLAlchemy 2 (async) over SQLite or PostgreSQL.
+
+    engine.py          make_engine(url) with SQLite's pragmas; the default SQLite URL
+    tables.py          the declarative models (one metadata, which the migrations follow)
+    migrations/        Alembic revisions, run in code: ``await upgrade(engine)``
+    audit.py           append to and verify the hash-chained audit trail
+    site_import.py     load a site file's buildings and assets, idempotently
+    errors.py          what this package raises
+
+Adapters only: the domain (:mod:`maintenance.domain`) never imports from here.
+"""

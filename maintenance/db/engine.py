@@ -1,0 +1,83 @@
+"""Engines and sessions: any SQLAlchemy async URL; SQLite (WAL) under the data directory by default.
+
+On SQLite every connection gets ``journal_mode=WAL`` (readers never block the writer),
+``foreign_keys=ON`` (SQLite ignores foreign keys otherwise), ``busy_timeout`` (a writer
+waits for the lock instead of failing at once) and ``synchronous=NORMAL`` (in WAL mode a
+power cut may lose the last commits but never corrupts the file).
+
+Every SQLite transaction starts with ``BEGIN IMMEDIATE``, taking the write lock up front.
+With the driver's default (deferred) BEGIN, two transactions could both read the audit
+head or a work-order counter and the second would then fail on upgrading to a writer
+(``SQLITE_BUSY``, which busy_timeout cannot wait out); taking the lock first makes
+concurrent writers queue instead. The price is that transactions, readers included, run
+one at a time, which suits the embedded default; PostgreSQL is for more.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+BUSY_TIMEOUT_MS = 10_000
+DB_FILE = "maintenance.db"
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def default_url(data_dir: Path) -> str:
+    """``sqlite+aiosqlite:///<data_dir>/maintenance.db``."""
+    url = URL.create("sqlite+aiosqlite", database=str(data_dir / DB_FILE))
+    return url.render_as_string(hide_password=False)
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the directory of an SQLite file URL (SQLite creates files, not directories)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url``; no connection is made until first use."""
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "connect", _sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Objects stay readable after commit: the service layer returns them to callers.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Autocommit at the driver level, so that _sqlite_begin alone decides how a
+    # transaction starts (the recipe in SQLAlchemy's SQLite dialect documentation).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,68 @@
+"""The schema's Alembic revisions, run in code (no alembic.ini).
+
+``await upgrade(engine)`` brings a database to the newest revision inside one
+transaction; ``await ensure_current(engine)`` refuses to run a service against a database
+that is behind (or ahead of) the code. Revisions live in ``versions/`` and must keep the
+database equal to :mod:`maintenance.db.tables` (a test compares them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from maintenance.db.errors import SchemaNotCurrentError
+
+__all__ = ["alembic_config", "current_revision", "ensure_current", "head_revision", "upgrade"]
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, pointing at this package; env.py uses ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise SchemaNotCurrentError("maintenance migrations: no revision found")
+    return head
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate the database to ``revision`` (the newest by default) in one transaction."""
+
+    def run(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The database's revision; None for a database never migrated."""
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def ensure_current(engine: AsyncEngine) -> None:
+    """Raise SchemaNotCurrentError unless the database is at the code's newest revision."""
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        where = engine.url.render_as_string(hide_password=True)
+        raise SchemaNotCurrentError(
+            f"maintenance database {where} is at revision {current or '(none)'}, the code"
+            f" needs {head}: run 'estatewatch maintenance db upgrade'"
+        )
