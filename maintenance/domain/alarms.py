@@ -8,7 +8,7 @@ work-order decisions.
 - Work orders, only when an alarm opens and the signal has a priority (notices open
   none): attach to the open order for (asset, fault kind) if there is one; otherwise open
   a new order, linked as a repeat fault when the last order for the same (asset, fault
-  kind) was closed within ``REPEAT_WINDOW`` (30 days) of the signal.
+  kind) was closed within 30 days of the signal (``workorders.REPEAT_WINDOW``).
 
 The asset key of a device is ``str(DeviceRef)``; the category comes from the fault kind,
 else the device type (:func:`category_for`).
@@ -17,16 +17,14 @@ else the device type (:func:`category_for`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from maintenance.domain.actors import Actor
 from maintenance.domain.errors import DomainError
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.signals import DeviceRef, Priority, Severity, Signal
-from maintenance.domain.workorders import WorkOrder
-
-REPEAT_WINDOW = timedelta(days=30)
+from maintenance.domain.workorders import WorkOrder, repeat_of
 
 _CATEGORY_BY_DEVICE_TYPE = {
     "elevator": "elevator",
@@ -192,13 +190,6 @@ def decide(
         return Decision("open")
     if open_order is not None:
         return Decision("open", AttachToOrder(open_order.id))
-    repeat_of = None
-    if (
-        last_closed is not None
-        and last_closed.closed_at is not None
-        and signal.at - last_closed.closed_at <= REPEAT_WINDOW
-    ):
-        repeat_of = last_closed.id
     return Decision(
         "open",
         OpenOrder(
@@ -209,6 +200,6 @@ def decide(
             category=category_for(signal.device, signal.fault_kind),
             fault_kind=signal.fault_kind,
             priority=signal.priority,
-            repeat_of=repeat_of,
+            repeat_of=repeat_of(last_closed, signal.at),
         ),
     )

@@ -6,6 +6,7 @@
         +-- NotPermitted            the state allows it, but not for this actor
         +-- InvalidRequest          the arguments break a rule (a rating of 7, no reason...)
         +-- NotFound                no alarm or work order with that id
+        +-- AlreadyOpen             an open order already covers this (asset, fault kind)
 
 Each message names what was tried and why it was refused, so the API can pass it on as is.
 The names read as verdicts (``raise NotPermitted``), hence no ``Error`` suffix (N818).
@@ -46,3 +47,14 @@ class InvalidRequest(DomainError):  # noqa: N818
 
 class NotFound(DomainError):  # noqa: N818
     """No alarm or work order with the given id."""
+
+
+class AlreadyOpen(DomainError):  # noqa: N818
+    """An open work order already covers this (asset, fault kind)."""
+
+    def __init__(self, order_id: str, asset: str, fault_kind: str) -> None:
+        self.order_id = order_id
+        super().__init__(
+            f"work order {order_id} is already open for {fault_kind} on {asset}; "
+            "add to it instead of opening another"
+        )

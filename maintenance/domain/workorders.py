@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
@@ -136,6 +136,17 @@ TRANSITIONS: Mapping[Action, Mapping[Status, Status]] = {
 
 def allowed_actions(status: Status) -> list[Action]:
     return [action for action, sources in TRANSITIONS.items() if status in sources]
+
+
+REPEAT_WINDOW = timedelta(days=30)
+"""A fault that returns within this time of its order closing counts as a repeat fault."""
+
+
+def repeat_of(last_closed: WorkOrder | None, now: datetime) -> str | None:
+    """The id of ``last_closed`` if a new order opened at ``now`` repeats its fault."""
+    if last_closed is None or last_closed.closed_at is None:
+        return None
+    return last_closed.id if now - last_closed.closed_at <= REPEAT_WINDOW else None
 
 
 def format_order_id(year: int, number: int) -> str:

@@ -1,0 +1,245 @@
+"""The maintenance application services: thin use cases over the persistence port.
+
+No MQTT, HTTP or SQL here. Each function opens the unit of work, loads what it needs,
+lets the domain decide, commits, and returns what changed together with the domain
+events, which the caller turns into audit rows and webhooks *after* the commit.
+
+- :func:`handle_signal`: a rule's signal -> alarm opened, bumped or cleared, and a work
+  order opened or attached (policy in :mod:`maintenance.domain.alarms`). Clearing an
+  alarm leaves its work order alone: the condition going away is not a repair.
+- :func:`create_order`: staff or a resident asks for work.
+- :func:`perform`: any state-machine action on an order, by name.
+- :func:`acknowledge_alarm`: an operator acknowledges an alarm.
+- :func:`check_slas`: the scheduler's periodic SLA check; records and returns escalations.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from maintenance.domain.actors import Actor
+from maintenance.domain.alarms import Alarm, AttachToOrder, Decision, OpenOrder, asset_key, decide
+from maintenance.domain.errors import AlreadyOpen, InvalidRequest, NotFound
+from maintenance.domain.events import DomainEvent
+from maintenance.domain.ports import UnitOfWork
+from maintenance.domain.signals import Clock, Priority, Signal
+from maintenance.domain.sla import Escalation, SlaPolicy, due_escalations
+from maintenance.domain.workorders import Action, WorkOrder, format_order_id, repeat_of
+
+_NEEDS_THRESHOLD = frozenset({Action.START, Action.RESUME, Action.RESOLVE})
+
+
+def new_alarm_id() -> str:
+    return f"ALM-{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a signal did: ``alarm`` is None only when the signal was ignored."""
+
+    decision: Decision
+    alarm: Alarm | None = None
+    work_order: WorkOrder | None = None
+    events: list[DomainEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    order: WorkOrder
+    events: list[DomainEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class SlaCheck:
+    escalations: list[Escalation]
+    events: list[DomainEvent]
+
+
+async def handle_signal(
+    uow: UnitOfWork, signal: Signal, clock: Clock, new_id: Callable[[], str] = new_alarm_id
+) -> Outcome:
+    """Apply the alarm and work-order policy to one signal.
+
+    Alarm times are the signal's; a new order's SLA clocks start at ``clock()``, when
+    maintenance learns of the fault, so a delayed delivery does not eat staff's time.
+    """
+    async with uow:
+        alarm = await uow.alarms.active_for(signal.device, signal.rule)
+        open_order = last_closed = None
+        if signal.kind != "cleared" and alarm is None and signal.priority is not None:
+            asset = asset_key(signal.device)
+            open_order = await uow.work_orders.open_for(asset, signal.fault_kind)
+            if open_order is None:
+                last_closed = await uow.work_orders.last_closed_for(asset, signal.fault_kind)
+        decision = decide(signal, alarm, open_order, last_closed)
+        if decision.alarm == "ignore":
+            return Outcome(decision)
+        if alarm is None:
+            alarm = Alarm.raise_from(new_id(), signal)
+            await uow.alarms.add(alarm)
+        elif decision.alarm == "clear":
+            alarm.clear(signal.at)
+        else:
+            alarm.bump(signal)
+        order = await _place_alarm(uow, alarm, decision.work_order, clock)
+        await uow.commit()
+    events = alarm.pull_events() + (order.pull_events() if order else [])
+    return Outcome(decision, alarm, order, events)
+
+
+async def _place_alarm(
+    uow: UnitOfWork, alarm: Alarm, step: OpenOrder | AttachToOrder | None, clock: Clock
+) -> WorkOrder | None:
+    if step is None:
+        return None
+    now = clock()
+    if isinstance(step, AttachToOrder):
+        order = await _get_order(uow, step.order_id)
+        order.attach_alarm(alarm.id, now)
+    else:
+        order = WorkOrder.open(
+            id=format_order_id(now.year, await uow.work_orders.next_number(now.year)),
+            title=step.title,
+            asset=step.asset,
+            site=step.site,
+            location=step.location,
+            category=step.category,
+            fault_kind=step.fault_kind,
+            priority=step.priority,
+            source=step.source,
+            now=now,
+            repeat_of=step.repeat_of,
+            alarm_ids=(alarm.id,),
+        )
+        await uow.work_orders.add(order)
+    alarm.link_work_order(order.id)
+    return order
+
+
+async def create_order(
+    uow: UnitOfWork,
+    actor: Actor,
+    clock: Clock,
+    *,
+    title: str,
+    asset: str,
+    site: str,
+    category: str,
+    fault_kind: str,
+    priority: Priority,
+    location: str | None = None,
+    description: str | None = None,
+    requested_by: str | None = None,
+) -> OrderResult:
+    """A work order asked for by a resident (source ``resident``, requested by them) or by
+    staff (source ``staff``, on behalf of ``requested_by`` if given).
+
+    Raises :class:`AlreadyOpen` when an order is open for (asset, fault kind); links the
+    new order as a repeat fault when the last one closed within 30 days.
+    """
+    resident = actor.role == "resident"
+    async with uow:
+        existing = await uow.work_orders.open_for(asset, fault_kind)
+        if existing is not None:
+            raise AlreadyOpen(existing.id, asset, fault_kind)
+        now = clock()
+        last_closed = await uow.work_orders.last_closed_for(asset, fault_kind)
+        order = WorkOrder.open(
+            id=format_order_id(now.year, await uow.work_orders.next_number(now.year)),
+            title=title,
+            asset=asset,
+            site=site,
+            location=location,
+            category=category,
+            fault_kind=fault_kind,
+            priority=priority,
+            source="resident" if resident else "staff",
+            now=now,
+            created_by=actor,
+            requested_by=actor.user_id if resident else requested_by,
+            description=description,
+            repeat_of=repeat_of(last_closed, now),
+        )
+        await uow.work_orders.add(order)
+        await uow.commit()
+    return OrderResult(order, order.pull_events())
+
+
+async def perform(
+    uow: UnitOfWork,
+    order_id: str,
+    action: Action | str,
+    actor: Actor,
+    clock: Clock,
+    policy: SlaPolicy,
+    **args: Any,
+) -> OrderResult:
+    """Run one state-machine action (``"assign"``, ``"hold"``...) with its keyword
+    arguments (``assignee=``, ``reason=``...). Domain errors propagate unchanged; a wrong
+    argument raises :class:`InvalidRequest` naming the action's parameters."""
+    try:
+        act = Action(action)
+    except ValueError:
+        known = ", ".join(a.value for a in Action)
+        raise InvalidRequest(f"unknown action {action!r}; known: {known}") from None
+    if act in _NEEDS_THRESHOLD:
+        args["approval_threshold"] = policy.approval_threshold
+    async with uow:
+        order = await _get_order(uow, order_id)
+        method: Callable[..., None] = getattr(order, act.value)
+        _check_arguments(act, method, args)
+        method(actor, clock(), **args)
+        await uow.commit()
+    return OrderResult(order, order.pull_events())
+
+
+async def acknowledge_alarm(uow: UnitOfWork, alarm_id: str, actor: Actor, clock: Clock) -> Alarm:
+    async with uow:
+        alarm = await uow.alarms.get(alarm_id)
+        if alarm is None:
+            raise NotFound(f"no alarm {alarm_id}")
+        alarm.acknowledge(actor, clock())
+        await uow.commit()
+    return alarm
+
+
+async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaCheck:
+    """Find escalations due on open orders, record them on the orders and return them.
+
+    Recorded before they are sent: a crash between commit and sending loses a message
+    rather than sending it twice; send through a durable outbox if that matters.
+    """
+    now = clock()
+    escalations: list[Escalation] = []
+    events: list[DomainEvent] = []
+    async with uow:
+        for order in await uow.work_orders.needing_sla_check():
+            due = due_escalations(order, policy, now)
+            for escalation in due:
+                order.record_escalation(escalation.clock, escalation.level, escalation.notify, now)
+            escalations += due
+            events += order.pull_events()
+        await uow.commit()
+    return SlaCheck(escalations, events)
+
+
+async def _get_order(uow: UnitOfWork, order_id: str) -> WorkOrder:
+    order = await uow.work_orders.get(order_id)
+    if order is None:
+        raise NotFound(f"no work order {order_id}")
+    return order
+
+
+def _check_arguments(action: Action, method: Callable[..., None], args: dict[str, Any]) -> None:
+    params = inspect.signature(method).parameters
+    accepted = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    required = {n for n in accepted if params[n].default is inspect.Parameter.empty}
+    problems = [f"unexpected argument {name!r}" for name in sorted(set(args) - accepted)]
+    problems += [f"missing argument {name!r}" for name in sorted(required - set(args))]
+    if problems:
+        wanted = ", ".join(sorted(accepted - {"approval_threshold"})) or "none"
+        raise InvalidRequest(f"{action}: {'; '.join(problems)} (it takes: {wanted})")
