@@ -1,0 +1,100 @@
+"""In-memory unit of work for the maintenance service tests (the port's fake adapter).
+
+Objects are kept by reference, so changes made through their methods are "stored" at
+once; ``commits`` counts commits so tests can tell a committed unit from a rolled-back one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from maintenance.domain.alarms import Alarm
+from maintenance.domain.signals import DeviceRef
+from maintenance.domain.workorders import WorkOrder
+
+
+class FakeClock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+class FakeAlarms:
+    def __init__(self) -> None:
+        self.items: dict[str, Alarm] = {}
+
+    async def add(self, alarm: Alarm) -> None:
+        self.items[alarm.id] = alarm
+
+    async def get(self, alarm_id: str) -> Alarm | None:
+        return self.items.get(alarm_id)
+
+    async def active_for(self, device: DeviceRef, rule: str) -> Alarm | None:
+        found = [
+            a for a in self.items.values() if a.active and (a.device, a.rule) == (device, rule)
+        ]
+        assert len(found) <= 1, f"two active alarms for {device} {rule}"
+        return found[0] if found else None
+
+
+class FakeWorkOrders:
+    def __init__(self) -> None:
+        self.items: dict[str, WorkOrder] = {}
+        self.numbers: dict[int, int] = {}
+
+    async def add(self, order: WorkOrder) -> None:
+        self.items[order.id] = order
+
+    async def get(self, order_id: str) -> WorkOrder | None:
+        return self.items.get(order_id)
+
+    async def open_for(self, asset: str, fault_kind: str) -> WorkOrder | None:
+        found = [o for o in self._of(asset, fault_kind) if o.is_open]
+        assert len(found) <= 1, f"two open orders for {asset} {fault_kind}"
+        return found[0] if found else None
+
+    async def last_closed_for(self, asset: str, fault_kind: str) -> WorkOrder | None:
+        closed = [o for o in self._of(asset, fault_kind) if o.closed_at is not None]
+        return max(closed, key=lambda o: o.closed_at or o.created_at, default=None)
+
+    async def needing_sla_check(self) -> list[WorkOrder]:
+        return sorted((o for o in self.items.values() if o.is_open), key=lambda o: o.created_at)
+
+    async def next_number(self, year: int) -> int:
+        self.numbers[year] = self.numbers.get(year, 0) + 1
+        return self.numbers[year]
+
+    def _of(self, asset: str, fault_kind: str) -> list[WorkOrder]:
+        return [o for o in self.items.values() if (o.asset, o.fault_kind) == (asset, fault_kind)]
+
+
+class FakeUnitOfWork:
+    def __init__(self) -> None:
+        self.alarms = FakeAlarms()
+        self.work_orders = FakeWorkOrders()
+        self.commits = 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        self.commits += 1
+
+    async def rollback(self) -> None:
+        return None
