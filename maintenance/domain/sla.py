@@ -32,10 +32,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from estatewatch.durations import parse_duration
 from estatewatch.validation import load_yaml_model
@@ -129,12 +137,12 @@ class SlaPolicy(_Strict):
     approval_threshold: Decimal = Field(default=Decimal(5000), ge=0)
     """Cost estimates above this need committee approval before work goes on."""
 
-    @model_validator(mode="after")
-    def _levels_in_order(self) -> SlaPolicy:
-        pairs = list(zip(self.escalation, self.escalation[1:], strict=False))
-        if any(a.level >= b.level or a.after > b.after for a, b in pairs):
-            raise ValueError("escalation levels must rise, each no sooner than the one before")
-        return self
+    @field_validator("escalation")
+    @classmethod
+    def _levels_in_order(cls, levels: tuple[EscalationLevel, ...]) -> tuple[EscalationLevel, ...]:
+        if any(a.level >= b.level or a.after > b.after for a, b in pairwise(levels)):
+            raise ValueError("levels must rise, each no sooner than the one before")
+        return levels
 
     @classmethod
     def load(cls, path: Path) -> SlaPolicy:
