@@ -1,0 +1,16 @@
+"""Detection: declarative rules (YAML) and detectors, evaluated by a pure engine.
+
+Modules: :mod:`.spec` (the rule file and its validation), :mod:`.conditions` (conditions
+compiled to closures), :mod:`.condition_rule` (raise/repeat/clear of one condition rule),
+:mod:`.baselines` and :mod:`.zscore` (door degradation), :mod:`.silence` (silent lift),
+:mod:`.offline` (device and gateway offline), :mod:`.state` (per-device state and its
+JSON form), :mod:`.engine` (the :class:`RuleEngine` a service feeds).
+
+Errors: a bad rule file raises :class:`estatewatch.errors.ConfigError` naming the file,
+the rule and the field.
+"""
+
+from maintenance.domain.rules.engine import RuleEngine
+from maintenance.domain.rules.spec import DEFAULT_RULES, RuleSpec, load_rules, parse_rules
+
+__all__ = ["DEFAULT_RULES", "RuleEngine", "RuleSpec", "load_rules", "parse_rules"]

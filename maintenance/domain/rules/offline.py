@@ -1,0 +1,137 @@
+"""Device and gateway offline.
+
+A device is offline when it has sent nothing for ``missed`` intervals (at least
+``min_silence``), or at once when its gateway reports ``device_offline``; any reading or
+``device_online`` clears. The interval is the rule's ``interval`` when given (a smoke
+alarm's hourly heartbeat), else learned per device as a moving average of the gaps
+between its readings (gaps already past the limit are outages, not intervals, and are
+not learned). A restored engine counts silence from the restart, not from the last
+reading before it, so a restart does not declare every device offline.
+
+A gateway is offline when its status (or its MQTT last will) says so, online again when
+its status says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from estatewatch.wire import FieldValue
+from maintenance.domain.observations import DeviceEvent, GatewayState
+from maintenance.domain.rules.detector import Detector
+from maintenance.domain.rules.spec import GatewayOfflineRule, OfflineRule
+from maintenance.domain.rules.state import DeviceState, device_key
+from maintenance.domain.signals import DeviceRef, Signal
+
+__all__ = ["GatewayOffline", "Offline"]
+
+LEARN_RATE = 0.1
+
+
+@dataclass(slots=True)
+class _Link:
+    interval: float | None = None
+    active: bool = False
+
+
+class Offline(Detector):
+    def __init__(self, rule: OfflineRule) -> None:
+        super().__init__(rule)
+        self.rule = rule
+        self._links: dict[str, _Link] = {}
+        self._resumed_at = 0.0
+
+    def limit(self, link: _Link) -> float | None:
+        interval = self.rule.interval or link.interval
+        if interval is None:  # one reading so far: only the floor can judge it
+            return self.rule.min_silence or None
+        return max(self.rule.missed * interval, self.rule.min_silence)
+
+    def reading(self, dev: DeviceState, t: float, out: list[Signal]) -> None:
+        key = device_key(dev.ref)
+        link = self._links.get(key)
+        if link is None:
+            link = self._links[key] = _Link()
+        last = dev.last_seen
+        if last is not None and t > last and self.rule.interval is None:
+            gap = t - last
+            if link.interval is None:
+                link.interval = gap
+            elif gap <= self.rule.missed * link.interval:
+                link.interval += LEARN_RATE * (gap - link.interval)
+        if link.active:
+            self._end(dev, link, t, out)
+
+    def event(self, dev: DeviceState, ev: DeviceEvent, out: list[Signal]) -> None:
+        if ev.kind not in ("device_offline", "device_online"):
+            return
+        link = self._links.setdefault(device_key(dev.ref), _Link())
+        if ev.kind == "device_online":
+            if link.active:
+                self._end(dev, link, ev.ts.timestamp(), out)
+        elif not link.active:
+            link.active = True
+            reason = ev.detail.get("reason", "reported offline by its gateway")
+            detail: dict[str, FieldValue] = {"reason": reason}
+            out.append(
+                self.announce.signal("raised", self.name, dev.ref, dev.building, ev.ts, detail)
+            )
+
+    def tick(self, now: float, devices: Iterable[DeviceState], out: list[Signal]) -> None:
+        for dev in devices:
+            if dev.last_seen is None:
+                continue
+            link = self._links.get(device_key(dev.ref))
+            if link is None or link.active:
+                continue
+            limit = self.limit(link)
+            silent = now - max(dev.last_seen, self._resumed_at)
+            if limit is None or silent <= limit:
+                continue
+            link.active = True
+            detail: dict[str, FieldValue] = {
+                "silent_s": round(now - dev.last_seen),
+                "reason": f"no data for {round(now - dev.last_seen)} s",
+            }
+            out.append(
+                self.announce.signal("raised", self.name, dev.ref, dev.building, now, detail)
+            )
+
+    def _end(self, dev: DeviceState, link: _Link, t: float, out: list[Signal]) -> None:
+        link.active = False
+        out.append(self.announce.signal("cleared", self.name, dev.ref, dev.building, t, {}))
+
+    def resume(self, now: float) -> None:
+        self._resumed_at = now
+
+    def dump(self) -> Any:
+        return {k: {"interval": v.interval, "active": v.active} for k, v in self._links.items()}
+
+    def load(self, raw: Any) -> None:
+        self._links = {k: _Link(v["interval"], v["active"]) for k, v in raw.items()}
+
+
+class GatewayOffline(Detector):
+    def __init__(self, rule: GatewayOfflineRule) -> None:
+        super().__init__(rule)
+        self._offline: set[str] = set()
+
+    def gateway(self, state: GatewayState, out: list[Signal]) -> None:
+        ref = DeviceRef(state.site, "gateway", state.gateway_id)
+        key = device_key(ref)
+        if state.online == (key not in self._offline):
+            return  # no change
+        if state.online:
+            self._offline.discard(key)
+            out.append(self.announce.signal("cleared", self.name, ref, None, state.ts, {}))
+        else:
+            self._offline.add(key)
+            out.append(self.announce.signal("raised", self.name, ref, None, state.ts, {}))
+
+    def dump(self) -> Any:
+        return sorted(self._offline)
+
+    def load(self, raw: Any) -> None:
+        self._offline = set(raw)
