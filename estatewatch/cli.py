@@ -28,6 +28,7 @@ def _registrars() -> list[_Registrar]:
     from gateway import cli as gateway_cli
     from infra.local import cli as services_cli
     from ingest import cli as ingest_cli
+    from maintenance import cli as maintenance_cli
     from simulators import cli as simulators_cli
 
     return [
@@ -35,6 +36,7 @@ def _registrars() -> list[_Registrar]:
         simulators_cli.register,
         gateway_cli.register,
         ingest_cli.register,
+        maintenance_cli.register,
         services_cli.register,
     ]
 

@@ -15,11 +15,14 @@ one at a time, which suits the embedded default; PostgreSQL is for more.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,6 +30,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from maintenance.db.errors import StorageError
 
 BUSY_TIMEOUT_MS = 10_000
 DB_FILE = "maintenance.db"
@@ -60,6 +65,26 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _sqlite_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+@asynccontextmanager
+async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine for a composition root's lifetime.
+
+    Creates an SQLite file's directory, disposes of the pool at exit, and turns a
+    SQLAlchemy error escaping the block into a StorageError naming the database.
+    """
+    ensure_sqlite_dir(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    except SQLAlchemyError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise StorageError(
+            f"maintenance database {where}: {getattr(exc, 'orig', None) or exc}"
+        ) from exc
+    finally:
+        await engine.dispose()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

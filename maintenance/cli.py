@@ -1,0 +1,181 @@
+"""``estatewatch maintenance ...``: the maintenance database, site import, audit trail.
+
+Every action takes the database as ``--db URL`` or ``--data-dir DIR`` (SQLite file
+``maintenance.db`` in it), else ``ESTATEWATCH_MAINTENANCE_DB_URL`` or
+``ESTATEWATCH_MAINTENANCE_DATA_DIR``, else ``var/maintenance``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
+
+from pydantic import ValidationError
+
+from estatewatch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from maintenance.settings import MaintenanceSettings
+
+T = TypeVar("T")
+Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def register(subparsers: Actions) -> None:
+    maintenance = subparsers.add_parser(
+        "maintenance",
+        help="alarms, work orders and assets: the maintenance database",
+        description=(
+            "The maintenance service's database: schema migrations, the compound's assets"
+            " (from a site file) and the tamper-evident audit trail. Every action takes the"
+            " database as --db URL or --data-dir DIR, or ESTATEWATCH_MAINTENANCE_DB_URL /"
+            " ESTATEWATCH_MAINTENANCE_DATA_DIR (default: SQLite in var/maintenance)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  estatewatch maintenance db upgrade\n"
+            "  estatewatch maintenance import-site infra/sites/demo-compound.yaml\n"
+            "  estatewatch maintenance audit verify --db postgresql+asyncpg://host/estatewatch"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = maintenance.add_subparsers(dest="action", metavar="<action>", required=True)
+    _add_db(actions)
+    _add_import_site(actions)
+    _add_audit(actions)
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy async URL")
+    where.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="SQLite file maintenance.db in DIR"
+    )
+
+
+def _add_db(actions: Actions) -> None:
+    db = actions.add_parser("db", help="manage the database schema")
+    db_actions = db.add_subparsers(dest="db_action", metavar="<action>", required=True)
+    upgrade = db_actions.add_parser(
+        "upgrade", help="create the database or migrate it to the newest schema"
+    )
+    _database_options(upgrade)
+    upgrade.set_defaults(handler=_db_upgrade)
+
+
+def _add_import_site(actions: Actions) -> None:
+    parser = actions.add_parser(
+        "import-site",
+        help="load a site file's buildings and devices (re-importing updates in place)",
+    )
+    parser.add_argument("file", type=Path, help="the site file (YAML)")
+    parser.add_argument("--actor", help="who is importing, for the audit trail (cli:<user>)")
+    _database_options(parser)
+    parser.set_defaults(handler=_import_site)
+
+
+def _add_audit(actions: Actions) -> None:
+    audit = actions.add_parser("audit", help="the tamper-evident audit trail")
+    audit_actions = audit.add_subparsers(dest="audit_action", metavar="<action>", required=True)
+    verify = audit_actions.add_parser(
+        "verify", help="re-check the hash chain; exit 1 naming the first broken link"
+    )
+    _database_options(verify)
+    verify.set_defaults(handler=_audit_verify)
+
+
+def _settings(args: argparse.Namespace) -> MaintenanceSettings:
+    from maintenance.settings import MaintenanceSettings
+
+    given = {
+        key: value
+        for key, value in vars(args).items()
+        if value is not None and key in MaintenanceSettings.model_fields
+    }
+    try:
+        return MaintenanceSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"maintenance settings: {problems}") from exc
+
+
+def _with_engine(settings: MaintenanceSettings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    from maintenance.db.engine import open_engine
+
+    async def main() -> T:
+        async with open_engine(settings.database_url) as engine:
+            return await work(engine)
+
+    return asyncio.run(main())
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    _quiet_alembic()
+    from maintenance.db.migrations import head_revision, upgrade
+
+    settings = _settings(args)
+    _with_engine(settings, upgrade)
+    print(f"maintenance database at revision {head_revision()}")
+    return 0
+
+
+def _import_site(args: argparse.Namespace) -> int:
+    _quiet_alembic()
+    from maintenance.db.engine import make_sessionmaker
+    from maintenance.db.migrations import ensure_current
+    from maintenance.db.site_import import ImportReport, import_site
+    from maintenance.sites import load_site_file
+
+    settings = _settings(args)
+    site_file = load_site_file(args.file)
+    actor = args.actor or _cli_actor()
+
+    async def work(engine: AsyncEngine) -> ImportReport:
+        await ensure_current(engine)
+        async with make_sessionmaker(engine)() as session, session.begin():
+            return await import_site(
+                session, site_file, actor=actor, at=datetime.now(UTC), source=str(args.file)
+            )
+
+    print(_with_engine(settings, work))
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    _quiet_alembic()
+    from maintenance.db.audit import AuditReport, verify
+    from maintenance.db.engine import make_sessionmaker
+    from maintenance.db.migrations import ensure_current
+
+    async def work(engine: AsyncEngine) -> AuditReport:
+        await ensure_current(engine)
+        async with make_sessionmaker(engine)() as session:
+            return await verify(session)
+
+    report = _with_engine(_settings(args), work)
+    print(report)
+    return 0 if report.intact else 1
+
+
+def _quiet_alembic() -> None:
+    # Alembic logs its plugins (on import) and dialect at INFO on every run; our commands
+    # print what matters. Called before the first import of alembic.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
