@@ -57,8 +57,12 @@ class WorkOrderRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    alarms: AlarmRepository
-    work_orders: WorkOrderRepository
+    # Read-only, so an adapter may hold its own repository classes as plain attributes.
+    @property
+    def alarms(self) -> AlarmRepository: ...
+
+    @property
+    def work_orders(self) -> WorkOrderRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -50,7 +50,7 @@ def run_scheduler(
     o: WorkOrder, until: datetime, start: datetime = T0
 ) -> list[tuple[str, str, int]]:
     """Check every minute like the scheduler; record what fires as (HH:MM, clock, level)."""
-    fired = []
+    fired: list[tuple[str, str, int]] = []
     now = start
     while now <= until:
         for e in due_escalations(o, POLICY, now):
