@@ -99,7 +99,7 @@ async def _place_alarm(
     now = clock()
     if isinstance(step, AttachToOrder):
         order = await _get_order(uow, step.order_id)
-        order.attach_alarm(alarm.id, now)
+        order.attach_alarm(alarm.id, now, step.priority)
     else:
         order = WorkOrder.open(
             id=format_order_id(now.year, await uow.work_orders.next_number(now.year)),

@@ -6,7 +6,8 @@ work-order decisions.
   and clearing are independent: an alarm may be acknowledged while active, or cleared
   before anyone acknowledged it.
 - Work orders, only when an alarm opens and the signal has a priority (notices open
-  none): attach to the open order for (asset, fault kind) if there is one; otherwise open
+  none): attach to the open order for (asset, fault kind) if there is one (raising its
+  priority if the alarm is more urgent); otherwise open
   a new order, linked as a repeat fault when the last order for the same (asset, fault
   kind) was closed within 30 days of the signal (``workorders.REPEAT_WINDOW``).
 
@@ -158,9 +159,11 @@ class OpenOrder:
 
 @dataclass(frozen=True, slots=True)
 class AttachToOrder:
-    """Link the new alarm to the order already open for its (asset, fault kind)."""
+    """Link the new alarm to the order already open for its (asset, fault kind), raising
+    the order's priority to the alarm's if that is more urgent."""
 
     order_id: str
+    priority: Priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,7 @@ def decide(
     if signal.priority is None:
         return Decision("open")
     if open_order is not None:
-        return Decision("open", AttachToOrder(open_order.id))
+        return Decision("open", AttachToOrder(open_order.id, signal.priority))
     return Decision(
         "open",
         OpenOrder(

@@ -450,13 +450,22 @@ class WorkOrder:
 
     # -- changes made by the system, outside the state machine ----------------------
 
-    def attach_alarm(self, alarm_id: str, now: datetime) -> None:
-        """Link a further alarm for the same (asset, fault kind) to this open order."""
+    def attach_alarm(self, alarm_id: str, now: datetime, priority: Priority | None) -> None:
+        """Link a further alarm for the same (asset, fault kind) to this open order.
+
+        A more urgent alarm raises the order's priority (P1 is the most urgent): the SLA
+        targets of the new priority then apply from the order's creation, so a response
+        already late by the new standard escalates at the next check.
+        """
         if not self.is_open:
             raise InvalidRequest(f"work order {self.id} is {self.status}: cannot attach alarms")
         if alarm_id not in self.alarm_ids:
             self.alarm_ids.append(alarm_id)
             self._emit("alarm_attached", None, now, self.status, self.status, {"alarm": alarm_id})
+        if priority is not None and priority < self.priority:
+            detail = {"from": self.priority, "to": priority, "alarm": alarm_id}
+            self.priority = priority
+            self._emit("priority_raised", None, now, self.status, self.status, detail)
 
     def record_escalation(self, clock: str, level: int, notify: str, now: datetime) -> None:
         if any(e.clock == clock and e.level == level for e in self.escalations):

@@ -91,7 +91,7 @@ def test_a_new_alarm_attaches_to_the_open_order_for_the_asset_and_fault() -> Non
     open_order.closed_at = None
     other_rule = replace(RAISED, rule="door_reversals", priority="P3")
     assert decide(other_rule, None, open_order, None) == Decision(
-        "open", AttachToOrder("WO-2026-000004")
+        "open", AttachToOrder("WO-2026-000004", "P3")
     )
 
 

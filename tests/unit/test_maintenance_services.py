@@ -88,6 +88,7 @@ async def test_signals_drive_one_alarm_and_one_order(uow: FakeUnitOfWork, clock:
     assert attached.alarm.id == "ALM-2"
     assert attached.work_order is order
     assert order.alarm_ids == ["ALM-1", "ALM-2"]
+    assert order.priority == "P1"  # a less urgent alarm does not lower it
 
     cleared = await services.handle_signal(uow, replace(RAISED, kind="cleared"), clock, new_id)
     assert cleared.alarm is first.alarm
@@ -215,9 +216,15 @@ async def test_a_resident_request_is_theirs_to_verify_and_rate(
             fault_kind="door",
             priority="P3",
         )
-    # An alarm for the same lift and fault joins the resident's order.
+    # A P1 alarm for the same lift and fault joins the resident's P3 order and raises it.
     outcome = await services.handle_signal(uow, RAISED, clock, ids())
     assert outcome.work_order is order
+    assert order.priority == "P1"
+    assert [(e.action, e.detail.get("to")) for e in outcome.events] == [
+        ("raised", None),
+        ("alarm_attached", None),
+        ("priority_raised", "P1"),
+    ]
 
     steps: Steps = [
         ("assign", MANAGER, {"assignee": TECH.user_id}),
