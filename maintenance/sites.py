@@ -15,6 +15,7 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from estatewatch.errors import ConfigError
 from estatewatch.validation import load_yaml_model
 from estatewatch.wire import Name
 
@@ -109,4 +110,9 @@ class SiteFile(_Strict):
 
 def load_site_file(path: Path) -> SiteFile:
     """Read and validate a site file; ConfigError names the file and field on failure."""
-    return load_yaml_model(SiteFile, path)
+    try:
+        return load_yaml_model(SiteFile, path)
+    except ValueError as exc:
+        # PyYAML turns 2008-13-16 into a date itself and raises a bare ValueError, which
+        # read_yaml does not catch (pydantic's errors are ConfigErrors by now).
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
