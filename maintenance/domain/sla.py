@@ -251,6 +251,12 @@ def due_escalations(order: WorkOrder, policy: SlaPolicy, now: datetime) -> list[
     return due
 
 
+def time_on_hold(order: WorkOrder, until: datetime) -> timedelta:
+    """Total time ``order`` spent on hold up to ``until`` (an open hold counts to then)."""
+    held = _holds_between(order.holds, order.created_at, until)
+    return sum((b - a for a, b in held), timedelta(0))
+
+
 def _clock(
     name: ClockName, target: timedelta, order: WorkOrder, stop: datetime | None, now: datetime
 ) -> Clock:
@@ -258,7 +264,7 @@ def _clock(
     end = stop if stop is not None else now
     holds = _holds_between(order.holds, start, end)
     paused = stop is None and bool(order.holds) and order.holds[-1].ended_at is None
-    on_hold = sum((b - a for a, b in holds), timedelta(0))
+    on_hold = time_on_hold(order, end)
     return Clock(
         name=name,
         target=target,

@@ -276,6 +276,8 @@ class WorkOrder:
     ) -> WorkOrder:
         if not title.strip():
             raise InvalidRequest("a work order needs a title")
+        if now.utcoffset() is None:
+            raise InvalidRequest(f"work order {id}: creation time {now} has no timezone")
         order = cls(
             id=id,
             title=title,

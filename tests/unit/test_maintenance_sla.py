@@ -11,7 +11,7 @@ import pytest
 from estatewatch.errors import ConfigError
 from maintenance.domain.actors import Actor
 from maintenance.domain.signals import Priority
-from maintenance.domain.sla import SlaClocks, SlaPolicy, due_escalations
+from maintenance.domain.sla import SlaClocks, SlaPolicy, due_escalations, time_on_hold
 from maintenance.domain.workorders import WorkOrder
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -72,6 +72,8 @@ def test_clock_figures_with_a_hold() -> None:
     assert not during.response.paused  # stopped before the hold
 
     o.resume(TECH, at(11, 30), approval_threshold=THRESHOLD)
+    assert time_on_hold(o, at(11, 0)) == timedelta(minutes=30)
+    assert time_on_hold(o, at(12, 0)) == timedelta(minutes=60)
     clocks = SlaClocks.of(o, POLICY, at(12, 0))
     assert (clocks.response.elapsed_minutes, clocks.response.remaining_minutes) == (4, 6)
     assert clocks.response.due_at == at(10, 10)

@@ -317,3 +317,8 @@ def test_repeat_window_is_thirty_days_from_closing() -> None:
     assert repeat_of(old, old.closed_at + timedelta(days=30, minutes=1)) is None
     assert repeat_of(order_in(S.RESOLVED), T0) is None
     assert repeat_of(None, T0) is None
+
+
+def test_creation_time_must_be_timezone_aware() -> None:
+    with pytest.raises(InvalidRequest, match="has no timezone"):
+        new_order(now=T0.replace(tzinfo=None))
