@@ -48,6 +48,7 @@ from estatewatch.errors import EstatewatchError
 __all__ = [
     "ElevatorEvidence",
     "ElevatorFacts",
+    "ElevatorFigures",
     "EvidenceError",
     "EvidencePolicy",
     "FaultRecord",
@@ -119,8 +120,8 @@ class FaultRecord(BaseModel):
     repeat: bool = False
 
 
-class ElevatorEvidence(BaseModel):
-    """The figures a major-repair or renewal proposal carries; JSON-able for the API."""
+class ElevatorFigures(BaseModel):
+    """The measured figures of one car over one period."""
 
     model_config = _FROZEN
 
@@ -139,6 +140,11 @@ class ElevatorEvidence(BaseModel):
     mtbf_operating_hours: float | None
     cost_to_date: Decimal
     replacement_cost: Decimal | None
+
+
+class ElevatorEvidence(ElevatorFigures):
+    """What a major-repair or renewal proposal carries; JSON-able for the API."""
+
     recommendation: Recommendation
     reasons: tuple[str, ...]
 
@@ -181,6 +187,8 @@ def build_evidence(
     """Evidence for one car over ``[period_start, period_end)``, with its recommendation."""
     if trips < 0:
         raise EvidenceError(f"{facts.asset_id}: trips must not be negative, got {trips}")
+    if period_start.tzinfo is None or period_end.tzinfo is None:
+        raise EvidenceError(f"{facts.asset_id}: the period must be given in aware (UTC) datetimes")
     if period_end <= period_start:
         raise EvidenceError(
             f"{facts.asset_id}: period end {period_end} is not after its start {period_start}"
@@ -188,7 +196,7 @@ def build_evidence(
     in_period = [f for f in faults if period_start <= f.at < period_end]
     count = len(in_period)
     calendar_hours = (period_end - period_start).total_seconds() / 3600
-    partial = ElevatorEvidence(
+    figures = ElevatorFigures(
         asset_id=facts.asset_id,
         period_start=period_start,
         period_end=period_end,
@@ -206,14 +214,12 @@ def build_evidence(
         ),
         cost_to_date=cost_to_date,
         replacement_cost=facts.replacement_cost,
-        recommendation="keep_maintaining",
-        reasons=(),
     )
-    action, reasons = recommend(partial, policy or EvidencePolicy())
-    return partial.model_copy(update={"recommendation": action, "reasons": reasons})
+    action, reasons = recommend(figures, policy or EvidencePolicy())
+    return ElevatorEvidence(**dict(figures), recommendation=action, reasons=reasons)
 
 
-def _frequent(evidence: ElevatorEvidence, policy: EvidencePolicy) -> str | None:
+def _frequent(evidence: ElevatorFigures, policy: EvidencePolicy) -> str | None:
     """Why the faults count as frequent, or None."""
     if evidence.faults < policy.min_faults_for_frequent:
         return None
@@ -237,7 +243,7 @@ def _frequent(evidence: ElevatorEvidence, policy: EvidencePolicy) -> str | None:
 
 
 def recommend(
-    evidence: ElevatorEvidence, policy: EvidencePolicy
+    evidence: ElevatorFigures, policy: EvidencePolicy
 ) -> tuple[Recommendation, tuple[str, ...]]:
     """The most serious recommendation the figures support, and every finding behind it."""
     age = evidence.age_years

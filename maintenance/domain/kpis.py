@@ -325,6 +325,8 @@ def _elevators(
 
 def compute_kpis(frames: KpiFrames, period_start: datetime, period_end: datetime) -> Kpis:
     """The KPIs of ``[period_start, period_end)`` (both timezone-aware)."""
+    if period_start.tzinfo is None or period_end.tzinfo is None:
+        raise KpiInputError("the KPI period must be given in aware (UTC) datetimes")
     if period_end <= period_start:
         raise KpiInputError(f"KPI period end {period_end} is not after its start {period_start}")
     orders = _orders(frames.work_orders)

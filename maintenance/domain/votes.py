@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Final, Literal, Self
+from typing import Final, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,6 +45,7 @@ from estatewatch.errors import EstatewatchError
 
 __all__ = [
     "APPROVAL_ABOVE",
+    "CHOICES",
     "PARTICIPATION_AT_LEAST",
     "Choice",
     "CommitteeDecision",
@@ -64,6 +65,7 @@ PARTICIPATION_AT_LEAST: Final = Fraction(2, 3)
 APPROVAL_ABOVE: Final = Fraction(1, 2)
 
 Choice = Literal["for", "against", "abstain"]
+CHOICES: Final[tuple[Choice, ...]] = get_args(Choice)
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -127,6 +129,8 @@ class VoteResult(BaseModel):
     model_config = _FROZEN
 
     path: Literal["owners"] = "owners"
+    electorate: Electorate
+    tally: Tally
     passed: bool
     participation_by_area: Fraction
     participation_by_headcount: Fraction
@@ -193,6 +197,11 @@ def count_ballots(owners: Iterable[Owner], ballots: Mapping[str, Choice]) -> Tal
     unknown = sorted(set(ballots) - set(area_of))
     if unknown:
         raise VoteError(f"ballots from owners not in the register: {', '.join(unknown)}")
+    bad = sorted(
+        f"{owner_id}: {choice!r}" for owner_id, choice in ballots.items() if choice not in CHOICES
+    )
+    if bad:
+        raise VoteError(f"ballots must be one of {', '.join(CHOICES)}; got {'; '.join(bad)}")
     owners_by: dict[Choice, int] = {"for": 0, "against": 0, "abstain": 0}
     area_by: dict[Choice, Decimal] = {
         "for": Decimal(0),
@@ -250,6 +259,8 @@ def tally(electorate: Electorate, votes: Tally) -> VoteResult:
         if passed or not met
     )
     return VoteResult(
+        electorate=electorate,
+        tally=votes,
         passed=passed,
         participation_by_area=part_area,
         participation_by_headcount=part_heads,

@@ -180,6 +180,15 @@ def test_helpers_and_refusals() -> None:
     assert trips_from_run_counts(1_234_567, 1_240_000) == 5_433
     with pytest.raises(EvidenceError, match="run count went backwards"):
         trips_from_run_counts(5_000, 10)
+    with pytest.raises(EvidenceError, match="aware"):
+        build_evidence(
+            _facts(date(2020, 1, 1)),
+            [],
+            trips=1,
+            cost_to_date=Decimal(0),
+            period_start=START.replace(tzinfo=None),
+            period_end=END,
+        )
     with pytest.raises(EvidenceError, match="not after its start"):
         build_evidence(
             _facts(date(2020, 1, 1)),

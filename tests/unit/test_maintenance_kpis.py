@@ -203,5 +203,7 @@ def test_contract_violations_are_refused() -> None:
     naive["created_at"] = naive["created_at"].map(lambda value: value.replace(tzinfo=None))
     with pytest.raises(KpiInputError, match="'created_at' holds naive datetimes"):
         compute_kpis(KpiFrames(naive), START, END)
+    with pytest.raises(KpiInputError, match="aware"):
+        compute_kpis(KpiFrames(pd.DataFrame(ORDERS)), START.replace(tzinfo=None), END)
     with pytest.raises(KpiInputError, match="not after its start"):
         compute_kpis(KpiFrames(pd.DataFrame(ORDERS)), END, START)

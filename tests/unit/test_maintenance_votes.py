@@ -132,11 +132,14 @@ def test_shares_serialise_as_exact_fractions() -> None:
     document = json.loads(result.model_dump_json())
     assert document["participation_by_area"] == "2/3"
     assert document["path"] == "owners"
+    assert document["tally"]["for_area_m2"] == "300"  # the count it was decided on
 
 
 def test_impossible_inputs_are_refused() -> None:
     with pytest.raises(VoteError, match="not in the register: x9"):
         count_ballots(SIX, {"o1": "for", "x9": "for"})
+    with pytest.raises(VoteError, match="got o2: 'yes'"):
+        count_ballots(SIX, {"o1": "for", "o2": "yes"})  # type: ignore[dict-item]
     with pytest.raises(VoteError, match="only 6"):
         tally(SIX_ELECTORATE, Tally(for_owners=7, for_area_m2=Decimal(500)))
     with pytest.raises(VoteError, match="only 600"):
