@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from estatewatch.errors import ConfigError
-from estatewatch.validation import load_yaml_model
+from estatewatch.validation import read_yaml, validate
 from estatewatch.wire import Name
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -108,11 +108,17 @@ class SiteFile(_Strict):
         return buildings
 
 
+def validate_site(raw: Any, source: str) -> SiteFile:
+    """Validate a parsed site file (e.g. an upload); errors name ``source`` and the field."""
+    return validate(SiteFile, raw, source)
+
+
 def load_site_file(path: Path) -> SiteFile:
     """Read and validate a site file; ConfigError names the file and field on failure."""
     try:
-        return load_yaml_model(SiteFile, path)
+        raw = read_yaml(path)
     except ValueError as exc:
         # PyYAML turns 2008-13-16 into a date itself and raises a bare ValueError, which
-        # read_yaml does not catch (pydantic's errors are ConfigErrors by now).
+        # read_yaml does not translate.
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return validate_site(raw, str(path))
