@@ -17,7 +17,8 @@ Delivery (at least once while the process lives)
     :meth:`WebhookSender.publish` queues the event for every subscription that wants it
     and returns at once; one task per subscription delivers its queue in order, so a slow
     or failing receiver holds up no other. Network errors, timeouts, 429 and 5xx are
-    retried with exponential backoff and equal jitter up to ``max_attempts``; other
+    retried with exponential backoff and equal jitter up to ``max_attempts`` (no sooner
+    than a ``Retry-After`` in seconds asks, capped at ``backoff_max_s``); other
     answers (4xx, and 3xx: redirects are not followed) are not retried, since the same
     request would be refused again. Every failed attempt is logged (WARNING) with the URL
     and the reason; an event given up on is logged at ERROR and counted in
@@ -179,6 +180,13 @@ class WebhookCounters:
 
 
 @dataclass(frozen=True, slots=True)
+class _Failure:
+    reason: str
+    retryable: bool
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Event:
     id: str
     type: EventType
@@ -303,6 +311,15 @@ class WebhookSender:
             self._in_flight += 1
             try:
                 await self._deliver(subscription, event)
+            except Exception:
+                # A bug must not silence this subscription for the rest of the process.
+                self.counters.failed += 1
+                log.exception(
+                    "webhook %s %s to %s failed unexpectedly",
+                    event.type,
+                    event.id,
+                    _loggable(subscription.url),
+                )
             finally:
                 self._in_flight -= 1
                 queue.task_done()
@@ -311,11 +328,12 @@ class WebhookSender:
         settings = self._settings
         url = _loggable(subscription.url)
         for attempt in range(1, settings.max_attempts + 1):
-            retryable, reason = await self._attempt(subscription, event)
-            if reason is None:
+            failure = await self._attempt(subscription, event)
+            if failure is None:
                 self.counters.delivered += 1
                 return
-            if not retryable:
+            reason = failure.reason
+            if not failure.retryable:
                 self.counters.failed += 1
                 log.error(
                     "webhook %s %s to %s refused, not retried: %s",
@@ -327,7 +345,7 @@ class WebhookSender:
                 return
             if attempt == settings.max_attempts:
                 break
-            delay = self._backoff(attempt)
+            delay = self._backoff(attempt, failure.retry_after)
             self.counters.retries += 1
             log.warning(
                 "webhook %s %s to %s failed (attempt %d of %d): %s; retrying in %.2f s",
@@ -350,8 +368,8 @@ class WebhookSender:
             reason,
         )
 
-    async def _attempt(self, subscription: Subscription, event: _Event) -> tuple[bool, str | None]:
-        """One POST: (retryable, reason), reason None when delivered."""
+    async def _attempt(self, subscription: Subscription, event: _Event) -> _Failure | None:
+        """One POST; None when delivered."""
         assert self._client is not None  # set by __aenter__ before any worker runs
         timestamp = int(self._clock().timestamp())
         headers = {
@@ -365,15 +383,32 @@ class WebhookSender:
                 subscription.url, content=event.body, headers=headers
             )
         except httpx.TransportError as exc:  # refused, reset, DNS, timeouts
-            return True, (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return _Failure(_describe(exc), retryable=True)
+        except httpx.RequestError as exc:  # e.g. an undecodable answer: resending won't help
+            return _Failure(_describe(exc), retryable=False)
         status = response.status_code
         if 200 <= status < 300:
-            return False, None
-        reason = f"HTTP {status} {response.reason_phrase}".rstrip()
-        return status == 429 or status >= 500, reason
+            return None
+        return _Failure(
+            f"HTTP {status} {response.reason_phrase}".rstrip(),
+            retryable=status == 429 or status >= 500,
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
 
-    def _backoff(self, attempt: int) -> float:
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
         settings = self._settings
         ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2.0 ** (attempt - 1))
         # Equal jitter: at least half the backoff, so many senders do not retry in step.
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, settings.backoff_max_s))
+        return delay
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` in delta-seconds; HTTP dates are ignored."""
+    return float(value) if value is not None and value.strip().isdigit() else None

