@@ -3,8 +3,10 @@
 Semantics (per device, per rule instance):
 
 - a *stretch* starts when ``when`` becomes true; the rule fires once per stretch, when the
-  stretch has lasted ``for`` (checked on readings and on ``tick``), at once without
-  ``for``, or with ``repeat`` when this is the ``count``-th stretch within ``within``;
+  stretch has lasted ``for`` (checked on readings and on ``tick``), or at once;
+- a ``repeat`` rule instead counts the readings on which ``when`` holds and fires on the
+  ``count``-th within ``within`` (then counts afresh); pair it with ``changed`` or
+  ``increased`` so that it counts events (a new stop), not a value read again;
 - it fires ``raised`` if not active, else ``repeated``;
 - while active and ``when`` is false it clears when the clear condition holds: ``clear``
   if given, else the ``hysteresis`` band past the threshold, else ``not when``; a repeat
@@ -91,11 +93,14 @@ class CompiledRule:
                 return
             v = dev.verdicts[self.id] = Verdict()
         if h:
+            if self.repeat is not None:
+                v.holding, v.last_hit = True, t
+                v.hits.append(t)
+                if self._due(v, t):
+                    self._fire(dev, v, f, ts, out)
+                return
             if not v.holding:
                 v.holding, v.since, v.fired = True, t, False
-                if self.repeat is not None:
-                    v.last_edge = t
-                    v.hits.append(t)
             if not v.fired and self._due(v, t):
                 self._fire(dev, v, f, ts, out)
             return
@@ -106,8 +111,8 @@ class CompiledRule:
                     self._end(dev, v, f, ts, out)
             elif (
                 self.repeat is not None
-                and v.last_edge is not None
-                and t - v.last_edge >= self.repeat[1]
+                and v.last_hit is not None
+                and t - v.last_hit >= self.repeat[1]
             ):
                 self._end(dev, v, f, ts, out)
         if self.repeat is not None:
@@ -123,8 +128,8 @@ class CompiledRule:
             self._fire(dev, v, empty, now, out)
         if self.repeat is not None:
             self._prune(v, now)
-            quiet = v.last_edge is not None and now - v.last_edge >= self.repeat[1]
-            if v.active and self.clear is None and not v.holding and quiet:
+            quiet = v.last_hit is not None and now - v.last_hit >= self.repeat[1]
+            if v.active and self.clear is None and quiet:
                 self._end(dev, v, empty, now, out)
         if v.idle():
             del dev.verdicts[self.id]

@@ -27,10 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
+    PlainValidator,
     ValidationError,
     model_validator,
 )
@@ -57,8 +54,24 @@ __all__ = [
 ]
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
-Number = StrictInt | StrictFloat
+
+
+def _scalar(value: object) -> bool | int | float | str:
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(f"{value!r} is not a number, true/false or text")
+
+
+def _number(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{value!r} is not a number")
+
+
+# One validator each instead of a union, so an error reads "when.gt: ..." rather than
+# one line per union member.
+Scalar = Annotated[bool | int | float | str, PlainValidator(_scalar)]
+Number = Annotated[float, PlainValidator(_number)]
 RuleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 INSTANCE = "{n}"  # stands for the instance number in the fields of a per-port rule
 
@@ -119,7 +132,8 @@ class ConditionSpec(BaseModel):
             if len(groups) != 1:
                 raise _problem(
                     "give exactly one of all, any, not, or a field with an operator"
-                    " (e.g. {{field: car_load, gt: 0}})"
+                    " (e.g. {example})",
+                    example="{field: car_load, gt: 0}",
                 )
         elif groups:
             raise _problem("a node with a field cannot also have {g}", g=", ".join(groups))
@@ -219,10 +233,15 @@ class ConditionRule(_RuleBase):
         templated = sorted(f for f in used if INSTANCE in f)
         if self.each is None and templated:
             raise _problem(
-                "each: fields {f} use {{n}} but the rule has no 'each'", f=", ".join(templated)
+                "each: fields {f} use {marker} but the rule has no 'each'",
+                f=", ".join(templated),
+                marker=INSTANCE,
             )
         if self.each is not None and not templated:
-            raise _problem("each: no field uses {{n}}, so every instance would be the same")
+            raise _problem(
+                "each: no field uses {marker}, so every instance would be the same",
+                marker=INSTANCE,
+            )
         offered = {detail_name(f) for f in self.detail} | {"instance"}
         if self.each is not None:
             offered.add(self.each.group)

@@ -32,8 +32,8 @@ class Verdict:
     holding: bool = False  # the condition held at the last evaluation
     since: float | None = None  # start of the current stretch of holding
     fired: bool = False  # the current stretch has already raised or repeated
-    hits: list[float] = field(default_factory=list)  # rising edges inside the repeat window
-    last_edge: float | None = None  # latest rising edge, for a repeat rule's quiet window
+    hits: list[float] = field(default_factory=list)  # hits inside the repeat window
+    last_hit: float | None = None  # latest hit, for a repeat rule's quiet window
     priority: Priority | None = None  # as raised, so the clear says the same
 
     def idle(self) -> bool:
@@ -46,7 +46,7 @@ class Verdict:
             "since": self.since,
             "fired": self.fired,
             "hits": list(self.hits),
-            "last_edge": self.last_edge,
+            "last_hit": self.last_hit,
             "priority": self.priority,
         }
 
@@ -58,7 +58,7 @@ class Verdict:
             since=raw["since"],
             fired=raw["fired"],
             hits=list(raw["hits"]),
-            last_edge=raw["last_edge"],
+            last_hit=raw["last_hit"],
             priority=raw["priority"],
         )
 
