@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, Self, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -60,6 +60,7 @@ from maintenance.domain.signals import Clock
 
 __all__ = [
     "EVENT_HEADER",
+    "EVENT_TYPES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "EventType",
@@ -75,6 +76,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EventType = Literal["work_order.created_p1", "sla.breached", "approval.needed", "vote.needed"]
+EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 
 EVENT_HEADER: Final = "X-Estatewatch-Event"
 TIMESTAMP_HEADER: Final = "X-Estatewatch-Timestamp"
@@ -249,8 +251,9 @@ class WebhookSender:
         if tasks is None:
             return
         try:
-            async with asyncio.timeout(self._settings.drain_timeout_s):
-                await asyncio.gather(*(queue.join() for _, queue in self._queues))
+            if self._in_flight or any(queue.qsize() for _, queue in self._queues):
+                async with asyncio.timeout(self._settings.drain_timeout_s):
+                    await asyncio.gather(*(queue.join() for _, queue in self._queues))
         except TimeoutError:
             left = sum(queue.qsize() for _, queue in self._queues) + self._in_flight
             self.counters.abandoned += left
@@ -275,6 +278,8 @@ class WebhookSender:
         """Queue an event for every subscription that wants it; returns the event id."""
         if self._tasks is None:
             raise WebhookError(f"{self!r} is not running: publish inside 'async with'")
+        if event_type not in EVENT_TYPES:
+            raise WebhookError(f"unknown webhook event type {event_type!r}; known: {EVENT_TYPES}")
         event_id = uuid.uuid4().hex
         try:
             document = {

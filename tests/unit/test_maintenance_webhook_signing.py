@@ -86,3 +86,9 @@ def test_publish_outside_async_with_is_refused() -> None:
     sender = WebhookSender(WebhookSettings(), lambda: AT)
     with pytest.raises(WebhookError, match="not running"):
         sender.publish("vote.needed", {})
+
+
+async def test_unknown_event_type_is_refused() -> None:
+    async with WebhookSender(WebhookSettings(), lambda: AT) as sender:
+        with pytest.raises(WebhookError, match=r"unknown webhook event type 'vote\.neded'"):
+            sender.publish("vote.neded", {})  # type: ignore[arg-type]
