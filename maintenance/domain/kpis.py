@@ -1,7 +1,8 @@
 """KPIs of the maintenance service over a period ``[period_start, period_end)``, in pandas.
 
 Input contract (what the persistence layer must produce; one row per item, extra columns
-are ignored, every datetime timezone-aware, missing values as None/NaT/NaN):
+are ignored, every datetime timezone-aware, missing values as None/NaT/NaN; a frame left
+out, as None, counts as empty):
 
 ``work_orders``
     ``id`` str; ``asset_id`` str or None; ``asset_kind`` str (``elevator``, ``charger``,
@@ -32,6 +33,7 @@ past month's report does not change when it is re-run):
 - Time to resolve: orders **resolved** in the period, minutes from creation to
   resolution less time on hold. MTTR is its mean (overall), and per elevator.
 - Satisfaction and spending: orders **closed** in the period. Satisfied = rating >= 4.
+  Spending without a category is reported as ``uncategorised``.
 - Per elevator: faults in the period, faults per 1,000 trips, MTBF in hours (operating
   hours / faults when the hours are known, else the period's calendar hours / faults,
   see :mod:`.evidence`; None without faults), MTTR, repeat faults. Elevators are those
@@ -95,6 +97,7 @@ _WORK_ORDER_TIMES: Final = (
     "feedback_due_at",
 )
 SATISFIED_FROM: Final = 4
+UNCATEGORISED: Final = "uncategorised"
 ELEVATOR: Final = "elevator"
 
 KpiRow = dict[str, str | float | int | None]
@@ -111,7 +114,7 @@ class KpiInputError(EstatewatchError):
 class KpiFrames:
     """The inputs; see the module docstring for the columns. Missing frames are empty."""
 
-    work_orders: pd.DataFrame
+    work_orders: pd.DataFrame | None = None
     faults: pd.DataFrame | None = None
     trips: pd.DataFrame | None = None
     operating_hours: pd.DataFrame | None = None
@@ -218,14 +221,14 @@ def _utc(frame: pd.DataFrame, name: str, column: str) -> pd.Series:
     return series.dt.tz_localize("UTC")  # all missing: nothing to misread
 
 
-def _orders(frame: pd.DataFrame) -> pd.DataFrame:
-    _require(frame, "work_orders", WORK_ORDER_COLUMNS)
-    orders = frame.loc[:, list(WORK_ORDER_COLUMNS)].copy()
+def _orders(frame: pd.DataFrame | None) -> pd.DataFrame:
+    orders = _optional(frame, "work_orders", WORK_ORDER_COLUMNS).copy()
     for column in _WORK_ORDER_TIMES:
-        orders[column] = _utc(frame, "work_orders", column)
+        orders[column] = _utc(orders, "work_orders", column)
     for column in ("on_hold_minutes", "cost_actual", "rating"):
         orders[column] = pd.to_numeric(orders[column]).astype("float64")
     orders["on_hold_minutes"] = orders["on_hold_minutes"].fillna(0.0)
+    orders["category"] = orders["category"].fillna(UNCATEGORISED)
     return orders
 
 

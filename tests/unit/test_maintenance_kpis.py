@@ -196,6 +196,13 @@ def test_empty_period_has_no_shares() -> None:
     assert [e.asset_id for e in empty.elevators] == ["elev-01"]
 
 
+def test_no_data_at_all() -> None:
+    nothing = compute_kpis(KpiFrames(), START, END)
+    assert (nothing.orders_created, nothing.repeat_faults, nothing.elevators) == (0, 0, ())
+    assert nothing.feedback_sla.share is None
+    assert nothing.spending_by_category == {}
+
+
 def test_contract_violations_are_refused() -> None:
     with pytest.raises(KpiInputError, match="'work_orders' lacks column\\(s\\): rating"):
         compute_kpis(KpiFrames(pd.DataFrame(ORDERS).drop(columns="rating")), START, END)
@@ -207,3 +214,12 @@ def test_contract_violations_are_refused() -> None:
         compute_kpis(KpiFrames(pd.DataFrame(ORDERS)), START.replace(tzinfo=None), END)
     with pytest.raises(KpiInputError, match="not after its start"):
         compute_kpis(KpiFrames(pd.DataFrame(ORDERS)), END, START)
+
+
+def test_spending_without_category_is_kept() -> None:
+    loose = order(
+        "wo9", category=None, created_at=t(10, 3, 9), closed_at=t(10, 4, 9), cost_actual=10.0
+    )
+    result = compute_kpis(KpiFrames(pd.DataFrame([loose])), START, END)
+    assert result.spending_by_category == {"uncategorised": 10.0}
+    assert result.spending_total == 10.0
