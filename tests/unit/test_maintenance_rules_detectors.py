@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,12 @@ RULES = load_rules(DEFAULT_RULES)
 
 def engine_with(name: str) -> RuleEngine:
     return RuleEngine([r for r in RULES if r.name == name], lambda: T0)
+
+
+def restarted(engine: RuleEngine) -> RuleEngine:
+    """The engine as a restarted service gets it back: through JSON."""
+    saved = json.loads(json.dumps(engine.snapshot()))
+    return RuleEngine.restore(engine.rules, lambda: T0, saved)
 
 
 def at(seconds: float) -> datetime:
@@ -102,6 +109,7 @@ def test_door_zscore_stays_quiet_on_normal_noise_and_fires_on_drift() -> None:
     engine = engine_with("door_degradation")
     rng = random.Random(7)
     assert door_days(engine, rng, range(0, 45)) == []  # 3,600 normal cycles
+    engine = restarted(engine)  # the baselines survive a restart
 
     signals = door_days(engine, rng, range(45, 60), close_drift_per_day=0.05, drift_from=45)
     raised = [s for s in signals if s.kind == "raised"]
@@ -157,7 +165,7 @@ def test_silent_lift_learns_quiet_nights_and_fires_on_a_quiet_morning() -> None:
     for day in range(10):
         assert busy_day(engine, day) == []
         assert alive(engine, day * DAY + 22 * 3600 + 60, (day + 1) * DAY + 6 * 3600 - 60) == []
-
+    engine = restarted(engine)  # what it learned survives a restart
     busy_day(engine, 10, until_hour=10.0)  # the last trip is at 10:00
     assert alive(engine, 10 * DAY + 10 * 3600 + 60, 10 * DAY + 10 * 3600 + 900) == []
     (raised,) = alive(engine, 10 * DAY + 10 * 3600 + 960, 10 * DAY + 10 * 3600 + 960)
