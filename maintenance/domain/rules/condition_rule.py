@@ -123,7 +123,7 @@ class CompiledRule:
     def tick(self, dev: DeviceState, v: Verdict, now: float, out: list[Signal]) -> None:
         """Complete a ``for`` the data went quiet during; expire repeat windows."""
         empty: dict[str, FieldValue] = {}
-        due = v.since is not None and self.for_s and now - v.since >= self.for_s
+        due = self.for_s > 0 and v.since is not None and now - v.since >= self.for_s
         if v.holding and not v.fired and due:
             self._fire(dev, v, empty, now, out)
         if self.repeat is not None:
