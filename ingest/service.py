@@ -17,7 +17,7 @@ from gateway.buffer import DurableQueue
 from ingest.batcher import Batcher, IngestCounters
 from ingest.consumer import Ack, Consumer
 from ingest.dead_letters import DeadLetters
-from ingest.decode import Decoded
+from ingest.decode import Decoded, decode
 from ingest.influx_v2 import Influx2Writer
 from ingest.metrics_http import Sample, serve_metrics
 from ingest.settings import IngestSettings
@@ -46,7 +46,9 @@ def make_writer(settings: IngestSettings) -> InfluxWriter:
     )
 
 
-def samples(counters: IngestCounters, consumer: Consumer, dead: DeadLetters) -> Iterable[Sample]:
+def samples(
+    counters: IngestCounters, consumer: Consumer[Decoded], dead: DeadLetters
+) -> Iterable[Sample]:
     yield (
         "estatewatch_ingest_messages_total",
         "counter",
@@ -104,7 +106,9 @@ def samples(counters: IngestCounters, consumer: Consumer, dead: DeadLetters) -> 
 
 
 @asynccontextmanager
-async def running_ingest(settings: IngestSettings) -> AsyncIterator[tuple[Consumer, Batcher]]:
+async def running_ingest(
+    settings: IngestSettings,
+) -> AsyncIterator[tuple[Consumer[Decoded], Batcher]]:
     """Everything up and running inside the ``async with``; clean shutdown on exit."""
     dead = DeadLetters(settings.dead_letter_path)
     async with AsyncExitStack() as stack:
@@ -129,6 +133,7 @@ async def running_ingest(settings: IngestSettings) -> AsyncIterator[tuple[Consum
             Consumer(
                 settings.mqtt_host,
                 settings.mqtt_port,
+                decoder=decode,
                 handler=handle,
                 on_rejected=dead.rejected_message,
                 client_id=settings.client_id,

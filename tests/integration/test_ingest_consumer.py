@@ -22,7 +22,7 @@ from estatewatch.errors import ConfigError
 from estatewatch.wire import event_topic, status_topic, telemetry_topic
 from infra.local import MosquittoInstance
 from ingest.consumer import Ack, Consumer, Handler, discard_session
-from ingest.decode import Decoded, Rejected
+from ingest.decode import Decoded, Rejected, decode
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +68,15 @@ class Scenario:
         recorder: Recorder,
         client_id: str,
         *,
-        handler: Handler | None = None,
+        handler: Handler[Decoded] | None = None,
         receive_maximum: int = 1000,
-    ) -> Consumer:
+    ) -> Consumer[Decoded]:
         if client_id not in self.client_ids:
             self.client_ids.append(client_id)
         return Consumer(
             self.mosquitto.host,
             self.mosquitto.port,
+            decoder=decode,
             handler=recorder.handler if handler is None else handler,
             on_rejected=recorder.on_rejected,
             client_id=client_id,
@@ -313,4 +314,4 @@ def test_values_mqtt_cannot_carry_are_refused(option: str, value: int) -> None:
 
     options: dict[str, Any] = {option: value}
     with pytest.raises(ConfigError, match=option):
-        Consumer("127.0.0.1", 1883, handler=handler, on_rejected=print, **options)
+        Consumer("127.0.0.1", 1883, decoder=decode, handler=handler, on_rejected=print, **options)

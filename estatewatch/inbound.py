@@ -1,0 +1,121 @@
+"""Broker message to wire model, or a reason to dead-letter it (pure).
+
+Every central consumer (ingest, maintenance) reads the same topics; :func:`parse` is how
+each of them turns what the broker delivered into a validated wire model::
+
+    estatewatch/{site}/{device_type}/{device_id}/telemetry   TelemetryMessage
+    estatewatch/{site}/{device_type}/{device_id}/event       EventMessage
+    estatewatch/{site}/gateway/{gateway_id}/status           GatewayStatus
+
+A message is rejected when its topic is none of these, its payload is not JSON, it fails
+the schema (the reason names the field), or its site, device type and device id (or
+gateway id) differ from the topic's, which would let a gateway speak for another device.
+:func:`parse` never raises: one bad message must not stop a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from estatewatch.wire import TOPIC_ROOT, EventMessage, GatewayStatus, TelemetryMessage
+
+__all__ = ["PAYLOAD_TEXT_LIMIT", "Kind", "Parsed", "Rejected", "parse", "reject"]
+
+Kind = Literal["telemetry", "event", "status"]
+WireMessage = TelemetryMessage | EventMessage | GatewayStatus
+
+# The gateway's dead letters keep this much of a payload; so do the central services.
+PAYLOAD_TEXT_LIMIT: Final = 8 * 1024
+# A schema error lists this many problems at most; a garbage payload can have hundreds.
+_MAX_ERRORS: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A valid message: its model, and who sent it in which order (for de-duplication)."""
+
+    topic: str
+    kind: Kind
+    message: WireMessage
+    gateway_id: str
+    seq: int | None  # status messages carry none
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message that cannot be used, and why; ``payload_text`` is for the dead letter."""
+
+    topic: str
+    reason: str
+    payload_text: str
+
+
+def parse(topic: str, payload: bytes) -> Parsed | Rejected:
+    """Validate ``payload`` against the model ``topic`` names."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != TOPIC_ROOT:
+        return reject(topic, "unknown topic", payload)
+    _, site, device_type, device_id, suffix = parts
+    model: type[BaseModel]
+    if suffix == "telemetry":
+        model = TelemetryMessage
+    elif suffix == "event":
+        model = EventMessage
+    elif suffix == "status" and device_type == "gateway":
+        model = GatewayStatus
+    else:
+        return reject(topic, "unknown topic", payload)
+    try:
+        message = model.model_validate_json(payload)
+    except ValidationError as exc:
+        return reject(topic, _describe(exc), payload)
+    if isinstance(message, GatewayStatus):
+        mismatch = _mismatch(
+            (("site", site, message.site), ("gateway_id", device_id, message.gateway_id))
+        )
+        if mismatch:
+            return reject(topic, mismatch, payload)
+        return Parsed(topic, "status", message, message.gateway_id, None)
+    assert isinstance(message, TelemetryMessage | EventMessage)
+    mismatch = _mismatch(
+        (
+            ("site", site, message.site),
+            ("device_type", device_type, message.device_type),
+            ("device_id", device_id, message.device_id),
+        )
+    )
+    if mismatch:
+        return reject(topic, mismatch, payload)
+    kind: Kind = "telemetry" if isinstance(message, TelemetryMessage) else "event"
+    return Parsed(topic, kind, message, message.gateway_id, message.seq)
+
+
+def reject(topic: str, reason: str, payload: bytes) -> Rejected:
+    text = payload[:PAYLOAD_TEXT_LIMIT].decode("utf-8", errors="replace")
+    return Rejected(topic, reason, text)
+
+
+def _mismatch(checks: tuple[tuple[str, str, str], ...]) -> str:
+    for name, in_topic, in_payload in checks:
+        if in_topic != in_payload:
+            return (
+                f"topic/payload mismatch: {name} is {in_topic!r} in the topic,"
+                f" {in_payload!r} in the payload"
+            )
+    return ""
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        return f"invalid JSON: {errors[0]['msg']}"
+    described = []
+    for error in errors[:_MAX_ERRORS]:
+        where = ".".join(str(part) for part in error["loc"]) or "(message)"
+        described.append(f"{where}: {error['msg']}")
+    more = len(errors) - _MAX_ERRORS
+    tail = f" (and {more} more)" if more > 0 else ""
+    return f"schema error: {'; '.join(described)}{tail}"
