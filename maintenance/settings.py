@@ -10,8 +10,9 @@ show it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -24,6 +25,20 @@ class MaintenanceSettings(BaseSettings):
 
     data_dir: Path = Path("var/maintenance")
     db_url: str | None = None
+
+    # The worker (estatewatch maintenance run).
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: Annotated[int, Field(gt=0, lt=65536)] = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    client_id: str = "estatewatch-maintenance-1"  # names the persistent MQTT session
+    group: str = "maintenance"  # shared-subscription group, apart from ingest's
+    rules_path: Path | None = None  # None: the shipped maintenance/rules/default.yaml
+    sla_policy_path: Path | None = None  # None: the built-in SLA policy (P1 10 min / 1 h / 4 h)
+    webhooks_path: Path | None = None  # None: no webhooks
+    tick_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+    sla_interval: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    snapshot_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
     @field_validator("db_url")
     @classmethod

@@ -1,0 +1,268 @@
+"""The maintenance worker (``estatewatch maintenance run``): broker -> rules -> alarms and
+work orders, plus the scheduler that ticks time-based rules and checks SLAs.
+
+The composition root of detection. It consumes the telemetry, event and status topics
+through :class:`ingest.consumer.Consumer` in its own share group (``maintenance``), so
+maintenance workers split the stream among themselves while ingest gets all of it too.
+Each message is validated (:func:`estatewatch.inbound.parse`), turned into observations,
+and judged by the :class:`~maintenance.domain.rules.RuleEngine`; each signal goes through
+:func:`maintenance.services.handle_signal` in its own transaction, and the message is
+acknowledged to the broker only after that commit. A crash before then means the broker
+sends it again and the alarm policy absorbs the repeat (one active alarm per device and
+rule). Invalid messages go to the dead-letter file, as in ingest.
+
+The scheduler, every ``tick_interval``: time-based rules (offline devices, silent lifts,
+durations completed without new data); every ``sla_interval``: SLA escalations; every
+``snapshot_interval`` and at shutdown: the rule engine's state to ``rule-state.json`` in
+the data directory, written atomically, so a restart neither forgets baselines nor
+re-raises alarms already raised. Webhooks go out after each commit (:mod:`maintenance.notify`).
+
+One caveat of sharing: the rule engine keeps per-device state, so with several workers a
+device's messages must reach the same one. MQTT shared subscriptions do not promise
+that; run one maintenance worker per broker (its load is small: see ``make bench``) or
+split sites between workers with ``--group`` and topic ACLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from estatewatch.inbound import Parsed, Rejected, parse
+from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
+from ingest.consumer import Ack, Consumer
+from ingest.dead_letters import DeadLetters
+from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.observations import from_event, from_status, from_telemetry
+from maintenance.domain.ports import UnitOfWork
+from maintenance.domain.rules import DEFAULT_RULES, RuleEngine, load_rules
+from maintenance.domain.signals import Clock, Signal
+from maintenance.domain.sla import SlaPolicy
+from maintenance.notify import notify
+from maintenance.services import check_slas, handle_signal
+from maintenance.settings import MaintenanceSettings
+from maintenance.webhooks import WebhookSender, WebhookSettings
+
+log = logging.getLogger("estatewatch.maintenance")
+
+STATE_FILE = "rule-state.json"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WorkerCounters:
+    messages: int = 0
+    signals: int = 0
+    alarms_raised: int = 0
+    orders_opened: int = 0
+    escalations: int = 0
+    errors: int = 0
+
+
+class Detection:
+    """Messages and clock ticks in, committed alarms and work orders out (no MQTT)."""
+
+    def __init__(
+        self,
+        engine: RuleEngine,
+        uow: Callable[[], UnitOfWork],
+        clock: Clock,
+        policy: SlaPolicy,
+        webhooks: WebhookSender | None = None,
+    ) -> None:
+        self.engine, self._uow, self._clock = engine, uow, clock
+        self.policy, self._webhooks = policy, webhooks
+        self.counters = WorkerCounters()
+
+    async def message(self, message: TelemetryMessage | EventMessage | GatewayStatus) -> None:
+        self.counters.messages += 1
+        signals: list[Signal] = []
+        if isinstance(message, TelemetryMessage):
+            for reading in from_telemetry(message):
+                signals += self.engine.observe(reading)
+        elif isinstance(message, EventMessage):
+            signals += self.engine.observe(from_event(message))
+        else:
+            signals += self.engine.observe(from_status(message))
+        await self.apply(signals)
+
+    async def tick(self) -> None:
+        await self.apply(self.engine.tick(self._clock()))
+
+    async def apply(self, signals: list[Signal]) -> None:
+        for signal in signals:
+            self.counters.signals += 1
+            outcome = await handle_signal(self._uow(), signal, self._clock)
+            if outcome.alarm is not None and signal.kind == "raised":
+                self.counters.alarms_raised += 1
+                log.info(
+                    "alarm %s: %s on %s (%s)",
+                    outcome.alarm.id,
+                    signal.rule,
+                    signal.device,
+                    signal.message,
+                )
+            order = outcome.work_order
+            if order is not None and any(e.action == "created" for e in outcome.events):
+                self.counters.orders_opened += 1
+                log.info(
+                    "work order %s opened: %s, %s on %s",
+                    order.id,
+                    order.priority,
+                    order.title,
+                    signal.device,
+                )
+            notify(self._webhooks, outcome.events)
+
+    async def check_slas(self) -> None:
+        result = await check_slas(self._uow(), self.policy, self._clock)
+        for escalation in result.escalations:
+            self.counters.escalations += 1
+            log.warning(
+                "SLA breach: %s %s clock, level %d (%s), %d min overdue",
+                escalation.order_id,
+                escalation.clock,
+                escalation.level,
+                escalation.notify,
+                escalation.overdue_minutes,
+            )
+        notify(self._webhooks, result.events, result.escalations)
+
+
+def load_engine(settings: MaintenanceSettings, clock: Clock) -> RuleEngine:
+    rules = load_rules(settings.rules_path or DEFAULT_RULES)
+    path = settings.data_dir / STATE_FILE
+    if not path.exists():
+        return RuleEngine(rules, clock)
+    try:
+        snapshot = json.loads(path.read_text())
+        engine = RuleEngine.restore(rules, clock, snapshot)
+    except (ValueError, KeyError, TypeError) as exc:
+        # A damaged state file costs learned baselines, not alarms: those are in the DB.
+        log.error("rule state %s unreadable (%s); starting from scratch", path, exc)
+        return RuleEngine(rules, clock)
+    log.info("rule state restored from %s", path)
+    return engine
+
+
+def save_engine(engine: RuleEngine, data_dir: Path) -> None:
+    path = data_dir / STATE_FILE
+    temporary = path.with_suffix(".tmp")
+    with temporary.open("w") as out:
+        json.dump(engine.snapshot(), out)
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(path)
+
+
+@asynccontextmanager
+async def running_maintenance(
+    settings: MaintenanceSettings, clock: Clock = utc_now
+) -> AsyncIterator[Detection]:
+    """The worker running inside the ``async with``: consuming, ticking, saving state."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    policy = SlaPolicy.load(settings.sla_policy_path) if settings.sla_policy_path else SlaPolicy()
+    hooks = (
+        WebhookSettings.load(settings.webhooks_path)
+        if settings.webhooks_path
+        else WebhookSettings(subscriptions=())
+    )
+    engine = load_engine(settings, clock)
+    dead = DeadLetters(settings.data_dir / "dead_letters.jsonl")
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(open_engine(settings.database_url))
+        sessions = make_sessionmaker(db)
+        webhooks = await stack.enter_async_context(WebhookSender(hooks, clock))
+        detection = Detection(engine, lambda: SqlUnitOfWork(sessions), clock, policy, webhooks)
+        stack.callback(save_engine, engine, settings.data_dir)
+
+        async def handle(parsed: Parsed, ack: Ack) -> None:
+            await detection.message(parsed.message)
+            ack()
+
+        def rejected(message: Rejected) -> None:
+            log.warning("dead letter from %s: %s", message.topic, message.reason)
+            dead.rejected_message(message)
+
+        tasks = await stack.enter_async_context(asyncio.TaskGroup())
+        await stack.enter_async_context(
+            Consumer(
+                settings.mqtt_host,
+                settings.mqtt_port,
+                decoder=parse,
+                handler=handle,
+                on_rejected=rejected,
+                client_id=settings.client_id,
+                group=settings.group,
+                username=settings.mqtt_username,
+                password=settings.mqtt_password,
+            )
+        )
+        scheduler = tasks.create_task(_schedule(detection, settings), name="maintenance-scheduler")
+        stack.callback(scheduler.cancel)
+        log.info(
+            "maintenance %s (group %s): mqtt://%s:%d, database %s",
+            settings.client_id,
+            settings.group,
+            settings.mqtt_host,
+            settings.mqtt_port,
+            _safe_url(settings.database_url),
+        )
+        yield detection
+        log.info("stopping: saving rule state")
+
+
+async def _schedule(detection: Detection, settings: MaintenanceSettings) -> None:
+    loop = asyncio.get_running_loop()
+    next_sla = next_save = loop.time()
+    while True:
+        await asyncio.sleep(settings.tick_interval)
+        try:
+            await detection.tick()
+            now = loop.time()
+            if now >= next_sla:
+                next_sla = now + settings.sla_interval
+                await detection.check_slas()
+            if now >= next_save:
+                next_save = now + settings.snapshot_interval
+                save_engine(detection.engine, settings.data_dir)
+        except Exception:
+            # One bad tick (a database hiccup) must not stop detection; the next retries.
+            detection.counters.errors += 1
+            log.exception("maintenance scheduler: a tick failed; retrying next tick")
+
+
+async def run_maintenance(settings: MaintenanceSettings, stop: asyncio.Event) -> None:
+    async with running_maintenance(settings) as detection:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 60.0)
+            except TimeoutError:
+                c = detection.counters
+                log.info(
+                    "%d messages, %d signals, %d alarms raised, %d work orders opened,"
+                    " %d escalations so far",
+                    c.messages,
+                    c.signals,
+                    c.alarms_raised,
+                    c.orders_opened,
+                    c.escalations,
+                )
+    log.info("maintenance stopped")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
