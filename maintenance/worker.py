@@ -40,6 +40,7 @@ from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
 from ingest.consumer import Ack, Consumer
 from ingest.dead_letters import DeadLetters
 from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.migrations import upgrade
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.observations import from_event, from_status, from_telemetry
 from maintenance.domain.ports import UnitOfWork
@@ -182,6 +183,8 @@ async def running_maintenance(
     dead = DeadLetters(settings.data_dir / "dead_letters.jsonl")
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_engine(settings.database_url))
+        # Idempotent: a fresh data directory works at once; an old schema is brought up.
+        await upgrade(db)
         sessions = make_sessionmaker(db)
         webhooks = await stack.enter_async_context(WebhookSender(hooks, clock))
         detection = Detection(engine, lambda: SqlUnitOfWork(sessions), clock, policy, webhooks)

@@ -1,0 +1,167 @@
+"""The maintenance worker against a real Mosquitto and a real SQLite file.
+
+Wire messages are published as a gateway would; what the worker committed is read back
+through the SQL unit of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from estatewatch.wire import Reading, TelemetryMessage, telemetry_topic
+from infra.local import MosquittoInstance
+from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.signals import DeviceRef
+from maintenance.domain.workorders import WorkOrder
+from maintenance.settings import MaintenanceSettings
+from maintenance.worker import running_maintenance
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def settings(tmp_path: Path, broker: MosquittoInstance) -> MaintenanceSettings:
+    return MaintenanceSettings(
+        data_dir=tmp_path / "data",
+        mqtt_host=broker.host,
+        mqtt_port=broker.port,
+        client_id=f"maint-{tmp_path.name}",
+        group=f"m-{tmp_path.name}"[:40],
+        tick_interval=0.2,
+    )
+
+
+class Gateway:
+    def __init__(self, client: aiomqtt.Client, site: str) -> None:
+        self.client, self.site, self.seq = client, site, 0
+
+    async def car(self, device: str, second: int, **fields: bool | int | float) -> None:
+        self.seq += 1
+        base: dict[str, bool | int | float | str] = {
+            "floor": 7,
+            "car_load": 0.0,
+            "alarm_button": False,
+            "fault_code": 0,
+            "stopped_outside_zone_s": 0.0,
+        }
+        message = TelemetryMessage(
+            gateway_id="gw-1",
+            seq=self.seq,
+            site=self.site,
+            device_type="elevator",
+            device_id=device,
+            profile="elevator-nice3000",
+            tags={"building": "B1"},
+            readings=[Reading(ts=T0 + timedelta(seconds=second), fields={**base, **fields})],
+        )
+        topic = telemetry_topic(self.site, "elevator", device)
+        await self.client.publish(topic, message.model_dump_json(), qos=1)
+
+
+async def open_order(config: MaintenanceSettings, asset: str, kind: str) -> WorkOrder | None:
+    async with open_engine(config.database_url) as engine:
+        uow = SqlUnitOfWork(make_sessionmaker(engine))
+        async with uow:
+            return await uow.work_orders.open_for(asset, kind)
+
+
+async def until(check: Callable[[], Awaitable[object]], seconds: float, what: str) -> object:
+    deadline = time.monotonic() + seconds
+    while not (found := await check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+    return found
+
+
+async def test_entrapment_opens_one_p1_order_and_a_repeat_attaches_to_it(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    site = f"s{tmp_path.name[-8:]}"
+    config = settings(tmp_path, mosquitto)
+    asset = str(DeviceRef(site, "elevator", "elev-01"))
+    async with (
+        running_maintenance(config) as detection,
+        aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
+    ):
+        await asyncio.sleep(0.5)  # subscribed
+        gw = Gateway(client, site)
+        await gw.car("elev-01", 0)
+        await gw.car("elev-01", 31, stopped_outside_zone_s=31.0, alarm_button=True, car_load=20.0)
+        order = await until(lambda: open_order(config, asset, "entrapment"), 10, "a work order")
+        assert isinstance(order, WorkOrder)
+        assert order.priority == "P1"
+        assert len(order.alarm_ids) == 1
+        # Freed, then trapped again while the order is still open: same order, new alarm.
+        await gw.car("elev-01", 60)
+        await gw.car("elev-01", 95, stopped_outside_zone_s=35.0, alarm_button=True)
+
+        async def second_alarm() -> bool:
+            again = await open_order(config, asset, "entrapment")
+            return again is not None and len(again.alarm_ids) == 2
+
+        await until(second_alarm, 10, "the repeat alarm on the same order")
+        again = await open_order(config, asset, "entrapment")
+        assert again is not None
+        assert again.id == order.id
+        assert detection.counters.orders_opened == 1
+
+
+async def test_restart_keeps_rule_state_and_does_not_reraise(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    site = f"r{tmp_path.name[-8:]}"
+    config = settings(tmp_path, mosquitto)
+    asset = str(DeviceRef(site, "elevator", "elev-02"))
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+        gw = Gateway(client, site)
+        async with running_maintenance(config):
+            await asyncio.sleep(0.5)
+            await gw.car("elev-02", 0, fault_code=41, car_load=10.0)
+            await until(lambda: open_order(config, asset, "elevator_stopped"), 10, "an order")
+        assert (config.data_dir / "rule-state.json").exists()
+        async with running_maintenance(config) as detection:
+            await asyncio.sleep(0.5)
+            await gw.car("elev-02", 1, fault_code=41, car_load=10.0)
+
+            async def delivered() -> bool:
+                return detection.counters.messages > 0
+
+            await until(delivered, 10, "the reading after the restart")
+            assert detection.counters.alarms_raised == 0  # still raised from before
+        order = await open_order(config, asset, "elevator_stopped")
+        assert order is not None
+        assert len(order.alarm_ids) == 1
+
+
+async def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    site = f"d{tmp_path.name[-8:]}"
+    config = settings(tmp_path, mosquitto)
+    asset = str(DeviceRef(site, "elevator", "elev-03"))
+    async with (
+        running_maintenance(config),
+        aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
+    ):
+        await asyncio.sleep(0.5)
+        topic = telemetry_topic(site, "elevator", "elev-03")
+        await client.publish(topic, b"{not json", qos=1)
+        await client.publish(topic, b'{"schema_version": 1}', qos=1)
+        await Gateway(client, site).car("elev-03", 0, fault_code=53)
+        await until(lambda: open_order(config, asset, "elevator_stopped"), 10, "an order")
+    letters = (config.data_dir / "dead_letters.jsonl").read_text().splitlines()
+    reasons = [json.loads(line)["reason"] for line in letters]
+    assert len(reasons) == 2
+    assert reasons[0].startswith("invalid JSON")
+    assert reasons[1].startswith("schema error")
