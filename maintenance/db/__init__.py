@@ -5,6 +5,8 @@
     migrations/        Alembic revisions, run in code: ``await upgrade(engine)``
     audit.py           append to and verify the hash-chained audit trail
     site_import.py     load a site file's buildings and assets, idempotently
+    uow.py             SqlUnitOfWork: the maintenance.domain.ports.UnitOfWork adapter
+    mapping.py         alarms and work orders to rows and back, for uow.py
     errors.py          what this package raises
 
 Adapters only: the domain (:mod:`maintenance.domain`) never imports from here.

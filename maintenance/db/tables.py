@@ -10,11 +10,13 @@ timezone-aware UTC by :class:`UtcDateTime`; a naive datetime is refused on the w
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -62,6 +65,19 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Money as its exact decimal text: no float rounding, on every database alike."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
 
 
 class Base(DeclarativeBase):
@@ -143,3 +159,173 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# -- alarms and work orders (maintenance.domain.alarms / .workorders) ------------------
+
+OPEN_ORDER = text("status NOT IN ('closed', 'cancelled')")
+ACTIVE_ALARM = text("cleared_at IS NULL")
+
+
+class WorkOrderRow(Base):
+    """A work order; its lists live in the ``work_order_*`` tables, by position.
+
+    ``entered_at`` is ``{status: ISO time}``; ``resolvers`` a list of user ids. The
+    partial unique index keeps at most one open order per (asset, fault kind).
+    """
+
+    __tablename__ = "work_order"
+    __table_args__ = (
+        Index(
+            "uq_work_order_open_asset_fault",
+            "asset",
+            "fault_kind",
+            unique=True,
+            sqlite_where=OPEN_ORDER,
+            postgresql_where=OPEN_ORDER,
+        ),
+        Index(None, "asset", "fault_kind", "closed_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    asset: Mapped[str] = mapped_column(String(300))
+    site: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(64))
+    fault_kind: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(2))
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by_user: Mapped[str | None] = mapped_column(String(100))
+    created_by_role: Mapped[str | None] = mapped_column(String(32))
+    requested_by: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    repeat_of: Mapped[str | None] = mapped_column(ForeignKey("work_order.id"))
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    entered_at: Mapped[dict[str, str]] = mapped_column(JSON)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_feedback_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolvers: Mapped[list[str]] = mapped_column(JSON)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cost_estimate: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    cost_actual: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    rating_by_user: Mapped[str | None] = mapped_column(String(100))
+    rating_by_role: Mapped[str | None] = mapped_column(String(32))
+    rating_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    rating_stars: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AlarmRow(Base):
+    """An alarm; the partial unique index keeps one active alarm per (device, rule)."""
+
+    __tablename__ = "alarm"
+    __table_args__ = (
+        Index(
+            "uq_alarm_active_device_rule",
+            "site",
+            "device_type",
+            "device_id",
+            "rule",
+            unique=True,
+            sqlite_where=ACTIVE_ALARM,
+            postgresql_where=ACTIVE_ALARM,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    site: Mapped[str] = mapped_column(String(64))
+    device_type: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[str] = mapped_column(String(64))
+    building: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str | None] = mapped_column(String(2))
+    fault_kind: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    count: Mapped[int] = mapped_column(Integer)
+    acknowledged_by_user: Mapped[str | None] = mapped_column(String(100))
+    acknowledged_by_role: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    work_order_id: Mapped[str | None] = mapped_column(ForeignKey("work_order.id"), index=True)
+
+
+class _OrderItem:
+    """Columns shared by a work order's list tables: the order and the item's position."""
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("work_order.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class _ByActor:
+    by_user: Mapped[str] = mapped_column(String(100))
+    by_role: Mapped[str] = mapped_column(String(32))
+
+
+class WorkOrderAlarmRow(_OrderItem, Base):
+    """The alarms linked to an order, in the order they came."""
+
+    __tablename__ = "work_order_alarm"
+
+    alarm_id: Mapped[str] = mapped_column(ForeignKey("alarm.id"), index=True)
+
+
+class WorkOrderNoteRow(_OrderItem, _ByActor, Base):
+    __tablename__ = "work_order_note"
+
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    text: Mapped[str] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(Boolean)
+
+
+class WorkOrderHoldRow(_OrderItem, _ByActor, Base):
+    __tablename__ = "work_order_hold"
+
+    reason: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WorkOrderApprovalRow(_OrderItem, _ByActor, Base):
+    __tablename__ = "work_order_approval"
+
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    approved: Mapped[bool] = mapped_column(Boolean)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkOrderVerificationRow(_OrderItem, _ByActor, Base):
+    __tablename__ = "work_order_verification"
+
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkOrderEscalationRow(_OrderItem, Base):
+    """SLA escalations already sent: each (clock, level) once per order."""
+
+    __tablename__ = "work_order_escalation"
+    __table_args__ = (UniqueConstraint("order_id", "clock", "level"),)
+
+    clock: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int] = mapped_column(Integer)
+    notify: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WorkOrderCounterRow(Base):
+    """The last work-order number handed out per year (``WO-<year>-<number>``)."""
+
+    __tablename__ = "work_order_counter"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)

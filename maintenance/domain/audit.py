@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from estatewatch.errors import EstatewatchError
+from maintenance.domain.events import DomainEvent
 
 JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
 
@@ -75,6 +76,26 @@ class AuditEntry:
                 f" detail is not plain JSON: {exc}"
             ) from exc
         return text.encode("utf-8")
+
+
+SYSTEM_ACTOR = "system"
+"""The actor of a change no person made (a rule, the alarm policy, the SLA scheduler)."""
+
+
+def entry_from_event(event: DomainEvent) -> AuditEntry:
+    """The audit entry for a domain event; actors read ``role:user_id``."""
+    actor = event.actor
+    return AuditEntry(
+        at=event.at,
+        actor=SYSTEM_ACTOR if actor is None else f"{actor.role}:{actor.user_id}",
+        action=f"{event.subject}.{event.action}",
+        entity_type=event.subject,
+        entity_id=event.subject_id,
+        from_state=event.from_status,
+        to_state=event.to_status,
+        reason=event.reason,
+        detail=dict(event.detail),
+    )
 
 
 def chain_hash(prev_hash: str, entry: AuditEntry) -> str:

@@ -9,16 +9,23 @@ from pathlib import Path
 
 import pytest
 import yaml
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from maintenance.db.audit import append, history, verify
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.errors import SchemaNotCurrentError
-from maintenance.db.migrations import current_revision, ensure_current, head_revision, upgrade
+from maintenance.db.migrations import (
+    alembic_config,
+    current_revision,
+    ensure_current,
+    head_revision,
+    upgrade,
+)
 from maintenance.db.site_import import import_site
 from maintenance.db.tables import Asset, AuditRow, Base, Building
 from maintenance.domain.audit import AuditEntry
@@ -76,6 +83,19 @@ async def test_migrations_produce_exactly_the_models(engine: AsyncEngine) -> Non
         assert await connection.run_sync(diff) == []
     assert await current_revision(engine) == head_revision()
     await upgrade(engine)  # a second upgrade is a no-op
+    await ensure_current(engine)
+
+
+async def test_every_revision_downgrades_and_upgrades_again(engine: AsyncEngine) -> None:
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "base")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade)
+        tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+    assert tables == ["alembic_version"]
+    assert await current_revision(engine) is None
+    await upgrade(engine)
     await ensure_current(engine)
 
 

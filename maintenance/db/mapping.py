@@ -1,0 +1,307 @@
+"""Alarms and work orders to table rows and back.
+
+A domain object becomes a set of rows, each keyed by (table, primary key): an alarm is
+one ``alarm`` row; a work order is its ``work_order`` row plus one row per list item
+(notes, holds, approvals, verifications, escalations sent, linked alarms) keyed by its
+position in the list. The unit of work diffs these row sets to write only what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table
+
+from maintenance.db.tables import (
+    AlarmRow,
+    WorkOrderAlarmRow,
+    WorkOrderApprovalRow,
+    WorkOrderEscalationRow,
+    WorkOrderHoldRow,
+    WorkOrderNoteRow,
+    WorkOrderRow,
+    WorkOrderVerificationRow,
+)
+from maintenance.domain.actors import Actor, Role
+from maintenance.domain.alarms import Alarm
+from maintenance.domain.signals import DeviceRef, Priority, Severity
+from maintenance.domain.workorders import (
+    Approval,
+    Hold,
+    Note,
+    Rating,
+    SentEscalation,
+    Source,
+    Status,
+    Verification,
+    WorkOrder,
+)
+
+Row = dict[str, Any]
+RowData = Mapping[Any, Any]  # a row as read: a dict or SQLAlchemy's RowMapping
+RowKey = tuple[Table, tuple[Any, ...]]
+Rows = dict[RowKey, Row]
+
+ALARM: Table = AlarmRow.__table__  # type: ignore[assignment]
+WORK_ORDER: Table = WorkOrderRow.__table__  # type: ignore[assignment]
+
+
+def key(table: Table, row: RowData) -> RowKey:
+    return table, tuple(row[column.name] for column in table.primary_key.columns)
+
+
+def _actor(user: str | None, role: str | None) -> Actor | None:
+    return None if user is None or role is None else Actor(user, cast(Role, role))
+
+
+def _by(row: RowData) -> Actor:
+    return Actor(row["by_user"], cast(Role, row["by_role"]))
+
+
+def _actor_columns(prefix: str, actor: Actor | None) -> Row:
+    return {
+        f"{prefix}_user": actor.user_id if actor else None,
+        f"{prefix}_role": actor.role if actor else None,
+    }
+
+
+# -- alarms ------------------------------------------------------------------------------
+
+
+def alarm_rows(alarm: Alarm) -> Rows:
+    row: Row = {
+        "id": alarm.id,
+        "rule": alarm.rule,
+        "site": alarm.device.site,
+        "device_type": alarm.device.device_type,
+        "device_id": alarm.device.device_id,
+        "building": alarm.building,
+        "severity": alarm.severity,
+        "priority": alarm.priority,
+        "fault_kind": alarm.fault_kind,
+        "message": alarm.message,
+        "raised_at": alarm.raised_at,
+        "last_seen": alarm.last_seen,
+        "count": alarm.count,
+        **_actor_columns("acknowledged_by", alarm.acknowledged_by),
+        "acknowledged_at": alarm.acknowledged_at,
+        "cleared_at": alarm.cleared_at,
+        "work_order_id": alarm.work_order_id,
+    }
+    return {key(ALARM, row): row}
+
+
+def alarm_from_row(row: RowData) -> Alarm:
+    return Alarm(
+        id=row["id"],
+        rule=row["rule"],
+        device=DeviceRef(row["site"], row["device_type"], row["device_id"]),
+        severity=cast(Severity, row["severity"]),
+        priority=cast(Priority | None, row["priority"]),
+        fault_kind=row["fault_kind"],
+        message=row["message"],
+        raised_at=row["raised_at"],
+        last_seen=row["last_seen"],
+        building=row["building"],
+        count=row["count"],
+        acknowledged_by=_actor(row["acknowledged_by_user"], row["acknowledged_by_role"]),
+        acknowledged_at=row["acknowledged_at"],
+        cleared_at=row["cleared_at"],
+        work_order_id=row["work_order_id"],
+    )
+
+
+# -- work orders -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemList:
+    """One of a work order's lists, stored one row per item in ``table``."""
+
+    table: Table
+    attribute: str
+    dump: Callable[[Any], Row]
+    load: Callable[[RowData], Any]
+
+
+def _items(
+    row_class: type,
+    attribute: str,
+    dump: Callable[[Any], Row],
+    load: Callable[[RowData], Any],
+) -> ItemList:
+    return ItemList(row_class.__table__, attribute, dump, load)  # type: ignore[attr-defined]
+
+
+ITEM_LISTS: tuple[ItemList, ...] = (
+    _items(
+        WorkOrderAlarmRow,
+        "alarm_ids",
+        lambda alarm_id: {"alarm_id": alarm_id},
+        lambda row: row["alarm_id"],
+    ),
+    _items(
+        WorkOrderNoteRow,
+        "notes",
+        lambda note: {
+            **_actor_columns("by", note.by),
+            "at": note.at,
+            "text": note.text,
+            "public": note.public,
+        },
+        lambda row: Note(by=_by(row), at=row["at"], text=row["text"], public=row["public"]),
+    ),
+    _items(
+        WorkOrderHoldRow,
+        "holds",
+        lambda hold: {
+            **_actor_columns("by", hold.by),
+            "reason": hold.reason,
+            "started_at": hold.started_at,
+            "ended_at": hold.ended_at,
+        },
+        lambda row: Hold(
+            by=_by(row),
+            reason=row["reason"],
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+        ),
+    ),
+    _items(
+        WorkOrderApprovalRow,
+        "approvals",
+        lambda approval: {
+            **_actor_columns("by", approval.by),
+            "at": approval.at,
+            "approved": approval.approved,
+            "amount": approval.amount,
+            "reason": approval.reason,
+        },
+        lambda row: Approval(
+            by=_by(row),
+            at=row["at"],
+            approved=row["approved"],
+            amount=row["amount"],
+            reason=row["reason"],
+        ),
+    ),
+    _items(
+        WorkOrderVerificationRow,
+        "verifications",
+        lambda check: {
+            **_actor_columns("by", check.by),
+            "at": check.at,
+            "passed": check.passed,
+            "note": check.note,
+        },
+        lambda row: Verification(by=_by(row), at=row["at"], passed=row["passed"], note=row["note"]),
+    ),
+    _items(
+        WorkOrderEscalationRow,
+        "escalations",
+        lambda sent: {
+            "clock": sent.clock,
+            "level": sent.level,
+            "notify": sent.notify,
+            "at": sent.at,
+        },
+        lambda row: SentEscalation(
+            clock=row["clock"], level=row["level"], notify=row["notify"], at=row["at"]
+        ),
+    ),
+)
+
+
+def order_rows(order: WorkOrder) -> Rows:
+    rating = order.rating
+    row: Row = {
+        "id": order.id,
+        "title": order.title,
+        "asset": order.asset,
+        "site": order.site,
+        "location": order.location,
+        "category": order.category,
+        "fault_kind": order.fault_kind,
+        "priority": order.priority,
+        "source": order.source,
+        "status": order.status.value,
+        "created_at": order.created_at,
+        **_actor_columns("created_by", order.created_by),
+        "requested_by": order.requested_by,
+        "description": order.description,
+        "repeat_of": order.repeat_of,
+        "assignee": order.assignee,
+        "entered_at": {
+            status.value: at.astimezone(UTC).isoformat() for status, at in order.entered_at.items()
+        },
+        "acknowledged_at": order.acknowledged_at,
+        "first_feedback_at": order.first_feedback_at,
+        "resolved_at": order.resolved_at,
+        "resolvers": list(order.resolvers),
+        "closed_at": order.closed_at,
+        "cost_estimate": order.cost_estimate,
+        "cost_actual": order.cost_actual,
+        **_actor_columns("rating_by", rating.by if rating else None),
+        "rating_at": rating.at if rating else None,
+        "rating_stars": rating.stars if rating else None,
+        "rating_comment": rating.comment if rating else None,
+        "cancel_reason": order.cancel_reason,
+    }
+    rows = {key(WORK_ORDER, row): row}
+    for items in ITEM_LISTS:
+        for position, item in enumerate(getattr(order, items.attribute)):
+            item_row = {"order_id": order.id, "position": position, **items.dump(item)}
+            rows[key(items.table, item_row)] = item_row
+    return rows
+
+
+def order_from_rows(row: RowData, items: Mapping[Table, Sequence[RowData]]) -> WorkOrder:
+    """``items``: each list table's rows of this order, in position order."""
+    rating_by = _actor(row["rating_by_user"], row["rating_by_role"])
+    lists = {
+        spec.attribute: [spec.load(r) for r in items.get(spec.table, ())] for spec in ITEM_LISTS
+    }
+    return WorkOrder(
+        id=row["id"],
+        title=row["title"],
+        asset=row["asset"],
+        site=row["site"],
+        location=row["location"],
+        category=row["category"],
+        fault_kind=row["fault_kind"],
+        priority=cast(Priority, row["priority"]),
+        source=cast(Source, row["source"]),
+        created_at=row["created_at"],
+        status=Status(row["status"]),
+        created_by=_actor(row["created_by_user"], row["created_by_role"]),
+        requested_by=row["requested_by"],
+        description=row["description"],
+        repeat_of=row["repeat_of"],
+        assignee=row["assignee"],
+        entered_at={Status(s): datetime.fromisoformat(at) for s, at in row["entered_at"].items()},
+        acknowledged_at=row["acknowledged_at"],
+        first_feedback_at=row["first_feedback_at"],
+        resolved_at=row["resolved_at"],
+        resolvers=list(row["resolvers"]),
+        closed_at=row["closed_at"],
+        cost_estimate=row["cost_estimate"],
+        cost_actual=row["cost_actual"],
+        rating=None
+        if rating_by is None
+        else Rating(
+            by=rating_by,
+            at=row["rating_at"],
+            stars=row["rating_stars"],
+            comment=row["rating_comment"],
+        ),
+        cancel_reason=row["cancel_reason"],
+        alarm_ids=lists["alarm_ids"],
+        notes=lists["notes"],
+        holds=lists["holds"],
+        approvals=lists["approvals"],
+        verifications=lists["verifications"],
+        escalations=lists["escalations"],
+    )

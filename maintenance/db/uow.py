@@ -1,0 +1,301 @@
+"""The SQL adapter of :class:`maintenance.domain.ports.UnitOfWork`.
+
+``SqlUnitOfWork(sessions)`` opens a session (one transaction) per ``async with`` block.
+Alarms and work orders that are added or loaded are *tracked* in an identity map (one
+object per id within the block); before every query and at ``commit()`` the tracked
+objects are turned into rows (:mod:`maintenance.db.mapping`) and only the rows that
+differ from what was last read or written are inserted, updated or deleted. So queries
+see the unit's own changes, and nothing needs an explicit save.
+
+Audit: at each flush, every domain event still pending on a tracked object is appended to
+the audit trail (:mod:`maintenance.db.audit`) in the same transaction, once, so a change
+and its audit row commit together. The service layer must therefore not audit the events
+it pulls after the commit again (pass ``audit=False`` to leave auditing to the caller).
+
+Work-order numbers come from ``work_order_counter`` (one row per year), incremented with
+an ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the unit's transaction: the row
+stays locked until the unit ends, so concurrent units get distinct numbers; a rolled-back
+unit's number was never stored and is handed out again.
+
+Not for concurrent use: make one per task (it is cheap; the engine holds the pool).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Select, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from maintenance.db.audit import append
+from maintenance.db.errors import StorageError
+from maintenance.db.mapping import (
+    ALARM,
+    ITEM_LISTS,
+    WORK_ORDER,
+    RowData,
+    Rows,
+    alarm_from_row,
+    alarm_rows,
+    order_from_rows,
+    order_rows,
+)
+from maintenance.db.tables import Base, WorkOrderCounterRow
+from maintenance.domain.alarms import Alarm
+from maintenance.domain.audit import entry_from_event
+from maintenance.domain.events import DomainEvent
+from maintenance.domain.signals import DeviceRef
+from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
+
+__all__ = ["SqlUnitOfWork"]
+
+COUNTER: Table = WorkOrderCounterRow.__table__  # type: ignore[assignment]
+_OPEN = WORK_ORDER.c.status.not_in([status.value for status in TERMINAL])
+
+
+class SqlUnitOfWork:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, audit: bool = True) -> None:
+        self._sessions = sessions
+        self._audit = audit
+        self._session: AsyncSession | None = None
+        self._alarms: dict[str, Alarm] = {}
+        self._orders: dict[str, WorkOrder] = {}
+        self._written: Rows = {}  # the tracked objects' rows as the database has them
+        self._audited: set[int] = set()  # id() of events already in the audit trail
+        self.alarms = SqlAlarms(self)
+        self.work_orders = SqlWorkOrders(self)
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("SqlUnitOfWork is already in use; make one per task")
+        self._session = self._sessions()
+        self._forget()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self.session, None
+        try:
+            await session.rollback()
+        finally:
+            await session.close()
+            self._forget()
+
+    async def commit(self) -> None:
+        await self.flush()
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self._forget()
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("use the unit of work inside 'async with'")
+        return self._session
+
+    def _forget(self) -> None:
+        self._alarms.clear()
+        self._orders.clear()
+        self._written = {}
+        self._audited.clear()
+
+    # -- tracking ------------------------------------------------------------------------
+
+    def track_alarm(self, alarm: Alarm, *, stored: bool) -> Alarm:
+        self._alarms[alarm.id] = alarm
+        if stored:
+            self._written |= alarm_rows(alarm)
+        return alarm
+
+    def track_order(self, order: WorkOrder, *, stored: bool) -> WorkOrder:
+        self._orders[order.id] = order
+        if stored:
+            self._written |= order_rows(order)
+        return order
+
+    def tracked_alarm(self, alarm_id: str) -> Alarm | None:
+        return self._alarms.get(alarm_id)
+
+    def tracked_order(self, order_id: str) -> WorkOrder | None:
+        return self._orders.get(order_id)
+
+    async def flush(self) -> None:
+        """Write the tracked objects' changes (and their pending events' audit rows)."""
+        rows: Rows = {}
+        for alarm in self._alarms.values():
+            rows |= alarm_rows(alarm)
+        for order in self._orders.values():
+            rows |= order_rows(order)
+        written = self._written
+        session = self.session
+        # Parents before children on insert, children before parents on delete.
+        for table in Base.metadata.sorted_tables:
+            new = [row for (t, pk), row in rows.items() if t is table and (t, pk) not in written]
+            if new:
+                await session.execute(insert(table), new)
+        for (table, pk), row in rows.items():
+            old = written.get((table, pk))
+            changed = {} if old is None else {c: v for c, v in row.items() if old[c] != v}
+            if changed:
+                await session.execute(update(table).where(*_pk_match(table, pk)).values(changed))
+        gone = written.keys() - rows.keys()
+        for table in reversed(Base.metadata.sorted_tables):
+            for t, pk in gone:
+                if t is table:
+                    await session.execute(delete(table).where(*_pk_match(table, pk)))
+        self._written = rows
+        if self._audit:
+            await self._audit_events()
+
+    async def _audit_events(self) -> None:
+        subjects: list[Alarm | WorkOrder] = [*self._alarms.values(), *self._orders.values()]
+        pending: list[DomainEvent] = [
+            event
+            for subject in subjects
+            for event in subject.pending_events
+            if id(event) not in self._audited
+        ]
+        for event in sorted(pending, key=lambda e: e.at):  # stable: same-time events keep order
+            await append(self.session, entry_from_event(event))
+            self._audited.add(id(event))
+
+    # -- loading -------------------------------------------------------------------------
+
+    async def load_alarms(self, query: Select[Any]) -> list[Alarm]:
+        await self.flush()
+        rows = (await self.session.execute(query)).mappings()
+        return [
+            self.tracked_alarm(row["id"]) or self.track_alarm(alarm_from_row(row), stored=True)
+            for row in rows
+        ]
+
+    async def load_orders(self, query: Select[Any]) -> list[WorkOrder]:
+        """The orders ``query`` selects (whole ``work_order`` rows), in its order."""
+        await self.flush()
+        rows = list((await self.session.execute(query)).mappings())
+        missing = [row["id"] for row in rows if row["id"] not in self._orders]
+        items: dict[str, dict[Table, list[RowData]]] = defaultdict(dict)
+        for spec in ITEM_LISTS:
+            for item in await self._items(spec.table, missing):
+                items[item["order_id"]].setdefault(spec.table, []).append(item)
+        return [
+            self.tracked_order(row["id"])
+            or self.track_order(order_from_rows(row, items[row["id"]]), stored=True)
+            for row in rows
+        ]
+
+    async def _items(self, table: Table, order_ids: Iterable[str]) -> list[RowData]:
+        ids = list(order_ids)
+        if not ids:
+            return []
+        query = (
+            select(table)
+            .where(table.c.order_id.in_(ids))
+            .order_by(table.c.order_id, table.c.position)
+        )
+        return list((await self.session.execute(query)).mappings())
+
+    async def next_number(self, year: int) -> int:
+        dialect = self.session.get_bind().dialect.name
+        upsert: sqlite.Insert | postgresql.Insert
+        if dialect == "sqlite":
+            upsert = sqlite.insert(COUNTER)
+        elif dialect == "postgresql":
+            upsert = postgresql.insert(COUNTER)
+        else:
+            raise StorageError(f"work-order numbers need SQLite or PostgreSQL, not {dialect}")
+        query = (
+            upsert.values(year=year, last=1)
+            .on_conflict_do_update(
+                index_elements=[COUNTER.c.year], set_={"last": COUNTER.c.last + 1}
+            )
+            .returning(COUNTER.c.last)
+        )
+        number: int = (await self.session.execute(query)).scalar_one()
+        return number
+
+
+def _pk_match(table: Table, pk: tuple[Any, ...]) -> list[Any]:
+    return [column == value for column, value in zip(table.primary_key.columns, pk, strict=True)]
+
+
+class SqlAlarms:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, alarm: Alarm) -> None:
+        self._uow.track_alarm(alarm, stored=False)
+
+    async def get(self, alarm_id: str) -> Alarm | None:
+        tracked = self._uow.tracked_alarm(alarm_id)
+        if tracked is not None:
+            return tracked
+        found = await self._uow.load_alarms(select(ALARM).where(ALARM.c.id == alarm_id))
+        return found[0] if found else None
+
+    async def active_for(self, device: DeviceRef, rule: str) -> Alarm | None:
+        found = await self._uow.load_alarms(
+            select(ALARM).where(
+                ALARM.c.site == device.site,
+                ALARM.c.device_type == device.device_type,
+                ALARM.c.device_id == device.device_id,
+                ALARM.c.rule == rule,
+                ALARM.c.cleared_at.is_(None),
+            )
+        )
+        return found[0] if found else None
+
+
+class SqlWorkOrders:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, order: WorkOrder) -> None:
+        self._uow.track_order(order, stored=False)
+
+    async def get(self, order_id: str) -> WorkOrder | None:
+        tracked = self._uow.tracked_order(order_id)
+        if tracked is not None:
+            return tracked
+        return await self._one(select(WORK_ORDER).where(WORK_ORDER.c.id == order_id))
+
+    async def open_for(self, asset: str, fault_kind: str) -> WorkOrder | None:
+        return await self._one(
+            select(WORK_ORDER).where(
+                WORK_ORDER.c.asset == asset, WORK_ORDER.c.fault_kind == fault_kind, _OPEN
+            )
+        )
+
+    async def last_closed_for(self, asset: str, fault_kind: str) -> WorkOrder | None:
+        return await self._one(
+            select(WORK_ORDER)
+            .where(
+                WORK_ORDER.c.asset == asset,
+                WORK_ORDER.c.fault_kind == fault_kind,
+                WORK_ORDER.c.status == Status.CLOSED.value,
+            )
+            .order_by(WORK_ORDER.c.closed_at.desc())
+            .limit(1)
+        )
+
+    async def needing_sla_check(self) -> list[WorkOrder]:
+        return await self._uow.load_orders(
+            select(WORK_ORDER).where(_OPEN).order_by(WORK_ORDER.c.created_at, WORK_ORDER.c.id)
+        )
+
+    async def next_number(self, year: int) -> int:
+        return await self._uow.next_number(year)
+
+    async def _one(self, query: Select[Any]) -> WorkOrder | None:
+        found = await self._uow.load_orders(query)
+        return found[0] if found else None
