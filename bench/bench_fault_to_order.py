@@ -1,0 +1,168 @@
+"""Maintenance: fault injected in a simulated elevator -> work order committed.
+
+The whole chain as deployed: ``estatewatch simulate`` (``CARS`` elevators over Modbus
+TCP), ``estatewatch gateway run`` polling them every second (its default fast group) and
+publishing to a private Mosquitto, and the maintenance worker (``running_maintenance``,
+in this process) with its SQLite database. ``INJECTIONS`` times, a car's safety circuit
+is opened through the simulator's control port (E41, a level-5 fault: the default rules
+open a P1 or P2 order at once); the latency is from the control port's reply to the
+moment the order is visible in the database (polled every ``POLL_S``, so figures carry up
+to that much extra). Then the fault is cleared and the order cancelled, so the next
+fault on that car opens a new order. ``PARALLEL`` cars are worked at a time.
+
+Keys ``maintenance.fault_to_work_order_p50_s`` and ``..._p99_s`` (target p99 < 2 s: one
+poll interval plus the batch interval is the floor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.bench_gateway import start_simulator, stop_process
+from infra.local import MosquittoInstance
+from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.actors import Actor
+from maintenance.domain.signals import DeviceRef
+from maintenance.services import perform
+from maintenance.settings import MaintenanceSettings
+from maintenance.worker import running_maintenance, utc_now
+from simulators.control import send_control
+
+NAME = "fault_to_order"
+KEY = "maintenance"  # the figures belong with the other maintenance ones
+CARS = 20
+INJECTIONS = 100
+PARALLEL = 5
+POLL_S = 0.02
+FAULT_KIND = "elevator_stopped"
+BENCH_ACTOR = Actor("bench", "admin")
+
+
+async def _measure(
+    work: Path, site: str, broker: MosquittoInstance, inventory: dict[str, Any]
+) -> list[float]:
+    control = inventory["control"]
+    cars = [d["device_id"] for d in inventory["devices"] if d["profile"].startswith("elevator")]
+    settings = MaintenanceSettings(
+        data_dir=work / "maintenance",
+        mqtt_port=broker.port,
+        client_id="bench-maintenance",
+        tick_interval=0.2,
+    )
+    latencies: list[float] = []
+    async with running_maintenance(settings) as detection, open_engine(settings.database_url) as db:
+        sessions = make_sessionmaker(db)
+        deadline = time.monotonic() + 60
+        while detection.counters.messages < 3 * len(cars):  # every car heard a few times
+            if time.monotonic() > deadline:
+                raise RuntimeError("the maintenance worker hears no telemetry")
+            await asyncio.sleep(0.2)
+
+        async def order_for(car: str) -> str | None:
+            uow = SqlUnitOfWork(sessions)
+            async with uow:
+                order = await uow.work_orders.open_for(
+                    str(DeviceRef(site, "elevator", car)), FAULT_KIND
+                )
+                return order.id if order else None
+
+        async def one(car: str) -> float:
+            await send_control(
+                control["host"],
+                control["port"],
+                {"cmd": "inject", "device": car, "fault": "safety_circuit"},
+            )
+            injected = time.monotonic()
+            while (order := await order_for(car)) is None:
+                if time.monotonic() - injected > 30:
+                    raise RuntimeError(f"no work order for {car} 30 s after the fault")
+                await asyncio.sleep(POLL_S)
+            latency = time.monotonic() - injected
+            await send_control(
+                control["host"],
+                control["port"],
+                {"cmd": "clear", "device": car, "fault": "safety_circuit"},
+            )
+            await perform(
+                SqlUnitOfWork(sessions),
+                order,
+                "cancel",
+                BENCH_ACTOR,
+                utc_now,
+                detection.policy,
+                reason="benchmark",
+            )
+            # The alarm clears once the car reports no fault; wait so the next fault is new.
+            await asyncio.sleep(2.5)
+            return latency
+
+        async def lane(lane_cars: list[str], count: int) -> None:
+            for i in range(count):
+                latencies.append(await one(lane_cars[i % len(lane_cars)]))
+
+        lanes = [cars[i::PARALLEL] for i in range(PARALLEL)]
+        async with asyncio.TaskGroup() as tasks:
+            for lane_cars in lanes:
+                tasks.create_task(lane(lane_cars, INJECTIONS // PARALLEL))
+    return latencies
+
+
+def run() -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-fault-") as tmp:
+        work = Path(tmp)
+        with MosquittoInstance(work / "broker") as broker:
+            simulator, inventory_path = start_simulator(CARS, work)
+            gateway: subprocess.Popen[bytes] | None = None
+            try:
+                site_file = work / "site.yaml"
+                subprocess.run(
+                    [
+                        sys.executable, "-m", "estatewatch.cli", "gateway",
+                        "config-from-inventory", str(inventory_path),
+                        "--uplink", f"127.0.0.1:{broker.port}",
+                        "--buffer", str(work / "buffer.sqlite"), "-o", str(site_file),
+                    ],
+                    check=True,
+                    capture_output=True,
+                )  # fmt: skip
+                site = yaml.safe_load(site_file.read_text())["site"]
+                gateway = subprocess.Popen(
+                    [
+                        sys.executable, "-m", "estatewatch.cli", "--log-level", "WARNING",
+                        "gateway", "run", "--config", str(site_file),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                inventory = json.loads(inventory_path.read_text())
+                latencies = asyncio.run(_measure(work, site, broker, inventory))
+            finally:
+                if gateway is not None:
+                    stop_process(gateway)
+                stop_process(simulator)
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+    print(
+        f"  {len(latencies)} faults: p50 {statistics.median(latencies):.3f} s,"
+        f" p99 {p99:.3f} s, max {latencies[-1]:.3f} s",
+        file=sys.stderr,
+    )
+    return {
+        f"{KEY}.fault_to_work_order_p50_s": round(statistics.median(latencies), 3),
+        f"{KEY}.fault_to_work_order_p99_s": round(p99, 3),
+    }
+
+
+if __name__ == "__main__":
+    print(run())
