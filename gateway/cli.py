@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,19 +96,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from estatewatch.stopping import run_until_signalled
     from gateway.service import run_gateway
 
     config, catalogue = _load(args.config)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_gateway(config, catalogue, stop)
-
-    asyncio.run(main())
-    return 0
+    return run_until_signalled(lambda stop: run_gateway(config, catalogue, stop))
 
 
 def _draft(args: argparse.Namespace) -> int:

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from pydantic import ValidationError
-
-from estatewatch.errors import ConfigError
 
 if TYPE_CHECKING:
     from ingest.settings import IngestSettings
@@ -56,34 +50,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _settings(args: argparse.Namespace) -> IngestSettings:
+    from estatewatch.cli_settings import settings_from_args
     from ingest.settings import IngestSettings
 
-    given = {
-        key: value
-        for key, value in vars(args).items()
-        if value is not None and key in IngestSettings.model_fields
-    }
-    try:
-        return IngestSettings(**given)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise ConfigError(f"ingest settings: {problems}") from exc
+    return settings_from_args(IngestSettings, args, "ingest")
 
 
 def _run(args: argparse.Namespace) -> int:
+    from estatewatch.stopping import run_until_signalled
     from ingest.service import run_ingest
 
     settings = _settings(args)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_ingest(settings, stop)
-
-    asyncio.run(main())
-    return 0
+    return run_until_signalled(lambda stop: run_ingest(settings, stop))

@@ -16,10 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
-from pydantic import ValidationError
-
-from estatewatch.errors import ConfigError
-
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,7 +28,7 @@ Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def register(subparsers: Actions) -> None:
     maintenance = subparsers.add_parser(
         "maintenance",
-        help="alarms, work orders and assets: the maintenance database",
+        help="detection, alarms, work orders and assets (estatewatch maintenance run)",
         description=(
             "The maintenance service's database: schema migrations, the compound's assets"
             " (from a site file) and the tamper-evident audit trail. Every action takes the"
@@ -41,6 +37,7 @@ def register(subparsers: Actions) -> None:
         ),
         epilog=(
             "examples:\n"
+            "  estatewatch maintenance run --mqtt-port 1883\n"
             "  estatewatch maintenance db upgrade\n"
             "  estatewatch maintenance import-site infra/sites/demo-compound.yaml\n"
             "  estatewatch maintenance audit verify --db postgresql+asyncpg://host/estatewatch"
@@ -48,6 +45,7 @@ def register(subparsers: Actions) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = maintenance.add_subparsers(dest="action", metavar="<action>", required=True)
+    _add_run(actions)
     _add_db(actions)
     _add_import_site(actions)
     _add_audit(actions)
@@ -59,6 +57,41 @@ def _database_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="SQLite file maintenance.db in DIR"
     )
+
+
+def _add_run(actions: Actions) -> None:
+    run = actions.add_parser(
+        "run",
+        help="detect faults in the telemetry and open alarms and work orders (until SIGTERM)",
+        description=(
+            "Consume gateway telemetry and events from the central broker (shared"
+            " subscription group 'maintenance'), judge them with the detection rules, keep"
+            " alarms and work orders in the database (migrated on start), check SLAs and"
+            " send webhooks. Every option can also be set as ESTATEWATCH_MAINTENANCE_<OPTION>."
+        ),
+    )
+    for option, dest, kind, text in (
+        ("--mqtt-host", "mqtt_host", str, "central broker host (127.0.0.1)"),
+        ("--mqtt-port", "mqtt_port", int, "central broker port (1883)"),
+        ("--client-id", "client_id", str, "this worker's id; names its persistent session"),
+        ("--group", "group", str, "shared-subscription group (maintenance)"),
+        ("--rules", "rules_path", Path, "rule file (default: maintenance/rules/default.yaml)"),
+        ("--sla-policy", "sla_policy_path", Path, "SLA policy file (default: P1 10 min/1 h/4 h)"),
+        ("--webhooks", "webhooks_path", Path, "webhook subscriptions file (default: none)"),
+        ("--tick-interval", "tick_interval", float, "seconds between time-rule ticks (1.0)"),
+        ("--sla-interval", "sla_interval", float, "seconds between SLA checks (15)"),
+    ):
+        run.add_argument(option, dest=dest, type=kind, help=text)
+    _database_options(run)
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from estatewatch.stopping import run_until_signalled
+    from maintenance.worker import run_maintenance
+
+    settings = _settings(args)
+    return run_until_signalled(lambda stop: run_maintenance(settings, stop))
 
 
 def _add_db(actions: Actions) -> None:
@@ -93,21 +126,10 @@ def _add_audit(actions: Actions) -> None:
 
 
 def _settings(args: argparse.Namespace) -> MaintenanceSettings:
+    from estatewatch.cli_settings import settings_from_args
     from maintenance.settings import MaintenanceSettings
 
-    given = {
-        key: value
-        for key, value in vars(args).items()
-        if value is not None and key in MaintenanceSettings.model_fields
-    }
-    try:
-        return MaintenanceSettings(**given)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise ConfigError(f"maintenance settings: {problems}") from exc
+    return settings_from_args(MaintenanceSettings, args, "maintenance")
 
 
 def _with_engine(settings: MaintenanceSettings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:

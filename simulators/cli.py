@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from contextlib import ExitStack, suppress
 from pathlib import Path
@@ -194,12 +193,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 async def _run(options: Any, duration: float | None, inventory: Path | None) -> int:
+    from estatewatch.stopping import stop_on_signals
     from simulators.runner import Simulation
 
-    stop = asyncio.Event()
+    stop = stop_on_signals()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with Simulation(options) as sim:
         _print_inventory(sim.inventory())
         if inventory is not None:
