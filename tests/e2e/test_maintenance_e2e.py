@@ -1,0 +1,159 @@
+"""Detection as deployed: simulated elevators, ``estatewatch gateway run`` and
+``estatewatch maintenance run`` as separate processes on a real Mosquitto; a fault is
+injected through the simulator's control port and the work order is read back from the
+maintenance database.
+
+The shipped entrapment rule waits for a car stuck 30 s; the test's copy of the rule file
+lowers that to 3 s so the test takes seconds (the threshold itself is covered by the rule
+unit tests). Everything else is the shipped rule set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.local import MosquittoInstance
+from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.rules import DEFAULT_RULES
+from maintenance.domain.signals import DeviceRef
+from maintenance.domain.workorders import WorkOrder
+from simulators.control import send_control
+
+pytestmark = pytest.mark.e2e
+
+ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+SITE = "e2e"
+
+
+def start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([*ESTATEWATCH, *args], cwd=cwd, stdout=out, stderr=out)
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+async def until(check: Callable[[], Awaitable[object]], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def compound(tmp_path: Path, mosquitto: MosquittoInstance) -> Iterator[tuple[Path, dict[str, int]]]:
+    """Two simulated cars, a running gateway uplinked to ``mosquitto``; the control port."""
+    inventory = tmp_path / "inventory.json"
+    simulator = start(
+        ["simulate", "--elevators", "2", "--chargers", "0", "--smoke", "0",
+         "--base-port", "0", "--control-port", "0", "--inventory", str(inventory)],
+        tmp_path,
+        tmp_path / "simulator.log",
+    )  # fmt: skip
+    gateway = None
+    try:
+        deadline = time.monotonic() + 30
+        while not inventory.exists():
+            assert simulator.poll() is None, (tmp_path / "simulator.log").read_text()
+            assert time.monotonic() < deadline, "the simulator did not start"
+            time.sleep(0.1)
+        site = tmp_path / "site.yaml"
+        drafted = subprocess.run(
+            [*ESTATEWATCH, "gateway", "config-from-inventory", str(inventory),
+             "--site", SITE, "--gateway-id", f"gw-{tmp_path.name[-8:]}",
+             "--uplink", f"127.0.0.1:{mosquitto.port}",
+             "--buffer", str(tmp_path / "buffer.sqlite"), "-o", str(site)],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert drafted.returncode == 0, drafted.stderr
+        gateway = start(["gateway", "run", "--config", str(site)], tmp_path, tmp_path / "gw.log")
+        yield tmp_path, json.loads(inventory.read_text())["control"]
+    finally:
+        if gateway is not None:
+            stop(gateway)
+        stop(simulator)
+
+
+async def test_injected_entrapment_becomes_one_p1_order_and_a_repeat_attaches(
+    compound: tuple[Path, dict[str, int]], mosquitto: MosquittoInstance
+) -> None:
+    work, control = compound
+    rules = work / "rules.yaml"
+    shipped = DEFAULT_RULES.read_text()
+    quick = shipped.replace(
+        "{field: stopped_outside_zone_s, ge: 30}", "{field: stopped_outside_zone_s, ge: 3}"
+    )
+    assert quick != shipped, "the entrapment rule no longer reads as the test expects"
+    rules.write_text(quick)
+    data = work / "maintenance"
+    worker = start(
+        ["maintenance", "run", "--mqtt-port", str(mosquitto.port), "--data-dir", str(data),
+         "--client-id", f"maint-{work.name[-8:]}", "--group", f"g{work.name[-8:]}",
+         "--rules", str(rules), "--tick-interval", "0.2"],
+        work,
+        work / "maintenance.log",
+    )  # fmt: skip
+    asset = str(DeviceRef(SITE, "elevator", "elev-01"))
+    try:
+        async with open_engine(f"sqlite+aiosqlite:///{data / 'maintenance.db'}") as engine:
+            sessions = make_sessionmaker(engine)
+
+            async def order() -> WorkOrder | None:
+                if not (data / "maintenance.db").exists():
+                    return None
+                uow = SqlUnitOfWork(sessions)
+                async with uow:
+                    return await uow.work_orders.open_for(asset, "entrapment")
+
+            async def fault(cmd: str) -> None:
+                request = {"cmd": cmd, "device": "elev-01", "fault": "entrapment"}
+                if cmd == "inject":
+                    request["params"] = {"load_pct": 20}
+                reply = await send_control("127.0.0.1", control["port"], request)
+                assert reply.get("ok"), reply
+
+            await asyncio.sleep(3)  # the worker is subscribed and the gateway polling
+            await fault("inject")
+            await until(order, 30, "a work order for the entrapment")
+            first = await order()
+            assert first is not None
+            assert first.priority == "P1"
+            assert first.category
+            assert first.fault_kind == "entrapment"
+            assert len(first.alarm_ids) == 1
+            await fault("clear")
+            await asyncio.sleep(3)  # the car moves again: the alarm clears, the order stays
+
+            async def attached() -> bool:
+                again = await order()
+                return again is not None and len(again.alarm_ids) == 2
+
+            await fault("inject")
+            await until(attached, 30, "the second entrapment on the same order")
+            again = await order()
+            assert again is not None
+            assert again.id == first.id
+    finally:
+        assert stop(worker) == 0, (work / "maintenance.log").read_text()[-3000:]
+    log = (work / "maintenance.log").read_text()
+    assert "Traceback" not in log
+    assert log.count("work order ") >= 1
