@@ -6,9 +6,11 @@ subscriptions ``$share/{group}/`` + the telemetry, event and status filters of
 :mod:`estatewatch.wire`, so every ingest process of one group gets a share of the stream
 and each message goes to one of them. Its session is persistent: a fixed client id,
 Clean Start off and a Session Expiry Interval on CONNECT, so what is published while the
-process restarts is queued by the broker and delivered afterwards. Retained messages are
-never sent on a shared subscription (MQTT 5, 4.8.2), so a gateway's last status arrives
-only when it is published again.
+process restarts is queued by the broker and delivered afterwards. MQTT 5 (4.8.2) says
+retained messages are not sent on a shared subscription, but Mosquitto 2.0 sends them on
+every subscribe: each worker receives every gateway's retained status when it (re)connects.
+That is harmless here: a status is a state, and storing or judging it again changes
+nothing (same series and time in InfluxDB; the same verdict in the rule engine).
 
 Each message is decoded in arrival order by the ``decoder`` given (ingest's is
 :func:`ingest.decode.decode`, maintenance's :func:`estatewatch.inbound.parse`). A
