@@ -91,7 +91,7 @@ async def test_entrapment_opens_one_p1_order_and_a_repeat_attaches_to_it(
     config = settings(tmp_path, mosquitto)
     asset = str(DeviceRef(site, "elevator", "elev-01"))
     async with (
-        running_maintenance(config) as detection,
+        running_maintenance(config),
         aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
     ):
         await asyncio.sleep(0.5)  # subscribed
@@ -114,7 +114,6 @@ async def test_entrapment_opens_one_p1_order_and_a_repeat_attaches_to_it(
         again = await open_order(config, asset, "entrapment")
         assert again is not None
         assert again.id == order.id
-        assert detection.counters.orders_opened == 1
 
 
 async def test_restart_keeps_rule_state_and_does_not_reraise(
@@ -131,6 +130,11 @@ async def test_restart_keeps_rule_state_and_does_not_reraise(
             await until(lambda: open_order(config, asset, "elevator_stopped"), 10, "an order")
         assert (config.data_dir / "rule-state.json").exists()
         async with running_maintenance(config) as detection:
+            # Restored as raised before any new reading: nothing to raise again.
+            assert (
+                DeviceRef(site, "elevator", "elev-02"),
+                "level5_fault",
+            ) in detection.engine.active()
             await asyncio.sleep(0.5)
             await gw.car("elev-02", 1, fault_code=41, car_load=10.0)
 
@@ -138,7 +142,6 @@ async def test_restart_keeps_rule_state_and_does_not_reraise(
                 return detection.counters.messages > 0
 
             await until(delivered, 10, "the reading after the restart")
-            assert detection.counters.alarms_raised == 0  # still raised from before
         order = await open_order(config, asset, "elevator_stopped")
         assert order is not None
         assert len(order.alarm_ids) == 1
