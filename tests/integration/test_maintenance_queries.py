@@ -1,0 +1,361 @@
+"""The API's read models (maintenance.db.queries) on a real SQLite file.
+
+Orders are made through the service layer, as the API and the worker make them, so the
+queries read what the write side really stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from maintenance import services
+from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.migrations import upgrade
+from maintenance.db.queries import (
+    MAX_PAGE_SIZE,
+    AlarmFilters,
+    PageRequest,
+    Scope,
+    SortKey,
+    WorkOrderFilters,
+    WorkOrderSort,
+    list_alarms,
+    list_work_orders,
+    order_detail,
+)
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.actors import Actor
+from maintenance.domain.errors import InvalidRequest
+from maintenance.domain.signals import DeviceRef, Priority, Signal
+from maintenance.domain.sla import SlaClocks, SlaPolicy
+from maintenance.domain.workorders import Status
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+POLICY = SlaPolicy()
+MANAGER = Actor("mgr-1", "manager")
+TECH = Actor("tech-1", "technician")
+OTHER_TECH = Actor("tech-2", "technician")
+RESIDENT = Actor("res-1", "resident")
+NEIGHBOUR = Actor("res-2", "resident")
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(default_url(tmp_path))
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(engine)
+
+
+class Desk:
+    """Makes and moves orders through the service layer on a controllable clock."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.now = T0
+
+    def clock(self) -> datetime:
+        return self.now
+
+    async def order(
+        self,
+        minutes: float,
+        asset: str,
+        *,
+        priority: Priority = "P3",
+        site: str = "demo",
+        by: Actor = RESIDENT,
+    ) -> str:
+        self.now = at(minutes)
+        result = await services.create_order(
+            SqlUnitOfWork(self.sessions),
+            by,
+            self.clock,
+            title=f"fault at {asset}",
+            asset=asset,
+            site=site,
+            category="building",
+            fault_kind="general",
+            priority=priority,
+        )
+        return result.order.id
+
+    async def act(self, minutes: float, order_id: str, action: str, by: Actor, **args: Any) -> None:
+        self.now = at(minutes)
+        await services.perform(
+            SqlUnitOfWork(self.sessions), order_id, action, by, self.clock, POLICY, **args
+        )
+
+
+@pytest.fixture
+def desk(sessions: async_sessionmaker[AsyncSession]) -> Desk:
+    return Desk(sessions)
+
+
+async def ids(sessions: async_sessionmaker[AsyncSession], now: datetime, **kw: Any) -> list[str]:
+    async with sessions() as session:
+        page = await list_work_orders(session, policy=POLICY, now=now, **kw)
+    return [item.id for item in page.items]
+
+
+async def test_filters_each_narrow_to_the_matching_orders(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    a = await desk.order(0, "demo/building/B1/stairwell", priority="P1")
+    b = await desk.order(1, "demo/building/B2/lobby", priority="P3")
+    c = await desk.order(2, "north/building/B1/gate", priority="P3", site="north")
+    await desk.act(3, a, "assign", MANAGER, assignee=TECH.user_id)
+    await desk.act(4, b, "cancel", MANAGER, reason="duplicate of a phone call")
+    now = at(5)
+
+    assert await ids(sessions, now) == [c, b, a]  # newest first by default
+    open_only = WorkOrderFilters(status=frozenset({Status.NEW, Status.ASSIGNED}))
+    assert await ids(sessions, now, filters=open_only) == [c, a]
+    assert await ids(sessions, now, filters=WorkOrderFilters(priority=frozenset({"P1"}))) == [a]
+    assert await ids(sessions, now, filters=WorkOrderFilters(site="north")) == [c]
+    assert await ids(sessions, now, filters=WorkOrderFilters(building="B1")) == [c, a]
+    assert await ids(sessions, now, filters=WorkOrderFilters(site="demo", building="B1")) == [a]
+    assert await ids(sessions, now, filters=WorkOrderFilters(asset="demo/building/B2/lobby")) == [b]
+    assert await ids(sessions, now, filters=WorkOrderFilters(assignee=TECH.user_id)) == [a]
+    hostile = WorkOrderFilters(site="demo' OR '1'='1", building="%", asset='x"; DROP TABLE x;--')
+    assert await ids(sessions, now, filters=hostile) == []
+
+
+async def test_an_order_is_in_the_building_its_alarm_came_from(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    signal = Signal(
+        kind="raised",
+        rule="entrapment",
+        device=DeviceRef("demo", "elevator", "elev-03"),
+        at=at(0),
+        severity="critical",
+        priority="P1",
+        fault_kind="entrapment",
+        message="passenger trapped",
+        building="B3",
+    )
+    outcome = await services.handle_signal(SqlUnitOfWork(sessions), signal, desk.clock)
+    assert outcome.work_order is not None
+    await desk.order(1, "demo/building/B4/lobby")
+
+    in_b3 = await ids(sessions, at(2), filters=WorkOrderFilters(building="B3"))
+    assert in_b3 == [outcome.work_order.id]
+
+
+async def test_due_and_overdue_follow_the_sla_clocks_and_skip_hold_time(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    late = await desk.order(0, "demo/building/B1/a", priority="P1")  # P1: ack within 10 min
+    answered = await desk.order(0, "demo/building/B1/b", priority="P1")
+    await desk.act(1, answered, "assign", MANAGER, assignee=TECH.user_id)
+    await desk.act(5, answered, "acknowledge", TECH)  # response stops; feedback due at 60
+    held = await desk.order(0, "demo/building/B1/c", priority="P1")
+    await desk.act(1, held, "assign", MANAGER, assignee=TECH.user_id)
+    await desk.act(2, held, "acknowledge", TECH)
+    await desk.act(3, held, "start", TECH)  # feedback stops; resolution: 240 min
+    await desk.act(30, held, "hold", TECH, reason="waiting for a door operator")
+    await desk.act(130, held, "resume", TECH)  # 100 minutes on hold: due at 240 + 100
+    now = at(300)
+
+    async with sessions() as session:
+        page = await list_work_orders(session, policy=POLICY, now=now)
+        summaries = {item.id: item for item in page.items}
+        detail = await order_detail(session, held, policy=POLICY, now=now)
+    assert (summaries[late].due_at, summaries[late].overdue) == (at(10), True)
+    assert (summaries[answered].due_at, summaries[answered].overdue) == (at(60), True)
+    assert (summaries[held].due_at, summaries[held].overdue) == (at(340), False)
+    assert detail is not None
+    assert detail.clocks.resolution.due_at == summaries[held].due_at
+
+    overdue = await ids(sessions, now, filters=WorkOrderFilters(overdue=True))
+    assert sorted(overdue) == sorted([late, answered])
+    assert await ids(sessions, now, filters=WorkOrderFilters(overdue=False)) == [held]
+    by_due = await ids(sessions, now, sort=WorkOrderSort(SortKey.DUE, descending=False))
+    assert by_due == [late, answered, held]
+
+
+async def test_a_cancelled_or_resolved_order_is_never_due(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    cancelled = await desk.order(0, "demo/building/B1/a", priority="P1")
+    await desk.act(1, cancelled, "cancel", MANAGER, reason="reported twice")
+    resolved = await desk.order(0, "demo/building/B1/b", priority="P1")
+    await desk.act(1, resolved, "assign", MANAGER, assignee=TECH.user_id)
+    await desk.act(2, resolved, "acknowledge", TECH)
+    await desk.act(3, resolved, "resolve", TECH)
+
+    async with sessions() as session:
+        page = await list_work_orders(session, policy=POLICY, now=at(10_000))
+    assert [(i.due_at, i.overdue) for i in page.items] == [(None, False), (None, False)]
+
+
+async def test_pages_walk_every_order_once_in_each_sort(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    priorities: list[Priority] = ["P2", "P1", "P3", "P1", "P4", "P2", "P3"]
+    for n, priority in enumerate(priorities):
+        await desk.order(n, f"demo/building/B1/room-{n}", priority=priority)
+    for key in SortKey:
+        for descending in (False, True):
+            sort = WorkOrderSort(key, descending)
+            everything = await ids(sessions, at(60), sort=sort)
+            walked: list[str] = []
+            cursor = None
+            async with sessions() as session:
+                while True:
+                    page = await list_work_orders(
+                        session,
+                        policy=POLICY,
+                        now=at(60),
+                        sort=sort,
+                        page=PageRequest(limit=3, cursor=cursor),
+                    )
+                    walked += [item.id for item in page.items]
+                    if page.next_cursor is None:
+                        break
+                    cursor = page.next_cursor
+            assert walked == everything, sort
+            assert len(set(walked)) == len(priorities)
+
+    by_priority = await ids(sessions, at(60), sort=WorkOrderSort.parse("priority"))
+    async with sessions() as session:
+        page = await list_work_orders(session, policy=POLICY, now=at(60))
+    created = {item.id: item.priority for item in page.items}
+    assert [created[i] for i in by_priority] == sorted(priorities)
+
+
+async def test_bad_pages_sorts_and_cursors_are_refused(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    for n in range(3):
+        await desk.order(n, f"demo/building/B1/room-{n}")
+    for limit in (0, -1, MAX_PAGE_SIZE + 1, 10**9):
+        with pytest.raises(InvalidRequest, match="page size"):
+            PageRequest(limit=limit)
+    with pytest.raises(InvalidRequest, match="sort by one of"):
+        WorkOrderSort.parse("title; DROP TABLE work_order")
+    async with sessions() as session:
+        first = await list_work_orders(session, policy=POLICY, now=at(5), page=PageRequest(limit=1))
+        assert first.next_cursor is not None
+        for cursor, sort in (
+            (first.next_cursor, WorkOrderSort(SortKey.PRIORITY)),  # made for another sort
+            ("not-base64!!", WorkOrderSort()),
+            ("W10", WorkOrderSort()),  # "[]"
+            ("WyJ3bzpjcmVhdGVkX2F0OmQiLDEsIngiXQ", WorkOrderSort()),  # a number for a time
+        ):
+            with pytest.raises(InvalidRequest, match="cursor"):
+                await list_work_orders(
+                    session, policy=POLICY, now=at(5), sort=sort, page=PageRequest(1, cursor)
+                )
+
+
+async def test_scopes_show_residents_their_own_and_technicians_theirs(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    mine = await desk.order(0, "demo/building/B1/a")
+    neighbours = await desk.order(1, "demo/building/B1/b", by=NEIGHBOUR)
+    elsewhere = await desk.order(2, "north/building/B1/c", site="north", by=NEIGHBOUR)
+    for_other_tech = await desk.order(3, "demo/building/B1/d")
+    await desk.act(4, for_other_tech, "assign", MANAGER, assignee=OTHER_TECH.user_id)
+    for_tech_up_north = await desk.order(5, "north/building/B1/e", site="north")
+    await desk.act(6, for_tech_up_north, "assign", MANAGER, assignee=TECH.user_id)
+    now = at(10)
+
+    resident = Scope.resident(RESIDENT.user_id)
+    assert await ids(sessions, now, scope=resident) == [for_tech_up_north, for_other_tech, mine]
+    tech = Scope.for_technician(TECH.user_id, frozenset({"demo"}))
+    assert await ids(sessions, now, scope=tech) == [for_tech_up_north, neighbours, mine]
+    assert elsewhere not in await ids(sessions, now, scope=tech)
+    async with sessions() as session:
+        assert (
+            await order_detail(session, neighbours, policy=POLICY, now=now, scope=resident) is None
+        )
+        assert (
+            await order_detail(session, for_other_tech, policy=POLICY, now=now, scope=tech) is None
+        )
+        assert await order_detail(session, "WO-2026-999999", policy=POLICY, now=now) is None
+        assert await order_detail(session, mine, policy=POLICY, now=now, scope=resident)
+
+
+async def test_detail_carries_history_and_clocks(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    order_id = await desk.order(0, "demo/building/B1/a", priority="P2")
+    await desk.act(3, order_id, "assign", MANAGER, assignee=TECH.user_id)
+    await desk.act(12, order_id, "acknowledge", TECH)
+    await desk.act(20, order_id, "comment", TECH, text="parts ordered", public=True)
+
+    async with sessions() as session:
+        detail = await order_detail(session, order_id, policy=POLICY, now=at(45))
+    assert detail is not None
+    actions = ["created", "assign", "acknowledge", "comment"]
+    assert [e.action for e in detail.history] == [f"work_order.{a}" for a in actions]
+    assert detail.order.assignee == TECH.user_id
+    assert [n.text for n in detail.order.notes] == ["parts ordered"]
+    assert detail.clocks == SlaClocks.of(detail.order, POLICY, at(45))
+    # P2: acknowledge within 30 min (done at 12), feedback within 120 (the note at 20).
+    assert (detail.clocks.response.elapsed_minutes, detail.clocks.response.breached) == (12, False)
+    assert detail.clocks.feedback.stopped_at == at(20)
+    assert detail.clocks.resolution.elapsed_minutes == 45
+
+
+async def test_alarms_filter_and_page(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    def signal(device_id: str, minutes: float, **kw: Any) -> Signal:
+        fields: dict[str, Any] = {
+            "kind": "raised",
+            "rule": "device_offline",
+            "device": DeviceRef("demo", "smoke_alarm", device_id),
+            "at": at(minutes),
+            "severity": "minor",
+            "priority": None,
+            "fault_kind": "offline",
+            "message": f"{device_id} silent",
+            "building": "B1",
+        } | kw
+        return Signal(**fields)
+
+    made = []
+    for n in range(5):
+        outcome = await services.handle_signal(
+            SqlUnitOfWork(sessions), signal(f"smoke-{n}", n, building=f"B{n % 2}"), desk.clock
+        )
+        assert outcome.alarm is not None
+        made.append(outcome.alarm.id)
+    await services.acknowledge_alarm(SqlUnitOfWork(sessions), made[0], TECH, desk.clock)
+    await services.handle_signal(
+        SqlUnitOfWork(sessions), signal("smoke-1", 9, kind="cleared"), desk.clock
+    )
+
+    async with sessions() as session:
+
+        async def alarm_ids(**kw: Any) -> list[str]:
+            return [a.id for a in (await list_alarms(session, **kw)).items]
+
+        assert await alarm_ids() == made[::-1]
+        assert await alarm_ids(filters=AlarmFilters(building="B0")) == [made[4], made[2], made[0]]
+        assert await alarm_ids(filters=AlarmFilters(acknowledged=True)) == [made[0]]
+        assert await alarm_ids(filters=AlarmFilters(active=False)) == [made[1]]
+        assert await alarm_ids(sites=frozenset({"north"})) == []
+        first = await list_alarms(session, page=PageRequest(limit=2))
+        second = await list_alarms(session, page=PageRequest(limit=2, cursor=first.next_cursor))
+        assert [a.id for a in first.items + second.items] == made[::-1][:4]
