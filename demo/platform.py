@@ -1,0 +1,171 @@
+"""The demo platform: everything a compound and its central services run, on one machine.
+
+Started in the order data flows backwards, so nothing publishes before its consumer is
+there: private Mosquitto and InfluxDB (:class:`infra.local.LocalServices`), the maintenance
+database (migrated, the demo site file imported), ``maintenance run``, ``ingest run``, the
+API with one demo user and token per role, the simulated compound, and a gateway drafted
+from the simulator's inventory. Each is its own ``estatewatch`` process
+(:mod:`demo.processes`); the work directory (default ``var/demo``) is emptied first, so
+every run starts from the same compound.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import infra
+from demo.processes import Children
+from estatewatch.errors import ConfigError, ServiceError
+from infra.local import LocalServices, free_ports
+from maintenance.sites import load_site_file
+
+SITE_FILE = Path(infra.__file__).parent / "sites" / "demo-compound.yaml"
+ROLES = ("admin", "manager", "technician", "committee", "supervisor", "resident")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    work_dir: Path = Path("var/demo")
+    api_port: int = 8000
+    site_file: Path = SITE_FILE
+    elevators: int = 6
+    chargers: int = 2
+    smoke: int = 60
+
+
+@dataclass
+class Platform:
+    """Where everything answers, for the script and the console."""
+
+    options: DemoOptions
+    site: str
+    mqtt_port: int
+    influx_url: str
+    metrics_port: int
+    control_port: int
+    database_url: str
+    api_url: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+def check_port_free(port: int, what: str, option: str) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise ConfigError(
+                f"port {port} ({what}) is already in use: stop what uses it or pass {option}"
+            ) from None
+
+
+@contextmanager
+def running_platform(options: DemoOptions, children: Children) -> Iterator[Platform]:
+    site = load_site_file(options.site_file)  # a broken site file stops us before anything runs
+    check_port_free(options.api_port, "the API", "--api-port")
+    work = options.work_dir.absolute()
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    with LocalServices(work / "services") as services:
+        mqtt, influx = services.mosquitto, services.influxdb
+        maintenance_dir = work / "maintenance"
+        db = ["--data-dir", str(maintenance_dir)]
+        children.run(
+            "maintenance-import", ["maintenance", "import-site", str(options.site_file), *db]
+        )
+        metrics_port, _ = free_ports(2)
+        children.start(
+            "maintenance",
+            [
+                "maintenance",
+                "run",
+                "--mqtt-port",
+                str(mqtt.port),
+                *db,
+                "--client-id",
+                "demo-maintenance",
+            ],
+        )
+        children.start(
+            "ingest",
+            [
+                "ingest", "run", "--mqtt-port", str(mqtt.port), "--influx-url", influx.url,
+                "--client-id", "demo-ingest", "--metrics-port", str(metrics_port),
+                "--spill-path", str(work / "ingest" / "spill.sqlite"),
+                "--dead-letter-path", str(work / "ingest" / "dead_letters.jsonl"),
+            ],
+        )  # fmt: skip
+        api_url = f"http://127.0.0.1:{options.api_port}"
+        tokens = start_api(children, options, db, mqtt.port, influx.url)
+        inventory = work / "inventory.json"
+        children.start(
+            "simulator",
+            [
+                "simulate", "--elevators", str(options.elevators),
+                "--chargers", str(options.chargers), "--smoke", str(options.smoke),
+                "--mqtt", f"127.0.0.1:{mqtt.port}",
+                "--base-port", "0", "--control-port", "0", "--inventory", str(inventory),
+                "--work-dir", str(work / "simulator"),
+            ],
+        )  # fmt: skip
+        _wait_for_file(inventory, children, "the simulator")
+        control = json.loads(inventory.read_text())["control"]
+        gateway_file = work / "gateway.yaml"
+        children.run(
+            "gateway-config",
+            [
+                "gateway", "config-from-inventory", str(inventory), "--site", site.site,
+                "--gateway-id", "gw-demo", "--uplink", f"127.0.0.1:{mqtt.port}",
+                "--buffer", str(work / "gateway" / "buffer.sqlite"), "-o", str(gateway_file),
+            ],
+        )  # fmt: skip
+        children.start("gateway", ["gateway", "run", "--config", str(gateway_file)])
+        yield Platform(
+            options=options,
+            site=site.site,
+            mqtt_port=mqtt.port,
+            influx_url=influx.url,
+            metrics_port=metrics_port,
+            control_port=int(control["port"]),
+            database_url=f"sqlite+aiosqlite:///{maintenance_dir / 'maintenance.db'}",
+            api_url=api_url,
+            tokens=tokens,
+        )
+
+
+def start_api(
+    children: Children, options: DemoOptions, db: list[str], mqtt_port: int, influx_url: str
+) -> dict[str, str]:
+    """Users and tokens for every role, then the API; the tokens by role."""
+    tokens: dict[str, str] = {}
+    for role in ROLES:
+        children.run(f"user-{role}", ["users", "add", f"demo-{role}", "--role", role, *db])
+        tokens[role] = children.run(
+            f"token-{role}",
+            ["tokens", "create", f"demo-{role}", "--label", "demo", "--secret-only", *db],
+        ).strip()
+    children.start(
+        "api",
+        [
+            "api", "--port", str(options.api_port), *db, "--mqtt-port", str(mqtt_port),
+            "--influx-url", influx_url,
+        ],
+    )  # fmt: skip
+    return tokens
+
+
+def _wait_for_file(path: Path, children: Children, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        children.check()
+        if time.monotonic() > deadline:
+            raise ServiceError(f"{what} did not start within {seconds:.0f} s")
+        time.sleep(0.1)

@@ -1,0 +1,85 @@
+"""The demo's scenario: what goes wrong in the compound, and when.
+
+Steps are injected through the simulator's control port (``estatewatch fault inject``
+does the same) and, for the resident's request, through the API with the resident's
+token, so the demo drives the platform exactly as its users and devices would. Each step
+is announced when it happens; :func:`play` returns when the last one has run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from demo.platform import Platform
+from estatewatch.errors import EstatewatchError
+from simulators.control import send_control
+
+log = logging.getLogger("estatewatch.demo")
+
+
+@dataclass(frozen=True)
+class Step:
+    at_s: float
+    text: str
+    device: str | None = None
+    fault: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    request: dict[str, Any] | None = None  # a resident's request, POSTed to the API
+
+
+SCRIPT = (
+    Step(5, "elev-01 (18 years old): its doors start to slow down", "elev-01", "door_wear",
+         {"close_s_per_day": 4000.0, "open_s_per_day": 1500.0}),
+    Step(10, "elev-02: the car stops between floors with a passenger inside", "elev-02",
+         "entrapment", {"load_pct": 15}),
+    Step(15, "charger-01, bike shed: port 3 overheats", "charger-01", "over_temperature",
+         {"port": 3}),
+    Step(20, "smoke-001, bike shed: smoke", "smoke-001", "fire"),
+    Step(25, "a resident of B2 reports a broken stairwell light", request={
+        "title": "Stairwell light broken on 7F",
+        "description": "The light on the 7th floor stairwell of B2 is out since yesterday.",
+        "location": "B2 stairwell, 7F",
+        "category": "lighting",
+    }),
+    Step(45, "elev-01: the worn doors fail to close (E49)", "elev-01", "door_failure",
+         {"code": 49}),
+)  # fmt: skip
+
+
+async def play(platform: Platform, announce: Callable[[str], None]) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for step in SCRIPT:
+        await asyncio.sleep(max(0.0, started + step.at_s - loop.time()))
+        announce(step.text)
+        try:
+            if step.request is not None:
+                await _resident_request(platform, step.request)
+            else:
+                request: dict[str, Any] = {
+                    "cmd": "inject",
+                    "device": step.device,
+                    "fault": step.fault,
+                }
+                if step.params:
+                    request["params"] = step.params
+                reply = await send_control("127.0.0.1", platform.control_port, request)
+                if not reply.get("ok"):
+                    raise EstatewatchError(f"the simulator refused: {reply}")
+        except (EstatewatchError, httpx.HTTPError) as exc:
+            # A step that fails is reported and the demo goes on with the rest.
+            log.error("demo step %r failed: %s", step.text, exc)
+
+
+async def _resident_request(platform: Platform, body: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {platform.tokens['resident']}"}
+    async with httpx.AsyncClient(base_url=platform.api_url, timeout=10.0) as client:
+        reply = await client.post("/api/v1/requests", json=body, headers=headers)
+    if reply.status_code >= 400:
+        raise EstatewatchError(f"the API answered {reply.status_code}: {reply.text[:300]}")
