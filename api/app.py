@@ -1,0 +1,108 @@
+"""The API's composition root: ``create_app(settings)`` builds the FastAPI application.
+
+Nothing is created at import time. The lifespan opens the maintenance database (and
+migrates it to the newest schema, as the worker does), the webhook sender when
+``webhooks_path`` is set, and the InfluxDB reader when ``influx_url`` is set, and puts
+them on ``app.state.services`` (:class:`api.deps.Services`) for the dependencies in
+:mod:`api.deps`. Resource routers come from :data:`api.routes.ROUTERS` and are mounted
+under ``/api/v1``; the OpenAPI document is at ``/openapi.json``, its pages at ``/docs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from api.deps import Services
+from api.errors import PROBLEM_RESPONSES, CatchAllMiddleware, install_error_handlers
+from api.policy import PUBLIC, policy_of
+from api.settings import ApiSettings
+from estatewatch import __version__
+from ingest.query import InfluxReader
+from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.migrations import upgrade
+from maintenance.domain.signals import Clock
+from maintenance.domain.sla import SlaPolicy
+from maintenance.webhooks import WebhookSender, WebhookSettings
+
+__all__ = ["API_PREFIX", "create_app", "utc_now"]
+
+API_PREFIX = "/api/v1"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    clock: Clock = utc_now,
+    routers: Sequence[APIRouter] | None = None,
+) -> FastAPI:
+    """The application; ``routers`` defaults to :data:`api.routes.ROUTERS`."""
+    from api.routes import ROOT_ROUTERS, ROUTERS
+
+    # Read the files now, so a bad one stops the command before the server starts.
+    sla_policy = (
+        SlaPolicy.load(settings.sla_policy_path) if settings.sla_policy_path else SlaPolicy()
+    )
+    hooks = WebhookSettings.load(settings.webhooks_path) if settings.webhooks_path else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = await stack.enter_async_context(open_engine(settings.database_url))
+            await upgrade(engine)
+            webhooks = (
+                await stack.enter_async_context(WebhookSender(hooks, clock)) if hooks else None
+            )
+            influx = (
+                await stack.enter_async_context(
+                    InfluxReader(
+                        settings.influx_url,
+                        settings.influx_database,
+                        username=settings.influx_username,
+                        password=settings.influx_password,
+                    )
+                )
+                if settings.influx_url
+                else None
+            )
+            app.state.services = Services(
+                settings, clock, make_sessionmaker(engine), sla_policy, webhooks, influx
+            )
+            yield
+
+    app = FastAPI(
+        title="estatewatch",
+        version=__version__,
+        description=(
+            "Building sensors and facility maintenance for residential compounds: assets,"
+            " telemetry, alarms, work orders, resident requests and the owners' committee."
+            " Authenticate with 'Authorization: Bearer <token>'. Errors are"
+            " application/problem+json."
+        ),
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(CatchAllMiddleware)
+    for router in ROOT_ROUTERS:
+        app.include_router(router)
+    for router in ROUTERS if routers is None else routers:
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    _document_policies(app)
+    return app
+
+
+def _document_policies(app: FastAPI) -> None:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and (policy := policy_of(route)) is not None:
+            roles = [PUBLIC] if policy == PUBLIC else sorted(policy)
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-allowed-roles": roles}

@@ -1,0 +1,53 @@
+"""API users and their bearer tokens, on the maintenance schema's metadata.
+
+Migration ``0003`` (``maintenance/db/migrations/versions/r0003_users_tokens.py``) creates
+these tables and imports this module, so the metadata Alembic compares always has them.
+A token row keeps only the SHA-256 of the secret: the secret itself is shown once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from maintenance.db.tables import Base, UtcDateTime
+
+__all__ = ["ROLE_CHECK", "TokenRow", "UserRow"]
+
+ROLE_CHECK = "role IN ('admin', 'manager', 'technician', 'committee', 'supervisor', 'resident')"
+
+
+class UserRow(Base):
+    """A person who calls the API. ``username`` is the user id work orders and the audit
+    trail record; ``sites`` are the site codes a technician works at; ``building`` and
+    ``unit`` locate a resident's home."""
+
+    __tablename__ = "api_user"
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    sites: Mapped[list[str]] = mapped_column(JSON)
+    building: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TokenRow(Base):
+    """A bearer token: the hex SHA-256 of its secret, never the secret."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("api_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,231 @@
+"""What a route handler can ask for: ``Annotated`` aliases over FastAPI's ``Depends``.
+
+- ``CurrentUser``: :class:`Principal`; ``.user`` is the :class:`~api.users.User` record
+  (role, sites, unit), ``.actor`` the domain ``Actor``. No or a bad token: 401.
+- ``Uow``: a fresh ``SqlUnitOfWork``, not yet entered: hand it to a
+  ``maintenance.services`` use case, which opens and commits it.
+- ``Session``: an ``AsyncSession`` for reads (writes inside ``async with
+  session.begin():``), closed after the request.
+- ``Clock``: the injected clock (``now = clock()``, aware UTC).
+- ``Settings``: :class:`~api.settings.ApiSettings`; ``Sla``: the ``SlaPolicy``.
+- ``Webhooks``: the running ``WebhookSender`` or None; pass it to
+  ``maintenance.notify.notify`` after the commit.
+- ``Influx``: an ``InfluxReader``; 503 when no InfluxDB is configured.
+- ``Page``: :class:`PageParams` from ``?limit=&offset=`` (limit at most ``page_size_max``).
+- ``AppServices``: the whole :class:`Services` (health checks).
+
+Example (a resource route; the policy is declared with :func:`api.policy.allow`)::
+
+    from fastapi import APIRouter
+    from api.deps import Clock, CurrentUser, Uow, Webhooks, Sla
+    from api.policy import allow
+    from api.visibility import ensure_order_visible
+    from maintenance import services
+    from maintenance.notify import notify
+
+    router = APIRouter(prefix="/work-orders", tags=["work orders"])
+
+    @router.post("/{order_id}/start", dependencies=[allow("manager", "technician")])
+    async def start(order_id: str, me: CurrentUser, uow: Uow, clock: Clock,
+                    sla: Sla, hooks: Webhooks) -> OrderOut:
+        async with uow:  # look before acting: someone else's order is a 404
+            ensure_order_visible(me.user, await uow.work_orders.get(order_id), order_id)
+        result = await services.perform(uow, order_id, "start", me.actor, clock, sla)
+        notify(hooks, result.events)
+        return OrderOut.of(result.order)
+
+Nothing here is built at import time: the app factory puts one :class:`Services` on
+``app.state.services`` in its lifespan, and these dependencies read it from the request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.auth import AuthFailure, authenticate
+from api.errors import Problem
+from api.settings import ApiSettings
+from api.users import User
+from ingest.query import InfluxReader
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.actors import Actor
+from maintenance.domain.signals import Clock as ClockFn
+from maintenance.domain.sla import SlaPolicy
+from maintenance.webhooks import WebhookSender
+
+__all__ = [
+    "AppServices",
+    "Clock",
+    "CurrentUser",
+    "Influx",
+    "Page",
+    "PageParams",
+    "Principal",
+    "Services",
+    "Session",
+    "Settings",
+    "Sla",
+    "Uow",
+    "Webhooks",
+    "current_user",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything the composition root built for this app's lifetime."""
+
+    settings: ApiSettings
+    clock: ClockFn
+    sessions: async_sessionmaker[AsyncSession]
+    sla_policy: SlaPolicy
+    webhooks: WebhookSender | None
+    influx: InfluxReader | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    user: User
+
+    @property
+    def actor(self) -> Actor:
+        return self.user.actor
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def _services(request: Request) -> Services:
+    services = getattr(request.app.state, "services", None)
+    if not isinstance(services, Services):
+        raise RuntimeError("the API runs without its lifespan: use create_app() under a server")
+    return services
+
+
+AppServices = Annotated[Services, Depends(_services)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from 'estatewatch tokens create' or POST /api/v1/users/{username}/tokens",
+)
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="estatewatch"'}
+_INVALID = {"WWW-Authenticate": 'Bearer realm="estatewatch", error="invalid_token"'}
+
+
+async def current_user(
+    services: AppServices,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller behind the ``Authorization: Bearer`` header; 401 without a valid one."""
+    if credentials is None:
+        raise Problem(
+            401,
+            "authentication required: send 'Authorization: Bearer <token>'",
+            kind="unauthenticated",
+            headers=_CHALLENGE,
+        )
+    async with services.sessions() as session:
+        found = await authenticate(session, credentials.credentials, services.clock())
+    if isinstance(found, AuthFailure):
+        log.info("bearer token refused: %s", found.reason)
+        raise Problem(
+            401,
+            "the bearer token is invalid, expired or revoked",
+            kind="invalid-token",
+            headers=_INVALID,
+        )
+    return Principal(found)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def _session(services: AppServices) -> AsyncIterator[AsyncSession]:
+    async with services.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(_session)]
+
+
+def _uow(services: AppServices) -> SqlUnitOfWork:
+    return SqlUnitOfWork(services.sessions)
+
+
+Uow = Annotated[SqlUnitOfWork, Depends(_uow)]
+
+
+def _clock(services: AppServices) -> ClockFn:
+    return services.clock
+
+
+Clock = Annotated[ClockFn, Depends(_clock)]
+
+
+def _settings(services: AppServices) -> ApiSettings:
+    return services.settings
+
+
+Settings = Annotated[ApiSettings, Depends(_settings)]
+
+
+def _sla(services: AppServices) -> SlaPolicy:
+    return services.sla_policy
+
+
+Sla = Annotated[SlaPolicy, Depends(_sla)]
+
+
+def _webhooks(services: AppServices) -> WebhookSender | None:
+    return services.webhooks
+
+
+Webhooks = Annotated[WebhookSender | None, Depends(_webhooks)]
+
+
+def _influx(services: AppServices) -> InfluxReader:
+    if services.influx is None:
+        raise Problem(
+            503,
+            "telemetry is not available: the API has no InfluxDB configured"
+            " (ESTATEWATCH_API_INFLUX_URL)",
+            kind="telemetry-unavailable",
+        )
+    return services.influx
+
+
+Influx = Annotated[InfluxReader, Depends(_influx)]
+
+
+def _page(
+    services: AppServices,
+    limit: Annotated[int, Query(ge=1, description="items per page (at most page_size_max)")] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")] = 0,
+) -> PageParams:
+    bound = services.settings.page_size_max
+    if limit > bound:
+        raise Problem(
+            422,
+            f"invalid request: limit: at most {bound} items per page",
+            kind="validation",
+            extra={"errors": [{"field": "limit", "where": "query", "message": f"at most {bound}"}]},
+        )
+    return PageParams(limit, offset)
+
+
+Page = Annotated[PageParams, Depends(_page)]

@@ -1,0 +1,128 @@
+"""Who may call a route: every route under ``/api/v1`` declares it, once.
+
+Declare the policy in the route's (or its router's) ``dependencies``:
+
+    from api.policy import allow, authenticated, public
+
+    @router.get("/work-orders", dependencies=[allow("admin", "manager", "technician")])
+    async def list_orders(me: CurrentUser, ...) -> ...:      # me: api.deps.CurrentUser
+        ...
+
+    @router.get("/me", dependencies=[authenticated()])      # any role, with a valid token
+    @router.get("/healthz", dependencies=[public()])         # no token needed
+
+    # or once for a whole router (then routes must not declare another):
+    router = APIRouter(prefix="/committee", dependencies=[allow("committee", "admin")])
+
+No or a bad token answers 401 (``WWW-Authenticate: Bearer``); a valid token of a role not
+listed answers 403, before the body is even validated. The gate only decides by role;
+*which* records a caller sees (a resident's own requests, a technician's assigned or
+unassigned orders at their sites) is up to the route, with :mod:`api.visibility`, and a
+record the caller may not see answers 404 exactly as a missing one does.
+
+:func:`route_policies` reads the declarations back from an app's route table; the
+authorisation-matrix test fails for any ``/api/v1`` route without exactly one, and tries
+every role on every route. The app factory also shows the roles in the OpenAPI
+document as ``x-allowed-roles``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from api.deps import CurrentUser, Principal
+from api.errors import Problem
+from api.users import ROLES
+from maintenance.domain.actors import Role
+
+__all__ = [
+    "PUBLIC",
+    "Policy",
+    "RoleGate",
+    "allow",
+    "authenticated",
+    "policy_of",
+    "public",
+    "route_policies",
+]
+
+PUBLIC: Final = "public"
+Policy = frozenset[Role] | Literal["public"]
+
+
+class RoleGate:
+    """The dependency behind :func:`allow`: passes the listed roles, 403 for the rest."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    def __repr__(self) -> str:
+        return f"allow({', '.join(sorted(self.roles))})"
+
+    async def __call__(self, request: Request, principal: CurrentUser) -> Principal:
+        role = principal.user.role
+        if role not in self.roles:
+            raise Problem(
+                403,
+                f"{principal.user.username} ({role}) may not {request.method}"
+                f" {request.url.path}; allowed roles: {', '.join(sorted(self.roles))}",
+                kind="forbidden",
+            )
+        return principal
+
+
+class _PublicGate:
+    def __repr__(self) -> str:
+        return "public()"
+
+    async def __call__(self) -> None:
+        return None
+
+
+def allow(*roles: Role) -> Any:
+    """``dependencies=[allow("manager", ...)]``: only these roles may call the route."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise ValueError(f"allow() needs roles from {', '.join(ROLES)}; got {roles!r}")
+    return Depends(RoleGate(frozenset(roles)))
+
+
+def authenticated() -> Any:
+    """Any role, as long as the token is valid."""
+    return allow(*ROLES)
+
+
+def public() -> Any:
+    """No token needed (health checks)."""
+    return Depends(_PublicGate())
+
+
+def _gates(dependant: Dependant) -> Iterator[RoleGate | _PublicGate]:
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, RoleGate | _PublicGate):
+            yield sub.call
+        yield from _gates(sub)
+
+
+def policy_of(route: APIRoute) -> Policy | None:
+    """The route's declared policy; None when it declares none or more than one."""
+    gates = list(dict.fromkeys(_gates(route.dependant)))
+    if len(gates) != 1:
+        return None
+    gate = gates[0]
+    return gate.roles if isinstance(gate, RoleGate) else PUBLIC
+
+
+def route_policies(app: FastAPI) -> dict[tuple[str, str], Policy | None]:
+    """``{(method, path): policy}`` for every API route (None: missing or ambiguous)."""
+    return {
+        (method, route.path): policy_of(route)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods or ())
+    }

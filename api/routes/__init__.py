@@ -1,0 +1,18 @@
+"""The routers the app mounts: add yours to ``ROUTERS`` (mounted under ``/api/v1``).
+
+One explicit list, so the route table is what this file says; the authorisation-matrix
+test (tests/integration/test_api_authorization_matrix.py) covers whatever is listed.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import system, users
+
+__all__ = ["ROOT_ROUTERS", "ROUTERS"]
+
+# Served at the root, outside the versioned API: /healthz and /readyz.
+ROOT_ROUTERS: list[APIRouter] = [system.router]
+
+ROUTERS: list[APIRouter] = [users.router]

@@ -1,0 +1,56 @@
+"""API settings: command-line options over ``ESTATEWATCH_API_*`` environment variables.
+
+The database is the maintenance service's: ``db_url`` when given (any SQLAlchemy async
+URL), else the SQLite file ``maintenance.db`` in ``data_dir`` (``var/maintenance``, the
+worker's default, so both share one database). Put a password in the environment
+(``ESTATEWATCH_API_DB_URL``), not on the command line. ``influx_url`` unset leaves the
+telemetry routes answering 503 and ``/readyz`` not checking InfluxDB.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from maintenance.db.engine import default_url
+from maintenance.settings import MaintenanceSettings
+
+__all__ = ["ApiSettings"]
+
+Port = Annotated[int, Field(gt=0, lt=65536)]
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ESTATEWATCH_API_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: Port = 8000
+
+    data_dir: Path = Path("var/maintenance")
+    db_url: str | None = None
+    sla_policy_path: Path | None = None  # None: the built-in SLA policy
+    webhooks_path: Path | None = None  # None: no webhooks
+
+    # Checked by /readyz: the central broker the worker consumes from.
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: Port = 1883
+
+    influx_url: str | None = None  # e.g. http://127.0.0.1:8086
+    influx_database: str = "estatewatch"
+    influx_username: str | None = None
+    influx_password: str | None = None
+
+    page_size_max: Annotated[int, Field(ge=1, le=10_000)] = 200
+    token_lifetime: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=30)
+    readiness_timeout: Annotated[float, Field(gt=0, le=30)] = 2.0
+
+    # The same check as the worker's, so both refuse the same URLs with the same words.
+    _async_driver = field_validator("db_url")(MaintenanceSettings._async_driver.__func__)  # type: ignore[attr-defined]
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or default_url(self.data_dir)

@@ -1,0 +1,257 @@
+"""Users and their tokens: create, list, issue, revoke, for the CLI and the admin routes.
+
+Every change is appended to the audit trail in the same transaction (entity types
+``user`` and ``api_token``), and none of these functions commits: the caller's
+``async with session.begin():`` does, so a change and its audit row land together.
+A secret is returned once, in :class:`IssuedToken`, and never stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Self, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db_tables import TokenRow, UserRow
+from api.errors import Conflict
+from api.token_secrets import hash_secret, new_secret
+from maintenance.db.audit import append
+from maintenance.domain.actors import Actor, Role
+from maintenance.domain.audit import AuditEntry
+from maintenance.domain.errors import InvalidRequest, NotFound
+
+__all__ = [
+    "ROLES",
+    "IssuedToken",
+    "NewUser",
+    "TokenInfo",
+    "User",
+    "create_user",
+    "get_user",
+    "issue_token",
+    "list_tokens",
+    "list_users",
+    "revoke_token",
+    "user_from_row",
+]
+
+ROLES: tuple[Role, ...] = get_args(Role)
+
+Username = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", strip_whitespace=True)
+]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+
+
+class NewUser(BaseModel):
+    """A user to create. Technicians name the sites they work at; residents their unit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username = Field(description="lower-case letters, digits, '.', '_', '-'")
+    role: Role
+    display_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    sites: list[Code] = Field(default_factory=list, max_length=100)
+    building: Code | None = None
+    unit: Code | None = None
+
+    @model_validator(mode="after")
+    def _fits_role(self) -> Self:
+        if self.role == "resident" and self.unit is None:
+            raise ValueError("a resident needs the unit they live in")
+        if self.role != "resident" and (self.building or self.unit):
+            raise ValueError(f"building and unit are for residents, not a {self.role}")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    sites: tuple[str, ...]
+    building: str | None
+    unit: str | None
+    active: bool
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.username, self.role)
+
+    @property
+    def audit_name(self) -> str:
+        """How the audit trail names this user, as it names domain actors."""
+        return f"{self.role}:{self.username}"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A token as listed: everything but the secret, which is not kept."""
+
+    id: int
+    username: str
+    label: str | None
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    info: TokenInfo
+    secret: str
+
+
+def user_from_row(row: UserRow) -> User:
+    if row.role not in ROLES:  # the CHECK constraint makes this unreachable but for edits
+        raise InvalidRequest(f"user {row.username} has an unknown role {row.role!r}")
+    role: Role = row.role
+    return User(
+        row.id,
+        row.username,
+        row.display_name,
+        role,
+        tuple(row.sites),
+        row.building,
+        row.unit,
+        row.active,
+    )
+
+
+def _token_info(row: TokenRow, username: str) -> TokenInfo:
+    return TokenInfo(
+        row.id,
+        username,
+        row.label,
+        row.created_at,
+        row.expires_at,
+        row.revoked_at,
+        row.last_used_at,
+    )
+
+
+async def create_user(session: AsyncSession, new: NewUser, *, actor: str, at: datetime) -> User:
+    """Add a user; :class:`Conflict` when the username is taken."""
+    if await session.scalar(select(UserRow.id).where(UserRow.username == new.username)):
+        raise Conflict(f"user {new.username} already exists")
+    row = UserRow(
+        username=new.username,
+        display_name=new.display_name or new.username,
+        role=new.role,
+        sites=list(new.sites),
+        building=new.building,
+        unit=new.unit,
+        active=True,
+        created_at=at,
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request took the name first
+        raise Conflict(f"user {new.username} already exists") from exc
+    await append(
+        session,
+        AuditEntry(
+            at=at,
+            actor=actor,
+            action="user.created",
+            entity_type="user",
+            entity_id=new.username,
+            detail={"role": new.role, "sites": list(new.sites), "unit": new.unit},
+        ),
+    )
+    return user_from_row(row)
+
+
+async def get_user(session: AsyncSession, username: str) -> User:
+    row = await session.scalar(select(UserRow).where(UserRow.username == username))
+    if row is None:
+        raise NotFound(f"no user {username}")
+    return user_from_row(row)
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    rows = await session.scalars(select(UserRow).order_by(UserRow.username))
+    return [user_from_row(row) for row in rows]
+
+
+async def issue_token(
+    session: AsyncSession,
+    username: str,
+    *,
+    expires_at: datetime,
+    label: str | None,
+    actor: str,
+    at: datetime,
+) -> IssuedToken:
+    """A new token for ``username``; the returned secret is the only copy."""
+    if expires_at <= at:
+        raise InvalidRequest(f"a token for {username} must expire after {at.isoformat()}")
+    user = await get_user(session, username)
+    secret = new_secret()
+    row = TokenRow(
+        user_id=user.id,
+        token_hash=hash_secret(secret),
+        label=label,
+        created_at=at,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    await session.flush()
+    await append(
+        session,
+        AuditEntry(
+            at=at,
+            actor=actor,
+            action="api_token.created",
+            entity_type="api_token",
+            entity_id=str(row.id),
+            detail={"user": username, "label": label, "expires_at": expires_at.isoformat()},
+        ),
+    )
+    return IssuedToken(_token_info(row, username), secret)
+
+
+async def list_tokens(session: AsyncSession, username: str) -> list[TokenInfo]:
+    user = await get_user(session, username)
+    rows = await session.scalars(
+        select(TokenRow).where(TokenRow.user_id == user.id).order_by(TokenRow.id)
+    )
+    return [_token_info(row, username) for row in rows]
+
+
+async def revoke_token(
+    session: AsyncSession, token_id: int, *, actor: str, at: datetime
+) -> TokenInfo:
+    """Revoke a token from now on; revoking twice keeps the first time and audits once."""
+    found = (
+        await session.execute(
+            select(TokenRow, UserRow.username)
+            .join(UserRow, UserRow.id == TokenRow.user_id)
+            .where(TokenRow.id == token_id)
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"no token {token_id}")
+    row, username = found
+    if row.revoked_at is None:
+        row.revoked_at = at
+        await append(
+            session,
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action="api_token.revoked",
+                entity_type="api_token",
+                entity_id=str(row.id),
+                detail={"user": username},
+            ),
+        )
+    return _token_info(row, username)
