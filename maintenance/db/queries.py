@@ -10,9 +10,9 @@ Nothing here writes; changes go through :mod:`maintenance.services`.
 - :func:`order_detail`: the order, its audit history and its SLA clocks.
 - :func:`list_alarms`: alarms by site, building, device, severity, state.
 
-**Visibility** is part of every query (a :class:`Scope`), so a record the caller may not
-see is simply not found: residents see the orders they requested; technicians the orders
-assigned to them or unassigned at their sites; staff everything.
+**Visibility** is part of every query: the caller passes a WHERE clause saying what it may
+see (``api.visibility.order_scope`` and ``alarm_scope`` own those rules), so a record the
+caller may not see is simply not found, and pages count only visible rows.
 
 **Due and overdue** are computed in SQL from the SLA policy given to the query, not
 stored, so a changed policy applies at once. A clock still running (response until the
@@ -46,12 +46,10 @@ from sqlalchemy import (
     and_,
     case,
     exists,
-    false,
     func,
     literal,
     or_,
     select,
-    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -75,7 +73,6 @@ __all__ = [
     "AlarmSummary",
     "Page",
     "PageRequest",
-    "Scope",
     "SortKey",
     "WorkOrderDetail",
     "WorkOrderFilters",
@@ -133,25 +130,6 @@ class Page(Generic[T]):
     next_cursor: str | None
     """None on the last page."""
     limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """What the caller may see. The default sees everything (staff and committee)."""
-
-    requested_by: str | None = None
-    """Only orders this user requested (a resident)."""
-    technician: str | None = None
-    """Only orders assigned to this user, or unassigned at one of ``sites``."""
-    sites: frozenset[str] = frozenset()
-
-    @classmethod
-    def resident(cls, user_id: str) -> Scope:
-        return cls(requested_by=user_id)
-
-    @classmethod
-    def for_technician(cls, user_id: str, sites: frozenset[str]) -> Scope:
-        return cls(technician=user_id, sites=sites)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,14 +324,8 @@ def _in_building(site: str | None, building: str) -> ColumnElement[bool]:
     return or_(exists().where(*alarm_here), named)
 
 
-def _scope_clause(scope: Scope) -> ColumnElement[bool]:
-    clauses: list[ColumnElement[bool]] = []
-    if scope.requested_by is not None:
-        clauses.append(WO.requested_by == scope.requested_by)
-    if scope.technician is not None:
-        unassigned_here = and_(WO.assignee.is_(None), WO.site.in_(sorted(scope.sites)))
-        clauses.append(or_(WO.assignee == scope.technician, unassigned_here))
-    return and_(true(), *clauses)
+def _visible(clause: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    return [] if clause is None else [clause]
 
 
 def _filter_clauses(
@@ -477,16 +449,16 @@ async def list_work_orders(
     filters: WorkOrderFilters = WorkOrderFilters(),
     sort: WorkOrderSort = WorkOrderSort(),
     page: PageRequest = PageRequest(),
-    scope: Scope = Scope(),
+    visible: ColumnElement[bool] | None = None,
 ) -> Page[WorkOrderSummary]:
-    """One page of the orders ``scope`` may see that match ``filters``, in ``sort`` order
+    """One page of the orders ``visible`` selects that match ``filters``, in ``sort`` order
     (ties broken by id). ``now`` (from the injected clock) decides what is overdue."""
     due = _due_epoch(policy, now)
     now_epoch = now.timestamp()
     sort_value = _sort_column(sort.key, due)
     tag = f"wo:{sort.key.value}:{'d' if sort.descending else 'a'}"
     parse, dump = _CURSOR_VALUE[sort.key]
-    where = [_scope_clause(scope), *_filter_clauses(filters, due, now_epoch)]
+    where = [*_visible(visible), *_filter_clauses(filters, due, now_epoch)]
     if page.cursor is not None:
         value, last_id = _decode_cursor(page.cursor, tag, parse)
         where.append(_after(sort_value, WO.id, value, last_id, sort.descending))
@@ -545,12 +517,12 @@ async def order_detail(
     *,
     policy: SlaPolicy,
     now: datetime,
-    scope: Scope = Scope(),
+    visible: ColumnElement[bool] | None = None,
 ) -> WorkOrderDetail | None:
-    """The order with its history and SLA clocks; None if it does not exist *or* ``scope``
-    may not see it, so the caller cannot tell the two apart."""
+    """The order with its history and SLA clocks; None if it does not exist *or*
+    ``visible`` leaves it out, so the caller cannot tell the two apart."""
     row = (
-        (await session.execute(select(WORK_ORDER).where(WO.id == order_id, _scope_clause(scope))))
+        (await session.execute(select(WORK_ORDER).where(WO.id == order_id, *_visible(visible))))
         .mappings()
         .first()
     )
@@ -572,12 +544,8 @@ async def order_detail(
 AL = ALARM.c
 
 
-def _alarm_clauses(
-    filters: AlarmFilters, sites: frozenset[str] | None
-) -> list[ColumnElement[bool]]:
+def _alarm_clauses(filters: AlarmFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
-    if sites is not None:
-        clauses.append(AL.site.in_(sorted(sites)) if sites else false())
     for column, value in (
         (AL.site, filters.site),
         (AL.building, filters.building),
@@ -602,17 +570,17 @@ async def list_alarms(
     *,
     filters: AlarmFilters = AlarmFilters(),
     page: PageRequest = PageRequest(),
-    sites: frozenset[str] | None = None,
+    visible: ColumnElement[bool] | None = None,
 ) -> Page[AlarmSummary]:
-    """Alarms matching ``filters``, newest raised first; only at ``sites`` if given."""
+    """Alarms ``visible`` selects that match ``filters``, newest raised first."""
     tag = "alarm:raised_at:d"
-    where = _alarm_clauses(filters, sites)
+    where = [*_visible(visible), *_alarm_clauses(filters)]
     if page.cursor is not None:
         value, last_id = _decode_cursor(page.cursor, tag, _parse_time)
         where.append(_after(AL.raised_at, AL.id, value, last_id, desc=True))
     query = (
         select(ALARM, AL.raised_at.label("sort_value"))
-        .where(and_(true(), *where))
+        .where(*where)
         .order_by(AL.raised_at.desc(), AL.id.desc())
         .limit(page.limit + 1)
     )
