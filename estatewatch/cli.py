@@ -24,6 +24,7 @@ class _Registrar(Protocol):
 
 
 def _registrars() -> list[_Registrar]:
+    from api import cli as api_cli
     from demo import cli as demo_cli
     from estatewatch import catalogue_cli
     from gateway import cli as gateway_cli
@@ -38,6 +39,7 @@ def _registrars() -> list[_Registrar]:
         gateway_cli.register,
         ingest_cli.register,
         maintenance_cli.register,
+        api_cli.register,
         services_cli.register,
         demo_cli.register,
     ]

@@ -1,0 +1,301 @@
+"""``estatewatch api``, ``estatewatch users ...`` and ``estatewatch tokens ...``.
+
+Every command takes the database as ``--db URL`` or ``--data-dir DIR`` (SQLite file
+``maintenance.db`` in it), else ``ESTATEWATCH_API_DB_URL`` / ``ESTATEWATCH_API_DATA_DIR``,
+else ``var/maintenance``: the maintenance worker's database. The user and token commands
+migrate the database first, so the first admin can be made on a fresh install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, get_args
+
+from maintenance.domain.actors import Role
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from api.settings import ApiSettings
+
+T = TypeVar("T")
+Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+ROLES: tuple[str, ...] = get_args(Role)
+
+
+def register(subparsers: Actions) -> None:
+    _add_api(subparsers)
+    _add_users(subparsers)
+    _add_tokens(subparsers)
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy async URL")
+    where.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="SQLite file maintenance.db in DIR"
+    )
+
+
+def _add_api(subparsers: Actions) -> None:
+    api = subparsers.add_parser(
+        "api",
+        help="serve the HTTP API (/api/v1, docs at /docs) until SIGTERM",
+        description=(
+            "Serve the estatewatch HTTP API for staff, the owners' committee and residents:"
+            " /api/v1 (bearer tokens from 'estatewatch tokens create'), OpenAPI pages at"
+            " /docs, /healthz and /readyz. The database is migrated on start. Every option"
+            " can also be set as ESTATEWATCH_API_<OPTION>."
+        ),
+    )
+    for option, dest, kind, text in (
+        ("--host", "host", str, "address to listen on (127.0.0.1)"),
+        ("--port", "port", int, "port to listen on (8000)"),
+        ("--mqtt-host", "mqtt_host", str, "central broker host, checked by /readyz (127.0.0.1)"),
+        ("--mqtt-port", "mqtt_port", int, "central broker port (1883)"),
+        ("--influx-url", "influx_url", str, "InfluxDB 1.x URL for telemetry (default: none)"),
+        ("--influx-database", "influx_database", str, "InfluxDB database (estatewatch)"),
+        ("--sla-policy", "sla_policy_path", Path, "SLA policy file (default: P1 10 min/1 h/4 h)"),
+        ("--webhooks", "webhooks_path", Path, "webhook subscriptions file (default: none)"),
+    ):
+        api.add_argument(option, dest=dest, type=kind, help=text)
+    _database_options(api)
+    api.set_defaults(handler=_serve)
+
+
+def _add_users(subparsers: Actions) -> None:
+    users = subparsers.add_parser("users", help="API users: add, list")
+    actions = users.add_subparsers(dest="action", metavar="<action>", required=True)
+    add = actions.add_parser(
+        "add",
+        help="add a user",
+        epilog=(
+            "examples:\n"
+            "  estatewatch users add alice --role admin\n"
+            "  estatewatch users add wang --role technician --site demo --site north\n"
+            "  estatewatch users add li --role resident --building B1 --unit 3-201"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add.add_argument("username", help="lower-case letters, digits, '.', '_', '-'")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--display-name")
+    add.add_argument(
+        "--site", dest="sites", action="append", default=[], help="a site a technician works at"
+    )
+    add.add_argument("--building", help="a resident's building")
+    add.add_argument("--unit", help="a resident's unit (required for residents)")
+    _database_options(add)
+    add.set_defaults(handler=_users_add)
+    listing = actions.add_parser("list", help="list users")
+    _database_options(listing)
+    listing.set_defaults(handler=_users_list)
+
+
+def _add_tokens(subparsers: Actions) -> None:
+    tokens = subparsers.add_parser("tokens", help="API bearer tokens: create, list, revoke")
+    actions = tokens.add_subparsers(dest="action", metavar="<action>", required=True)
+    create = actions.add_parser(
+        "create", help="create a token and print its secret (shown this once)"
+    )
+    create.add_argument("username")
+    create.add_argument(
+        "--expires-in",
+        metavar="DURATION",
+        help="lifetime like 12h, 30d, 52w (default: ESTATEWATCH_API_TOKEN_LIFETIME, 30d)",
+    )
+    create.add_argument("--label", help="what the token is for")
+    _database_options(create)
+    create.set_defaults(handler=_tokens_create)
+    listing = actions.add_parser("list", help="list a user's tokens (never their secrets)")
+    listing.add_argument("username")
+    _database_options(listing)
+    listing.set_defaults(handler=_tokens_list)
+    revoke = actions.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id", type=int)
+    _database_options(revoke)
+    revoke.set_defaults(handler=_tokens_revoke)
+
+
+def _settings(args: argparse.Namespace) -> ApiSettings:
+    from api.settings import ApiSettings
+    from estatewatch.cli_settings import settings_from_args
+
+    return settings_from_args(ApiSettings, args, "api")
+
+
+# -- the server -------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _quiet_alembic()
+    from api.app import create_app
+    from estatewatch.stopping import run_until_signalled
+
+    settings = _settings(args)
+    app = create_app(settings)
+    return run_until_signalled(lambda stop: serve(app, settings, stop))
+
+
+async def serve(app: FastAPI, settings: ApiSettings, stop: asyncio.Event) -> None:
+    """Run uvicorn until ``stop`` is set; then finish requests in hand and shut down."""
+    import uvicorn
+
+    from estatewatch.errors import ServiceError
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # estatewatch.stopping owns SIGINT and SIGTERM; uvicorn would re-raise them
+            # after shutdown and turn a clean stop into death by signal.
+            yield
+
+    server = Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="on")
+    )
+
+    async def stop_when_told() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stop_when_told(), name="api-stop")
+    try:
+        await server.serve()
+    except SystemExit as exc:  # uvicorn's way of saying it could not start
+        raise ServiceError(
+            f"the API could not start on {settings.host}:{settings.port}; the log says why"
+        ) from exc
+    finally:
+        watcher.cancel()
+    if not stop.is_set():
+        raise ServiceError("the API server stopped on its own; the log says why")
+
+
+# -- users and tokens -------------------------------------------------------------------
+
+
+def _with_session(
+    args: argparse.Namespace, work: Callable[[AsyncSession, datetime], Awaitable[T]]
+) -> T:
+    """Run ``work`` in one transaction on the migrated database, at the wall-clock now."""
+    _quiet_alembic()
+    from maintenance.db.engine import make_sessionmaker, open_engine
+    from maintenance.db.migrations import upgrade
+
+    settings = _settings(args)
+
+    async def main() -> T:
+        async with open_engine(settings.database_url) as engine:
+            await upgrade(engine)
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await work(session, datetime.now(UTC))
+
+    return asyncio.run(main())
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from api.users import NewUser, create_user
+    from estatewatch.validation import validate
+
+    fields = {
+        "username": args.username,
+        "role": args.role,
+        "display_name": args.display_name,
+        "sites": args.sites,
+        "building": args.building,
+        "unit": args.unit,
+    }
+    new = validate(NewUser, fields, f"users add {args.username}")
+    user = _with_session(args, lambda s, now: create_user(s, new, actor=_cli_actor(), at=now))
+    where = f" at {', '.join(user.sites)}" if user.sites else ""
+    home = f" in {user.building or ''} {user.unit}".rstrip() if user.unit else ""
+    print(f"user {user.username} ({user.role}){where}{home} added")
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from api.users import list_users
+
+    for user in _with_session(args, lambda s, _now: list_users(s)):
+        state = "" if user.active else " (deactivated)"
+        extra = ", ".join(user.sites) or " ".join(filter(None, (user.building, user.unit)))
+        print(f"{user.username}\t{user.role}\t{user.display_name}\t{extra}{state}")
+    return 0
+
+
+def _tokens_create(args: argparse.Namespace) -> int:
+    from api.users import issue_token
+    from estatewatch.durations import parse_duration
+    from estatewatch.errors import ConfigError
+
+    lifetime = _settings(args).token_lifetime
+    if args.expires_in is not None:
+        try:
+            lifetime = timedelta(seconds=parse_duration(args.expires_in))
+        except ValueError as exc:
+            raise ConfigError(f"tokens create --expires-in: {exc}") from exc
+    issued = _with_session(
+        args,
+        lambda s, now: issue_token(
+            s,
+            args.username,
+            expires_at=now + lifetime,
+            label=args.label,
+            actor=_cli_actor(),
+            at=now,
+        ),
+    )
+    # The secret alone on stdout, so scripts can capture it; the rest for people.
+    print(issued.secret)
+    print(
+        f"token {issued.info.id} for {issued.info.username}, expires"
+        f" {issued.info.expires_at.isoformat(timespec='seconds')}; the secret above is not"
+        " stored and cannot be shown again",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    from api.users import list_tokens
+
+    for token in _with_session(args, lambda s, _now: list_tokens(s, args.username)):
+        state = (
+            f"revoked {token.revoked_at.isoformat(timespec='seconds')}"
+            if token.revoked_at
+            else f"expires {token.expires_at.isoformat(timespec='seconds')}"
+        )
+        print(f"{token.id}\t{token.username}\t{state}\t{token.label or ''}")
+    return 0
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    from api.users import revoke_token
+
+    token = _with_session(
+        args, lambda s, now: revoke_token(s, args.token_id, actor=_cli_actor(), at=now)
+    )
+    print(f"token {token.id} of {token.username} revoked")
+    return 0
+
+
+def _quiet_alembic() -> None:
+    # Alembic logs its plugins and dialect at INFO on every run; set before its import.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
