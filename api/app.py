@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
 
 from api.deps import Services
 from api.errors import PROBLEM_RESPONSES, CatchAllMiddleware, install_error_handlers
-from api.policy import PUBLIC, policy_of
+from api.policy import PUBLIC, route_policies
 from api.settings import ApiSettings
 from estatewatch import __version__
 from ingest.query import InfluxReader
@@ -102,7 +102,15 @@ def create_app(
 
 
 def _document_policies(app: FastAPI) -> None:
-    for route in app.routes:
-        if isinstance(route, APIRoute) and (policy := policy_of(route)) is not None:
-            roles = [PUBLIC] if policy == PUBLIC else sorted(policy)
-            route.openapi_extra = {**(route.openapi_extra or {}), "x-allowed-roles": roles}
+    """Show each operation's allowed roles in the OpenAPI document as ``x-allowed-roles``."""
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = plain_openapi()
+        for (method, path), policy in route_policies(app).items():
+            operation = schema.get("paths", {}).get(path, {}).get(method.lower())
+            if operation is not None and policy is not None:
+                operation["x-allowed-roles"] = [PUBLIC] if policy == PUBLIC else sorted(policy)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

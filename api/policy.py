@@ -29,11 +29,12 @@ document as ``x-allowed-roles``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.deps import CurrentUser, Principal
 from api.errors import Problem
@@ -44,7 +45,9 @@ __all__ = [
     "PUBLIC",
     "Policy",
     "RoleGate",
+    "RouteEntry",
     "allow",
+    "api_routes",
     "authenticated",
     "policy_of",
     "public",
@@ -109,20 +112,47 @@ def _gates(dependant: Dependant) -> Iterator[RoleGate | _PublicGate]:
         yield from _gates(sub)
 
 
-def policy_of(route: APIRoute) -> Policy | None:
-    """The route's declared policy; None when it declares none or more than one."""
-    gates = list(dict.fromkeys(_gates(route.dependant)))
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    """One route as the app serves it: its full path, methods, resolved dependencies
+    (router-level ones included) and declared policy (None: missing or ambiguous)."""
+
+    path: str
+    methods: frozenset[str]
+    dependant: Dependant
+    policy: Policy | None
+
+
+def policy_of(dependant: Dependant) -> Policy | None:
+    """The policy declared in a route's dependencies; None for none or more than one."""
+    gates = list(dict.fromkeys(_gates(dependant)))
     if len(gates) != 1:
         return None
     gate = gates[0]
     return gate.roles if isinstance(gate, RoleGate) else PUBLIC
 
 
+def api_routes(app: FastAPI) -> list[RouteEntry]:
+    """Every FastAPI route of ``app``, through included routers, as it is served."""
+    entries = []
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            dependant: Dependant = context.dependant
+            entries.append(
+                RouteEntry(
+                    str(context.path),
+                    frozenset(context.methods or ()),
+                    dependant,
+                    policy_of(dependant),
+                )
+            )
+    return entries
+
+
 def route_policies(app: FastAPI) -> dict[tuple[str, str], Policy | None]:
     """``{(method, path): policy}`` for every API route (None: missing or ambiguous)."""
     return {
-        (method, route.path): policy_of(route)
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        for method in sorted(route.methods or ())
+        (method, entry.path): entry.policy
+        for entry in api_routes(app)
+        for method in sorted(entry.methods)
     }
