@@ -85,7 +85,7 @@ def test_policies_are_read_through_routers_and_a_missing_or_double_one_is_caught
     policies = route_policies(app)
     assert policies[("GET", f"{API_PREFIX}/stray")] is None
     assert policies[("GET", f"{API_PREFIX}/twice")] is None
-    assert policies[("GET", f"{API_PREFIX}/club/minutes")] == {"committee"}
+    assert policies[("GET", f"{API_PREFIX}/club/minutes")] == frozenset({"committee"})
     assert policies[("GET", "/healthz")] == PUBLIC
 
 
@@ -142,7 +142,9 @@ async def test_every_role_on_every_route(
             for method in sorted(route.methods):
                 for caller in (ANONYMOUS, *ROLES):
                     headers = bearer(tokens[caller]) if caller in tokens else {}
-                    body = {} if method in ("POST", "PUT", "PATCH") else None
+                    body: dict[str, object] | None = (
+                        {} if method in ("POST", "PUT", "PATCH") else None
+                    )
                     response = await api.client.request(method, path, headers=headers, json=body)
                     tried += 1
                     problem = verdict(response, expectation(policy, caller))
