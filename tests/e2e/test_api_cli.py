@@ -1,0 +1,89 @@
+"""``estatewatch users``, ``tokens`` and ``api`` driven as an operator would, in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.local._ports import free_ports
+
+pytestmark = pytest.mark.e2e
+
+ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+
+
+def estatewatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ESTATEWATCH, *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def wait_until_serving(base: str, server: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"estatewatch api exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("estatewatch api did not answer /healthz within 30 s")
+
+
+def test_make_an_admin_serve_the_api_call_it_and_stop_on_sigterm(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    added = estatewatch("users", "add", "alice", "--role", "admin", *data, cwd=tmp_path)
+    assert (added.returncode, added.stdout) == (0, "user alice (admin) added\n"), added.stderr
+    refused = estatewatch("users", "add", "li", "--role", "resident", *data, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "a resident needs the unit they live in" in refused.stderr
+
+    created = estatewatch("tokens", "create", "alice", "--expires-in", "2h", *data, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("ew_")
+    assert "cannot be shown again" in created.stderr
+    for stored in (tmp_path / "data").iterdir():  # the database and its WAL
+        assert token.encode() not in stored.read_bytes()
+
+    (port,) = free_ports(1)
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [*ESTATEWATCH, "api", "--port", str(port), *data],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
+    )
+    try:
+        wait_until_serving(base, server)
+        me = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+        assert me.json()["username"] == "alice"
+        anonymous = httpx.get(f"{base}/api/v1/me")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        assert httpx.get(f"{base}/docs").status_code == 200
+        ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 503  # nothing listens on the broker port given
+        assert ready.json()["detail"] == "not ready: broker unavailable"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "Application shutdown complete" in output
+
+    tokens = estatewatch("tokens", "list", "alice", *data, cwd=tmp_path)
+    token_id = tokens.stdout.split("\t")[0]
+    revoked = estatewatch("tokens", "revoke", token_id, *data, cwd=tmp_path)
+    assert revoked.stdout == f"token {token_id} of alice revoked\n"
