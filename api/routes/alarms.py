@@ -1,0 +1,51 @@
+"""Alarms: list and filter (staff, committee, supervisors), acknowledge (staff).
+
+Technicians see the alarms of their sites only (:mod:`api.visibility`); an alarm they may
+not see is a 404, like a missing one. Acknowledging twice is a 409 naming who did first.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import Clock, CurrentUser, Session, Uow
+from api.errors import Problem
+from api.policy import allow
+from api.schemas.work_orders import ALARM_ID_PATTERN, AlarmOut, AlarmPageOut, AlarmQuery
+from api.visibility import alarm_scope, ensure_alarm_visible
+from maintenance import services
+from maintenance.db.queries import list_alarms
+from maintenance.domain.errors import DomainError, NotFound
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/alarms", tags=["alarms"])
+
+AlarmId = Annotated[str, Path(pattern=ALARM_ID_PATTERN, description="ALM-<32 hex digits>")]
+
+
+@router.get("", dependencies=[allow("admin", "manager", "technician", "committee", "supervisor")])
+async def alarms(
+    query: Annotated[AlarmQuery, Query()], me: CurrentUser, session: Session
+) -> AlarmPageOut:
+    """Newest raised first; follow next_cursor for the next page."""
+    page = await list_alarms(
+        session, filters=query.filters(), page=query.page(), visible=alarm_scope(me.user)
+    )
+    return AlarmPageOut.of(page)
+
+
+@router.post("/{alarm_id}/acknowledge", dependencies=[allow("admin", "manager", "technician")])
+async def acknowledge(alarm_id: AlarmId, me: CurrentUser, uow: Uow, clock: Clock) -> AlarmOut:
+    async with uow:
+        ensure_alarm_visible(me.user, await uow.alarms.get(alarm_id), alarm_id)
+    try:
+        alarm = await services.acknowledge_alarm(uow, alarm_id, me.actor, clock)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        # Alarm.acknowledge refuses a second acknowledgement with a plain DomainError.
+        raise Problem(409, str(exc), kind="already-acknowledged") from exc
+    return AlarmOut.from_alarm(alarm)

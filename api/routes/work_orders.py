@@ -1,0 +1,211 @@
+"""Work orders for staff, the committee and supervisors: list, detail, create, act.
+
+Each state-machine action is a sub-resource, ``POST /work-orders/{id}/<action>`` (assign,
+acknowledge, start, hold, resume, request-approval, approve, reject, resolve, verify,
+reopen, close, cancel, rate, comment, cost), with its own body and role policy. An action
+first checks that the caller can see the order (else 404, as for a missing one), then runs
+:func:`maintenance.services.perform`, hands the events to the webhooks after the commit,
+and answers with the order as it now is. The domain decides the rest: an action the state
+does not allow is a 409, a rule that refuses this actor (a resolver verifying) a 403.
+
+Residents use ``/requests`` (:mod:`api.routes.requests`); technicians see the orders
+assigned to them or unassigned at their sites (:mod:`api.visibility`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import Clock, CurrentUser, Principal, Session, Sla, Uow, Webhooks
+from api.policy import allow
+from api.schemas.work_orders import (
+    ORDER_ID_PATTERN,
+    AssignIn,
+    CommentIn,
+    CostIn,
+    NewWorkOrderIn,
+    NoteIn,
+    ReasonIn,
+    WorkOrderOut,
+    WorkOrderPageOut,
+    WorkOrderQuery,
+)
+from api.visibility import ensure_order_visible, order_scope
+from maintenance import services
+from maintenance.db.queries import WorkOrderSort, list_work_orders, order_detail
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.errors import NotFound
+from maintenance.domain.signals import Clock as ClockFn
+from maintenance.domain.sla import SlaPolicy
+from maintenance.notify import notify
+from maintenance.webhooks import WebhookSender
+
+__all__ = ["Act", "Desk", "OrderId", "read_order", "router"]
+
+router = APIRouter(prefix="/work-orders", tags=["work orders"])
+
+OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="WO-<year>-<number>")]
+
+_READERS = allow("admin", "manager", "technician", "committee", "supervisor")
+_DISPATCH = allow("admin", "manager")
+_WORKERS = allow("admin", "manager", "technician")
+_COMMITTEE = allow("admin", "committee")
+
+
+async def read_order(
+    session: AsyncSession, order_id: str, me: Principal, clock: ClockFn, sla: SlaPolicy
+) -> WorkOrderOut:
+    """The order as ``me`` may see it; NotFound (404) when missing or not theirs."""
+    detail = await order_detail(
+        session, order_id, policy=sla, now=clock(), visible=order_scope(me.user)
+    )
+    if detail is None:
+        raise NotFound(f"no work order {order_id}")
+    return WorkOrderOut.of(detail, for_resident=me.user.role == "resident")
+
+
+@dataclass(frozen=True, slots=True)
+class Desk:
+    """What every action needs, gathered once per request."""
+
+    me: Principal
+    uow: SqlUnitOfWork
+    session: AsyncSession
+    clock: ClockFn
+    sla: SlaPolicy
+    hooks: WebhookSender | None
+
+    async def act(self, order_id: str, action: str, **args: Any) -> WorkOrderOut:
+        async with self.uow:  # look before acting: someone else's order is a 404
+            ensure_order_visible(self.me.user, await self.uow.work_orders.get(order_id), order_id)
+        result = await services.perform(
+            self.uow, order_id, action, self.me.actor, self.clock, self.sla, **args
+        )
+        notify(self.hooks, result.events)
+        return await read_order(self.session, order_id, self.me, self.clock, self.sla)
+
+
+async def _desk(
+    me: CurrentUser, uow: Uow, session: Session, clock: Clock, sla: Sla, hooks: Webhooks
+) -> Desk:
+    return Desk(me, uow, session, clock, sla, hooks)
+
+
+Act = Annotated[Desk, Depends(_desk)]
+
+
+@router.get("", dependencies=[_READERS])
+async def list_orders(
+    query: Annotated[WorkOrderQuery, Query()],
+    me: CurrentUser,
+    session: Session,
+    clock: Clock,
+    sla: Sla,
+) -> WorkOrderPageOut:
+    """Orders the caller may see, filtered, sorted and paged (keyset: follow next_cursor)."""
+    page = await list_work_orders(
+        session,
+        policy=sla,
+        now=clock(),
+        filters=query.filters(),
+        sort=WorkOrderSort.parse(query.sort),
+        page=query.page(),
+        visible=order_scope(me.user),
+    )
+    return WorkOrderPageOut.of(page)
+
+
+@router.post("", status_code=201, dependencies=[_WORKERS])
+async def create_order(new: NewWorkOrderIn, desk: Act) -> WorkOrderOut:
+    result = await services.create_order(desk.uow, desk.me.actor, desk.clock, **new.model_dump())
+    notify(desk.hooks, result.events)
+    return await read_order(desk.session, result.order.id, desk.me, desk.clock, desk.sla)
+
+
+@router.get("/{order_id}", dependencies=[_READERS])
+async def get_order(
+    order_id: OrderId, me: CurrentUser, session: Session, clock: Clock, sla: Sla
+) -> WorkOrderOut:
+    """The order with its history and SLA clocks."""
+    return await read_order(session, order_id, me, clock, sla)
+
+
+@router.post("/{order_id}/assign", dependencies=[_DISPATCH])
+async def assign(order_id: OrderId, body: AssignIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "assign", assignee=body.assignee)
+
+
+@router.post("/{order_id}/acknowledge", dependencies=[_WORKERS])
+async def acknowledge(order_id: OrderId, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "acknowledge")
+
+
+@router.post("/{order_id}/start", dependencies=[_WORKERS])
+async def start(order_id: OrderId, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "start")
+
+
+@router.post("/{order_id}/hold", dependencies=[_WORKERS])
+async def hold(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "hold", reason=body.reason)
+
+
+@router.post("/{order_id}/resume", dependencies=[_WORKERS])
+async def resume(order_id: OrderId, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "resume")
+
+
+@router.post("/{order_id}/cost", dependencies=[_WORKERS])
+async def set_cost(order_id: OrderId, body: CostIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "set_cost", estimate=body.estimate, actual=body.actual)
+
+
+@router.post("/{order_id}/request-approval", dependencies=[_WORKERS])
+async def request_approval(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "request_approval", reason=body.note)
+
+
+@router.post("/{order_id}/approve", dependencies=[_COMMITTEE])
+async def approve(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "approve", reason=body.note)
+
+
+@router.post("/{order_id}/reject", dependencies=[_COMMITTEE])
+async def reject(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "reject", reason=body.reason)
+
+
+@router.post("/{order_id}/resolve", dependencies=[_WORKERS])
+async def resolve(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "resolve", note=body.note)
+
+
+@router.post("/{order_id}/verify", dependencies=[allow("supervisor")])
+async def verify(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
+    """An owners' supervisor confirms the repair (never the one who resolved it)."""
+    return await desk.act(order_id, "verify", note=body.note)
+
+
+@router.post("/{order_id}/reopen", dependencies=[allow("supervisor")])
+async def reopen(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
+    """Verification failed: the order goes back to work (``fail_verification``)."""
+    return await desk.act(order_id, "fail_verification", reason=body.reason)
+
+
+@router.post("/{order_id}/close", dependencies=[_DISPATCH])
+async def close(order_id: OrderId, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "close")
+
+
+@router.post("/{order_id}/cancel", dependencies=[_DISPATCH])
+async def cancel(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "cancel", reason=body.reason)
+
+
+@router.post("/{order_id}/comment", dependencies=[_READERS])
+async def comment(order_id: OrderId, body: CommentIn, desk: Act) -> WorkOrderOut:
+    return await desk.act(order_id, "comment", text=body.text, public=body.public)

@@ -1,0 +1,426 @@
+"""Request and response bodies for work orders, resident requests and alarms.
+
+Responses are built from the read models (:mod:`maintenance.db.queries`) and the domain
+objects with ``of``; requests carry field constraints, so a bad value is a 422 naming the
+field before any service runs. A resident's view of an order (``for_resident``) shows only
+notes marked public and leaves private staff comments out of the history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from maintenance.db.queries import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    AlarmFilters,
+    AlarmSummary,
+    Page,
+    PageRequest,
+    SortKey,
+    WorkOrderDetail,
+    WorkOrderFilters,
+    WorkOrderSummary,
+)
+from maintenance.domain.alarms import Alarm
+from maintenance.domain.audit import AuditEntry
+from maintenance.domain.signals import Priority, Severity
+from maintenance.domain.sla import Clock
+from maintenance.domain.workorders import Status, allowed_actions
+
+__all__ = [
+    "ALARM_ID_PATTERN",
+    "ORDER_ID_PATTERN",
+    "SORT_PATTERN",
+    "AlarmOut",
+    "AlarmPageOut",
+    "AlarmQuery",
+    "AssignIn",
+    "ClockOut",
+    "CommentIn",
+    "CostIn",
+    "HistoryOut",
+    "NewRequestIn",
+    "NewWorkOrderIn",
+    "NoteIn",
+    "RateIn",
+    "ReasonIn",
+    "WorkOrderOut",
+    "WorkOrderPageOut",
+    "WorkOrderQuery",
+    "WorkOrderSummaryOut",
+]
+
+ORDER_ID_PATTERN: Final = r"^WO-\d{4}-\d{6}$"
+ALARM_ID_PATTERN: Final = r"^ALM-[0-9a-f]{32}$"
+SORT_PATTERN: Final = rf"^-?({'|'.join(k.value for k in SortKey)})$"
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Code = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+]
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), max_digits=14, decimal_places=2)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ------------------------------------------------------------------------------
+
+
+class NewWorkOrderIn(_In):
+    """Staff open an order for an asset (a device key or a place)."""
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    site: Code
+    asset: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    category: Code
+    fault_kind: Code
+    priority: Priority
+    location: Annotated[str, StringConstraints(max_length=200)] | None = None
+    description: Text | None = None
+    requested_by: Name | None = Field(
+        default=None, description="the resident (username) the order is raised for, if any"
+    )
+
+
+class NewRequestIn(_In):
+    """A resident raises a need about a place in their building."""
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    place: Code = Field(description="where in the building: 'stairwell', 'lift-2', 'lobby'...")
+    category: Code = Field(description="'lighting', 'elevator', 'plumbing', 'cleaning'...")
+    description: Text | None = None
+    site: Code | None = Field(default=None, description="default: the resident's only site")
+    urgent: bool = Field(default=False, description="P2 instead of the usual P3")
+
+
+class AssignIn(_In):
+    assignee: Name
+
+
+class ReasonIn(_In):
+    reason: Text
+
+
+class NoteIn(_In):
+    """An optional note (resolve, verify, approve, request-approval)."""
+
+    note: Text | None = None
+
+
+class CostIn(_In):
+    estimate: Money | None = None
+    actual: Money | None = None
+
+
+class RateIn(_In):
+    stars: Annotated[int, Field(ge=1, le=5, strict=True)]
+    comment: Text | None = None
+
+
+class CommentIn(_In):
+    text: Text
+    public: bool = Field(default=True, description="visible to the requesting resident")
+
+
+# -- responses -----------------------------------------------------------------------------
+
+
+class WorkOrderSummaryOut(BaseModel):
+    id: str
+    title: str
+    site: str
+    asset: str
+    location: str | None
+    category: str
+    priority: Priority
+    status: Status
+    source: str
+    assignee: str | None
+    requested_by: str | None
+    created_at: datetime
+    due_at: datetime | None = Field(description="when the earliest running SLA clock is due")
+    overdue: bool
+
+    @classmethod
+    def of(cls, summary: WorkOrderSummary) -> WorkOrderSummaryOut:
+        return cls.model_validate(summary, from_attributes=True)
+
+
+class WorkOrderPageOut(BaseModel):
+    items: list[WorkOrderSummaryOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: last")
+    limit: int
+
+    @classmethod
+    def of(cls, page: Page[WorkOrderSummary]) -> WorkOrderPageOut:
+        return cls(
+            items=[WorkOrderSummaryOut.of(item) for item in page.items],
+            next_cursor=page.next_cursor,
+            limit=page.limit,
+        )
+
+
+class ClockOut(BaseModel):
+    name: str
+    target_minutes: int
+    elapsed_minutes: int
+    remaining_minutes: int
+    breached: bool
+    running: bool
+    paused: bool
+    due_at: datetime | None
+    stopped_at: datetime | None
+
+    @classmethod
+    def of(cls, clock: Clock) -> ClockOut:
+        return cls(
+            name=clock.name,
+            target_minutes=int(clock.target.total_seconds() // 60),
+            elapsed_minutes=clock.elapsed_minutes,
+            remaining_minutes=clock.remaining_minutes,
+            breached=clock.breached,
+            running=clock.running,
+            paused=clock.paused,
+            due_at=clock.due_at,
+            stopped_at=clock.stopped_at,
+        )
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    reason: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> HistoryOut:
+        return cls(
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            from_state=entry.from_state,
+            to_state=entry.to_state,
+            reason=entry.reason,
+            detail=dict(entry.detail),
+        )
+
+
+class NoteOut(BaseModel):
+    by: str
+    at: datetime
+    text: str
+    public: bool
+
+
+class RatingOut(BaseModel):
+    stars: int
+    comment: str | None
+    at: datetime
+
+
+class WorkOrderOut(BaseModel):
+    id: str
+    title: str
+    site: str
+    asset: str
+    location: str | None
+    category: str
+    fault_kind: str
+    priority: Priority
+    source: str
+    status: Status
+    created_at: datetime
+    requested_by: str | None
+    description: str | None
+    repeat_of: str | None
+    assignee: str | None
+    alarm_ids: list[str]
+    acknowledged_at: datetime | None
+    first_feedback_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    cost_estimate: Decimal | None
+    cost_actual: Decimal | None
+    cancel_reason: str | None
+    notes: list[NoteOut]
+    rating: RatingOut | None
+    allowed_actions: list[str] = Field(description="state-machine actions the status allows")
+    clocks: list[ClockOut]
+    history: list[HistoryOut]
+
+    @classmethod
+    def of(cls, detail: WorkOrderDetail, *, for_resident: bool = False) -> WorkOrderOut:
+        order = detail.order
+        notes = [n for n in order.notes if n.public or not for_resident]
+        history = [e for e in detail.history if not (for_resident and _private_note(e))]
+        rating = order.rating
+        return cls(
+            id=order.id,
+            title=order.title,
+            site=order.site,
+            asset=order.asset,
+            location=order.location,
+            category=order.category,
+            fault_kind=order.fault_kind,
+            priority=order.priority,
+            source=order.source,
+            status=order.status,
+            created_at=order.created_at,
+            requested_by=order.requested_by,
+            description=order.description,
+            repeat_of=order.repeat_of,
+            assignee=order.assignee,
+            alarm_ids=list(order.alarm_ids),
+            acknowledged_at=order.acknowledged_at,
+            first_feedback_at=order.first_feedback_at,
+            resolved_at=order.resolved_at,
+            closed_at=order.closed_at,
+            cost_estimate=order.cost_estimate,
+            cost_actual=order.cost_actual,
+            cancel_reason=order.cancel_reason,
+            notes=[NoteOut(by=n.by.user_id, at=n.at, text=n.text, public=n.public) for n in notes],
+            rating=None
+            if rating is None
+            else RatingOut(stars=rating.stars, comment=rating.comment, at=rating.at),
+            allowed_actions=[a.value for a in allowed_actions(order.status)],
+            clocks=[ClockOut.of(clock) for clock in detail.clocks],
+            history=[HistoryOut.of(entry) for entry in history],
+        )
+
+
+def _private_note(entry: AuditEntry) -> bool:
+    return entry.action.endswith(".comment") and entry.detail.get("public") == "False"
+
+
+class AlarmOut(BaseModel):
+    id: str
+    rule: str
+    site: str
+    device_type: str
+    device_id: str
+    building: str | None
+    severity: Severity
+    priority: Priority | None
+    fault_kind: str
+    message: str
+    raised_at: datetime
+    last_seen: datetime
+    count: int
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    cleared_at: datetime | None
+    work_order_id: str | None
+
+    @classmethod
+    def of(cls, alarm: AlarmSummary) -> AlarmOut:
+        return cls.model_validate(alarm, from_attributes=True)
+
+    @classmethod
+    def from_alarm(cls, alarm: Alarm) -> AlarmOut:
+        by = alarm.acknowledged_by
+        return cls(
+            id=alarm.id,
+            rule=alarm.rule,
+            site=alarm.device.site,
+            device_type=alarm.device.device_type,
+            device_id=alarm.device.device_id,
+            building=alarm.building,
+            severity=alarm.severity,
+            priority=alarm.priority,
+            fault_kind=alarm.fault_kind,
+            message=alarm.message,
+            raised_at=alarm.raised_at,
+            last_seen=alarm.last_seen,
+            count=alarm.count,
+            acknowledged_by=by.user_id if by else None,
+            acknowledged_at=alarm.acknowledged_at,
+            cleared_at=alarm.cleared_at,
+            work_order_id=alarm.work_order_id,
+        )
+
+
+class AlarmPageOut(BaseModel):
+    items: list[AlarmOut]
+    next_cursor: str | None
+    limit: int
+
+    @classmethod
+    def of(cls, page: Page[AlarmSummary]) -> AlarmPageOut:
+        return cls(
+            items=[AlarmOut.of(item) for item in page.items],
+            next_cursor=page.next_cursor,
+            limit=page.limit,
+        )
+
+
+# -- query strings -------------------------------------------------------------------------
+
+
+class _PageQuery(BaseModel):
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+    cursor: Annotated[str, Field(max_length=512)] | None = Field(
+        default=None, description="the next_cursor of the previous page"
+    )
+
+    def page(self) -> PageRequest:
+        return PageRequest(self.limit, self.cursor)
+
+
+class WorkOrderQuery(_PageQuery):
+    """``?status=new&status=assigned&site=...&sort=-created_at&limit=50``."""
+
+    status: list[Status] = Field(default_factory=list, max_length=len(Status))
+    priority: list[Priority] = Field(default_factory=list, max_length=4)
+    site: Code | None = None
+    building: Code | None = None
+    asset: Annotated[str, StringConstraints(max_length=300)] | None = None
+    assignee: Name | None = None
+    overdue: bool | None = None
+    sort: Annotated[str, Field(pattern=SORT_PATTERN)] = Field(
+        default="-created_at", description="created_at, priority, status or due; '-' descending"
+    )
+
+    def filters(self) -> WorkOrderFilters:
+        return WorkOrderFilters(
+            status=frozenset(self.status),
+            priority=frozenset(self.priority),
+            site=self.site,
+            building=self.building,
+            asset=self.asset,
+            assignee=self.assignee,
+            overdue=self.overdue,
+        )
+
+
+class AlarmQuery(_PageQuery):
+    site: Code | None = None
+    building: Code | None = None
+    device_type: Code | None = None
+    device_id: Code | None = None
+    severity: list[Severity] = Field(default_factory=list, max_length=4)
+    active: bool | None = None
+    acknowledged: bool | None = None
+    work_order_id: Annotated[str, Field(pattern=ORDER_ID_PATTERN)] | None = None
+
+    def filters(self) -> AlarmFilters:
+        return AlarmFilters(
+            site=self.site,
+            building=self.building,
+            device_type=self.device_type,
+            device_id=self.device_id,
+            severity=frozenset(self.severity),
+            active=self.active,
+            acknowledged=self.acknowledged,
+            work_order_id=self.work_order_id,
+        )
