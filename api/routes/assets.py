@@ -1,0 +1,336 @@
+"""Assets: the register, with each device's online state and, in detail, its latest
+telemetry and (for elevators) a health summary.
+
+Online state: an active ``offline`` alarm says offline; otherwise the latest reading in
+InfluxDB says online when it is recent (:data:`STALE_AFTER` per kind, *our choice*: three
+of the gateway's 60 s full reports for elevators and chargers, three hourly heartbeats for
+smoke alarms), offline when older; with neither, unknown. When InfluxDB is not configured
+or does not answer, the answer says so (``telemetry``) instead of failing: the register
+and the alarms still stand.
+
+Visibility (:mod:`api.visibility`): technicians see the sites they work at; a device they
+may not see is a 404 like a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Final, TypeVar
+
+import pandas as pd
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import func, select
+
+from api.deps import AppServices, Clock, CurrentUser, Page, Uow
+from api.policy import allow
+from api.schemas.assets import (
+    AlarmBrief,
+    AssetDetailOut,
+    AssetOut,
+    ElevatorHealth,
+    FieldValue,
+    OnlineBasis,
+)
+from api.schemas.committee import TelemetryState
+from api.users import User
+from api.visibility import can_see_site
+from ingest.query import InfluxQueryError, InfluxReader
+from maintenance.db.evidence_data import elevator_evidence, find_asset
+from maintenance.db.kpi_frames import AssetInfo, asset_register, fault_records
+from maintenance.db.tables import AlarmRow, Asset
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.errors import NotFound
+from maintenance.domain.evidence import ElevatorEvidence
+
+__all__ = [
+    "STALE_AFTER",
+    "SiteQuery",
+    "evidence_for",
+    "plain_value",
+    "router",
+    "visible_asset",
+    "with_telemetry",
+]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/assets", tags=["assets"])
+
+_SEE = allow("admin", "manager", "committee", "supervisor", "technician")
+
+STALE_AFTER: Final = {
+    "elevator": timedelta(minutes=3),
+    "charger_cabinet": timedelta(minutes=3),
+    "smoke_alarm": timedelta(hours=3),
+}
+OFFLINE: Final = "offline"
+_TELEMETRY_NOTES: Final[dict[TelemetryState, str]] = {
+    "not_configured": "the API has no InfluxDB configured: no latest values",
+    "unavailable": "InfluxDB did not answer: latest values and trips are left out",
+}
+RECENT_FAULTS: Final = timedelta(days=30)
+
+DeviceId = Annotated[str, Path(min_length=1, max_length=64)]
+SiteQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=64, description="needed only when two sites share the id"),
+]
+T = TypeVar("T")
+
+
+async def with_telemetry(
+    reader: InfluxReader | None, run: Callable[[InfluxReader | None], Awaitable[T]]
+) -> tuple[T, TelemetryState]:
+    """``run(reader)``; without InfluxDB, or when it fails, ``run(None)`` and why."""
+    if reader is None:
+        return await run(None), "not_configured"
+    try:
+        return await run(reader), "ok"
+    except InfluxQueryError as exc:
+        log.warning("answering without telemetry: %s", exc)
+        return await run(None), "unavailable"
+
+
+async def evidence_for(
+    uow: SqlUnitOfWork, asset: AssetInfo, now: datetime, reader: InfluxReader | None
+) -> tuple[ElevatorEvidence, TelemetryState]:
+    """The year's evidence on an elevator, with trips when InfluxDB answers."""
+
+    async def run(source: InfluxReader | None) -> ElevatorEvidence:
+        return await elevator_evidence(uow, asset, now, reader=source)
+
+    return await with_telemetry(reader, run)
+
+
+async def visible_asset(
+    uow: SqlUnitOfWork, user: User, device_id: str, site: str | None
+) -> AssetInfo:
+    """The device, if registered and visible to ``user``; else one and the same 404."""
+    missing = NotFound(f"no registered device {device_id!r}")
+    try:
+        asset = await find_asset(uow, device_id, site)
+    except NotFound:
+        raise missing from None
+    if not can_see_site(user, asset.site):
+        raise missing
+    return asset
+
+
+def plain_value(value: Any) -> FieldValue:
+    """A DataFrame cell as JSON: numpy scalars unwrapped, NaN/NA as None."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _online(
+    kind: str, offline_alarm: bool, last_seen: datetime | None, now: datetime
+) -> tuple[bool | None, OnlineBasis]:
+    if offline_alarm:
+        return False, "offline_alarm"
+    if last_seen is None:
+        return None, "unknown"
+    if now - last_seen <= STALE_AFTER[kind]:
+        return True, "recent_data"
+    return False, "stale_data"
+
+
+async def _offline(uow: SqlUnitOfWork, assets: Iterable[AssetInfo]) -> set[str]:
+    """Asset keys with an active offline alarm."""
+    keys = {a.key for a in assets}
+    rows = await uow.session.execute(
+        select(AlarmRow.site, AlarmRow.device_type, AlarmRow.device_id).where(
+            AlarmRow.fault_kind == OFFLINE,
+            AlarmRow.cleared_at.is_(None),
+            AlarmRow.device_id.in_({key.rsplit("/", 1)[1] for key in keys}),
+        )
+    )
+    return {f"{s}/{t}/{d}" for s, t, d in rows.all()} & keys
+
+
+async def _latest(
+    reader: InfluxReader | None, assets: list[AssetInfo]
+) -> dict[str, dict[str, Any]]:
+    """Asset key -> the device's latest row (``time`` and each field)."""
+    if reader is None:
+        return {}
+    groups: dict[tuple[str, str], list[AssetInfo]] = {}
+    for asset in assets:
+        groups.setdefault((asset.site, asset.device_type), []).append(asset)
+    latest: dict[str, dict[str, Any]] = {}
+    for (site, device_type), members in groups.items():
+        frame = await reader.latest(
+            device_type, site=site, device_ids=[a.device_id for a in members]
+        )
+        for record in frame.to_dict("records"):
+            latest[f"{site}/{device_type}/{record['device_id']}"] = record
+    return latest
+
+
+def _last_seen(row: dict[str, Any] | None) -> datetime | None:
+    if row is None or pd.isna(row.get("time")):
+        return None
+    stamp: datetime = pd.Timestamp(row["time"]).to_pydatetime()
+    return stamp
+
+
+def _asset_out(
+    row: Asset, info: AssetInfo, offline: bool, seen: datetime | None, now: datetime
+) -> dict[str, Any]:
+    online, basis = _online(info.kind, offline, seen, now)
+    return {
+        "device_id": info.device_id,
+        "site": info.site,
+        "building": info.building,
+        "kind": info.kind,
+        "location": row.location,
+        "make": row.make,
+        "model": row.model,
+        "install_date": row.install_date,
+        "online": online,
+        "online_basis": basis,
+        "last_seen": seen,
+    }
+
+
+@router.get("", dependencies=[_SEE])
+async def list_assets(
+    me: CurrentUser,
+    uow: Uow,
+    clock: Clock,
+    services: AppServices,
+    page: Page,
+    kind: Annotated[str | None, Query(pattern="^(elevator|charger_cabinet|smoke_alarm)$")] = None,
+    site: SiteQuery = None,
+    building: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> list[AssetOut]:
+    """Registered devices by site, building and device id, with their online state."""
+    now = clock()
+    async with uow:
+        register = await asset_register(uow)
+        chosen = sorted(
+            (
+                a
+                for a in register.values()
+                if (kind is None or a.kind == kind)
+                and (site is None or a.site == site)
+                and (building is None or a.building == building)
+                and can_see_site(me.user, a.site)
+            ),
+            key=lambda a: (a.site, a.building, a.device_id),
+        )[page.offset : page.offset + page.limit]
+        rows = {
+            row.id: row
+            for row in await uow.session.scalars(
+                select(Asset).where(Asset.id.in_([a.row_id for a in chosen]))
+            )
+        }
+        offline = await _offline(uow, chosen)
+        latest, _ = await with_telemetry(services.influx, lambda r: _latest(r, chosen))
+    return [
+        AssetOut(
+            **_asset_out(rows[a.row_id], a, a.key in offline, _last_seen(latest.get(a.key)), now)
+        )
+        for a in chosen
+    ]
+
+
+async def _health(
+    uow: SqlUnitOfWork, asset: AssetInfo, now: datetime, reader: InfluxReader | None
+) -> ElevatorHealth:
+    evidence, _ = await evidence_for(uow, asset, now, reader)
+    recent = [f for f in await fault_records(uow, now, [asset.key]) if f.at >= now - RECENT_FAULTS]
+    open_alarms = await uow.session.scalar(
+        select(func.count())
+        .select_from(AlarmRow)
+        .where(
+            AlarmRow.site == asset.site,
+            AlarmRow.device_type == asset.device_type,
+            AlarmRow.device_id == asset.device_id,
+            AlarmRow.cleared_at.is_(None),
+        )
+    )
+    return ElevatorHealth(
+        age_years=evidence.age_years,
+        open_alarms=open_alarms or 0,
+        faults_last_30_days=len(recent),
+        recommendation=evidence.recommendation,
+        reasons=evidence.reasons,
+    )
+
+
+@router.get("/{device_id}", dependencies=[_SEE])
+async def get_asset(
+    device_id: DeviceId,
+    me: CurrentUser,
+    uow: Uow,
+    clock: Clock,
+    services: AppServices,
+    site: SiteQuery = None,
+) -> AssetDetailOut:
+    """One device: register entry, online state, latest telemetry, open alarms, health."""
+    now = clock()
+    async with uow:
+        asset = await visible_asset(uow, me.user, device_id, site)
+        row = await uow.session.get(Asset, asset.row_id)
+        assert row is not None  # the register just listed it
+        alarms = await uow.session.scalars(
+            select(AlarmRow)
+            .where(
+                AlarmRow.site == asset.site,
+                AlarmRow.device_type == asset.device_type,
+                AlarmRow.device_id == asset.device_id,
+                AlarmRow.cleared_at.is_(None),
+            )
+            .order_by(AlarmRow.raised_at)
+        )
+        open_alarms = [
+            AlarmBrief(
+                id=a.id,
+                rule=a.rule,
+                fault_kind=a.fault_kind,
+                severity=a.severity,
+                priority=a.priority,
+                raised_at=a.raised_at,
+                work_order_id=a.work_order_id,
+            )
+            for a in alarms
+        ]
+        latest, state = await with_telemetry(services.influx, lambda r: _latest(r, [asset]))
+        health = None
+        if asset.kind == "elevator" and row.install_date is not None:
+            health = await _health(uow, asset, now, services.influx if state == "ok" else None)
+    record = latest.get(asset.key)
+    fields = (
+        None
+        if state != "ok"
+        else {
+            name: plain_value(value)
+            for name, value in (record or {}).items()
+            if name not in ("device_id", "port", "time")
+        }
+    )
+    offline = any(a.fault_kind == OFFLINE for a in open_alarms)
+    return AssetDetailOut(
+        **_asset_out(row, asset, offline, _last_seen(record), now),
+        rated_load_kg=row.rated_load_kg,
+        rated_speed_mps=row.rated_speed_mps,
+        floors_served=row.floors_served,
+        last_safety_inspection=row.last_safety_inspection,
+        maintenance_contractor=row.maintenance_contractor,
+        ports=row.ports,
+        telemetry=state,
+        telemetry_error=_TELEMETRY_NOTES.get(state),
+        latest=fields,
+        open_alarms=open_alarms,
+        health=health,
+    )

@@ -1,0 +1,180 @@
+"""The owners' committee: pending approvals, spending proposals with evidence, votes, and
+the monthly report.
+
+Reading is for the committee, the manager, admins and owners' supervisors; proposals are
+made by the manager, the committee or an admin; votes are recorded by the committee or an
+admin. A proposal about an elevator carries its evidence, computed when it is made
+(trips from InfluxDB when it answers; without it the evidence leaves the trip rate out).
+State clashes (a decided proposal, a vote already open) answer 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy import select
+
+from api.deps import AppServices, Clock, CurrentUser, Session, Uow
+from api.errors import Problem
+from api.policy import allow
+from api.routes.assets import evidence_for, with_telemetry
+from api.schemas.committee import (
+    PROPOSAL_ID_PATTERN,
+    CommitteeDecisionIn,
+    ElectorateIn,
+    PendingApprovalOut,
+    ProposalIn,
+    ProposalOut,
+    TallyIn,
+    VoteOut,
+)
+from api.schemas.formats import FormatQuery, csv_response, wants_csv
+from maintenance.db import committee
+from maintenance.db.evidence_data import find_asset
+from maintenance.db.mapping import WORK_ORDER
+from maintenance.domain.workorders import Status
+from maintenance.reports import MonthlyReport, monthly_report, report_csv
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/committee", tags=["committee"])
+
+_READ = allow("admin", "manager", "committee", "supervisor")
+_PROPOSE = allow("admin", "manager", "committee")
+_VOTE = allow("admin", "committee")
+_APPROVALS = allow("admin", "manager", "committee")
+
+ProposalId = Annotated[str, Path(pattern=PROPOSAL_ID_PATTERN, description="PRP-<12 hex>")]
+Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, e.g. 2026-11")]
+
+
+@asynccontextmanager
+async def _conflicts() -> AsyncIterator[None]:
+    try:
+        yield
+    except committee.CommitteeConflict as exc:
+        raise Problem(409, str(exc), kind="conflict") from None
+
+
+@router.get("/approvals", dependencies=[_APPROVALS])
+async def pending_approvals(uow: Uow) -> list[PendingApprovalOut]:
+    """Work orders awaiting the committee's approval of their cost, oldest first."""
+    async with uow:
+        orders = await uow.load_orders(
+            select(WORK_ORDER)
+            .where(WORK_ORDER.c.status == Status.AWAITING_APPROVAL.value)
+            .order_by(WORK_ORDER.c.created_at, WORK_ORDER.c.id)
+        )
+    return [PendingApprovalOut.of(order) for order in orders]
+
+
+@router.post("/proposals", status_code=201, dependencies=[_PROPOSE])
+async def create_proposal(
+    body: ProposalIn, me: CurrentUser, uow: Uow, clock: Clock, services: AppServices
+) -> ProposalOut:
+    now = clock()
+    async with uow:
+        asset_id = evidence = None
+        if body.device_id is not None:
+            asset = await find_asset(uow, body.device_id, body.site)
+            asset_id = asset.row_id
+            if asset.kind == "elevator":
+                evidence, _ = await evidence_for(uow, asset, now, services.influx)
+        record = await committee.create_proposal(
+            uow.session,
+            me.actor,
+            now,
+            title=body.title,
+            amount=body.amount,
+            asset_id=asset_id,
+            emergency=body.emergency,
+            justification=body.justification,
+            evidence=evidence,
+        )
+        await uow.commit()
+    return ProposalOut.of(record)
+
+
+@router.get("/proposals", dependencies=[_READ])
+async def list_proposals(
+    session: Session, status: Literal["open", "decided"] | None = None
+) -> list[ProposalOut]:
+    """Proposals, newest first."""
+    return [ProposalOut.of(p) for p in await committee.list_proposals(session, status)]
+
+
+@router.get("/proposals/{proposal_id}", dependencies=[_READ])
+async def get_proposal(proposal_id: ProposalId, session: Session) -> ProposalOut:
+    return ProposalOut.of(await committee.get_proposal(session, proposal_id))
+
+
+@router.post("/proposals/{proposal_id}/vote", status_code=201, dependencies=[_VOTE])
+async def open_vote(
+    proposal_id: ProposalId, body: ElectorateIn, me: CurrentUser, session: Session, clock: Clock
+) -> VoteOut:
+    """Open the owners' vote: the electorate is every owner of the buildings concerned."""
+    electorate = body.to_domain()
+    async with _conflicts(), session.begin():
+        vote = await committee.open_vote(session, me.actor, clock(), proposal_id, electorate)
+    return VoteOut.of(vote)
+
+
+@router.post("/proposals/{proposal_id}/vote/tally", dependencies=[_VOTE])
+async def record_tally(
+    proposal_id: ProposalId, body: TallyIn, me: CurrentUser, session: Session, clock: Clock
+) -> VoteOut:
+    """Record the counted ballots; the result follows the fund rule and decides it."""
+    counted = body.to_domain()
+    async with _conflicts(), session.begin():
+        vote = await committee.record_tally(session, me.actor, clock(), proposal_id, counted)
+    return VoteOut.of(vote)
+
+
+@router.get("/proposals/{proposal_id}/vote", dependencies=[_READ])
+async def vote_result(proposal_id: ProposalId, session: Session) -> VoteOut:
+    vote = await committee.get_vote(session, proposal_id)
+    if vote is None:
+        raise Problem(404, f"proposal {proposal_id} has no vote yet", kind="not-found")
+    return VoteOut.of(vote)
+
+
+@router.post("/proposals/{proposal_id}/emergency-decision", dependencies=[_VOTE])
+async def emergency_decision(
+    proposal_id: ProposalId,
+    body: CommitteeDecisionIn,
+    me: CurrentUser,
+    session: Session,
+    clock: Clock,
+) -> VoteOut:
+    """The committee decides an emergency proposal itself (more than half of all members)."""
+    decision = body.to_domain()
+    async with _conflicts(), session.begin():
+        vote = await committee.emergency_decision(session, me.actor, clock(), proposal_id, decision)
+    return VoteOut.of(vote)
+
+
+@router.get(
+    "/reports/monthly",
+    dependencies=[_READ],
+    response_model=MonthlyReport,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV when asked"}},
+)
+async def monthly(
+    request: Request,
+    month: Month,
+    uow: Uow,
+    services: AppServices,
+    fmt: FormatQuery = None,
+) -> MonthlyReport | Response:
+    """KPIs, P1/P2 orders open at the month's end, approvals and proposals of the month."""
+    async with uow:
+        report, _ = await with_telemetry(
+            services.influx,
+            lambda reader: monthly_report(uow, month, policy=services.sla_policy, reader=reader),
+        )
+    if wants_csv(request, fmt):
+        return csv_response(report_csv(report), f"estatewatch-report-{month}.csv")
+    return report
