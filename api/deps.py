@@ -14,6 +14,10 @@
 - ``Page``: :class:`PageParams` from ``?limit=&offset=`` (limit at most ``page_size_max``).
 - ``AppServices``: the whole :class:`Services` (health checks).
 
+On SQLite every transaction takes the write lock at its start (see
+:mod:`maintenance.db.engine`): finish with a ``Session`` (commit or close its transaction)
+before a ``Uow`` use case runs, or the second waits for the first until busy_timeout.
+
 Example (a resource route; the policy is declared with :func:`api.policy.allow`)::
 
     from fastapi import APIRouter

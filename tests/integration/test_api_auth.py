@@ -92,6 +92,9 @@ async def test_a_token_expires_by_the_injected_clock(tmp_path: Path) -> None:
         token = await api.user("li", "resident", unit="3-201", expires_in=timedelta(hours=1))
         clock.now += timedelta(minutes=59, seconds=59)
         assert (await api.client.get("/api/v1/me", headers=bearer(token))).status_code == 200
+        async with api.services.sessions() as session:
+            last_used = await session.scalar(text("SELECT last_used_at FROM api_token"))
+        assert str(last_used).startswith("2026-11-24 09:59:59")
         clock.now += timedelta(seconds=1)
         refused = await api.client.get("/api/v1/me", headers=bearer(token))
         assert_problem(refused, 401, "invalid-token")
