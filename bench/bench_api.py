@@ -171,18 +171,17 @@ _OPEN_STATUSES = [s.value for s in Status if s not in (Status.CLOSED, Status.CAN
 _PRIORITY_SETS = (["P1", "P2"], ["P3"], ["P2", "P3"], ["P4"])
 
 
+Params = list[tuple[str, str | int | float | bool | None]]
+
+
 @dataclass
 class Latencies:
     list_ms: list[float] = field(default_factory=list)
     detail_ms: list[float] = field(default_factory=list)
 
 
-def _list_params(
-    rng: random.Random, cursor: str | None
-) -> list[tuple[str, str | int | float | bool | None]]:
-    params: list[tuple[str, str | int | float | bool | None]] = [
-        ("status", s) for s in _OPEN_STATUSES
-    ]
+def _list_params(rng: random.Random, cursor: str | None) -> Params:
+    params: Params = [("status", s) for s in _OPEN_STATUSES]
     params += [("site", f"site-{rng.randrange(SITES):02d}"), ("limit", PAGE)]
     params += [("priority", p) for p in _PRIORITY_SETS[rng.randrange(len(_PRIORITY_SETS))]]
     if cursor:
