@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from api.deps import Services
 from api.errors import PROBLEM_RESPONSES, CatchAllMiddleware, install_error_handlers
+from api.limits import BodyLimitMiddleware
 from api.policy import PUBLIC, route_policies
 from api.settings import ApiSettings
 from estatewatch import __version__
@@ -92,6 +93,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)
     for router in ROOT_ROUTERS:
         app.include_router(router)

@@ -71,8 +71,11 @@ class Conflict(EstatewatchError):  # noqa: N818 - a verdict, like the domain err
     """The request clashes with what exists (a username already taken...): 409."""
 
 
-class Problem(Exception):  # noqa: N818 - it is the answer, not a failure of ours
-    """Raise in a route to answer with a problem+json body."""
+class Problem(StarletteHTTPException):
+    """Raise in a route to answer with a problem+json body.
+
+    An HTTPException, so framework code that lets those through (body parsing) does.
+    """
 
     def __init__(
         self,
@@ -83,11 +86,10 @@ class Problem(Exception):  # noqa: N818 - it is the answer, not a failure of our
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(status, detail, dict(headers or {}))
         self.status = status
         self.detail = detail
         self.kind = kind
-        self.headers = dict(headers or {})
         self.extra = dict(extra or {})
 
 

@@ -45,6 +45,7 @@ class ApiSettings(BaseSettings):
     influx_password: str | None = None
 
     page_size_max: Annotated[int, Field(ge=1, le=10_000)] = 200
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20  # larger requests: 413
     token_lifetime: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=30)
     readiness_timeout: Annotated[float, Field(gt=0, le=30)] = 2.0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -192,6 +193,22 @@ async def test_errors_are_problem_json_and_name_the_field(tmp_path: Path) -> Non
             "/api/v1/users", json={"username": "li", "role": "resident", "unit": "1"}, headers=admin
         )
         assert "li already exists" in str(assert_problem(twice, 409, "conflict")["detail"])
+
+        huge = await api.client.post(
+            "/api/v1/users", json={"username": "a" * (1 << 20), "role": "admin"}, headers=admin
+        )
+        assert_problem(huge, 413, "too-large")
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+            yield b'{"username": "'
+            for _ in range(300):
+                yield b"a" * 4096
+            yield b'", "role": "admin"}'
+
+        chunked = await api.client.post(
+            "/api/v1/users", content=chunks(), headers=admin | {"Content-Type": "application/json"}
+        )
+        assert_problem(chunked, 413, "too-large")
 
         assert_problem(await api.client.get("/api/v1/nowhere"), 404)
         assert_problem(await api.client.put("/api/v1/me", headers=admin), 405)
