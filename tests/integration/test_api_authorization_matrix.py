@@ -87,6 +87,9 @@ def test_policies_are_read_through_routers_and_a_missing_or_double_one_is_caught
     assert policies[("GET", f"{API_PREFIX}/twice")] is None
     assert policies[("GET", f"{API_PREFIX}/club/minutes")] == frozenset({"committee"})
     assert policies[("GET", "/healthz")] == PUBLIC
+    documented = app.openapi()["paths"]
+    assert documented[f"{API_PREFIX}/club/minutes"]["get"]["x-allowed-roles"] == ["committee"]
+    assert documented["/healthz"]["get"]["x-allowed-roles"] == [PUBLIC]
 
 
 def expectation(policy: Policy, caller: str) -> str:
