@@ -236,12 +236,15 @@ async def list_assets(
         }
         offline = await _offline(uow, chosen)
         latest, _ = await with_telemetry(services.influx, lambda r: _latest(r, chosen))
-    return [
-        AssetOut(
-            **_asset_out(rows[a.row_id], a, a.key in offline, _last_seen(latest.get(a.key)), now)
-        )
-        for a in chosen
-    ]
+        # Inside the unit: its end expires the rows.
+        return [
+            AssetOut(
+                **_asset_out(
+                    rows[a.row_id], a, a.key in offline, _last_seen(latest.get(a.key)), now
+                )
+            )
+            for a in chosen
+        ]
 
 
 async def _health(
@@ -309,7 +312,16 @@ async def get_asset(
         health = None
         if asset.kind == "elevator" and row.install_date is not None:
             health = await _health(uow, asset, now, services.influx if state == "ok" else None)
-    record = latest.get(asset.key)
+        record = latest.get(asset.key)
+        offline = any(a.fault_kind == OFFLINE for a in open_alarms)
+        described = _asset_out(row, asset, offline, _last_seen(record), now) | {
+            "rated_load_kg": row.rated_load_kg,
+            "rated_speed_mps": row.rated_speed_mps,
+            "floors_served": row.floors_served,
+            "last_safety_inspection": row.last_safety_inspection,
+            "maintenance_contractor": row.maintenance_contractor,
+            "ports": row.ports,
+        }
     fields = (
         None
         if state != "ok"
@@ -319,15 +331,8 @@ async def get_asset(
             if name not in ("device_id", "port", "time")
         }
     )
-    offline = any(a.fault_kind == OFFLINE for a in open_alarms)
     return AssetDetailOut(
-        **_asset_out(row, asset, offline, _last_seen(record), now),
-        rated_load_kg=row.rated_load_kg,
-        rated_speed_mps=row.rated_speed_mps,
-        floors_served=row.floors_served,
-        last_safety_inspection=row.last_safety_inspection,
-        maintenance_contractor=row.maintenance_contractor,
-        ports=row.ports,
+        **described,
         telemetry=state,
         telemetry_error=_TELEMETRY_NOTES.get(state),
         latest=fields,
