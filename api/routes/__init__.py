@@ -8,11 +8,30 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import alarms, requests, system, users, work_orders
+from api.routes import (
+    alarms,
+    assets,
+    committee,
+    kpis,
+    requests,
+    system,
+    telemetry,
+    users,
+    work_orders,
+)
 
 __all__ = ["ROOT_ROUTERS", "ROUTERS"]
 
 # Served at the root, outside the versioned API: /healthz and /readyz.
 ROOT_ROUTERS: list[APIRouter] = [system.router]
 
-ROUTERS: list[APIRouter] = [users.router, work_orders.router, alarms.router, requests.router]
+ROUTERS: list[APIRouter] = [
+    users.router,
+    work_orders.router,
+    alarms.router,
+    requests.router,
+    committee.router,
+    kpis.router,
+    assets.router,
+    telemetry.router,
+]
