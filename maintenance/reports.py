@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import or_, select
 
 from ingest.query import InfluxReader
-from maintenance.db.committee import ProposalRecord, decided_between
+from maintenance.db.committee import ProposalRecord, proposals_between
 from maintenance.db.kpi_frames import kpi_frames
 from maintenance.db.mapping import WORK_ORDER
 from maintenance.db.tables import WorkOrderApprovalRow
@@ -187,7 +187,9 @@ async def monthly_report(
         open_priority_orders=tuple(await _open_urgent(uow, end)),
         approvals=tuple(approvals),
         approved_total=sum((a.amount for a in approvals if a.approved), Decimal(0)),
-        proposals=tuple(_proposal_line(p) for p in await decided_between(uow.session, start, end)),
+        proposals=tuple(
+            _proposal_line(p) for p in await proposals_between(uow.session, start, end)
+        ),
     )
 
 

@@ -71,12 +71,12 @@ __all__ = [
     "VoteRecord",
     "VoteRow",
     "create_proposal",
-    "decided_between",
     "emergency_decision",
     "get_proposal",
     "get_vote",
     "list_proposals",
     "open_vote",
+    "proposals_between",
     "record_tally",
 ]
 
@@ -453,7 +453,7 @@ async def emergency_decision(
     return await _decide(session, actor, now, proposal, vote, decision, result)
 
 
-async def decided_between(
+async def proposals_between(
     session: AsyncSession, start: datetime, end: datetime
 ) -> list[ProposalRecord]:
     """Proposals created or decided in ``[start, end)``, oldest first (the monthly report)."""

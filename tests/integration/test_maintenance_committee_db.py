@@ -16,12 +16,12 @@ from maintenance.db.committee import (
     CommitteeConflict,
     ProposalRecord,
     create_proposal,
-    decided_between,
     emergency_decision,
     get_proposal,
     get_vote,
     list_proposals,
     open_vote,
+    proposals_between,
     record_tally,
 )
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
@@ -296,7 +296,7 @@ async def test_the_emergency_path_needs_an_emergency_and_no_owners_vote(
             await emergency_decision(session, CHAIR, NOW, pending.id, three_of_five)
         listed = {p.id: p.status for p in await list_proposals(session)}
         open_ids = {p.id for p in await list_proposals(session, "open")}
-        month = [p.id for p in await decided_between(session, NOW, day(2026, 12, 1))]
+        month = [p.id for p in await proposals_between(session, NOW, day(2026, 12, 1))]
     assert listed == {ordinary.id: "open", urgent.id: "decided", pending.id: "open"}
     assert open_ids == {ordinary.id, pending.id}
     assert sorted(month) == sorted(listed)
