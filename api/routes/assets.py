@@ -216,7 +216,7 @@ async def list_assets(
     """Registered devices by site, building and device id, with their online state."""
     now = clock()
     async with uow:
-        register = await asset_register(uow)
+        register = await asset_register(uow, site=site)
         chosen = sorted(
             (
                 a

@@ -47,11 +47,7 @@ EVIDENCE_PERIOD: Final = timedelta(days=365)
 
 async def find_asset(uow: SqlUnitOfWork, device_id: str, site: str | None = None) -> AssetInfo:
     """The registered device ``device_id`` (in ``site``, needed when two sites share it)."""
-    found = [
-        info
-        for info in (await asset_register(uow)).values()
-        if info.device_id == device_id and (site is None or info.site == site)
-    ]
+    found = list((await asset_register(uow, device_id=device_id, site=site)).values())
     if not found:
         where = "" if site is None else f" at site {site!r}"
         raise NotFound(f"no registered device {device_id!r}{where}")

@@ -87,18 +87,24 @@ class FaultRow:
     repeat: bool
 
 
-async def asset_register(uow: SqlUnitOfWork) -> dict[str, AssetInfo]:
-    """Every registered asset by its asset key."""
+async def asset_register(
+    uow: SqlUnitOfWork, *, device_id: str | None = None, site: str | None = None
+) -> dict[str, AssetInfo]:
+    """Registered assets by asset key: every one, or those with this device id / site."""
     query = (
         select(Asset.id, Asset.kind, Asset.device_id, Site.code, Building.code)
         .join(Site, Asset.site_id == Site.id)
         .join(Building, Asset.building_id == Building.id)
     )
+    if device_id is not None:
+        query = query.where(Asset.device_id == device_id)
+    if site is not None:
+        query = query.where(Site.code == site)
     register = {}
-    for row_id, kind, device_id, site, building in (await uow.session.execute(query)).all():
+    for row_id, kind, device, site_code, building in (await uow.session.execute(query)).all():
         device_type = DEVICE_TYPE_OF_KIND[kind]
-        key = f"{site}/{device_type}/{device_id}"
-        register[key] = AssetInfo(key, site, device_type, device_id, kind, building, row_id)
+        key = f"{site_code}/{device_type}/{device}"
+        register[key] = AssetInfo(key, site_code, device_type, device, kind, building, row_id)
     return register
 
 
