@@ -148,10 +148,6 @@ class VoteRecord:
     recorded_by: str | None
     recorded_at: datetime | None
 
-    @property
-    def decided(self) -> bool:
-        return self.passed is not None
-
 
 @dataclass(frozen=True, slots=True)
 class ProposalRecord:
