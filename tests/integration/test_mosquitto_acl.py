@@ -26,7 +26,7 @@ import aiomqtt
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
-from estatewatch.wire import TELEMETRY_FILTER
+from estatewatch.wire import STATUS_FILTER, TELEMETRY_FILTER
 from infra.local import MosquittoInstance
 
 pytestmark = pytest.mark.integration
@@ -170,3 +170,41 @@ async def test_gateway_reads_nothing_not_even_its_own_site(broker: ShippedBroker
         # ingest has it, so the broker has routed it: north would have it by now too.
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(anext(north.messages), 0.3)
+
+
+async def test_a_gateways_last_will_is_delivered_only_under_its_own_site(
+    broker: ShippedBroker,
+) -> None:
+    async with connected(broker, "ingest") as ingest:
+        await ingest.subscribe(f"$share/ingest/{STATUS_FILTER}", qos=1)
+        gateway = f"gw-{uuid.uuid4().hex[:6]}"
+        foreign = f"estatewatch/south/gateway/{gateway}/status"
+        own = f"estatewatch/north/gateway/{gateway}/status"
+        # A will on another site's topic first: if it got through, it would be in
+        # before the will of the second connection, opened only after the first dropped.
+        for will in (foreign, own):
+            await asyncio.to_thread(drop_after_connect, broker, "gw-north-1", will)
+        assert await received_until(ingest, own) == [own]
+
+
+def drop_after_connect(broker: ShippedBroker, user: str, will_topic: str) -> None:
+    """Connect with a QoS 1 will (MQTT 3.1.1, by hand) and drop the link without DISCONNECT.
+
+    A gateway losing power does this; aiomqtt always says goodbye, which cancels a will.
+    """
+
+    def field(data: bytes) -> bytes:
+        return len(data).to_bytes(2, "big") + data
+
+    # Flags: user name, password, will QoS 1, will, clean session. Keep-alive 10 s.
+    header = b"\x00\x04MQTT\x04" + bytes([0b1100_1110]) + (10).to_bytes(2, "big")
+    payload = b"".join(
+        field(part.encode())
+        for part in (f"{user}-will", will_topic, "offline", user, PASSWORDS[user])
+    )
+    body = header + payload
+    assert len(body) < 128, "one-byte remaining length"
+    with socket.create_connection((broker.host, broker.port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(bytes([0x10, len(body)]) + body)
+        connack = sock.recv(4)
+    assert connack == b"\x20\x02\x00\x00", f"{user} was not accepted: {connack!r}"
