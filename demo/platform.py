@@ -28,6 +28,11 @@ from maintenance.sites import load_site_file
 
 SITE_FILE = Path(infra.__file__).parent / "sites" / "demo-compound.yaml"
 ROLES = ("admin", "manager", "technician", "committee", "supervisor", "resident")
+# Technicians see the orders of their sites; a resident belongs to a site, building, unit.
+_USER_DETAILS = {
+    "technician": ["--site", "demo"],
+    "resident": ["--site", "demo", "--building", "B2", "--unit", "7-702"],
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
         mqtt, influx = services.mosquitto, services.influxdb
         maintenance_dir = work / "maintenance"
         db = ["--data-dir", str(maintenance_dir)]
+        children.run("maintenance-db", ["maintenance", "db", "upgrade", *db])
         children.run(
             "maintenance-import", ["maintenance", "import-site", str(options.site_file), *db]
         )
@@ -147,11 +153,11 @@ def start_api(
     """Users and tokens for every role, then the API; the tokens by role."""
     tokens: dict[str, str] = {}
     for role in ROLES:
-        children.run(f"user-{role}", ["users", "add", f"demo-{role}", "--role", role, *db])
-        tokens[role] = children.run(
-            f"token-{role}",
-            ["tokens", "create", f"demo-{role}", "--label", "demo", "--secret-only", *db],
-        ).strip()
+        details = _USER_DETAILS.get(role, [])
+        user = ["users", "add", f"demo-{role}", "--role", role, *details, *db]
+        children.run(f"user-{role}", user)
+        token = ["tokens", "create", f"demo-{role}", "--label", "demo", *db]
+        tokens[role] = children.run(f"token-{role}", token).strip()
     children.start(
         "api",
         [

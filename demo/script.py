@@ -44,7 +44,7 @@ SCRIPT = (
     Step(25, "a resident of B2 reports a broken stairwell light", request={
         "title": "Stairwell light broken on 7F",
         "description": "The light on the 7th floor stairwell of B2 is out since yesterday.",
-        "location": "B2 stairwell, 7F",
+        "place": "stairwell-7f",
         "category": "lighting",
     }),
     Step(45, "elev-01: the worn doors fail to close (E49)", "elev-01", "door_failure",

@@ -75,6 +75,8 @@ def configure_logging(level: str) -> None:
     # pymodbus logs every client timeout and its own deprecation notices at WARNING;
     # our adapters report those in the operator's terms instead.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    # httpx logs every request at INFO: noise in a service that polls or writes all day.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
