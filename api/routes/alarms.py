@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query
 from api.deps import Clock, CurrentUser, Session, Uow
 from api.errors import Problem
 from api.policy import allow
+from api.routes.work_orders import release
 from api.schemas.work_orders import ALARM_ID_PATTERN, AlarmOut, AlarmPageOut, AlarmQuery
 from api.visibility import alarm_scope, ensure_alarm_visible
 from maintenance import services
@@ -34,6 +35,7 @@ async def alarms(
     page = await list_alarms(
         session, filters=query.filters(), page=query.page(), visible=alarm_scope(me.user)
     )
+    await release(session)
     return AlarmPageOut.of(page)
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query
 from api.deps import Principal
 from api.errors import Problem
 from api.policy import allow
-from api.routes.work_orders import Act, OrderId, read_order
+from api.routes.work_orders import Act, OrderId, read_order, release
 from api.schemas.work_orders import (
     CommentIn,
     NewRequestIn,
@@ -89,6 +89,7 @@ async def my_requests(query: Annotated[WorkOrderQuery, Query()], desk: Act) -> W
         page=query.page(),
         visible=order_scope(desk.me.user),
     )
+    await release(desk.session)
     return WorkOrderPageOut.of(page)
 
 

@@ -44,7 +44,7 @@ from maintenance.domain.sla import SlaPolicy
 from maintenance.notify import notify
 from maintenance.webhooks import WebhookSender
 
-__all__ = ["Act", "Desk", "OrderId", "read_order", "router"]
+__all__ = ["Act", "Desk", "OrderId", "read_order", "release", "router"]
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
@@ -56,6 +56,13 @@ _WORKERS = allow("admin", "manager", "technician")
 _COMMITTEE = allow("admin", "committee")
 
 
+async def release(session: AsyncSession) -> None:
+    """End a read's transaction at once: on SQLite every transaction holds the database
+    lock (``BEGIN IMMEDIATE``, :mod:`maintenance.db.engine`), and the ``Session``
+    dependency closes only after the answer has been sent."""
+    await session.close()
+
+
 async def read_order(
     session: AsyncSession, order_id: str, me: Principal, clock: ClockFn, sla: SlaPolicy
 ) -> WorkOrderOut:
@@ -63,6 +70,7 @@ async def read_order(
     detail = await order_detail(
         session, order_id, policy=sla, now=clock(), visible=order_scope(me.user)
     )
+    await release(session)
     if detail is None:
         raise NotFound(f"no work order {order_id}")
     return WorkOrderOut.of(detail, for_resident=me.user.role == "resident")
@@ -116,6 +124,7 @@ async def list_orders(
         page=query.page(),
         visible=order_scope(me.user),
     )
+    await release(session)
     return WorkOrderPageOut.of(page)
 
 

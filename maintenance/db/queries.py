@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,10 +45,10 @@ from sqlalchemy import (
     Index,
     Select,
     and_,
+    bindparam,
     case,
     exists,
     func,
-    literal,
     or_,
     select,
 )
@@ -275,9 +276,17 @@ _STOPS: Final[Mapping[ClockName, ColumnElement[Any]]] = {
 }
 
 
-def _due_epoch(policy: SlaPolicy, now: datetime) -> ColumnElement[float]:
-    """Epoch seconds when the order's earliest running clock is due, or :data:`_NEVER`."""
-    now_param = literal(now, UtcDateTime())
+_NOW = "due_now"
+
+
+@functools.lru_cache(maxsize=16)
+def _due_epoch(policy: SlaPolicy) -> ColumnElement[float]:
+    """Epoch seconds when the order's earliest running clock is due, or :data:`_NEVER`.
+
+    Built once per policy (building it costs more than running it); the time the holds
+    run to is the bound parameter ``due_now``.
+    """
+    now_param = bindparam(_NOW, type_=UtcDateTime())
     held = (
         select(
             func.coalesce(
@@ -453,7 +462,7 @@ async def list_work_orders(
 ) -> Page[WorkOrderSummary]:
     """One page of the orders ``visible`` selects that match ``filters``, in ``sort`` order
     (ties broken by id). ``now`` (from the injected clock) decides what is overdue."""
-    due = _due_epoch(policy, now)
+    due = _due_epoch(policy)
     now_epoch = now.timestamp()
     sort_value = _sort_column(sort.key, due)
     tag = f"wo:{sort.key.value}:{'d' if sort.descending else 'a'}"
@@ -484,7 +493,7 @@ async def list_work_orders(
         .order_by(*order)
         .limit(page.limit + 1)
     )
-    rows = list((await session.execute(query)).mappings())
+    rows = list((await session.execute(query, {_NOW: now})).mappings())
     items = [_summary(row, now_epoch) for row in rows[: page.limit]]
     return Page(items, _next_cursor(tag, rows, page.limit, dump), page.limit)
 
