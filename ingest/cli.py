@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("--batch-delay", float, "seconds a batch may wait to fill (1.0)"),
         ("--spill-path", Path, "on-disk buffer while InfluxDB is down"),
         ("--dead-letter-path", Path, "JSON lines of refused messages"),
-        ("--metrics-port", int, "Prometheus /metrics port on 127.0.0.1 (9108; 0: off)"),
+        ("--metrics-host", str, "address of the /metrics endpoint (127.0.0.1)"),
+        ("--metrics-port", int, "Prometheus /metrics port (9108; 0: off)"),
+        ("--session-expiry-s", int, "seconds the broker keeps a stopped worker's queue (86400)"),
     ):
         run.add_argument(option, type=kind, help=text)
     run.set_defaults(handler=_run)

@@ -138,17 +138,22 @@ async def running_ingest(
                 on_rejected=dead.rejected_message,
                 client_id=settings.client_id,
                 group=settings.group,
+                session_expiry_s=settings.session_expiry_s,
                 username=settings.mqtt_username,
                 password=settings.mqtt_password,
             )
         )
         if settings.metrics_port:
             server = await serve_metrics(
-                "127.0.0.1", settings.metrics_port, lambda: samples(batcher.metrics, consumer, dead)
+                settings.metrics_host,
+                settings.metrics_port,
+                lambda: samples(batcher.metrics, consumer, dead),
             )
             stack.push_async_callback(server.wait_closed)
             stack.callback(server.close)
-            log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
+            log.info(
+                "metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port
+            )
         log.info(
             "ingest %s (group %s): mqtt://%s:%d -> %s",
             settings.client_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,7 +24,8 @@ class IngestSettings(BaseSettings):
     client_id: str = "estatewatch-ingest-1"  # one per worker: it names the persistent session
     group: str = "ingest"  # workers of one group split the stream (shared subscription)
 
-    influx_version: Literal[1, 2] = 1
+    # An environment variable arrives as text: "2" must mean 2.
+    influx_version: Annotated[Literal[1, 2], BeforeValidator(int)] = 1
     influx_url: str = "http://127.0.0.1:8086"
     influx_database: str = "estatewatch"  # 1.x
     influx_retention_policy: str | None = None  # 1.x
@@ -39,7 +40,10 @@ class IngestSettings(BaseSettings):
     spill_path: Path = Path("var/ingest/spill.sqlite")
     spill_max_bytes: Annotated[int, Field(gt=0)] = 1024**3
     dead_letter_path: Path = Path("var/ingest/dead_letters.jsonl")
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 9108  # 0: no metrics endpoint
+    # How long the broker keeps a stopped worker's session and queues its share for it.
+    session_expiry_s: Annotated[int, Field(ge=0, le=2**32 - 1)] = 86_400
 
     @model_validator(mode="after")
     def _v2_needs_its_keys(self) -> IngestSettings:
