@@ -20,7 +20,9 @@ first acknowledgement, feedback until the first feedback, resolution until resol
 due at ``created_at + target(priority) + time on hold``; an open order is *overdue* when
 one of its running clocks is past due, which is :meth:`SlaClocks.of`'s ``breached`` for the
 clocks still running. The order's *due* time is the earliest of them (none when no clock
-runs). Holds are rare, so their sum is a correlated subquery on the hold table's key.
+runs). Holds are rare, so their sum is a correlated subquery on the hold table's key. A
+hold that began after a clock was already late moves the list's due time as well, where
+:class:`SlaClocks` keeps the instant the target was reached; both agree on overdue.
 
 **Building**: orders carry no building column. An order is in building ``B`` of site
 ``S`` when an alarm linked to it came from ``B``, or when its asset key names it
