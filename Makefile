@@ -59,8 +59,8 @@ fmt: $(STAMP) ## format the code and apply ruff's safe fixes
 bench: setup ## run the benchmarks into bench/results.json (BENCH=NAME for one)
 	$(BIN)/python -m bench $(if $(BENCH),--only $(BENCH))
 
-demo: setup ## simulate a compound against private Mosquitto and InfluxDB
-	$(BIN)/estatewatch simulate --local-services --elevators 6 --chargers 2 --smoke 60
+demo: setup ## run the whole platform with a simulated compound and a scripted scenario
+	$(BIN)/estatewatch demo $(DEMO_ARGS)
 
 # A fresh venv rather than .venv, so packages that are no longer needed drop out.
 lock: ## re-pin constraints.txt to the newest versions pyproject.toml allows

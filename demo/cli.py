@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -33,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--work-dir", type=Path, default=Path("var/demo"), help="data and logs (var/demo)"
     )
     demo.add_argument(
+        "--site-file", type=Path, help="the compound's site file (default: the demo compound)"
+    )
+    demo.add_argument(
         "--plain", action="store_true", help="summary lines instead of the live screen"
     )
     demo.set_defaults(handler=_demo)
@@ -44,7 +48,9 @@ def _demo(args: argparse.Namespace) -> int:
     from demo.session import run_demo
 
     options = DemoOptions(work_dir=args.work_dir, api_port=args.api_port)
-    live = is_terminal() and not args.plain and args.duration is None
+    if args.site_file is not None:
+        options = replace(options, site_file=args.site_file)
+    live = is_terminal() and not args.plain
     try:
         return run_demo(options, args.duration, live)
     except KeyboardInterrupt:

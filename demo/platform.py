@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 import infra
 from demo.processes import Children
 from estatewatch.errors import ConfigError, ServiceError
@@ -134,6 +136,7 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
             ],
         )  # fmt: skip
         children.start("gateway", ["gateway", "run", "--config", str(gateway_file)])
+        _wait_for_api(api_url, children)
         yield Platform(
             options=options,
             site=site.site,
@@ -166,6 +169,20 @@ def start_api(
         ],
     )  # fmt: skip
     return tokens
+
+
+def _wait_for_api(url: str, children: Children, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        children.check()
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise ServiceError(f"the API at {url} did not answer within {seconds:.0f} s")
+        time.sleep(0.2)
 
 
 def _wait_for_file(path: Path, children: Children, what: str, seconds: float = 60.0) -> None:

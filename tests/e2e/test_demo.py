@@ -1,0 +1,124 @@
+"""``estatewatch demo`` as a newcomer runs it, checked through the API it starts.
+
+The demo runs headless for a fixed time; meanwhile the test reads the demo tokens it
+wrote and asks the API, as the property manager, for the work orders the scripted faults
+must have produced. Afterwards nothing the demo started may still be running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.local import free_ports
+
+pytestmark = pytest.mark.e2e
+
+ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+DURATION_S = 75
+# asset -> (priority, source) the scenario must produce (demo/script.py)
+EXPECTED = {
+    "demo/elevator/elev-02": ("P1", "alarm"),  # the entrapment
+    "demo/smoke_alarm/smoke-001": ("P1", "alarm"),  # smoke in the bike shed
+    "demo/building/B2/stairwell-7f": ("P3", "resident"),  # the resident's request
+}
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+def test_the_scripted_faults_become_work_orders_and_everything_stops(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    work = tmp_path / "demo"
+    out = (tmp_path / "demo.out").open("w")
+    demo = subprocess.Popen(
+        [*ESTATEWATCH, "demo", "--duration", str(DURATION_S), "--api-port", str(port),
+         "--work-dir", str(work)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    seen: dict[str, tuple[str, str]] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while not (work / "demo.json").exists():
+            assert demo.poll() is None, (tmp_path / "demo.out").read_text()
+            assert time.monotonic() < deadline, "the demo did not come up"
+            time.sleep(0.5)
+        tokens = json.loads((work / "demo.json").read_text())["tokens"]
+        headers = {"Authorization": f"Bearer {tokens['manager']}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as api:
+            while demo.poll() is None and not EXPECTED.items() <= seen.items():
+                reply = api.get("/api/v1/work-orders", params={"limit": 100})
+                if reply.status_code == 200:
+                    seen = {o["asset"]: (o["priority"], o["source"]) for o in reply.json()["items"]}
+                time.sleep(2)
+            # Residents see their own request only: the API enforces it, not the demo.
+            mine = api.get(
+                "/api/v1/requests", headers={"Authorization": f"Bearer {tokens['resident']}"}
+            )
+            assert mine.status_code == 200, mine.text
+            assert [o["asset"] for o in mine.json()["items"]] == ["demo/building/B2/stairwell-7f"]
+        assert EXPECTED.items() <= seen.items(), seen
+        assert demo.wait(DURATION_S + 60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        out.close()
+    text = (tmp_path / "demo.out").read_text()
+    assert "Traceback" not in text
+    assert "demo tokens (one per role)" in text
+    assert "everything it started has stopped too" in text
+    assert processes_mentioning(str(work)) == []
+
+
+def test_bad_input_is_one_clear_line_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            [*ESTATEWATCH, "demo", "--api-port", str(port), "--work-dir", str(tmp_path / "a")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 2
+    assert busy.stderr.strip().splitlines() == [
+        f"estatewatch: error: port {port} (the API) is already in use:"
+        " stop what uses it or pass --api-port"
+    ]
+    broken = tmp_path / "site.yaml"
+    broken.write_text("site: demo\nname: Demo\nbuildings:\n  - name: B1\n    floors: lots\n")
+    bad = subprocess.run(
+        [*ESTATEWATCH, "demo", "--site-file", str(broken), "--work-dir", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    [line] = bad.stderr.strip().splitlines()
+    assert str(broken) in line
+    assert "floors" in line
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
