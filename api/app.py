@@ -59,6 +59,9 @@ def create_app(
         async with AsyncExitStack() as stack:
             engine = await stack.enter_async_context(open_engine(settings.database_url))
             await upgrade(engine)
+            reader = await stack.enter_async_context(
+                open_engine(settings.database_url, read_only=True)
+            )
             webhooks = (
                 await stack.enter_async_context(WebhookSender(hooks, clock)) if hooks else None
             )
@@ -75,7 +78,13 @@ def create_app(
                 else None
             )
             app.state.services = Services(
-                settings, clock, make_sessionmaker(engine), sla_policy, webhooks, influx
+                settings,
+                clock,
+                make_sessionmaker(engine),
+                make_sessionmaker(reader),
+                sla_policy,
+                webhooks,
+                influx,
             )
             yield
 

@@ -3,8 +3,9 @@
 :func:`authenticate` finds a token by its hash (a unique index), re-compares the hashes
 in constant time, and refuses a token that is unknown, revoked, expired or whose user is
 deactivated, with one reason; the caller answers 401 with ``WWW-Authenticate: Bearer``
-whatever the reason, so a guesser learns nothing. ``last_used_at`` is written at most
-once a minute per token, so reads do not turn into a write each.
+whatever the reason, so a guesser learns nothing. It only reads (a read-only session
+does), and says when ``last_used_at`` is a minute or more behind: :func:`touch` then
+writes it in its own short transaction, so requests do not turn into a write each.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db_tables import TokenRow, UserRow
 from api.token_secrets import TOKEN_PREFIX, hash_secret
 from api.users import User, user_from_row
 
-__all__ = ["AuthFailure", "authenticate"]
+__all__ = ["AuthFailure", "Authenticated", "authenticate", "touch"]
 
 _LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
 
@@ -33,8 +34,17 @@ class AuthFailure:
     reason: str
 
 
-async def authenticate(session: AsyncSession, secret: str, now: datetime) -> User | AuthFailure:
-    """The user a bearer secret belongs to, or why it is refused; commits last_used_at."""
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    user: User
+    token_id: int
+    stale: bool  # last_used_at is a minute or more old: call touch()
+
+
+async def authenticate(
+    session: AsyncSession, secret: str, now: datetime
+) -> Authenticated | AuthFailure:
+    """The user a bearer secret belongs to, or why it is refused."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return AuthFailure("not an estatewatch token")
     digest = hash_secret(secret)
@@ -54,7 +64,11 @@ async def authenticate(session: AsyncSession, secret: str, now: datetime) -> Use
         return AuthFailure(f"token {token.id} expired at {token.expires_at.isoformat()}")
     if not user.active:
         return AuthFailure(f"user {user.username} is deactivated")
-    if token.last_used_at is None or now - token.last_used_at >= _LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        await session.commit()
-    return user_from_row(user)
+    stale = token.last_used_at is None or now - token.last_used_at >= _LAST_USED_RESOLUTION
+    return Authenticated(user_from_row(user), token.id, stale)
+
+
+async def touch(session: AsyncSession, token_id: int, now: datetime) -> None:
+    """Record that a token was used now (commits)."""
+    await session.execute(update(TokenRow).where(TokenRow.id == token_id).values(last_used_at=now))
+    await session.commit()

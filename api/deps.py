@@ -53,7 +53,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth import AuthFailure, authenticate
+from api.auth import Authenticated, AuthFailure, authenticate, touch
 from api.errors import Problem
 from api.settings import ApiSettings
 from api.users import User
@@ -91,6 +91,7 @@ class Services:
     settings: ApiSettings
     clock: ClockFn
     sessions: async_sessionmaker[AsyncSession]
+    readers: async_sessionmaker[AsyncSession]  # read-only: never waits for a writer
     sla_policy: SlaPolicy
     webhooks: WebhookSender | None
     influx: InfluxReader | None
@@ -143,8 +144,12 @@ async def current_user(
             kind="unauthenticated",
             headers=_CHALLENGE,
         )
-    async with services.sessions() as session:
-        found = await authenticate(session, credentials.credentials, services.clock())
+    now = services.clock()
+    async with services.readers() as reader:
+        found = await authenticate(reader, credentials.credentials, now)
+    if isinstance(found, Authenticated) and found.stale:
+        async with services.sessions() as writer:
+            await touch(writer, found.token_id, now)
     if isinstance(found, AuthFailure):
         log.info("bearer token refused: %s", found.reason)
         raise Problem(
@@ -153,7 +158,7 @@ async def current_user(
             kind="invalid-token",
             headers=_INVALID,
         )
-    return Principal(found)
+    return Principal(found.user)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
@@ -165,6 +170,16 @@ async def _session(services: AppServices) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(_session)]
+
+
+async def _read_session(services: AppServices) -> AsyncIterator[AsyncSession]:
+    async with services.readers() as session:
+        yield session
+
+
+ReadSession = Annotated[AsyncSession, Depends(_read_session)]
+"""A read-only session (SQLite: a deferred transaction on a query_only connection): for
+routes that only read, so they never queue behind a writer's lock."""
 
 
 def _uow(services: AppServices) -> SqlUnitOfWork:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import Clock, CurrentUser, Session, Uow
+from api.deps import Clock, CurrentUser, ReadSession, Uow
 from api.errors import Problem
 from api.policy import allow
 from api.routes.work_orders import release
@@ -29,7 +29,7 @@ AlarmId = Annotated[str, Path(pattern=ALARM_ID_PATTERN, description="ALM-<32 hex
 
 @router.get("", dependencies=[allow("admin", "manager", "technician", "committee", "supervisor")])
 async def alarms(
-    query: Annotated[AlarmQuery, Query()], me: CurrentUser, session: Session
+    query: Annotated[AlarmQuery, Query()], me: CurrentUser, session: ReadSession
 ) -> AlarmPageOut:
     """Newest raised first; follow next_cursor for the next page."""
     page = await list_alarms(

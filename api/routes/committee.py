@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
-from api.deps import AppServices, Clock, CurrentUser, Session, Uow
+from api.deps import AppServices, Clock, CurrentUser, ReadSession, Session, Uow
 from api.errors import Problem
 from api.policy import allow
 from api.routes.assets import evidence_for, with_telemetry
@@ -100,14 +100,14 @@ async def create_proposal(
 
 @router.get("/proposals", dependencies=[_READ])
 async def list_proposals(
-    session: Session, status: Literal["open", "decided"] | None = None
+    session: ReadSession, status: Literal["open", "decided"] | None = None
 ) -> list[ProposalOut]:
     """Proposals, newest first."""
     return [ProposalOut.of(p) for p in await committee.list_proposals(session, status)]
 
 
 @router.get("/proposals/{proposal_id}", dependencies=[_READ])
-async def get_proposal(proposal_id: ProposalId, session: Session) -> ProposalOut:
+async def get_proposal(proposal_id: ProposalId, session: ReadSession) -> ProposalOut:
     return ProposalOut.of(await committee.get_proposal(session, proposal_id))
 
 
@@ -134,7 +134,7 @@ async def record_tally(
 
 
 @router.get("/proposals/{proposal_id}/vote", dependencies=[_READ])
-async def vote_result(proposal_id: ProposalId, session: Session) -> VoteOut:
+async def vote_result(proposal_id: ProposalId, session: ReadSession) -> VoteOut:
     vote = await committee.get_vote(session, proposal_id)
     if vote is None:
         raise Problem(404, f"proposal {proposal_id} has no vote yet", kind="not-found")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import users
-from api.deps import Clock, CurrentUser, Session, Settings
+from api.deps import Clock, CurrentUser, ReadSession, Session, Settings
 from api.policy import allow, authenticated
 from maintenance.domain.actors import Role
 
@@ -89,7 +89,7 @@ async def me(caller: CurrentUser) -> UserOut:
 
 
 @router.get("/users", dependencies=[_ADMIN])
-async def list_users(session: Session) -> list[UserOut]:
+async def list_users(session: ReadSession) -> list[UserOut]:
     return [UserOut.of(user) for user in await users.list_users(session)]
 
 
@@ -103,7 +103,7 @@ async def create_user(
 
 
 @router.get("/users/{username}/tokens", dependencies=[_ADMIN])
-async def list_tokens(username: UsernamePath, session: Session) -> list[TokenOut]:
+async def list_tokens(username: UsernamePath, session: ReadSession) -> list[TokenOut]:
     return [TokenOut.of(info) for info in await users.list_tokens(session, username)]
 
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import Clock, CurrentUser, Principal, Session, Sla, Uow, Webhooks
+from api.deps import Clock, CurrentUser, Principal, ReadSession, Session, Sla, Uow, Webhooks
 from api.policy import allow
 from api.schemas.work_orders import (
     ORDER_ID_PATTERN,
@@ -110,7 +110,7 @@ Act = Annotated[Desk, Depends(_desk)]
 async def list_orders(
     query: Annotated[WorkOrderQuery, Query()],
     me: CurrentUser,
-    session: Session,
+    session: ReadSession,
     clock: Clock,
     sla: Sla,
 ) -> WorkOrderPageOut:
@@ -137,7 +137,7 @@ async def create_order(new: NewWorkOrderIn, desk: Act) -> WorkOrderOut:
 
 @router.get("/{order_id}", dependencies=[_READERS])
 async def get_order(
-    order_id: OrderId, me: CurrentUser, session: Session, clock: Clock, sla: Sla
+    order_id: OrderId, me: CurrentUser, session: ReadSession, clock: Clock, sla: Sla
 ) -> WorkOrderOut:
     """The order with its history and SLA clocks."""
     return await read_order(session, order_id, me, clock, sla)

@@ -11,6 +11,10 @@ head or a work-order counter and the second would then fail on upgrading to a wr
 (``SQLITE_BUSY``, which busy_timeout cannot wait out); taking the lock first makes
 concurrent writers queue instead. The price is that transactions, readers included, run
 one at a time, which suits the embedded default; PostgreSQL is for more.
+
+Readers need none of that: a *read-only* engine (``read_only=True``, what the API's
+queries use) begins deferred transactions on connections set ``query_only``, so in WAL
+mode they read a consistent snapshot while a writer works, and never queue for its lock.
 """
 
 from __future__ import annotations
@@ -57,25 +61,27 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url``; no connection is made until first use."""
     if make_url(url).get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
     engine = create_async_engine(url, **kwargs)
-    event.listen(engine.sync_engine, "connect", _sqlite_connect)
-    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    event.listen(
+        engine.sync_engine, "connect", _sqlite_connect_reader if read_only else _sqlite_connect
+    )
+    event.listen(engine.sync_engine, "begin", _sqlite_begin_read if read_only else _sqlite_begin)
     return engine
 
 
 @asynccontextmanager
-async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
+async def open_engine(url: str, *, read_only: bool = False) -> AsyncIterator[AsyncEngine]:
     """An engine for a composition root's lifetime.
 
     Creates an SQLite file's directory, disposes of the pool at exit, and turns a
     SQLAlchemy error escaping the block into a StorageError naming the database.
     """
     ensure_sqlite_dir(url)
-    engine = make_engine(url)
+    engine = make_engine(url, read_only=read_only)
     try:
         yield engine
     except SQLAlchemyError as exc:
@@ -93,12 +99,20 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    # Autocommit at the driver level, so that _sqlite_begin alone decides how a
+    _pragmas(dbapi_connection, _SQLITE_PRAGMAS)
+
+
+def _sqlite_connect_reader(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    _pragmas(dbapi_connection, (*_SQLITE_PRAGMAS, "PRAGMA query_only=ON"))
+
+
+def _pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:
+    # Autocommit at the driver level, so that the begin listener alone decides how a
     # transaction starts (the recipe in SQLAlchemy's SQLite dialect documentation).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in _SQLITE_PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(pragma)
     finally:
         cursor.close()
@@ -106,3 +120,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_begin_read(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
