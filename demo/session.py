@@ -63,7 +63,8 @@ def banner(platform: Platform) -> str:
         f" {api}/api/v1/alarms",
         f"    curl -s -H 'Authorization: Bearer {platform.tokens.get('committee', '')}'"
         f" '{api}/api/v1/kpis'",
-        f"    estatewatch fault inject elev-03 safety_circuit --port {platform.control_port}",
+        f"    estatewatch fault --control 127.0.0.1:{platform.control_port}"
+        " inject elev-03 safety_circuit",
         "",
     ]
     return "\n".join(lines)
