@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -82,8 +83,13 @@ def test_the_scripted_faults_become_work_orders_and_everything_stops(tmp_path: P
         assert demo.wait(DURATION_S + 60) == 0
     finally:
         if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+            # As Ctrl-C would: the demo stops its children; a kill would orphan them.
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
         out.close()
     text = (tmp_path / "demo.out").read_text()
     assert "Traceback" not in text
