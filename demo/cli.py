@@ -46,11 +46,15 @@ def _demo(args: argparse.Namespace) -> int:
     from demo.console import is_terminal
     from demo.platform import DemoOptions
     from demo.session import run_demo
+    from estatewatch.stopping import interrupt_on_signals
 
     options = DemoOptions(work_dir=args.work_dir, api_port=args.api_port)
     if args.site_file is not None:
         options = replace(options, site_file=args.site_file)
     live = is_terminal() and not args.plain
+    # SIGTERM while starting up stops what has started, as Ctrl-C does (the watch loop
+    # handles both itself once everything runs).
+    interrupt_on_signals()
     try:
         return run_demo(options, args.duration, live)
     except KeyboardInterrupt:

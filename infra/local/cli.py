@@ -8,12 +8,10 @@ import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 
 log = logging.getLogger(__name__)
 
 _WATCH_INTERVAL_S = 0.5
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,21 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.set_defaults(handler=_up)
 
 
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM becomes the same KeyboardInterrupt as Ctrl-C, so one path stops both. A
-    # second signal while the servers shut down would abandon them half-stopped (they run
-    # in their own session and never see it), so later signals are ignored.
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def _up(args: argparse.Namespace) -> int:
     from estatewatch.errors import ServiceError
+    from estatewatch.stopping import interrupt_on_signals
     from infra.local.services import LocalServices
 
     services = LocalServices(args.dir.resolve() if args.dir is not None else None)
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in _STOP_SIGNALS}
+    previous = interrupt_on_signals()
     try:
         with services:
             print(f"mosquitto  {services.mosquitto.url}", flush=True)
