@@ -56,6 +56,9 @@ def read_yaml(path: Path) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
+    except ValueError as exc:
+        # PyYAML builds dates itself: 2008-13-16 raises a bare ValueError, not a YAMLError.
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
 
 def validate(model: type[M], raw: Any, source: str) -> M:

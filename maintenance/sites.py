@@ -15,7 +15,6 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from estatewatch.errors import ConfigError
 from estatewatch.validation import read_yaml, validate
 from estatewatch.wire import Name
 
@@ -115,10 +114,4 @@ def validate_site(raw: Any, source: str) -> SiteFile:
 
 def load_site_file(path: Path) -> SiteFile:
     """Read and validate a site file; ConfigError names the file and field on failure."""
-    try:
-        raw = read_yaml(path)
-    except ValueError as exc:
-        # PyYAML turns 2008-13-16 into a date itself and raises a bare ValueError, which
-        # read_yaml does not translate.
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return validate_site(raw, str(path))
+    return validate_site(read_yaml(path), str(path))
