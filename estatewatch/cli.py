@@ -34,6 +34,7 @@ def _registrars() -> list[_Registrar]:
     from simulators import cli as simulators_cli
 
     return [
+        demo_cli.register,
         catalogue_cli.register,
         simulators_cli.register,
         gateway_cli.register,
@@ -41,7 +42,6 @@ def _registrars() -> list[_Registrar]:
         maintenance_cli.register,
         api_cli.register,
         services_cli.register,
-        demo_cli.register,
     ]
 
 
