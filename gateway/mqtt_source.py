@@ -348,7 +348,9 @@ class MqttSource:
         transition = self._tracker.seen(device.device_id)
         if transition is not None:
             self._apply(transition, received_at)
-        self._sink.reading(device, result.ts, result.fields)
+        # Anything but a heartbeat (an alarm, a low battery, a removal) goes out at once.
+        urgent = result.message is not None
+        self._sink.reading(device, result.ts, result.fields, urgent=urgent)
         if result.message is not None:
             self._sink.event(device, result.ts, "message", result.message)
 

@@ -4,9 +4,11 @@
 for ``batch_interval`` (a message is closed early at ``max_readings_per_message``) and
 ``flush()`` writes everything gathered, telemetry, events and dead letters, to the queue in
 one ``append``: one transaction, one fsync, consecutive sequence numbers. ``run()`` flushes
-on a fixed schedule and once more when stopped or cancelled, so SIGTERM leaves nothing in
-memory. Until a flush, readings live only in memory: a SIGKILL or power cut loses at most
-what arrived since the last flush started (one ``batch_interval``).
+on a fixed schedule, at once when a reading is marked urgent (a fault or alarm field
+changed: see the catalogue's ``urgent`` flag), and once more when stopped or cancelled,
+so SIGTERM leaves nothing in memory. Until a flush, readings live only in memory: a
+SIGKILL or power cut loses at most what arrived since the last flush started (one
+``batch_interval``).
 
 The batching itself is synchronous and needs no event loop; only ``run()`` is async.
 
@@ -23,10 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -81,6 +83,16 @@ class _Ready:
         return PendingMessage(self.topic, render)
 
 
+async def _first(*waits: Coroutine[Any, Any, object]) -> None:
+    """Return when the first of ``waits`` finishes; the others are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 class Outbox:
     """Batches readings per device into telemetry messages on the durable queue."""
 
@@ -105,6 +117,8 @@ class Outbox:
         self._on_flush = on_flush
         self._metrics = metrics if metrics is not None else GatewayMetrics()
         self._batches: dict[str, _DeviceBatch] = {}
+        # Set by an urgent reading: run() flushes at once instead of at the next slot.
+        self._hurry = asyncio.Event()
         self._ready: list[_Ready] = []
         self._held_readings = 0
 
@@ -120,7 +134,14 @@ class Outbox:
 
     # --- Sink ------------------------------------------------------------------------
 
-    def reading(self, device: DeviceInfo, ts: datetime, fields: Mapping[str, FieldValue]) -> None:
+    def reading(
+        self,
+        device: DeviceInfo,
+        ts: datetime,
+        fields: Mapping[str, FieldValue],
+        *,
+        urgent: bool = False,
+    ) -> None:
         try:
             reading = Reading(ts=ts, fields=dict(fields))
         except ValidationError as exc:
@@ -135,6 +156,8 @@ class Outbox:
         if len(batch.readings) >= self.max_readings:
             self._close(batch)
             del self._batches[device.device_id]
+        if urgent:
+            self._hurry.set()
 
     def event(
         self,
@@ -210,9 +233,13 @@ class Outbox:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout_at(due):
-                        await stop.wait()
+                        await _first(stop.wait(), self._hurry.wait())
+                hurried = self._hurry.is_set()
+                self._hurry.clear()
                 self._flush_logged()
                 now = loop.time()
+                if hurried and now < due:
+                    continue  # an early flush for an urgent reading; the schedule stands
                 due += self.batch_interval
                 if due <= now:
                     due = now + self.batch_interval

@@ -202,6 +202,9 @@ class DevicePoller:
             units |= DERIVED_UNITS
         self.info = DeviceInfo(device.name, profile.device_type, profile.name, device.tags, units)
         self._report = ReportFilter(device.report, profile.fields)
+        # Fields whose change is sent at once (faults, alarms), and their last values.
+        self._urgent = {f.key for f in profile.fields if f.urgent}
+        self._last_urgent: dict[str, Value] = {}
         self.health = DeviceHealth(offline_after)
         self.polls = 0  # polls that got an answer
         self.label = ""
@@ -312,7 +315,16 @@ class DevicePoller:
                 self._sink.event(self.info, ts, event.kind, event.detail)
         selected = self._report.select(group.name, now, fields)
         if selected:
-            self._sink.reading(self.info, ts, selected)
+            self._sink.reading(self.info, ts, selected, urgent=self._urgent_change(values))
+
+    def _urgent_change(self, values: dict[str, Value]) -> bool:
+        changed = False
+        for key in self._urgent.intersection(values):
+            value = values[key]
+            if self._last_urgent.get(key, value) != value:
+                changed = True
+            self._last_urgent[key] = value
+        return changed
 
     def _transition(self, ts: datetime, change: Transition | None) -> None:
         if change is None:

@@ -27,8 +27,15 @@ class DeviceInfo:
 
 class Sink(Protocol):
     def reading(
-        self, device: DeviceInfo, ts: datetime, fields: Mapping[str, FieldValue]
-    ) -> None: ...
+        self,
+        device: DeviceInfo,
+        ts: datetime,
+        fields: Mapping[str, FieldValue],
+        *,
+        urgent: bool = False,
+    ) -> None:
+        """``urgent``: a fault or alarm field changed; send it without waiting for the
+        next batch."""
 
     def event(
         self,

@@ -81,6 +81,7 @@ def _resolve(
         poll=spec.poll or next(iter(profile.poll_groups), DEFAULT_POLL_GROUP),
         enum=spec.enum,
         description=spec.description,
+        urgent=spec.urgent,
     )
 
 

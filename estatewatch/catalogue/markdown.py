@@ -104,7 +104,7 @@ def _register_row(field: RegisterField, address: str, key: str) -> tuple[str, ..
         describe_type(field),
         "" if field.scale == 1 else _number(field.scale),
         field.unit,
-        field.poll,
+        f"{field.poll} (urgent)" if field.urgent else field.poll,
         field.description,
         describe_enum(field.enum),
     )

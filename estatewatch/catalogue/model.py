@@ -111,6 +111,9 @@ class FieldSpec(BaseModel):
     poll: str | None = None
     enum: dict[int, str] | None = None
     description: str = ""
+    # A change goes to the central services at once instead of with the gateway's next
+    # batch: faults and alarms, which maintenance turns into work orders.
+    urgent: bool = False
 
     _bits_shorthand = field_validator("bits", mode="before")(_parse_bits)
 
@@ -216,6 +219,7 @@ class RegisterField(BaseModel):
     poll: str
     enum: dict[int, str] | None
     description: str
+    urgent: bool = False
 
     @property
     def end(self) -> int:

@@ -72,7 +72,14 @@ class RecordingSink:
     events: list[tuple[str, EventKind, dict[str, FieldValue]]] = field(default_factory=list)
     infos: dict[str, DeviceInfo] = field(default_factory=dict)
 
-    def reading(self, device: DeviceInfo, ts: datetime, fields: Mapping[str, FieldValue]) -> None:
+    def reading(
+        self,
+        device: DeviceInfo,
+        ts: datetime,
+        fields: Mapping[str, FieldValue],
+        *,
+        urgent: bool = False,
+    ) -> None:
         self.infos[device.device_id] = device
         self.readings.append((device.device_id, ts, dict(fields)))
 

@@ -47,7 +47,14 @@ class RecordingSink:
     )
     dead: list[DeadLetter] = dataclasses.field(default_factory=list)
 
-    def reading(self, device: DeviceInfo, ts: datetime, fields: Mapping[str, FieldValue]) -> None:
+    def reading(
+        self,
+        device: DeviceInfo,
+        ts: datetime,
+        fields: Mapping[str, FieldValue],
+        *,
+        urgent: bool = False,
+    ) -> None:
         self.readings.append((device, ts, dict(fields)))
 
     def event(

@@ -224,6 +224,27 @@ async def test_run_flushes_on_schedule_and_on_stop(queue: DurableQueue) -> None:
     assert queue.depth == 4
 
 
+async def test_an_urgent_reading_is_flushed_at_once_and_the_schedule_stands(
+    queue: DurableQueue,
+) -> None:
+    flushed = asyncio.Event()
+    outbox = Outbox(
+        queue, site="site-a", gateway_id="gw-1", batch_interval=3600.0, on_flush=flushed.set
+    )
+    stop = asyncio.Event()
+    runner = asyncio.create_task(outbox.run(stop))
+    outbox.reading(LIFT, at(0), {"speed": 0.0})
+    await asyncio.sleep(0.05)
+    assert queue.depth == 0  # an ordinary reading waits for the hour's slot
+    outbox.reading(LIFT, at(1), {"fault_code": 41}, urgent=True)
+    async with asyncio.timeout(5):  # far inside the hour: it was not the schedule
+        await flushed.wait()
+    assert queue.depth == 1
+    assert [len(telemetry(m).readings) for m in queued(queue)] == [2]
+    stop.set()
+    await runner
+
+
 async def test_run_flushes_when_cancelled_and_survives_a_broken_queue(
     queue: DurableQueue, metrics: GatewayMetrics, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -119,10 +119,19 @@ class RecordingSink:
         default_factory=list
     )
     infos: dict[str, DeviceInfo] = field(default_factory=dict)
+    urgent: list[bool] = field(default_factory=list)  # per reading
 
-    def reading(self, device: DeviceInfo, ts: datetime, fields: Mapping[str, FieldValue]) -> None:
+    def reading(
+        self,
+        device: DeviceInfo,
+        ts: datetime,
+        fields: Mapping[str, FieldValue],
+        *,
+        urgent: bool = False,
+    ) -> None:
         self.infos[device.device_id] = device
         self.readings.append((device.device_id, ts, dict(fields)))
+        self.urgent.append(urgent)
 
     def event(
         self, device: DeviceInfo, ts: datetime, kind: EventKind, detail: Mapping[str, FieldValue]
@@ -370,6 +379,28 @@ async def test_on_change_reports_only_what_changed() -> None:
     fast_keys = {f.key for req in r.poller.plan.group("fast").requests for f in req.fields}
     assert set(sent[0][1]) == fast_keys | {"stopped_outside_zone_s"}
     assert sent[2][1] == {"floor": 5}
+
+
+async def test_a_fault_code_change_is_urgent_and_nothing_else_is() -> None:
+    image = car_image()
+    r = rig(until=4.5, device=FakeDevice(image))
+    original = r.endpoint.devices[1].request_time
+
+    def change(now: float) -> float:
+        if 2.0 <= now < 2.001:
+            image.set(ELEVATOR.field("fault_code"), 41)  # urgent in the profile
+        if 3.0 <= now < 3.001:
+            image.set(ELEVATOR.field("floor"), 5)  # not urgent
+        return original(now)
+
+    r.endpoint.devices[1].request_time = change
+    await r.run()
+    sent = [
+        (round((ts - EPOCH).total_seconds(), 2), u)
+        for (_, ts, _), u in zip(r.sink.readings, r.sink.urgent, strict=True)
+    ]
+    assert [t for t, u in sent if u] == [2.0]
+    assert (3.0, False) in sent
 
 
 async def test_door_and_trip_events_reach_the_sink() -> None:

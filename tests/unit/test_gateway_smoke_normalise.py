@@ -44,7 +44,14 @@ HOUR = 3600.0
 
 
 class NullSink:
-    def reading(self, device: DeviceInfo, ts: datetime, fields: Mapping[str, FieldValue]) -> None:
+    def reading(
+        self,
+        device: DeviceInfo,
+        ts: datetime,
+        fields: Mapping[str, FieldValue],
+        *,
+        urgent: bool = False,
+    ) -> None:
         pass
 
     def event(
