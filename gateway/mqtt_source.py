@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from typing import Self
 import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from estatewatch.backoff import Backoff
 from estatewatch.catalogue import Profile
 from estatewatch.errors import ConfigError, DeviceError
 from estatewatch.wire import DeadLetter
@@ -255,7 +255,7 @@ class MqttSource:
         )
 
     async def _run(self) -> None:
-        delay = self._backoff[0]
+        backoff = Backoff(*self._backoff)
         while True:
             try:
                 await self._session()
@@ -263,13 +263,11 @@ class MqttSource:
                 self._lost(exc)
             finally:
                 if self.connected:
-                    delay = self._backoff[0]
+                    backoff.reset()
                 self.connected = False
                 self._tracker.pause()
                 self._attempted.set()
-            # Jitter keeps the gateways of a compound from reconnecting in lockstep.
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2.0, self._backoff[1])
+            await asyncio.sleep(backoff.next())
 
     async def _session(self) -> None:
         where = f"MQTT source {self.name} ({self.config.host}:{self.config.port})"

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from typing import Final, Literal, Self
 
 import aiomqtt
 
+from estatewatch.backoff import Backoff
 from estatewatch.errors import ServiceError
 from estatewatch.wire import GatewayStatus, status_topic
 from gateway.buffer import DurableQueue, QueuedMessage
@@ -107,7 +107,8 @@ class Uplink:
         self._queue = queue
         self._describe = describe
         self._metrics = metrics if metrics is not None else GatewayMetrics()
-        self._backoff, self._timeout, self._close_timeout = backoff, timeout, close_timeout
+        self._timeout, self._close_timeout = timeout, close_timeout
+        self._backoff = Backoff(*backoff)
         self._max_inflight = config.max_inflight
         self._peek_limit = max(100, 2 * config.max_inflight)
         self._commit_every = max(50, config.max_inflight)
@@ -122,7 +123,6 @@ class Uplink:
         self._attempted = asyncio.Event()  # the first connection attempt has finished
         self._acked: list[int] = []
         self._inflight = 0
-        self._delay = backoff[0]
         self._send_until = 0.0  # loop time; when stopping, the pump sends until then
         self._outage_since: float | None = None  # monotonic; set while we are warned
         self.connected = False
@@ -235,11 +235,9 @@ class Uplink:
                 self._attempted.set()
             if self._stop.is_set():
                 break
-            # Jitter keeps a compound's gateways from reconnecting in lockstep.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._delay * random.uniform(0.8, 1.2)):
+                async with asyncio.timeout(self._backoff.next()):
                     await self._stop.wait()
-            self._delay = min(self._delay * 2.0, self._backoff[1])
 
     def _mqtt_client(self) -> aiomqtt.Client:
         config = self.config
@@ -280,7 +278,7 @@ class Uplink:
         self.connected = True
         self._attempted.set()
         self.connections += 1
-        self._delay = self._backoff[0]
+        self._backoff.reset()
         backlog = self._queue.depth
         if self._outage_since is None:
             log.info(

@@ -58,7 +58,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
@@ -68,6 +67,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from estatewatch.backoff import Backoff
 from estatewatch.errors import ConfigError, ServiceError
 from estatewatch.inbound import Rejected
 from estatewatch.wire import EVENT_FILTER, STATUS_FILTER, TELEMETRY_FILTER
@@ -267,7 +267,7 @@ class Consumer(Generic[T]):
     # --- the connection --------------------------------------------------------------
 
     async def _run(self) -> None:
-        delay = self._backoff[0]
+        backoff = Backoff(*self._backoff)
         while True:
             try:
                 await self._session()
@@ -275,12 +275,10 @@ class Consumer(Generic[T]):
                 self._lost(group.exceptions[0])
             finally:
                 if self.connected:
-                    delay = self._backoff[0]
+                    backoff.reset()
                 self.connected = False
                 self._attempted.set()
-            # Jitter keeps the workers from reconnecting in lockstep after a broker restart.
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2.0, self._backoff[1])
+            await asyncio.sleep(backoff.next())
 
     def _client(self) -> aiomqtt.Client:
         client = aiomqtt.Client(

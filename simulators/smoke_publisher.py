@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import deque
 from types import TracebackType
 from typing import Self
 
 import aiomqtt
 
+from estatewatch.backoff import Backoff
 from estatewatch.catalogue import Profile, Value
 from estatewatch.catalogue.payload import PayloadSchema
 from estatewatch.errors import DeviceError
@@ -172,7 +172,7 @@ class SmokePublisher:
     # --- the connection --------------------------------------------------------------
 
     async def _run(self) -> None:
-        delay = self._backoff[0]
+        backoff = Backoff(*self._backoff)
         while True:
             try:
                 async with aiomqtt.Client(
@@ -185,7 +185,7 @@ class SmokePublisher:
                     # Batches are pipelined on purpose; aiomqtt warns past 10 by default.
                     client.pending_calls_threshold = self._batch
                     self._connected()
-                    delay = self._backoff[0]
+                    backoff.reset()
                     async with asyncio.TaskGroup() as tasks:
                         tasks.create_task(self._watch(client), name="smoke-publisher-watch")
                         tasks.create_task(self._send(client), name="smoke-publisher-send")
@@ -194,9 +194,7 @@ class SmokePublisher:
             finally:
                 self.connected = False
                 self._attempted.set()
-            # Jitter keeps many simulators from reconnecting in lockstep.
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2.0, self._backoff[1])
+            await asyncio.sleep(backoff.next())
 
     def _connected(self) -> None:
         self.connected = True

@@ -1,0 +1,28 @@
+"""Reconnect delays for every MQTT link (gateway uplink and sources, ingest and maintenance
+consumers, the smoke simulator): exponential, capped, with jitter so that a compound's
+gateways or a group's workers do not all reconnect in the same instant after a broker
+restart.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+class Backoff:
+    """``next()`` gives 1x, 2x, 4x ... ``first`` (jittered +-20 %), never above ``limit``;
+    ``reset()`` after a success starts again from ``first``."""
+
+    def __init__(self, first: float, limit: float) -> None:
+        if not 0 < first <= limit:
+            raise ValueError(f"backoff needs 0 < first <= limit, not ({first}, {limit})")
+        self.first, self.limit = first, limit
+        self._delay = first
+
+    def reset(self) -> None:
+        self._delay = self.first
+
+    def next(self) -> float:
+        delay = self._delay * random.uniform(0.8, 1.2)
+        self._delay = min(self._delay * 2.0, self.limit)
+        return delay
