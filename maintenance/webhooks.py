@@ -25,8 +25,8 @@ Delivery (at least once while the process lives)
     :class:`WebhookCounters`. A full queue drops the new event (ERROR, counted). On exit
     the sender waits up to ``drain_timeout_s`` for the queues to empty, then abandons
     what is left (WARNING, counted). Events live in memory only: a crash loses what was
-    queued. A durable outbox (a table written in the same transaction as the change) is
-    future work.
+    queued. For durability, publish with ``on_settled`` and remember progress only once it
+    is called: :class:`~maintenance.webhook_relay.WebhookRelay` does so over the audit trail.
 
 Errors: :class:`WebhookError` (a :class:`~estatewatch.errors.ServiceError`) when
 publishing to a sender that is not running or with data that is not JSON-able; bad
@@ -42,7 +42,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -188,11 +188,25 @@ class _Failure:
     retry_after: float | None = None
 
 
+@dataclass(slots=True)
+class _Settlement:
+    """Calls ``callback`` once every subscription that queued the event is done with it."""
+
+    callback: Callable[[], None]
+    waiting: int = 0
+
+    def one_done(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.callback()
+
+
 @dataclass(frozen=True, slots=True)
 class _Event:
     id: str
     type: EventType
     body: bytes
+    settlement: _Settlement | None = None
 
 
 def _loggable(url: str) -> str:
@@ -274,13 +288,29 @@ class WebhookSender:
                     await self._client.aclose()
                     self._client = None
 
-    def publish(self, event_type: EventType, data: Mapping[str, Any]) -> str:
-        """Queue an event for every subscription that wants it; returns the event id."""
+    def publish(
+        self,
+        event_type: EventType,
+        data: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        on_settled: Callable[[], None] | None = None,
+    ) -> str:
+        """Queue an event for every subscription that wants it; returns the event id.
+
+        ``event_id`` (a fresh random id if None) is the body's ``id``: give the same one
+        when publishing the same event again, so receivers can drop the repeat.
+        ``on_settled`` is called once every subscription is done with the event:
+        delivered, refused, given up on, or dropped because its queue was full (at once
+        if no subscription wants it). It is never called for an event still queued or in
+        flight at shutdown, so a caller that records progress in it re-sends those.
+        It runs in a delivery task and must not raise.
+        """
         if self._tasks is None:
             raise WebhookError(f"{self!r} is not running: publish inside 'async with'")
         if event_type not in EVENT_TYPES:
             raise WebhookError(f"unknown webhook event type {event_type!r}; known: {EVENT_TYPES}")
-        event_id = uuid.uuid4().hex
+        event_id = event_id or uuid.uuid4().hex
         try:
             document = {
                 "id": event_id,
@@ -291,7 +321,8 @@ class WebhookSender:
         except PydanticSerializationError as exc:
             raise WebhookError(f"webhook {event_type}: data is not JSON-able: {exc}") from exc
         body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-        event = _Event(id=event_id, type=event_type, body=body)
+        settlement = None if on_settled is None else _Settlement(on_settled)
+        event = _Event(id=event_id, type=event_type, body=body, settlement=settlement)
         for subscription, queue in self._queues:
             if event_type not in subscription.events:
                 continue
@@ -308,6 +339,10 @@ class WebhookSender:
                 )
             else:
                 self.counters.published += 1
+                if settlement is not None:
+                    settlement.waiting += 1
+        if settlement is not None and settlement.waiting == 0:
+            settlement.callback()
         return event_id
 
     async def _work(self, subscription: Subscription, queue: asyncio.Queue[_Event]) -> None:
@@ -328,6 +363,9 @@ class WebhookSender:
             finally:
                 self._in_flight -= 1
                 queue.task_done()
+            # Not reached when cancelled at shutdown: that delivery did not settle.
+            if event.settlement is not None:
+                event.settlement.one_done()
 
     async def _deliver(self, subscription: Subscription, event: _Event) -> None:
         settings = self._settings
