@@ -1,0 +1,44 @@
+"""How far the webhook relay has got through the audit trail: one row, one audit id.
+
+The relay (:mod:`maintenance.webhook_relay`) reads the audit entries after
+:func:`load` and, once their webhooks are settled, moves the mark with :func:`save`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, CheckConstraint, Integer, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from maintenance.db.tables import Base
+
+__all__ = ["WebhookCursorRow", "load", "save"]
+
+_ONLY = 1
+
+
+class WebhookCursorRow(Base):
+    """``audit_id``: the newest audit entry whose webhooks are all settled."""
+
+    __tablename__ = "webhook_cursor"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    audit_id: Mapped[int] = mapped_column(BigInteger)
+
+
+async def load(session: AsyncSession) -> int | None:
+    """The stored audit id; None before the relay's first start."""
+    return await session.scalar(
+        select(WebhookCursorRow.audit_id).where(WebhookCursorRow.id == _ONLY)
+    )
+
+
+async def save(session: AsyncSession, audit_id: int) -> None:
+    """Store ``audit_id`` in the caller's transaction."""
+    row = await session.get(WebhookCursorRow, _ONLY)
+    if row is None:
+        session.add(WebhookCursorRow(id=_ONLY, audit_id=audit_id))
+    else:
+        row.audit_id = audit_id
+    await session.flush()
