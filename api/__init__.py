@@ -1,6 +1,6 @@
 """HTTP API for maintenance staff, the owners' committee and residents (``estatewatch api``).
 
-- :mod:`api.app`: ``create_app(settings)``, the composition root (engines, webhooks, InfluxDB);
+- :mod:`api.app`: ``create_app(settings)``, the composition root (engines, InfluxDB);
 - :mod:`api.settings`: ``ESTATEWATCH_API_*``;
 - :mod:`api.policy`: how every route declares the roles that may call it;
 - :mod:`api.deps`: the dependencies routes take (current user, sessions, unit of work, clock);

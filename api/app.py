@@ -1,11 +1,12 @@
 """The API's composition root: ``create_app(settings)`` builds the FastAPI application.
 
 Nothing is created at import time. The lifespan opens the maintenance database (and
-migrates it to the newest schema, as the worker does), the webhook sender when
-``webhooks_path`` is set, and the InfluxDB reader when ``influx_url`` is set, and puts
-them on ``app.state.services`` (:class:`api.deps.Services`) for the dependencies in
-:mod:`api.deps`. Resource routers come from :data:`api.routes.ROUTERS` and are mounted
-under ``/api/v1``; the OpenAPI document is at ``/openapi.json``, its pages at ``/docs``.
+migrates it to the newest schema, as the worker does) and the InfluxDB reader when
+``influx_url`` is set, and puts them on ``app.state.services`` (:class:`api.deps.Services`)
+for the dependencies in :mod:`api.deps`. The API sends no webhooks: the maintenance
+worker relays them from the audit trail (:mod:`maintenance.webhook_relay`). Resource
+routers come from :data:`api.routes.ROUTERS` and are mounted under ``/api/v1``; the
+OpenAPI document is at ``/openapi.json``, its pages at ``/docs``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import upgrade
 from maintenance.domain.signals import Clock
 from maintenance.domain.sla import SlaPolicy
-from maintenance.webhooks import WebhookSender, WebhookSettings
 
 __all__ = ["API_PREFIX", "create_app", "utc_now"]
 
@@ -52,7 +52,6 @@ def create_app(
     sla_policy = (
         SlaPolicy.load(settings.sla_policy_path) if settings.sla_policy_path else SlaPolicy()
     )
-    hooks = WebhookSettings.load(settings.webhooks_path) if settings.webhooks_path else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,9 +60,6 @@ def create_app(
             await upgrade(engine)
             reader = await stack.enter_async_context(
                 open_engine(settings.database_url, read_only=True)
-            )
-            webhooks = (
-                await stack.enter_async_context(WebhookSender(hooks, clock)) if hooks else None
             )
             influx = (
                 await stack.enter_async_context(
@@ -83,7 +79,6 @@ def create_app(
                 make_sessionmaker(engine),
                 make_sessionmaker(reader),
                 sla_policy,
-                webhooks,
                 influx,
             )
             yield

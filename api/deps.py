@@ -8,8 +8,6 @@
   session.begin():``), closed after the request.
 - ``Clock``: the injected clock (``now = clock()``, aware UTC).
 - ``Settings``: :class:`~api.settings.ApiSettings`; ``Sla``: the ``SlaPolicy``.
-- ``Webhooks``: the running ``WebhookSender`` or None; pass it to
-  ``maintenance.notify.notify`` after the commit.
 - ``Influx``: an ``InfluxReader``; 503 when no InfluxDB is configured.
 - ``Page``: :class:`PageParams` from ``?limit=&offset=`` (limit at most ``page_size_max``).
 - ``AppServices``: the whole :class:`Services` (health checks).
@@ -21,21 +19,19 @@ before a ``Uow`` use case runs, or the second waits for the first until busy_tim
 Example (a resource route; the policy is declared with :func:`api.policy.allow`)::
 
     from fastapi import APIRouter
-    from api.deps import Clock, CurrentUser, Uow, Webhooks, Sla
+    from api.deps import Clock, CurrentUser, Uow, Sla
     from api.policy import allow
     from api.visibility import ensure_order_visible
     from maintenance import services
-    from maintenance.notify import notify
 
     router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
     @router.post("/{order_id}/start", dependencies=[allow("manager", "technician")])
     async def start(order_id: str, me: CurrentUser, uow: Uow, clock: Clock,
-                    sla: Sla, hooks: Webhooks) -> OrderOut:
+                    sla: Sla) -> OrderOut:
         async with uow:  # look before acting: someone else's order is a 404
             ensure_order_visible(me.user, await uow.work_orders.get(order_id), order_id)
         result = await services.perform(uow, order_id, "start", me.actor, clock, sla)
-        notify(hooks, result.events)
         return OrderOut.of(result.order)
 
 Nothing here is built at import time: the app factory puts one :class:`Services` on
@@ -62,7 +58,6 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.domain.signals import Clock as ClockFn
 from maintenance.domain.sla import SlaPolicy
-from maintenance.webhooks import WebhookSender
 
 __all__ = [
     "AppServices",
@@ -77,7 +72,6 @@ __all__ = [
     "Settings",
     "Sla",
     "Uow",
-    "Webhooks",
     "current_user",
 ]
 
@@ -93,7 +87,6 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     readers: async_sessionmaker[AsyncSession]  # read-only: never waits for a writer
     sla_policy: SlaPolicy
-    webhooks: WebhookSender | None
     influx: InfluxReader | None
 
 
@@ -208,13 +201,6 @@ def _sla(services: AppServices) -> SlaPolicy:
 
 
 Sla = Annotated[SlaPolicy, Depends(_sla)]
-
-
-def _webhooks(services: AppServices) -> WebhookSender | None:
-    return services.webhooks
-
-
-Webhooks = Annotated[WebhookSender | None, Depends(_webhooks)]
 
 
 def _influx(services: AppServices) -> InfluxReader:

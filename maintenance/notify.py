@@ -1,80 +1,72 @@
-"""What the outside world is told: domain events and escalations to webhook events.
+"""What the outside world is told: audit entries to webhook events (pure, no I/O).
 
-:func:`webhook_events` is the pure mapping (tested without a server); :func:`notify`
-hands its result to a running :class:`~maintenance.webhooks.WebhookSender`. Both the
-maintenance worker (alarms, SLA escalations) and the API (staff and committee actions)
-call :func:`notify` after their unit of work has committed.
+Every change is audited in the transaction that makes it, so the audit trail is the
+webhooks' outbox: :class:`~maintenance.webhook_relay.WebhookRelay` reads it and sends
+what :func:`webhook_event` makes of each entry.
 
-| webhook event | when |
+| webhook event | audit action |
 |---|---|
-| ``work_order.created_p1`` | a work order is created with priority P1, or raised to P1 |
-| ``sla.breached`` | an SLA clock passes an escalation level (once per clock and level) |
-| ``approval.needed`` | spending on an order awaits the committee's approval |
-| ``vote.needed`` | an owners' vote on a proposal is opened |
+| ``work_order.created_p1`` | ``work_order.created`` as P1, ``work_order.priority_raised`` to P1 |
+| ``approval.needed`` | ``work_order.request_approval``: spending awaits the committee |
+| ``sla.breached`` | ``work_order.escalated``: an SLA clock passed a level (once each) |
+| ``vote.needed`` | ``proposal.vote_opened``: an owners' vote on a proposal is open |
+
+The event's ``id`` is the audit entry's id: the same on every re-send, so receivers can
+drop repeats. ``data`` names the entity (``{"work_order": id}`` or ``{"proposal": id}``),
+the ``action``, its time ``at``, the ``actor`` as audited (``role:user_id``, or
+``system``), the ``status`` it led to, the ``reason`` and the entry's detail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
-from maintenance.domain.events import DomainEvent
-from maintenance.domain.sla import Escalation
-from maintenance.webhooks import EventType, WebhookSender
+from maintenance.db.tables import AuditRow
+from maintenance.webhooks import EventType
 
+__all__ = ["OutboundEvent", "webhook_event"]
 
-def webhook_events(
-    events: Iterable[DomainEvent], escalations: Iterable[Escalation] = ()
-) -> list[tuple[EventType, dict[str, Any]]]:
-    out: list[tuple[EventType, dict[str, Any]]] = []
-    for event in events:
-        if event.subject != "work_order":
-            continue
-        # "created" names the order's priority; "priority_raised" the one it was raised to.
-        priority = event.detail.get(
-            {"created": "priority", "priority_raised": "to"}.get(event.action, "")
-        )
-        if priority == "P1":
-            out.append(("work_order.created_p1", _describe(event)))
-        elif event.action == "request_approval":
-            out.append(("approval.needed", _describe(event)))
-        elif event.action == "vote_opened":
-            out.append(("vote.needed", _describe(event)))
-    for escalation in escalations:
-        out.append(
-            (
-                "sla.breached",
-                {
-                    "work_order": escalation.order_id,
-                    "clock": escalation.clock,
-                    "level": escalation.level,
-                    "notify": escalation.notify,
-                    "priority": escalation.priority,
-                    "overdue_minutes": escalation.overdue_minutes,
-                },
-            )
-        )
-    return out
+# The key of the detail naming the priority an action gave the order.
+_PRIORITY_KEY: Final = {"work_order.created": "priority", "work_order.priority_raised": "to"}
+_PLAIN: Final[dict[str, EventType]] = {
+    "work_order.request_approval": "approval.needed",
+    "work_order.escalated": "sla.breached",
+    "proposal.vote_opened": "vote.needed",
+}
 
 
-def notify(
-    sender: WebhookSender | None,
-    events: Iterable[DomainEvent],
-    escalations: Iterable[Escalation] = (),
-) -> None:
-    if sender is None:
-        return
-    for event_type, data in webhook_events(events, escalations):
-        sender.publish(event_type, data)
+@dataclass(frozen=True, slots=True)
+class OutboundEvent:
+    id: str
+    type: EventType
+    data: dict[str, Any]
 
 
-def _describe(event: DomainEvent) -> dict[str, Any]:
-    return {
-        "work_order" if event.subject == "work_order" else event.subject: event.subject_id,
-        "action": event.action,
-        "at": event.at.isoformat(),
-        "actor": event.actor.user_id if event.actor else None,
-        "status": event.to_status,
-        "reason": event.reason,
-        **dict(event.detail),
+def webhook_event(row: AuditRow) -> OutboundEvent | None:
+    """The webhook event an audit entry calls for, if any (at most one per entry)."""
+    priority_key = _PRIORITY_KEY.get(row.action)
+    if priority_key is not None:
+        if row.detail.get(priority_key) != "P1":
+            return None
+        event_type: EventType = "work_order.created_p1"
+    elif row.action in _PLAIN:
+        event_type = _PLAIN[row.action]
+    else:
+        return None
+    return OutboundEvent(str(row.id), event_type, _describe(row))
+
+
+def _describe(row: AuditRow) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        row.entity_type: row.entity_id,
+        "action": row.action.partition(".")[2],
+        "at": row.at.isoformat(),
+        "actor": row.actor,
+        "status": row.to_state,
+        "reason": row.reason,
+        **row.detail,
     }
+    if row.action == "work_order.escalated":
+        data["level"] = int(data["level"])  # audited as text, as all domain event detail
+    return data

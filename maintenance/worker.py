@@ -15,7 +15,9 @@ The scheduler, every ``tick_interval``: time-based rules (offline devices, silen
 durations completed without new data); every ``sla_interval``: SLA escalations; every
 ``snapshot_interval`` and at shutdown: the rule engine's state to ``rule-state.json`` in
 the data directory, written atomically, so a restart neither forgets baselines nor
-re-raises alarms already raised. Webhooks go out after each commit (:mod:`maintenance.notify`).
+re-raises alarms already raised. Webhooks: the worker runs the
+:class:`~maintenance.webhook_relay.WebhookRelay`, which sends them from the audit trail,
+so changes made through the API are announced too and a restart loses none.
 
 One caveat of sharing: the rule engine keeps per-device state, so with several workers a
 device's messages must reach the same one. MQTT shared subscriptions do not promise
@@ -47,9 +49,9 @@ from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.rules import DEFAULT_RULES, RuleEngine, load_rules
 from maintenance.domain.signals import Clock, Signal
 from maintenance.domain.sla import SlaPolicy
-from maintenance.notify import notify
 from maintenance.services import check_slas, handle_signal
 from maintenance.settings import MaintenanceSettings
+from maintenance.webhook_relay import WebhookRelay
 from maintenance.webhooks import WebhookSender, WebhookSettings
 
 log = logging.getLogger("estatewatch.maintenance")
@@ -80,10 +82,9 @@ class Detection:
         uow: Callable[[], UnitOfWork],
         clock: Clock,
         policy: SlaPolicy,
-        webhooks: WebhookSender | None = None,
     ) -> None:
         self.engine, self._uow, self._clock = engine, uow, clock
-        self.policy, self._webhooks = policy, webhooks
+        self.policy = policy
         self.counters = WorkerCounters()
 
     async def message(self, message: TelemetryMessage | EventMessage | GatewayStatus) -> None:
@@ -124,7 +125,6 @@ class Detection:
                     order.title,
                     signal.device,
                 )
-            notify(self._webhooks, outcome.events)
 
     async def check_slas(self) -> None:
         result = await check_slas(self._uow(), self.policy, self._clock)
@@ -138,7 +138,6 @@ class Detection:
                 escalation.notify,
                 escalation.overdue_minutes,
             )
-        notify(self._webhooks, result.events, result.escalations)
 
 
 def load_engine(settings: MaintenanceSettings, clock: Clock) -> RuleEngine:
@@ -186,8 +185,10 @@ async def running_maintenance(
         # Idempotent: a fresh data directory works at once; an old schema is brought up.
         await upgrade(db)
         sessions = make_sessionmaker(db)
+        reader = await stack.enter_async_context(open_engine(settings.database_url, read_only=True))
         webhooks = await stack.enter_async_context(WebhookSender(hooks, clock))
-        detection = Detection(engine, lambda: SqlUnitOfWork(sessions), clock, policy, webhooks)
+        await stack.enter_async_context(WebhookRelay(webhooks, sessions, make_sessionmaker(reader)))
+        detection = Detection(engine, lambda: SqlUnitOfWork(sessions), clock, policy)
         stack.callback(save_engine, engine, settings.data_dir)
 
         async def handle(parsed: Parsed, ack: Ack) -> None:

@@ -31,7 +31,6 @@ from api.schemas.work_orders import (
 from api.visibility import order_scope
 from maintenance import services
 from maintenance.db.queries import WorkOrderSort, list_work_orders
-from maintenance.notify import notify
 
 __all__ = ["router"]
 
@@ -73,7 +72,6 @@ async def raise_request(new: NewRequestIn, desk: Act) -> WorkOrderOut:
         location=f"{building} {new.place}" + (f" (unit {me.user.unit})" if me.user.unit else ""),
         description=new.description,
     )
-    notify(desk.hooks, result.events)
     return await read_order(desk.session, result.order.id, me, desk.clock, desk.sla)
 
 

@@ -4,9 +4,10 @@ Each state-machine action is a sub-resource, ``POST /work-orders/{id}/<action>``
 acknowledge, start, hold, resume, request-approval, approve, reject, resolve, verify,
 reopen, close, cancel, rate, comment, cost), with its own body and role policy. An action
 first checks that the caller can see the order (else 404, as for a missing one), then runs
-:func:`maintenance.services.perform`, hands the events to the webhooks after the commit,
-and answers with the order as it now is. The domain decides the rest: an action the state
-does not allow is a 409, a rule that refuses this actor (a resolver verifying) a 403.
+:func:`maintenance.services.perform` and answers with the order as it now is (webhooks go
+out from the audit trail: :mod:`maintenance.webhook_relay`). The domain decides the rest:
+an action the state does not allow is a 409, a rule that refuses this actor (a resolver
+verifying) a 403.
 
 Residents use ``/requests`` (:mod:`api.routes.requests`); technicians see the orders
 assigned to them or unassigned at their sites (:mod:`api.visibility`).
@@ -20,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import Clock, CurrentUser, Principal, ReadSession, Session, Sla, Uow, Webhooks
+from api.deps import Clock, CurrentUser, Principal, ReadSession, Session, Sla, Uow
 from api.policy import allow
 from api.schemas.work_orders import (
     ORDER_ID_PATTERN,
@@ -41,8 +42,6 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.errors import NotFound
 from maintenance.domain.signals import Clock as ClockFn
 from maintenance.domain.sla import SlaPolicy
-from maintenance.notify import notify
-from maintenance.webhooks import WebhookSender
 
 __all__ = ["Act", "Desk", "OrderId", "read_order", "release", "router"]
 
@@ -85,22 +84,18 @@ class Desk:
     session: AsyncSession
     clock: ClockFn
     sla: SlaPolicy
-    hooks: WebhookSender | None
 
     async def act(self, order_id: str, action: str, **args: Any) -> WorkOrderOut:
         async with self.uow:  # look before acting: someone else's order is a 404
             ensure_order_visible(self.me.user, await self.uow.work_orders.get(order_id), order_id)
-        result = await services.perform(
+        await services.perform(
             self.uow, order_id, action, self.me.actor, self.clock, self.sla, **args
         )
-        notify(self.hooks, result.events)
         return await read_order(self.session, order_id, self.me, self.clock, self.sla)
 
 
-async def _desk(
-    me: CurrentUser, uow: Uow, session: Session, clock: Clock, sla: Sla, hooks: Webhooks
-) -> Desk:
-    return Desk(me, uow, session, clock, sla, hooks)
+async def _desk(me: CurrentUser, uow: Uow, session: Session, clock: Clock, sla: Sla) -> Desk:
+    return Desk(me, uow, session, clock, sla)
 
 
 Act = Annotated[Desk, Depends(_desk)]
@@ -131,7 +126,6 @@ async def list_orders(
 @router.post("", status_code=201, dependencies=[_WORKERS])
 async def create_order(new: NewWorkOrderIn, desk: Act) -> WorkOrderOut:
     result = await services.create_order(desk.uow, desk.me.actor, desk.clock, **new.model_dump())
-    notify(desk.hooks, result.events)
     return await read_order(desk.session, result.order.id, desk.me, desk.clock, desk.sla)
 
 

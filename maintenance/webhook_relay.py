@@ -1,0 +1,171 @@
+"""Webhooks that survive a restart: the audit trail is the outbox, a cursor the progress.
+
+Every change is audited in the transaction that makes it, so an event is never committed
+without its audit entry nor the other way round. :class:`WebhookRelay` (run by the
+maintenance worker, once per database) reads the entries after its cursor every
+``interval``, turns each into at most one webhook event (:func:`maintenance.notify.
+webhook_event`, the entry's id as the event id) and publishes it through the running
+:class:`~maintenance.webhooks.WebhookSender`.
+
+Delivery guarantee: at least once, within the sender's retry budget
+    The cursor (table ``webhook_cursor``, :mod:`maintenance.db.webhook_cursor`) advances
+    only over a prefix of entries whose events every subscription is *done* with:
+    delivered, refused (4xx), given up on after ``max_attempts``, or dropped because a
+    queue was full (the last three are logged at ERROR by the sender and not retried
+    here, so one bad receiver cannot stop the others for good). An event still queued,
+    in flight or being retried when the process stops or crashes leaves the cursor before
+    it, so the next relay sends it again with the same id: receivers de-duplicate on it.
+    Events after a pending one are sent meanwhile; only the cursor waits for it, and at
+    most ``window`` entries are held unconfirmed.
+
+Order: entries are read in id order. Audit appends are serialised (SQLite's write lock,
+PostgreSQL's table lock held to commit: see :mod:`maintenance.db.audit`), so ids become
+visible in commit order and no entry can appear behind the cursor later.
+
+First start: with no cursor stored the relay starts at the newest entry, so an existing
+trail is not replayed. Reads use a read-only session; the cursor is written in its own
+short transaction, at most once per ``interval`` and once more at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from maintenance.db import webhook_cursor
+from maintenance.db.tables import AuditRow
+from maintenance.notify import webhook_event
+from maintenance.webhooks import WebhookSender
+
+__all__ = ["WebhookRelay"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """An audit entry read and published, with the events not yet settled."""
+
+    id: int
+    waiting: int
+
+    def settled(self) -> None:
+        self.waiting -= 1
+
+
+class WebhookRelay:
+    """Sends the audit trail's webhook events; use as ``async with WebhookRelay(...):``.
+
+    ``sessions`` write the cursor; ``readers`` (a read-only engine's sessionmaker) read
+    the trail. ``sender`` must be running for the relay's whole life.
+    """
+
+    def __init__(
+        self,
+        sender: WebhookSender,
+        sessions: async_sessionmaker[AsyncSession],
+        readers: async_sessionmaker[AsyncSession],
+        *,
+        interval: float = 1.0,
+        window: int = 100,
+    ) -> None:
+        self._sender, self._sessions, self._readers = sender, sessions, readers
+        self._interval, self._window = interval, window
+        self._unsettled: deque[_Entry] = deque()
+        self._read_to = 0  # the newest entry published (or passed over)
+        self._done = 0  # the newest entry whose events, and all before, are settled
+        self._saved = 0  # the cursor as stored
+        self._tasks: asyncio.TaskGroup | None = None
+        self._loop: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._saved = self._done = self._read_to = await self._start_at()
+        tasks = asyncio.TaskGroup()
+        await tasks.__aenter__()
+        self._tasks = tasks
+        self._loop = tasks.create_task(self._run(), name="webhook-relay")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tasks, self._tasks = self._tasks, None
+        if tasks is None:
+            return
+        if self._loop is not None:
+            self._loop.cancel()
+        await tasks.__aexit__(exc_type, exc, tb)
+        try:
+            await self._save_settled()
+        except Exception:
+            # Unsaved progress only means those events are sent again after the restart.
+            log.exception("webhook relay: could not save the cursor at exit")
+
+    async def _start_at(self) -> int:
+        async with self._readers() as session, session.begin():
+            stored = await webhook_cursor.load(session)
+            if stored is not None:
+                log.info("webhook relay: resuming after audit entry %d", stored)
+                return stored
+            newest = await session.scalar(select(func.max(AuditRow.id))) or 0
+        # Stored at once: a crash before the first event must not skip what comes next.
+        await self._save(newest)
+        log.info("webhook relay: first start, from audit entry %d on", newest)
+        return newest
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except Exception:
+                # A database hiccup must not end webhooks for the process; retry later.
+                log.exception("webhook relay: a step failed; retrying in %.1f s", self._interval)
+            await asyncio.sleep(self._interval)
+
+    async def step(self) -> None:
+        """Publish the entries after those read so far, then save settled progress."""
+        room = self._window - len(self._unsettled)
+        if room > 0:
+            async with self._readers() as session, session.begin():
+                rows = list(
+                    await session.scalars(
+                        select(AuditRow)
+                        .where(AuditRow.id > self._read_to)
+                        .order_by(AuditRow.id)
+                        .limit(room)
+                    )
+                )
+            for row in rows:
+                self._publish(row)
+        await self._save_settled()
+
+    def _publish(self, row: AuditRow) -> None:
+        event = webhook_event(row)
+        entry = _Entry(row.id, waiting=0 if event is None else 1)
+        if event is not None:
+            self._sender.publish(
+                event.type, event.data, event_id=event.id, on_settled=entry.settled
+            )
+        self._unsettled.append(entry)
+        self._read_to = row.id
+
+    async def _save_settled(self) -> None:
+        while self._unsettled and self._unsettled[0].waiting == 0:
+            self._done = self._unsettled.popleft().id
+        if self._done != self._saved:
+            await self._save(self._done)
+
+    async def _save(self, audit_id: int) -> None:
+        async with self._sessions() as session, session.begin():
+            await webhook_cursor.save(session, audit_id)
+        self._saved = audit_id
