@@ -66,7 +66,6 @@ def _add_api(subparsers: Actions) -> None:
         ("--influx-url", "influx_url", str, "InfluxDB 1.x URL for telemetry (default: none)"),
         ("--influx-database", "influx_database", str, "InfluxDB database (estatewatch)"),
         ("--sla-policy", "sla_policy_path", Path, "SLA policy file (default: P1 10 min/1 h/4 h)"),
-        ("--webhooks", "webhooks_path", Path, "webhook subscriptions file (default: none)"),
     ):
         api.add_argument(option, dest=dest, type=kind, help=text)
     _database_options(api)

@@ -33,7 +33,6 @@ class ApiSettings(BaseSettings):
     data_dir: Path = Path("var/maintenance")
     db_url: str | None = None
     sla_policy_path: Path | None = None  # None: the built-in SLA policy
-    webhooks_path: Path | None = None  # None: no webhooks
 
     # Checked by /readyz: the central broker the worker consumes from.
     mqtt_host: str = "127.0.0.1"
