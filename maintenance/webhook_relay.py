@@ -3,9 +3,9 @@
 Every change is audited in the transaction that makes it, so an event is never committed
 without its audit entry nor the other way round. :class:`WebhookRelay` (run by the
 maintenance worker, once per database) reads the entries after its cursor every
-``interval``, turns each into at most one webhook event (:func:`maintenance.notify.
-webhook_event`, the entry's id as the event id) and publishes it through the running
-:class:`~maintenance.webhooks.WebhookSender`.
+``interval``, turns each into at most one webhook event
+(:func:`~maintenance.notify.webhook_event`, the entry's id as the event id) and
+publishes it through the running :class:`~maintenance.webhooks.WebhookSender`.
 
 Delivery guarantee: at least once, within the sender's retry budget
     The cursor (table ``webhook_cursor``, :mod:`maintenance.db.webhook_cursor`) advances
@@ -21,6 +21,10 @@ Delivery guarantee: at least once, within the sender's retry budget
 Order: entries are read in id order. Audit appends are serialised (SQLite's write lock,
 PostgreSQL's table lock held to commit: see :mod:`maintenance.db.audit`), so ids become
 visible in commit order and no entry can appear behind the cursor later.
+
+One relay per database: several maintenance workers on one database would each send
+every event (with the same ids, so de-duplicating receivers would still cope). Changes
+made by any process (the API's included) go out within about ``interval`` of the commit.
 
 First start: with no cursor stored the relay starts at the newest entry, so an existing
 trail is not replayed. Reads use a read-only session; the cursor is written in its own
@@ -64,7 +68,9 @@ class WebhookRelay:
     """Sends the audit trail's webhook events; use as ``async with WebhookRelay(...):``.
 
     ``sessions`` write the cursor; ``readers`` (a read-only engine's sessionmaker) read
-    the trail. ``sender`` must be running for the relay's whole life.
+    the trail. ``sender`` must be running for the relay's whole life. ``window`` bounds
+    the entries published but not yet settled; keep it within the sender's
+    ``queue_size``, or a full queue drops events (logged at ERROR) instead of waiting.
     """
 
     def __init__(
@@ -126,13 +132,13 @@ class WebhookRelay:
     async def _run(self) -> None:
         while True:
             try:
-                await self.step()
+                await self._step()
             except Exception:
                 # A database hiccup must not end webhooks for the process; retry later.
                 log.exception("webhook relay: a step failed; retrying in %.1f s", self._interval)
             await asyncio.sleep(self._interval)
 
-    async def step(self) -> None:
+    async def _step(self) -> None:
         """Publish the entries after those read so far, then save settled progress."""
         room = self._window - len(self._unsettled)
         if room > 0:
