@@ -68,5 +68,8 @@ def _describe(row: AuditRow) -> dict[str, Any]:
         **row.detail,
     }
     if row.action == "work_order.escalated":
-        data["level"] = int(data["level"])  # audited as text, as all domain event detail
+        # Audited as text, as all domain event detail.
+        data["level"] = int(data["level"])
+        if "overdue_minutes" in data:
+            data["overdue_minutes"] = int(data["overdue_minutes"])
     return data

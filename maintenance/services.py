@@ -210,8 +210,8 @@ async def acknowledge_alarm(uow: UnitOfWork, alarm_id: str, actor: Actor, clock:
 async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaCheck:
     """Find escalations due on open orders, record them on the orders and return them.
 
-    Recorded before they are sent: a crash between commit and sending loses a message
-    rather than sending it twice; send through a durable outbox if that matters.
+    Recorded on the order and in the audit trail in one commit; the maintenance worker's
+    webhook relay (:mod:`maintenance.webhook_relay`) sends them from there.
     """
     now = clock()
     escalations: list[Escalation] = []
@@ -220,7 +220,13 @@ async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaChe
         for order in await uow.work_orders.needing_sla_check():
             due = due_escalations(order, policy, now)
             for escalation in due:
-                order.record_escalation(escalation.clock, escalation.level, escalation.notify, now)
+                order.record_escalation(
+                    escalation.clock,
+                    escalation.level,
+                    escalation.notify,
+                    now,
+                    overdue_minutes=escalation.overdue_minutes,
+                )
             escalations += due
             events += order.pull_events()
         await uow.commit()

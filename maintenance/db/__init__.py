@@ -12,6 +12,7 @@
     committee.py       spending proposals and owners' votes, audited
     kpi_frames.py      the KPI input frames for a period, from SQL (and InfluxDB counters)
     evidence_data.py   an elevator's facts and history, for a proposal's evidence
+    webhook_cursor.py  the webhook relay's mark in the audit trail
     errors.py          what this package raises
 
 Adapters only: the domain (:mod:`maintenance.domain`) never imports from here.

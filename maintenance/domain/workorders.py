@@ -469,11 +469,22 @@ class WorkOrder:
             self.priority = priority
             self._emit("priority_raised", None, now, self.status, self.status, detail)
 
-    def record_escalation(self, clock: str, level: int, notify: str, now: datetime) -> None:
+    def record_escalation(
+        self,
+        clock: str,
+        level: int,
+        notify: str,
+        now: datetime,
+        *,
+        overdue_minutes: int | None = None,
+    ) -> None:
         if any(e.clock == clock and e.level == level for e in self.escalations):
             raise InvalidRequest(f"work order {self.id}: {clock} level {level} already sent")
         self.escalations.append(SentEscalation(clock=clock, level=level, notify=notify, at=now))
-        detail = {"clock": clock, "level": str(level), "notify": notify}
+        # What the people told need to read: how urgent, and how late.
+        detail = {"clock": clock, "level": str(level), "notify": notify, "priority": self.priority}
+        if overdue_minutes is not None:
+            detail["overdue_minutes"] = str(overdue_minutes)
         self._emit("escalated", None, now, self.status, self.status, detail)
 
     # -- internals -----------------------------------------------------------------

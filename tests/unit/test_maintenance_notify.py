@@ -87,17 +87,20 @@ def test_approval_requests_and_escalations_are_announced_and_notes_are_not() -> 
     order.comment(MANAGER, NOW, text="looked at it")
     order.set_cost(MANAGER, NOW, estimate=Decimal("12000"))
     order.request_approval(MANAGER, NOW, reason="new motor")
-    order.record_escalation("response", 2, "committee", NOW)
+    order.record_escalation("response", 2, "committee", NOW, overdue_minutes=75)
     approval, breach = announced(order)
     assert approval.type == "approval.needed"
     assert (approval.data["actor"], approval.data["status"]) == ("manager:li", "awaiting_approval")
     assert approval.data["reason"] == "new motor"
     assert breach.type == "sla.breached"
-    assert {k: breach.data[k] for k in ("work_order", "clock", "level", "notify")} == {
+    keys = ("work_order", "clock", "level", "notify", "priority", "overdue_minutes")
+    assert {k: breach.data[k] for k in keys} == {
         "work_order": "WO-2026-000001",
         "clock": "response",
         "level": 2,
         "notify": "committee",
+        "priority": "P2",
+        "overdue_minutes": 75,
     }
 
 
