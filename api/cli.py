@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, get_args
 
+from maintenance.cli import add_database_options, cli_actor, quiet_alembic
 from maintenance.domain.actors import Role
 
 if TYPE_CHECKING:
@@ -37,14 +36,6 @@ def register(subparsers: Actions) -> None:
     _add_api(subparsers)
     _add_users(subparsers)
     _add_tokens(subparsers)
-
-
-def _database_options(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy async URL")
-    where.add_argument(
-        "--data-dir", type=Path, metavar="DIR", help="SQLite file maintenance.db in DIR"
-    )
 
 
 def _add_api(subparsers: Actions) -> None:
@@ -68,7 +59,7 @@ def _add_api(subparsers: Actions) -> None:
         ("--sla-policy", "sla_policy_path", Path, "SLA policy file (default: P1 10 min/1 h/4 h)"),
     ):
         api.add_argument(option, dest=dest, type=kind, help=text)
-    _database_options(api)
+    add_database_options(api)
     api.set_defaults(handler=_serve)
 
 
@@ -94,10 +85,10 @@ def _add_users(subparsers: Actions) -> None:
     )
     add.add_argument("--building", help="a resident's building")
     add.add_argument("--unit", help="a resident's unit (required for residents)")
-    _database_options(add)
+    add_database_options(add)
     add.set_defaults(handler=_users_add)
     listing = actions.add_parser("list", help="list users")
-    _database_options(listing)
+    add_database_options(listing)
     listing.set_defaults(handler=_users_list)
 
 
@@ -114,15 +105,15 @@ def _add_tokens(subparsers: Actions) -> None:
         help="lifetime like 12h, 30d, 52w (default: ESTATEWATCH_API_TOKEN_LIFETIME, 30d)",
     )
     create.add_argument("--label", help="what the token is for")
-    _database_options(create)
+    add_database_options(create)
     create.set_defaults(handler=_tokens_create)
     listing = actions.add_parser("list", help="list a user's tokens (never their secrets)")
     listing.add_argument("username")
-    _database_options(listing)
+    add_database_options(listing)
     listing.set_defaults(handler=_tokens_list)
     revoke = actions.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("token_id", type=int)
-    _database_options(revoke)
+    add_database_options(revoke)
     revoke.set_defaults(handler=_tokens_revoke)
 
 
@@ -137,7 +128,7 @@ def _settings(args: argparse.Namespace) -> ApiSettings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    _quiet_alembic()
+    quiet_alembic()
     from api.app import create_app
     from estatewatch.stopping import run_until_signalled
 
@@ -187,7 +178,7 @@ def _with_session(
     args: argparse.Namespace, work: Callable[[AsyncSession, datetime], Awaitable[T]]
 ) -> T:
     """Run ``work`` in one transaction on the migrated database, at the wall-clock now."""
-    _quiet_alembic()
+    quiet_alembic()
     from maintenance.db.engine import make_sessionmaker, open_engine
     from maintenance.db.migrations import upgrade
 
@@ -215,7 +206,7 @@ def _users_add(args: argparse.Namespace) -> int:
         "unit": args.unit,
     }
     new = validate(NewUser, fields, f"users add {args.username}")
-    user = _with_session(args, lambda s, now: create_user(s, new, actor=_cli_actor(), at=now))
+    user = _with_session(args, lambda s, now: create_user(s, new, actor=cli_actor(), at=now))
     where = f" at {', '.join(user.sites)}" if user.sites else ""
     home = f" in {user.building or ''} {user.unit}".rstrip() if user.unit else ""
     print(f"user {user.username} ({user.role}){where}{home} added")
@@ -250,7 +241,7 @@ def _tokens_create(args: argparse.Namespace) -> int:
             args.username,
             expires_at=now + lifetime,
             label=args.label,
-            actor=_cli_actor(),
+            actor=cli_actor(),
             at=now,
         ),
     )
@@ -282,19 +273,7 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
     from api.users import revoke_token
 
     token = _with_session(
-        args, lambda s, now: revoke_token(s, args.token_id, actor=_cli_actor(), at=now)
+        args, lambda s, now: revoke_token(s, args.token_id, actor=cli_actor(), at=now)
     )
     print(f"token {token.id} of {token.username} revoked")
     return 0
-
-
-def _quiet_alembic() -> None:
-    # Alembic logs its plugins and dialect at INFO on every run; set before its import.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def _cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name (a container without a passwd entry)
-        return "cli"

@@ -51,7 +51,8 @@ def register(subparsers: Actions) -> None:
     _add_audit(actions)
 
 
-def _database_options(parser: argparse.ArgumentParser) -> None:
+def add_database_options(parser: argparse.ArgumentParser) -> None:
+    """``--db URL`` or ``--data-dir DIR``: the maintenance database (the API's too)."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy async URL")
     where.add_argument(
@@ -82,7 +83,7 @@ def _add_run(actions: Actions) -> None:
         ("--sla-interval", "sla_interval", float, "seconds between SLA checks (15)"),
     ):
         run.add_argument(option, dest=dest, type=kind, help=text)
-    _database_options(run)
+    add_database_options(run)
     run.set_defaults(handler=_run)
 
 
@@ -100,7 +101,7 @@ def _add_db(actions: Actions) -> None:
     upgrade = db_actions.add_parser(
         "upgrade", help="create the database or migrate it to the newest schema"
     )
-    _database_options(upgrade)
+    add_database_options(upgrade)
     upgrade.set_defaults(handler=_db_upgrade)
 
 
@@ -111,7 +112,7 @@ def _add_import_site(actions: Actions) -> None:
     )
     parser.add_argument("file", type=Path, help="the site file (YAML)")
     parser.add_argument("--actor", help="who is importing, for the audit trail (cli:<user>)")
-    _database_options(parser)
+    add_database_options(parser)
     parser.set_defaults(handler=_import_site)
 
 
@@ -121,7 +122,7 @@ def _add_audit(actions: Actions) -> None:
     verify = audit_actions.add_parser(
         "verify", help="re-check the hash chain; exit 1 naming the first broken link"
     )
-    _database_options(verify)
+    add_database_options(verify)
     verify.set_defaults(handler=_audit_verify)
 
 
@@ -143,7 +144,7 @@ def _with_engine(settings: MaintenanceSettings, work: Callable[[AsyncEngine], Aw
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    _quiet_alembic()
+    quiet_alembic()
     from maintenance.db.migrations import head_revision, upgrade
 
     settings = _settings(args)
@@ -153,7 +154,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _import_site(args: argparse.Namespace) -> int:
-    _quiet_alembic()
+    quiet_alembic()
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
     from maintenance.db.site_import import ImportReport, import_site
@@ -161,7 +162,7 @@ def _import_site(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     site_file = load_site_file(args.file)
-    actor = args.actor or _cli_actor()
+    actor = args.actor or cli_actor()
 
     async def work(engine: AsyncEngine) -> ImportReport:
         await ensure_current(engine)
@@ -175,7 +176,7 @@ def _import_site(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    _quiet_alembic()
+    quiet_alembic()
     from maintenance.db.audit import AuditReport, verify
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
@@ -190,13 +191,14 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.intact else 1
 
 
-def _quiet_alembic() -> None:
+def quiet_alembic() -> None:
     # Alembic logs its plugins (on import) and dialect at INFO on every run; our commands
     # print what matters. Called before the first import of alembic.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _cli_actor() -> str:
+def cli_actor() -> str:
+    """Who ran a command, for the audit trail: ``cli:<login name>``."""
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no login name (a container without a passwd entry)
