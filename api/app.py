@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -24,19 +23,15 @@ from api.limits import BodyLimitMiddleware
 from api.policy import PUBLIC, route_policies
 from api.settings import ApiSettings
 from estatewatch import __version__
+from estatewatch.clock import Clock, utc_now
 from ingest.query import InfluxReader
+from maintenance.config_files import load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import upgrade
-from maintenance.domain.signals import Clock
-from maintenance.domain.sla import SlaPolicy
 
-__all__ = ["API_PREFIX", "create_app", "utc_now"]
+__all__ = ["API_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def create_app(
@@ -49,9 +44,7 @@ def create_app(
     from api.routes import ROOT_ROUTERS, ROUTERS
 
     # Read the files now, so a bad one stops the command before the server starts.
-    sla_policy = (
-        SlaPolicy.load(settings.sla_policy_path) if settings.sla_policy_path else SlaPolicy()
-    )
+    sla_policy = load_sla_policy(settings.sla_policy_path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

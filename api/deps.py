@@ -53,10 +53,10 @@ from api.auth import Authenticated, AuthFailure, authenticate, touch
 from api.errors import Problem
 from api.settings import ApiSettings
 from api.users import User
+from estatewatch.clock import Clock as ClockFn
 from ingest.query import InfluxReader
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
-from maintenance.domain.signals import Clock as ClockFn
 from maintenance.domain.sla import SlaPolicy
 
 __all__ = [

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from bench.bench_gateway import start_simulator, stop_process
+from estatewatch.clock import utc_now
 from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.uow import SqlUnitOfWork
@@ -37,7 +38,7 @@ from maintenance.domain.actors import Actor
 from maintenance.domain.signals import DeviceRef
 from maintenance.services import perform
 from maintenance.settings import MaintenanceSettings
-from maintenance.worker import running_maintenance, utc_now
+from maintenance.worker import running_maintenance
 from simulators.control import send_control
 
 NAME = "fault_to_order"

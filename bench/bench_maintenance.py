@@ -20,8 +20,9 @@ from estatewatch.catalogue import builtin_catalogue
 from estatewatch.wire import FieldValue
 from gateway.derive import STOPPED_OUTSIDE_ZONE
 from gateway.plan import plan_device
+from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain.observations import TelemetryReading
-from maintenance.domain.rules import DEFAULT_RULES, RuleEngine, load_rules
+from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import DeviceRef
 from simulators.elevator import Elevator
 

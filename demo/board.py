@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from maintenance.db.tables import AlarmRow
 from maintenance.db.uow import SqlUnitOfWork
-from maintenance.domain.sla import Clock, SlaClocks, SlaPolicy
+from maintenance.domain.sla import SlaClock, SlaClocks, SlaPolicy
 
 _MESSAGES = "estatewatch_ingest_messages_total"
 _POINTS = "estatewatch_ingest_points_written_total"
@@ -106,7 +106,7 @@ class BoardReader:
         self._last = (board.at, messages, points)
 
 
-def _urgent(clocks: SlaClocks) -> tuple[str, Clock]:
+def _urgent(clocks: SlaClocks) -> tuple[str, SlaClock]:
     for name, clock in (
         ("acknowledge", clocks.response),
         ("feedback", clocks.feedback),

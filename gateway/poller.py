@@ -68,7 +68,7 @@ _EVENTS: dict[DeviceState, EventKind] = {
 # --- time ----------------------------------------------------------------------------
 
 
-class Clock(Protocol):
+class Timebase(Protocol):
     def monotonic(self) -> float: ...
 
     def utcnow(self) -> datetime: ...
@@ -76,7 +76,7 @@ class Clock(Protocol):
     async def sleep_until(self, deadline: float) -> None: ...
 
 
-class SystemClock:
+class SystemTimebase:
     def monotonic(self) -> float:
         return time.monotonic()  # the clock asyncio's timers run on
 
@@ -183,7 +183,7 @@ class DevicePoller:
         sink: Sink,
         metrics: GatewayMetrics,
         *,
-        clock: Clock,
+        clock: Timebase,
         phase: float = 0.0,
         offline_after: int = OFFLINE_AFTER,
         offline_interval: float = OFFLINE_INTERVAL,
@@ -359,7 +359,7 @@ class EndpointPoller:
         sink: Sink,
         metrics: GatewayMetrics,
         *,
-        clock: Clock | None = None,
+        clock: Timebase | None = None,
         phases: Sequence[float] | None = None,
         open_endpoint: OpenEndpoint | None = None,
         offline_after: int = OFFLINE_AFTER,
@@ -368,7 +368,7 @@ class EndpointPoller:
     ) -> None:
         self.config = config
         self._open = open_endpoint or ModbusEndpoint
-        clock = clock or SystemClock()
+        clock = clock or SystemTimebase()
         n = len(config.devices)
         phases = phases if phases is not None else [i / n for i in range(n)]
         self.pollers: list[DevicePoller] = []
@@ -447,12 +447,12 @@ class Acquisition:
         sink: Sink,
         metrics: GatewayMetrics,
         *,
-        clock: Clock | None = None,
+        clock: Timebase | None = None,
         open_endpoint: OpenEndpoint | None = None,
         offline_after: int = OFFLINE_AFTER,
         offline_interval: float = OFFLINE_INTERVAL,
     ) -> None:
-        clock = clock or SystemClock()
+        clock = clock or SystemTimebase()
         plans = PlanCache()
         self.endpoints = [
             EndpointPoller(

@@ -21,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from estatewatch.clock import Clock
 from maintenance.domain.actors import Actor
 from maintenance.domain.alarms import Alarm, AttachToOrder, Decision, OpenOrder, asset_key, decide
 from maintenance.domain.errors import AlreadyOpen, InvalidRequest, NotFound
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.ports import UnitOfWork
-from maintenance.domain.signals import Clock, Priority, Signal
+from maintenance.domain.signals import Priority, Signal
 from maintenance.domain.sla import Escalation, SlaPolicy, due_escalations
 from maintenance.domain.workorders import Action, WorkOrder, format_order_id, repeat_of
 

@@ -54,9 +54,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from estatewatch.clock import Clock
 from estatewatch.errors import ServiceError
 from estatewatch.validation import load_yaml_model
-from maintenance.domain.signals import Clock
 
 __all__ = [
     "EVENT_HEADER",

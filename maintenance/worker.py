@@ -34,20 +34,21 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from estatewatch.clock import Clock, utc_now
 from estatewatch.inbound import Parsed, Rejected, parse
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
 from ingest.consumer import Ack, Consumer
 from ingest.dead_letters import DeadLetters
+from maintenance.config_files import DEFAULT_RULES, load_rules, load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import upgrade
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.observations import from_event, from_status, from_telemetry
 from maintenance.domain.ports import UnitOfWork
-from maintenance.domain.rules import DEFAULT_RULES, RuleEngine, load_rules
-from maintenance.domain.signals import Clock, Signal
+from maintenance.domain.rules import RuleEngine
+from maintenance.domain.signals import Signal
 from maintenance.domain.sla import SlaPolicy
 from maintenance.services import check_slas, handle_signal
 from maintenance.settings import MaintenanceSettings
@@ -57,10 +58,6 @@ from maintenance.webhooks import WebhookSender, WebhookSettings
 log = logging.getLogger("estatewatch.maintenance")
 
 STATE_FILE = "rule-state.json"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -172,7 +169,7 @@ async def running_maintenance(
 ) -> AsyncIterator[Detection]:
     """The worker running inside the ``async with``: consuming, ticking, saving state."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    policy = SlaPolicy.load(settings.sla_policy_path) if settings.sla_policy_path else SlaPolicy()
+    policy = load_sla_policy(settings.sla_policy_path)
     hooks = (
         WebhookSettings.load(settings.webhooks_path)
         if settings.webhooks_path

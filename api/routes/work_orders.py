@@ -36,11 +36,11 @@ from api.schemas.work_orders import (
     WorkOrderQuery,
 )
 from api.visibility import ensure_order_visible, order_scope
+from estatewatch.clock import Clock as ClockFn
 from maintenance import services
 from maintenance.db.queries import WorkOrderSort, list_work_orders, order_detail
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.errors import NotFound
-from maintenance.domain.signals import Clock as ClockFn
 from maintenance.domain.sla import SlaPolicy
 
 __all__ = ["Act", "Desk", "OrderId", "read_order", "release", "router"]

@@ -29,7 +29,7 @@ from maintenance.db.queries import (
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.signals import Priority, Severity
-from maintenance.domain.sla import Clock
+from maintenance.domain.sla import SlaClock
 from maintenance.domain.workorders import Status, allowed_actions
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "AlarmPageOut",
     "AlarmQuery",
     "AssignIn",
-    "ClockOut",
     "CommentIn",
     "CostIn",
     "HistoryOut",
@@ -49,6 +48,7 @@ __all__ = [
     "NoteIn",
     "RateIn",
     "ReasonIn",
+    "SlaClockOut",
     "WorkOrderOut",
     "WorkOrderPageOut",
     "WorkOrderQuery",
@@ -168,7 +168,7 @@ class WorkOrderPageOut(BaseModel):
         )
 
 
-class ClockOut(BaseModel):
+class SlaClockOut(BaseModel):
     name: str
     target_minutes: int
     elapsed_minutes: int
@@ -180,7 +180,7 @@ class ClockOut(BaseModel):
     stopped_at: datetime | None
 
     @classmethod
-    def of(cls, clock: Clock) -> ClockOut:
+    def of(cls, clock: SlaClock) -> SlaClockOut:
         return cls(
             name=clock.name,
             target_minutes=int(clock.target.total_seconds() // 60),
@@ -256,7 +256,7 @@ class WorkOrderOut(BaseModel):
     notes: list[NoteOut]
     rating: RatingOut | None
     allowed_actions: list[str] = Field(description="state-machine actions the status allows")
-    clocks: list[ClockOut]
+    clocks: list[SlaClockOut]
     history: list[HistoryOut]
 
     @classmethod
@@ -294,7 +294,7 @@ class WorkOrderOut(BaseModel):
             if rating is None
             else RatingOut(stars=rating.stars, comment=rating.comment, at=rating.at),
             allowed_actions=[a.value for a in allowed_actions(order.status)],
-            clocks=[ClockOut.of(clock) for clock in detail.clocks],
+            clocks=[SlaClockOut.of(clock) for clock in detail.clocks],
             history=[HistoryOut.of(entry) for entry in history],
         )
 

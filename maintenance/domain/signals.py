@@ -7,15 +7,12 @@ policy, work orders. The two meet only here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from estatewatch.wire import FieldValue
-
-Clock = Callable[[], datetime]
-"""Returns the current time, timezone-aware (UTC); injected so time rules are testable."""
 
 SignalKind = Literal["raised", "repeated", "cleared"]
 Severity = Literal["critical", "major", "minor", "notice"]

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -46,7 +45,6 @@ from pydantic import (
 )
 
 from estatewatch.durations import parse_duration
-from estatewatch.validation import load_yaml_model
 from maintenance.domain.signals import Priority
 from maintenance.domain.workorders import Hold, WorkOrder
 
@@ -144,18 +142,13 @@ class SlaPolicy(_Strict):
             raise ValueError("levels must rise, each no sooner than the one before")
         return levels
 
-    @classmethod
-    def load(cls, path: Path) -> SlaPolicy:
-        """Read a YAML file; a bad value raises ConfigError naming the file and field."""
-        return load_yaml_model(cls, path)
-
     def for_priority(self, priority: Priority) -> Targets:
         targets: Targets = getattr(self.targets, priority)
         return targets
 
 
 @dataclass(frozen=True, slots=True)
-class Clock:
+class SlaClock:
     name: ClockName
     target: timedelta
     started_at: datetime
@@ -190,9 +183,9 @@ class Clock:
 
 @dataclass(frozen=True, slots=True)
 class SlaClocks:
-    response: Clock
-    feedback: Clock
-    resolution: Clock
+    response: SlaClock
+    feedback: SlaClock
+    resolution: SlaClock
 
     @classmethod
     def of(cls, order: WorkOrder, policy: SlaPolicy, now: datetime) -> SlaClocks:
@@ -208,7 +201,7 @@ class SlaClocks:
         }
         return cls(**clocks)
 
-    def __iter__(self) -> Iterator[Clock]:
+    def __iter__(self) -> Iterator[SlaClock]:
         return iter((self.response, self.feedback, self.resolution))
 
 
@@ -259,13 +252,13 @@ def time_on_hold(order: WorkOrder, until: datetime) -> timedelta:
 
 def _clock(
     name: ClockName, target: timedelta, order: WorkOrder, stop: datetime | None, now: datetime
-) -> Clock:
+) -> SlaClock:
     start = order.created_at
     end = stop if stop is not None else now
     holds = _holds_between(order.holds, start, end)
     paused = stop is None and bool(order.holds) and order.holds[-1].ended_at is None
     on_hold = time_on_hold(order, end)
-    return Clock(
+    return SlaClock(
         name=name,
         target=target,
         started_at=start,

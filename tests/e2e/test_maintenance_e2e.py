@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from infra.local import MosquittoInstance
+from maintenance.config_files import DEFAULT_RULES
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.uow import SqlUnitOfWork
-from maintenance.domain.rules import DEFAULT_RULES
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
 from simulators.control import send_control

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from estatewatch.wire import FieldValue, GatewayStatus, Reading, TelemetryMessage
+from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain.observations import (
     DeviceEvent,
     GatewayState,
@@ -17,7 +18,7 @@ from maintenance.domain.observations import (
     from_status,
     from_telemetry,
 )
-from maintenance.domain.rules import DEFAULT_RULES, RuleEngine, load_rules
+from maintenance.domain.rules import RuleEngine
 from maintenance.domain.rules.spec import RuleSpec
 from maintenance.domain.signals import DeviceRef, Signal
 

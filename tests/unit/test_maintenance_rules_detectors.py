@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from estatewatch.wire import FieldValue
+from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain.observations import DeviceEvent, TelemetryReading
-from maintenance.domain.rules import DEFAULT_RULES, RuleEngine, load_rules
+from maintenance.domain.rules import RuleEngine
 from maintenance.domain.rules.baselines import DAY, RollingStats
 from maintenance.domain.signals import DeviceRef, Signal
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from estatewatch.errors import ConfigError
-from maintenance.domain.rules import DEFAULT_RULES, load_rules
+from maintenance.config_files import DEFAULT_RULES, load_rules
 
 GOOD = {
     "name": "port_hot",

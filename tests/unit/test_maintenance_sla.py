@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from estatewatch.errors import ConfigError
+from maintenance.config_files import load_sla_policy
 from maintenance.domain.actors import Actor
 from maintenance.domain.signals import Priority
 from maintenance.domain.sla import SlaClocks, SlaPolicy, due_escalations, time_on_hold
@@ -154,7 +155,7 @@ def test_policy_from_yaml_overrides_some_priorities(tmp_path: Path) -> None:
         "approval_threshold: 2000.50\n",
         encoding="utf-8",
     )
-    policy = SlaPolicy.load(path)
+    policy = load_sla_policy(path)
     p1 = policy.for_priority("P1")
     assert (p1.acknowledge_within, p1.feedback_within, p1.resolve_within) == (
         timedelta(minutes=5),
@@ -193,4 +194,4 @@ def test_bad_policy_files_name_the_file_and_field(
     path = tmp_path / "sla.yaml"
     path.write_text(text + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=f"sla.yaml: {complaint}"):
-        SlaPolicy.load(path)
+        load_sla_policy(path)

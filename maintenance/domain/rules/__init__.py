@@ -11,6 +11,6 @@ the rule and the field.
 """
 
 from maintenance.domain.rules.engine import RuleEngine
-from maintenance.domain.rules.spec import DEFAULT_RULES, RuleSpec, load_rules, parse_rules
+from maintenance.domain.rules.spec import RuleSpec, parse_rules
 
-__all__ = ["DEFAULT_RULES", "RuleEngine", "RuleSpec", "load_rules", "parse_rules"]
+__all__ = ["RuleEngine", "RuleSpec", "parse_rules"]

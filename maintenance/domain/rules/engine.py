@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from estatewatch.clock import Clock
 from maintenance.domain.observations import (
     DeviceEvent,
     GatewayState,
@@ -43,7 +44,7 @@ from maintenance.domain.rules.spec import (
 )
 from maintenance.domain.rules.state import DeviceState, device_key
 from maintenance.domain.rules.zscore import DoorZScore
-from maintenance.domain.signals import Clock, DeviceRef, Signal
+from maintenance.domain.signals import DeviceRef, Signal
 
 __all__ = ["SNAPSHOT_VERSION", "RuleEngine"]
 

@@ -19,7 +19,6 @@ differs from / is above the device's previous value.
 from __future__ import annotations
 
 import string
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -35,12 +34,11 @@ from pydantic_core import PydanticCustomError
 
 from estatewatch.durations import parse_duration
 from estatewatch.errors import ConfigError
-from estatewatch.validation import format_validation_error, read_yaml, validate
+from estatewatch.validation import format_validation_error, validate
 from maintenance.domain.signals import Priority, Severity
 
 __all__ = [
     "COMPARISONS",
-    "DEFAULT_RULES",
     "ConditionRule",
     "ConditionSpec",
     "DoorZScoreRule",
@@ -49,7 +47,6 @@ __all__ = [
     "RuleSpec",
     "SilentLiftRule",
     "detail_name",
-    "load_rules",
     "parse_rules",
 ]
 
@@ -372,10 +369,3 @@ def parse_rules(raw: Any, source: str) -> list[RuleSpec]:
         seen.add(rule.name)
         rules.append(rule)
     return rules
-
-
-def load_rules(path: Path) -> list[RuleSpec]:
-    return parse_rules(read_yaml(path), str(path))
-
-
-DEFAULT_RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
