@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from estatewatch.durable_queue import NewItem
 from estatewatch.errors import ServiceError
 from estatewatch.wire import (
     DeadLetter,
@@ -44,7 +45,6 @@ from estatewatch.wire import (
     event_topic,
     telemetry_topic,
 )
-from gateway.buffer import PendingMessage
 from gateway.metrics import GatewayMetrics
 from gateway.sink import DeviceInfo
 
@@ -54,9 +54,9 @@ log = logging.getLogger(__name__)
 
 
 class MessageQueue(Protocol):
-    """The part of :class:`gateway.buffer.DurableQueue` the outbox writes to."""
+    """The part of :class:`estatewatch.durable_queue.DurableQueue` the outbox writes to."""
 
-    def append(self, items: Sequence[PendingMessage]) -> list[int]: ...
+    def append(self, items: Sequence[NewItem]) -> list[int]: ...
 
 
 @dataclass(slots=True)
@@ -73,14 +73,14 @@ class _Ready:
     topic: str
     model: BaseModel
 
-    def pending(self) -> PendingMessage:
+    def pending(self) -> NewItem:
         model = self.model
 
         def render(seq: int) -> bytes:
             # Validated when built; copying in the seq cannot make it invalid.
             return model.model_copy(update={"seq": seq}).model_dump_json().encode()
 
-        return PendingMessage(self.topic, render)
+        return NewItem(self.topic, render)
 
 
 async def _first(*waits: Coroutine[Any, Any, object]) -> None:

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 
 from estatewatch import __version__
 from estatewatch.catalogue import Catalogue
+from estatewatch.durable_queue import DurableQueue
 from estatewatch.wire import GatewayStatus
-from gateway.buffer import DurableQueue
 from gateway.config import SiteConfig
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt_source import MqttSource
@@ -46,7 +46,9 @@ async def run_gateway(config: SiteConfig, catalogue: Catalogue, stop: asyncio.Ev
         len(config.mqtt_sources),
         config.buffer.path,
     )
-    with DurableQueue(config.buffer.path, config.buffer.max_bytes, config.buffer.fsync) as queue:
+    with DurableQueue(
+        config.buffer.path, config.buffer.max_bytes, config.buffer.fsync, label="buffer"
+    ) as queue:
         if queue.depth:
             log.info("buffer holds %d message(s) from before; sending them first", queue.depth)
 

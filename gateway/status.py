@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class QueueStats(Protocol):
-    """The numbers of :class:`gateway.buffer.DurableQueue` a status reports."""
+    """The numbers of :class:`estatewatch.durable_queue.DurableQueue` a status reports."""
 
     @property
     def depth(self) -> int: ...

@@ -41,9 +41,9 @@ from typing import Final, Literal, Self
 import aiomqtt
 
 from estatewatch.backoff import Backoff
+from estatewatch.durable_queue import DurableQueue, QueuedItem
 from estatewatch.errors import ServiceError
 from estatewatch.wire import GatewayStatus, status_topic
-from gateway.buffer import DurableQueue, QueuedMessage
 from gateway.config import TlsConfig, UplinkConfig
 from gateway.metrics import GatewayMetrics
 from gateway.status import publish_every
@@ -358,19 +358,18 @@ class Uplink:
             self._commit(quiet=True)
 
     async def _send(
-        self, client: aiomqtt.Client, message: QueuedMessage, window: asyncio.Semaphore
+        self, client: aiomqtt.Client, message: QueuedItem, window: asyncio.Semaphore
     ) -> None:
         try:
             await client.publish(
-                message.topic,
+                message.key,  # the topic
                 message.payload,
-                qos=message.qos,
-                retain=message.retain,
+                qos=1,
                 timeout=self._timeout,
             )
         except ValueError as exc:
             self._metrics.error("uplink_rejected")
-            log.error("uplink: dropped seq %d on %r: %s", message.seq, message.topic, exc)
+            log.error("uplink: dropped seq %d on %r: %s", message.seq, message.key, exc)
         finally:
             self._inflight -= 1
             window.release()

@@ -7,7 +7,7 @@ acknowledge them to the broker) once the batch is safe.
 
 Delivery guarantee (at least once, for every acknowledged message)
     An ``ack`` is called only after every point of its message is either stored by
-    InfluxDB, committed to the spill queue (a :class:`gateway.buffer.DurableQueue`), or
+    InfluxDB, committed to the spill queue (a :class:`estatewatch.durable_queue.DurableQueue`), or
     rejected by InfluxDB as bad data and handed to ``on_rejected``. A message whose ack
     was never called (the process died, the spill could not be written) is redelivered
     by the broker. Points may be written more than once: a spilled batch whose write
@@ -16,7 +16,7 @@ Delivery guarantee (at least once, for every acknowledged message)
     the same series and timestamp, so InfluxDB overwrites the point with itself and
     nothing is counted twice. The spill queue's own ``max_bytes`` bound is the one
     place acknowledged points can be lost: when full it drops its oldest batches and
-    logs it (see :mod:`gateway.buffer`).
+    logs it (see :mod:`estatewatch.durable_queue`).
 
 Order and outages
     While the spill queue holds anything, new batches are appended to it rather than
@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Final, Self
 
+from estatewatch.durable_queue import DurableQueue, NewItem
 from estatewatch.errors import ServiceError
-from gateway.buffer import DurableQueue, PendingMessage
 from ingest.writers import (
     InfluxWriter,
     WriteError,
@@ -68,7 +68,6 @@ __all__ = ["Batcher", "IngestCounters"]
 
 log = logging.getLogger(__name__)
 
-SPILL_TOPIC: Final = "influx"
 LATENCY_WINDOW: Final = 1024
 _DRAIN_PEEK: Final = 64  # spilled batches looked at per drain write
 
@@ -314,7 +313,7 @@ class Batcher:
     async def _append_spill(self, body: bytes) -> None:
         # Raises ServiceError if SQLite fails: the flusher then dies with the acks
         # uncalled, and the broker redelivers those messages.
-        self._spill.append([PendingMessage(SPILL_TOPIC, lambda _seq: body)])
+        self._spill.append([NewItem.of(body)])
         self.metrics.spilled_batches += 1
         self._spill_changed()
         await self._notify()

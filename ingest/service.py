@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from gateway.buffer import DurableQueue
+from estatewatch.durable_queue import DurableQueue
 from ingest.batcher import Batcher, IngestCounters
 from ingest.consumer import Ack, Consumer
 from ingest.dead_letters import DeadLetters
@@ -113,7 +113,7 @@ async def running_ingest(
     dead = DeadLetters(settings.dead_letter_path)
     async with AsyncExitStack() as stack:
         spill = stack.enter_context(
-            DurableQueue(settings.spill_path, settings.spill_max_bytes, fsync=True)
+            DurableQueue(settings.spill_path, settings.spill_max_bytes, fsync=True, label="spill")
         )
         writer = await stack.enter_async_context(make_writer(settings))
         batcher = await stack.enter_async_context(

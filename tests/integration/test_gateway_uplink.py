@@ -20,8 +20,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from estatewatch.durable_queue import DurableQueue, NewItem
 from estatewatch.wire import GatewayStatus, TelemetryMessage, status_topic
-from gateway.buffer import DurableQueue, PendingMessage
 from gateway.config import UplinkConfig
 from gateway.metrics import GatewayMetrics
 from gateway.outbox import Outbox
@@ -52,9 +52,9 @@ def config(mosquitto: MosquittoInstance, **changes: object) -> UplinkConfig:
     return UplinkConfig.model_validate({"host": mosquitto.host, "port": mosquitto.port, **changes})
 
 
-def numbered(site: str, count: int) -> list[PendingMessage]:
+def numbered(site: str, count: int) -> list[NewItem]:
     topic = f"estatewatch/{site}/test/dev-1/telemetry"
-    return [PendingMessage(topic, lambda seq: json.dumps({"seq": seq}).encode())] * count
+    return [NewItem(topic, lambda seq: json.dumps({"seq": seq}).encode())] * count
 
 
 def seq_of(message: aiomqtt.Message) -> int:
@@ -248,7 +248,7 @@ async def test_an_unreachable_broker_is_one_warning_and_the_queue_keeps_growing(
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from gateway.buffer import DurableQueue
+from estatewatch.durable_queue import DurableQueue
 from gateway.config import UplinkConfig
 from gateway.uplink import Uplink
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.buffer import DurableQueue
+from estatewatch.durable_queue import DurableQueue
 from infra.local import InfluxInstance
 from ingest.batcher import Batcher
 from ingest.writers import Influx1Writer

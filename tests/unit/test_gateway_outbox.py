@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from estatewatch.durable_queue import DurableQueue, NewItem, QueuedItem
 from estatewatch.errors import ServiceError
 from estatewatch.wire import DeadLetter, EventMessage, GatewayStatus, TelemetryMessage
-from gateway.buffer import DurableQueue, PendingMessage, QueuedMessage
 from gateway.metrics import DeviceState, GatewayMetrics
 from gateway.outbox import Outbox
 from gateway.sink import DeviceInfo, Sink
@@ -49,11 +49,11 @@ def outbox(queue: DurableQueue, metrics: GatewayMetrics) -> Outbox:
     return Outbox(queue, site="site-a", gateway_id="gw-1", metrics=metrics)
 
 
-def queued(queue: DurableQueue) -> list[QueuedMessage]:
+def queued(queue: DurableQueue) -> list[QueuedItem]:
     return queue.peek(0, 10_000)
 
 
-def telemetry(message: QueuedMessage) -> TelemetryMessage:
+def telemetry(message: QueuedItem) -> TelemetryMessage:
     parsed = TelemetryMessage.model_validate_json(message.payload)
     assert parsed.seq == message.seq
     return parsed
@@ -75,8 +75,8 @@ def test_readings_are_batched_per_device_in_time_order(outbox: Outbox, queue: Du
     assert outbox.flush() == 2
     assert outbox.pending_readings == 0
     first, second = queued(queue)
-    assert first.topic == "estatewatch/site-a/elevator/elev-01/telemetry"
-    assert second.topic == "estatewatch/site-a/charger/chg-07/telemetry"
+    assert first.key == "estatewatch/site-a/elevator/elev-01/telemetry"
+    assert second.key == "estatewatch/site-a/charger/chg-07/telemetry"
     lift, charger = telemetry(first), telemetry(second)
     assert (lift.seq, charger.seq) == (1, 2)
     assert [r.ts for r in lift.readings] == [at(0), at(1), at(2)]
@@ -111,8 +111,8 @@ def test_events_and_readings_share_one_time_ordered_seq(
     outbox.event(LIFT, at(6), "door_cycle", {"open_s": 4.5, "reversals": 1})
     outbox.flush()
     online, reading, door = queued(queue)
-    assert online.topic == door.topic == "estatewatch/site-a/elevator/elev-01/event"
-    assert reading.topic.endswith("/telemetry")
+    assert online.key == door.key == "estatewatch/site-a/elevator/elev-01/event"
+    assert reading.key.endswith("/telemetry")
     event = EventMessage.model_validate_json(door.payload)
     assert (event.seq, event.kind, event.ts) == (3, "door_cycle", at(6))
     assert event.detail == {"open_s": 4.5, "reversals": 1}
@@ -145,7 +145,7 @@ def test_dead_letters_go_to_the_gateway_topic(outbox: Outbox, queue: DurableQueu
     outbox.reading(LIFT, at(1), {"speed": 0.0})
     outbox.flush()
     dead, reading = queued(queue)
-    assert dead.topic == "estatewatch/site-a/gateway/gw-1/dead_letter"
+    assert dead.key == "estatewatch/site-a/gateway/gw-1/dead_letter"
     assert DeadLetter.model_validate_json(dead.payload) == letter.model_copy(update={"seq": 1})
     assert telemetry(reading).seq == 2  # one counter for every message of the gateway
 
@@ -183,7 +183,7 @@ def test_flush_tells_the_uplink(queue: DurableQueue) -> None:
 
 
 class BrokenQueue:
-    def append(self, items: Sequence[PendingMessage]) -> list[int]:
+    def append(self, items: Sequence[NewItem]) -> list[int]:
         raise ServiceError("buffer /x: cannot append to it: database or disk is full")
 
 
@@ -281,7 +281,7 @@ def test_status_reports_devices_buffer_lateness_and_errors(queue: DurableQueue) 
     metrics.error("modbus_timeout")
     metrics.error("modbus_timeout")
     metrics.dead_letters = 3
-    queue.append([PendingMessage("t", lambda _seq: b"12345")])
+    queue.append([NewItem("t", lambda _seq: b"12345")])
     status = build_status(
         site="site-a",
         gateway_id="gw-1",

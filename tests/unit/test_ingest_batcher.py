@@ -11,7 +11,7 @@ from typing import Self
 
 import pytest
 
-from gateway.buffer import DurableQueue
+from estatewatch.durable_queue import DurableQueue
 from ingest.batcher import Batcher, IngestCounters
 from ingest.writers import (
     WriteError,

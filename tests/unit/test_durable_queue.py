@@ -1,4 +1,5 @@
-"""The durable queue on a real SQLite file: order, sequence numbers, size limit, damage."""
+"""The durable queue on a real SQLite file: order, sequence numbers, size limit, damage,
+upgrade of the gateway buffer's first file format."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from estatewatch.durable_queue import DurableQueue, NewItem
 from estatewatch.errors import ServiceError
-from gateway.buffer import DurableQueue, PendingMessage
 
 TOPIC = "estatewatch/site-a/elevator/e1/telemetry"
 
@@ -20,11 +21,11 @@ def render(seq: int, size: int = 16) -> bytes:
     return f"{seq:08d}".encode().ljust(size, b"x")
 
 
-def message(size: int = 16) -> PendingMessage:
-    return PendingMessage(TOPIC, lambda seq: render(seq, size))
+def message(size: int = 16) -> NewItem:
+    return NewItem(TOPIC, lambda seq: render(seq, size))
 
 
-def messages(count: int, size: int = 16) -> list[PendingMessage]:
+def messages(count: int, size: int = 16) -> list[NewItem]:
     return [message(size) for _ in range(count)]
 
 
@@ -46,7 +47,7 @@ def test_append_assigns_consecutive_seqs_and_renders_with_them(queue: DurableQue
     assert [m.seq for m in got] == [1, 2, 3, 4]
     assert got[0].payload == b"00000001xxxxxxxx"
     assert got[3].payload == b"00000004x"
-    assert all(m.topic == TOPIC and m.qos == 1 and not m.retain for m in got)
+    assert all(m.key == TOPIC for m in got)
     assert queue.depth == 4
     assert queue.size_bytes == sum(len(m.payload) for m in got)
     assert queue.oldest_seq == 1
@@ -91,10 +92,40 @@ def test_peek_pages_in_seq_order_and_remove_takes_any_subset(queue: DurableQueue
     assert queue.size_bytes == sum(len(m.payload) for m in queue.peek(0, 100))
 
 
-def test_retain_and_qos_are_kept(queue: DurableQueue) -> None:
-    queue.append([PendingMessage("a/b", lambda _seq: b"{}", qos=0, retain=True)])
-    (got,) = queue.peek(0, 1)
-    assert (got.qos, got.retain) == (0, True)
+def test_an_item_may_have_no_key_and_a_fixed_payload(queue: DurableQueue) -> None:
+    assert queue.append([NewItem.of(b"m v=1 1\n"), NewItem.of(b"{}", key="a/b")]) == [1, 2]
+    assert [(m.key, m.payload) for m in queue.peek(0, 2)] == [("", b"m v=1 1\n"), ("a/b", b"{}")]
+
+
+def test_a_format_1_gateway_buffer_is_upgraded_keeping_items_and_counters(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    old = sqlite3.connect(path, isolation_level=None)
+    for statement in (
+        "CREATE TABLE messages (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL,"
+        " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO meta (key, value) VALUES ('next_seq', 42), ('dropped', 7)",
+        f"INSERT INTO messages VALUES (40, '{TOPIC}', x'7b7d', 1, 0), (41, 'a/b', x'5b5d', 1, 0)",
+        "PRAGMA application_id = 1163347778",  # "EWGB"
+        "PRAGMA user_version = 1",
+    ):
+        old.execute(statement)
+    old.close()
+    with DurableQueue(path, max_bytes=1000, fsync=True, label="buffer") as queue:
+        assert [(m.seq, m.key, m.payload) for m in queue.peek(0, 10)] == [
+            (40, TOPIC, b"{}"),
+            (41, "a/b", b"[]"),
+        ]
+        assert (queue.next_seq, queue.dropped, queue.depth) == (42, 7, 2)
+        assert queue.append(messages(1)) == [42]
+    with DurableQueue(path, max_bytes=1000, fsync=True) as queue:
+        assert [m.seq for m in queue.peek(0, 10)] == [40, 41, 42]
+
+
+def test_errors_name_the_callers_label(path: Path) -> None:
+    queue = DurableQueue(path, max_bytes=1000, fsync=True, label="spill")
+    with pytest.raises(ServiceError, match=f"^spill {path}: cannot append to it: it is not open"):
+        queue.append(messages(1))
 
 
 def test_a_failing_render_appends_nothing(queue: DurableQueue) -> None:
@@ -103,7 +134,7 @@ def test_a_failing_render_appends_nothing(queue: DurableQueue) -> None:
 
     queue.append(messages(1))
     with pytest.raises(ValueError, match="cannot render 4"):
-        queue.append([message(), message(), PendingMessage(TOPIC, broken)])
+        queue.append([message(), message(), NewItem(TOPIC, broken)])
     assert queue.depth == 1
     assert queue.append(messages(1)) == [2]
 
@@ -114,7 +145,7 @@ def test_over_the_limit_the_oldest_are_dropped_counted_and_logged(
     with DurableQueue(path, max_bytes=1000, fsync=True) as queue:
         queue.append(messages(9, size=100))
         assert queue.dropped == 0
-        with caplog.at_level(logging.WARNING, logger="gateway.buffer"):
+        with caplog.at_level(logging.WARNING, logger="estatewatch.durable_queue"):
             queue.append(messages(3, size=100))  # 1200 bytes: the 2 oldest go
         assert queue.dropped == 2
         assert queue.depth == 10
@@ -123,7 +154,7 @@ def test_over_the_limit_the_oldest_are_dropped_counted_and_logged(
         assert [m.seq for m in queue.peek(0, 100)] == list(range(3, 13))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings
-    assert "dropped the 2 oldest messages, seq 1..2" in warnings[0]
+    assert "dropped the 2 oldest items, seq 1..2" in warnings[0]
     assert str(path) in warnings[0]
     with DurableQueue(path, max_bytes=1000, fsync=True) as queue:
         assert queue.dropped == 2
@@ -134,7 +165,7 @@ def test_drops_after_the_first_are_summarised_and_reported_on_close(
     queue: DurableQueue, path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     queue.close()
-    with caplog.at_level(logging.WARNING, logger="gateway.buffer"):
+    with caplog.at_level(logging.WARNING, logger="estatewatch.durable_queue"):
         with DurableQueue(path, max_bytes=50, fsync=False) as small:
             for _ in range(5):
                 small.append(messages(3))  # 16 bytes each: 3 fit
@@ -170,11 +201,11 @@ def test_another_sqlite_file_is_refused(path: Path) -> None:
     other.execute("CREATE TABLE readings (x)")
     other.commit()
     other.close()
-    with pytest.raises(ServiceError, match="not an estatewatch gateway buffer"):
+    with pytest.raises(ServiceError, match="not an estatewatch durable queue"):
         DurableQueue(path, max_bytes=1000, fsync=True).open()
 
 
-def test_a_second_process_cannot_share_the_buffer(queue: DurableQueue, path: Path) -> None:
+def test_a_second_process_cannot_share_the_file(queue: DurableQueue, path: Path) -> None:
     queue.append(messages(1))
     with pytest.raises(ServiceError, match="in use by another process"):
         DurableQueue(path, max_bytes=1000, fsync=True).open()

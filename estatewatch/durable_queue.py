@@ -1,10 +1,12 @@
-"""The gateway's durable outgoing queue: an on-disk FIFO of MQTT messages in SQLite.
+"""A durable FIFO in one SQLite file: items are a ``key`` and ``payload`` bytes.
 
-Every message is written here before it is published and removed only after the broker
-acknowledged it, so an uplink outage, a crash or a restart loses nothing that reached the
-queue. Each ``append`` is one transaction that also assigns the messages their per-gateway
-sequence numbers from a counter stored in the same file: numbers are consecutive, keep
-increasing across restarts and are never reused, even after the queue has emptied.
+Two users: the gateway's outgoing buffer (key = MQTT topic; an item is removed only after
+the central broker acknowledged it) and ingest's spill (key unused; a batch of line
+protocol is removed only after InfluxDB stored it). So an outage, a crash or a restart
+loses nothing that reached the queue. Each ``append`` is one transaction that also assigns
+the items their sequence numbers from a counter stored in the same file: numbers are
+consecutive, keep increasing across restarts and are never reused, even after the queue
+has emptied. The queue knows nothing of MQTT or InfluxDB; ``key`` is the caller's.
 
 Durability: the file is in WAL mode. With ``fsync`` (``synchronous=FULL``) a committed
 append survives SIGKILL and power cuts. Without it (``synchronous=NORMAL``) it survives
@@ -12,15 +14,21 @@ SIGKILL, but a power cut may roll back the appends since the last checkpoint, an
 them the sequence counter, so numbers already published could be handed out again.
 
 Space: ``max_bytes`` bounds the payload bytes held. An append that goes past it drops the
-oldest messages until the queue fits again; drops are counted persistently (``dropped``)
+oldest items until the queue fits again; drops are counted persistently (``dropped``)
 and logged as WARNINGs naming how many and which sequence numbers were lost (the first
 drop at once, later ones summarised at most once a minute and on close).
 
 Errors: every SQLite failure, including a corrupt, foreign or locked file, and use of a
-queue that is not open, raises :class:`estatewatch.errors.ServiceError` naming the file.
-A damaged file is never deleted or rewritten: the message says to move it aside. The file
-is opened in exclusive locking mode, so a second process using the same buffer fails at
-``open()`` instead of interleaving sequence numbers.
+queue that is not open, raises :class:`estatewatch.errors.ServiceError` naming the file
+(prefixed with the caller's ``label``, e.g. "buffer" or "spill"). A damaged file is never
+deleted or rewritten: the message says to move it aside. The file is opened in exclusive
+locking mode, so a second process using the same file fails at ``open()`` instead of
+interleaving sequence numbers.
+
+File format: schema version 2 (``seq``, ``key``, ``payload``). Version 1, written by
+gateways before the queue moved into the kernel, had ``topic``, ``qos`` and ``retain``
+columns (qos was always 1, retain always false); ``open()`` upgrades such a file in place,
+keeping its items, sequence counter and drop count.
 """
 
 from __future__ import annotations
@@ -37,51 +45,59 @@ from typing import Any, Final, Self
 
 from estatewatch.errors import ServiceError
 
-__all__ = ["DurableQueue", "PendingMessage", "QueuedMessage"]
+__all__ = ["DurableQueue", "NewItem", "QueuedItem"]
 
 log = logging.getLogger(__name__)
 
-# "EWGB" (estatewatch gateway buffer): tells our file apart from any other SQLite file.
+# "EWGB" (estatewatch gateway buffer, its first user): tells our file apart from any other
+# SQLite file. Unchanged since, so that existing gateway buffers still open.
 APPLICATION_ID: Final = 0x45574742
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 FIRST_SEQ: Final = 1  # so that peek(after_seq=0) starts at the beginning
 DROP_WARNING_INTERVAL_S: Final = 60.0
 # Truncate the WAL back to this size after a checkpoint; it only grows past it while a
 # big backlog is written faster than it is checkpointed.
 _JOURNAL_SIZE_LIMIT: Final = 16 * 1024 * 1024
 
+# The table keeps its version 1 name, "messages", so that an upgrade only alters columns.
 _SCHEMA: Final = (
     """CREATE TABLE messages (
         seq INTEGER PRIMARY KEY,
-        topic TEXT NOT NULL,
-        payload BLOB NOT NULL,
-        qos INTEGER NOT NULL,
-        retain INTEGER NOT NULL
+        key TEXT NOT NULL,
+        payload BLOB NOT NULL
     )""",
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
     f"INSERT INTO meta (key, value) VALUES ('next_seq', {FIRST_SEQ}), ('dropped', 0)",
     f"PRAGMA application_id = {APPLICATION_ID}",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
+_UPGRADE_FROM_1: Final = (
+    "ALTER TABLE messages RENAME COLUMN topic TO key",
+    "ALTER TABLE messages DROP COLUMN qos",
+    "ALTER TABLE messages DROP COLUMN retain",
+    "PRAGMA user_version = 2",
+)
 
 
 @dataclass(frozen=True, slots=True)
-class PendingMessage:
-    """A message to queue; ``render`` builds its payload once its ``seq`` is known."""
+class NewItem:
+    """An item to queue; ``render`` builds its payload once its ``seq`` is known (the
+    gateway writes the seq into each message)."""
 
-    topic: str
+    key: str
     render: Callable[[int], bytes]
-    qos: int = 1
-    retain: bool = False
+
+    @classmethod
+    def of(cls, payload: bytes, key: str = "") -> NewItem:
+        """An item whose payload does not depend on its seq."""
+        return cls(key, lambda _seq: payload)
 
 
 @dataclass(frozen=True, slots=True)
-class QueuedMessage:
+class QueuedItem:
     seq: int
-    topic: str
+    key: str
     payload: bytes
-    qos: int = 1
-    retain: bool = False
 
 
 @dataclass(slots=True)
@@ -102,12 +118,13 @@ class _DropSummary:
 
 
 class DurableQueue:
-    """A FIFO of outgoing messages in one SQLite file; see the module docstring."""
+    """A FIFO of items in one SQLite file; see the module docstring."""
 
-    def __init__(self, path: Path, max_bytes: int, fsync: bool) -> None:
+    def __init__(self, path: Path, max_bytes: int, fsync: bool, *, label: str = "queue") -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         self.path = path
+        self.label = label
         self.max_bytes = max_bytes
         self.fsync = fsync
         self._db: sqlite3.Connection | None = None
@@ -129,26 +146,29 @@ class DurableQueue:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ServiceError(f"buffer {self.path}: cannot create its directory: {exc}") from exc
+            raise ServiceError(
+                f"{self.label} {self.path}: cannot create its directory: {exc}"
+            ) from exc
         try:
             # Transactions are explicit (BEGIN IMMEDIATE ... COMMIT), never implicit.
             db = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
-            raise ServiceError(f"buffer {self.path}: cannot open: {exc}") from exc
+            raise ServiceError(f"{self.label} {self.path}: cannot open: {exc}") from exc
         try:
             self._prepare(db)
         except sqlite3.Error as exc:
             db.close()
             raise ServiceError(
-                f"buffer {self.path}: unreadable or in use by another process ({exc});"
-                " if it is damaged, move it aside to start with an empty buffer"
+                f"{self.label} {self.path}: unreadable or in use by another process ({exc});"
+                f" if it is damaged, move it aside to start with an empty {self.label}"
             ) from exc
         except BaseException:
             db.close()
             raise
         self._db = db
         log.info(
-            "buffer %s: %d messages (%d bytes) queued, next seq %d, %d dropped so far",
+            "%s %s: %d items (%d bytes) queued, next seq %d, %d dropped so far",
+            self.label,
             self.path,
             self._depth,
             self._size,
@@ -164,7 +184,7 @@ class DurableQueue:
         try:
             db.close()
         except sqlite3.Error as exc:
-            raise ServiceError(f"buffer {self.path}: cannot close: {exc}") from exc
+            raise ServiceError(f"{self.label} {self.path}: cannot close: {exc}") from exc
 
     def __enter__(self) -> Self:
         self.open()
@@ -182,7 +202,7 @@ class DurableQueue:
 
     @property
     def depth(self) -> int:
-        """Messages queued (appended, not yet removed or dropped)."""
+        """Items queued (appended, not yet removed or dropped)."""
         return self._depth
 
     @property
@@ -192,12 +212,12 @@ class DurableQueue:
 
     @property
     def dropped(self) -> int:
-        """Messages dropped for space since the file was created."""
+        """Items dropped for space since the file was created."""
         return self._dropped
 
     @property
     def next_seq(self) -> int:
-        """The sequence number the next appended message will get."""
+        """The sequence number the next appended item will get."""
         return self._next_seq
 
     @property
@@ -207,7 +227,7 @@ class DurableQueue:
 
     # --- operations ------------------------------------------------------------------
 
-    def append(self, items: Sequence[PendingMessage]) -> list[int]:
+    def append(self, items: Sequence[NewItem]) -> list[int]:
         """Queue ``items`` in one transaction; returns the sequence numbers they got.
 
         An exception from ``render`` rolls the whole append back and propagates as is.
@@ -216,14 +236,11 @@ class DurableQueue:
             return []
         first = self._next_seq
         seqs = list(range(first, first + len(items)))
-        rows = [
-            (seq, item.topic, item.render(seq), item.qos, int(item.retain))
-            for seq, item in zip(seqs, items, strict=True)
-        ]
+        rows = [(seq, item.key, item.render(seq)) for seq, item in zip(seqs, items, strict=True)]
         added = sum(len(row[2]) for row in rows)
         with self._transaction("append to") as db:
             db.executemany(
-                "INSERT INTO messages (seq, topic, payload, qos, retain) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO messages (seq, key, payload) VALUES (?, ?, ?)",
                 rows,
             )
             db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (first + len(items),))
@@ -235,20 +252,16 @@ class DurableQueue:
             self._dropped_committed(*drop)
         return seqs
 
-    def peek(self, after_seq: int, limit: int) -> list[QueuedMessage]:
-        """Up to ``limit`` queued messages with ``seq > after_seq``, oldest first."""
+    def peek(self, after_seq: int, limit: int) -> list[QueuedItem]:
+        """Up to ``limit`` queued items with ``seq > after_seq``, oldest first."""
         rows = self._query_all(
-            "SELECT seq, topic, payload, qos, retain FROM messages"
-            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, key, payload FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         )
-        return [
-            QueuedMessage(int(seq), str(topic), bytes(payload), int(qos), bool(retain))
-            for seq, topic, payload, qos, retain in rows
-        ]
+        return [QueuedItem(int(seq), str(key), bytes(payload)) for seq, key, payload in rows]
 
     def remove(self, seqs: Sequence[int]) -> int:
-        """Delete the given messages in one transaction; returns how many were queued.
+        """Delete the given items in one transaction; returns how many were queued.
 
         Sequence numbers no longer queued (dropped, or removed before) are ignored.
         """
@@ -271,7 +284,7 @@ class DurableQueue:
     # --- internals -------------------------------------------------------------------
 
     def _prepare(self, db: sqlite3.Connection) -> None:
-        # Exclusive locking: one process per buffer, and WAL without a shared-memory file.
+        # Exclusive locking: one process per file, and WAL without a shared-memory file.
         db.execute("PRAGMA locking_mode = EXCLUSIVE")
         db.execute("PRAGMA busy_timeout = 0")
         (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchone()
@@ -305,10 +318,18 @@ class DurableQueue:
                 db.execute(statement)
             return
         if app_id != APPLICATION_ID:
-            raise sqlite3.DatabaseError("an SQLite file, but not an estatewatch gateway buffer")
-        if version != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(
-                f"buffer schema version {version}, this gateway reads {SCHEMA_VERSION}"
+                "an SQLite file, but not an estatewatch durable queue (gateway buffer or spill)"
+            )
+        if version == 1:
+            for statement in _UPGRADE_FROM_1:
+                db.execute(statement)
+            log.info(
+                "%s %s: upgraded from file format 1 to %d", self.label, self.path, SCHEMA_VERSION
+            )
+        elif version != SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"file format version {version}, this version of estatewatch reads {SCHEMA_VERSION}"
             )
 
     def _make_room(self, db: sqlite3.Connection, size: int) -> tuple[int, int, int, int] | None:
@@ -350,8 +371,9 @@ class DurableQueue:
         if not force and now - self._last_drop_warning < DROP_WARNING_INTERVAL_S:
             return
         log.warning(
-            "buffer %s is full (limit %d bytes): dropped the %d oldest messages,"
+            "%s %s is full (limit %d bytes): dropped the %d oldest items,"
             " seq %d..%d (%d bytes); %d dropped in total",
+            self.label,
             self.path,
             self.max_bytes,
             summary.count,
@@ -365,7 +387,7 @@ class DurableQueue:
 
     def _connection(self, doing: str) -> sqlite3.Connection:
         if self._db is None:
-            raise ServiceError(f"buffer {self.path}: cannot {doing} it: it is not open")
+            raise ServiceError(f"{self.label} {self.path}: cannot {doing} it: it is not open")
         return self._db
 
     @contextlib.contextmanager
@@ -383,20 +405,20 @@ class DurableQueue:
                         db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise ServiceError(f"buffer {self.path}: cannot {doing} it: {exc}") from exc
+            raise ServiceError(f"{self.label} {self.path}: cannot {doing} it: {exc}") from exc
 
     def _query_one(self, sql: str) -> tuple[Any, ...]:
         try:
             row: tuple[Any, ...] = self._connection("read").execute(sql).fetchone()
         except sqlite3.Error as exc:
-            raise ServiceError(f"buffer {self.path}: cannot read it: {exc}") from exc
+            raise ServiceError(f"{self.label} {self.path}: cannot read it: {exc}") from exc
         return row
 
     def _query_all(self, sql: str, params: tuple[int, ...]) -> list[tuple[Any, ...]]:
         try:
             rows: list[tuple[Any, ...]] = self._connection("read").execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise ServiceError(f"buffer {self.path}: cannot read it: {exc}") from exc
+            raise ServiceError(f"{self.label} {self.path}: cannot read it: {exc}") from exc
         return rows
 
 
