@@ -17,7 +17,7 @@ from api.routes.work_orders import release
 from api.schemas.work_orders import ALARM_ID_PATTERN, AlarmOut, AlarmPageOut, AlarmQuery
 from api.visibility import alarm_scope, ensure_alarm_visible
 from maintenance import services
-from maintenance.db.queries import list_alarms
+from maintenance.db.read.alarms import list_alarms
 from maintenance.domain.errors import DomainError, NotFound
 
 __all__ = ["router"]

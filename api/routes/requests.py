@@ -30,7 +30,7 @@ from api.schemas.work_orders import (
 )
 from api.visibility import order_scope
 from maintenance import services
-from maintenance.db.queries import WorkOrderSort, list_work_orders
+from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders
 
 __all__ = ["router"]
 

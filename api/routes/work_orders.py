@@ -38,7 +38,7 @@ from api.schemas.work_orders import (
 from api.visibility import ensure_order_visible, order_scope
 from estatewatch.clock import Clock as ClockFn
 from maintenance import services
-from maintenance.db.queries import WorkOrderSort, list_work_orders, order_detail
+from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders, order_detail
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.errors import NotFound
 from maintenance.domain.sla import SlaPolicy

@@ -1,6 +1,6 @@
 """Request and response bodies for work orders, resident requests and alarms.
 
-Responses are built from the read models (:mod:`maintenance.db.queries`) and the domain
+Responses are built from the read models (:mod:`maintenance.db.read`) and the domain
 objects with ``of``; requests carry field constraints, so a bad value is a 422 naming the
 field before any service runs. A resident's view of an order (``for_resident``) shows only
 notes marked public and leaves private staff comments out of the history.
@@ -14,13 +14,9 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from maintenance.db.queries import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    AlarmFilters,
-    AlarmSummary,
-    Page,
-    PageRequest,
+from maintenance.db.read.alarms import AlarmFilters, AlarmSummary
+from maintenance.db.read.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest
+from maintenance.db.read.work_orders import (
     SortKey,
     WorkOrderDetail,
     WorkOrderFilters,

@@ -8,7 +8,8 @@
     site_import.py     load a site file's buildings and assets, idempotently
     uow.py             SqlUnitOfWork: the maintenance.domain.ports.UnitOfWork adapter
     mapping.py         alarms and work orders to rows and back, for uow.py
-    queries.py         read models for the API: work-order and alarm lists, order detail
+    read/              read models for the API, one module per area: work-order and alarm
+                       lists, order detail (cursor codec, dialect helpers, indexes apart)
     committee.py       spending proposals and owners' votes, audited
     kpi_frames.py      the KPI input frames for a period, from SQL (and InfluxDB counters)
     evidence_data.py   an elevator's facts and history, for a proposal's evidence

@@ -1,9 +1,9 @@
-"""Indexes for the API's work-order and alarm lists (maintenance.db.queries).
+"""Indexes for the API's work-order and alarm lists (maintenance.db.read).
 
 Each list filter (site, status, assignee, requester) gets an index ending in the keyset
 sort (``created_at, id``), so a page of 50 out of 100,000 orders reads about 50 index
 entries instead of scanning the table. Due and overdue are computed from the SLA policy
-at query time (see the module docstring of :mod:`maintenance.db.queries`), so no column
+at query time (see the module docstring of :mod:`maintenance.db.read.sla_due`), so no column
 is added.
 
 Revision ID: 0004
@@ -19,7 +19,7 @@ from sqlalchemy import Index
 
 # The index declarations live with the queries that need them; importing them puts them
 # on the metadata whenever this revision is loaded, so migrations and models compare equal.
-from maintenance.db.queries import READ_INDEXES
+from maintenance.db.read.indexes import READ_INDEXES
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"

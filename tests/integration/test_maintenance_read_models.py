@@ -1,4 +1,4 @@
-"""The API's read models (maintenance.db.queries) on a real SQLite file.
+"""The API's read models (maintenance.db.read) on a real SQLite file.
 
 Orders are made through the service layer, as the API and the worker make them, so the
 queries read what the write side really stores.
@@ -18,14 +18,12 @@ from maintenance import services
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.mapping import ALARM, WORK_ORDER
 from maintenance.db.migrations import upgrade
-from maintenance.db.queries import (
-    MAX_PAGE_SIZE,
-    AlarmFilters,
-    PageRequest,
+from maintenance.db.read.alarms import AlarmFilters, list_alarms
+from maintenance.db.read.pages import MAX_PAGE_SIZE, PageRequest
+from maintenance.db.read.work_orders import (
     SortKey,
     WorkOrderFilters,
     WorkOrderSort,
-    list_alarms,
     list_work_orders,
     order_detail,
 )

@@ -1,0 +1,17 @@
+"""Read models: what the API lists and shows, one module per area.
+
+    work_orders.py  work-order list (filters, sort, keyset pages) and one order's detail
+    alarms.py       alarm list
+    sla_due.py      an order's SLA due time as a SQL expression (for the list's due/overdue)
+    pages.py        PageRequest and Page, the keyset condition, the next page's cursor
+    cursor.py       the opaque cursor's codec (pure: no SQL)
+    dialect.py      SQL functions compiled per dialect (epoch seconds, least)
+    indexes.py      the indexes the lists rely on
+
+SQLAlchemy Core selects over :mod:`maintenance.db.tables`, every value a bound parameter.
+Nothing here writes; changes go through :mod:`maintenance.services`.
+
+**Visibility** is part of every query: the caller passes a WHERE clause saying what it may
+see (``api.visibility.order_scope`` and ``alarm_scope`` own those rules), so a record the
+caller may not see is simply not found, and pages count only visible rows.
+"""

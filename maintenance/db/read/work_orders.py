@@ -1,0 +1,273 @@
+"""The work-order read model: the list and one order's detail.
+
+- :func:`list_work_orders`: filters (status, priority, site, building, asset, assignee,
+  overdue), a whitelisted sort (created_at, priority, status, due; asc or desc) and keyset
+  pagination (:mod:`maintenance.db.read.pages`).
+- :func:`order_detail`: the order, its audit history and its SLA clocks.
+
+Due and overdue in the list come from :mod:`maintenance.db.read.sla_due`.
+
+**Building**: orders carry no building column. An order is in building ``B`` of site
+``S`` when an alarm linked to it came from ``B``, or when its asset key names it
+(``S/building/B/...``, the form resident requests use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Select, case, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from maintenance.db.audit import history
+from maintenance.db.mapping import ALARM, ITEM_LISTS, WORK_ORDER, RowData, order_from_rows
+from maintenance.db.read.cursor import decode_cursor, parse_number, parse_text, parse_time
+from maintenance.db.read.pages import (
+    FIRST_PAGE,
+    Page,
+    PageRequest,
+    after,
+    next_cursor,
+    visible_clauses,
+)
+from maintenance.db.read.sla_due import NEVER, NOW_PARAM, OPEN_STATUSES, due_epoch
+from maintenance.domain.audit import AuditEntry
+from maintenance.domain.errors import InvalidRequest
+from maintenance.domain.signals import Priority
+from maintenance.domain.sla import SlaClocks, SlaPolicy
+from maintenance.domain.workorders import Status, WorkOrder
+
+__all__ = [
+    "SortKey",
+    "WorkOrderDetail",
+    "WorkOrderFilters",
+    "WorkOrderSort",
+    "WorkOrderSummary",
+    "list_work_orders",
+    "order_detail",
+]
+
+WO = WORK_ORDER.c
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderFilters:
+    """All given filters must hold; a set matches any of its members."""
+
+    status: frozenset[Status] = frozenset()
+    priority: frozenset[Priority] = frozenset()
+    site: str | None = None
+    building: str | None = None
+    asset: str | None = None
+    assignee: str | None = None
+    overdue: bool | None = None
+
+
+class SortKey(StrEnum):
+    CREATED_AT = "created_at"
+    PRIORITY = "priority"
+    STATUS = "status"
+    DUE = "due"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderSort:
+    key: SortKey = SortKey.CREATED_AT
+    descending: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> WorkOrderSort:
+        """``"created_at"`` (ascending) or ``"-created_at"`` (descending)."""
+        name = text.removeprefix("-")
+        try:
+            key = SortKey(name)
+        except ValueError:
+            known = ", ".join(k.value for k in SortKey)
+            raise InvalidRequest(f"cannot sort by {name!r}; sort by one of: {known}") from None
+        return cls(key, descending=text.startswith("-"))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderSummary:
+    id: str
+    title: str
+    site: str
+    asset: str
+    location: str | None
+    category: str
+    priority: Priority
+    status: Status
+    source: str
+    assignee: str | None
+    requested_by: str | None
+    created_at: datetime
+    due_at: datetime | None
+    """When the earliest running SLA clock is due; None when none runs."""
+    overdue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderDetail:
+    order: WorkOrder
+    clocks: SlaClocks
+    history: list[AuditEntry] = field(default_factory=list)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _in_building(site: str | None, building: str) -> ColumnElement[bool]:
+    alarm_here = [ALARM.c.work_order_id == WO.id, ALARM.c.building == building]
+    if site is not None:
+        alarm_here.append(ALARM.c.site == site)
+    prefix = f"{_escape_like(site)}/" if site is not None else "%/"
+    named = WO.asset.like(f"{prefix}building/{_escape_like(building)}/%", escape="\\")
+    return or_(exists().where(*alarm_here), named)
+
+
+def _filter_clauses(
+    filters: WorkOrderFilters, due: ColumnElement[float], now_epoch: float
+) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if filters.status:
+        clauses.append(WO.status.in_(sorted(s.value for s in filters.status)))
+    if filters.priority:
+        clauses.append(WO.priority.in_(sorted(filters.priority)))
+    if filters.site is not None:
+        clauses.append(WO.site == filters.site)
+    if filters.building is not None:
+        clauses.append(_in_building(filters.site, filters.building))
+    if filters.asset is not None:
+        clauses.append(WO.asset == filters.asset)
+    if filters.assignee is not None:
+        clauses.append(WO.assignee == filters.assignee)
+    if filters.overdue:
+        # Only open orders have a due time; saying so lets the status index narrow first.
+        clauses += [WO.status.in_(OPEN_STATUSES), due < now_epoch]
+    elif filters.overdue is False:
+        clauses.append(due >= now_epoch)
+    return clauses
+
+
+_STATUS_ORDER: Final = {s.value: i for i, s in enumerate(Status)}
+
+
+def _sort_column(key: SortKey, due: ColumnElement[float]) -> ColumnElement[Any]:
+    match key:
+        case SortKey.CREATED_AT:
+            return WO.created_at
+        case SortKey.PRIORITY:
+            return WO.priority
+        case SortKey.STATUS:
+            return case(_STATUS_ORDER, value=WO.status, else_=len(_STATUS_ORDER))
+        case SortKey.DUE:
+            return due
+
+
+_CURSOR_VALUE: Final[Mapping[SortKey, tuple[Callable[[Any], Any], Callable[[Any], Any]]]] = {
+    # key: (parse from JSON, dump to JSON)
+    SortKey.CREATED_AT: (parse_time, lambda v: v.isoformat()),
+    SortKey.PRIORITY: (parse_text, str),
+    SortKey.STATUS: (parse_number, int),
+    SortKey.DUE: (parse_number, float),
+}
+
+
+async def list_work_orders(
+    session: AsyncSession,
+    *,
+    policy: SlaPolicy,
+    now: datetime,
+    filters: WorkOrderFilters = WorkOrderFilters(),
+    sort: WorkOrderSort = WorkOrderSort(),
+    page: PageRequest = FIRST_PAGE,
+    visible: ColumnElement[bool] | None = None,
+) -> Page[WorkOrderSummary]:
+    """One page of the orders ``visible`` selects that match ``filters``, in ``sort`` order
+    (ties broken by id). ``now`` (from the injected clock) decides what is overdue."""
+    due = due_epoch(policy)
+    now_epoch = now.timestamp()
+    sort_value = _sort_column(sort.key, due)
+    tag = f"wo:{sort.key.value}:{'d' if sort.descending else 'a'}"
+    parse, dump = _CURSOR_VALUE[sort.key]
+    where = [*visible_clauses(visible), *_filter_clauses(filters, due, now_epoch)]
+    if page.cursor is not None:
+        value, last_id = decode_cursor(page.cursor, tag, parse)
+        where.append(after(sort_value, WO.id, value, last_id, sort.descending))
+    order = (sort_value.desc(), WO.id.desc()) if sort.descending else (sort_value, WO.id)
+    query: Select[Any] = (
+        select(
+            WO.id,
+            WO.title,
+            WO.site,
+            WO.asset,
+            WO.location,
+            WO.category,
+            WO.priority,
+            WO.status,
+            WO.source,
+            WO.assignee,
+            WO.requested_by,
+            WO.created_at,
+            due.label("due"),
+            sort_value.label("sort_value"),
+        )
+        .where(*where)
+        .order_by(*order)
+        .limit(page.limit + 1)
+    )
+    rows = list((await session.execute(query, {NOW_PARAM: now})).mappings())
+    items = [_summary(row, now_epoch) for row in rows[: page.limit]]
+    return Page(items, next_cursor(tag, rows, page.limit, dump), page.limit)
+
+
+def _summary(row: RowData, now_epoch: float) -> WorkOrderSummary:
+    due = float(row["due"])
+    running = due < NEVER
+    return WorkOrderSummary(
+        id=row["id"],
+        title=row["title"],
+        site=row["site"],
+        asset=row["asset"],
+        location=row["location"],
+        category=row["category"],
+        priority=row["priority"],
+        status=Status(row["status"]),
+        source=row["source"],
+        assignee=row["assignee"],
+        requested_by=row["requested_by"],
+        created_at=row["created_at"],
+        # Rounded to the millisecond: julianday() carries about 50 us of float noise.
+        due_at=datetime.fromtimestamp(round(due, 3), UTC) if running else None,
+        overdue=running and due < now_epoch,
+    )
+
+
+async def order_detail(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    policy: SlaPolicy,
+    now: datetime,
+    visible: ColumnElement[bool] | None = None,
+) -> WorkOrderDetail | None:
+    """The order with its history and SLA clocks; None if it does not exist *or*
+    ``visible`` leaves it out, so the caller cannot tell the two apart."""
+    query = select(WORK_ORDER).where(WO.id == order_id, *visible_clauses(visible))
+    row = (await session.execute(query)).mappings().first()
+    if row is None:
+        return None
+    items = {}
+    for spec in ITEM_LISTS:
+        query = select(spec.table).where(spec.table.c.order_id == order_id)
+        items[spec.table] = list(
+            (await session.execute(query.order_by(spec.table.c.position))).mappings()
+        )
+    order = order_from_rows(row, items)
+    trail = await history(session, "work_order", order_id)
+    return WorkOrderDetail(order, SlaClocks.of(order, policy, now), trail)
