@@ -47,10 +47,11 @@ test-integration: setup ## run the tests against real Mosquitto, InfluxDB, pymod
 test-e2e: setup ## drive the CLI as a user would
 	$(BIN)/pytest $(PYTEST_ARGS) tests/e2e
 
-lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict)
+lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict), import-linter (the layers)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP) ## format the code and apply ruff's safe fixes
 	$(BIN)/ruff format .

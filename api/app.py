@@ -24,7 +24,7 @@ from api.policy import PUBLIC, route_policies
 from api.settings import ApiSettings
 from estatewatch import __version__
 from estatewatch.clock import Clock, utc_now
-from ingest.query import InfluxReader
+from estatewatch.influx.query import InfluxReader
 from maintenance.config_files import load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import upgrade

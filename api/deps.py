@@ -54,7 +54,7 @@ from api.errors import Problem
 from api.settings import ApiSettings
 from api.users import User
 from estatewatch.clock import Clock as ClockFn
-from ingest.query import InfluxReader
+from estatewatch.influx.query import InfluxReader
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.domain.sla import SlaPolicy

@@ -21,7 +21,7 @@ What becomes what:
 | anything else | 500, generic detail; the traceback goes to the log only |
 
 A route that calls a layer raising plain ``ValueError`` for a refused request (the
-InfluxQL builders in :mod:`ingest.query`) catches it and raises ``Problem(400, ...)``:
+InfluxQL builders in :mod:`estatewatch.influx.query`) catches it and raises ``Problem(400, ...)``:
 a ValueError anywhere else is a bug and must stay a 500.
 """
 

@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from infra.local._ports import free_ports
+from estatewatch.ports import free_ports
 from maintenance.db.engine import default_url, make_engine
 from maintenance.db.mapping import WORK_ORDER
 from maintenance.db.migrations import upgrade
@@ -181,7 +181,7 @@ async def seed(url: str, count: int = ORDERS) -> None:
 
 # -- the load ------------------------------------------------------------------------------
 
-_ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+_ESTATEWATCH = [sys.executable, "-m", "cli"]
 _OPEN_STATUSES = [s.value for s in Status if s not in (Status.CLOSED, Status.CANCELLED)]
 _PRIORITY_SETS = (["P1", "P2"], ["P3"], ["P2", "P3"], ["P4"])
 

@@ -130,7 +130,7 @@ def run() -> dict[str, float]:
                 site_file = work / "site.yaml"
                 subprocess.run(
                     [
-                        sys.executable, "-m", "estatewatch.cli", "gateway",
+                        sys.executable, "-m", "cli", "gateway",
                         "config-from-inventory", str(inventory_path),
                         "--uplink", f"127.0.0.1:{broker.port}",
                         "--buffer", str(work / "buffer.sqlite"), "-o", str(site_file),
@@ -141,7 +141,7 @@ def run() -> dict[str, float]:
                 site = yaml.safe_load(site_file.read_text())["site"]
                 gateway = subprocess.Popen(
                     [
-                        sys.executable, "-m", "estatewatch.cli", "--log-level", "WARNING",
+                        sys.executable, "-m", "cli", "--log-level", "WARNING",
                         "gateway", "run", "--config", str(site_file),
                     ],
                     stdout=subprocess.DEVNULL,

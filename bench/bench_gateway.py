@@ -148,7 +148,7 @@ def start_simulator(n: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
     command = [
         sys.executable,
         "-m",
-        "estatewatch.cli",
+        "cli",
         "--log-level",
         "WARNING",
         "simulate",

@@ -78,7 +78,7 @@ def run() -> dict[str, float]:
                 site = work / "site.yaml"
                 subprocess.run(
                     [
-                        sys.executable, "-m", "estatewatch.cli", "gateway",
+                        sys.executable, "-m", "cli", "gateway",
                         "config-from-inventory", str(inventory),
                         "--uplink", f"127.0.0.1:{broker.port}",
                         "--buffer", str(work / "buffer.sqlite"), "-o", str(site),
@@ -91,7 +91,7 @@ def run() -> dict[str, float]:
                 site.write_text(yaml.safe_dump(config))
                 gateway = subprocess.Popen(
                     [
-                        sys.executable, "-m", "estatewatch.cli", "--log-level", "WARNING",
+                        sys.executable, "-m", "cli", "--log-level", "WARNING",
                         "gateway", "run", "--config", str(site),
                     ],
                     stdout=subprocess.DEVNULL,

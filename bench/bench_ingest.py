@@ -171,7 +171,7 @@ def _start_worker(
     command = [
         sys.executable,
         "-m",
-        "estatewatch.cli",
+        "cli",
         "--log-level",
         "WARNING",
         "ingest",

@@ -20,7 +20,7 @@ from typing import Self
 
 from estatewatch.errors import ServiceError
 
-ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+ESTATEWATCH = [sys.executable, "-m", "cli"]
 STOP_TIMEOUT_S = 20.0
 LOG_TAIL = 1500
 

@@ -8,8 +8,8 @@
 - :mod:`ingest.writers`, :mod:`ingest.influx_v2`: the InfluxDB 1.x and 2.x transports;
 - :mod:`ingest.dead_letters`, :mod:`ingest.metrics_http`: what is refused, what is counted;
 - :mod:`ingest.settings`, :mod:`ingest.service`, :mod:`ingest.cli`: the composition root;
-- :mod:`ingest.query`: the read side, InfluxQL to pandas DataFrames (used by maintenance
-  and the API).
 
-Nothing is imported here, so ``import ingest`` stays cheap (the read side pulls in pandas).
+The read side (InfluxQL to pandas DataFrames, used by maintenance and the API) is in the
+kernel, :mod:`estatewatch.influx`, with the names both sides share.
+Nothing is imported here, so ``import ingest`` stays cheap.
 """

@@ -45,33 +45,18 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import UTC, datetime
 
+from estatewatch.influx.schema import EVENT_MEASUREMENT, GATEWAY_MEASUREMENT, PORT_SUFFIX, time_ns
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
 from ingest.line_protocol import FieldValue, Point
 
 __all__ = [
-    "EVENT_MEASUREMENT",
-    "GATEWAY_MEASUREMENT",
-    "PORT_SUFFIX",
     "points_from_event",
     "points_from_status",
     "points_from_telemetry",
-    "time_ns",
 ]
 
-EVENT_MEASUREMENT = "event"
-GATEWAY_MEASUREMENT = "gateway"
-PORT_SUFFIX = "_port"
-
 _PORT_KEY = re.compile(r"^port([1-9][0-9]*)\.(.+)$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def time_ns(ts: datetime) -> int:
-    """Nanoseconds since the epoch, exactly (``datetime.timestamp()`` is a lossy float)."""
-    delta = ts - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 def points_from_telemetry(msg: TelemetryMessage) -> list[Point]:

@@ -22,7 +22,7 @@ from typing import Any, Final
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import or_, select
 
-from ingest.query import InfluxReader
+from estatewatch.influx.query import InfluxReader
 from maintenance.db.committee import ProposalRecord, proposals_between
 from maintenance.db.kpi_frames import kpi_frames
 from maintenance.db.mapping import WORK_ORDER

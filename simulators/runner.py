@@ -20,7 +20,7 @@ from typing import Any, Self
 
 from estatewatch.catalogue import builtin_catalogue
 from estatewatch.errors import ConfigError
-from infra.local import free_ports
+from estatewatch.ports import free_ports
 from simulators.clock import SimClock
 from simulators.control import ControlHandler, serve_control
 from simulators.fleet import Fleet, FleetSpec, build_fleet

@@ -37,7 +37,7 @@ from api.schemas.assets import (
 from api.schemas.committee import TelemetryState
 from api.users import User
 from api.visibility import can_see_site
-from ingest.query import InfluxQueryError, InfluxReader
+from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from maintenance.db.evidence_data import elevator_evidence, find_asset
 from maintenance.db.kpi_frames import AssetInfo, asset_register, fault_records
 from maintenance.db.tables import AlarmRow, Asset

@@ -16,7 +16,7 @@ from api.errors import Problem
 from api.policy import allow
 from api.routes.assets import with_telemetry
 from api.schemas.committee import KpisOut
-from ingest.query import InfluxReader
+from estatewatch.influx.query import InfluxReader
 from maintenance.db.kpi_frames import kpi_frames
 from maintenance.domain.kpis import KpiFrames, compute_kpis
 

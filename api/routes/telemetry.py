@@ -5,7 +5,7 @@
 Bounds, so one request cannot ask InfluxDB for a year of 1 Hz data: the range is at most
 :data:`MAX_RANGE`, at most :data:`MAX_FIELDS` fields, and at most :data:`MAX_POINTS`
 intervals per field; ``every`` defaults to the smallest whole second that keeps within
-them. Field names must match :data:`ingest.query.NAME_PATTERN`; together with the
+them. Field names must match :data:`estatewatch.influx.query.NAME_PATTERN`; together with the
 register lookup (an unknown device id is a 404 before InfluxDB is asked) nothing a caller
 sends reaches the query text unchecked. Times need a zone (``Z`` or ``+08:00``).
 Charger ports: ``port=N`` reads the ``charger_port`` measurement for that port.
@@ -27,8 +27,8 @@ from api.routes.assets import SiteQuery, plain_value, visible_asset
 from api.schemas.assets import TelemetryOut
 from api.schemas.formats import FormatQuery, csv_response, wants_csv
 from estatewatch.durations import parse_duration
-from ingest.points import PORT_SUFFIX
-from ingest.query import NAME_PATTERN, Aggregate
+from estatewatch.influx.query import NAME_PATTERN, Aggregate
+from estatewatch.influx.schema import PORT_SUFFIX
 
 __all__ = ["MAX_FIELDS", "MAX_POINTS", "MAX_RANGE", "router"]
 

@@ -4,7 +4,7 @@ See :mod:`infra.local.services` for why and how; ``estatewatch services up`` run
 from the command line.
 """
 
-from infra.local._ports import free_ports
+from estatewatch.ports import free_ports
 from infra.local.services import (
     DEFAULT_DATABASE,
     InfluxInstance,

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import ClassVar, Final, Self
 
 from estatewatch.errors import ServiceError
-from infra.local._ports import LOOPBACK, free_ports
+from estatewatch.ports import LOOPBACK, free_ports
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Final
 
 from estatewatch.errors import ServiceError
-from infra.local._ports import LOOPBACK, free_ports, port_is_free
+from estatewatch.ports import LOOPBACK, free_ports, port_is_free
 from infra.local._process import Lifecycle, ManagedService, temporary_root
 
 __all__ = ["DEFAULT_DATABASE", "InfluxInstance", "LocalServices", "MosquittoInstance"]

@@ -26,7 +26,7 @@ from typing import Final
 
 from sqlalchemy import select
 
-from ingest.query import InfluxReader
+from estatewatch.influx.query import InfluxReader
 from maintenance.db.kpi_frames import AssetInfo, asset_register, elevator_counters, fault_records
 from maintenance.db.mapping import WORK_ORDER
 from maintenance.db.tables import Asset

@@ -20,7 +20,7 @@ an elevator asked for by staff or a resident (not opened by an alarm) for such a
 A fault is a *repeat* when the order it opened (or is) repeats a fault closed within 30
 days (``work_order.repeat_of``).
 
-Errors: :class:`ingest.query.InfluxQueryError` when the reader cannot answer; the caller
+Errors: :class:`estatewatch.influx.query.InfluxQueryError` when the reader cannot answer; the caller
 may retry without a reader.
 """
 
@@ -34,7 +34,7 @@ from typing import Any, Final
 import pandas as pd
 from sqlalchemy import and_, or_, select
 
-from ingest.query import InfluxReader
+from estatewatch.influx.query import InfluxReader
 from maintenance.db.mapping import ALARM, WORK_ORDER
 from maintenance.db.tables import Asset, Building, Site, WorkOrderAlarmRow
 from maintenance.db.uow import SqlUnitOfWork

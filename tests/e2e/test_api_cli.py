@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.local._ports import free_ports
+from estatewatch.ports import free_ports
 
 pytestmark = pytest.mark.e2e
 
-ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+ESTATEWATCH = [sys.executable, "-m", "cli"]
 
 
 def estatewatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

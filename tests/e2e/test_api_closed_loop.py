@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.local._ports import free_ports
+from estatewatch.ports import free_ports
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.kpi_frames import kpi_frames
 from maintenance.db.uow import SqlUnitOfWork
@@ -34,7 +34,7 @@ from maintenance.domain.sla import SlaPolicy
 
 pytestmark = pytest.mark.e2e
 
-ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+ESTATEWATCH = [sys.executable, "-m", "cli"]
 
 
 def estatewatch(*args: str, cwd: Path) -> str:

@@ -23,7 +23,7 @@ from infra.local import free_ports
 
 pytestmark = pytest.mark.e2e
 
-ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+ESTATEWATCH = [sys.executable, "-m", "cli"]
 DURATION_S = 75
 # asset -> (priority, source) the scenario must produce (demo/script.py)
 EXPECTED = {

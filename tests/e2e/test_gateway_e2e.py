@@ -26,7 +26,7 @@ from infra.local import MosquittoInstance
 
 pytestmark = pytest.mark.e2e
 
-ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+ESTATEWATCH = [sys.executable, "-m", "cli"]
 BATCH_INTERVAL = 1.0  # the default uplink.batch_interval the drafted site file uses
 
 

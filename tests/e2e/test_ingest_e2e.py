@@ -30,14 +30,14 @@ import httpx
 import pytest
 import yaml
 
+from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from estatewatch.wire import FieldValue, Reading, TelemetryMessage, telemetry_topic
 from infra.local import InfluxInstance, MosquittoInstance, free_ports
 from ingest.consumer import discard_session
-from ingest.query import InfluxQueryError, InfluxReader
 
 pytestmark = pytest.mark.e2e
 
-ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+ESTATEWATCH = [sys.executable, "-m", "cli"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 READY_MARKER = "ingest {client_id} (group"  # logged once the worker is subscribed

@@ -18,7 +18,7 @@ DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
 
 def estatewatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "estatewatch.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

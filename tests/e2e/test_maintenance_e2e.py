@@ -31,7 +31,7 @@ from simulators.control import send_control
 
 pytestmark = pytest.mark.e2e
 
-ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+ESTATEWATCH = [sys.executable, "-m", "cli"]
 SITE = "e2e"
 
 

@@ -17,7 +17,7 @@ from infra.local import MosquittoInstance
 
 pytestmark = pytest.mark.e2e
 
-ESTATEWATCH = [sys.executable, "-m", "estatewatch.cli"]
+ESTATEWATCH = [sys.executable, "-m", "cli"]
 
 
 def estatewatch(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -18,11 +18,11 @@ import pytest
 from api_support import T0, RunningApi, bearer, running_api
 
 from api.routes import assets, telemetry
+from estatewatch.influx.query import InfluxReader
 from estatewatch.wire import Reading, TelemetryMessage
 from infra.local import InfluxInstance
 from ingest.line_protocol import encode
 from ingest.points import points_from_telemetry
-from ingest.query import InfluxReader
 from ingest.writers import Influx1Writer
 from maintenance.db.site_import import import_site
 from maintenance.db.uow import SqlUnitOfWork

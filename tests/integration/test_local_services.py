@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from estatewatch.errors import ServiceError
+from estatewatch.ports import port_is_free
 from infra.local import InfluxInstance, LocalServices, MosquittoInstance
-from infra.local._ports import port_is_free
 
 pytestmark = pytest.mark.integration
 
@@ -228,7 +228,7 @@ def test_startup_crash_reports_log_tail(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_services_up_cli(tmp_path: Path, stop_signal: signal.Signals) -> None:
-    command = [sys.executable, "-m", "estatewatch.cli", "services", "up", "--dir", str(tmp_path)]
+    command = [sys.executable, "-m", "cli", "services", "up", "--dir", str(tmp_path)]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:

@@ -27,11 +27,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from estatewatch.influx.query import InfluxReader
 from estatewatch.wire import Reading, TelemetryMessage
 from infra.local import InfluxInstance
 from ingest.line_protocol import encode
 from ingest.points import points_from_telemetry
-from ingest.query import InfluxReader
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.kpi_frames import kpi_frames
 from maintenance.db.migrations import upgrade

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import build_parser, main
 from estatewatch.catalogue import builtin_catalogue
 from estatewatch.catalogue.loader import PROFILES_DIR
 from estatewatch.catalogue.markdown import render_catalogue
-from estatewatch.cli import build_parser, main
 
 ELEVATOR_YAML = PROFILES_DIR / "elevator-nice3000.yaml"
 BAD_PROFILE = """\

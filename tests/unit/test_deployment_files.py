@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from api.routes.system import router as system_router
 from api.settings import ApiSettings
-from estatewatch.cli import build_parser
+from cli.main import build_parser
 from estatewatch.cli_settings import settings_from_args
 from ingest.settings import IngestSettings
 from maintenance.settings import MaintenanceSettings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from estatewatch.influx.schema import time_ns
 from estatewatch.wire import (
     EventMessage,
     GatewayStatus,
@@ -11,7 +12,7 @@ from estatewatch.wire import (
     TelemetryMessage,
 )
 from ingest.line_protocol import FieldValue, Point, encode
-from ingest.points import points_from_event, points_from_status, points_from_telemetry, time_ns
+from ingest.points import points_from_event, points_from_status, points_from_telemetry
 
 T0 = datetime(2026, 11, 24, 8, 0, 0, 123456, tzinfo=UTC)
 T0_NS = 1_795_507_200_123_456_000

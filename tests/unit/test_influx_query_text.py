@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ingest.query import (
+from estatewatch.influx.query import (
     format_duration,
     latest_query,
     quote_identifier,

@@ -1,4 +1,4 @@
-"""The one command-line entry point: ``estatewatch <subcommand> ...``.
+"""The one command-line entry point: ``estatewatch <subcommand> ...`` (``python -m cli``).
 
 Each service package contributes its subcommands through a ``register(subparsers)``
 function in its own ``cli`` module; those modules import their heavy dependencies only
@@ -25,18 +25,18 @@ class _Registrar(Protocol):
 
 def _registrars() -> list[_Registrar]:
     from api import cli as api_cli
+    from cli import catalogue as catalogue_cli
+    from cli import simulate as simulate_cli
     from demo import cli as demo_cli
-    from estatewatch import catalogue_cli
     from gateway import cli as gateway_cli
     from infra.local import cli as services_cli
     from ingest import cli as ingest_cli
     from maintenance import cli as maintenance_cli
-    from simulators import cli as simulators_cli
 
     return [
         demo_cli.register,
         catalogue_cli.register,
-        simulators_cli.register,
+        simulate_cli.register,
         gateway_cli.register,
         ingest_cli.register,
         maintenance_cli.register,
@@ -94,7 +94,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

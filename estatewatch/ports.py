@@ -1,4 +1,4 @@
-"""Loopback port helpers for the private services.
+"""Loopback port helpers: free ports for private servers, simulators and tests.
 
 A port picked by binding to port 0 is only a good guess: another process may take it
 before the service binds it, so callers retry the start with a fresh pick when the service

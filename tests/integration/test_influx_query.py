@@ -8,11 +8,11 @@ import httpx
 import pandas as pd
 import pytest
 
+from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from estatewatch.wire import Reading, TelemetryMessage
 from infra.local import InfluxInstance
 from ingest.line_protocol import encode
 from ingest.points import points_from_telemetry
-from ingest.query import InfluxQueryError, InfluxReader
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,7 @@ import httpx
 import pandas as pd
 
 from estatewatch.errors import ServiceError
-from ingest.points import PORT_SUFFIX, time_ns
+from estatewatch.influx.schema import PORT_SUFFIX, time_ns
 
 __all__ = [
     "AGGREGATES",
