@@ -11,6 +11,10 @@ A message is rejected when its topic is none of these, its payload is not JSON, 
 the schema (the reason names the field), or its site, device type and device id (or
 gateway id) differ from the topic's, which would let a gateway speak for another device.
 :func:`parse` never raises: one bad message must not stop a worker.
+
+Parsing is bounded: a payload larger than :data:`MAX_WIRE_PAYLOAD_BYTES` is rejected
+unread, and pydantic's JSON parser refuses nesting deeper than its fixed limit (so a
+``[[[...]]]`` payload is a rejection, never a RecursionError).
 """
 
 from __future__ import annotations
@@ -22,13 +26,25 @@ from pydantic import BaseModel, ValidationError
 
 from estatewatch.wire import TOPIC_ROOT, EventMessage, GatewayStatus, TelemetryMessage
 
-__all__ = ["PAYLOAD_TEXT_LIMIT", "Kind", "Parsed", "Rejected", "parse", "reject"]
+__all__ = [
+    "MAX_WIRE_PAYLOAD_BYTES",
+    "PAYLOAD_TEXT_LIMIT",
+    "Kind",
+    "Parsed",
+    "Rejected",
+    "parse",
+    "reject",
+]
 
 Kind = Literal["telemetry", "event", "status"]
 WireMessage = TelemetryMessage | EventMessage | GatewayStatus
 
 # The gateway's dead letters keep this much of a payload; so do the central services.
 PAYLOAD_TEXT_LIMIT: Final = 8 * 1024
+# A gateway's largest message (60 readings of an 8-port charger) is about 150 KB; this
+# leaves room for bigger batches and keeps a hostile publisher from making a worker parse
+# hundreds of megabytes.
+MAX_WIRE_PAYLOAD_BYTES: Final = 4 * 1024**2
 # A schema error lists this many problems at most; a garbage payload can have hundreds.
 _MAX_ERRORS: Final = 3
 
@@ -68,6 +84,9 @@ def parse(topic: str, payload: bytes) -> Parsed | Rejected:
         model = GatewayStatus
     else:
         return reject(topic, "unknown topic", payload)
+    if len(payload) > MAX_WIRE_PAYLOAD_BYTES:
+        limit = MAX_WIRE_PAYLOAD_BYTES // 1024**2
+        return reject(topic, f"payload of {len(payload)} bytes is larger than {limit} MiB", payload)
     try:
         message = model.model_validate_json(payload)
     except ValidationError as exc:

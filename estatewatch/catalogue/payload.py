@@ -3,6 +3,12 @@
 The profile file is the single source of truth for a payload's keys, types and ranges;
 a pydantic model is built from it once, so the simulator (which writes such payloads) and
 the gateway (which reads them) can never disagree with the documentation.
+
+Parsing is bounded: payloads come from devices and the local network, so the JSON is read
+by pydantic-core's parser (jiter), which refuses nesting deeper than a fixed limit with a
+ValueError, where ``json.loads`` recurses until a RecursionError ends the process that
+called it (a 30 KB ``[[[...]]]`` is enough). The size bound is the caller's (the gateway
+refuses a payload above ``gateway.smoke_normalise.MAX_PAYLOAD_BYTES`` before parsing).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import from_json
 
 from estatewatch.catalogue.codec import Value
 from estatewatch.catalogue.loader import Profile
@@ -59,8 +66,8 @@ class PayloadSchema:
     def parse(self, payload: bytes | str) -> dict[str, Value]:
         """Validate a raw payload; return normalised names and values, absent optionals left out."""
         try:
-            raw = json.loads(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
+            raw = from_json(payload)
+        except ValueError as exc:  # also too deep, and bytes that are not UTF-8
             raise PayloadError(f"{self.profile.name}: payload is not JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise PayloadError(f"{self.profile.name}: payload must be a JSON object")

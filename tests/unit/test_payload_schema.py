@@ -82,6 +82,20 @@ def test_malformed_json_is_rejected(schema: PayloadSchema, raw: str | bytes) -> 
         schema.parse(raw)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 10_000 + b"]" * 10_000, b'{"devId":' * 5_000 + b"1" + b"}" * 5_000],
+    ids=["nested arrays", "nested objects"],
+)
+def test_deeply_nested_json_is_a_payload_error_not_a_recursion_error(
+    schema: PayloadSchema, raw: bytes
+) -> None:
+    # json.loads raised RecursionError on these, which no caller expected: the poison
+    # message that stopped the site gateway (issue 12).
+    with pytest.raises(PayloadError, match=r"^smoke-alarm: payload is not JSON: .*recursion"):
+        schema.parse(raw)
+
+
 @pytest.mark.parametrize("raw", ["[1, 2]", '"heartbeat"', "87", "null"])
 def test_non_object_is_rejected(schema: PayloadSchema, raw: str) -> None:
     with pytest.raises(PayloadError, match=r"^smoke-alarm: payload must be a JSON object$"):
