@@ -18,20 +18,22 @@ before a ``Uow`` use case runs, or the second waits for the first until busy_tim
 
 Example (a resource route; the policy is declared with :func:`api.policy.allow`)::
 
+    from functools import partial
     from fastapi import APIRouter
     from api.deps import Clock, CurrentUser, Uow, Sla
     from api.policy import allow
-    from api.visibility import ensure_order_visible
+    from api.visibility import can_see_order
     from maintenance import services
+    from maintenance.domain import commands as cmd
 
     router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
     @router.post("/{order_id}/start", dependencies=[allow("manager", "technician")])
     async def start(order_id: str, me: CurrentUser, uow: Uow, clock: Clock,
                     sla: Sla) -> OrderOut:
-        async with uow:  # look before acting: someone else's order is a 404
-            ensure_order_visible(me.user, await uow.work_orders.get(order_id), order_id)
-        result = await services.perform(uow, order_id, "start", me.actor, clock, sla)
+        # someone else's order is a 404, decided in the transaction that changes it
+        result = await services.perform(uow, cmd.Start(order_id), me.actor, clock, sla,
+                                        visible=partial(can_see_order, me.user))
         return OrderOut.of(result.order)
 
 Nothing here is built at import time: the app factory puts one :class:`Services` on

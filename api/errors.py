@@ -14,7 +14,7 @@ What becomes what:
 | ``RequestValidationError`` | 422 naming each field; 400 for a body that is not JSON |
 | ``maintenance.domain.errors.NotFound`` | 404 |
 | ``NotPermitted`` | 403 |
-| ``IllegalTransition``, ``AlreadyOpen``, :class:`Conflict` | 409 |
+| ``IllegalTransition``, ``AlreadyOpen``, ``AlreadyAcknowledged``, :class:`Conflict` | 409 |
 | ``InvalidRequest`` | 422 |
 | ``estatewatch.errors.ConfigError`` | 400 |
 | ``maintenance.db.errors.StorageError``, other ``ServiceError`` | 503, generic detail |
@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from estatewatch.errors import ConfigError, EstatewatchError, ServiceError
 from maintenance.db.errors import StorageError
 from maintenance.domain.errors import (
+    AlreadyAcknowledged,
     AlreadyOpen,
     IllegalTransition,
     InvalidRequest,
@@ -144,6 +145,7 @@ _DOMAIN: Final[Sequence[tuple[type[Exception], int, str]]] = (
     (NotPermitted, 403, "not-permitted"),
     (IllegalTransition, 409, "illegal-transition"),
     (AlreadyOpen, 409, "already-open"),
+    (AlreadyAcknowledged, 409, "already-acknowledged"),
     (Conflict, 409, "conflict"),
     (InvalidRequest, 422, "invalid-request"),
     (ConfigError, 400, "invalid-configuration"),

@@ -7,8 +7,10 @@
 | resident | those they requested | none (the route policies keep them out) |
 
 A record the caller may not see is reported exactly like a missing one (same status 404,
-same message), so a 404 never reveals that someone else's record exists. Lists use the
-``*_scope`` functions as SQL filters, so paging counts only visible rows.
+same message), so a 404 never reveals that someone else's record exists. Actions hand the
+``can_see_*`` predicates to the service (``visible=``), which checks them on the record it
+changes, in the same transaction; lists use the ``*_scope`` functions as SQL filters, so
+paging counts only visible rows.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from api.users import User
 from maintenance.db.tables import AlarmRow, WorkOrderRow
 from maintenance.domain.actors import Role
 from maintenance.domain.alarms import Alarm
-from maintenance.domain.errors import NotFound
 from maintenance.domain.workorders import WorkOrder
 
 __all__ = [
@@ -30,8 +31,6 @@ __all__ = [
     "can_see_alarm",
     "can_see_order",
     "can_see_site",
-    "ensure_alarm_visible",
-    "ensure_order_visible",
     "order_scope",
     "site_scope",
 ]
@@ -58,19 +57,6 @@ def can_see_site(user: User, site: str) -> bool:
 
 def can_see_alarm(user: User, alarm: Alarm) -> bool:
     return can_see_site(user, alarm.device.site)
-
-
-def ensure_order_visible(user: User, order: WorkOrder | None, order_id: str) -> WorkOrder:
-    """The order, or the same NotFound a missing order raises."""
-    if order is None or not can_see_order(user, order):
-        raise NotFound(f"no work order {order_id}")
-    return order
-
-
-def ensure_alarm_visible(user: User, alarm: Alarm | None, alarm_id: str) -> Alarm:
-    if alarm is None or not can_see_alarm(user, alarm):
-        raise NotFound(f"no alarm {alarm_id}")
-    return alarm
 
 
 def order_scope(user: User) -> ColumnElement[bool] | None:

@@ -35,6 +35,7 @@ from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
+from maintenance.domain.commands import Cancel
 from maintenance.domain.signals import DeviceRef
 from maintenance.services import perform
 from maintenance.settings import MaintenanceSettings
@@ -98,12 +99,10 @@ async def _measure(
             )
             await perform(
                 SqlUnitOfWork(sessions),
-                order,
-                "cancel",
+                Cancel(order, reason="benchmark"),
                 BENCH_ACTOR,
                 utc_now,
                 detection.policy,
-                reason="benchmark",
             )
             # The alarm clears once the car reports no fault; wait so the next fault is new.
             await asyncio.sleep(2.5)

@@ -8,30 +8,34 @@ events, which the caller turns into audit rows and webhooks *after* the commit.
   order opened or attached (policy in :mod:`maintenance.domain.alarms`). Clearing an
   alarm leaves its work order alone: the condition going away is not a repair.
 - :func:`create_order`: staff or a resident asks for work.
-- :func:`perform`: any state-machine action on an order, by name.
-- :func:`acknowledge_alarm`: an operator acknowledges an alarm.
+- :func:`perform`: any state-machine action on an order, given as a command
+  (:mod:`maintenance.domain.commands`) and run through ``COMMAND_HANDLERS``. The order
+  is loaded once, and the caller's visibility predicate is checked on it in the same
+  transaction as the change, so nothing can move it out of the caller's sight in between.
+- :func:`acknowledge_alarm`: an operator acknowledges an alarm (once: a second time
+  raises :class:`~maintenance.domain.errors.AlreadyAcknowledged`).
 - :func:`check_slas`: the scheduler's periodic SLA check; records and returns escalations.
 """
 
 from __future__ import annotations
 
-import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from estatewatch.clock import Clock
+from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
 from maintenance.domain.alarms import Alarm, AttachToOrder, Decision, OpenOrder, asset_key, decide
-from maintenance.domain.errors import AlreadyOpen, InvalidRequest, NotFound
+from maintenance.domain.errors import AlreadyOpen, NotFound
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import Priority, Signal
 from maintenance.domain.sla import Escalation, SlaPolicy, due_escalations
-from maintenance.domain.workorders import Action, WorkOrder, format_order_id, repeat_of
-
-_NEEDS_THRESHOLD = frozenset({Action.START, Action.RESUME, Action.RESOLVE})
+from maintenance.domain.workorders import WorkOrder, format_order_id, repeat_of
 
 
 def new_alarm_id() -> str:
@@ -172,36 +176,42 @@ async def create_order(
 
 async def perform(
     uow: UnitOfWork,
-    order_id: str,
-    action: Action | str,
+    command: cmd.OrderCommand,
     actor: Actor,
     clock: Clock,
     policy: SlaPolicy,
-    **args: Any,
+    *,
+    visible: Callable[[WorkOrder], bool] = lambda order: True,
 ) -> OrderResult:
-    """Run one state-machine action (``"assign"``, ``"hold"``...) with its keyword
-    arguments (``assignee=``, ``reason=``...). Domain errors propagate unchanged; a wrong
-    argument raises :class:`InvalidRequest` naming the action's parameters."""
-    try:
-        act = Action(action)
-    except ValueError:
-        known = ", ".join(a.value for a in Action)
-        raise InvalidRequest(f"unknown action {action!r}; known: {known}") from None
-    if act in _NEEDS_THRESHOLD:
-        args["approval_threshold"] = policy.approval_threshold
+    """Run one command on its order as ``actor``. Domain errors propagate unchanged.
+
+    ``visible`` is the caller's sight (the API passes who may see which order): an order
+    it leaves out raises the same :class:`NotFound` as a missing one, decided on the very
+    order the command then changes, inside the same transaction.
+    """
     async with uow:
-        order = await _get_order(uow, order_id)
-        method: Callable[..., None] = getattr(order, act.value)
-        _check_arguments(act, method, args)
-        method(actor, clock(), **args)
+        order = await uow.work_orders.get(command.order_id)
+        if order is None or not visible(order):
+            raise NotFound(f"no work order {command.order_id}")
+        handler = COMMAND_HANDLERS[type(command)]
+        handler(order, command, Context(actor, clock(), policy.approval_threshold))
         await uow.commit()
     return OrderResult(order, order.pull_events())
 
 
-async def acknowledge_alarm(uow: UnitOfWork, alarm_id: str, actor: Actor, clock: Clock) -> Alarm:
+async def acknowledge_alarm(
+    uow: UnitOfWork,
+    alarm_id: str,
+    actor: Actor,
+    clock: Clock,
+    *,
+    visible: Callable[[Alarm], bool] = lambda alarm: True,
+) -> Alarm:
+    """Acknowledge an alarm as ``actor``; one ``visible`` leaves out is :class:`NotFound`,
+    like a missing one (decided in the acknowledging transaction, as in :func:`perform`)."""
     async with uow:
         alarm = await uow.alarms.get(alarm_id)
-        if alarm is None:
+        if alarm is None or not visible(alarm):
             raise NotFound(f"no alarm {alarm_id}")
         alarm.acknowledge(actor, clock())
         await uow.commit()
@@ -241,12 +251,111 @@ async def _get_order(uow: UnitOfWork, order_id: str) -> WorkOrder:
     return order
 
 
-def _check_arguments(action: Action, method: Callable[..., None], args: dict[str, Any]) -> None:
-    params = inspect.signature(method).parameters
-    accepted = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    required = {n for n in accepted if params[n].default is inspect.Parameter.empty}
-    problems = [f"unexpected argument {name!r}" for name in sorted(set(args) - accepted)]
-    problems += [f"missing argument {name!r}" for name in sorted(required - set(args))]
-    if problems:
-        wanted = ", ".join(sorted(accepted - {"approval_threshold"})) or "none"
-        raise InvalidRequest(f"{action}: {'; '.join(problems)} (it takes: {wanted})")
+# -- command handlers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every handler gets besides the order and its command."""
+
+    actor: Actor
+    now: datetime
+    approval_threshold: Decimal
+
+
+_C = TypeVar("_C", bound=cmd.OrderCommand)
+Handler = Callable[[WorkOrder, _C, Context], None]
+
+_handlers: dict[type[object], Handler[Any]] = {}
+COMMAND_HANDLERS: Mapping[type[object], Handler[Any]] = _handlers
+"""One handler per command class (a test holds that every command has one)."""
+
+
+def _handles(kind: type[_C]) -> Callable[[Handler[_C]], Handler[_C]]:
+    """Register a handler for ``kind``; mypy checks that it takes exactly that command."""
+
+    def register(handler: Handler[_C]) -> Handler[_C]:
+        _handlers[kind] = handler
+        return handler
+
+    return register
+
+
+@_handles(cmd.Assign)
+def _assign(order: WorkOrder, c: cmd.Assign, ctx: Context) -> None:
+    order.assign(ctx.actor, ctx.now, assignee=c.assignee)
+
+
+@_handles(cmd.Acknowledge)
+def _acknowledge(order: WorkOrder, c: cmd.Acknowledge, ctx: Context) -> None:
+    order.acknowledge(ctx.actor, ctx.now)
+
+
+@_handles(cmd.Start)
+def _start(order: WorkOrder, c: cmd.Start, ctx: Context) -> None:
+    order.start(ctx.actor, ctx.now, approval_threshold=ctx.approval_threshold)
+
+
+@_handles(cmd.Hold)
+def _hold(order: WorkOrder, c: cmd.Hold, ctx: Context) -> None:
+    order.hold(ctx.actor, ctx.now, reason=c.reason)
+
+
+@_handles(cmd.Resume)
+def _resume(order: WorkOrder, c: cmd.Resume, ctx: Context) -> None:
+    order.resume(ctx.actor, ctx.now, approval_threshold=ctx.approval_threshold)
+
+
+@_handles(cmd.RequestApproval)
+def _request_approval(order: WorkOrder, c: cmd.RequestApproval, ctx: Context) -> None:
+    order.request_approval(ctx.actor, ctx.now, reason=c.reason)
+
+
+@_handles(cmd.Approve)
+def _approve(order: WorkOrder, c: cmd.Approve, ctx: Context) -> None:
+    order.approve(ctx.actor, ctx.now, reason=c.reason)
+
+
+@_handles(cmd.Reject)
+def _reject(order: WorkOrder, c: cmd.Reject, ctx: Context) -> None:
+    order.reject(ctx.actor, ctx.now, reason=c.reason)
+
+
+@_handles(cmd.Resolve)
+def _resolve(order: WorkOrder, c: cmd.Resolve, ctx: Context) -> None:
+    order.resolve(ctx.actor, ctx.now, approval_threshold=ctx.approval_threshold, note=c.note)
+
+
+@_handles(cmd.Verify)
+def _verify(order: WorkOrder, c: cmd.Verify, ctx: Context) -> None:
+    order.verify(ctx.actor, ctx.now, note=c.note)
+
+
+@_handles(cmd.FailVerification)
+def _fail_verification(order: WorkOrder, c: cmd.FailVerification, ctx: Context) -> None:
+    order.fail_verification(ctx.actor, ctx.now, reason=c.reason)
+
+
+@_handles(cmd.Close)
+def _close(order: WorkOrder, c: cmd.Close, ctx: Context) -> None:
+    order.close(ctx.actor, ctx.now)
+
+
+@_handles(cmd.Cancel)
+def _cancel(order: WorkOrder, c: cmd.Cancel, ctx: Context) -> None:
+    order.cancel(ctx.actor, ctx.now, reason=c.reason)
+
+
+@_handles(cmd.Rate)
+def _rate(order: WorkOrder, c: cmd.Rate, ctx: Context) -> None:
+    order.rate(ctx.actor, ctx.now, stars=c.stars, comment=c.comment)
+
+
+@_handles(cmd.Comment)
+def _comment(order: WorkOrder, c: cmd.Comment, ctx: Context) -> None:
+    order.comment(ctx.actor, ctx.now, text=c.text, public=c.public)
+
+
+@_handles(cmd.SetCost)
+def _set_cost(order: WorkOrder, c: cmd.SetCost, ctx: Context) -> None:
+    order.set_cost(ctx.actor, ctx.now, estimate=c.estimate, actual=c.actual)

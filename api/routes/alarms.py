@@ -1,24 +1,25 @@
 """Alarms: list and filter (staff, committee, supervisors), acknowledge (staff).
 
 Technicians see the alarms of their sites only (:mod:`api.visibility`); an alarm they may
-not see is a 404, like a missing one. Acknowledging twice is a 409 naming who did first.
+not see is a 404, like a missing one, decided in the acknowledging transaction.
+Acknowledging twice is a 409 naming who did first (``AlreadyAcknowledged``,
+:mod:`api.errors`).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from api.deps import Clock, CurrentUser, ReadSession, Uow
-from api.errors import Problem
 from api.policy import allow
 from api.routes.work_orders import release
 from api.schemas.work_orders import ALARM_ID_PATTERN, AlarmOut, AlarmPageOut, AlarmQuery
-from api.visibility import alarm_scope, ensure_alarm_visible
+from api.visibility import alarm_scope, can_see_alarm
 from maintenance import services
 from maintenance.db.read.alarms import list_alarms
-from maintenance.domain.errors import DomainError, NotFound
 
 __all__ = ["router"]
 
@@ -41,13 +42,7 @@ async def alarms(
 
 @router.post("/{alarm_id}/acknowledge", dependencies=[allow("admin", "manager", "technician")])
 async def acknowledge(alarm_id: AlarmId, me: CurrentUser, uow: Uow, clock: Clock) -> AlarmOut:
-    async with uow:
-        ensure_alarm_visible(me.user, await uow.alarms.get(alarm_id), alarm_id)
-    try:
-        alarm = await services.acknowledge_alarm(uow, alarm_id, me.actor, clock)
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        # Alarm.acknowledge refuses a second acknowledgement with a plain DomainError.
-        raise Problem(409, str(exc), kind="already-acknowledged") from exc
+    alarm = await services.acknowledge_alarm(
+        uow, alarm_id, me.actor, clock, visible=partial(can_see_alarm, me.user)
+    )
     return AlarmOut.from_alarm(alarm)

@@ -31,6 +31,7 @@ from api.schemas.work_orders import (
 from api.visibility import order_scope
 from maintenance import services
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders
+from maintenance.domain import commands as cmd
 
 __all__ = ["router"]
 
@@ -100,22 +101,22 @@ async def my_request(order_id: OrderId, desk: Act) -> WorkOrderOut:
 @router.post("/{order_id}/comment", dependencies=[_RESIDENT])
 async def add_comment(order_id: OrderId, body: CommentIn, desk: Act) -> WorkOrderOut:
     """A resident's note is always visible to staff and to the resident."""
-    return await desk.act(order_id, "comment", text=body.text, public=True)
+    return await desk.act(cmd.Comment(order_id, body.text, public=True))
 
 
 @router.post("/{order_id}/confirm", dependencies=[_RESIDENT])
 async def confirm(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
     """The requesting resident confirms the repair (verifies it)."""
-    return await desk.act(order_id, "verify", note=body.note)
+    return await desk.act(cmd.Verify(order_id, body.note))
 
 
 @router.post("/{order_id}/dispute", dependencies=[_RESIDENT])
 async def dispute(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
     """Not fixed after all: the order is reopened."""
-    return await desk.act(order_id, "fail_verification", reason=body.reason)
+    return await desk.act(cmd.FailVerification(order_id, body.reason))
 
 
 @router.post("/{order_id}/rate", dependencies=[_RESIDENT])
 async def rate(order_id: OrderId, body: RateIn, desk: Act) -> WorkOrderOut:
     """1-5 stars, once, after the work is resolved."""
-    return await desk.act(order_id, "rate", stars=body.stars, comment=body.comment)
+    return await desk.act(cmd.Rate(order_id, body.stars, body.comment))

@@ -2,10 +2,13 @@
 
 Each state-machine action is a sub-resource, ``POST /work-orders/{id}/<action>`` (assign,
 acknowledge, start, hold, resume, request-approval, approve, reject, resolve, verify,
-reopen, close, cancel, rate, comment, cost), with its own body and role policy. An action
-first checks that the caller can see the order (else 404, as for a missing one), then runs
-:func:`maintenance.services.perform` and answers with the order as it now is (webhooks go
-out from the audit trail: :mod:`maintenance.webhook_relay`). The domain decides the rest:
+reopen, close, cancel, rate, comment, cost), with its own body and role policy. The body
+becomes a typed command (:mod:`maintenance.domain.commands`) that
+:func:`maintenance.services.perform` runs with the caller's visibility rule
+(:func:`api.visibility.can_see_order`): the order is loaded once, and one the caller may
+not see is a 404 exactly like a missing one, decided in the transaction that changes it.
+The answer is the order as it now is (webhooks go out from the audit trail:
+:mod:`maintenance.webhook_relay`). The domain decides the rest:
 an action the state does not allow is a 409, a rule that refuses this actor (a resolver
 verifying) a 403.
 
@@ -16,7 +19,8 @@ assigned to them or unassigned at their sites (:mod:`api.visibility`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,11 +39,12 @@ from api.schemas.work_orders import (
     WorkOrderPageOut,
     WorkOrderQuery,
 )
-from api.visibility import ensure_order_visible, order_scope
+from api.visibility import can_see_order, order_scope
 from estatewatch.clock import Clock as ClockFn
 from maintenance import services
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders, order_detail
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain import commands as cmd
 from maintenance.domain.errors import NotFound
 from maintenance.domain.sla import SlaPolicy
 
@@ -85,13 +90,16 @@ class Desk:
     clock: ClockFn
     sla: SlaPolicy
 
-    async def act(self, order_id: str, action: str, **args: Any) -> WorkOrderOut:
-        async with self.uow:  # look before acting: someone else's order is a 404
-            ensure_order_visible(self.me.user, await self.uow.work_orders.get(order_id), order_id)
+    async def act(self, command: cmd.OrderCommand) -> WorkOrderOut:
         await services.perform(
-            self.uow, order_id, action, self.me.actor, self.clock, self.sla, **args
+            self.uow,
+            command,
+            self.me.actor,
+            self.clock,
+            self.sla,
+            visible=partial(can_see_order, self.me.user),
         )
-        return await read_order(self.session, order_id, self.me, self.clock, self.sla)
+        return await read_order(self.session, command.order_id, self.me, self.clock, self.sla)
 
 
 async def _desk(me: CurrentUser, uow: Uow, session: Session, clock: Clock, sla: Sla) -> Desk:
@@ -139,76 +147,76 @@ async def get_order(
 
 @router.post("/{order_id}/assign", dependencies=[_DISPATCH])
 async def assign(order_id: OrderId, body: AssignIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "assign", assignee=body.assignee)
+    return await desk.act(cmd.Assign(order_id, body.assignee))
 
 
 @router.post("/{order_id}/acknowledge", dependencies=[_WORKERS])
 async def acknowledge(order_id: OrderId, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "acknowledge")
+    return await desk.act(cmd.Acknowledge(order_id))
 
 
 @router.post("/{order_id}/start", dependencies=[_WORKERS])
 async def start(order_id: OrderId, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "start")
+    return await desk.act(cmd.Start(order_id))
 
 
 @router.post("/{order_id}/hold", dependencies=[_WORKERS])
 async def hold(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "hold", reason=body.reason)
+    return await desk.act(cmd.Hold(order_id, body.reason))
 
 
 @router.post("/{order_id}/resume", dependencies=[_WORKERS])
 async def resume(order_id: OrderId, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "resume")
+    return await desk.act(cmd.Resume(order_id))
 
 
 @router.post("/{order_id}/cost", dependencies=[_WORKERS])
 async def set_cost(order_id: OrderId, body: CostIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "set_cost", estimate=body.estimate, actual=body.actual)
+    return await desk.act(cmd.SetCost(order_id, body.estimate, body.actual))
 
 
 @router.post("/{order_id}/request-approval", dependencies=[_WORKERS])
 async def request_approval(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "request_approval", reason=body.note)
+    return await desk.act(cmd.RequestApproval(order_id, body.note))
 
 
 @router.post("/{order_id}/approve", dependencies=[_COMMITTEE])
 async def approve(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "approve", reason=body.note)
+    return await desk.act(cmd.Approve(order_id, body.note))
 
 
 @router.post("/{order_id}/reject", dependencies=[_COMMITTEE])
 async def reject(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "reject", reason=body.reason)
+    return await desk.act(cmd.Reject(order_id, body.reason))
 
 
 @router.post("/{order_id}/resolve", dependencies=[_WORKERS])
 async def resolve(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "resolve", note=body.note)
+    return await desk.act(cmd.Resolve(order_id, body.note))
 
 
 @router.post("/{order_id}/verify", dependencies=[allow("supervisor")])
 async def verify(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
     """An owners' supervisor confirms the repair (never the one who resolved it)."""
-    return await desk.act(order_id, "verify", note=body.note)
+    return await desk.act(cmd.Verify(order_id, body.note))
 
 
 @router.post("/{order_id}/reopen", dependencies=[allow("supervisor")])
 async def reopen(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
     """Verification failed: the order goes back to work (``fail_verification``)."""
-    return await desk.act(order_id, "fail_verification", reason=body.reason)
+    return await desk.act(cmd.FailVerification(order_id, body.reason))
 
 
 @router.post("/{order_id}/close", dependencies=[_DISPATCH])
 async def close(order_id: OrderId, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "close")
+    return await desk.act(cmd.Close(order_id))
 
 
 @router.post("/{order_id}/cancel", dependencies=[_DISPATCH])
 async def cancel(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "cancel", reason=body.reason)
+    return await desk.act(cmd.Cancel(order_id, body.reason))
 
 
 @router.post("/{order_id}/comment", dependencies=[_READERS])
 async def comment(order_id: OrderId, body: CommentIn, desk: Act) -> WorkOrderOut:
-    return await desk.act(order_id, "comment", text=body.text, public=body.public)
+    return await desk.act(cmd.Comment(order_id, body.text, body.public))

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Literal
 
 from maintenance.domain.actors import Actor
-from maintenance.domain.errors import DomainError
+from maintenance.domain.errors import AlreadyAcknowledged, DomainError
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.signals import DeviceRef, Priority, Severity, Signal
 from maintenance.domain.workorders import WorkOrder, repeat_of
@@ -101,7 +101,9 @@ class Alarm:
 
     def acknowledge(self, actor: Actor, at: datetime) -> None:
         if self.acknowledged_by is not None:
-            raise DomainError(f"alarm {self.id} was already acknowledged by {self.acknowledged_by}")
+            raise AlreadyAcknowledged(
+                f"alarm {self.id} was already acknowledged by {self.acknowledged_by}"
+            )
         self.acknowledged_by = actor
         self.acknowledged_at = at
         self._emit("acknowledged", at, actor=actor)

@@ -7,6 +7,7 @@
         +-- InvalidRequest          the arguments break a rule (a rating of 7, no reason...)
         +-- NotFound                no alarm or work order with that id
         +-- AlreadyOpen             an open order already covers this (asset, fault kind)
+        +-- AlreadyAcknowledged     someone acknowledged this alarm before
 
 Each message names what was tried and why it was refused, so the API can pass it on as is.
 The names read as verdicts (``raise NotPermitted``), hence no ``Error`` suffix (N818).
@@ -58,3 +59,7 @@ class AlreadyOpen(DomainError):  # noqa: N818
             f"work order {order_id} is already open for {fault_kind} on {asset}; "
             "add to it instead of opening another"
         )
+
+
+class AlreadyAcknowledged(DomainError):  # noqa: N818
+    """The alarm was acknowledged before (the message names by whom)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -11,19 +12,28 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.users import User
-from api.visibility import can_see_order, ensure_order_visible, order_scope
+from api.visibility import can_see_order, order_scope
+from maintenance import services
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.tables import WorkOrderRow
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor, Role
 from maintenance.domain.errors import NotFound
+from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.workorders import WorkOrder
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 MANAGER = Actor("mgr", "manager")
+LI = Actor("li", "resident")
+POLICY = SlaPolicy()
+
+
+def at() -> datetime:
+    return T0
 
 
 def person(username: str, role: Role, sites: tuple[str, ...] = ()) -> User:
@@ -102,10 +112,18 @@ async def test_predicate_and_sql_scope_show_the_same_orders(
 async def test_someone_elses_order_is_not_found_exactly_like_a_missing_one(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with SqlUnitOfWork(sessions) as uow:
-        others = await uow.work_orders.get("WO-1")
+    as_li = partial(can_see_order, USERS["li"])
     with pytest.raises(NotFound) as hidden:
-        ensure_order_visible(USERS["li"], others, "WO-1")
+        await services.perform(
+            SqlUnitOfWork(sessions), cmd.Comment("WO-1", "mine?"), LI, at, POLICY, visible=as_li
+        )
     with pytest.raises(NotFound) as missing:
-        ensure_order_visible(USERS["li"], None, "WO-1")
-    assert str(hidden.value) == str(missing.value) == "no work order WO-1"
+        await services.perform(
+            SqlUnitOfWork(sessions), cmd.Comment("WO-9", "mine?"), LI, at, POLICY, visible=as_li
+        )
+    assert str(hidden.value) == "no work order WO-1"
+    assert str(missing.value) == "no work order WO-9"
+    async with SqlUnitOfWork(sessions) as uow:
+        order = await uow.work_orders.get("WO-1")
+    assert order is not None
+    assert order.notes == []  # refused before the change, in the same transaction

@@ -28,6 +28,7 @@ from maintenance.db.read.work_orders import (
     order_detail,
 )
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
 from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.signals import DeviceRef, Priority, Signal
@@ -94,11 +95,9 @@ class Desk:
         )
         return result.order.id
 
-    async def act(self, minutes: float, order_id: str, action: str, by: Actor, **args: Any) -> None:
+    async def act(self, minutes: float, command: cmd.OrderCommand, by: Actor) -> None:
         self.now = at(minutes)
-        await services.perform(
-            SqlUnitOfWork(self.sessions), order_id, action, by, self.clock, POLICY, **args
-        )
+        await services.perform(SqlUnitOfWork(self.sessions), command, by, self.clock, POLICY)
 
 
 @pytest.fixture
@@ -118,8 +117,8 @@ async def test_filters_each_narrow_to_the_matching_orders(
     a = await desk.order(0, "demo/building/B1/stairwell", priority="P1")
     b = await desk.order(1, "demo/building/B2/lobby", priority="P3")
     c = await desk.order(2, "north/building/B1/gate", priority="P3", site="north")
-    await desk.act(3, a, "assign", MANAGER, assignee=TECH.user_id)
-    await desk.act(4, b, "cancel", MANAGER, reason="duplicate of a phone call")
+    await desk.act(3, cmd.Assign(a, assignee=TECH.user_id), MANAGER)
+    await desk.act(4, cmd.Cancel(b, reason="duplicate of a phone call"), MANAGER)
     now = at(5)
 
     assert await ids(sessions, now) == [c, b, a]  # newest first by default
@@ -162,14 +161,14 @@ async def test_due_and_overdue_follow_the_sla_clocks_and_skip_hold_time(
 ) -> None:
     late = await desk.order(0, "demo/building/B1/a", priority="P1")  # P1: ack within 10 min
     answered = await desk.order(0, "demo/building/B1/b", priority="P1")
-    await desk.act(1, answered, "assign", MANAGER, assignee=TECH.user_id)
-    await desk.act(5, answered, "acknowledge", TECH)  # response stops; feedback due at 60
+    await desk.act(1, cmd.Assign(answered, assignee=TECH.user_id), MANAGER)
+    await desk.act(5, cmd.Acknowledge(answered), TECH)  # response stops; feedback due at 60
     held = await desk.order(0, "demo/building/B1/c", priority="P1")
-    await desk.act(1, held, "assign", MANAGER, assignee=TECH.user_id)
-    await desk.act(2, held, "acknowledge", TECH)
-    await desk.act(3, held, "start", TECH)  # feedback stops; resolution: 240 min
-    await desk.act(30, held, "hold", TECH, reason="waiting for a door operator")
-    await desk.act(130, held, "resume", TECH)  # 100 minutes on hold: due at 240 + 100
+    await desk.act(1, cmd.Assign(held, assignee=TECH.user_id), MANAGER)
+    await desk.act(2, cmd.Acknowledge(held), TECH)
+    await desk.act(3, cmd.Start(held), TECH)  # feedback stops; resolution: 240 min
+    await desk.act(30, cmd.Hold(held, reason="waiting for a door operator"), TECH)
+    await desk.act(130, cmd.Resume(held), TECH)  # 100 minutes on hold: due at 240 + 100
     now = at(300)
 
     async with sessions() as session:
@@ -193,11 +192,11 @@ async def test_a_cancelled_or_resolved_order_is_never_due(
     desk: Desk, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     cancelled = await desk.order(0, "demo/building/B1/a", priority="P1")
-    await desk.act(1, cancelled, "cancel", MANAGER, reason="reported twice")
+    await desk.act(1, cmd.Cancel(cancelled, reason="reported twice"), MANAGER)
     resolved = await desk.order(0, "demo/building/B1/b", priority="P1")
-    await desk.act(1, resolved, "assign", MANAGER, assignee=TECH.user_id)
-    await desk.act(2, resolved, "acknowledge", TECH)
-    await desk.act(3, resolved, "resolve", TECH)
+    await desk.act(1, cmd.Assign(resolved, assignee=TECH.user_id), MANAGER)
+    await desk.act(2, cmd.Acknowledge(resolved), TECH)
+    await desk.act(3, cmd.Resolve(resolved), TECH)
 
     async with sessions() as session:
         page = await list_work_orders(session, policy=POLICY, now=at(10_000))
@@ -284,9 +283,9 @@ async def test_detail_carries_history_and_clocks(
     desk: Desk, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     order_id = await desk.order(0, "demo/building/B1/a", priority="P2")
-    await desk.act(3, order_id, "assign", MANAGER, assignee=TECH.user_id)
-    await desk.act(12, order_id, "acknowledge", TECH)
-    await desk.act(20, order_id, "comment", TECH, text="parts ordered", public=True)
+    await desk.act(3, cmd.Assign(order_id, assignee=TECH.user_id), MANAGER)
+    await desk.act(12, cmd.Acknowledge(order_id), TECH)
+    await desk.act(20, cmd.Comment(order_id, text="parts ordered", public=True), TECH)
 
     async with sessions() as session:
         detail = await order_detail(session, order_id, policy=POLICY, now=at(45))

@@ -28,6 +28,7 @@ from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.ports import UnitOfWork
@@ -278,15 +279,16 @@ async def test_the_services_run_a_fault_to_closure(uow: UnitOfWork) -> None:
     clock.advance(minutes=16)  # past the P1 response target: escalate once
     escalated = [await services.check_slas(uow, policy, clock) for _ in range(2)]
     assert [len(check.escalations) for check in escalated] == [1, 0]
-    for action, actor, args in (
-        ("assign", MANAGER, {"assignee": TECH.user_id}),
-        ("acknowledge", TECH, {}),
-        ("resolve", TECH, {"note": "door lock contact cleaned"}),
-        ("verify", SUPERVISOR, {}),
-        ("close", MANAGER, {}),
-    ):
+    steps: list[tuple[cmd.OrderCommand, Actor]] = [
+        (cmd.Assign(order_id, TECH.user_id), MANAGER),
+        (cmd.Acknowledge(order_id), TECH),
+        (cmd.Resolve(order_id, "door lock contact cleaned"), TECH),
+        (cmd.Verify(order_id), SUPERVISOR),
+        (cmd.Close(order_id), MANAGER),
+    ]
+    for command, actor in steps:
         clock.advance(minutes=5)
-        await services.perform(uow, order_id, action, actor, clock, policy, **args)
+        await services.perform(uow, command, actor, clock, policy)
     await services.handle_signal(uow, replace(RAISED, kind="cleared", at=clock()), clock)
 
     clock.advance(days=3)
@@ -361,7 +363,7 @@ async def test_every_event_is_audited_once_in_the_same_transaction(
     assert outcome.work_order is not None
     clock.advance(minutes=1)
     await services.perform(
-        sql_uow, outcome.work_order.id, "assign", MANAGER, clock, SlaPolicy(), assignee="tech-1"
+        sql_uow, cmd.Assign(outcome.work_order.id, "tech-1"), MANAGER, clock, SlaPolicy()
     )
     async with make_sessionmaker(engine)() as session:
         rows = (await session.scalars(select(AuditRow).order_by(AuditRow.id))).all()

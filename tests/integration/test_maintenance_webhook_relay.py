@@ -25,6 +25,7 @@ from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
@@ -67,10 +68,8 @@ class Db:
         assert outcome.work_order is not None
         return outcome.work_order.id
 
-    async def act(self, order_id: str, action: str, actor: Actor, **args: object) -> None:
-        await services.perform(
-            SqlUnitOfWork(self.sessions), order_id, action, actor, now, SlaPolicy(), **args
-        )
+    async def act(self, command: cmd.OrderCommand, actor: Actor) -> None:
+        await services.perform(SqlUnitOfWork(self.sessions), command, actor, now, SlaPolicy())
 
     async def audit_id(self, action: str, entity_id: str) -> int:
         async with self.readers() as session:
@@ -132,10 +131,10 @@ async def test_committed_changes_are_delivered_once_with_signatures(
     await db.p1_order("elev-01")  # history: not replayed on the first start
     async with relaying(db, receiver.url("/hook")):
         order = await db.p1_order("elev-02")
-        await db.act(order, "assign", MANAGER, assignee="tech-1")
-        await db.act(order, "acknowledge", TECH)
-        await db.act(order, "set_cost", MANAGER, estimate=Decimal("12000"))
-        await db.act(order, "request_approval", MANAGER, reason="new door operator")
+        await db.act(cmd.Assign(order, assignee="tech-1"), MANAGER)
+        await db.act(cmd.Acknowledge(order), TECH)
+        await db.act(cmd.SetCost(order, estimate=Decimal("12000")), MANAGER)
+        await db.act(cmd.RequestApproval(order, reason="new door operator"), MANAGER)
         await until(lambda: len(receiver.requests) == 2)
         await db.caught_up()
         await asyncio.sleep(10 * INTERVAL)  # time enough for a repeat, if one were sent

@@ -7,17 +7,18 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import get_args
 
 import pytest
 from maintenance_fakes import FakeClock, FakeUnitOfWork
 
 from maintenance import services
+from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
-from maintenance.domain.errors import AlreadyOpen, InvalidRequest, NotFound, NotPermitted
+from maintenance.domain.errors import AlreadyAcknowledged, AlreadyOpen, NotFound, NotPermitted
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
-from maintenance.domain.workorders import Status, WorkOrder
+from maintenance.domain.workorders import Action, Status, WorkOrder
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ELEV = DeviceRef("north", "elevator", "elev-01")
@@ -113,31 +114,31 @@ async def test_a_cleared_signal_with_no_alarm_changes_nothing(
     assert (outcome.alarm, outcome.events, uow.commits) == (None, [], 0)
 
 
-Steps = list[tuple[str, Actor, dict[str, Any]]]
+Steps = list[tuple[cmd.OrderCommand, Actor]]
 
 
-async def run(uow: FakeUnitOfWork, clock: FakeClock, order_id: str, steps: Steps) -> WorkOrder:
-    """Perform each (action, actor, arguments) five minutes apart."""
-    for action, actor, args in steps:
+async def run(uow: FakeUnitOfWork, clock: FakeClock, steps: Steps) -> WorkOrder:
+    """Perform each (command, actor) five minutes apart."""
+    for command, actor in steps:
         clock.advance(minutes=5)
-        result = await services.perform(uow, order_id, action, actor, clock, POLICY, **args)
-        assert result.events[-1].action == action
+        result = await services.perform(uow, command, actor, clock, POLICY)
+        assert result.events[-1].action == command.action
     return result.order
 
 
 async def walk_to_closed(uow: FakeUnitOfWork, clock: FakeClock, order_id: str) -> None:
     steps: Steps = [
-        ("assign", MANAGER, {"assignee": TECH.user_id}),
-        ("acknowledge", TECH, {}),
-        ("set_cost", MANAGER, {"estimate": Decimal(12000)}),
-        ("request_approval", MANAGER, {}),
-        ("approve", COMMITTEE, {}),
-        ("start", TECH, {}),
-        ("resolve", TECH, {"note": "door operator replaced"}),
-        ("verify", SUPERVISOR, {}),
-        ("close", MANAGER, {}),
+        (cmd.Assign(order_id, assignee=TECH.user_id), MANAGER),
+        (cmd.Acknowledge(order_id), TECH),
+        (cmd.SetCost(order_id, estimate=Decimal(12000)), MANAGER),
+        (cmd.RequestApproval(order_id), MANAGER),
+        (cmd.Approve(order_id), COMMITTEE),
+        (cmd.Start(order_id), TECH),
+        (cmd.Resolve(order_id, note="door operator replaced"), TECH),
+        (cmd.Verify(order_id), SUPERVISOR),
+        (cmd.Close(order_id), MANAGER),
     ]
-    order = await run(uow, clock, order_id, steps)
+    order = await run(uow, clock, steps)
     assert order.status is Status.CLOSED
 
 
@@ -173,15 +174,15 @@ async def test_perform_enforces_the_spending_threshold_from_the_policy(
     )
     order_id = created.order.id
     steps: Steps = [
-        ("assign", MANAGER, {"assignee": TECH.user_id}),
-        ("acknowledge", TECH, {}),
-        ("set_cost", MANAGER, {"estimate": Decimal(6000)}),
+        (cmd.Assign(order_id, assignee=TECH.user_id), MANAGER),
+        (cmd.Acknowledge(order_id), TECH),
+        (cmd.SetCost(order_id, estimate=Decimal(6000)), MANAGER),
     ]
-    await run(uow, clock, order_id, steps)
+    await run(uow, clock, steps)
     with pytest.raises(NotPermitted, match="approval threshold 5000"):
-        await services.perform(uow, order_id, "start", TECH, clock, POLICY)
+        await services.perform(uow, cmd.Start(order_id), TECH, clock, POLICY)
     cheap = SlaPolicy(approval_threshold=Decimal(10000))
-    result = await services.perform(uow, order_id, "start", TECH, clock, cheap)
+    result = await services.perform(uow, cmd.Start(order_id), TECH, clock, cheap)
     assert result.order.status is Status.IN_PROGRESS
 
 
@@ -227,33 +228,50 @@ async def test_a_resident_request_is_theirs_to_verify_and_rate(
     ]
 
     steps: Steps = [
-        ("assign", MANAGER, {"assignee": TECH.user_id}),
-        ("acknowledge", TECH, {}),
-        ("resolve", TECH, {}),
-        ("verify", RESIDENT, {"note": "fine now"}),
-        ("rate", RESIDENT, {"stars": 5}),
+        (cmd.Assign(order.id, assignee=TECH.user_id), MANAGER),
+        (cmd.Acknowledge(order.id), TECH),
+        (cmd.Resolve(order.id), TECH),
+        (cmd.Verify(order.id, note="fine now"), RESIDENT),
+        (cmd.Rate(order.id, stars=5), RESIDENT),
     ]
-    await run(uow, clock, order.id, steps)
+    await run(uow, clock, steps)
     assert order.rating is not None
     assert order.rating.stars == 5
 
 
-async def test_perform_refuses_unknown_actions_arguments_and_orders(
+def test_every_command_has_one_handler_for_its_own_action() -> None:
+    commands = get_args(cmd.OrderCommand)
+    assert set(services.COMMAND_HANDLERS) == set(commands)
+    assert sorted(c.action for c in commands) == sorted(Action)
+
+
+async def test_perform_refuses_missing_orders_and_those_the_caller_cannot_see(
     uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
     outcome = await services.handle_signal(uow, RAISED, clock, ids())
     assert outcome.work_order is not None
-    order_id = outcome.work_order.id
-    with pytest.raises(InvalidRequest, match="unknown action 'fix'"):
-        await services.perform(uow, order_id, "fix", TECH, clock, POLICY)
-    with pytest.raises(InvalidRequest, match=r"assign: missing argument 'assignee'"):
-        await services.perform(uow, order_id, "assign", MANAGER, clock, POLICY)
-    with pytest.raises(InvalidRequest, match=r"unexpected argument 'approval_threshold'"):
+    order = outcome.work_order
+    with pytest.raises(NotFound, match=r"^no work order WO-2026-999999$"):
+        await services.perform(uow, cmd.Close("WO-2026-999999"), MANAGER, clock, POLICY)
+    # Seen through the caller's eyes on the loaded order: hidden is reported as missing,
+    # and nothing is changed or committed.
+    commits = uow.commits
+    seen: list[WorkOrder] = []
+
+    def nobody_sees(candidate: WorkOrder) -> bool:
+        seen.append(candidate)
+        return False
+
+    with pytest.raises(NotFound, match=f"^no work order {order.id}$"):
         await services.perform(
-            uow, order_id, "acknowledge", TECH, clock, POLICY, approval_threshold=Decimal(1)
+            uow, cmd.Assign(order.id, TECH.user_id), MANAGER, clock, POLICY, visible=nobody_sees
         )
-    with pytest.raises(NotFound, match="no work order WO-2026-999999"):
-        await services.perform(uow, "WO-2026-999999", "close", MANAGER, clock, POLICY)
+    assert seen == [order]
+    assert (order.status, order.assignee, uow.commits) == (Status.NEW, None, commits)
+    result = await services.perform(
+        uow, cmd.Assign(order.id, TECH.user_id), MANAGER, clock, POLICY, visible=seen.__contains__
+    )
+    assert result.order.assignee == TECH.user_id
 
 
 async def test_check_slas_escalates_once_per_level(uow: FakeUnitOfWork, clock: FakeClock) -> None:
@@ -279,3 +297,12 @@ async def test_acknowledge_alarm(uow: FakeUnitOfWork, clock: FakeClock) -> None:
     assert (alarm.acknowledged_by, alarm.acknowledged_at) == (MANAGER, T0 + timedelta(minutes=2))
     with pytest.raises(NotFound):
         await services.acknowledge_alarm(uow, "ALM-404", MANAGER, clock)
+    other = await services.handle_signal(uow, replace(RAISED, rule="door_reversals"), clock)
+    assert other.alarm is not None
+    with pytest.raises(NotFound, match=f"^no alarm {other.alarm.id}$"):
+        await services.acknowledge_alarm(
+            uow, other.alarm.id, MANAGER, clock, visible=lambda alarm: False
+        )
+    assert other.alarm.acknowledged_by is None
+    with pytest.raises(AlreadyAcknowledged, match=r"already acknowledged by mgr-1 \(manager\)"):
+        await services.acknowledge_alarm(uow, outcome.alarm.id, MANAGER, clock)
