@@ -20,18 +20,20 @@ from decimal import Decimal
 from typing import Any, Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from estatewatch.influx.query import InfluxReader
 from maintenance.db.committee import ProposalRecord, proposals_between
-from maintenance.db.kpi_frames import kpi_frames
-from maintenance.db.mapping import WORK_ORDER
-from maintenance.db.tables import WorkOrderApprovalRow
-from maintenance.db.uow import SqlUnitOfWork
+from maintenance.db.read.kpi_frames import kpi_frames
+from maintenance.db.read.work_orders import (
+    ApprovalRecord,
+    approvals_between,
+    urgent_orders_open_at,
+)
 from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.kpis import KpiRow, Kpis, compute_kpis
 from maintenance.domain.sla import SlaPolicy
-from maintenance.domain.workorders import Status
+from maintenance.domain.workorders import WorkOrder
 
 __all__ = [
     "ApprovalLine",
@@ -45,7 +47,6 @@ __all__ = [
 ]
 
 _MONTH: Final = re.compile(r"(\d{4})-(\d{2})")
-URGENT: Final = ("P1", "P2")
 CSV_COLUMNS: Final = ("section", "metric", "scope", "value")
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -112,48 +113,27 @@ def month_period(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def _open_urgent(uow: SqlUnitOfWork, end: datetime) -> list[OpenOrderLine]:
-    c = WORK_ORDER.c
-    orders = await uow.load_orders(
-        select(WORK_ORDER)
-        .where(
-            c.priority.in_(URGENT),
-            c.created_at < end,
-            or_(c.closed_at.is_(None), c.closed_at >= end),
-        )
-        .order_by(c.priority, c.created_at, c.id)
+def _open_order_line(order: WorkOrder) -> OpenOrderLine:
+    return OpenOrderLine(
+        id=order.id,
+        title=order.title,
+        asset=order.asset,
+        priority=order.priority,
+        status=order.status.value,
+        created_at=order.created_at,
+        assignee=order.assignee,
     )
-    return [
-        OpenOrderLine(
-            id=order.id,
-            title=order.title,
-            asset=order.asset,
-            priority=order.priority,
-            status=order.status.value,
-            created_at=order.created_at,
-            assignee=order.assignee,
-        )
-        for order in orders
-        if order.entered_at.get(Status.CANCELLED, end) >= end
-    ]
 
 
-async def _approvals(uow: SqlUnitOfWork, start: datetime, end: datetime) -> list[ApprovalLine]:
-    a = WorkOrderApprovalRow
-    rows = await uow.session.scalars(
-        select(a).where(a.at >= start, a.at < end).order_by(a.at, a.order_id, a.position)
+def _approval_line(record: ApprovalRecord) -> ApprovalLine:
+    return ApprovalLine(
+        order_id=record.order_id,
+        at=record.at,
+        by=f"{record.by_role}:{record.by_user}",
+        approved=record.approved,
+        amount=record.amount,
+        reason=record.reason,
     )
-    return [
-        ApprovalLine(
-            order_id=row.order_id,
-            at=row.at,
-            by=f"{row.by_role}:{row.by_user}",
-            approved=row.approved,
-            amount=row.amount,
-            reason=row.reason,
-        )
-        for row in rows
-    ]
 
 
 def _proposal_line(record: ProposalRecord) -> ProposalLine:
@@ -175,21 +155,21 @@ def _proposal_line(record: ProposalRecord) -> ProposalLine:
 
 
 async def monthly_report(
-    uow: SqlUnitOfWork, month: str, *, policy: SlaPolicy, reader: InfluxReader | None = None
+    session: AsyncSession, month: str, *, policy: SlaPolicy, reader: InfluxReader | None = None
 ) -> MonthlyReport:
-    """The report of ``month`` (``YYYY-MM``); call inside ``async with uow``."""
+    """The report of ``month`` (``YYYY-MM``), read in ``session``."""
     start, end = month_period(month)
-    frames = await kpi_frames(uow, start, end, policy=policy, reader=reader)
-    approvals = await _approvals(uow, start, end)
+    frames = await kpi_frames(session, start, end, policy=policy, reader=reader)
+    approvals = [_approval_line(a) for a in await approvals_between(session, start, end)]
     return MonthlyReport(
         month=month,
         kpis=compute_kpis(frames, start, end),
-        open_priority_orders=tuple(await _open_urgent(uow, end)),
+        open_priority_orders=tuple(
+            _open_order_line(o) for o in await urgent_orders_open_at(session, end)
+        ),
         approvals=tuple(approvals),
         approved_total=sum((a.amount for a in approvals if a.approved), Decimal(0)),
-        proposals=tuple(
-            _proposal_line(p) for p in await proposals_between(uow.session, start, end)
-        ),
+        proposals=tuple(_proposal_line(p) for p in await proposals_between(session, start, end)),
     )
 
 

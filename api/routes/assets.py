@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, TypeVar
 
 import pandas as pd
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import AppServices, Clock, CurrentUser, Page, Uow
+from api.deps import AppServices, Clock, CurrentUser, Page, ReadSession
 from api.policy import allow
 from api.schemas.assets import (
     AlarmBrief,
@@ -38,10 +38,18 @@ from api.schemas.committee import TelemetryState
 from api.users import User
 from api.visibility import can_see_site
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
-from maintenance.db.evidence_data import elevator_evidence, find_asset
-from maintenance.db.kpi_frames import AssetInfo, asset_register, fault_records
-from maintenance.db.tables import AlarmRow, Asset
-from maintenance.db.uow import SqlUnitOfWork
+from maintenance.db.read.assets import (
+    OFFLINE,
+    AssetFacts,
+    AssetInfo,
+    asset_facts,
+    asset_register,
+    find_asset,
+    offline_devices,
+    open_alarms,
+)
+from maintenance.db.read.evidence import elevator_evidence
+from maintenance.db.read.kpi_frames import fault_records
 from maintenance.domain.errors import NotFound
 from maintenance.domain.evidence import ElevatorEvidence
 
@@ -66,7 +74,6 @@ STALE_AFTER: Final = {
     "charger_cabinet": timedelta(minutes=3),
     "smoke_alarm": timedelta(hours=3),
 }
-OFFLINE: Final = "offline"
 _TELEMETRY_NOTES: Final[dict[TelemetryState, str]] = {
     "not_configured": "the API has no InfluxDB configured: no latest values",
     "unavailable": "InfluxDB did not answer: latest values and trips are left out",
@@ -95,23 +102,23 @@ async def with_telemetry(
 
 
 async def evidence_for(
-    uow: SqlUnitOfWork, asset: AssetInfo, now: datetime, reader: InfluxReader | None
+    session: AsyncSession, asset: AssetInfo, now: datetime, reader: InfluxReader | None
 ) -> tuple[ElevatorEvidence, TelemetryState]:
     """The year's evidence on an elevator, with trips when InfluxDB answers."""
 
     async def run(source: InfluxReader | None) -> ElevatorEvidence:
-        return await elevator_evidence(uow, asset, now, reader=source)
+        return await elevator_evidence(session, asset, now, reader=source)
 
     return await with_telemetry(reader, run)
 
 
 async def visible_asset(
-    uow: SqlUnitOfWork, user: User, device_id: str, site: str | None
+    session: AsyncSession, user: User, device_id: str, site: str | None
 ) -> AssetInfo:
     """The device, if registered and visible to ``user``; else one and the same 404."""
     missing = NotFound(f"no registered device {device_id!r}")
     try:
-        asset = await find_asset(uow, device_id, site)
+        asset = await find_asset(session, device_id, site)
     except NotFound:
         raise missing from None
     if not can_see_site(user, asset.site):
@@ -144,19 +151,6 @@ def _online(
     return False, "stale_data"
 
 
-async def _offline(uow: SqlUnitOfWork, assets: Iterable[AssetInfo]) -> set[str]:
-    """Asset keys with an active offline alarm."""
-    keys = {a.key for a in assets}
-    rows = await uow.session.execute(
-        select(AlarmRow.site, AlarmRow.device_type, AlarmRow.device_id).where(
-            AlarmRow.fault_kind == OFFLINE,
-            AlarmRow.cleared_at.is_(None),
-            AlarmRow.device_id.in_({key.rsplit("/", 1)[1] for key in keys}),
-        )
-    )
-    return {f"{s}/{t}/{d}" for s, t, d in rows.all()} & keys
-
-
 async def _latest(
     reader: InfluxReader | None, assets: list[AssetInfo]
 ) -> dict[str, dict[str, Any]]:
@@ -184,7 +178,7 @@ def _last_seen(row: dict[str, Any] | None) -> datetime | None:
 
 
 def _asset_out(
-    row: Asset, info: AssetInfo, offline: bool, seen: datetime | None, now: datetime
+    facts: AssetFacts, info: AssetInfo, offline: bool, seen: datetime | None, now: datetime
 ) -> dict[str, Any]:
     online, basis = _online(info.kind, offline, seen, now)
     return {
@@ -192,10 +186,10 @@ def _asset_out(
         "site": info.site,
         "building": info.building,
         "kind": info.kind,
-        "location": row.location,
-        "make": row.make,
-        "model": row.model,
-        "install_date": row.install_date,
+        "location": facts.location,
+        "make": facts.make,
+        "model": facts.model,
+        "install_date": facts.install_date,
         "online": online,
         "online_basis": basis,
         "last_seen": seen,
@@ -205,7 +199,7 @@ def _asset_out(
 @router.get("", dependencies=[_SEE])
 async def list_assets(
     me: CurrentUser,
-    uow: Uow,
+    session: ReadSession,
     clock: Clock,
     services: AppServices,
     page: Page,
@@ -215,56 +209,42 @@ async def list_assets(
 ) -> list[AssetOut]:
     """Registered devices by site, building and device id, with their online state."""
     now = clock()
-    async with uow:
-        register = await asset_register(uow, site=site)
-        chosen = sorted(
-            (
-                a
-                for a in register.values()
-                if (kind is None or a.kind == kind)
-                and (site is None or a.site == site)
-                and (building is None or a.building == building)
-                and can_see_site(me.user, a.site)
-            ),
-            key=lambda a: (a.site, a.building, a.device_id),
-        )[page.offset : page.offset + page.limit]
-        rows = {
-            row.id: row
-            for row in await uow.session.scalars(
-                select(Asset).where(Asset.id.in_([a.row_id for a in chosen]))
-            )
-        }
-        offline = await _offline(uow, chosen)
-        latest, _ = await with_telemetry(services.influx, lambda r: _latest(r, chosen))
-        # Inside the unit: its end expires the rows.
-        return [
-            AssetOut(
-                **_asset_out(
-                    rows[a.row_id], a, a.key in offline, _last_seen(latest.get(a.key)), now
-                )
-            )
-            for a in chosen
-        ]
+    register = await asset_register(session, site=site)
+    chosen = sorted(
+        (
+            a
+            for a in register.values()
+            if (kind is None or a.kind == kind)
+            and (site is None or a.site == site)
+            and (building is None or a.building == building)
+            and can_see_site(me.user, a.site)
+        ),
+        key=lambda a: (a.site, a.building, a.device_id),
+    )[page.offset : page.offset + page.limit]
+    facts = await asset_facts(session, chosen)
+    offline = await offline_devices(session, chosen)
+    latest, _ = await with_telemetry(services.influx, lambda r: _latest(r, chosen))
+    return [
+        AssetOut(
+            **_asset_out(facts[a.row_id], a, a.key in offline, _last_seen(latest.get(a.key)), now)
+        )
+        for a in chosen
+    ]
 
 
 async def _health(
-    uow: SqlUnitOfWork, asset: AssetInfo, now: datetime, reader: InfluxReader | None
+    session: AsyncSession,
+    asset: AssetInfo,
+    open_alarms: int,
+    now: datetime,
+    reader: InfluxReader | None,
 ) -> ElevatorHealth:
-    evidence, _ = await evidence_for(uow, asset, now, reader)
-    recent = [f for f in await fault_records(uow, now, [asset.key]) if f.at >= now - RECENT_FAULTS]
-    open_alarms = await uow.session.scalar(
-        select(func.count())
-        .select_from(AlarmRow)
-        .where(
-            AlarmRow.site == asset.site,
-            AlarmRow.device_type == asset.device_type,
-            AlarmRow.device_id == asset.device_id,
-            AlarmRow.cleared_at.is_(None),
-        )
-    )
+    evidence, _ = await evidence_for(session, asset, now, reader)
+    faults = await fault_records(session, now, [asset.key])
+    recent = [f for f in faults if f.at >= now - RECENT_FAULTS]
     return ElevatorHealth(
         age_years=evidence.age_years,
-        open_alarms=open_alarms or 0,
+        open_alarms=open_alarms,
         faults_last_30_days=len(recent),
         recommendation=evidence.recommendation,
         reasons=evidence.reasons,
@@ -275,53 +255,31 @@ async def _health(
 async def get_asset(
     device_id: DeviceId,
     me: CurrentUser,
-    uow: Uow,
+    session: ReadSession,
     clock: Clock,
     services: AppServices,
     site: SiteQuery = None,
 ) -> AssetDetailOut:
     """One device: register entry, online state, latest telemetry, open alarms, health."""
     now = clock()
-    async with uow:
-        asset = await visible_asset(uow, me.user, device_id, site)
-        row = await uow.session.get(Asset, asset.row_id)
-        assert row is not None  # the register just listed it
-        alarms = await uow.session.scalars(
-            select(AlarmRow)
-            .where(
-                AlarmRow.site == asset.site,
-                AlarmRow.device_type == asset.device_type,
-                AlarmRow.device_id == asset.device_id,
-                AlarmRow.cleared_at.is_(None),
-            )
-            .order_by(AlarmRow.raised_at)
-        )
-        open_alarms = [
-            AlarmBrief(
-                id=a.id,
-                rule=a.rule,
-                fault_kind=a.fault_kind,
-                severity=a.severity,
-                priority=a.priority,
-                raised_at=a.raised_at,
-                work_order_id=a.work_order_id,
-            )
-            for a in alarms
-        ]
-        latest, state = await with_telemetry(services.influx, lambda r: _latest(r, [asset]))
-        health = None
-        if asset.kind == "elevator" and row.install_date is not None:
-            health = await _health(uow, asset, now, services.influx if state == "ok" else None)
-        record = latest.get(asset.key)
-        offline = any(a.fault_kind == OFFLINE for a in open_alarms)
-        described = _asset_out(row, asset, offline, _last_seen(record), now) | {
-            "rated_load_kg": row.rated_load_kg,
-            "rated_speed_mps": row.rated_speed_mps,
-            "floors_served": row.floors_served,
-            "last_safety_inspection": row.last_safety_inspection,
-            "maintenance_contractor": row.maintenance_contractor,
-            "ports": row.ports,
-        }
+    asset = await visible_asset(session, me.user, device_id, site)
+    facts = (await asset_facts(session, [asset]))[asset.row_id]  # the register just listed it
+    alarms = [AlarmBrief.model_validate(a) for a in await open_alarms(session, asset)]
+    latest, state = await with_telemetry(services.influx, lambda r: _latest(r, [asset]))
+    health = None
+    if asset.kind == "elevator" and facts.install_date is not None:
+        reader = services.influx if state == "ok" else None
+        health = await _health(session, asset, len(alarms), now, reader)
+    record = latest.get(asset.key)
+    offline = any(a.fault_kind == OFFLINE for a in alarms)
+    described = _asset_out(facts, asset, offline, _last_seen(record), now) | {
+        "rated_load_kg": facts.rated_load_kg,
+        "rated_speed_mps": facts.rated_speed_mps,
+        "floors_served": facts.floors_served,
+        "last_safety_inspection": facts.last_safety_inspection,
+        "maintenance_contractor": facts.maintenance_contractor,
+        "ports": facts.ports,
+    }
     fields = (
         None
         if state != "ok"
@@ -336,6 +294,6 @@ async def get_asset(
         telemetry=state,
         telemetry_error=_TELEMETRY_NOTES.get(state),
         latest=fields,
-        open_alarms=open_alarms,
+        open_alarms=alarms,
         health=health,
     )

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import select
 
 from api.deps import AppServices, Clock, CurrentUser, ReadSession, Session, Uow
 from api.errors import Problem
@@ -33,9 +32,8 @@ from api.schemas.committee import (
 )
 from api.schemas.formats import FormatQuery, csv_response, wants_csv
 from maintenance.db import committee
-from maintenance.db.evidence_data import find_asset
-from maintenance.db.mapping import WORK_ORDER
-from maintenance.domain.workorders import Status
+from maintenance.db.read.assets import find_asset
+from maintenance.db.read.work_orders import awaiting_approval
 from maintenance.reports import MonthlyReport, monthly_report, report_csv
 
 __all__ = ["router"]
@@ -60,15 +58,9 @@ async def _conflicts() -> AsyncIterator[None]:
 
 
 @router.get("/approvals", dependencies=[_APPROVALS])
-async def pending_approvals(uow: Uow) -> list[PendingApprovalOut]:
+async def pending_approvals(session: ReadSession) -> list[PendingApprovalOut]:
     """Work orders awaiting the committee's approval of their cost, oldest first."""
-    async with uow:
-        orders = await uow.load_orders(
-            select(WORK_ORDER)
-            .where(WORK_ORDER.c.status == Status.AWAITING_APPROVAL.value)
-            .order_by(WORK_ORDER.c.created_at, WORK_ORDER.c.id)
-        )
-    return [PendingApprovalOut.of(order) for order in orders]
+    return [PendingApprovalOut.of(order) for order in await awaiting_approval(session)]
 
 
 @router.post("/proposals", status_code=201, dependencies=[_PROPOSE])
@@ -79,10 +71,10 @@ async def create_proposal(
     async with uow:
         asset_id = evidence = None
         if body.device_id is not None:
-            asset = await find_asset(uow, body.device_id, body.site)
+            asset = await find_asset(uow.session, body.device_id, body.site)
             asset_id = asset.row_id
             if asset.kind == "elevator":
-                evidence, _ = await evidence_for(uow, asset, now, services.influx)
+                evidence, _ = await evidence_for(uow.session, asset, now, services.influx)
         record = await committee.create_proposal(
             uow.session,
             me.actor,
@@ -165,16 +157,15 @@ async def emergency_decision(
 async def monthly(
     request: Request,
     month: Month,
-    uow: Uow,
+    session: ReadSession,
     services: AppServices,
     fmt: FormatQuery = None,
 ) -> MonthlyReport | Response:
     """KPIs, P1/P2 orders open at the month's end, approvals and proposals of the month."""
-    async with uow:
-        report, _ = await with_telemetry(
-            services.influx,
-            lambda reader: monthly_report(uow, month, policy=services.sla_policy, reader=reader),
-        )
+    report, _ = await with_telemetry(
+        services.influx,
+        lambda reader: monthly_report(session, month, policy=services.sla_policy, reader=reader),
+    )
     if wants_csv(request, fmt):
         return csv_response(report_csv(report), f"estatewatch-report-{month}.csv")
     return report

@@ -11,13 +11,13 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Query
 
-from api.deps import AppServices, Uow
+from api.deps import AppServices, ReadSession
 from api.errors import Problem
 from api.policy import allow
 from api.routes.assets import with_telemetry
 from api.schemas.committee import KpisOut
 from estatewatch.influx.query import InfluxReader
-from maintenance.db.kpi_frames import kpi_frames
+from maintenance.db.read.kpi_frames import kpi_frames
 from maintenance.domain.kpis import KpiFrames, compute_kpis
 
 __all__ = ["MAX_PERIOD", "router"]
@@ -40,7 +40,7 @@ def _invalid(field: str, message: str) -> Problem:
 async def kpis(
     start: Annotated[datetime, Query(alias="from", description="ISO 8601 with a zone")],
     end: Annotated[datetime, Query(alias="to", description="ISO 8601 with a zone, exclusive")],
-    uow: Uow,
+    session: ReadSession,
     services: AppServices,
 ) -> KpisOut:
     for name, value in (("from", start), ("to", end)):
@@ -50,10 +50,9 @@ async def kpis(
         raise _invalid("to", "must be after from")
     if end - start > MAX_PERIOD:
         raise _invalid("to", f"the period is at most {MAX_PERIOD.days} days")
-    async with uow:
 
-        async def frames(reader: InfluxReader | None) -> KpiFrames:
-            return await kpi_frames(uow, start, end, policy=services.sla_policy, reader=reader)
+    async def frames(reader: InfluxReader | None) -> KpiFrames:
+        return await kpi_frames(session, start, end, policy=services.sla_policy, reader=reader)
 
-        inputs, trips = await with_telemetry(services.influx, frames)
+    inputs, trips = await with_telemetry(services.influx, frames)
     return KpisOut(kpis=compute_kpis(inputs, start, end), trips=trips)

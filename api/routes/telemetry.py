@@ -20,7 +20,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import CurrentUser, Influx, Uow
+from api.deps import CurrentUser, Influx, ReadSession
 from api.errors import Problem
 from api.policy import allow
 from api.routes.assets import SiteQuery, plain_value, visible_asset
@@ -100,7 +100,7 @@ async def telemetry(
     start: Annotated[datetime, Query(alias="from", description="ISO 8601 with a zone")],
     end: Annotated[datetime, Query(alias="to", description="ISO 8601 with a zone")],
     me: CurrentUser,
-    uow: Uow,
+    session: ReadSession,
     reader: Influx,
     every: Annotated[str | None, Query(max_length=16, description="e.g. 10s, 1m, 1h")] = None,
     aggregate: Aggregate = "mean",
@@ -110,8 +110,7 @@ async def telemetry(
 ) -> TelemetryOut | Response:
     names = _fields(fields)
     step = _every(every, _range(start, end))
-    async with uow:
-        asset = await visible_asset(uow, me.user, device_id, site)
+    asset = await visible_asset(session, me.user, device_id, site)
     if port is not None and asset.kind != "charger_cabinet":
         raise _invalid("port", f"{device_id} is a {asset.kind}, which has no ports")
     measurement = asset.device_type + (PORT_SUFFIX if port is not None else "")

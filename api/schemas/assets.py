@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.schemas.committee import TelemetryState
 from maintenance.domain.evidence import Recommendation
@@ -42,6 +42,10 @@ class AssetOut(BaseModel):
 
 
 class AlarmBrief(BaseModel):
+    """An alarm open on the device (built from the read model's ``OpenAlarm``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     rule: str
     fault_kind: str

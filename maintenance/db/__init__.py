@@ -8,11 +8,11 @@
     site_import.py     load a site file's buildings and assets, idempotently
     uow.py             SqlUnitOfWork: the maintenance.domain.ports.UnitOfWork adapter
     mapping.py         alarms and work orders to rows and back, for uow.py
-    read/              read models for the API, one module per area: work-order and alarm
-                       lists, order detail (cursor codec, dialect helpers, indexes apart)
+    read/              read models, one module per area: work orders, alarms, assets,
+                       KPI frames, an elevator's evidence (cursor codec, dialect helpers,
+                       indexes apart); each takes a session, so the API reads on its
+                       read-only one
     committee.py       spending proposals and owners' votes, audited
-    kpi_frames.py      the KPI input frames for a period, from SQL (and InfluxDB counters)
-    evidence_data.py   an elevator's facts and history, for a proposal's evidence
     webhook_cursor.py  the webhook relay's mark in the audit trail
     errors.py          what this package raises
 

@@ -2,7 +2,7 @@
 
 A proposal (``committee_proposal``) asks to spend the special maintenance fund; its
 evidence (:class:`~maintenance.domain.evidence.ElevatorEvidence`, computed by the caller
-with :mod:`maintenance.db.evidence_data`) is frozen into it at creation, so later data
+with :mod:`maintenance.db.read.evidence`) is frozen into it at creation, so later data
 cannot change what the owners voted on. A proposal is ``open`` until a vote on it is
 decided, then ``decided``.
 

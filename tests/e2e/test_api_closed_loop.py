@@ -27,8 +27,7 @@ import pytest
 
 from estatewatch.ports import free_ports
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
-from maintenance.db.kpi_frames import kpi_frames
-from maintenance.db.uow import SqlUnitOfWork
+from maintenance.db.read.kpi_frames import kpi_frames
 from maintenance.domain.kpis import compute_kpis
 from maintenance.domain.sla import SlaPolicy
 
@@ -101,9 +100,8 @@ def kpis_from_database(data: Path, start: datetime, end: datetime) -> dict[str, 
     async def read() -> dict[str, Any]:
         engine = make_engine(default_url(data))
         try:
-            uow = SqlUnitOfWork(make_sessionmaker(engine))
-            async with uow:
-                frames = await kpi_frames(uow, start, end, policy=SlaPolicy())
+            async with make_sessionmaker(engine)() as session:
+                frames = await kpi_frames(session, start, end, policy=SlaPolicy())
             return compute_kpis(frames, start, end).model_dump(mode="json")
         finally:
             await engine.dispose()

@@ -25,8 +25,9 @@ from maintenance.db.committee import (
     record_tally,
 )
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
-from maintenance.db.evidence_data import elevator_evidence, find_asset
 from maintenance.db.migrations import upgrade
+from maintenance.db.read.assets import find_asset
+from maintenance.db.read.evidence import elevator_evidence
 from maintenance.db.site_import import import_site
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
@@ -125,17 +126,17 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def _evidence(sessions: async_sessionmaker[AsyncSession]) -> ElevatorEvidence:
-    async with SqlUnitOfWork(sessions) as uow:
-        asset = await find_asset(uow, "elev-06")
-        return await elevator_evidence(uow, asset, NOW)
+    async with sessions() as session:
+        asset = await find_asset(session, "elev-06")
+        return await elevator_evidence(session, asset, NOW)
 
 
 async def _proposal(
     sessions: async_sessionmaker[AsyncSession], *, emergency: bool = False
 ) -> ProposalRecord:
     async with SqlUnitOfWork(sessions) as uow:
-        asset = await find_asset(uow, "elev-06", site="demo")
-        evidence = await elevator_evidence(uow, asset, NOW)
+        asset = await find_asset(uow.session, "elev-06", site="demo")
+        evidence = await elevator_evidence(uow.session, asset, NOW)
         record = await create_proposal(
             uow.session,
             MANAGER,
@@ -171,14 +172,14 @@ async def test_evidence_counts_the_years_faults_repeats_and_costs(
 async def test_an_unknown_or_non_elevator_device_has_no_evidence(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with SqlUnitOfWork(sessions) as uow:
+    async with sessions() as session:
         with pytest.raises(NotFound, match="no registered device 'elev-99'"):
-            await find_asset(uow, "elev-99")
+            await find_asset(session, "elev-99")
         with pytest.raises(NotFound):
-            await find_asset(uow, "elev-06", site="elsewhere")
-        charger = await find_asset(uow, "charger-01")
+            await find_asset(session, "elev-06", site="elsewhere")
+        charger = await find_asset(session, "charger-01")
         with pytest.raises(InvalidRequest, match="not an elevator"):
-            await elevator_evidence(uow, charger, NOW)
+            await elevator_evidence(session, charger, NOW)
 
 
 async def test_a_proposal_keeps_its_evidence_and_is_audited(

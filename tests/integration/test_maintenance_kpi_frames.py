@@ -33,8 +33,8 @@ from infra.local import InfluxInstance
 from ingest.line_protocol import encode
 from ingest.points import points_from_telemetry
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
-from maintenance.db.kpi_frames import kpi_frames
 from maintenance.db.migrations import upgrade
+from maintenance.db.read.kpi_frames import kpi_frames
 from maintenance.db.site_import import import_site
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
@@ -201,8 +201,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_november_kpis_match_the_hand_computed_figures(engine: AsyncEngine) -> None:
-    async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
-        frames = await kpi_frames(uow, NOV, DEC, policy=POLICY)
+    async with make_sessionmaker(engine)() as session:
+        frames = await kpi_frames(session, NOV, DEC, policy=POLICY)
     assert frames.trips is None  # no reader: trips unknown, not zero
     orders = frames.work_orders
     assert orders is not None
@@ -284,9 +284,9 @@ async def test_trips_and_hours_come_from_the_counters_in_influxdb(
     await _write_counters(influxdb, influx_database)
     async with (
         InfluxReader(influxdb.url, influx_database) as reader,
-        SqlUnitOfWork(make_sessionmaker(engine)) as uow,
+        make_sessionmaker(engine)() as session,
     ):
-        frames = await kpi_frames(uow, NOV, DEC, policy=POLICY, reader=reader)
+        frames = await kpi_frames(session, NOV, DEC, policy=POLICY, reader=reader)
     assert frames.trips is not None
     assert frames.operating_hours is not None
     # Only November's points: 101,000 - 100,000 trips, 5,200 - 5,000 hours.
@@ -300,9 +300,9 @@ async def test_trips_and_hours_come_from_the_counters_in_influxdb(
 async def test_the_monthly_report_lists_urgent_open_orders_and_reads_as_csv(
     engine: AsyncEngine,
 ) -> None:
-    async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
-        report = await monthly_report(uow, "2026-11", policy=POLICY)
-        october = await monthly_report(uow, "2026-10", policy=POLICY)
+    async with make_sessionmaker(engine)() as session:
+        report = await monthly_report(session, "2026-11", policy=POLICY)
+        october = await monthly_report(session, "2026-10", policy=POLICY)
     # WO-F (P1) is still open at the end of November; A and B were closed, C and D are P3.
     assert [o.id for o in report.open_priority_orders] == ["WO-F"]
     assert report.kpis.spending_total == 2300.0

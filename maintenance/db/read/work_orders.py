@@ -4,6 +4,10 @@
   overdue), a whitelisted sort (created_at, priority, status, due; asc or desc) and keyset
   pagination (:mod:`maintenance.db.read.pages`).
 - :func:`order_detail`: the order, its audit history and its SLA clocks.
+- :func:`load_orders`: whole orders a query selects, for reports and KPIs;
+  :func:`awaiting_approval`: the orders waiting for the committee.
+- :func:`urgent_orders_open_at` and :func:`approvals_between`: the monthly report's
+  orders still open at a time and spending decisions in a period.
 
 Due and overdue in the list come from :mod:`maintenance.db.read.sla_due`.
 
@@ -17,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, case, exists, or_, select
+from sqlalchemy import ColumnElement, Select, Table, case, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import history
@@ -35,6 +40,7 @@ from maintenance.db.read.pages import (
     visible_clauses,
 )
 from maintenance.db.read.sla_due import NEVER, NOW_PARAM, OPEN_STATUSES, due_epoch
+from maintenance.db.tables import WorkOrderApprovalRow
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.signals import Priority
@@ -42,13 +48,19 @@ from maintenance.domain.sla import SlaClocks, SlaPolicy
 from maintenance.domain.workorders import Status, WorkOrder
 
 __all__ = [
+    "URGENT",
+    "ApprovalRecord",
     "SortKey",
     "WorkOrderDetail",
     "WorkOrderFilters",
     "WorkOrderSort",
     "WorkOrderSummary",
+    "approvals_between",
+    "awaiting_approval",
     "list_work_orders",
+    "load_orders",
     "order_detail",
+    "urgent_orders_open_at",
 ]
 
 WO = WORK_ORDER.c
@@ -248,6 +260,22 @@ def _summary(row: RowData, now_epoch: float) -> WorkOrderSummary:
     )
 
 
+async def load_orders(session: AsyncSession, query: Select[Any]) -> list[WorkOrder]:
+    """The orders ``query`` selects (whole ``work_order`` rows), in its order."""
+    rows = list((await session.execute(query)).mappings())
+    items: dict[str, dict[Table, list[RowData]]] = {row["id"]: {} for row in rows}
+    for spec in ITEM_LISTS if items else ():
+        table = spec.table
+        found = await session.execute(
+            select(table)
+            .where(table.c.order_id.in_(list(items)))
+            .order_by(table.c.order_id, table.c.position)
+        )
+        for item in found.mappings():
+            items[item["order_id"]].setdefault(table, []).append(item)
+    return [order_from_rows(row, items[row["id"]]) for row in rows]
+
+
 async def order_detail(
     session: AsyncSession,
     order_id: str,
@@ -259,15 +287,73 @@ async def order_detail(
     """The order with its history and SLA clocks; None if it does not exist *or*
     ``visible`` leaves it out, so the caller cannot tell the two apart."""
     query = select(WORK_ORDER).where(WO.id == order_id, *visible_clauses(visible))
-    row = (await session.execute(query)).mappings().first()
-    if row is None:
+    found = await load_orders(session, query)
+    if not found:
         return None
-    items = {}
-    for spec in ITEM_LISTS:
-        query = select(spec.table).where(spec.table.c.order_id == order_id)
-        items[spec.table] = list(
-            (await session.execute(query.order_by(spec.table.c.position))).mappings()
-        )
-    order = order_from_rows(row, items)
+    order = found[0]
     trail = await history(session, "work_order", order_id)
     return WorkOrderDetail(order, SlaClocks.of(order, policy, now), trail)
+
+
+async def awaiting_approval(session: AsyncSession) -> list[WorkOrder]:
+    """The orders awaiting the committee's approval of their cost, oldest first."""
+    return await load_orders(
+        session,
+        select(WORK_ORDER)
+        .where(WO.status == Status.AWAITING_APPROVAL.value)
+        .order_by(WO.created_at, WO.id),
+    )
+
+
+URGENT: Final = ("P1", "P2")
+
+
+async def urgent_orders_open_at(session: AsyncSession, at: datetime) -> list[WorkOrder]:
+    """The :data:`URGENT` orders created before ``at`` and neither closed nor cancelled by
+    then, by priority and age (their ``status`` is as it is now)."""
+    orders = await load_orders(
+        session,
+        select(WORK_ORDER)
+        .where(
+            WO.priority.in_(URGENT),
+            WO.created_at < at,
+            or_(WO.closed_at.is_(None), WO.closed_at >= at),
+        )
+        .order_by(WO.priority, WO.created_at, WO.id),
+    )
+    return [order for order in orders if order.entered_at.get(Status.CANCELLED, at) >= at]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """A spending decision on a work order's cost estimate (``amount``)."""
+
+    order_id: str
+    at: datetime
+    by_user: str
+    by_role: str
+    approved: bool
+    amount: Decimal
+    reason: str | None
+
+
+async def approvals_between(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[ApprovalRecord]:
+    """The spending decisions on work orders made in ``[start, end)``, oldest first."""
+    a = WorkOrderApprovalRow
+    rows = await session.scalars(
+        select(a).where(a.at >= start, a.at < end).order_by(a.at, a.order_id, a.position)
+    )
+    return [
+        ApprovalRecord(
+            order_id=row.order_id,
+            at=row.at,
+            by_user=row.by_user,
+            by_role=row.by_role,
+            approved=row.approved,
+            amount=row.amount,
+            reason=row.reason,
+        )
+        for row in rows
+    ]

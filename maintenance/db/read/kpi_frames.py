@@ -33,32 +33,24 @@ from typing import Any, Final
 
 import pandas as pd
 from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from estatewatch.influx.query import InfluxReader
 from maintenance.db.mapping import ALARM, WORK_ORDER
-from maintenance.db.tables import Asset, Building, Site, WorkOrderAlarmRow
-from maintenance.db.uow import SqlUnitOfWork
+from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND, AssetInfo, asset_register
+from maintenance.db.read.work_orders import load_orders
+from maintenance.db.tables import WorkOrderAlarmRow
 from maintenance.domain.kpis import WORK_ORDER_COLUMNS, KpiFrames
 from maintenance.domain.sla import SlaClocks, SlaPolicy, time_on_hold
 from maintenance.domain.workorders import WorkOrder
 
 __all__ = [
-    "DEVICE_TYPE_OF_KIND",
     "NOT_FAULTS",
-    "AssetInfo",
     "FaultRow",
-    "asset_register",
     "elevator_counters",
     "fault_records",
     "kpi_frames",
 ]
-
-DEVICE_TYPE_OF_KIND: Final = {
-    "elevator": "elevator",
-    "charger_cabinet": "charger",
-    "smoke_alarm": "smoke_alarm",
-}
-"""Asset kind in the register -> device type on the wire (and in asset keys)."""
 
 NOT_FAULTS: Final = frozenset({"offline", "silent", "ebike"})
 ELEVATOR: Final = "elevator"
@@ -68,44 +60,11 @@ MINUTE: Final = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
-class AssetInfo:
-    key: str
-    """``site/device_type/device_id``, the asset key of work orders and alarms."""
-    site: str
-    device_type: str
-    device_id: str
-    kind: str
-    building: str
-    row_id: int
-
-
-@dataclass(frozen=True, slots=True)
 class FaultRow:
     asset_key: str
     at: datetime
     fault_kind: str
     repeat: bool
-
-
-async def asset_register(
-    uow: SqlUnitOfWork, *, device_id: str | None = None, site: str | None = None
-) -> dict[str, AssetInfo]:
-    """Registered assets by asset key: every one, or those with this device id / site."""
-    query = (
-        select(Asset.id, Asset.kind, Asset.device_id, Site.code, Building.code)
-        .join(Site, Asset.site_id == Site.id)
-        .join(Building, Asset.building_id == Building.id)
-    )
-    if device_id is not None:
-        query = query.where(Asset.device_id == device_id)
-    if site is not None:
-        query = query.where(Site.code == site)
-    register = {}
-    for row_id, kind, device, site_code, building in (await uow.session.execute(query)).all():
-        device_type = DEVICE_TYPE_OF_KIND[kind]
-        key = f"{site_code}/{device_type}/{device}"
-        register[key] = AssetInfo(key, site_code, device_type, device, kind, building, row_id)
-    return register
 
 
 def _asset_kind(asset: str, register: dict[str, AssetInfo]) -> str:
@@ -118,7 +77,7 @@ def _asset_kind(asset: str, register: dict[str, AssetInfo]) -> str:
 
 
 async def fault_records(
-    uow: SqlUnitOfWork, end: datetime, asset_keys: Iterable[str] | None = None
+    session: AsyncSession, end: datetime, asset_keys: Iterable[str] | None = None
 ) -> list[FaultRow]:
     """Elevator faults before ``end`` (of ``asset_keys`` if given), oldest first."""
     keys = None if asset_keys is None else set(asset_keys)
@@ -150,7 +109,7 @@ async def fault_records(
     faults = [
         # Only the alarm that opened a repeat order is the repeat fault; later ones joined it.
         FaultRow(f"{site}/{ELEVATOR}/{device}", at, kind, repeat is not None and position == 0)
-        for site, device, at, kind, repeat, position in (await uow.session.execute(alarms)).all()
+        for site, device, at, kind, repeat, position in (await session.execute(alarms)).all()
     ]
     requested = select(
         WORK_ORDER.c.asset, WORK_ORDER.c.created_at, WORK_ORDER.c.fault_kind, WORK_ORDER.c.repeat_of
@@ -162,22 +121,23 @@ async def fault_records(
     )
     faults += [
         FaultRow(asset, at, kind, repeat is not None)
-        for asset, at, kind, repeat in (await uow.session.execute(requested)).all()
+        for asset, at, kind, repeat in (await session.execute(requested)).all()
     ]
     if keys is not None:
         faults = [fault for fault in faults if fault.asset_key in keys]
     return sorted(faults, key=lambda fault: (fault.at, fault.asset_key))
 
 
-async def _orders(uow: SqlUnitOfWork, start: datetime, end: datetime) -> list[WorkOrder]:
+async def _orders(session: AsyncSession, start: datetime, end: datetime) -> list[WorkOrder]:
     c = WORK_ORDER.c
-    return await uow.load_orders(
+    return await load_orders(
+        session,
         select(WORK_ORDER)
         .where(
             c.created_at < end,
             or_(c.created_at >= start, c.closed_at.is_(None), c.closed_at >= start),
         )
-        .order_by(c.created_at, c.id)
+        .order_by(c.created_at, c.id),
     )
 
 
@@ -248,19 +208,19 @@ async def elevator_counters(
 
 
 async def kpi_frames(
-    uow: SqlUnitOfWork,
+    session: AsyncSession,
     start: datetime,
     end: datetime,
     *,
     policy: SlaPolicy,
     reader: InfluxReader | None = None,
 ) -> KpiFrames:
-    """Every KPI input frame of ``[start, end)``; call inside ``async with uow``."""
-    register = await asset_register(uow)
-    orders = [_order_row(o, register, policy, end) for o in await _orders(uow, start, end)]
+    """Every KPI input frame of ``[start, end)``."""
+    register = await asset_register(session)
+    orders = [_order_row(o, register, policy, end) for o in await _orders(session, start, end)]
     faults = [
         {"asset_id": f.asset_key, "at": f.at}
-        for f in await fault_records(uow, end)
+        for f in await fault_records(session, end)
         if f.at >= start
     ]
     trips = hours = None

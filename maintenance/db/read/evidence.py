@@ -5,17 +5,15 @@ needs for one car over the ``period`` before ``period_end`` (a year by default):
 
 - facts from the asset register (installation date, last safety inspection);
 - its faults, with repeat flags, as the KPIs count them
-  (:func:`maintenance.db.kpi_frames.fault_records`);
+  (:func:`maintenance.db.read.kpi_frames.fault_records`);
 - cost to date: the actual cost of every work order on it so far, whenever created;
 - trips and running hours in the period from the controller's counters in InfluxDB
-  when a reader is given (:func:`maintenance.db.kpi_frames.elevator_counters`); without
+  when a reader is given (:func:`maintenance.db.read.kpi_frames.elevator_counters`); without
   one, or with no counter data, trips are 0, so the rate per 1,000 trips is left out and
   the recommendation rests on the calendar MTBF.
 
-:func:`find_asset` resolves the API's ``device_id`` (and optional ``site``) to a register
-entry. Errors: :class:`~maintenance.domain.errors.NotFound` for an unknown device,
-:class:`~maintenance.domain.errors.InvalidRequest` for an ambiguous device id or a device
-that is not an elevator with an installation date.
+Errors: :class:`~maintenance.domain.errors.InvalidRequest` for a device that is not an
+elevator with an installation date.
 """
 
 from __future__ import annotations
@@ -25,13 +23,13 @@ from decimal import Decimal
 from typing import Final
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from estatewatch.influx.query import InfluxReader
-from maintenance.db.kpi_frames import AssetInfo, asset_register, elevator_counters, fault_records
 from maintenance.db.mapping import WORK_ORDER
-from maintenance.db.tables import Asset
-from maintenance.db.uow import SqlUnitOfWork
-from maintenance.domain.errors import InvalidRequest, NotFound
+from maintenance.db.read.assets import AssetInfo, asset_facts
+from maintenance.db.read.kpi_frames import elevator_counters, fault_records
+from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.evidence import (
     ElevatorEvidence,
     ElevatorFacts,
@@ -40,26 +38,14 @@ from maintenance.domain.evidence import (
     build_evidence,
 )
 
-__all__ = ["EVIDENCE_PERIOD", "cost_to_date", "elevator_evidence", "find_asset"]
+__all__ = ["EVIDENCE_PERIOD", "cost_to_date", "elevator_evidence"]
 
 EVIDENCE_PERIOD: Final = timedelta(days=365)
 
 
-async def find_asset(uow: SqlUnitOfWork, device_id: str, site: str | None = None) -> AssetInfo:
-    """The registered device ``device_id`` (in ``site``, needed when two sites share it)."""
-    found = list((await asset_register(uow, device_id=device_id, site=site)).values())
-    if not found:
-        where = "" if site is None else f" at site {site!r}"
-        raise NotFound(f"no registered device {device_id!r}{where}")
-    if len(found) > 1:
-        sites = ", ".join(sorted(info.site for info in found))
-        raise InvalidRequest(f"device {device_id!r} exists at sites {sites}: name the site")
-    return found[0]
-
-
-async def cost_to_date(uow: SqlUnitOfWork, asset_key: str, until: datetime) -> Decimal:
+async def cost_to_date(session: AsyncSession, asset_key: str, until: datetime) -> Decimal:
     """The actual cost of the work orders on ``asset_key`` created before ``until``."""
-    costs = await uow.session.scalars(
+    costs = await session.scalars(
         select(WORK_ORDER.c.cost_actual).where(
             WORK_ORDER.c.asset == asset_key,
             WORK_ORDER.c.cost_actual.is_not(None),
@@ -70,7 +56,7 @@ async def cost_to_date(uow: SqlUnitOfWork, asset_key: str, until: datetime) -> D
 
 
 async def elevator_evidence(
-    uow: SqlUnitOfWork,
+    session: AsyncSession,
     asset: AssetInfo,
     period_end: datetime,
     *,
@@ -79,15 +65,15 @@ async def elevator_evidence(
     policy: EvidencePolicy | None = None,
 ) -> ElevatorEvidence:
     """The evidence on one elevator over ``[period_end - period, period_end)``."""
-    row = await uow.session.get(Asset, asset.row_id)
-    if row is None or row.kind != "elevator":
+    facts = (await asset_facts(session, [asset])).get(asset.row_id)
+    if facts is None or asset.kind != "elevator":
         raise InvalidRequest(f"{asset.key} is not an elevator: evidence is about elevators")
-    if row.install_date is None:
+    if facts.install_date is None:
         raise InvalidRequest(f"{asset.key} has no installation date in the asset register")
     start = period_end - period
     faults = [
         FaultRecord(at=fault.at, fault_kind=fault.fault_kind, repeat=fault.repeat)
-        for fault in await fault_records(uow, period_end, [asset.key])
+        for fault in await fault_records(session, period_end, [asset.key])
     ]
     trips, hours = 0, None
     if reader is not None:
@@ -99,12 +85,12 @@ async def elevator_evidence(
     return build_evidence(
         ElevatorFacts(
             asset_id=asset.key,
-            installed_on=row.install_date,
-            last_inspection_on=row.last_safety_inspection,
+            installed_on=facts.install_date,
+            last_inspection_on=facts.last_safety_inspection,
         ),
         faults,
         trips=trips,
-        cost_to_date=await cost_to_date(uow, asset.key, period_end),
+        cost_to_date=await cost_to_date(session, asset.key, period_end),
         period_start=start,
         period_end=period_end,
         operating_hours=hours,
