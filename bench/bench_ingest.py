@@ -180,8 +180,6 @@ def _start_worker(
         str(broker.port),
         "--client-id",
         "bench-ingest",
-        "--group",
-        "bench",
         "--influx-url",
         influx.url,
         "--influx-database",

@@ -15,15 +15,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ingest",
         help="move telemetry from the broker into InfluxDB",
         description=(
-            "Consume gateway telemetry from the central broker (MQTT 5 shared subscription,"
-            " so more workers split the stream) and write it to InfluxDB in batches. A"
+            "Consume gateway telemetry from the central broker (MQTT 5, a persistent session;"
+            " workers split the load by owning different sites) and write it to InfluxDB in"
+            " batches. A"
             " message is acknowledged only once stored or spilled to disk. Every option can"
             " also be set as ESTATEWATCH_INGEST_<OPTION> (e.g. ESTATEWATCH_INGEST_INFLUX_TOKEN)."
         ),
         epilog=(
             "examples:\n"
             "  estatewatch ingest run --mqtt-port 1883 --influx-url http://127.0.0.1:8086\n"
-            "  estatewatch ingest run --client-id ingest-2   # a second worker, same group"
+            "  estatewatch ingest run --client-id ingest-2 --sites north,east   # a second worker"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("--mqtt-host", str, "central broker host (127.0.0.1)"),
         ("--mqtt-port", int, "central broker port (1883)"),
         ("--client-id", str, "this worker's id; names its persistent session"),
-        ("--group", str, "shared-subscription group (ingest)"),
+        ("--sites", str, "sites this worker stores, separated by commas (+: every site)"),
         ("--influx-version", int, "1 (HTTP /write, default) or 2 (v2 API: org, bucket, token)"),
         ("--influx-url", str, "InfluxDB URL (http://127.0.0.1:8086)"),
         ("--influx-database", str, "1.x database (estatewatch)"),

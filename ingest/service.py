@@ -13,10 +13,10 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from estatewatch.dead_letters import DeadLetters
 from estatewatch.durable_queue import DurableQueue
+from estatewatch.mqtt import Ack, WireConsumer
 from ingest.batcher import Batcher, IngestCounters
-from ingest.consumer import Ack, Consumer
-from ingest.dead_letters import DeadLetters
 from ingest.decode import Decoded, decode
 from ingest.influx_v2 import Influx2Writer
 from ingest.metrics_http import Sample, serve_metrics
@@ -47,7 +47,7 @@ def make_writer(settings: IngestSettings) -> InfluxWriter:
 
 
 def samples(
-    counters: IngestCounters, consumer: Consumer[Decoded], dead: DeadLetters
+    counters: IngestCounters, consumer: WireConsumer[Decoded], dead: DeadLetters
 ) -> Iterable[Sample]:
     yield (
         "estatewatch_ingest_messages_total",
@@ -108,9 +108,9 @@ def samples(
 @asynccontextmanager
 async def running_ingest(
     settings: IngestSettings,
-) -> AsyncIterator[tuple[Consumer[Decoded], Batcher]]:
+) -> AsyncIterator[tuple[WireConsumer[Decoded], Batcher]]:
     """Everything up and running inside the ``async with``; clean shutdown on exit."""
-    dead = DeadLetters(settings.dead_letter_path)
+    dead = DeadLetters(settings.dead_letter_path, log)
     async with AsyncExitStack() as stack:
         spill = stack.enter_context(
             DurableQueue(settings.spill_path, settings.spill_max_bytes, fsync=True, label="spill")
@@ -122,7 +122,12 @@ async def running_ingest(
                 spill,
                 max_points=settings.batch_points,
                 max_delay=settings.batch_delay,
-                on_rejected=dead.rejected_points,
+                on_rejected=lambda lines, reason: dead.record(
+                    "",
+                    f"InfluxDB refused points: {reason}",
+                    lines.decode("utf-8", "replace"),
+                    source="influxdb",
+                ),
             )
         )
 
@@ -130,14 +135,16 @@ async def running_ingest(
             await batcher.submit(decoded.lines, decoded.points, ack)
 
         consumer = await stack.enter_async_context(
-            Consumer(
+            WireConsumer(
                 settings.mqtt_host,
                 settings.mqtt_port,
+                name="ingest",
+                log=log,
                 decoder=decode,
                 handler=handle,
                 on_rejected=dead.rejected_message,
                 client_id=settings.client_id,
-                group=settings.group,
+                sites=settings.sites,
                 session_expiry_s=settings.session_expiry_s,
                 username=settings.mqtt_username,
                 password=settings.mqtt_password,
@@ -155,9 +162,9 @@ async def running_ingest(
                 "metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port
             )
         log.info(
-            "ingest %s (group %s): mqtt://%s:%d -> %s",
+            "ingest %s (sites %s): mqtt://%s:%d -> %s",
             settings.client_id,
-            settings.group,
+            ",".join(settings.sites),
             settings.mqtt_host,
             settings.mqtt_port,
             settings.influx_url,

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from estatewatch.mqtt import ALL_SITES, parse_sites
 
 
 class IngestSettings(BaseSettings):
@@ -22,7 +24,9 @@ class IngestSettings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     client_id: str = "estatewatch-ingest-1"  # one per worker: it names the persistent session
-    group: str = "ingest"  # workers of one group split the stream (shared subscription)
+    # The sites this worker stores ("a,b" in the environment; + is every site). Workers
+    # split the load by owning different sites (plain subscriptions, see estatewatch.mqtt).
+    sites: Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_sites)] = ALL_SITES
 
     # An environment variable arrives as text: "2" must mean 2.
     influx_version: Annotated[Literal[1, 2], BeforeValidator(int)] = 1

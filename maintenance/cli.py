@@ -65,8 +65,8 @@ def _add_run(actions: Actions) -> None:
         "run",
         help="detect faults in the telemetry and open alarms and work orders (until SIGTERM)",
         description=(
-            "Consume gateway telemetry and events from the central broker (shared"
-            " subscription group 'maintenance'), judge them with the detection rules, keep"
+            "Consume gateway telemetry and events of this worker's sites from the central"
+            " broker (a persistent MQTT 5 session), judge them with the detection rules, keep"
             " alarms and work orders in the database (migrated on start), check SLAs and"
             " send webhooks. Every option can also be set as ESTATEWATCH_MAINTENANCE_<OPTION>."
         ),
@@ -75,7 +75,7 @@ def _add_run(actions: Actions) -> None:
         ("--mqtt-host", "mqtt_host", str, "central broker host (127.0.0.1)"),
         ("--mqtt-port", "mqtt_port", int, "central broker port (1883)"),
         ("--client-id", "client_id", str, "this worker's id; names its persistent session"),
-        ("--group", "group", str, "shared-subscription group (maintenance)"),
+        ("--sites", "sites", str, "sites this worker judges, separated by commas (+: all)"),
         ("--rules", "rules_path", Path, "rule file (default: maintenance/rules/default.yaml)"),
         ("--sla-policy", "sla_policy_path", Path, "SLA policy file (default: P1 10 min/1 h/4 h)"),
         ("--webhooks", "webhooks_path", Path, "webhook subscriptions file (default: none)"),

@@ -12,11 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from estatewatch.mqtt import ALL_SITES, parse_sites
 from maintenance.db.engine import default_url
 
 
@@ -32,7 +33,9 @@ class MaintenanceSettings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     client_id: str = "estatewatch-maintenance-1"  # names the persistent MQTT session
-    group: str = "maintenance"  # shared-subscription group, apart from ingest's
+    # The sites this worker judges ("a,b" in the environment; + is every site). The rule
+    # engine keeps per-device state, so each site must belong to exactly one worker.
+    sites: Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_sites)] = ALL_SITES
     rules_path: Path | None = None  # None: the shipped maintenance/rules/default.yaml
     sla_policy_path: Path | None = None  # None: the built-in SLA policy (P1 10 min / 1 h / 4 h)
     webhooks_path: Path | None = None  # None: no webhooks

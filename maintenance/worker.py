@@ -2,10 +2,11 @@
 work orders, plus the scheduler that ticks time-based rules and checks SLAs.
 
 The composition root of detection. It consumes the telemetry, event and status topics
-through :class:`ingest.consumer.Consumer` in its own share group (``maintenance``), so
-maintenance workers split the stream among themselves while ingest gets all of it too.
-Each message is validated (:func:`estatewatch.inbound.parse`), turned into observations,
-and judged by the :class:`~maintenance.domain.rules.RuleEngine`; each signal goes through
+of its sites (``sites``, every site by default) through the kernel's
+:class:`estatewatch.mqtt.WireConsumer` on its own persistent session, apart from
+ingest's, which gets every message too. Each message is validated
+(:func:`estatewatch.inbound.parse`), turned into observations, and judged by the
+:class:`~maintenance.domain.rules.RuleEngine`; each signal goes through
 :func:`maintenance.services.handle_signal` in its own transaction, and the message is
 acknowledged to the broker only after that commit. A crash before then means the broker
 sends it again and the alarm policy absorbs the repeat (one active alarm per device and
@@ -19,10 +20,10 @@ re-raises alarms already raised. Webhooks: the worker runs the
 :class:`~maintenance.webhook_relay.WebhookRelay`, which sends them from the audit trail,
 so changes made through the API are announced too and a restart loses none.
 
-One caveat of sharing: the rule engine keeps per-device state, so with several workers a
-device's messages must reach the same one. MQTT shared subscriptions do not promise
-that; run one maintenance worker per broker (its load is small: see ``make bench``) or
-split sites between workers with ``--group`` and topic ACLs.
+Scaling out: the rule engine keeps per-device state, so a device's messages must reach
+one worker. Workers therefore split by site: give each its own ``--sites`` (and its own
+client id); one worker judging every site is the default and enough for most estates
+(its load is small: see ``make bench``).
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from estatewatch.clock import Clock, utc_now
-from estatewatch.inbound import Parsed, Rejected, parse
+from estatewatch.dead_letters import DeadLetters
+from estatewatch.inbound import Parsed, parse
+from estatewatch.mqtt import Ack, WireConsumer
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
-from ingest.consumer import Ack, Consumer
-from ingest.dead_letters import DeadLetters
 from maintenance.config_files import DEFAULT_RULES, load_rules, load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import upgrade
@@ -176,7 +177,7 @@ async def running_maintenance(
         else WebhookSettings(subscriptions=())
     )
     engine = load_engine(settings, clock)
-    dead = DeadLetters(settings.data_dir / "dead_letters.jsonl")
+    dead = DeadLetters(settings.data_dir / "dead_letters.jsonl", log)
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_engine(settings.database_url))
         # Idempotent: a fresh data directory works at once; an old schema is brought up.
@@ -192,20 +193,18 @@ async def running_maintenance(
             await detection.message(parsed.message)
             ack()
 
-        def rejected(message: Rejected) -> None:
-            log.warning("dead letter from %s: %s", message.topic, message.reason)
-            dead.rejected_message(message)
-
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
         await stack.enter_async_context(
-            Consumer(
+            WireConsumer(
                 settings.mqtt_host,
                 settings.mqtt_port,
+                name="maintenance",
+                log=log,
                 decoder=parse,
                 handler=handle,
-                on_rejected=rejected,
+                on_rejected=dead.rejected_message,
                 client_id=settings.client_id,
-                group=settings.group,
+                sites=settings.sites,
                 username=settings.mqtt_username,
                 password=settings.mqtt_password,
             )
@@ -213,9 +212,9 @@ async def running_maintenance(
         scheduler = tasks.create_task(_schedule(detection, settings), name="maintenance-scheduler")
         stack.callback(scheduler.cancel)
         log.info(
-            "maintenance %s (group %s): mqtt://%s:%d, database %s",
+            "maintenance %s (sites %s): mqtt://%s:%d, database %s",
             settings.client_id,
-            settings.group,
+            ",".join(settings.sites),
             settings.mqtt_host,
             settings.mqtt_port,
             _safe_url(settings.database_url),

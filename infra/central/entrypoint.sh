@@ -1,9 +1,8 @@
 #!/bin/sh
 # Runs "estatewatch <command>". For "ingest", it first gives the worker an identity of
-# its own unless one is set: replicas made by "docker compose up --scale ingest=3" share
-# one environment, but each needs its own MQTT client id (it names the persistent
-# session in the share group; two workers with one id would take it from each other)
-# and its own spill and dead-letter files. The container's hostname is its id; it stays
+# its own unless one is set: each worker needs its own MQTT client id (it names the
+# persistent session; two workers with one id would take it from each other) and its own
+# spill and dead-letter files. The container's hostname is its id; it stays
 # the same across restarts of the container, not across its re-creation (see
 # docker-compose.yml about sessions left behind).
 set -eu

@@ -2,7 +2,7 @@
 
 Every worker, simulator and gateway is its own process; the test publishes on (or listens
 to) the real broker like a gateway (or another central service) would, kills and restarts
-workers, and reads InfluxDB over its HTTP API. Each test has a site, share group and
+workers, and reads InfluxDB over its HTTP API. Each test has sites, worker ids and a
 database of its own and ends the persistent sessions its workers created, so a queue left
 on the session-wide broker cannot leak into later tests.
 """
@@ -31,16 +31,16 @@ import pytest
 import yaml
 
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
+from estatewatch.mqtt import discard_session
 from estatewatch.wire import FieldValue, Reading, TelemetryMessage, telemetry_topic
 from infra.local import InfluxInstance, MosquittoInstance, free_ports
-from ingest.consumer import discard_session
 
 pytestmark = pytest.mark.e2e
 
 ESTATEWATCH = [sys.executable, "-m", "cli"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-READY_MARKER = "ingest {client_id} (group"  # logged once the worker is subscribed
+READY_MARKER = "ingest {client_id} (sites"  # logged once the worker is subscribed
 
 # (measurement, sorted tag items, time in ns) -> fields
 PointKey = tuple[str, tuple[tuple[str, str], ...], int]
@@ -104,28 +104,28 @@ class Worker:
 
 @dataclass
 class Ingest:
-    """``estatewatch ingest run`` workers of one share group writing to one database."""
+    """``estatewatch ingest run`` workers writing to one database."""
 
     tmp_path: Path
     mosquitto: MosquittoInstance
     influxdb: InfluxInstance
     database: str
-    group: str = field(default_factory=lambda: f"g{uuid.uuid4().hex[:10]}")
+    prefix: str = field(default_factory=lambda: f"g{uuid.uuid4().hex[:10]}")
     workers: list[Worker] = field(default_factory=list)
 
     @property
     def dead_letter_path(self) -> Path:
         return self.tmp_path / "dead_letters.jsonl"
 
-    async def start(self, name: str, *, metrics: bool = False) -> Worker:
+    async def start(self, name: str, *, metrics: bool = False, sites: str = "+") -> Worker:
         """Start worker ``name`` (same name, same session) and wait until it is subscribed."""
-        client_id = f"{self.group}-{name}"
+        client_id = f"{self.prefix}-{name}"
         (port,) = free_ports(1) if metrics else (0,)
         log = self.tmp_path / f"ingest-{name}-{len(self.workers)}.log"
         args = [
             "ingest", "run",
             "--mqtt-host", self.mosquitto.host, "--mqtt-port", str(self.mosquitto.port),
-            "--client-id", client_id, "--group", self.group,
+            "--client-id", client_id, "--sites", sites,
             "--influx-url", self.influxdb.url, "--influx-database", self.database,
             "--batch-delay", "0.2",
             "--spill-path", str(self.tmp_path / f"spill-{name}.sqlite"),
@@ -404,10 +404,10 @@ async def test_simulated_readings_reach_influxdb_unchanged(
     assert "Traceback" not in worker.log.read_text() + gateway_log.read_text()
 
 
-# --- 2. two workers split the stream ------------------------------------------------------
+# --- 2. two workers split the stream by site ----------------------------------------------
 
 
-async def test_two_workers_split_the_stream_and_store_every_point_once(
+async def test_two_workers_owning_different_sites_store_every_point_once(
     ingest: Ingest,
     mosquitto: MosquittoInstance,
     influxdb: InfluxInstance,
@@ -415,29 +415,27 @@ async def test_two_workers_split_the_stream_and_store_every_point_once(
     site: str,
 ) -> None:
     count = 400
-    first = await ingest.start("1", metrics=True)
-    second = await ingest.start("2", metrics=True)
-    # Mosquitto 2.0 sends the retained gateway statuses of earlier tests to each new shared
-    # subscriber (MQTT 5, 4.8.2 says it must not): counted before ours are published.
-    await asyncio.sleep(0.5)
+    other = f"{site}b"
+    first = await ingest.start("1", metrics=True, sites=site)
+    second = await ingest.start("2", metrics=True, sites=other)
     baseline = [await first.metrics(), await second.metrics()]
-    await publish(mosquitto, (telemetry(site, seq) for seq in range(count)))
+    await publish(mosquitto, (telemetry((site, other)[seq % 2], seq) for seq in range(count)))
 
     async def stored() -> bool:
-        return len(await stored_values(influxdb, influx_database, site)) >= count
+        got = await stored_values(influxdb, influx_database, site)
+        return len(got) + len(await stored_values(influxdb, influx_database, other)) >= count
 
     await until(stored, 20, f"{count} points")
     await asyncio.sleep(0.5)  # a duplicate delivery or a late batch would land about now
-    values = await stored_values(influxdb, influx_database, site)
-    assert sorted(values) == list(range(count))
+    assert sorted(await stored_values(influxdb, influx_database, site)) == list(range(0, count, 2))
+    assert sorted(await stored_values(influxdb, influx_database, other)) == list(range(1, count, 2))
     after = [await first.metrics(), await second.metrics()]
 
     def shares(name: str) -> list[float]:
         return [a[name] - b[name] for a, b in zip(after, baseline, strict=True)]
 
     received = shares("estatewatch_ingest_messages_total")
-    assert all(r > 0 for r in received), f"both workers took a share: {received}"
-    assert sum(received) == count, f"no message went to both workers: {received}"
+    assert received == [count / 2, count / 2], f"each worker got its own site only: {received}"
     # Each worker wrote the points of what it received, one per message.
     assert shares("estatewatch_ingest_points_written_total") == received
     assert ingest.dead_letters(site) == []

@@ -107,7 +107,7 @@ async def test_injected_entrapment_becomes_one_p1_order_and_a_repeat_attaches(
     data = work / "maintenance"
     worker = start(
         ["maintenance", "run", "--mqtt-port", str(mosquitto.port), "--data-dir", str(data),
-         "--client-id", f"maint-{work.name[-8:]}", "--group", f"g{work.name[-8:]}",
+         "--client-id", f"maint-{work.name[-8:]}", "--sites", SITE,
          "--rules", str(rules), "--tick-interval", "0.2"],
         work,
         work / "maintenance.log",

@@ -29,7 +29,6 @@ def settings(
         mqtt_host=mosquitto.host,
         mqtt_port=mosquitto.port,
         client_id=f"ingest-{tmp_path.name}",
-        group=f"g-{tmp_path.name}"[:40],
         influx_url=influxdb.url,
         influx_database=database,
         batch_delay=0.2,

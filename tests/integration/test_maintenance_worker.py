@@ -36,7 +36,6 @@ def settings(tmp_path: Path, broker: MosquittoInstance) -> MaintenanceSettings:
         mqtt_host=broker.host,
         mqtt_port=broker.port,
         client_id=f"maint-{tmp_path.name}",
-        group=f"m-{tmp_path.name}"[:40],
         tick_interval=0.2,
     )
 

@@ -1,8 +1,9 @@
-"""The ingest consumer against a real Mosquitto: shared, persistent, manually acknowledged.
+"""The kernel's wire consumer (with ingest's decoder) against a real Mosquitto: owned
+sites, persistent, manually acknowledged.
 
-Each test uses a site, share group and client ids of its own and ends the persistent
-sessions it created, so the session-wide broker and other tests' traffic on the wire
-topics never mix with its messages (messages of other sites are acknowledged and ignored).
+Each test uses sites and client ids of its own and ends the persistent sessions it
+created, so the session-wide broker and other tests' traffic on the wire topics never mix
+with its messages (messages of other sites are acknowledged and ignored).
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import aiomqtt
 import pytest
 
 from estatewatch.errors import ConfigError
+from estatewatch.mqtt import Ack, Handler, WireConsumer, discard_session
 from estatewatch.wire import event_topic, status_topic, telemetry_topic
 from infra.local import MosquittoInstance
-from ingest.consumer import Ack, Consumer, Handler, discard_session
 from ingest.decode import Decoded, Rejected, decode
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT_S = 10.0
+LOGGER = "tests.wire_consumer"
 TS = "2026-11-24T08:00:00+00:00"
 
 
@@ -60,7 +62,6 @@ class Recorder:
 class Scenario:
     mosquitto: MosquittoInstance
     site: str
-    group: str
     client_ids: list[str] = field(default_factory=list)
 
     def consumer(
@@ -70,34 +71,40 @@ class Scenario:
         *,
         handler: Handler[Decoded] | None = None,
         receive_maximum: int = 1000,
-    ) -> Consumer[Decoded]:
+        sites: tuple[str, ...] | None = None,
+    ) -> WireConsumer[Decoded]:
         if client_id not in self.client_ids:
             self.client_ids.append(client_id)
-        return Consumer(
+        return WireConsumer(
             self.mosquitto.host,
             self.mosquitto.port,
+            name="ingest",
+            log=logging.getLogger(LOGGER),
             decoder=decode,
             handler=recorder.handler if handler is None else handler,
             on_rejected=recorder.on_rejected,
             client_id=client_id,
-            group=self.group,
+            sites=(self.site,) if sites is None else sites,
             session_expiry_s=600,
             receive_maximum=receive_maximum,
             backoff=(0.05, 0.5),
             connect_timeout=5.0,
         )
 
-    def telemetry(self, seq: int, device_id: str = "lift-1") -> tuple[str, bytes]:
+    def telemetry(
+        self, seq: int, device_id: str = "lift-1", site: str | None = None
+    ) -> tuple[str, bytes]:
+        site = self.site if site is None else site
         message = {
             "gateway_id": "gw-1",
             "seq": seq,
-            "site": self.site,
+            "site": site,
             "device_type": "elevator",
             "device_id": device_id,
             "profile": "p",
             "readings": [{"ts": TS, "fields": {"floor": seq}}],
         }
-        return telemetry_topic(self.site, "elevator", device_id), json.dumps(message).encode()
+        return telemetry_topic(site, "elevator", device_id), json.dumps(message).encode()
 
     async def publish(self, *messages: tuple[str, bytes]) -> None:
         async with aiomqtt.Client(
@@ -110,7 +117,7 @@ class Scenario:
 @pytest.fixture
 async def scenario(mosquitto: MosquittoInstance) -> AsyncIterator[Scenario]:
     tag = uuid.uuid4().hex[:10]
-    scenario = Scenario(mosquitto, site=f"t{tag}", group=f"g{tag}")
+    scenario = Scenario(mosquitto, site=f"t{tag}")
     yield scenario
     for client_id in scenario.client_ids:
         await discard_session(mosquitto.host, mosquitto.port, client_id)
@@ -127,7 +134,7 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 
 def _cid(scenario: Scenario, n: int) -> str:
-    return f"ingest-{scenario.group}-{n}"
+    return f"ingest-{scenario.site}-{n}"
 
 
 async def test_wire_messages_reach_the_handler_decoded(scenario: Scenario) -> None:
@@ -162,23 +169,25 @@ async def test_wire_messages_reach_the_handler_decoded(scenario: Scenario) -> No
     assert again.decoded == []
 
 
-async def test_two_consumers_in_one_group_split_the_stream(scenario: Scenario) -> None:
-    first, second = Recorder(scenario.site), Recorder(scenario.site)
+async def test_two_consumers_owning_different_sites_split_the_stream(scenario: Scenario) -> None:
+    north, south = scenario.site, f"{scenario.site}s"
+    first, second = Recorder(north), Recorder(south)
     count = 500
     async with (
-        scenario.consumer(first, _cid(scenario, 1)),
-        scenario.consumer(second, _cid(scenario, 2)),
+        scenario.consumer(first, _cid(scenario, 1), sites=(north,)) as one,
+        scenario.consumer(second, _cid(scenario, 2), sites=(south,)) as two,
     ):
-        await scenario.publish(*(scenario.telemetry(seq) for seq in range(count)))
+        await scenario.publish(
+            *(scenario.telemetry(seq, site=(north, south)[seq % 2]) for seq in range(count))
+        )
         await until(lambda: len(first.seqs) + len(second.seqs) >= count, "every message")
-        await asyncio.sleep(0.2)  # a duplicate would arrive about now
+        await asyncio.sleep(0.2)  # a duplicate, or the other site's message, would be here
+        assert one.received == two.received == count // 2  # nothing of the other's site
     a, b = set(first.seqs), set(second.seqs)
-    assert a | b == set(range(count))
-    assert not a & b
+    assert a == set(range(0, count, 2))
+    assert b == set(range(1, count, 2))
     assert len(first.seqs) + len(second.seqs) == count
-    assert a, "both took a share"
-    assert b, "both took a share"
-    # Each consumer sees its share in publication order.
+    # Each consumer sees its sites' messages in publication order.
     assert first.seqs == sorted(first.seqs)
     assert second.seqs == sorted(second.seqs)
 
@@ -288,7 +297,7 @@ async def test_a_broker_restart_is_one_warning_and_loses_nothing(
     async with scenario.consumer(recorder, _cid(scenario, 1)) as consumer:
         await scenario.publish(scenario.telemetry(0))
         await until(lambda: recorder.seqs == [0], "the message before the outage")
-        with caplog.at_level(logging.DEBUG, logger="ingest.consumer"):
+        with caplog.at_level(logging.DEBUG, logger=LOGGER):
             await asyncio.to_thread(mosquitto.stop)
             await until(lambda: not consumer.connected, "the consumer to notice")
             await asyncio.sleep(1.0)  # several reconnection attempts
@@ -314,4 +323,14 @@ def test_values_mqtt_cannot_carry_are_refused(option: str, value: int) -> None:
 
     options: dict[str, Any] = {option: value}
     with pytest.raises(ConfigError, match=option):
-        Consumer("127.0.0.1", 1883, decoder=decode, handler=handler, on_rejected=print, **options)
+        WireConsumer(
+            "127.0.0.1",
+            1883,
+            name="ingest",
+            log=logging.getLogger(LOGGER),
+            client_id="c",
+            decoder=decode,
+            handler=handler,
+            on_rejected=print,
+            **options,
+        )

@@ -1,8 +1,10 @@
-"""Where ingest puts what it cannot store: a JSON-lines file, a counter and a log line.
+"""Where a central service puts what it cannot use: a JSON-lines file, a counter and a
+log line (ingest and the maintenance worker each keep their own file).
 
 A message the wire schema rejects, or points InfluxDB refuses, are kept with the reason
-and the time, so an operator can see what a gateway sent and why it was refused. Logging
-is rate-limited (a burst of garbage is one line and a count, not thousands).
+and the time, so an operator can see what a gateway sent and why it was refused. Logging,
+under the caller's logger, is rate-limited (a burst of garbage is one line and a count,
+not thousands).
 """
 
 from __future__ import annotations
@@ -13,22 +15,25 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.decode import Rejected
+from estatewatch.inbound import Rejected
 
-log = logging.getLogger("estatewatch.ingest")
+__all__ = ["DeadLetters"]
 
 LOG_EVERY_S = 10.0
 _TEXT_LIMIT = 8192
 
 
 class DeadLetters:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    """Appends each refused message to ``path``; ``count`` is how many so far."""
+
+    def __init__(self, path: Path, log: logging.Logger) -> None:
+        self.path, self._log = path, log
         self.count = 0
         self._suppressed = 0
         self._last_log = -LOG_EVERY_S
 
-    def _record(self, topic: str, reason: str, payload: str) -> None:
+    def record(self, topic: str, reason: str, payload: str, *, source: str = "") -> None:
+        """Keep one refused thing; ``source`` names it in the log when there is no topic."""
         self.count += 1
         entry = {
             "time": datetime.now(UTC).isoformat(),
@@ -41,17 +46,14 @@ class DeadLetters:
             with self.path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(entry) + "\n")
         except OSError as exc:
-            log.error("dead letter not saved to %s: %s", self.path, exc.strerror or exc)
+            self._log.error("dead letter not saved to %s: %s", self.path, exc.strerror or exc)
         now = time.monotonic()
         if now - self._last_log >= LOG_EVERY_S:
             more = f" (+{self._suppressed} more since the last report)" if self._suppressed else ""
-            log.warning("dead letter from %s: %s%s", topic or "influxdb", reason, more)
+            self._log.warning("dead letter from %s: %s%s", topic or source, reason, more)
             self._last_log, self._suppressed = now, 0
         else:
             self._suppressed += 1
 
     def rejected_message(self, rejected: Rejected) -> None:
-        self._record(rejected.topic, rejected.reason, rejected.payload_text)
-
-    def rejected_points(self, lines: bytes, reason: str) -> None:
-        self._record("", f"InfluxDB refused points: {reason}", lines.decode("utf-8", "replace"))
+        self.record(rejected.topic, rejected.reason, rejected.payload_text)
