@@ -8,7 +8,7 @@
 - :mod:`ingest.metrics_http`: what is counted;
 - :mod:`ingest.settings`, :mod:`ingest.service`, :mod:`ingest.cli`: the composition root,
   consuming through the kernel's :class:`estatewatch.mqtt.WireConsumer` and keeping
-  refused messages in :class:`estatewatch.dead_letters.DeadLetters`;
+  refused messages in :class:`estatewatch.dead_letters.DeadLetters`.
 
 The read side (InfluxQL to pandas DataFrames, used by maintenance and the API) is in the
 kernel, :mod:`estatewatch.influx`, with the names both sides share.
