@@ -18,9 +18,9 @@ from typing import Final
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db_tables import TokenRow, UserRow
 from api.token_secrets import TOKEN_PREFIX, hash_secret
 from api.users import User, user_from_row
+from maintenance.db.user_tables import TokenRow, UserRow
 
 __all__ = ["AuthFailure", "Authenticated", "authenticate", "touch"]
 

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db_tables import TokenRow, UserRow
 from api.errors import Conflict
 from api.token_secrets import hash_secret, new_secret
 from maintenance.db.audit import append
+from maintenance.db.user_tables import TokenRow, UserRow
 from maintenance.domain.actors import Actor, Role
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.errors import InvalidRequest, NotFound

@@ -2,8 +2,12 @@
 
     engine.py          make_engine(url) with SQLite's pragmas (and a read-only variant);
                        the default SQLite URL
-    tables.py          the declarative models (one metadata, which the migrations follow)
-    migrations/        Alembic revisions, run in code: ``await upgrade(engine)``
+    tables.py          the declarative models of assets, audit, alarms and work orders
+    user_tables.py     the API's users and bearer tokens (hashes only)
+    models.py          the model registry: imports every model module, so its metadata
+                       is the whole schema (what Alembic compares the database with)
+    migrations/        Alembic revisions, run in code: ``await upgrade(engine)``; each
+                       revision imports only alembic and sqlalchemy
     audit.py           append to and verify the hash-chained audit trail
     site_import.py     load a site file's buildings and assets, idempotently
     uow.py             SqlUnitOfWork: the maintenance.domain.ports.UnitOfWork adapter

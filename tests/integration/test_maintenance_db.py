@@ -1,4 +1,6 @@
-"""The maintenance database on a real SQLite file: migrations, site import, audit trail."""
+"""The maintenance database on a real SQLite file: engine, site import, audit trail.
+
+The migrations are tested in test_maintenance_migrations.py."""
 
 from __future__ import annotations
 
@@ -9,25 +11,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from maintenance.db.audit import append, history, verify
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
-from maintenance.db.errors import SchemaNotCurrentError
 from maintenance.db.migrations import (
-    alembic_config,
-    current_revision,
-    ensure_current,
-    head_revision,
     upgrade,
 )
 from maintenance.db.site_import import import_site
-from maintenance.db.tables import Asset, AuditRow, Base, Building
+from maintenance.db.tables import Asset, AuditRow, Building
 from maintenance.domain.audit import AuditEntry
 from maintenance.sites import SiteFile, load_site_file, validate_site
 
@@ -72,40 +66,7 @@ async def import_file(session: AsyncSession, site: SiteFile, source: str = "site
     return str(report)
 
 
-# --- migrations -------------------------------------------------------------------------
-
-
-async def test_migrations_produce_exactly_the_models(engine: AsyncEngine) -> None:
-    def diff(connection: Connection) -> list[object]:
-        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
-
-    async with engine.connect() as connection:
-        assert await connection.run_sync(diff) == []
-    assert await current_revision(engine) == head_revision()
-    await upgrade(engine)  # a second upgrade is a no-op
-    await ensure_current(engine)
-
-
-async def test_every_revision_downgrades_and_upgrades_again(engine: AsyncEngine) -> None:
-    def downgrade(connection: Connection) -> None:
-        command.downgrade(alembic_config(connection), "base")
-
-    async with engine.begin() as connection:
-        await connection.run_sync(downgrade)
-        tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
-    assert tables == ["alembic_version"]
-    assert await current_revision(engine) is None
-    await upgrade(engine)
-    await ensure_current(engine)
-
-
-async def test_a_database_never_migrated_is_refused(tmp_path: Path) -> None:
-    engine = make_engine(default_url(tmp_path))
-    try:
-        with pytest.raises(SchemaNotCurrentError, match=r"at revision \(none\).*db upgrade"):
-            await ensure_current(engine)
-    finally:
-        await engine.dispose()
+# --- engine -------------------------------------------------------------------------------
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: AsyncEngine) -> None:

@@ -3,7 +3,9 @@
 ``await upgrade(engine)`` brings a database to the newest revision inside one
 transaction; ``await ensure_current(engine)`` refuses to run a service against a database
 that is behind (or ahead of) the code. Revisions live in ``versions/`` and must keep the
-database equal to :mod:`maintenance.db.tables` (a test compares them).
+database equal to the model registry, :mod:`maintenance.db.models` (a test compares them).
+A revision imports only alembic and sqlalchemy: it spells out its own tables and indexes,
+so changing a model never changes history (a test reads every revision's imports).
 """
 
 from __future__ import annotations

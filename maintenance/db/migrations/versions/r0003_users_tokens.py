@@ -11,10 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-# The tables' models live with the API; importing them here puts them on the metadata
-# whenever this revision is loaded, so a comparison of migrations and models sees them.
-import api.db_tables  # noqa: F401
-
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None

@@ -3,8 +3,7 @@
 Each list filter (site, status, assignee, requester) gets an index ending in the keyset
 sort (``created_at, id``), so a page of 50 out of 100,000 orders reads about 50 index
 entries instead of scanning the table. Due and overdue are computed from the SLA policy
-at query time (see the module docstring of :mod:`maintenance.db.read.sla_due`), so no column
-is added.
+at query time (see :mod:`maintenance.db.read.sla_due`), so no column is added.
 
 Revision ID: 0004
 Revises: 0003
@@ -15,31 +14,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alembic import op
-from sqlalchemy import Index
-
-# The index declarations live with the queries that need them; importing them puts them
-# on the metadata whenever this revision is loaded, so migrations and models compare equal.
-from maintenance.db.read.indexes import READ_INDEXES
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-
-def _parts(index: Index) -> tuple[str, str, list[str]]:
-    if index.table is None or index.name is None:
-        raise RuntimeError(f"index {index!r} is not bound to a table and named")
-    return str(index.name), index.table.name, [column.name for column in index.columns]
+# (name, table, columns), as maintenance.db.read.indexes declared them at this revision.
+_INDEXES: tuple[tuple[str, str, list[str]], ...] = (
+    ("ix_work_order_created_at_id", "work_order", ["created_at", "id"]),
+    ("ix_work_order_site_created_at_id", "work_order", ["site", "created_at", "id"]),
+    ("ix_work_order_status_created_at_id", "work_order", ["status", "created_at", "id"]),
+    ("ix_work_order_assignee_created_at_id", "work_order", ["assignee", "created_at", "id"]),
+    (
+        "ix_work_order_requested_by_created_at_id",
+        "work_order",
+        ["requested_by", "created_at", "id"],
+    ),
+    ("ix_work_order_priority_id", "work_order", ["priority", "id"]),
+    ("ix_alarm_raised_at_id", "alarm", ["raised_at", "id"]),
+    ("ix_alarm_site_raised_at_id", "alarm", ["site", "raised_at", "id"]),
+)
 
 
 def upgrade() -> None:
-    for index in READ_INDEXES:
-        name, table, columns = _parts(index)
+    for name, table, columns in _INDEXES:
         op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
-    for index in reversed(READ_INDEXES):
-        name, table, _ = _parts(index)
+    for name, table, _ in reversed(_INDEXES):
         op.drop_index(name, table_name=table)

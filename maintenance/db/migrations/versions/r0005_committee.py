@@ -11,10 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-# The models live in maintenance.db.committee; importing them here puts them on the
-# metadata whenever this revision is loaded, so a comparison with the models sees them.
-import maintenance.db.committee  # noqa: F401
-
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None

@@ -11,10 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-# The model lives in maintenance.db.webhook_cursor; importing it here puts it on the
-# metadata whenever this revision is loaded, so a comparison with the models sees it.
-import maintenance.db.webhook_cursor  # noqa: F401
-
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None

@@ -1,7 +1,8 @@
-"""API users and their bearer tokens, on the maintenance schema's metadata.
+"""The people who call the API and their bearer tokens, on the maintenance schema.
 
-Migration ``0003`` (``maintenance/db/migrations/versions/r0003_users_tokens.py``) creates
-these tables and imports this module, so the metadata Alembic compares always has them.
+They live here, not in ``api``, because the maintenance database owns its schema (a
+service never imports an entry point). Migration ``0003`` creates the tables; the model
+registry (:mod:`maintenance.db.models`) puts them on the metadata Alembic compares with.
 A token row keeps only the SHA-256 of the secret: the secret itself is shown once.
 """
 
