@@ -14,7 +14,8 @@ What becomes what:
 | ``RequestValidationError`` | 422 naming each field; 400 for a body that is not JSON |
 | ``maintenance.domain.errors.NotFound`` | 404 |
 | ``NotPermitted`` | 403 |
-| ``IllegalTransition``, ``AlreadyOpen``, ``AlreadyAcknowledged``, :class:`Conflict` | 409 |
+| ``IllegalTransition``, ``AlreadyOpen``, ``AlreadyAcknowledged``, ``CommitteeConflict`` | 409 |
+| :class:`Conflict` (a username already taken...) | 409 |
 | ``InvalidRequest`` | 422 |
 | ``estatewatch.errors.ConfigError`` | 400 |
 | ``maintenance.db.errors.StorageError``, other ``ServiceError`` | 503, generic detail |
@@ -44,6 +45,7 @@ from maintenance.db.errors import StorageError
 from maintenance.domain.errors import (
     AlreadyAcknowledged,
     AlreadyOpen,
+    CommitteeConflict,
     IllegalTransition,
     InvalidRequest,
     NotFound,
@@ -146,6 +148,7 @@ _DOMAIN: Final[Sequence[tuple[type[Exception], int, str]]] = (
     (IllegalTransition, 409, "illegal-transition"),
     (AlreadyOpen, 409, "already-open"),
     (AlreadyAcknowledged, 409, "already-acknowledged"),
+    (CommitteeConflict, 409, "conflict"),
     (Conflict, 409, "conflict"),
     (InvalidRequest, 422, "invalid-request"),
     (ConfigError, 400, "invalid-configuration"),

@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from estatewatch.influx.query import InfluxReader
-from maintenance.db.committee import ProposalRecord, proposals_between
+from maintenance.db.read.committee import ProposalRecord, proposals_between
 from maintenance.db.read.kpi_frames import kpi_frames
 from maintenance.db.read.work_orders import (
     ApprovalRecord,

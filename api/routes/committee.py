@@ -5,21 +5,23 @@ Reading is for the committee, the manager, admins and owners' supervisors; propo
 made by the manager, the committee or an admin; votes are recorded by the committee or an
 admin. A proposal about an elevator carries its evidence, computed when it is made
 (trips from InfluxDB when it answers; without it the evidence leaves the trip rate out).
-State clashes (a decided proposal, a vote already open) answer 409.
+State clashes (a decided proposal, a vote already open) are the domain's
+``CommitteeConflict``, a 409 like the other domain errors (:mod:`api.errors`). Changes go
+through :mod:`maintenance.services.committee`, reads through
+:mod:`maintenance.db.read.committee`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import AppServices, Clock, CurrentUser, ReadSession, Session, Uow
+from api.deps import AppServices, Clock, CurrentUser, ReadSession, Uow
 from api.errors import Problem
 from api.policy import allow
 from api.routes.assets import evidence_for, with_telemetry
+from api.routes.work_orders import release
 from api.schemas.committee import (
     PROPOSAL_ID_PATTERN,
     CommitteeDecisionIn,
@@ -31,7 +33,8 @@ from api.schemas.committee import (
     VoteOut,
 )
 from api.schemas.formats import FormatQuery, csv_response, wants_csv
-from maintenance.db import committee
+from maintenance import services as use_cases
+from maintenance.db.read import committee
 from maintenance.db.read.assets import find_asset
 from maintenance.db.read.work_orders import awaiting_approval
 from maintenance.reports import MonthlyReport, monthly_report, report_csv
@@ -49,14 +52,6 @@ ProposalId = Annotated[str, Path(pattern=PROPOSAL_ID_PATTERN, description="PRP-<
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, e.g. 2026-11")]
 
 
-@asynccontextmanager
-async def _conflicts() -> AsyncIterator[None]:
-    try:
-        yield
-    except committee.CommitteeConflict as exc:
-        raise Problem(409, str(exc), kind="conflict") from None
-
-
 @router.get("/approvals", dependencies=[_APPROVALS])
 async def pending_approvals(session: ReadSession) -> list[PendingApprovalOut]:
     """Work orders awaiting the committee's approval of their cost, oldest first."""
@@ -65,29 +60,32 @@ async def pending_approvals(session: ReadSession) -> list[PendingApprovalOut]:
 
 @router.post("/proposals", status_code=201, dependencies=[_PROPOSE])
 async def create_proposal(
-    body: ProposalIn, me: CurrentUser, uow: Uow, clock: Clock, services: AppServices
+    body: ProposalIn,
+    me: CurrentUser,
+    uow: Uow,
+    session: ReadSession,
+    clock: Clock,
+    services: AppServices,
 ) -> ProposalOut:
-    now = clock()
-    async with uow:
-        asset_id = evidence = None
-        if body.device_id is not None:
-            asset = await find_asset(uow.session, body.device_id, body.site)
-            asset_id = asset.row_id
-            if asset.kind == "elevator":
-                evidence, _ = await evidence_for(uow.session, asset, now, services.influx)
-        record = await committee.create_proposal(
-            uow.session,
-            me.actor,
-            now,
-            title=body.title,
-            amount=body.amount,
-            asset_id=asset_id,
-            emergency=body.emergency,
-            justification=body.justification,
-            evidence=evidence,
-        )
-        await uow.commit()
-    return ProposalOut.of(record)
+    asset_id = evidence = None
+    if body.device_id is not None:  # the evidence is a snapshot taken at creation
+        asset = await find_asset(session, body.device_id, body.site)
+        asset_id = asset.row_id
+        if asset.kind == "elevator":
+            evidence, _ = await evidence_for(session, asset, clock(), services.influx)
+        await release(session)  # a new read below sees the proposal once committed
+    proposal = await use_cases.create_proposal(
+        uow,
+        me.actor,
+        clock,
+        title=body.title,
+        amount=body.amount,
+        asset_id=asset_id,
+        emergency=body.emergency,
+        justification=body.justification,
+        evidence=evidence,
+    )
+    return ProposalOut.of(await committee.get_proposal(session, proposal.id))
 
 
 @router.get("/proposals", dependencies=[_READ])
@@ -105,24 +103,20 @@ async def get_proposal(proposal_id: ProposalId, session: ReadSession) -> Proposa
 
 @router.post("/proposals/{proposal_id}/vote", status_code=201, dependencies=[_VOTE])
 async def open_vote(
-    proposal_id: ProposalId, body: ElectorateIn, me: CurrentUser, session: Session, clock: Clock
+    proposal_id: ProposalId, body: ElectorateIn, me: CurrentUser, uow: Uow, clock: Clock
 ) -> VoteOut:
     """Open the owners' vote: the electorate is every owner of the buildings concerned."""
     electorate = body.to_domain()
-    async with _conflicts(), session.begin():
-        vote = await committee.open_vote(session, me.actor, clock(), proposal_id, electorate)
-    return VoteOut.of(vote)
+    return VoteOut.of(await use_cases.open_vote(uow, me.actor, clock, proposal_id, electorate))
 
 
 @router.post("/proposals/{proposal_id}/vote/tally", dependencies=[_VOTE])
 async def record_tally(
-    proposal_id: ProposalId, body: TallyIn, me: CurrentUser, session: Session, clock: Clock
+    proposal_id: ProposalId, body: TallyIn, me: CurrentUser, uow: Uow, clock: Clock
 ) -> VoteOut:
     """Record the counted ballots; the result follows the fund rule and decides it."""
     counted = body.to_domain()
-    async with _conflicts(), session.begin():
-        vote = await committee.record_tally(session, me.actor, clock(), proposal_id, counted)
-    return VoteOut.of(vote)
+    return VoteOut.of(await use_cases.record_tally(uow, me.actor, clock, proposal_id, counted))
 
 
 @router.get("/proposals/{proposal_id}/vote", dependencies=[_READ])
@@ -138,13 +132,12 @@ async def emergency_decision(
     proposal_id: ProposalId,
     body: CommitteeDecisionIn,
     me: CurrentUser,
-    session: Session,
+    uow: Uow,
     clock: Clock,
 ) -> VoteOut:
     """The committee decides an emergency proposal itself (more than half of all members)."""
     decision = body.to_domain()
-    async with _conflicts(), session.begin():
-        vote = await committee.emergency_decision(session, me.actor, clock(), proposal_id, decision)
+    vote = await use_cases.emergency_decision(uow, me.actor, clock, proposal_id, decision)
     return VoteOut.of(vote)
 
 

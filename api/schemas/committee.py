@@ -14,10 +14,11 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from maintenance.db.committee import ProposalRecord, VoteRecord
+from maintenance.db.read.committee import ProposalRecord
 from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.evidence import ElevatorEvidence
 from maintenance.domain.kpis import Kpis
+from maintenance.domain.proposals import FundVote
 from maintenance.domain.votes import CommitteeDecision, Electorate, Tally
 from maintenance.domain.workorders import Status, WorkOrder
 
@@ -114,7 +115,7 @@ class VoteOut(BaseModel):
     recorded_at: datetime | None
 
     @classmethod
-    def of(cls, vote: VoteRecord) -> VoteOut:
+    def of(cls, vote: FundVote) -> VoteOut:
         return cls(
             proposal_id=vote.proposal_id,
             path=vote.path,

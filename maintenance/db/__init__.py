@@ -16,7 +16,7 @@
                        KPI frames, an elevator's evidence (cursor codec, dialect helpers,
                        indexes apart); each takes a session, so the API reads on its
                        read-only one
-    committee.py       spending proposals and owners' votes, audited
+    committee.py       the proposal and vote tables and the proposals repository (uow.py)
     webhook_cursor.py  the webhook relay's mark in the audit trail
     errors.py          what this package raises
 

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import append
 from maintenance.db.tables import Asset, Base, Building, Site
-from maintenance.domain.audit import AuditEntry, JsonValue
+from maintenance.domain.audit import AuditEntry
+from maintenance.domain.events import JsonValue
 from maintenance.sites import ChargerCabinet, Device, Elevator, SiteFile
 
 __all__ = ["ImportReport", "import_site"]

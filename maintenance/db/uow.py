@@ -7,6 +7,10 @@ objects are turned into rows (:mod:`maintenance.db.mapping`) and only the rows t
 differ from what was last read or written are inserted, updated or deleted. So queries
 see the unit's own changes, and nothing needs an explicit save.
 
+Spending proposals (``proposals``, :class:`maintenance.db.committee.SqlProposals`) are
+ORM rows in the session instead: SQLAlchemy tracks their changes, and each flush first
+copies the tracked proposals onto their rows.
+
 Audit: at each flush, every domain event still pending on a tracked object is appended to
 the audit trail (:mod:`maintenance.db.audit`) in the same transaction, once, so a change
 and its audit row commit together. The service layer must therefore not audit the events
@@ -32,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from maintenance.db.audit import append
+from maintenance.db.committee import SqlProposals
 from maintenance.db.errors import StorageError
 from maintenance.db.mapping import (
     ALARM,
@@ -48,6 +53,7 @@ from maintenance.db.tables import Base, WorkOrderCounterRow
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.audit import entry_from_event
 from maintenance.domain.events import DomainEvent
+from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
 
@@ -68,6 +74,7 @@ class SqlUnitOfWork:
         self._audited: set[int] = set()  # id() of events already in the audit trail
         self.alarms = SqlAlarms(self)
         self.work_orders = SqlWorkOrders(self)
+        self.proposals = SqlProposals(lambda: self.session)
 
     async def __aenter__(self) -> Self:
         if self._session is not None:
@@ -108,6 +115,7 @@ class SqlUnitOfWork:
         self._orders.clear()
         self._written = {}
         self._audited.clear()
+        self.proposals.forget()
 
     # -- tracking ------------------------------------------------------------------------
 
@@ -154,11 +162,16 @@ class SqlUnitOfWork:
                 if t is table:
                     await session.execute(delete(table).where(*_pk_match(table, pk)))
         self._written = rows
+        await self.proposals.sync()
         if self._audit:
             await self._audit_events()
 
     async def _audit_events(self) -> None:
-        subjects: list[Alarm | WorkOrder] = [*self._alarms.values(), *self._orders.values()]
+        subjects: list[Alarm | WorkOrder | SpendingProposal] = [
+            *self._alarms.values(),
+            *self._orders.values(),
+            *self.proposals.tracked(),
+        ]
         pending: list[DomainEvent] = [
             event
             for subject in subjects

@@ -23,3 +23,8 @@ class Actor:
 
     def __str__(self) -> str:
         return f"{self.user_id} ({self.role})"
+
+    @property
+    def audit_name(self) -> str:
+        """How the audit trail and stored records name the actor: ``role:user_id``."""
+        return f"{self.role}:{self.user_id}"

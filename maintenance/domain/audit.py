@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 from estatewatch.errors import EstatewatchError
-from maintenance.domain.events import DomainEvent
-
-JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
+from maintenance.domain.events import DomainEvent, JsonValue
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first entry."""
@@ -87,7 +85,7 @@ def entry_from_event(event: DomainEvent) -> AuditEntry:
     actor = event.actor
     return AuditEntry(
         at=event.at,
-        actor=SYSTEM_ACTOR if actor is None else f"{actor.role}:{actor.user_id}",
+        actor=SYSTEM_ACTOR if actor is None else actor.audit_name,
         action=f"{event.subject}.{event.action}",
         entity_type=event.subject,
         entity_id=event.subject_id,

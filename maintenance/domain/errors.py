@@ -8,6 +8,7 @@
         +-- NotFound                no alarm or work order with that id
         +-- AlreadyOpen             an open order already covers this (asset, fault kind)
         +-- AlreadyAcknowledged     someone acknowledged this alarm before
+        +-- CommitteeConflict       a spending proposal's state forbids the step
 
 Each message names what was tried and why it was refused, so the API can pass it on as is.
 The names read as verdicts (``raise NotPermitted``), hence no ``Error`` suffix (N818).
@@ -63,3 +64,7 @@ class AlreadyOpen(DomainError):  # noqa: N818
 
 class AlreadyAcknowledged(DomainError):  # noqa: N818
     """The alarm was acknowledged before (the message names by whom)."""
+
+
+class CommitteeConflict(DomainError):  # noqa: N818
+    """The proposal's or vote's state forbids the step (already decided, vote open...)."""

@@ -1,14 +1,15 @@
 """The persistence port the maintenance service layer uses.
 
-A :class:`UnitOfWork` is an async context manager around one transaction, with two
-repositories. Contract for adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake
-in the tests):
+A :class:`UnitOfWork` is an async context manager around one transaction, with three
+repositories (alarms, work orders, spending proposals). Contract for adapters (SQLAlchemy
+in ``maintenance/db/``, an in-memory fake in the tests):
 
 - Objects passed to ``add`` or returned by any getter are *tracked*: changes made through
   their methods are written at ``commit()``, with no explicit save call.
 - ``commit()`` makes every change of the unit durable at once; ``rollback()`` discards
   them. Leaving the ``async with`` block without ``commit()`` rolls back.
-- ``pending_events`` of alarms and orders are not persisted: the service layer pulls them.
+- ``pending_events`` of alarms, orders and proposals are not persisted: the service layer
+  pulls them (the SQL adapter also writes them to the audit trail at commit).
 - Datetimes go in and come out timezone-aware UTC; ``Decimal`` amounts keep their value.
 - Open order: status not ``closed`` or ``cancelled``. Active alarm: ``cleared_at`` is None.
 """
@@ -19,6 +20,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
 
@@ -56,6 +58,17 @@ class WorkOrderRepository(Protocol):
         units of work and never reused; a rolled-back unit may leave a gap."""
 
 
+class ProposalRepository(Protocol):
+    async def add(self, proposal: SpendingProposal) -> None:
+        """Store a new proposal (its ``id`` is unique; the service makes it)."""
+
+    async def get(self, proposal_id: str) -> SpendingProposal | None:
+        """The proposal with this id, with its vote if one was opened; None if none."""
+
+    async def asset_exists(self, asset_id: int) -> bool:
+        """Whether a registered asset has this row id (a proposal may be about one)."""
+
+
 class UnitOfWork(Protocol):
     # Read-only, so an adapter may hold its own repository classes as plain attributes.
     @property
@@ -63,6 +76,9 @@ class UnitOfWork(Protocol):
 
     @property
     def work_orders(self) -> WorkOrderRepository: ...
+
+    @property
+    def proposals(self) -> ProposalRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

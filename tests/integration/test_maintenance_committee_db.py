@@ -12,38 +12,41 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from maintenance.db.audit import history, verify
-from maintenance.db.committee import (
-    CommitteeConflict,
-    ProposalRecord,
-    create_proposal,
-    emergency_decision,
-    get_proposal,
-    get_vote,
-    list_proposals,
-    open_vote,
-    proposals_between,
-    record_tally,
-)
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.read.assets import find_asset
+from maintenance.db.read.committee import (
+    ProposalRecord,
+    get_proposal,
+    get_vote,
+    list_proposals,
+    proposals_between,
+)
 from maintenance.db.read.evidence import elevator_evidence
 from maintenance.db.site_import import import_site
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.domain.alarms import Alarm
-from maintenance.domain.errors import InvalidRequest, NotFound
+from maintenance.domain.errors import CommitteeConflict, InvalidRequest, NotFound
 from maintenance.domain.evidence import ElevatorEvidence
+from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.votes import CommitteeDecision, Electorate, Tally
 from maintenance.domain.workorders import WorkOrder
+from maintenance.services import create_proposal, emergency_decision, open_vote, record_tally
 from maintenance.sites import load_site_file
 
 pytestmark = pytest.mark.integration
 
 DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def clock() -> datetime:
+    return NOW
+
+
 MANAGER = Actor("mgr-1", "manager")
 CHAIR = Actor("chair", "committee")
 ELEV06 = DeviceRef("demo", "elevator", "elev-06")
@@ -137,19 +140,19 @@ async def _proposal(
     async with SqlUnitOfWork(sessions) as uow:
         asset = await find_asset(uow.session, "elev-06", site="demo")
         evidence = await elevator_evidence(uow.session, asset, NOW)
-        record = await create_proposal(
-            uow.session,
-            MANAGER,
-            NOW,
-            title="Replace the door operator of elev-06",
-            amount=Decimal("48000.50"),
-            asset_id=asset.row_id,
-            emergency=emergency,
-            justification="passengers trapped twice" if emergency else None,
-            evidence=evidence,
-        )
-        await uow.session.commit()
-    return record
+    proposal = await create_proposal(
+        SqlUnitOfWork(sessions),
+        MANAGER,
+        clock,
+        title="Replace the door operator of elev-06",
+        amount=Decimal("48000.50"),
+        asset_id=asset.row_id,
+        emergency=emergency,
+        justification="passengers trapped twice" if emergency else None,
+        evidence=evidence,
+    )
+    async with sessions() as session:
+        return await get_proposal(session, proposal.id)
 
 
 async def test_evidence_counts_the_years_faults_repeats_and_costs(
@@ -216,11 +219,9 @@ async def test_owners_vote_passes_at_exactly_two_thirds_participation(
         abstain_owners=10,
         abstain_area_m2=Decimal(1500),
     )
-    async with sessions() as session, session.begin():
-        opened = await open_vote(session, CHAIR, NOW, record.id, ELECTORATE)
+    opened = await open_vote(SqlUnitOfWork(sessions), CHAIR, clock, record.id, ELECTORATE)
     assert (opened.path, opened.passed, opened.electorate) == ("owners", None, ELECTORATE)
-    async with sessions() as session, session.begin():
-        vote = await record_tally(session, CHAIR, NOW, record.id, counted)
+    vote = await record_tally(SqlUnitOfWork(sessions), CHAIR, clock, record.id, counted)
     assert vote.passed is True
     assert vote.result is not None
     assert vote.result["participation_by_headcount"] == "2/3"
@@ -235,34 +236,32 @@ async def test_owners_vote_passes_at_exactly_two_thirds_participation(
         assert (await get_vote(session, record.id)) == vote
     assert (decided.status, decided.decided_at) == ("decided", NOW)
     assert trail == ["proposal.created", "proposal.vote_opened", "proposal.decided"]
-    async with sessions() as session:
-        with pytest.raises(CommitteeConflict, match="decided at"):
-            await record_tally(session, CHAIR, NOW, record.id, counted)
-        with pytest.raises(CommitteeConflict, match="decided at"):
-            await open_vote(session, CHAIR, NOW, record.id, ELECTORATE)
+    with pytest.raises(CommitteeConflict, match="decided at"):
+        await record_tally(SqlUnitOfWork(sessions), CHAIR, clock, record.id, counted)
+    with pytest.raises(CommitteeConflict, match="decided at"):
+        await open_vote(SqlUnitOfWork(sessions), CHAIR, clock, record.id, ELECTORATE)
 
 
 async def test_a_tie_fails_and_an_impossible_tally_changes_nothing(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     record = await _proposal(sessions)
-    async with sessions() as session, session.begin():
-        await open_vote(session, CHAIR, NOW, record.id, ELECTORATE)
+    await open_vote(SqlUnitOfWork(sessions), CHAIR, clock, record.id, ELECTORATE)
+    async with sessions() as session:
         audit_rows = await session.scalar(select(func.count()).select_from(AuditRow))
     too_many = Tally(for_owners=301, for_area_m2=Decimal(1))
+    with pytest.raises(InvalidRequest, match="301 owners took part"):
+        await record_tally(SqlUnitOfWork(sessions), CHAIR, clock, record.id, too_many)
     async with sessions() as session:
-        with pytest.raises(InvalidRequest, match="301 owners took part"):
-            await record_tally(session, CHAIR, NOW, record.id, too_many)
-        await session.rollback()
         assert await session.scalar(select(func.count()).select_from(AuditRow)) == audit_rows
+        assert (await get_proposal(session, record.id)).status == "open"
     tie = Tally(
         for_owners=100,
         for_area_m2=Decimal(10000),
         against_owners=100,
         against_area_m2=Decimal(10000),
     )
-    async with sessions() as session, session.begin():
-        vote = await record_tally(session, CHAIR, NOW, record.id, tie)
+    vote = await record_tally(SqlUnitOfWork(sessions), CHAIR, clock, record.id, tie)
     assert vote.passed is False
     assert vote.result is not None
     assert any("does not meet > 1/2" in reason for reason in vote.result["reasons"])
@@ -273,28 +272,24 @@ async def test_the_emergency_path_needs_an_emergency_and_no_owners_vote(
 ) -> None:
     three_of_five = CommitteeDecision(members_total=5, for_members=3, against_members=1)
     ordinary = await _proposal(sessions)
-    async with sessions() as session:
-        with pytest.raises(CommitteeConflict, match="not an emergency"):
-            await emergency_decision(session, CHAIR, NOW, ordinary.id, three_of_five)
-        with pytest.raises(InvalidRequest, match="needs a justification"):
-            await create_proposal(
-                session, MANAGER, NOW, title="Lift", amount=Decimal(1), emergency=True
-            )
-        with pytest.raises(NotFound, match="no proposal PRP-nope"):
-            await emergency_decision(session, CHAIR, NOW, "PRP-nope", three_of_five)
+    uow = SqlUnitOfWork(sessions)
+    with pytest.raises(CommitteeConflict, match="not an emergency"):
+        await emergency_decision(uow, CHAIR, clock, ordinary.id, three_of_five)
+    with pytest.raises(InvalidRequest, match="needs a justification"):
+        await create_proposal(uow, MANAGER, clock, title="Lift", amount=Decimal(1), emergency=True)
+    with pytest.raises(NotFound, match="no proposal PRP-nope"):
+        await emergency_decision(uow, CHAIR, clock, "PRP-nope", three_of_five)
     urgent = await _proposal(sessions, emergency=True)
-    async with sessions() as session, session.begin():
-        vote = await emergency_decision(session, CHAIR, NOW, urgent.id, three_of_five)
+    vote = await emergency_decision(uow, CHAIR, clock, urgent.id, three_of_five)
     assert (vote.path, vote.passed) == ("committee_emergency", True)
     assert vote.result is not None
     assert vote.result["approval_of_members"] == "3/5"
 
     pending = await _proposal(sessions, emergency=True)
-    async with sessions() as session, session.begin():
-        await open_vote(session, CHAIR, NOW, pending.id, ELECTORATE)
+    await open_vote(uow, CHAIR, clock, pending.id, ELECTORATE)
+    with pytest.raises(CommitteeConflict, match=r"owners' vote .* is under way"):
+        await emergency_decision(uow, CHAIR, clock, pending.id, three_of_five)
     async with sessions() as session:
-        with pytest.raises(CommitteeConflict, match=r"owners' vote .* is under way"):
-            await emergency_decision(session, CHAIR, NOW, pending.id, three_of_five)
         listed = {p.id: p.status for p in await list_proposals(session)}
         open_ids = {p.id for p in await list_proposals(session, "open")}
         month = [p.id for p in await proposals_between(session, NOW, day(2026, 12, 1))]
@@ -306,11 +301,16 @@ async def test_the_emergency_path_needs_an_emergency_and_no_owners_vote(
 async def test_a_rolled_back_proposal_leaves_no_audit_entry(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with sessions() as session:
-        record = await create_proposal(
-            session, MANAGER, NOW, title="Paint the lobby", amount=Decimal(900)
-        )
-        await session.rollback()
+    record = SpendingProposal.create(
+        id="PRP-000000000001", title="Paint the lobby", amount=Decimal(900), actor=MANAGER, now=NOW
+    )
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.proposals.add(record)
+        await uow.flush()  # written and audited in the unit's transaction...
+        assert await uow.proposals.get(record.id) is record
+        trail = await history(uow.session, "proposal", record.id)
+        assert [e.action for e in trail] == ["proposal.created"]
+        await uow.rollback()  # ...and gone with it
     async with sessions() as session:
         assert await history(session, "proposal", record.id) == []
         with pytest.raises(NotFound):

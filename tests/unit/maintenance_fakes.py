@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Self
 
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
 
@@ -76,10 +77,26 @@ class FakeWorkOrders:
         return [o for o in self.items.values() if (o.asset, o.fault_kind) == (asset, fault_kind)]
 
 
+class FakeProposals:
+    def __init__(self, asset_ids: frozenset[int] = frozenset()) -> None:
+        self.items: dict[str, SpendingProposal] = {}
+        self.asset_ids = asset_ids
+
+    async def add(self, proposal: SpendingProposal) -> None:
+        self.items[proposal.id] = proposal
+
+    async def get(self, proposal_id: str) -> SpendingProposal | None:
+        return self.items.get(proposal_id)
+
+    async def asset_exists(self, asset_id: int) -> bool:
+        return asset_id in self.asset_ids
+
+
 class FakeUnitOfWork:
     def __init__(self) -> None:
         self.alarms = FakeAlarms()
         self.work_orders = FakeWorkOrders()
+        self.proposals = FakeProposals()
         self.commits = 0
 
     async def __aenter__(self) -> Self:

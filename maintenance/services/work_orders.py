@@ -1,4 +1,4 @@
-"""The maintenance application services: thin use cases over the persistence port.
+"""Alarms, work orders and SLA checks: thin use cases over the persistence port.
 
 No MQTT, HTTP or SQL here. Each function opens the unit of work, loads what it needs,
 lets the domain decide, commits, and returns what changed together with the domain
@@ -18,6 +18,21 @@ events, which the caller turns into audit rows and webhooks *after* the commit.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "COMMAND_HANDLERS",
+    "Context",
+    "Handler",
+    "OrderResult",
+    "Outcome",
+    "SlaCheck",
+    "acknowledge_alarm",
+    "check_slas",
+    "create_order",
+    "handle_signal",
+    "new_alarm_id",
+    "perform",
+]
 
 import uuid
 from collections.abc import Callable, Mapping

@@ -1,0 +1,53 @@
+"""The maintenance application services: the use cases the API and the worker call.
+
+    work_orders.py  signals -> alarms and work orders, typed work-order commands, alarm
+                    acknowledgement, the periodic SLA check
+    committee.py    spending proposals, owners' votes and the emergency decision
+
+Every change goes through the unit of work (:mod:`maintenance.domain.ports`) and its
+repositories; reads for lists and details go through :mod:`maintenance.db.read`.
+"""
+
+from __future__ import annotations
+
+from maintenance.services.committee import (
+    create_proposal,
+    emergency_decision,
+    new_proposal_id,
+    open_vote,
+    record_tally,
+)
+from maintenance.services.work_orders import (
+    COMMAND_HANDLERS,
+    Context,
+    Handler,
+    OrderResult,
+    Outcome,
+    SlaCheck,
+    acknowledge_alarm,
+    check_slas,
+    create_order,
+    handle_signal,
+    new_alarm_id,
+    perform,
+)
+
+__all__ = [
+    "COMMAND_HANDLERS",
+    "Context",
+    "Handler",
+    "OrderResult",
+    "Outcome",
+    "SlaCheck",
+    "acknowledge_alarm",
+    "check_slas",
+    "create_order",
+    "create_proposal",
+    "emergency_decision",
+    "handle_signal",
+    "new_alarm_id",
+    "new_proposal_id",
+    "open_vote",
+    "perform",
+    "record_tally",
+]
