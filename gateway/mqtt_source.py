@@ -1,54 +1,47 @@
 """One local MQTT source (smoke alarms on a site broker): subscribe, normalise, hand on.
 
-``MqttSource`` is an async context manager owning one broker connection and two named
-tasks in a TaskGroup: the connection loop and the offline check. Each accepted payload
-becomes a reading (and a ``message`` event unless it is a heartbeat) on the ``Sink``;
-each refused one a ``wire.DeadLetter`` for ``on_dead_letter``, counted in the metrics and
-logged with its reason, at most once a minute per device.
+``MqttSource`` is an async context manager owning one :class:`estatewatch.mqtt.Link` to
+the site's broker and the offline check, a named task. Each accepted payload becomes a
+reading (and a ``message`` event unless it is a heartbeat) on the ``StoringSink`` (the
+outbox); each refused one a ``wire.DeadLetter`` for ``on_dead_letter``, counted in the
+metrics and logged with its reason, at most once a minute per device.
 
-The subscription is QoS 1 on a persistent session under a fixed client id
+The subscription is QoS 1 on a persistent MQTT 3.1.1 session under a fixed client id
 (``estatewatch-gw-{gateway_id}-{source}`` unless the config names one), so what the
 alarms publish while the gateway restarts waits in the broker instead of being lost.
-Byte-identical redeliveries (QoS 1 is at-least-once) are dropped within one run.
-Caveat: aiomqtt acknowledges a message when it is queued in memory, before the sink has
-it, so a crash can still lose the few messages received but not yet handed on.
+**A message is acknowledged only once it is stored**: its ack is handed to the sink's
+``when_stored``, which the outbox calls after the flush that put the message on the
+durable queue (at once for an alarm, within ``batch_interval`` for a heartbeat). A
+message the gateway had received but not yet stored when it died is delivered again to
+its next connection. Byte-identical redeliveries (QoS 1 is at-least-once) are dropped
+within one run.
 
-Errors. Broker trouble never reaches the caller: aiomqtt and socket errors are translated
-at this boundary into ``DeviceError``, logged as one warning per outage and retried with
-exponential backoff and jitter. The tree (``estatewatch.errors``):
-
-    ConfigError    raised by the constructor (the topic filter is not valid MQTT; the
-                   profile lacks device_id, timestamp or a heartbeat poll group) and by
-                   ``__aenter__`` (a TLS file cannot be read)
-    DeviceError    used inside only: a connection failed or was lost; never escapes
-
-Exceptions from the ``Sink`` or ``on_dead_letter`` are bugs and propagate from
-``__aexit__``.
+Errors. Broker trouble never reaches the caller: the link logs one warning per outage
+(as "MQTT source <name>", under this module's logger) and retries with exponential
+backoff and jitter; each outage is counted in ``errors["mqtt_source_lost"]``. The
+constructor raises :class:`estatewatch.errors.ConfigError` when the topic filter is not
+valid MQTT or the profile lacks device_id, timestamp or a heartbeat poll group, and
+``__aenter__`` when a TLS file cannot be read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
-import aiomqtt
-from paho.mqtt.reasoncodes import ReasonCode
-
-from estatewatch.backoff import Backoff
 from estatewatch.catalogue import Profile
-from estatewatch.errors import ConfigError, DeviceError
+from estatewatch.errors import ConfigError
+from estatewatch.mqtt import Link, Message, tls_context, valid_filter
 from estatewatch.wire import DeadLetter
 from gateway.config import MqttSourceConfig
 from gateway.metrics import DeviceState, GatewayMetrics
-from gateway.sink import Sink
+from gateway.sink import StoringSink
 from gateway.smoke_normalise import OfflineTracker, PayloadNormaliser, RecentPayloads, Transition
 
 __all__ = ["DeadLetterLog", "MqttSource", "client_id"]
@@ -56,21 +49,10 @@ __all__ = ["DeadLetterLog", "MqttSource", "client_id"]
 log = logging.getLogger(__name__)
 
 
-class _LostSocketIsDebug(logging.Filter):
-    # paho logs a lost socket at ERROR; the source reports the same loss as its one
-    # warning per outage, so paho's line is only detail.
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and str(record.msg).startswith("failed to receive"):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return True
-
-
-_client_log = log.getChild("client")
-_client_log.addFilter(_LostSocketIsDebug())
-
-QOS = 1
 CHECK_INTERVAL_S = 10.0
 DEAD_LETTER_LOG_WINDOW_S = 60.0
+# MQTT 3.1.1 keeps a persistent session until a clean connect; the value only says so.
+_PERSISTENT: Final = 1
 
 
 def client_id(gateway_id: str, source: MqttSourceConfig) -> str:
@@ -145,7 +127,7 @@ class MqttSource:
         *,
         site: str,
         gateway_id: str,
-        sink: Sink,
+        sink: StoringSink,
         on_dead_letter: Callable[[DeadLetter], None],
         metrics: GatewayMetrics,
         clock: Callable[[], float] = time.monotonic,
@@ -153,13 +135,12 @@ class MqttSource:
         check_interval: float = CHECK_INTERVAL_S,
         connect_timeout: float = 5.0,
     ) -> None:
-        try:
-            aiomqtt.Wildcard(config.topic)
-        except ValueError as exc:
+        problem = valid_filter(config.topic)
+        if problem is not None:
             raise ConfigError(
                 f"mqtt_sources ({config.name}).topic: {config.topic!r} is not a valid"
-                f" MQTT topic filter: {exc}"
-            ) from exc
+                f" MQTT topic filter: {problem}"
+            )
         self.config = config
         self.name = config.name
         self.client_id = client_id(gateway_id, config)
@@ -171,12 +152,9 @@ class MqttSource:
         self._recent = RecentPayloads()
         self._backoff, self._check_interval = backoff, check_interval
         self._connect_timeout = connect_timeout
-        self._tls: ssl.SSLContext | None = None
+        self._link: Link | None = None
         self._tasks: asyncio.TaskGroup | None = None
-        self._loops: list[asyncio.Task[None]] = []
-        self._attempted = asyncio.Event()
-        self._warned = False
-        self.connected = False
+        self._checker: asyncio.Task[None] | None = None
         self.received = 0
         self.duplicates = 0
         self.dead_letters = 0
@@ -185,23 +163,47 @@ class MqttSource:
     def offline_limit_s(self) -> float:
         return self._tracker.limit_s
 
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and self._link.connected
+
     def device_state(self, device_id: str) -> DeviceState | None:
         return self._tracker.state(device_id)
 
     # --- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._tls = self._tls_context()
+        c = self.config
+        where = f"mqtt_sources ({self.name}).tls"
+        # Read once at start: a missing certificate is a config fault, not an outage.
+        tls = None if c.tls is None else await asyncio.to_thread(tls_context, c.tls, where)
+        self._link = Link(
+            c.host,
+            c.port,
+            name=f"MQTT source {self.name}",
+            log=log,
+            client_id=self.client_id,
+            username=c.username,
+            password=c.password,
+            tls=tls,
+            # Vendor and bridge brokers on site may speak only 3.1.1.
+            mqtt5=False,
+            session_expiry_s=_PERSISTENT,
+            keepalive=c.keepalive,
+            subscriptions=[c.topic],
+            on_message=self._handle,
+            on_outage=self._outage,
+            on_connection=self._connection_changed,
+            backoff=self._backoff,
+            connect_timeout=self._connect_timeout,
+        )
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
-        self._loops = [
-            self._tasks.create_task(self._run(), name=f"mqtt-source {self.name}"),
-            self._tasks.create_task(self._check_offline(), name=f"mqtt-source {self.name} offline"),
-        ]
+        self._checker = self._tasks.create_task(
+            self._check_offline(), name=f"mqtt-source {self.name} offline"
+        )
         # Subscribed before returning when the broker is there; never fail when it is not.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._connect_timeout):
-                await self._attempted.wait()
+        await self._link.__aenter__()
         return self
 
     async def __aexit__(
@@ -211,124 +213,36 @@ class MqttSource:
         tb: TracebackType | None,
     ) -> None:
         assert self._tasks is not None, "__aexit__ without __aenter__"
+        assert self._link is not None
+        assert self._checker is not None
         tasks, self._tasks = self._tasks, None
-        # A TaskGroup only ends once its tasks do; ours loop forever, so they are told to.
-        for task in self._loops:
-            task.cancel()
         try:
-            await tasks.__aexit__(exc_type, exc, tb)
+            await self._link.__aexit__(exc_type, exc, tb)
         finally:
+            # A TaskGroup only ends once its tasks do; the check loops forever.
+            self._checker.cancel()
+            await tasks.__aexit__(exc_type, exc, tb)
             self._dead_log.close()
 
-    # --- the connection --------------------------------------------------------------
+    def _connection_changed(self, up: bool) -> None:
+        # Silence counts only while we can hear: a broker outage declares no alarm offline.
+        if up:
+            self._tracker.resume()
+        else:
+            self._tracker.pause()
 
-    def _tls_context(self) -> ssl.SSLContext | None:
-        tls = self.config.tls
-        if tls is None:
-            return None
-        # Read once at start: a missing certificate is a config fault, not an outage.
-        try:
-            context = ssl.create_default_context(cafile=tls.ca_file)
-            if tls.cert_file is not None:
-                context.load_cert_chain(tls.cert_file, tls.key_file)
-        except OSError as exc:  # ssl.SSLError is one
-            raise ConfigError(f"mqtt_sources ({self.name}).tls: {exc}") from exc
-        if tls.insecure:
-            context.check_hostname = False
-        return context
-
-    def _client(self) -> aiomqtt.Client:
-        c = self.config
-        return aiomqtt.Client(
-            c.host,
-            c.port,
-            username=c.username,
-            password=c.password,
-            identifier=self.client_id,
-            # MQTT 3.1.1 persistent session: the broker keeps the subscription and queues
-            # QoS 1 messages while the gateway is away.
-            clean_session=False,
-            keepalive=max(1, round(c.keepalive)),
-            timeout=self._connect_timeout,
-            tls_context=self._tls,
-            logger=_client_log,
-        )
-
-    async def _run(self) -> None:
-        backoff = Backoff(*self._backoff)
-        while True:
-            try:
-                await self._session()
-            except DeviceError as exc:
-                self._lost(exc)
-            finally:
-                if self.connected:
-                    backoff.reset()
-                self.connected = False
-                self._tracker.pause()
-                self._attempted.set()
-            await asyncio.sleep(backoff.next())
-
-    async def _session(self) -> None:
-        where = f"MQTT source {self.name} ({self.config.host}:{self.config.port})"
-        try:
-            async with self._client() as client:
-                granted = await client.subscribe(self.config.topic, qos=QOS)
-                self._subscribed(granted)
-                async for message in client.messages:
-                    payload = message.payload
-                    if not isinstance(payload, bytes):
-                        payload = b"" if payload is None else str(payload).encode()
-                    self._handle(message.topic.value, payload)
-        except (aiomqtt.MqttError, OSError) as exc:
-            # aiomqtt's "Disconnected during message iteration" hides why in its cause.
-            reason = f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)
-            phase = "connection lost" if self.connected else "cannot connect"
-            raise DeviceError(f"{where}: {phase}: {reason}") from exc
-        raise DeviceError(f"{where}: connection lost: the message stream ended")
-
-    def _subscribed(self, granted: tuple[int, ...] | list[ReasonCode]) -> None:
-        code = granted[0] if granted else 0x80
-        value = code if isinstance(code, int) else code.value
-        if value >= 0x80:
-            raise DeviceError(
-                f"MQTT source {self.name}: the broker refused the subscription to"
-                f" {self.config.topic!r} (code {value})"
-            )
-        if value < QOS:
-            log.warning(
-                "MQTT source %s: the broker granted QoS %d for %s; alarms sent while the"
-                " gateway is away will be lost",
-                self.name,
-                value,
-                self.config.topic,
-            )
-        was_warned = self._warned
-        self.connected, self._warned = True, False
-        self._tracker.resume()
-        self._attempted.set()
-        log.log(
-            logging.INFO if was_warned else logging.DEBUG,
-            "MQTT source %s: %s to %s on %s:%d as %s",
-            self.name,
-            "reconnected, subscribed" if was_warned else "subscribed",
-            self.config.topic,
-            self.config.host,
-            self.config.port,
-            self.client_id,
-        )
-
-    def _lost(self, error: DeviceError) -> None:
-        if self._warned:
-            log.debug("%s; still retrying", error)
-            return
-        self._warned = True
+    def _outage(self, was_connected: bool) -> None:
         self._metrics.error("mqtt_source_lost")
-        log.warning("%s; retrying with backoff", error)
 
     # --- messages --------------------------------------------------------------------
 
-    def _handle(self, topic: str, payload: bytes) -> None:
+    async def _handle(self, message: Message) -> None:
+        # Acknowledged once stored: after the flush that puts what this message became (or
+        # its dead letter, or for a repeat, the first copy) on the durable queue.
+        self._sink.when_stored(message.ack)
+        self._accept(message.topic, message.payload)
+
+    def _accept(self, topic: str, payload: bytes) -> None:
         self.received += 1
         if self._recent.seen_before(topic, payload):
             self.duplicates += 1

@@ -3,7 +3,10 @@
 ``Outbox`` is the gateway's :class:`gateway.sink.Sink`. It gathers each device's readings
 for ``batch_interval`` (a message is closed early at ``max_readings_per_message``) and
 ``flush()`` writes everything gathered, telemetry, events and dead letters, to the queue in
-one ``append``: one transaction, one fsync, consecutive sequence numbers. ``run()`` flushes
+one ``append``: one transaction, one fsync, consecutive sequence numbers. Callbacks given
+to ``when_stored`` (an MQTT source's acknowledgements) run after the flush that stored
+what was handed in before them, so a message is acknowledged to its broker only once it
+is on the queue. ``run()`` flushes
 on a fixed schedule, at once when a reading is marked urgent (a fault or alarm field
 changed: see the catalogue's ``urgent`` flag), and once more when stopped or cancelled,
 so SIGTERM leaves nothing in memory. Until a flush, readings live only in memory: a
@@ -121,6 +124,7 @@ class Outbox:
         self._hurry = asyncio.Event()
         self._ready: list[_Ready] = []
         self._held_readings = 0
+        self._when_stored: list[Callable[[], None]] = []
 
     @property
     def pending_readings(self) -> int:
@@ -186,6 +190,10 @@ class Outbox:
 
     # --- beyond the Sink -------------------------------------------------------------
 
+    def when_stored(self, callback: Callable[[], None]) -> None:
+        """``StoringSink``: call ``callback`` after the next flush that succeeds."""
+        self._when_stored.append(callback)
+
     def dead_letter(self, letter: DeadLetter) -> None:
         """Queue a rejected payload on the gateway's dead-letter topic.
 
@@ -208,17 +216,20 @@ class Outbox:
         # Time order across devices and kinds; sort is stable, so ties keep arrival order.
         ready = sorted(self._ready, key=lambda r: r.ts)
         readings = self._held_readings
-        self._ready, self._held_readings = [], 0
-        if not ready:
-            return 0
-        try:
-            self._queue.append([r.pending() for r in ready])
-        except ServiceError as exc:
-            raise ServiceError(
-                f"{exc}: {len(ready)} messages ({readings} readings) were lost"
-            ) from exc
-        if self._on_flush is not None:
-            self._on_flush()
+        stored = self._when_stored
+        self._ready, self._held_readings, self._when_stored = [], 0, []
+        if ready:
+            try:
+                self._queue.append([r.pending() for r in ready])
+            except ServiceError as exc:
+                # The callbacks are not called: their messages come again from the broker.
+                raise ServiceError(
+                    f"{exc}: {len(ready)} messages ({readings} readings) were lost"
+                ) from exc
+            if self._on_flush is not None:
+                self._on_flush()
+        for callback in stored:
+            callback()
         return len(ready)
 
     async def run(self, stop: asyncio.Event) -> None:

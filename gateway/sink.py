@@ -1,12 +1,14 @@
 """What acquisition hands to the uplink side: readings and events of known devices.
 
 Pollers and MQTT sources call a ``Sink``; the outbox (``gateway.outbox``) implements it by
-batching readings into wire messages and writing them to the durable queue.
+batching readings into wire messages and writing them to the durable queue. A source that
+must acknowledge what it received (an MQTT source) needs a ``StoringSink``, which says
+when what it was handed is on disk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -44,3 +46,9 @@ class Sink(Protocol):
         kind: EventKind,
         detail: Mapping[str, FieldValue],
     ) -> None: ...
+
+
+class StoringSink(Sink, Protocol):
+    def when_stored(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once everything handed in so far is stored durably (never, if
+        storing fails: an unacknowledged message is then delivered again)."""

@@ -23,6 +23,7 @@ from estatewatch.mqtt.link import (
     PublishRefusedError,
     Will,
     discard_session,
+    valid_filter,
 )
 from estatewatch.mqtt.tls import TlsFiles, tls_context
 
@@ -44,4 +45,5 @@ __all__ = [
     "parse_sites",
     "site_filters",
     "tls_context",
+    "valid_filter",
 ]

@@ -22,8 +22,9 @@ retries with :class:`~estatewatch.backoff.Backoff` (exponential, jittered) for a
 it takes, each logged at DEBUG under the caller's logger; the reconnection is one INFO
 line with the outage's length. ``on_outage(was_connected)`` is called once per outage,
 for the caller's metrics. An exception of any other kind from ``on_message`` or
-``session`` is a bug in the caller: logged as an ERROR with its traceback, then retried
-the same way, so one bad message or queue hiccup does not end the process.
+``session`` is logged as an ERROR (one line for an ``EstatewatchError`` such as a queue
+that cannot be read, else with its traceback: a bug), then retried the same way, so one
+bad message or queue hiccup does not end the process.
 
 Errors raised to callers (``estatewatch.errors`` tree):
 
@@ -77,6 +78,7 @@ __all__ = [
     "PublishRefusedError",
     "Will",
     "discard_session",
+    "valid_filter",
 ]
 
 Ack = Callable[[], None]
@@ -230,6 +232,7 @@ class Link:
         on_message: Callable[[Message], Awaitable[None]] | None = None,
         session: Callable[[Connection], Awaitable[None]] | None = None,
         on_outage: Callable[[bool], None] | None = None,
+        on_connection: Callable[[bool], None] | None = None,
         while_away: str = "",
         backoff: tuple[float, float] = (0.5, 30.0),
         connect_timeout: float = 10.0,
@@ -239,6 +242,8 @@ class Link:
         the session (subscriptions and queued QoS 1 messages) while we are away; MQTT 3.1.1
         knows no expiry and keeps it until a clean connect. ``while_away`` completes the
         outage warning ("buffering to x"). ``will`` is built at every connect.
+        ``on_connection(True)`` runs once subscribed, ``on_connection(False)`` when that
+        connection has ended.
         """
         if receive_maximum is not None and not 1 <= receive_maximum <= _MAX_RECEIVE_MAXIMUM:
             raise ConfigError(
@@ -262,6 +267,7 @@ class Link:
         self._receive_maximum, self._max_inflight = receive_maximum, max_inflight
         self._keepalive, self._will = max(1, round(keepalive)), will
         self._on_message, self._session, self._on_outage = on_message, session, on_outage
+        self._on_connection = on_connection
         self._while_away = while_away
         self._backoff = Backoff(*backoff)
         self._timeout, self._close_timeout = connect_timeout, close_timeout
@@ -333,11 +339,10 @@ class Link:
             except* (*_BROKER_ERRORS, LinkDownError, _SubscriptionRefusedError) as group:
                 self._lost(_first(group), was_connected=self.connections > connections)
             except* Exception as group:
-                # A bug in the caller's handler or session: logged, then retried.
-                self._log.error(
-                    "%s: failed on %s; retrying", self.name, self.address, exc_info=_first(group)
-                )
+                self._failed(_first(group))
             finally:
+                if self.connected and self._on_connection is not None:
+                    self._on_connection(False)
                 self.connected = False
                 self._attempted.set()
             if self._stop.is_set():
@@ -440,6 +445,8 @@ class Link:
         self.connections += 1
         self._backoff.reset()
         self._attempted.set()
+        if self._on_connection is not None:
+            self._on_connection(True)
         if self._outage_since is None:
             self._log.info("%s: connected to %s as %s", self.name, self.address, self.client_id)
             return
@@ -450,6 +457,14 @@ class Link:
             time.monotonic() - self._outage_since,
         )
         self._outage_since = None
+
+    def _failed(self, error: BaseException) -> None:
+        # The caller's own failure (its queue, a bug in its handler), not the broker's: one
+        # clear line for the project's errors, a traceback for anything else.
+        if isinstance(error, EstatewatchError):
+            self._log.error("%s: %s; retrying", self.name, error)
+        else:
+            self._log.error("%s: failed; retrying", self.name, exc_info=error)
 
     def _lost(self, error: BaseException, *, was_connected: bool) -> None:
         reason = self.last_error = _reason(error)
@@ -467,6 +482,15 @@ class Link:
             reason,
             f"{self._while_away} and " if self._while_away else "",
         )
+
+
+def valid_filter(topic: str) -> str | None:
+    """None if ``topic`` is a valid MQTT topic filter, else what is wrong with it."""
+    try:
+        aiomqtt.Wildcard(topic)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

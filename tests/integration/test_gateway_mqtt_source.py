@@ -16,15 +16,18 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from estatewatch.catalogue import Profile, Value, builtin_catalogue
-from estatewatch.wire import DeadLetter, EventKind, FieldValue
+from estatewatch.durable_queue import DurableQueue, QueuedItem
+from estatewatch.wire import DeadLetter, EventKind, FieldValue, TelemetryMessage
 from gateway.config import MqttSourceConfig
 from gateway.metrics import DeviceState, GatewayMetrics
 from gateway.mqtt_source import MqttSource
+from gateway.outbox import Outbox
 from gateway.sink import DeviceInfo
 from infra.local import MosquittoInstance, free_ports
 from simulators.smoke import SmokeAlarm
@@ -61,6 +64,9 @@ class RecordingSink:
         self, device: DeviceInfo, ts: datetime, kind: EventKind, detail: Mapping[str, FieldValue]
     ) -> None:
         self.events.append((device.device_id, ts, kind, dict(detail)))
+
+    def when_stored(self, callback: Callable[[], None]) -> None:
+        callback()  # what this sink records is "stored"
 
     def events_of(
         self, kind: EventKind
@@ -325,7 +331,10 @@ async def test_the_source_rides_out_a_broker_restart(
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, warnings
-    assert f"MQTT source smoke ({mosquitto.host}:{mosquitto.port}): connection lost" in warnings[0]
+    assert (
+        f"MQTT source smoke: lost the connection to MQTT broker {mosquitto.host}:{mosquitto.port}"
+        in warnings[0]
+    )
     assert any("reconnected" in r.getMessage() for r in caplog.records)
     assert gateway.metrics.errors["mqtt_source_lost"] == 1
     # The outage was the broker's: no alarm was declared offline for it.
@@ -352,6 +361,54 @@ async def test_alarms_sent_while_the_gateway_is_away_arrive_when_it_returns(
     assert sorted(by_key(gateway.sink.readings)) == sorted(
         (str(m["device_id"]), m["vendor_sequence"]) for m in sent
     )
+
+
+async def test_a_message_is_acknowledged_only_once_it_is_on_the_durable_queue(
+    mosquitto: MosquittoInstance,
+    profile: Profile,
+    prefix: str,
+    gateway: Gateway,
+    tmp_path: Path,
+) -> None:
+    # The real outbox and queue: nothing flushes them but this test.
+    def source(outbox: Outbox) -> MqttSource:
+        return MqttSource(
+            gateway.config,
+            builtin_catalogue()["smoke-alarm"],
+            site="rose-garden",
+            gateway_id=gateway.gateway_id,
+            sink=outbox,
+            on_dead_letter=outbox.dead_letter,
+            metrics=gateway.metrics,
+            backoff=FAST_RETRY,
+        )
+
+    (alarm, *_) = alarm_messages(profile, prefix, count=1, hours=0)
+    with DurableQueue(tmp_path / "buffer.sqlite", max_bytes=1 << 20, fsync=True) as queue:
+        async with source(Outbox(queue, site="rose-garden", gateway_id="gw")) as first:
+            async with publisher(mosquitto, profile) as pub:
+                await pub.publish(alarm)
+            await until(lambda: first.received == 1, "the alarm")
+        # The gateway died with the alarm in memory, not yet flushed to the queue: the
+        # broker never had its PUBACK and delivers it again.
+        assert queue.depth == 0
+        outbox = Outbox(queue, site="rose-garden", gateway_id="gw")
+        async with source(outbox) as second:
+            await until(lambda: second.received == 1, "the alarm again")
+            assert outbox.flush() == 2  # its reading and its message event
+            assert queue.depth == 2
+            await asyncio.sleep(0.2)  # the PUBACK goes out with the flush
+        # Stored and acknowledged: a third run gets nothing.
+        async with source(Outbox(queue, site="rose-garden", gateway_id="gw")) as third:
+            await asyncio.sleep(0.5)
+            assert third.received == 0
+    (message,) = [TelemetryMessage.model_validate_json(m.payload) for m in queue_items(tmp_path)]
+    assert message.readings[0].fields["vendor_sequence"] == alarm["vendor_sequence"]
+
+
+def queue_items(tmp_path: Path) -> list[QueuedItem]:
+    with DurableQueue(tmp_path / "buffer.sqlite", max_bytes=1 << 20, fsync=True) as queue:
+        return [m for m in queue.peek(0, 10) if m.key.endswith("/telemetry")]
 
 
 class FakeClock:
@@ -404,4 +461,4 @@ async def test_an_unreachable_broker_never_fails_the_source(
         assert not source.connected
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1, warnings
-    assert "cannot connect" in warnings[0]
+    assert "MQTT source smoke: cannot reach MQTT broker" in warnings[0]

@@ -144,7 +144,7 @@ async def test_messages_queued_while_the_broker_is_down_arrive_after_restart(
 
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
-    assert "lost MQTT broker" in warnings[0].getMessage()
+    assert "lost the connection to MQTT broker" in warnings[0].getMessage()
     assert any("reconnected" in r.getMessage() for r in caplog.records)
 
     async with subscriber:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,9 @@ class NullSink:
         self, device: DeviceInfo, ts: datetime, kind: EventKind, detail: Mapping[str, FieldValue]
     ) -> None:
         pass
+
+    def when_stored(self, callback: Callable[[], None]) -> None:
+        callback()
 
 
 class FakeClock:
