@@ -157,7 +157,8 @@ def _import_site(args: argparse.Namespace) -> int:
     quiet_alembic()
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
-    from maintenance.db.site_import import ImportReport, import_site
+    from maintenance.db.site_import import ImportReport
+    from maintenance.db.uow import SqlUnitOfWork
     from maintenance.sites import load_site_file
 
     settings = _settings(args)
@@ -166,10 +167,12 @@ def _import_site(args: argparse.Namespace) -> int:
 
     async def work(engine: AsyncEngine) -> ImportReport:
         await ensure_current(engine)
-        async with make_sessionmaker(engine)() as session, session.begin():
-            return await import_site(
-                session, site_file, actor=actor, at=datetime.now(UTC), source=str(args.file)
+        async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
+            report = await uow.sites.import_file(
+                site_file, actor=actor, at=datetime.now(UTC), source=str(args.file)
             )
+            await uow.commit()
+        return report
 
     print(_with_engine(settings, work))
     return 0

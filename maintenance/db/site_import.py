@@ -1,5 +1,11 @@
 """Load a site file into the database: create what is new, update what changed.
 
+:class:`SqlSites` is the unit of work's ``sites`` repository (``uow.sites``)::
+
+    async with SqlUnitOfWork(sessions) as uow:
+        report = await uow.sites.import_file(site_file, actor=..., at=..., source=...)
+        await uow.commit()
+
 Idempotent: rows are matched by their natural keys (site code; building name within the
 site; device id within the site), so importing the same file twice changes nothing and a
 corrected file updates rows in place. Every creation and change is written to the audit
@@ -23,7 +29,7 @@ from maintenance.domain.audit import AuditEntry
 from maintenance.domain.events import JsonValue
 from maintenance.sites import ChargerCabinet, Device, Elevator, SiteFile
 
-__all__ = ["ImportReport", "import_site"]
+__all__ = ["ImportReport", "SqlSites"]
 
 
 @dataclass
@@ -145,14 +151,26 @@ def _asset_columns(device: Device, building_id: int) -> Columns:
     return values
 
 
-async def import_site(
-    session: AsyncSession, site_file: SiteFile, *, actor: str, at: datetime, source: str
-) -> ImportReport:
-    """Create or update the site, its buildings and assets in the session's transaction.
+class SqlSites:
+    """The site register of one unit of work: sites, buildings and assets."""
 
-    ``actor``, ``at`` and ``source`` (the file's name) go into the audit entries. The
-    caller commits.
-    """
+    def __init__(self, session: Callable[[], AsyncSession]) -> None:
+        self._session = session
+
+    async def import_file(
+        self, site_file: SiteFile, *, actor: str, at: datetime, source: str
+    ) -> ImportReport:
+        """Create or update the site, its buildings and assets in the unit's transaction.
+
+        ``actor``, ``at`` and ``source`` (the file's name) go into the audit entries. The
+        unit's commit makes them durable, with their audit entries.
+        """
+        return await _import(self._session(), site_file, actor, at, source)
+
+
+async def _import(
+    session: AsyncSession, site_file: SiteFile, actor: str, at: datetime, source: str
+) -> ImportReport:
     code = site_file.site
     report = ImportReport(code)
     importer = _Importer(session, report, actor, at, source)

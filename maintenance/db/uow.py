@@ -9,7 +9,9 @@ see the unit's own changes, and nothing needs an explicit save.
 
 Spending proposals (``proposals``, :class:`maintenance.db.committee.SqlProposals`) are
 ORM rows in the session instead: SQLAlchemy tracks their changes, and each flush first
-copies the tracked proposals onto their rows.
+copies the tracked proposals onto their rows. The site register (``sites``,
+:class:`maintenance.db.site_import.SqlSites`) writes a site file's rows and their audit
+entries straight into the unit's transaction.
 
 Audit: at each flush, every domain event still pending on a tracked object is appended to
 the audit trail (:mod:`maintenance.db.audit`) in the same transaction, once, so a change
@@ -49,6 +51,7 @@ from maintenance.db.mapping import (
     order_from_rows,
     order_rows,
 )
+from maintenance.db.site_import import SqlSites
 from maintenance.db.tables import Base, WorkOrderCounterRow
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.audit import entry_from_event
@@ -75,6 +78,7 @@ class SqlUnitOfWork:
         self.alarms = SqlAlarms(self)
         self.work_orders = SqlWorkOrders(self)
         self.proposals = SqlProposals(lambda: self.session)
+        self.sites = SqlSites(lambda: self.session)
 
     async def __aenter__(self) -> Self:
         if self._session is not None:

@@ -24,7 +24,6 @@ from infra.local import InfluxInstance
 from ingest.line_protocol import encode
 from ingest.points import points_from_telemetry
 from ingest.writers import Influx1Writer
-from maintenance.db.site_import import import_site
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.signals import DeviceRef, Signal
@@ -78,8 +77,9 @@ async def _write_readings(influxdb: InfluxInstance, database: str) -> None:
 
 
 async def _seed(api: RunningApi) -> None:
-    async with api.services.sessions() as session, session.begin():
-        await import_site(session, load_site_file(DEMO), actor="cli:test", at=T0, source="demo")
+    async with SqlUnitOfWork(api.services.sessions) as uow:
+        await uow.sites.import_file(load_site_file(DEMO), actor="cli:test", at=T0, source="demo")
+        await uow.commit()
     offline = Signal(
         kind="raised",
         rule="smoke_offline",

@@ -19,7 +19,6 @@ from api_support import T0, RunningApi, bearer, running_api
 
 from api.routes import committee, kpis
 from maintenance.db.audit import history
-from maintenance.db.site_import import import_site
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.domain.workorders import WorkOrder
@@ -83,9 +82,10 @@ async def _awaiting_approval(api: RunningApi) -> None:
 @pytest.fixture
 async def club(tmp_path: Path) -> AsyncIterator[Committee]:
     async with running_api(tmp_path, routers=[committee.router, kpis.router]) as api:
-        async with api.services.sessions() as session, session.begin():
+        async with SqlUnitOfWork(api.services.sessions) as uow:
             site = load_site_file(DEMO)
-            await import_site(session, site, actor="cli:test", at=T0, source="demo")
+            await uow.sites.import_file(site, actor="cli:test", at=T0, source="demo")
+            await uow.commit()
         await _awaiting_approval(api)
         yield Committee(
             api,

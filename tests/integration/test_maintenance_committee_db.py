@@ -23,7 +23,6 @@ from maintenance.db.read.committee import (
     proposals_between,
 )
 from maintenance.db.read.evidence import elevator_evidence
-from maintenance.db.site_import import import_site
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
@@ -101,8 +100,9 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(default_url(tmp_path))
     await upgrade(engine)
     sessions = make_sessionmaker(engine)
-    async with sessions() as session, session.begin():
-        await import_site(session, load_site_file(DEMO), actor="cli:test", at=NOW, source="demo")
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.sites.import_file(load_site_file(DEMO), actor="cli:test", at=NOW, source="demo")
+        await uow.commit()
     first = repair("WO-1", day(2026, 6, 1), "1000", "ALM-3")
     first.cancel(MANAGER, day(2026, 6, 2), reason="fixed on the first visit")
     again = repair("WO-2", day(2026, 9, 1), "2500", "ALM-4", repeat_of="WO-1")

@@ -20,8 +20,8 @@ from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import (
     upgrade,
 )
-from maintenance.db.site_import import import_site
 from maintenance.db.tables import Asset, AuditRow, Building
+from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.audit import AuditEntry
 from maintenance.sites import SiteFile, load_site_file, validate_site
 
@@ -60,9 +60,10 @@ def entry(n: int, **changes: object) -> AuditEntry:
     return AuditEntry(**fields)  # type: ignore[arg-type]
 
 
-async def import_file(session: AsyncSession, site: SiteFile, source: str = "site.yaml") -> str:
-    async with session.begin():
-        report = await import_site(session, site, actor="cli:test", at=T0, source=source)
+async def import_file(engine: AsyncEngine, site: SiteFile, source: str = "site.yaml") -> str:
+    async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
+        report = await uow.sites.import_file(site, actor="cli:test", at=T0, source=source)
+        await uow.commit()
     return str(report)
 
 
@@ -83,11 +84,11 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: AsyncEngine) ->
 
 
 async def test_the_demo_site_imports_once_however_often_it_is_imported(
-    session: AsyncSession,
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
     site = load_site_file(DEMO)
-    assert await import_file(session, site) == "site demo: 72 created, 0 updated, 0 unchanged"
-    assert await import_file(session, site) == "site demo: 0 created, 0 updated, 72 unchanged"
+    assert await import_file(engine, site) == "site demo: 72 created, 0 updated, 0 unchanged"
+    assert await import_file(engine, site) == "site demo: 0 created, 0 updated, 72 unchanged"
 
     kinds = dict(
         (await session.execute(select(Asset.kind, func.count()).group_by(Asset.kind))).all()
@@ -105,16 +106,16 @@ async def test_the_demo_site_imports_once_however_often_it_is_imported(
 
 
 async def test_a_corrected_site_file_updates_in_place_and_audits_old_and_new(
-    session: AsyncSession,
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
     raw = yaml.safe_load(DEMO.read_text())
-    await import_file(session, validate_site(raw, "v1.yaml"))
+    await import_file(engine, validate_site(raw, "v1.yaml"))
 
     car = raw["buildings"][0]["elevators"].pop(0)  # elev-01 moves from B1 to B2 ...
     car["rated_load_kg"] = 1100  # ... and had its load wrong
     raw["buildings"][1]["elevators"].append(car)
     raw["buildings"][2]["smoke_alarms"].pop()  # smoke-060 left out of the file
-    report = await import_file(session, validate_site(raw, "v2.yaml"), source="v2.yaml")
+    report = await import_file(engine, validate_site(raw, "v2.yaml"), source="v2.yaml")
     assert report == (
         "site demo: 0 created, 1 updated, 70 unchanged;"
         " in the database but not in the file: asset demo/smoke-060"

@@ -35,7 +35,6 @@ from ingest.points import points_from_telemetry
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.read.kpi_frames import kpi_frames
-from maintenance.db.site_import import import_site
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.domain.alarms import Alarm
@@ -141,8 +140,9 @@ def close(wo: WorkOrder, at: datetime, cost: str, verifier: Actor = SUPERVISOR) 
 
 async def build_november(engine: AsyncEngine) -> None:
     sessions = make_sessionmaker(engine)
-    async with sessions() as session, session.begin():
-        await import_site(session, load_site_file(DEMO), actor="cli:test", at=NOV, source="demo")
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.sites.import_file(load_site_file(DEMO), actor="cli:test", at=NOV, source="demo")
+        await uow.commit()
     elev01, elev04 = str(ELEV01), str(ELEV04)
 
     a = order("WO-A", elev01, t(11, 2, 8), "P1", "alarm", alarm_ids=("ALM-1",))
