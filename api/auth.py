@@ -4,8 +4,9 @@
 in constant time, and refuses a token that is unknown, revoked, expired or whose user is
 deactivated, with one reason; the caller answers 401 with ``WWW-Authenticate: Bearer``
 whatever the reason, so a guesser learns nothing. It only reads (a read-only session
-does), and says when ``last_used_at`` is a minute or more behind: :func:`touch` then
-writes it in its own short transaction, so requests do not turn into a write each.
+does), and says when ``last_used_at`` is a minute or more behind: :mod:`api.deps` then
+writes it through a unit of work (``uow.accounts.touch``) in its own short transaction,
+so requests do not turn into a write each.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.token_secrets import TOKEN_PREFIX, hash_secret
 from api.users import User, user_from_row
 from maintenance.db.user_tables import TokenRow, UserRow
 
-__all__ = ["AuthFailure", "Authenticated", "authenticate", "touch"]
+__all__ = ["AuthFailure", "Authenticated", "authenticate"]
 
 _LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
 
@@ -38,7 +39,7 @@ class AuthFailure:
 class Authenticated:
     user: User
     token_id: int
-    stale: bool  # last_used_at is a minute or more old: call touch()
+    stale: bool  # last_used_at is a minute or more old: mark it (uow.accounts.touch)
 
 
 async def authenticate(
@@ -66,9 +67,3 @@ async def authenticate(
         return AuthFailure(f"user {user.username} is deactivated")
     stale = token.last_used_at is None or now - token.last_used_at >= _LAST_USED_RESOLUTION
     return Authenticated(user_from_row(user), token.id, stale)
-
-
-async def touch(session: AsyncSession, token_id: int, now: datetime) -> None:
-    """Record that a token was used now (commits)."""
-    await session.execute(update(TokenRow).where(TokenRow.id == token_id).values(last_used_at=now))
-    await session.commit()

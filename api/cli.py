@@ -22,9 +22,10 @@ from maintenance.domain.actors import Role
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from api.settings import ApiSettings
+    from maintenance.db.uow import SqlUnitOfWork
 
 T = TypeVar("T")
 Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -174,10 +175,10 @@ async def serve(app: FastAPI, settings: ApiSettings, stop: asyncio.Event) -> Non
 # -- users and tokens -------------------------------------------------------------------
 
 
-def _with_session(
-    args: argparse.Namespace, work: Callable[[AsyncSession, datetime], Awaitable[T]]
+def _on_database(
+    args: argparse.Namespace, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
 ) -> T:
-    """Run ``work`` in one transaction on the migrated database, at the wall-clock now."""
+    """Run ``work`` on the migrated database."""
     quiet_alembic()
     from maintenance.db.engine import make_sessionmaker, open_engine
     from maintenance.db.migrations import upgrade
@@ -187,10 +188,30 @@ def _with_session(
     async def main() -> T:
         async with open_engine(settings.database_url) as engine:
             await upgrade(engine)
-            async with make_sessionmaker(engine)() as session, session.begin():
-                return await work(session, datetime.now(UTC))
+            return await work(make_sessionmaker(engine))
 
     return asyncio.run(main())
+
+
+def _with_session(
+    args: argparse.Namespace, work: Callable[[AsyncSession, datetime], Awaitable[T]]
+) -> T:
+    """Read with ``work`` in one session, at the wall-clock now."""
+
+    async def read(sessions: async_sessionmaker[AsyncSession]) -> T:
+        async with sessions() as session:
+            return await work(session, datetime.now(UTC))
+
+    return _on_database(args, read)
+
+
+def _with_uow(
+    args: argparse.Namespace, work: Callable[[SqlUnitOfWork, datetime], Awaitable[T]]
+) -> T:
+    """Change with ``work`` through a unit of work (which it commits), at the wall-clock now."""
+    from maintenance.db.uow import SqlUnitOfWork
+
+    return _on_database(args, lambda sessions: work(SqlUnitOfWork(sessions), datetime.now(UTC)))
 
 
 def _users_add(args: argparse.Namespace) -> int:
@@ -206,7 +227,7 @@ def _users_add(args: argparse.Namespace) -> int:
         "unit": args.unit,
     }
     new = validate(NewUser, fields, f"users add {args.username}")
-    user = _with_session(args, lambda s, now: create_user(s, new, actor=cli_actor(), at=now))
+    user = _with_uow(args, lambda uow, now: create_user(uow, new, actor=cli_actor(), at=now))
     where = f" at {', '.join(user.sites)}" if user.sites else ""
     home = f" in {user.building or ''} {user.unit}".rstrip() if user.unit else ""
     print(f"user {user.username} ({user.role}){where}{home} added")
@@ -234,10 +255,10 @@ def _tokens_create(args: argparse.Namespace) -> int:
             lifetime = timedelta(seconds=parse_duration(args.expires_in))
         except ValueError as exc:
             raise ConfigError(f"tokens create --expires-in: {exc}") from exc
-    issued = _with_session(
+    issued = _with_uow(
         args,
-        lambda s, now: issue_token(
-            s,
+        lambda uow, now: issue_token(
+            uow,
             args.username,
             expires_at=now + lifetime,
             label=args.label,
@@ -272,8 +293,8 @@ def _tokens_list(args: argparse.Namespace) -> int:
 def _tokens_revoke(args: argparse.Namespace) -> int:
     from api.users import revoke_token
 
-    token = _with_session(
-        args, lambda s, now: revoke_token(s, args.token_id, actor=cli_actor(), at=now)
+    token = _with_uow(
+        args, lambda uow, now: revoke_token(uow, args.token_id, actor=cli_actor(), at=now)
     )
     print(f"token {token.id} of {token.username} revoked")
     return 0

@@ -4,8 +4,9 @@
   (role, sites, unit), ``.actor`` the domain ``Actor``. No or a bad token: 401.
 - ``Uow``: a fresh ``SqlUnitOfWork``, not yet entered: hand it to a
   ``maintenance.services`` use case, which opens and commits it.
-- ``Session``: an ``AsyncSession`` for reads (writes inside ``async with
-  session.begin():``), closed after the request.
+- ``Session``: an ``AsyncSession`` on the writable pool, closed after the request;
+  ``ReadSession`` one on the read-only pool. Both are for reads: every change goes
+  through a ``Uow``.
 - ``Clock``: the injected clock (``now = clock()``, aware UTC).
 - ``Settings``: :class:`~api.settings.ApiSettings`; ``Sla``: the ``SlaPolicy``.
 - ``Influx``: an ``InfluxReader``; 503 when no InfluxDB is configured.
@@ -51,7 +52,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth import Authenticated, AuthFailure, authenticate, touch
+from api.auth import Authenticated, AuthFailure, authenticate
 from api.errors import Problem
 from api.settings import ApiSettings
 from api.users import User
@@ -143,8 +144,9 @@ async def current_user(
     async with services.readers() as reader:
         found = await authenticate(reader, credentials.credentials, now)
     if isinstance(found, Authenticated) and found.stale:
-        async with services.sessions() as writer:
-            await touch(writer, found.token_id, now)
+        async with SqlUnitOfWork(services.sessions) as uow:
+            await uow.accounts.touch(found.token_id, now)
+            await uow.commit()
     if isinstance(found, AuthFailure):
         log.info("bearer token refused: %s", found.reason)
         raise Problem(

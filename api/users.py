@@ -1,9 +1,11 @@
 """Users and their tokens: create, list, issue, revoke, for the CLI and the admin routes.
 
-Every change is appended to the audit trail in the same transaction (entity types
-``user`` and ``api_token``), and none of these functions commits: the caller's
-``async with session.begin():`` does, so a change and its audit row land together.
-A secret is returned once, in :class:`IssuedToken`, and never stored.
+Changes (:func:`create_user`, :func:`issue_token`, :func:`revoke_token`) go through a
+unit of work (its ``accounts`` repository, :mod:`maintenance.db.accounts`), which each
+opens and commits: a change and its audit entry (entity types ``user`` and
+``api_token``) land together. Reads (:func:`get_user`, :func:`list_users`,
+:func:`list_tokens`) take a plain, read-only session. A secret is returned once, in
+:class:`IssuedToken`, and never stored.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import Conflict
 from api.token_secrets import hash_secret, new_secret
-from maintenance.db.audit import append
+from maintenance.db.uow import SqlUnitOfWork
 from maintenance.db.user_tables import TokenRow, UserRow
 from maintenance.domain.actors import Actor, Role
 from maintenance.domain.audit import AuditEntry
@@ -137,37 +139,38 @@ def _token_info(row: TokenRow, username: str) -> TokenInfo:
     )
 
 
-async def create_user(session: AsyncSession, new: NewUser, *, actor: str, at: datetime) -> User:
+async def create_user(uow: SqlUnitOfWork, new: NewUser, *, actor: str, at: datetime) -> User:
     """Add a user; :class:`Conflict` when the username is taken."""
-    if await session.scalar(select(UserRow.id).where(UserRow.username == new.username)):
-        raise Conflict(f"user {new.username} already exists")
-    row = UserRow(
-        username=new.username,
-        display_name=new.display_name or new.username,
-        role=new.role,
-        sites=list(new.sites),
-        building=new.building,
-        unit=new.unit,
-        active=True,
-        created_at=at,
-    )
-    session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # a concurrent request took the name first
-        raise Conflict(f"user {new.username} already exists") from exc
-    await append(
-        session,
-        AuditEntry(
-            at=at,
-            actor=actor,
-            action="user.created",
-            entity_type="user",
-            entity_id=new.username,
-            detail={"role": new.role, "sites": list(new.sites), "unit": new.unit},
-        ),
-    )
-    return user_from_row(row)
+    async with uow:
+        if await uow.accounts.user(new.username) is not None:
+            raise Conflict(f"user {new.username} already exists")
+        row = UserRow(
+            username=new.username,
+            display_name=new.display_name or new.username,
+            role=new.role,
+            sites=list(new.sites),
+            building=new.building,
+            unit=new.unit,
+            active=True,
+            created_at=at,
+        )
+        try:
+            await uow.accounts.add_user(row)
+        except IntegrityError as exc:  # a concurrent request took the name first
+            raise Conflict(f"user {new.username} already exists") from exc
+        await uow.accounts.record(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action="user.created",
+                entity_type="user",
+                entity_id=new.username,
+                detail={"role": new.role, "sites": list(new.sites), "unit": new.unit},
+            )
+        )
+        user = user_from_row(row)
+        await uow.commit()
+    return user
 
 
 async def get_user(session: AsyncSession, username: str) -> User:
@@ -183,7 +186,7 @@ async def list_users(session: AsyncSession) -> list[User]:
 
 
 async def issue_token(
-    session: AsyncSession,
+    uow: SqlUnitOfWork,
     username: str,
     *,
     expires_at: datetime,
@@ -194,29 +197,32 @@ async def issue_token(
     """A new token for ``username``; the returned secret is the only copy."""
     if expires_at <= at:
         raise InvalidRequest(f"a token for {username} must expire after {at.isoformat()}")
-    user = await get_user(session, username)
     secret = new_secret()
-    row = TokenRow(
-        user_id=user.id,
-        token_hash=hash_secret(secret),
-        label=label,
-        created_at=at,
-        expires_at=expires_at,
-    )
-    session.add(row)
-    await session.flush()
-    await append(
-        session,
-        AuditEntry(
-            at=at,
-            actor=actor,
-            action="api_token.created",
-            entity_type="api_token",
-            entity_id=str(row.id),
-            detail={"user": username, "label": label, "expires_at": expires_at.isoformat()},
-        ),
-    )
-    return IssuedToken(_token_info(row, username), secret)
+    async with uow:
+        user = await uow.accounts.user(username)
+        if user is None:
+            raise NotFound(f"no user {username}")
+        row = TokenRow(
+            user_id=user.id,
+            token_hash=hash_secret(secret),
+            label=label,
+            created_at=at,
+            expires_at=expires_at,
+        )
+        await uow.accounts.add_token(row)
+        await uow.accounts.record(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action="api_token.created",
+                entity_type="api_token",
+                entity_id=str(row.id),
+                detail={"user": username, "label": label, "expires_at": expires_at.isoformat()},
+            )
+        )
+        info = _token_info(row, username)
+        await uow.commit()
+    return IssuedToken(info, secret)
 
 
 async def list_tokens(session: AsyncSession, username: str) -> list[TokenInfo]:
@@ -227,31 +233,25 @@ async def list_tokens(session: AsyncSession, username: str) -> list[TokenInfo]:
     return [_token_info(row, username) for row in rows]
 
 
-async def revoke_token(
-    session: AsyncSession, token_id: int, *, actor: str, at: datetime
-) -> TokenInfo:
+async def revoke_token(uow: SqlUnitOfWork, token_id: int, *, actor: str, at: datetime) -> TokenInfo:
     """Revoke a token from now on; revoking twice keeps the first time and audits once."""
-    found = (
-        await session.execute(
-            select(TokenRow, UserRow.username)
-            .join(UserRow, UserRow.id == TokenRow.user_id)
-            .where(TokenRow.id == token_id)
-        )
-    ).one_or_none()
-    if found is None:
-        raise NotFound(f"no token {token_id}")
-    row, username = found
-    if row.revoked_at is None:
-        row.revoked_at = at
-        await append(
-            session,
-            AuditEntry(
-                at=at,
-                actor=actor,
-                action="api_token.revoked",
-                entity_type="api_token",
-                entity_id=str(row.id),
-                detail={"user": username},
-            ),
-        )
-    return _token_info(row, username)
+    async with uow:
+        found = await uow.accounts.token(token_id)
+        if found is None:
+            raise NotFound(f"no token {token_id}")
+        row, username = found
+        if row.revoked_at is None:
+            row.revoked_at = at
+            await uow.accounts.record(
+                AuditEntry(
+                    at=at,
+                    actor=actor,
+                    action="api_token.revoked",
+                    entity_type="api_token",
+                    entity_id=str(row.id),
+                    detail={"user": username},
+                )
+            )
+        info = _token_info(row, username)
+        await uow.commit()
+    return info

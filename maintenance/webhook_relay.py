@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from maintenance.db import webhook_cursor
 from maintenance.db.tables import AuditRow
+from maintenance.db.uow import SqlUnitOfWork
 from maintenance.notify import webhook_event
 from maintenance.webhooks import WebhookSender
 
@@ -172,6 +173,7 @@ class WebhookRelay:
             await self._save(self._done)
 
     async def _save(self, audit_id: int) -> None:
-        async with self._sessions() as session, session.begin():
-            await webhook_cursor.save(session, audit_id)
+        async with SqlUnitOfWork(self._sessions) as uow:
+            await uow.webhook_cursor.save(audit_id)
+            await uow.commit()
         self._saved = audit_id

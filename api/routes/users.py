@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import users
-from api.deps import Clock, CurrentUser, ReadSession, Session, Settings
+from api.deps import Clock, CurrentUser, ReadSession, Settings, Uow
 from api.policy import allow, authenticated
 from maintenance.domain.actors import Role
 
@@ -94,11 +94,8 @@ async def list_users(session: ReadSession) -> list[UserOut]:
 
 
 @router.post("/users", status_code=201, dependencies=[_ADMIN])
-async def create_user(
-    new: users.NewUser, caller: CurrentUser, session: Session, clock: Clock
-) -> UserOut:
-    async with session.begin():
-        user = await users.create_user(session, new, actor=caller.user.audit_name, at=clock())
+async def create_user(new: users.NewUser, caller: CurrentUser, uow: Uow, clock: Clock) -> UserOut:
+    user = await users.create_user(uow, new, actor=caller.user.audit_name, at=clock())
     return UserOut.of(user)
 
 
@@ -112,7 +109,7 @@ async def create_token(
     username: UsernamePath,
     new: NewToken,
     caller: CurrentUser,
-    session: Session,
+    uow: Uow,
     clock: Clock,
     settings: Settings,
 ) -> IssuedTokenOut:
@@ -120,15 +117,14 @@ async def create_token(
     lifetime = (
         timedelta(days=new.expires_in_days) if new.expires_in_days else settings.token_lifetime
     )
-    async with session.begin():
-        issued = await users.issue_token(
-            session,
-            username,
-            expires_at=now + lifetime,
-            label=new.label,
-            actor=caller.user.audit_name,
-            at=now,
-        )
+    issued = await users.issue_token(
+        uow,
+        username,
+        expires_at=now + lifetime,
+        label=new.label,
+        actor=caller.user.audit_name,
+        at=now,
+    )
     return IssuedTokenOut(**TokenOut.of(issued.info).model_dump(), token=issued.secret)
 
 
@@ -136,9 +132,8 @@ async def create_token(
 async def revoke_token(
     token_id: Annotated[int, Path(ge=1, le=2**62)],
     caller: CurrentUser,
-    session: Session,
+    uow: Uow,
     clock: Clock,
 ) -> Response:
-    async with session.begin():
-        await users.revoke_token(session, token_id, actor=caller.user.audit_name, at=clock())
+    await users.revoke_token(uow, token_id, actor=caller.user.audit_name, at=clock())
     return Response(status_code=204)

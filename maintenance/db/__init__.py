@@ -9,7 +9,8 @@
     migrations/        Alembic revisions, run in code: ``await upgrade(engine)``; each
                        revision imports only alembic and sqlalchemy
     audit.py           append to and verify the hash-chained audit trail
-    site_import.py     load a site file's buildings and assets, idempotently
+    site_import.py     load a site file's buildings and assets, idempotently (uow.sites)
+    accounts.py        the API's users and tokens, written through the unit of work
     uow.py             SqlUnitOfWork: the maintenance.domain.ports.UnitOfWork adapter
     mapping.py         alarms and work orders to rows and back, for uow.py
     read/              read models, one module per area: work orders, alarms, assets,

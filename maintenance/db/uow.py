@@ -10,8 +10,10 @@ see the unit's own changes, and nothing needs an explicit save.
 Spending proposals (``proposals``, :class:`maintenance.db.committee.SqlProposals`) are
 ORM rows in the session instead: SQLAlchemy tracks their changes, and each flush first
 copies the tracked proposals onto their rows. The site register (``sites``,
-:class:`maintenance.db.site_import.SqlSites`) writes a site file's rows and their audit
-entries straight into the unit's transaction.
+:class:`maintenance.db.site_import.SqlSites`) and the API's users and tokens
+(``accounts``, :class:`maintenance.db.accounts.SqlAccounts`) write their rows and audit
+entries straight into the unit's transaction, as does the webhook relay's mark
+(``webhook_cursor``, :class:`maintenance.db.webhook_cursor.SqlWebhookCursor`).
 
 Audit: at each flush, every domain event still pending on a tracked object is appended to
 the audit trail (:mod:`maintenance.db.audit`) in the same transaction, once, so a change
@@ -37,6 +39,7 @@ from sqlalchemy import Select, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from maintenance.db.accounts import SqlAccounts
 from maintenance.db.audit import append
 from maintenance.db.committee import SqlProposals
 from maintenance.db.errors import StorageError
@@ -53,6 +56,7 @@ from maintenance.db.mapping import (
 )
 from maintenance.db.site_import import SqlSites
 from maintenance.db.tables import Base, WorkOrderCounterRow
+from maintenance.db.webhook_cursor import SqlWebhookCursor
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.audit import entry_from_event
 from maintenance.domain.events import DomainEvent
@@ -79,6 +83,8 @@ class SqlUnitOfWork:
         self.work_orders = SqlWorkOrders(self)
         self.proposals = SqlProposals(lambda: self.session)
         self.sites = SqlSites(lambda: self.session)
+        self.accounts = SqlAccounts(lambda: self.session)
+        self.webhook_cursor = SqlWebhookCursor(lambda: self.session)
 
     async def __aenter__(self) -> Self:
         if self._session is not None:

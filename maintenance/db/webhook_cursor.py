@@ -1,10 +1,13 @@
 """How far the webhook relay has got through the audit trail: one row, one audit id.
 
 The relay (:mod:`maintenance.webhook_relay`) reads the audit entries after
-:func:`load` and, once their webhooks are settled, moves the mark with :func:`save`.
+:func:`load` and, once their webhooks are settled, moves the mark through a unit of
+work's ``webhook_cursor`` repository (:meth:`SqlWebhookCursor.save`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sqlalchemy import BigInteger, CheckConstraint, Integer, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from maintenance.db.tables import Base
 
-__all__ = ["WebhookCursorRow", "load", "save"]
+__all__ = ["SqlWebhookCursor", "WebhookCursorRow", "load"]
 
 _ONLY = 1
 
@@ -34,11 +37,16 @@ async def load(session: AsyncSession) -> int | None:
     )
 
 
-async def save(session: AsyncSession, audit_id: int) -> None:
-    """Store ``audit_id`` in the caller's transaction."""
-    row = await session.get(WebhookCursorRow, _ONLY)
-    if row is None:
-        session.add(WebhookCursorRow(id=_ONLY, audit_id=audit_id))
-    else:
-        row.audit_id = audit_id
-    await session.flush()
+class SqlWebhookCursor:
+    def __init__(self, session: Callable[[], AsyncSession]) -> None:
+        self._session = session
+
+    async def save(self, audit_id: int) -> None:
+        """Store ``audit_id`` in the unit's transaction."""
+        session = self._session()
+        row = await session.get(WebhookCursorRow, _ONLY)
+        if row is None:
+            session.add(WebhookCursorRow(id=_ONLY, audit_id=audit_id))
+        else:
+            row.audit_id = audit_id
+        await session.flush()

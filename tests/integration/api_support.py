@@ -21,6 +21,7 @@ from api.app import create_app
 from api.deps import Services
 from api.settings import ApiSettings
 from api.users import NewUser, create_user, issue_token
+from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Role
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -59,12 +60,17 @@ class RunningApi:
     ) -> str:
         """Create a user (as the CLI does) and return a bearer token for them."""
         now = self.services.clock()
-        async with self.services.sessions() as session, session.begin():
-            new = NewUser(username=username, role=role, sites=list(sites), unit=unit)
-            await create_user(session, new, actor="cli:test", at=now)
-            issued = await issue_token(
-                session, username, expires_at=now + expires_in, label=None, actor="cli:test", at=now
-            )
+        sessions = self.services.sessions
+        new = NewUser(username=username, role=role, sites=list(sites), unit=unit)
+        await create_user(SqlUnitOfWork(sessions), new, actor="cli:test", at=now)
+        issued = await issue_token(
+            SqlUnitOfWork(sessions),
+            username,
+            expires_at=now + expires_in,
+            label=None,
+            actor="cli:test",
+            at=now,
+        )
         return issued.secret
 
 
