@@ -10,6 +10,7 @@ from infra.local.services import (
     InfluxInstance,
     LocalServices,
     MosquittoInstance,
+    TlsListener,
 )
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "InfluxInstance",
     "LocalServices",
     "MosquittoInstance",
+    "TlsListener",
     "free_ports",
 ]

@@ -11,6 +11,8 @@ process with:
 - its config, data, log and pid file under ``root/mosquitto/`` or ``root/influxdb/``
   (a fresh temporary directory when no root is given);
 - readiness meaning a real answer: an MQTT CONNACK, an HTTP 204 from ``/ping``;
+- for Mosquitto, optionally a second, TLS listener (``TlsListener``: the broker's
+  certificate and key, and a CA when clients must present certificates), on its own port;
 - the same port and data across ``stop()``/``start()``, so tests can take a server away
   for a while and check that nothing was lost when it comes back.
 
@@ -29,6 +31,7 @@ import pwd
 import socket
 import string
 import urllib.parse
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -37,7 +40,13 @@ from estatewatch.errors import ServiceError
 from estatewatch.ports import LOOPBACK, free_ports, port_is_free
 from infra.local._process import Lifecycle, ManagedService, temporary_root
 
-__all__ = ["DEFAULT_DATABASE", "InfluxInstance", "LocalServices", "MosquittoInstance"]
+__all__ = [
+    "DEFAULT_DATABASE",
+    "InfluxInstance",
+    "LocalServices",
+    "MosquittoInstance",
+    "TlsListener",
+]
 
 DEFAULT_DATABASE: Final = "estatewatch"
 _PROBE_TIMEOUT_S: Final = 0.5
@@ -48,12 +57,46 @@ def _template(name: str) -> string.Template:
     return string.Template(resources.files("infra.local").joinpath(name).read_text())
 
 
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """A TLS listener's files (PEM): the broker's certificate chain and key, and, when
+    given, the CA whose certificates clients must present."""
+
+    certfile: Path
+    keyfile: Path
+    client_cafile: Path | None = None
+
+
 class MosquittoInstance(ManagedService):
-    """A private Mosquitto broker with persistence; ``url`` is ``mqtt://127.0.0.1:PORT``."""
+    """A private Mosquitto broker with persistence; ``url`` is ``mqtt://127.0.0.1:PORT``.
+
+    With ``tls``, it also listens for MQTT over TLS on ``tls_port`` (same users, ACL and
+    data as the plain listener).
+    """
 
     name = "Mosquitto"
     program = "mosquitto"
     dirname = "mosquitto"
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        port: int | None = None,
+        *,
+        tls: TlsListener | None = None,
+        executable: Path | str | None = None,
+        startup_timeout: float = 30.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(
+            root,
+            port,
+            executable=executable,
+            startup_timeout=startup_timeout,
+            stop_timeout=stop_timeout,
+        )
+        self.tls = tls
+        self.tls_port: int | None = free_ports(1)[0] if tls is not None else None
 
     @property
     def url(self) -> str:
@@ -70,8 +113,24 @@ class MosquittoInstance(ManagedService):
             port=self.port,
             data_dir=_single_line(f"{self.data_dir}{os.sep}"),
             log_file=_single_line(str(self.log_path)),
+            tls_listener=self._tls_listener(),
         )
         self.config_path.write_text(text)
+
+    def _tls_listener(self) -> str:
+        if self.tls is None:
+            return ""
+        lines = [
+            f"listener {self.tls_port} {LOOPBACK}",
+            f"certfile {_single_line(str(self.tls.certfile.absolute()))}",
+            f"keyfile {_single_line(str(self.tls.keyfile.absolute()))}",
+        ]
+        if self.tls.client_cafile is not None:
+            lines += [
+                f"cafile {_single_line(str(self.tls.client_cafile.absolute()))}",
+                "require_certificate true",
+            ]
+        return "\n".join(lines)
 
     def _command(self, executable: str) -> list[str]:
         return [executable, "-c", str(self.config_path)]
