@@ -1,7 +1,8 @@
 """The API's composition root: ``create_app(settings)`` builds the FastAPI application.
 
-Nothing is created at import time. The lifespan opens the maintenance database (and
-migrates it to the newest schema, as the worker does) and the InfluxDB reader when
+Nothing is created at import time. The lifespan opens the maintenance database (checks
+that it is at the code's revision, or migrates it when ``settings.migrate``: see
+:func:`maintenance.db.migrations.prepare_schema`) and the InfluxDB reader when
 ``influx_url`` is set, and puts them on ``app.state.services`` (:class:`api.deps.Services`)
 for the dependencies in :mod:`api.deps`. The API sends no webhooks: the maintenance
 worker relays them from the audit trail (:mod:`maintenance.webhook_relay`). Resource
@@ -27,7 +28,7 @@ from estatewatch.clock import Clock, utc_now
 from estatewatch.influx.query import InfluxReader
 from maintenance.config_files import load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
-from maintenance.db.migrations import upgrade
+from maintenance.db.migrations import prepare_schema
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -50,7 +51,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             engine = await stack.enter_async_context(open_engine(settings.database_url))
-            await upgrade(engine)
+            await prepare_schema(engine, migrate=settings.migrate)
             reader = await stack.enter_async_context(
                 open_engine(settings.database_url, read_only=True)
             )

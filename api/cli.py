@@ -2,8 +2,9 @@
 
 Every command takes the database as ``--db URL`` or ``--data-dir DIR`` (SQLite file
 ``maintenance.db`` in it), else ``ESTATEWATCH_API_DB_URL`` / ``ESTATEWATCH_API_DATA_DIR``,
-else ``var/maintenance``: the maintenance worker's database. The user and token commands
-migrate the database first, so the first admin can be made on a fresh install.
+else ``var/maintenance``: the maintenance worker's database. No command here migrates it
+unless told to (``estatewatch api --migrate``): on a fresh install run ``estatewatch
+maintenance db upgrade`` first; a database that is behind is refused in one line naming it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, get_args
 
-from maintenance.cli import add_database_options, cli_actor, quiet_alembic
+from maintenance.cli import add_database_options, add_migrate_option, cli_actor, quiet_alembic
 from maintenance.domain.actors import Role
 
 if TYPE_CHECKING:
@@ -46,8 +47,9 @@ def _add_api(subparsers: Actions) -> None:
         description=(
             "Serve the estatewatch HTTP API for staff, the owners' committee and residents:"
             " /api/v1 (bearer tokens from 'estatewatch tokens create'), OpenAPI pages at"
-            " /docs, /healthz and /readyz. The database is migrated on start. Every option"
-            " can also be set as ESTATEWATCH_API_<OPTION>."
+            " /docs, /healthz and /readyz. The database must be migrated first ('estatewatch"
+            " maintenance db upgrade') unless --migrate is given. Every option can also be"
+            " set as ESTATEWATCH_API_<OPTION>."
         ),
     )
     for option, dest, kind, text in (
@@ -60,6 +62,7 @@ def _add_api(subparsers: Actions) -> None:
         ("--sla-policy", "sla_policy_path", Path, "SLA policy file (default: P1 10 min/1 h/4 h)"),
     ):
         api.add_argument(option, dest=dest, type=kind, help=text)
+    add_migrate_option(api)
     add_database_options(api)
     api.set_defaults(handler=_serve)
 
@@ -135,7 +138,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     app = create_app(settings)
+    # Checked (or migrated) before uvicorn starts, so a refusal is one line, not a failed
+    # lifespan's traceback; the lifespan checks again, for servers started otherwise.
+    asyncio.run(_prepare_schema(settings))
     return run_until_signalled(lambda stop: serve(app, settings, stop))
+
+
+async def _prepare_schema(settings: ApiSettings) -> None:
+    from maintenance.db.engine import open_engine
+    from maintenance.db.migrations import prepare_schema
+
+    async with open_engine(settings.database_url) as engine:
+        await prepare_schema(engine, migrate=settings.migrate)
 
 
 async def serve(app: FastAPI, settings: ApiSettings, stop: asyncio.Event) -> None:
@@ -178,16 +192,17 @@ async def serve(app: FastAPI, settings: ApiSettings, stop: asyncio.Event) -> Non
 def _on_database(
     args: argparse.Namespace, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
 ) -> T:
-    """Run ``work`` on the migrated database."""
+    """Run ``work`` on a database at the code's revision (else one line naming the command
+    that migrates it)."""
     quiet_alembic()
     from maintenance.db.engine import make_sessionmaker, open_engine
-    from maintenance.db.migrations import upgrade
+    from maintenance.db.migrations import ensure_current
 
     settings = _settings(args)
 
     async def main() -> T:
         async with open_engine(settings.database_url) as engine:
-            await upgrade(engine)
+            await ensure_current(engine)
             return await work(make_sessionmaker(engine))
 
     return asyncio.run(main())

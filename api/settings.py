@@ -47,6 +47,9 @@ class ApiSettings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20  # larger requests: 413
     token_lifetime: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=30)
     readiness_timeout: Annotated[float, Field(gt=0, le=30)] = 2.0
+    # Migrate the database at start instead of refusing one that is behind (see
+    # maintenance.db.migrations: one process migrates).
+    migrate: bool = False
 
     # The same check as the worker's, so both refuse the same URLs with the same words.
     _async_driver = field_validator("db_url")(MaintenanceSettings._async_driver.__func__)  # type: ignore[attr-defined]

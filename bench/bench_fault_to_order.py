@@ -62,6 +62,7 @@ async def _measure(
         mqtt_port=broker.port,
         client_id="bench-maintenance",
         tick_interval=0.2,
+        migrate=True,  # a fresh database, which this worker is the one to migrate
     )
     latencies: list[float] = []
     async with running_maintenance(settings) as detection, open_engine(settings.database_url) as db:

@@ -60,6 +60,16 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_migrate_option(parser: argparse.ArgumentParser) -> None:
+    """``--migrate``: migrate the database at start instead of refusing one that is behind."""
+    parser.add_argument(
+        "--migrate",
+        action="store_true",
+        default=None,  # None: not given, so ESTATEWATCH_<SERVICE>_MIGRATE decides
+        help="migrate the database at start (default: refuse a database not migrated)",
+    )
+
+
 def _add_run(actions: Actions) -> None:
     run = actions.add_parser(
         "run",
@@ -67,8 +77,10 @@ def _add_run(actions: Actions) -> None:
         description=(
             "Consume gateway telemetry and events of this worker's sites from the central"
             " broker (a persistent MQTT 5 session), judge them with the detection rules, keep"
-            " alarms and work orders in the database (migrated on start), check SLAs and"
-            " send webhooks. Every option can also be set as ESTATEWATCH_MAINTENANCE_<OPTION>."
+            " alarms and work orders in the database, check SLAs and send webhooks. The"
+            " database must be migrated first ('estatewatch maintenance db upgrade') unless"
+            " --migrate is given. Every option can also be set as"
+            " ESTATEWATCH_MAINTENANCE_<OPTION>."
         ),
     )
     for option, dest, kind, text in (
@@ -83,11 +95,13 @@ def _add_run(actions: Actions) -> None:
         ("--sla-interval", "sla_interval", float, "seconds between SLA checks (15)"),
     ):
         run.add_argument(option, dest=dest, type=kind, help=text)
+    add_migrate_option(run)
     add_database_options(run)
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    quiet_alembic()
     from estatewatch.stopping import run_until_signalled
     from maintenance.worker import run_maintenance
 

@@ -42,6 +42,9 @@ class MaintenanceSettings(BaseSettings):
     tick_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     sla_interval: Annotated[float, Field(gt=0, le=3600)] = 15.0
     snapshot_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # Migrate the database at start instead of refusing one that is behind. Off: one
+    # process (`estatewatch maintenance db upgrade`) migrates, so two never race.
+    migrate: bool = False
 
     @field_validator("db_url")
     @classmethod

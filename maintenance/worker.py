@@ -44,7 +44,7 @@ from estatewatch.mqtt import Ack, WireConsumer
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
 from maintenance.config_files import DEFAULT_RULES, load_rules, load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
-from maintenance.db.migrations import upgrade
+from maintenance.db.migrations import prepare_schema
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.observations import from_event, from_status, from_telemetry
 from maintenance.domain.ports import UnitOfWork
@@ -180,8 +180,7 @@ async def running_maintenance(
     dead = DeadLetters(settings.data_dir / "dead_letters.jsonl", log)
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_engine(settings.database_url))
-        # Idempotent: a fresh data directory works at once; an old schema is brought up.
-        await upgrade(db)
+        await prepare_schema(db, migrate=settings.migrate)
         sessions = make_sessionmaker(db)
         reader = await stack.enter_async_context(open_engine(settings.database_url, read_only=True))
         webhooks = await stack.enter_async_context(WebhookSender(hooks, clock))

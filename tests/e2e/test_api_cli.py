@@ -39,8 +39,22 @@ def wait_until_serving(base: str, server: subprocess.Popen[str]) -> None:
     pytest.fail("estatewatch api did not answer /healthz within 30 s")
 
 
+def start_api(port: int, *args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``estatewatch api`` on ``port`` with ``args``; /readyz finds no broker (port 1)."""
+    return subprocess.Popen(
+        [*ESTATEWATCH, "api", "--port", str(port), *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
+    )
+
+
 def test_make_an_admin_serve_the_api_call_it_and_stop_on_sigterm(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
+    migrated = estatewatch("maintenance", "db", "upgrade", *data, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
     added = estatewatch("users", "add", "alice", "--role", "admin", *data, cwd=tmp_path)
     assert (added.returncode, added.stdout) == (0, "user alice (admin) added\n"), added.stderr
     refused = estatewatch("users", "add", "li", "--role", "resident", *data, cwd=tmp_path)
@@ -57,14 +71,7 @@ def test_make_an_admin_serve_the_api_call_it_and_stop_on_sigterm(tmp_path: Path)
 
     (port,) = free_ports(1)
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [*ESTATEWATCH, "api", "--port", str(port), *data],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
-    )
+    server = start_api(port, *data, cwd=tmp_path)
     try:
         wait_until_serving(base, server)
         me = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
@@ -87,3 +94,37 @@ def test_make_an_admin_serve_the_api_call_it_and_stop_on_sigterm(tmp_path: Path)
     token_id = tokens.stdout.split("\t")[0]
     revoked = estatewatch("tokens", "revoke", token_id, *data, cwd=tmp_path)
     assert revoked.stdout == f"token {token_id} of alice revoked\n"
+
+
+def refusal(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line a command refusing an un-migrated database prints."""
+    lines = done.stderr.strip().splitlines()
+    assert (done.returncode, len(lines)) == (2, 1), done.stderr
+    assert "is at revision (none)" in lines[0]
+    assert "run 'estatewatch maintenance db upgrade'" in lines[0]
+    return lines[0]
+
+
+def test_the_api_and_the_user_commands_refuse_a_database_never_migrated(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    (port,) = free_ports(1)
+    refusal(estatewatch("api", "--port", str(port), *data, cwd=tmp_path))
+    refusal(estatewatch("users", "add", "alice", "--role", "admin", *data, cwd=tmp_path))
+    refusal(estatewatch("tokens", "list", "alice", *data, cwd=tmp_path))
+    # Nothing was migrated behind the refusals: the database is still at no revision.
+    refusal(estatewatch("maintenance", "audit", "verify", *data, cwd=tmp_path))
+
+
+def test_the_api_started_with_migrate_migrates_and_serves(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    (port,) = free_ports(1)
+    base = f"http://127.0.0.1:{port}"
+    server = start_api(port, "--migrate", *data, cwd=tmp_path)
+    try:
+        wait_until_serving(base, server)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    added = estatewatch("users", "add", "alice", "--role", "admin", *data, cwd=tmp_path)
+    assert (added.returncode, added.stdout) == (0, "user alice (admin) added\n"), added.stderr

@@ -49,6 +49,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """(base URL, an admin's token, the data directory) of a running ``estatewatch api``."""
     data = tmp_path / "data"
     where = ["--data-dir", str(data)]
+    estatewatch("maintenance", "db", "upgrade", *where, cwd=tmp_path)
     estatewatch("users", "add", "root", "--role", "admin", *where, cwd=tmp_path)
     admin = estatewatch("tokens", "create", "root", *where, cwd=tmp_path).strip()
     (port,) = free_ports(1)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from infra.local import MosquittoInstance
 from maintenance.db.migrations import head_revision
 
 pytestmark = pytest.mark.e2e
@@ -71,3 +74,47 @@ def test_a_bad_site_file_is_refused_naming_the_field(tmp_path: Path) -> None:
         " Input should be greater than 0\n"
     )
     assert not (tmp_path / "x.db").exists()  # refused before touching the database
+
+
+def test_the_worker_refuses_a_database_never_migrated_in_one_line(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    done = estatewatch("maintenance", "run", "--mqtt-port", "1", *data, cwd=tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert (done.returncode, len(lines)) == (2, 1), done.stderr
+    assert "is at revision (none)" in lines[0]
+    assert lines[0].endswith("run 'estatewatch maintenance db upgrade'")
+
+
+def test_the_worker_started_with_migrate_migrates_and_runs(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    data = tmp_path / "data"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cli", "maintenance", "run", "--migrate",
+         "--mqtt-port", str(mosquitto.port), "--data-dir", str(data),
+         "--client-id", f"maint-{tmp_path.name[-8:]}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+    def revision() -> str | None:
+        try:
+            with sqlite3.connect(data / "maintenance.db") as db:
+                row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.Error:
+            return None  # not created yet
+        return None if row is None else str(row[0])
+
+    try:
+        deadline = time.monotonic() + 30
+        while revision() != head_revision():
+            assert worker.poll() is None, "the worker exited instead of migrating"
+            assert time.monotonic() < deadline, "the worker did not migrate in 30 s"
+            time.sleep(0.2)
+        assert worker.poll() is None  # and it keeps running
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output

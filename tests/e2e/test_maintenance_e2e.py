@@ -106,8 +106,8 @@ async def test_injected_entrapment_becomes_one_p1_order_and_a_repeat_attaches(
     rules.write_text(quick)
     data = work / "maintenance"
     worker = start(
-        ["maintenance", "run", "--mqtt-port", str(mosquitto.port), "--data-dir", str(data),
-         "--client-id", f"maint-{work.name[-8:]}", "--sites", SITE,
+        ["maintenance", "run", "--migrate", "--mqtt-port", str(mosquitto.port),
+         "--data-dir", str(data), "--client-id", f"maint-{work.name[-8:]}", "--sites", SITE,
          "--rules", str(rules), "--tick-interval", "0.2"],
         work,
         work / "maintenance.log",

@@ -82,7 +82,9 @@ async def running_api(
     routers: Sequence[APIRouter] | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningApi]:
-    fields: dict[str, Any] = {"data_dir": tmp_path / "data", "mqtt_port": 1} | settings
+    # A fresh database per test, which this API is the one process to migrate.
+    fields: dict[str, Any] = {"data_dir": tmp_path / "data", "mqtt_port": 1, "migrate": True}
+    fields |= settings
     app = create_app(ApiSettings(**fields), clock=clock or SettableClock(), routers=routers)
     async with (
         app.router.lifespan_context(app),

@@ -37,6 +37,7 @@ def settings(tmp_path: Path, broker: MosquittoInstance) -> MaintenanceSettings:
         mqtt_port=broker.port,
         client_id=f"maint-{tmp_path.name}",
         tick_interval=0.2,
+        migrate=True,  # a fresh database per test, which this worker is the one to migrate
     )
 
 

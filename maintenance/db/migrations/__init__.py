@@ -2,7 +2,11 @@
 
 ``await upgrade(engine)`` brings a database to the newest revision inside one
 transaction; ``await ensure_current(engine)`` refuses to run a service against a database
-that is behind (or ahead of) the code. Revisions live in ``versions/`` and must keep the
+that is behind (or ahead of) the code. **One process migrates**: the API and the worker
+only check the revision at start (:func:`prepare_schema`), unless started with
+``--migrate``; ``estatewatch maintenance db upgrade`` (the compose stack's ``migrate``
+service, the demo, the systemd unit's ``ExecStartPre``) is the one that migrates, so two
+processes never race to migrate a fresh database. Revisions live in ``versions/`` and must keep the
 database equal to the model registry, :mod:`maintenance.db.models` (a test compares them).
 A revision imports only alembic and sqlalchemy: it spells out its own tables and indexes,
 so changing a model never changes history (a test reads every revision's imports).
@@ -21,7 +25,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maintenance.db.errors import SchemaNotCurrentError
 
-__all__ = ["alembic_config", "current_revision", "ensure_current", "head_revision", "upgrade"]
+__all__ = [
+    "MIGRATE_COMMAND",
+    "alembic_config",
+    "current_revision",
+    "ensure_current",
+    "head_revision",
+    "prepare_schema",
+    "upgrade",
+]
+
+MIGRATE_COMMAND = "estatewatch maintenance db upgrade"
+"""The command that migrates the maintenance database, as refusals name it."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -66,5 +81,17 @@ async def ensure_current(engine: AsyncEngine) -> None:
         where = engine.url.render_as_string(hide_password=True)
         raise SchemaNotCurrentError(
             f"maintenance database {where} is at revision {current or '(none)'}, the code"
-            f" needs {head}: run 'estatewatch maintenance db upgrade'"
+            f" needs {head}: run '{MIGRATE_COMMAND}'"
         )
+
+
+async def prepare_schema(engine: AsyncEngine, *, migrate: bool) -> None:
+    """At a process's start: migrate when told to (``--migrate``), else only check.
+
+    Raises :class:`SchemaNotCurrentError` (one line naming :data:`MIGRATE_COMMAND`) when
+    not migrating and the database is not at the code's revision.
+    """
+    if migrate:
+        await upgrade(engine)
+    else:
+        await ensure_current(engine)
