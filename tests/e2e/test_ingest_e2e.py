@@ -30,9 +30,12 @@ import httpx
 import pytest
 import yaml
 
+from estatewatch.durable_queue import DurableQueue, NewItem
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from estatewatch.mqtt import discard_session
 from estatewatch.wire import FieldValue, Reading, TelemetryMessage, telemetry_topic
+from gateway.config import UplinkConfig
+from gateway.uplink import Uplink
 from infra.local import InfluxInstance, MosquittoInstance, free_ports
 
 pytestmark = pytest.mark.e2e
@@ -494,6 +497,61 @@ async def test_a_killed_worker_restarted_stores_everything_once(
     assert received >= count - len(stored_at_kill)
     assert stop(restarted.process) == 0, restarted.log.read_text()
     assert "Traceback" not in restarted.log.read_text()
+
+
+# --- 3b. the broker restarted while a gateway replays its backlog -------------------------
+
+
+async def test_a_broker_restart_while_a_gateway_replays_its_backlog_loses_no_reading(
+    ingest: Ingest,
+    mosquitto: MosquittoInstance,
+    influxdb: InfluxInstance,
+    influx_database: str,
+    site: str,
+    tmp_path: Path,
+) -> None:
+    # The fault run of issue 12: a gateway replays its buffer, the broker restarts
+    # (SIGTERM) in the middle, the gateway is back at once and ingest only much later
+    # (there 29 s: independent backoffs race; here ingest is frozen until the gateway is
+    # done). Whatever the gateway replays meanwhile, and deletes on PUBACK, must wait in
+    # ingest's persistent session on the broker: a plain subscription, which Mosquitto
+    # restores after a restart, not a shared one, which it does not.
+    count = 3000
+    worker = await ingest.start("1", sites=site)
+    config = UplinkConfig(host=mosquitto.host, port=mosquitto.port, max_inflight=20)
+    with DurableQueue(tmp_path / "buffer.sqlite", max_bytes=1 << 26, fsync=False) as queue:
+        # The backlog: readings the gateway buffered during an earlier outage.
+        backlog = (telemetry(site, seq) for seq in range(count))
+        queue.append([NewItem.of(payload, key=topic) for topic, payload in backlog])
+        async with Uplink(config, queue, site=site, gateway_id="gw-e2e", backoff=(0.05, 0.2)):
+            async with asyncio.timeout(30):
+                while queue.depth > count * 3 // 4:  # noqa: ASYNC110  # the uplink's task
+                    await asyncio.sleep(0.01)
+            worker.process.send_signal(signal.SIGSTOP)
+            try:
+                await asyncio.to_thread(mosquitto.stop)  # SIGTERM: it saves its sessions
+                await asyncio.to_thread(mosquitto.start)
+                async with asyncio.timeout(30):
+                    while queue.depth:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                replayed_without_ingest = count - len(
+                    await stored_values(influxdb, influx_database, site)
+                )
+            finally:
+                worker.process.send_signal(signal.SIGCONT)
+        assert queue.dropped == 0
+    assert replayed_without_ingest >= count // 2, "most of the backlog went out meanwhile"
+
+    async def all_stored() -> bool:
+        return len(await stored_values(influxdb, influx_database, site)) >= count
+
+    await until(all_stored, 60, f"{count} points after the broker restart")
+    await asyncio.sleep(0.5)
+    assert sorted(await stored_values(influxdb, influx_database, site)) == list(range(count))
+    assert stop(worker.process) == 0, worker.log.read_text()
+    log = worker.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("lost the connection to MQTT broker") == 1, log
 
 
 # --- 4. injection through names -----------------------------------------------------------
