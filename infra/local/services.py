@@ -71,7 +71,8 @@ class MosquittoInstance(ManagedService):
     """A private Mosquitto broker with persistence; ``url`` is ``mqtt://127.0.0.1:PORT``.
 
     With ``tls``, it also listens for MQTT over TLS on ``tls_port`` (same users, ACL and
-    data as the plain listener).
+    data as the plain listener). ``autosave_interval`` is how often (s) it saves its
+    sessions and retained messages to disk besides at SIGTERM: what a ``kill()`` can lose.
     """
 
     name = "Mosquitto"
@@ -84,6 +85,7 @@ class MosquittoInstance(ManagedService):
         port: int | None = None,
         *,
         tls: TlsListener | None = None,
+        autosave_interval: int = 10,
         executable: Path | str | None = None,
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
@@ -96,6 +98,7 @@ class MosquittoInstance(ManagedService):
             stop_timeout=stop_timeout,
         )
         self.tls = tls
+        self.autosave_interval = autosave_interval
         self.tls_port: int | None = free_ports(1)[0] if tls is not None else None
 
     @property
@@ -114,6 +117,7 @@ class MosquittoInstance(ManagedService):
             data_dir=_single_line(f"{self.data_dir}{os.sep}"),
             log_file=_single_line(str(self.log_path)),
             tls_listener=self._tls_listener(),
+            autosave_interval=self.autosave_interval,
         )
         self.config_path.write_text(text)
 

@@ -312,3 +312,15 @@ def test_systemd_units_run_real_commands_with_valid_settings(
             settings = started_settings(env, variables, words)
         if (args.command, getattr(args, "action", None)) in BROKER_CLIENTS:
             assert settings.model_dump()["mqtt_port"] == broker_listener(), unit.name
+
+
+def test_the_shipped_broker_saves_often_enough_for_the_documented_loss_bound() -> None:
+    # README ("The MQTT link") promises what a SIGKILLed broker can lose: what it
+    # acknowledged in the last autosave_interval seconds. The shipped file must keep that.
+    conf = (INFRA / "mosquitto" / "mosquitto.conf").read_text()
+    settings = dict(re.findall(r"^(\w+) (.+)$", conf, flags=re.MULTILINE))
+    assert settings["persistence"] == "true"
+    assert settings.get("autosave_on_changes", "false") == "false"  # a time, not a count
+    readme = (INFRA.parent / "README.md").read_text()
+    (promised,) = re.findall(r"`autosave_interval (\d+)`", readme)
+    assert settings["autosave_interval"] == promised
