@@ -29,6 +29,8 @@ from estatewatch.influx.query import InfluxReader
 from maintenance.config_files import load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import prepare_schema
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.services import refresh_due_times
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -67,10 +69,13 @@ def create_app(
                 if settings.influx_url
                 else None
             )
+            sessions = make_sessionmaker(engine)
+            # Due times are stored under a policy: recompute those another one computed.
+            await refresh_due_times(SqlUnitOfWork(sessions, sla=sla_policy))
             app.state.services = Services(
                 settings,
                 clock,
-                make_sessionmaker(engine),
+                sessions,
                 make_sessionmaker(reader),
                 sla_policy,
                 influx,

@@ -180,7 +180,7 @@ routes that only read, so they never queue behind a writer's lock."""
 
 
 def _uow(services: AppServices) -> SqlUnitOfWork:
-    return SqlUnitOfWork(services.sessions)
+    return SqlUnitOfWork(services.sessions, sla=services.sla_policy)
 
 
 Uow = Annotated[SqlUnitOfWork, Depends(_uow)]

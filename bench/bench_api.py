@@ -51,9 +51,10 @@ from sqlalchemy import insert
 
 from estatewatch.ports import free_ports
 from maintenance.db.engine import default_url, make_engine
-from maintenance.db.mapping import WORK_ORDER
+from maintenance.db.mapping import WORK_ORDER, order_from_rows
 from maintenance.db.migrations import upgrade
 from maintenance.db.uow import COUNTER
+from maintenance.domain.sla import SlaPolicy, order_due_at
 from maintenance.domain.workorders import Status
 
 NAME = "api"
@@ -160,12 +161,20 @@ def order_rows(count: int, seed: int = 1) -> Iterator[dict[str, Any]]:
         }
 
 
+def with_due_times(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each row with the due time the unit of work would store (no holds in the seed)."""
+    policy = SlaPolicy()
+    for row in rows:
+        order = order_from_rows(row, {})
+        yield row | {"due_at": order_due_at(order, policy), "due_policy": policy.due_fingerprint}
+
+
 async def seed(url: str, count: int = ORDERS) -> None:
     """Migrate a fresh database at ``url`` and insert ``count`` orders."""
     engine = make_engine(url)
     try:
         await upgrade(engine)
-        rows = order_rows(count)
+        rows = with_due_times(order_rows(count))
         last: dict[int, int] = {}
         async with engine.begin() as connection:
             while batch := [row for _, row in zip(range(_BATCH), rows, strict=False)]:

@@ -99,7 +99,7 @@ async def _measure(
                 {"cmd": "clear", "device": car, "fault": "safety_circuit"},
             )
             await perform(
-                SqlUnitOfWork(sessions),
+                SqlUnitOfWork(sessions, sla=detection.policy),
                 Cancel(order, reason="benchmark"),
                 BENCH_ACTOR,
                 utc_now,

@@ -51,7 +51,7 @@ from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import Signal
 from maintenance.domain.sla import SlaPolicy
-from maintenance.services import check_slas, handle_signal
+from maintenance.services import check_slas, handle_signal, refresh_due_times
 from maintenance.settings import MaintenanceSettings
 from maintenance.webhook_relay import WebhookRelay
 from maintenance.webhooks import WebhookSender, WebhookSettings
@@ -185,7 +185,10 @@ async def running_maintenance(
         reader = await stack.enter_async_context(open_engine(settings.database_url, read_only=True))
         webhooks = await stack.enter_async_context(WebhookSender(hooks, clock))
         await stack.enter_async_context(WebhookRelay(webhooks, sessions, make_sessionmaker(reader)))
-        detection = Detection(engine, lambda: SqlUnitOfWork(sessions), clock, policy)
+        refreshed = await refresh_due_times(SqlUnitOfWork(sessions, sla=policy))
+        if refreshed:
+            log.info("maintenance: recomputed the SLA due times of %d open orders", refreshed)
+        detection = Detection(engine, lambda: SqlUnitOfWork(sessions, sla=policy), clock, policy)
         stack.callback(save_engine, engine, settings.data_dir)
 
         async def handle(parsed: Parsed, ack: Ack) -> None:

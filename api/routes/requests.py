@@ -81,7 +81,6 @@ async def my_requests(query: Annotated[WorkOrderQuery, Query()], desk: Act) -> W
     """The caller's own requests, newest first unless sorted otherwise."""
     page = await list_work_orders(
         desk.session,
-        policy=desk.sla,
         now=desk.clock(),
         filters=query.filters(),
         sort=WorkOrderSort.parse(query.sort),

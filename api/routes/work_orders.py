@@ -115,12 +115,10 @@ async def list_orders(
     me: CurrentUser,
     session: ReadSession,
     clock: Clock,
-    sla: Sla,
 ) -> WorkOrderPageOut:
     """Orders the caller may see, filtered, sorted and paged (keyset: follow next_cursor)."""
     page = await list_work_orders(
         session,
-        policy=sla,
         now=clock(),
         filters=query.filters(),
         sort=WorkOrderSort.parse(query.sort),

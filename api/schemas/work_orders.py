@@ -252,6 +252,9 @@ class WorkOrderOut(BaseModel):
     notes: list[NoteOut]
     rating: RatingOut | None
     allowed_actions: list[str] = Field(description="state-machine actions the status allows")
+    due_at: datetime | None = Field(
+        description="when the earliest running SLA clock is due (as in the list)"
+    )
     clocks: list[SlaClockOut]
     history: list[HistoryOut]
 
@@ -290,6 +293,7 @@ class WorkOrderOut(BaseModel):
             if rating is None
             else RatingOut(stars=rating.stars, comment=rating.comment, at=rating.at),
             allowed_actions=[a.value for a in allowed_actions(order.status)],
+            due_at=detail.due_at,
             clocks=[SlaClockOut.of(clock) for clock in detail.clocks],
             history=[HistoryOut.of(entry) for entry in history],
         )

@@ -1,7 +1,8 @@
 """Alarms and work orders to table rows and back.
 
 A domain object becomes a set of rows, each keyed by (table, primary key): an alarm is
-one ``alarm`` row; a work order is its ``work_order`` row plus one row per list item
+one ``alarm`` row; a work order is its ``work_order`` row (with its SLA due time, so the
+list reads the domain's answer) plus one row per list item
 (notes, holds, approvals, verifications, escalations sent, linked alarms) keyed by its
 position in the list. The unit of work diffs these row sets to write only what changed.
 """
@@ -28,6 +29,7 @@ from maintenance.db.tables import (
 from maintenance.domain.actors import Actor, Role
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.signals import DeviceRef, Priority, Severity
+from maintenance.domain.sla import SlaPolicy, order_due_at
 from maintenance.domain.workorders import (
     Approval,
     Hold,
@@ -215,7 +217,8 @@ ITEM_LISTS: tuple[ItemList, ...] = (
 )
 
 
-def order_rows(order: WorkOrder) -> Rows:
+def order_rows(order: WorkOrder, policy: SlaPolicy) -> Rows:
+    """The order's rows, with its due time under ``policy``."""
     rating = order.rating
     row: Row = {
         "id": order.id,
@@ -249,6 +252,8 @@ def order_rows(order: WorkOrder) -> Rows:
         "rating_stars": rating.stars if rating else None,
         "rating_comment": rating.comment if rating else None,
         "cancel_reason": order.cancel_reason,
+        "due_at": order_due_at(order, policy),
+        "due_policy": policy.due_fingerprint,
     }
     rows = {key(WORK_ORDER, row): row}
     for items in ITEM_LISTS:

@@ -218,6 +218,11 @@ class WorkOrderRow(Base):
     rating_stars: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the earliest running SLA clock is due (``sla.order_due_at``), written by the
+    unit of work at every change; ``due_policy`` names the targets it was computed under
+    (``SlaPolicy.due_fingerprint``), so a changed policy is found and recomputed."""
+    due_policy: Mapped[str | None] = mapped_column(String(16))
 
 
 class AlarmRow(Base):

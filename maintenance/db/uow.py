@@ -15,6 +15,13 @@ copies the tracked proposals onto their rows. The site register (``sites``,
 entries straight into the unit's transaction, as does the webhook relay's mark
 (``webhook_cursor``, :class:`maintenance.db.webhook_cursor.SqlWebhookCursor`).
 
+SLA due times: each work-order row carries the order's due time
+(:func:`maintenance.domain.sla.order_due_at`) under the unit's ``sla`` policy, rewritten
+whenever the order changes, so the list reads what the domain computed. Pass the
+process's policy (the composition roots do); :meth:`SqlWorkOrders.with_stale_due_times`
+finds the open orders whose stored due time another policy computed, and loading them
+is enough for the next commit to recompute it.
+
 Audit: at each flush, every domain event still pending on a tracked object is appended to
 the audit trail (:mod:`maintenance.db.audit`) in the same transaction, once, so a change
 and its audit row commit together. The service layer must therefore not audit the events
@@ -35,7 +42,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Select, Table, delete, insert, select, update
+from sqlalchemy import Select, Table, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -51,6 +58,7 @@ from maintenance.db.mapping import (
     Rows,
     alarm_from_row,
     alarm_rows,
+    key,
     order_from_rows,
     order_rows,
 )
@@ -62,18 +70,27 @@ from maintenance.domain.audit import entry_from_event
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.signals import DeviceRef
+from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
 
 __all__ = ["SqlUnitOfWork"]
 
 COUNTER: Table = WorkOrderCounterRow.__table__  # type: ignore[assignment]
 _OPEN = WORK_ORDER.c.status.not_in([status.value for status in TERMINAL])
+DEFAULT_SLA = SlaPolicy()
 
 
 class SqlUnitOfWork:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, audit: bool = True) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        audit: bool = True,
+        sla: SlaPolicy = DEFAULT_SLA,
+    ) -> None:
         self._sessions = sessions
         self._audit = audit
+        self.sla = sla
         self._session: AsyncSession | None = None
         self._alarms: dict[str, Alarm] = {}
         self._orders: dict[str, WorkOrder] = {}
@@ -138,7 +155,7 @@ class SqlUnitOfWork:
     def track_order(self, order: WorkOrder, *, stored: bool) -> WorkOrder:
         self._orders[order.id] = order
         if stored:
-            self._written |= order_rows(order)
+            self._written |= order_rows(order, self.sla)
         return order
 
     def tracked_alarm(self, alarm_id: str) -> Alarm | None:
@@ -153,7 +170,7 @@ class SqlUnitOfWork:
         for alarm in self._alarms.values():
             rows |= alarm_rows(alarm)
         for order in self._orders.values():
-            rows |= order_rows(order)
+            rows |= order_rows(order, self.sla)
         written = self._written
         session = self.session
         # Parents before children on insert, children before parents on delete.
@@ -211,11 +228,19 @@ class SqlUnitOfWork:
         for spec in ITEM_LISTS:
             for item in await self._items(spec.table, missing):
                 items[item["order_id"]].setdefault(spec.table, []).append(item)
-        return [
-            self.tracked_order(row["id"])
-            or self.track_order(order_from_rows(row, items[row["id"]]), stored=True)
-            for row in rows
-        ]
+        return [self.tracked_order(row["id"]) or self._track_loaded(row, items) for row in rows]
+
+    def _track_loaded(
+        self, row: RowData, items: dict[str, dict[Table, list[RowData]]]
+    ) -> WorkOrder:
+        order = self.track_order(order_from_rows(row, items[row["id"]]), stored=True)
+        # The due time as stored, not as this unit's policy would compute it: a flush then
+        # rewrites one that another policy computed.
+        self._written[key(WORK_ORDER, row)] |= {
+            "due_at": row["due_at"],
+            "due_policy": row["due_policy"],
+        }
+        return order
 
     async def _items(self, table: Table, order_ids: Iterable[str]) -> list[RowData]:
         ids = list(order_ids)
@@ -315,6 +340,11 @@ class SqlWorkOrders:
         return await self._uow.load_orders(
             select(WORK_ORDER).where(_OPEN).order_by(WORK_ORDER.c.created_at, WORK_ORDER.c.id)
         )
+
+    async def with_stale_due_times(self) -> list[WorkOrder]:
+        policy = self._uow.sla.due_fingerprint
+        stale = or_(WORK_ORDER.c.due_policy.is_(None), WORK_ORDER.c.due_policy != policy)
+        return await self._uow.load_orders(select(WORK_ORDER).where(_OPEN, stale))
 
     async def next_number(self, year: int) -> int:
         return await self._uow.next_number(year)

@@ -53,6 +53,11 @@ class WorkOrderRepository(Protocol):
     async def needing_sla_check(self) -> list[WorkOrder]:
         """Every open order (not closed or cancelled), oldest first, for the SLA scheduler."""
 
+    async def with_stale_due_times(self) -> list[WorkOrder]:
+        """Open orders whose stored SLA due time was computed under other targets than the
+        adapter's policy (or never); the unit's commit recomputes them. An adapter that
+        stores no due times returns none."""
+
     async def next_number(self, year: int) -> int:
         """The next order number for ``year`` (1, 2, 3, ...), unique across concurrent
         units of work and never reused; a rolled-back unit may leave a gap."""

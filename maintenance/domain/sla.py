@@ -8,7 +8,10 @@ Clocks, all started when the order is created and paused while it is on hold:
   clock runs on from creation, so the time the failed fix sat "resolved" counts: the fault
   was not fixed.
 
-A clock is breached when its active (unpaused) time exceeds the target. Escalation level
+A clock is breached when its active (unpaused) time exceeds the target; it is *due* at
+the instant its active time reaches the target (:attr:`SlaClock.due_at`). An order's due
+time (:func:`order_due_at`) is the earliest due time of its running clocks: the one rule
+both the detail and the list show (the unit of work stores it on the order's row). Escalation level
 ``n`` is due when the active time exceeds the target plus the level's ``after`` (level 1
 "manager" at the breach, level 2 "committee" 60 active minutes later by default). Sent
 escalations are recorded on the order, so each (clock, level) fires once, also across
@@ -28,6 +31,7 @@ file: both are what the owners agree with the property manager.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -146,6 +150,13 @@ class SlaPolicy(_Strict):
         targets: Targets = getattr(self.targets, priority)
         return targets
 
+    @property
+    def due_fingerprint(self) -> str:
+        """Names the targets (all due times depend on), so a stored due time computed
+        under other targets can be found and recomputed."""
+        text = self.targets.model_dump_json()
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True, slots=True)
 class SlaClock:
@@ -157,7 +168,8 @@ class SlaClock:
     """Active time: from start to stop (or now), less time on hold."""
     paused: bool
     due_at: datetime | None
-    """When active time reaches the target; None while paused (it depends on the resume)."""
+    """When active time reaches the target. While paused it is the instant the target was
+    reached if that was before the hold began, else None (it depends on the resume)."""
 
     @property
     def remaining(self) -> timedelta:
@@ -190,19 +202,42 @@ class SlaClocks:
     @classmethod
     def of(cls, order: WorkOrder, policy: SlaPolicy, now: datetime) -> SlaClocks:
         targets = policy.for_priority(order.priority)
-        stops: dict[ClockName, datetime | None] = {
-            "response": order.acknowledged_at,
-            "feedback": order.first_feedback_at,
-            "resolution": order.resolved_at,
-        }
         clocks = {
             name: _clock(name, targets.for_clock(name), order, stop, now)
-            for name, stop in stops.items()
+            for name, stop in _stops(order).items()
         }
         return cls(**clocks)
 
     def __iter__(self) -> Iterator[SlaClock]:
         return iter((self.response, self.feedback, self.resolution))
+
+
+def order_due_at(order: WorkOrder, policy: SlaPolicy) -> datetime | None:
+    """When the order's earliest running clock is due; None when the order is closed or
+    cancelled, or no running clock has a due time (all stopped, or paused before due).
+
+    An open order is overdue at ``now`` exactly when this is before ``now``: a running
+    clock is breached once past its due time, and a paused one only if it was due before
+    its hold began. Independent of ``now``, so it can be stored and only changes when the
+    order (or the policy) does.
+    """
+    if not order.is_open:
+        return None
+    targets = policy.for_priority(order.priority)
+    due = [
+        _clock_due(order.created_at, targets.for_clock(name), order.holds, None)
+        for name, stop in _stops(order).items()
+        if stop is None
+    ]
+    return min((d for d in due if d is not None), default=None)
+
+
+def _stops(order: WorkOrder) -> dict[ClockName, datetime | None]:
+    return {
+        "response": order.acknowledged_at,
+        "feedback": order.first_feedback_at,
+        "resolution": order.resolved_at,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +290,6 @@ def _clock(
 ) -> SlaClock:
     start = order.created_at
     end = stop if stop is not None else now
-    holds = _holds_between(order.holds, start, end)
     paused = stop is None and bool(order.holds) and order.holds[-1].ended_at is None
     on_hold = time_on_hold(order, end)
     return SlaClock(
@@ -265,7 +299,7 @@ def _clock(
         stopped_at=stop,
         elapsed=max(end - start - on_hold, timedelta(0)),
         paused=paused,
-        due_at=None if paused else _due_at(start, target, holds),
+        due_at=_clock_due(start, target, order.holds, stop),
     )
 
 
@@ -282,12 +316,19 @@ def _holds_between(
     return clipped
 
 
-def _due_at(start: datetime, target: timedelta, holds: list[tuple[datetime, datetime]]) -> datetime:
-    """The instant active time reaches ``target``, skipping the hold intervals."""
+def _clock_due(
+    start: datetime, target: timedelta, holds: list[Hold], stop: datetime | None
+) -> datetime | None:
+    """The instant active time reaches ``target``, skipping the holds before ``stop`` (a
+    running clock: all of them). None when a hold still open began before that instant."""
     t, left = start, target
-    for a, b in sorted(holds):
-        if a - t >= left:
+    for hold in sorted(holds, key=lambda h: h.started_at):
+        a = max(hold.started_at, start)
+        if (stop is not None and a >= stop) or a - t >= left:
             break
+        ended = hold.ended_at if stop is None else min(hold.ended_at or stop, stop)
+        if ended is None:
+            return None
         left -= max(a - t, timedelta(0))
-        t = max(t, b)
+        t = max(t, ended)
     return t + left

@@ -30,6 +30,7 @@ from maintenance.services.work_orders import (
     handle_signal,
     new_alarm_id,
     perform,
+    refresh_due_times,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "open_vote",
     "perform",
     "record_tally",
+    "refresh_due_times",
 ]

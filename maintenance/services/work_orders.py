@@ -15,6 +15,8 @@ events, which the caller turns into audit rows and webhooks *after* the commit.
 - :func:`acknowledge_alarm`: an operator acknowledges an alarm (once: a second time
   raises :class:`~maintenance.domain.errors.AlreadyAcknowledged`).
 - :func:`check_slas`: the scheduler's periodic SLA check; records and returns escalations.
+- :func:`refresh_due_times`: at start, recompute the stored SLA due times that another
+  policy computed (the unit of work stores each order's due time under its policy).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "handle_signal",
     "new_alarm_id",
     "perform",
+    "refresh_due_times",
 ]
 
 import uuid
@@ -257,6 +260,16 @@ async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaChe
             events += order.pull_events()
         await uow.commit()
     return SlaCheck(escalations, events)
+
+
+async def refresh_due_times(uow: UnitOfWork) -> int:
+    """Recompute the stored due times of open orders computed under other SLA targets than
+    the unit's (a changed policy file, or orders stored before due times were); returns
+    how many. Loading them is enough: the commit writes each order's due time anew."""
+    async with uow:
+        stale = await uow.work_orders.with_stale_due_times()
+        await uow.commit()
+    return len(stale)
 
 
 async def _get_order(uow: UnitOfWork, order_id: str) -> WorkOrder:

@@ -107,7 +107,7 @@ def desk(sessions: async_sessionmaker[AsyncSession]) -> Desk:
 
 async def ids(sessions: async_sessionmaker[AsyncSession], now: datetime, **kw: Any) -> list[str]:
     async with sessions() as session:
-        page = await list_work_orders(session, policy=POLICY, now=now, **kw)
+        page = await list_work_orders(session, now=now, **kw)
     return [item.id for item in page.items]
 
 
@@ -172,7 +172,7 @@ async def test_due_and_overdue_follow_the_sla_clocks_and_skip_hold_time(
     now = at(300)
 
     async with sessions() as session:
-        page = await list_work_orders(session, policy=POLICY, now=now)
+        page = await list_work_orders(session, now=now)
         summaries = {item.id: item for item in page.items}
         detail = await order_detail(session, held, policy=POLICY, now=now)
     assert (summaries[late].due_at, summaries[late].overdue) == (at(10), True)
@@ -188,6 +188,67 @@ async def test_due_and_overdue_follow_the_sla_clocks_and_skip_hold_time(
     assert by_due == [late, answered, held]
 
 
+async def test_the_list_and_the_detail_show_one_due_time_for_an_order_with_a_late_hold(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    late = await desk.order(0, "demo/building/B1/a", priority="P1")  # resolve within 240
+    await desk.act(1, cmd.Assign(late, assignee=TECH.user_id), MANAGER)
+    await desk.act(2, cmd.Acknowledge(late), TECH)
+    await desk.act(3, cmd.Start(late), TECH)
+    await desk.act(250, cmd.Hold(late, reason="waiting for a part"), TECH)  # already late
+
+    async def both(now: datetime) -> tuple[object, object, object, bool]:
+        async with sessions() as session:
+            page = await list_work_orders(session, now=now)
+            detail = await order_detail(session, late, policy=POLICY, now=now)
+        assert detail is not None
+        return (
+            page.items[0].due_at,
+            detail.due_at,
+            detail.clocks.resolution.due_at,
+            page.items[0].overdue,
+        )
+
+    assert await both(at(270)) == (at(240), at(240), at(240), True)  # on hold, still late
+    await desk.act(300, cmd.Resume(late), TECH)
+    assert await both(at(310)) == (at(240), at(240), at(240), True)
+    assert await ids(sessions, at(310), filters=WorkOrderFilters(overdue=True)) == [late]
+
+
+async def test_a_changed_policy_recomputes_the_stored_due_times_of_open_orders(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    open_order = await desk.order(0, "demo/building/B1/a", priority="P1")
+    closed = await desk.order(0, "demo/building/B1/b", priority="P1")
+    await desk.act(1, cmd.Cancel(closed, reason="reported twice"), MANAGER)
+    slower = SlaPolicy.model_validate(
+        {
+            "targets": {
+                "P1": {"acknowledge_within": 25, "feedback_within": 90, "resolve_within": 480}
+            }
+        }
+    )
+
+    async def due(now: datetime) -> dict[str, datetime | None]:
+        async with sessions() as session:
+            return {i.id: i.due_at for i in (await list_work_orders(session, now=now)).items}
+
+    assert await due(at(2)) == {open_order: at(10), closed: None}
+    assert await services.refresh_due_times(SqlUnitOfWork(sessions, sla=POLICY)) == 0
+    assert await services.refresh_due_times(SqlUnitOfWork(sessions, sla=slower)) == 1
+    assert await due(at(2)) == {open_order: at(25), closed: None}
+    assert await services.refresh_due_times(SqlUnitOfWork(sessions, sla=slower)) == 0
+    # A unit under the new policy keeps it as the order changes.
+    await services.perform(
+        SqlUnitOfWork(sessions, sla=slower),
+        cmd.Assign(open_order, TECH.user_id),
+        MANAGER,
+        desk.clock,
+        slower,
+    )
+    assert await due(at(2)) == {open_order: at(25), closed: None}
+
+
 async def test_a_cancelled_or_resolved_order_is_never_due(
     desk: Desk, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -199,7 +260,7 @@ async def test_a_cancelled_or_resolved_order_is_never_due(
     await desk.act(3, cmd.Resolve(resolved), TECH)
 
     async with sessions() as session:
-        page = await list_work_orders(session, policy=POLICY, now=at(10_000))
+        page = await list_work_orders(session, now=at(10_000))
     assert [(i.due_at, i.overdue) for i in page.items] == [(None, False), (None, False)]
 
 
@@ -219,7 +280,6 @@ async def test_pages_walk_every_order_once_in_each_sort(
                 while True:
                     page = await list_work_orders(
                         session,
-                        policy=POLICY,
                         now=at(60),
                         sort=sort,
                         page=PageRequest(limit=3, cursor=cursor),
@@ -233,7 +293,7 @@ async def test_pages_walk_every_order_once_in_each_sort(
 
     by_priority = await ids(sessions, at(60), sort=WorkOrderSort.parse("priority"))
     async with sessions() as session:
-        page = await list_work_orders(session, policy=POLICY, now=at(60))
+        page = await list_work_orders(session, now=at(60))
     created = {item.id: item.priority for item in page.items}
     assert [created[i] for i in by_priority] == sorted(priorities)
 
@@ -249,7 +309,7 @@ async def test_bad_pages_sorts_and_cursors_are_refused(
     with pytest.raises(InvalidRequest, match="sort by one of"):
         WorkOrderSort.parse("title; DROP TABLE work_order")
     async with sessions() as session:
-        first = await list_work_orders(session, policy=POLICY, now=at(5), page=PageRequest(limit=1))
+        first = await list_work_orders(session, now=at(5), page=PageRequest(limit=1))
         assert first.next_cursor is not None
         for cursor, sort in (
             (first.next_cursor, WorkOrderSort(SortKey.PRIORITY)),  # made for another sort
@@ -258,9 +318,7 @@ async def test_bad_pages_sorts_and_cursors_are_refused(
             ("WyJ3bzpjcmVhdGVkX2F0OmQiLDEsIngiXQ", WorkOrderSort()),  # a number for a time
         ):
             with pytest.raises(InvalidRequest, match="cursor"):
-                await list_work_orders(
-                    session, policy=POLICY, now=at(5), sort=sort, page=PageRequest(1, cursor)
-                )
+                await list_work_orders(session, now=at(5), sort=sort, page=PageRequest(1, cursor))
 
 
 async def test_what_the_visibility_clause_leaves_out_is_neither_listed_nor_found(

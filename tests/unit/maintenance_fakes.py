@@ -69,6 +69,9 @@ class FakeWorkOrders:
     async def needing_sla_check(self) -> list[WorkOrder]:
         return sorted((o for o in self.items.values() if o.is_open), key=lambda o: o.created_at)
 
+    async def with_stale_due_times(self) -> list[WorkOrder]:
+        return []  # stores no due times
+
     async def next_number(self, year: int) -> int:
         self.numbers[year] = self.numbers.get(year, 0) + 1
         return self.numbers[year]

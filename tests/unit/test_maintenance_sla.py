@@ -12,7 +12,13 @@ from estatewatch.errors import ConfigError
 from maintenance.config_files import load_sla_policy
 from maintenance.domain.actors import Actor
 from maintenance.domain.signals import Priority
-from maintenance.domain.sla import SlaClocks, SlaPolicy, due_escalations, time_on_hold
+from maintenance.domain.sla import (
+    SlaClocks,
+    SlaPolicy,
+    due_escalations,
+    order_due_at,
+    time_on_hold,
+)
 from maintenance.domain.workorders import WorkOrder
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -85,6 +91,38 @@ def test_clock_figures_with_a_hold() -> None:
     assert clocks.resolution.remaining_minutes == 180
     assert clocks.resolution.due_at == at(15, 0)
     assert not any(c.breached for c in clocks)
+
+
+def test_the_order_is_due_when_its_earliest_running_clock_is() -> None:
+    o = acknowledged(at(10, 4))  # response stopped; feedback (60 min) and resolution run
+    assert order_due_at(o, POLICY) == at(11, 0)
+    o.start(TECH, at(10, 8), approval_threshold=THRESHOLD)  # feedback given
+    assert order_due_at(o, POLICY) == at(14, 0)
+    o.hold(TECH, at(11, 0), reason="parts")  # paused before due: due depends on the resume
+    assert order_due_at(o, POLICY) is None
+    assert SlaClocks.of(o, POLICY, at(12, 0)).resolution.due_at is None
+    o.resume(TECH, at(12, 0), approval_threshold=THRESHOLD)
+    assert order_due_at(o, POLICY) == at(15, 0)
+    # A hold that begins after the clock was late does not move the due time, paused or
+    # not, and the order stays overdue: the detail's clock and the order agree.
+    o.hold(TECH, at(15, 30), reason="parts again")
+    assert order_due_at(o, POLICY) == at(15, 0)
+    held = SlaClocks.of(o, POLICY, at(16, 0)).resolution
+    assert (held.paused, held.breached, held.due_at) == (True, True, at(15, 0))
+    o.resume(TECH, at(16, 30), approval_threshold=THRESHOLD)
+    assert order_due_at(o, POLICY) == SlaClocks.of(o, POLICY, at(17, 0)).resolution.due_at
+    assert order_due_at(o, POLICY) == at(15, 0)
+    # A 5-hour target is not yet reached when the second hold begins: both holds count.
+    five_hours = SlaPolicy.model_validate(
+        {
+            "targets": {
+                "P1": {"acknowledge_within": 10, "feedback_within": 60, "resolve_within": 300}
+            }
+        }
+    )
+    assert order_due_at(o, five_hours) == at(17, 0)
+    o.cancel(MANAGER, at(17, 0), reason="replaced by a new order")
+    assert order_due_at(o, POLICY) is None  # closed and cancelled orders are never due
 
 
 def test_breaches_escalate_exactly_once_per_level() -> None:

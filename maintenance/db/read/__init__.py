@@ -5,10 +5,10 @@
     assets.py       the asset register, a device's facts and open alarms
     kpi_frames.py   the KPI input frames for a period (and InfluxDB counters)
     evidence.py     an elevator's facts and history, for a proposal's evidence
-    sla_due.py      an order's SLA due time as a SQL expression (for the list's due/overdue)
+    committee.py    spending proposals with their vote
     pages.py        PageRequest and Page, the keyset condition, the next page's cursor
     cursor.py       the opaque cursor's codec (pure: no SQL)
-    dialect.py      SQL functions compiled per dialect (epoch seconds, least)
+    dialect.py      SQL functions compiled per dialect (epoch seconds)
     indexes.py      the indexes the lists rely on
 
 SQLAlchemy selects over :mod:`maintenance.db.tables`, every value a bound parameter. Each

@@ -9,7 +9,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["Epoch", "Least"]
+__all__ = ["Epoch"]
 
 
 class Epoch(FunctionElement[float]):
@@ -27,20 +27,3 @@ def _epoch_sqlite(element: Epoch, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(Epoch)
 def _epoch_default(element: Epoch, compiler: SQLCompiler, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
-
-
-class Least(FunctionElement[float]):
-    """The smallest argument (no argument may be NULL: SQLite's min() would be NULL)."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(Least, "sqlite")
-def _least_sqlite(element: Least, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"min({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(Least)
-def _least_default(element: Least, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"LEAST({compiler.process(element.clauses, **kw)})"

@@ -9,7 +9,10 @@
 - :func:`urgent_orders_open_at` and :func:`approvals_between`: the monthly report's
   orders still open at a time and spending decisions in a period.
 
-Due and overdue in the list come from :mod:`maintenance.db.read.sla_due`.
+**Due and overdue** are the order's stored ``due_at``: the domain's
+:func:`~maintenance.domain.sla.order_due_at`, which the unit of work writes with every
+change of the order (and recomputes for a changed SLA policy at start), so the list and
+the detail show the same due time. An order is overdue when it is before ``now``.
 
 **Building**: orders carry no building column. An order is in building ``B`` of site
 ``S`` when an alarm linked to it came from ``B``, or when its asset key names it
@@ -20,17 +23,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, Table, case, exists, or_, select
+from sqlalchemy import ColumnElement, Select, Table, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import history
 from maintenance.db.mapping import ALARM, ITEM_LISTS, WORK_ORDER, RowData, order_from_rows
 from maintenance.db.read.cursor import decode_cursor, parse_number, parse_text, parse_time
+from maintenance.db.read.dialect import Epoch
 from maintenance.db.read.pages import (
     FIRST_PAGE,
     Page,
@@ -39,7 +43,6 @@ from maintenance.db.read.pages import (
     next_cursor,
     visible_clauses,
 )
-from maintenance.db.read.sla_due import NEVER, NOW_PARAM, OPEN_STATUSES, due_epoch
 from maintenance.db.tables import WorkOrderApprovalRow
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.errors import InvalidRequest
@@ -127,6 +130,8 @@ class WorkOrderDetail:
     order: WorkOrder
     clocks: SlaClocks
     history: list[AuditEntry] = field(default_factory=list)
+    due_at: datetime | None = None
+    """As the list shows it (stored): when the earliest running SLA clock is due."""
 
 
 def _escape_like(text: str) -> str:
@@ -142,9 +147,7 @@ def _in_building(site: str | None, building: str) -> ColumnElement[bool]:
     return or_(exists().where(*alarm_here), named)
 
 
-def _filter_clauses(
-    filters: WorkOrderFilters, due: ColumnElement[float], now_epoch: float
-) -> list[ColumnElement[bool]]:
+def _filter_clauses(filters: WorkOrderFilters, now: datetime) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.status:
         clauses.append(WO.status.in_(sorted(s.value for s in filters.status)))
@@ -159,17 +162,22 @@ def _filter_clauses(
     if filters.assignee is not None:
         clauses.append(WO.assignee == filters.assignee)
     if filters.overdue:
-        # Only open orders have a due time; saying so lets the status index narrow first.
-        clauses += [WO.status.in_(OPEN_STATUSES), due < now_epoch]
+        clauses.append(WO.due_at < now)  # only open orders have a due time
     elif filters.overdue is False:
-        clauses.append(due >= now_epoch)
+        clauses.append(or_(WO.due_at.is_(None), WO.due_at >= now))
     return clauses
 
 
 _STATUS_ORDER: Final = {s.value: i for i, s in enumerate(Status)}
 
 
-def _sort_column(key: SortKey, due: ColumnElement[float]) -> ColumnElement[Any]:
+NEVER: Final = 1e12
+""""No clock running": sorts after every real due time (epoch seconds)."""
+_DUE: Final = func.coalesce(Epoch(WO.due_at), NEVER)
+"""Due as a number that is never NULL, for the keyset sort (NULLs order per dialect)."""
+
+
+def _sort_column(key: SortKey) -> ColumnElement[Any]:
     match key:
         case SortKey.CREATED_AT:
             return WO.created_at
@@ -178,7 +186,7 @@ def _sort_column(key: SortKey, due: ColumnElement[float]) -> ColumnElement[Any]:
         case SortKey.STATUS:
             return case(_STATUS_ORDER, value=WO.status, else_=len(_STATUS_ORDER))
         case SortKey.DUE:
-            return due
+            return _DUE
 
 
 _CURSOR_VALUE: Final[Mapping[SortKey, tuple[Callable[[Any], Any], Callable[[Any], Any]]]] = {
@@ -193,7 +201,6 @@ _CURSOR_VALUE: Final[Mapping[SortKey, tuple[Callable[[Any], Any], Callable[[Any]
 async def list_work_orders(
     session: AsyncSession,
     *,
-    policy: SlaPolicy,
     now: datetime,
     filters: WorkOrderFilters = WorkOrderFilters(),
     sort: WorkOrderSort = WorkOrderSort(),
@@ -202,12 +209,10 @@ async def list_work_orders(
 ) -> Page[WorkOrderSummary]:
     """One page of the orders ``visible`` selects that match ``filters``, in ``sort`` order
     (ties broken by id). ``now`` (from the injected clock) decides what is overdue."""
-    due = due_epoch(policy)
-    now_epoch = now.timestamp()
-    sort_value = _sort_column(sort.key, due)
+    sort_value = _sort_column(sort.key)
     tag = f"wo:{sort.key.value}:{'d' if sort.descending else 'a'}"
     parse, dump = _CURSOR_VALUE[sort.key]
-    where = [*visible_clauses(visible), *_filter_clauses(filters, due, now_epoch)]
+    where = [*visible_clauses(visible), *_filter_clauses(filters, now)]
     if page.cursor is not None:
         value, last_id = decode_cursor(page.cursor, tag, parse)
         where.append(after(sort_value, WO.id, value, last_id, sort.descending))
@@ -226,21 +231,20 @@ async def list_work_orders(
             WO.assignee,
             WO.requested_by,
             WO.created_at,
-            due.label("due"),
+            WO.due_at,
             sort_value.label("sort_value"),
         )
         .where(*where)
         .order_by(*order)
         .limit(page.limit + 1)
     )
-    rows = list((await session.execute(query, {NOW_PARAM: now})).mappings())
-    items = [_summary(row, now_epoch) for row in rows[: page.limit]]
+    rows = list((await session.execute(query)).mappings())
+    items = [_summary(row, now) for row in rows[: page.limit]]
     return Page(items, next_cursor(tag, rows, page.limit, dump), page.limit)
 
 
-def _summary(row: RowData, now_epoch: float) -> WorkOrderSummary:
-    due = float(row["due"])
-    running = due < NEVER
+def _summary(row: RowData, now: datetime) -> WorkOrderSummary:
+    due: datetime | None = row["due_at"]
     return WorkOrderSummary(
         id=row["id"],
         title=row["title"],
@@ -254,9 +258,8 @@ def _summary(row: RowData, now_epoch: float) -> WorkOrderSummary:
         assignee=row["assignee"],
         requested_by=row["requested_by"],
         created_at=row["created_at"],
-        # Rounded to the millisecond: julianday() carries about 50 us of float noise.
-        due_at=datetime.fromtimestamp(round(due, 3), UTC) if running else None,
-        overdue=running and due < now_epoch,
+        due_at=due,
+        overdue=due is not None and due < now,
     )
 
 
@@ -292,7 +295,8 @@ async def order_detail(
         return None
     order = found[0]
     trail = await history(session, "work_order", order_id)
-    return WorkOrderDetail(order, SlaClocks.of(order, policy, now), trail)
+    due_at = await session.scalar(select(WO.due_at).where(WO.id == order_id))
+    return WorkOrderDetail(order, SlaClocks.of(order, policy, now), trail, due_at)
 
 
 async def awaiting_approval(session: AsyncSession) -> list[WorkOrder]:
