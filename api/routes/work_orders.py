@@ -131,7 +131,20 @@ async def list_orders(
 
 @router.post("", status_code=201, dependencies=[_WORKERS])
 async def create_order(new: NewWorkOrderIn, desk: Act) -> WorkOrderOut:
-    result = await services.create_order(desk.uow, desk.me.actor, desk.clock, **new.model_dump())
+    result = await services.create_order(
+        desk.uow,
+        desk.me.actor,
+        desk.clock,
+        title=new.title,
+        asset=new.asset,
+        site=new.site,
+        category=new.category,
+        fault_kind=new.fault_kind,
+        priority=new.priority,
+        location=new.location,
+        description=new.description,
+        requested_by=new.requested_by,
+    )
     return await read_order(desk.session, result.order.id, desk.me, desk.clock, desk.sla)
 
 

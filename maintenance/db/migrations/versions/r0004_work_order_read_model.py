@@ -2,8 +2,8 @@
 
 Each list filter (site, status, assignee, requester) gets an index ending in the keyset
 sort (``created_at, id``), so a page of 50 out of 100,000 orders reads about 50 index
-entries instead of scanning the table. Due and overdue are computed from the SLA policy
-at query time (see :mod:`maintenance.db.read.sla_due`), so no column is added.
+entries instead of scanning the table. Due and overdue were then computed from the SLA
+policy at query time, so no column was added (revision 0007 stores the due time).
 
 Revision ID: 0004
 Revises: 0003
