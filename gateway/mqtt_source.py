@@ -16,6 +16,17 @@ message the gateway had received but not yet stored when it died is delivered ag
 its next connection. Byte-identical redeliveries (QoS 1 is at-least-once) are dropped
 within one run.
 
+Poison. No payload ends the gateway. The catalogue's parser is bounded (size, depth), so
+garbage becomes a dead letter; a payload that still makes this code raise becomes one
+too ("cannot be handled: ..."), counted in ``errors["mqtt_source_failed"]``, and is
+acknowledged, so it cannot wedge the subscription. A *retained* payload that was
+dead-lettered is remembered (:mod:`gateway.retained_poison`, a file next to the buffer)
+and skipped when the broker sends it again at the next subscribe, so it is dead-lettered
+once, not at every start. A failure outside one message (the sink, the offline check) is
+counted the same way and logged; the link then reconnects with backoff, so a source that
+keeps failing is isolated, retried at most once a minute and visible in the status's
+``errors``, while the rest of the gateway runs.
+
 Errors. Broker trouble never reaches the caller: the link logs one warning per outage
 (as "MQTT source <name>", under this module's logger) and retries with exponential
 backoff and jitter; each outage is counted in ``errors["mqtt_source_lost"]``. The
@@ -32,6 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
@@ -41,6 +53,7 @@ from estatewatch.mqtt import Link, Message, tls_context, valid_filter
 from estatewatch.wire import DeadLetter
 from gateway.config import MqttSourceConfig
 from gateway.metrics import DeviceState, GatewayMetrics
+from gateway.retained_poison import RetainedDeadLetters
 from gateway.sink import StoringSink
 from gateway.smoke_normalise import OfflineTracker, PayloadNormaliser, RecentPayloads, Transition
 
@@ -134,7 +147,10 @@ class MqttSource:
         backoff: tuple[float, float] = (1.0, 60.0),
         check_interval: float = CHECK_INTERVAL_S,
         connect_timeout: float = 5.0,
+        state_dir: Path | None = None,
     ) -> None:
+        """``state_dir`` keeps what must outlive a run (the retained payloads that were
+        dead-lettered); None keeps it in memory only."""
         problem = valid_filter(config.topic)
         if problem is not None:
             raise ConfigError(
@@ -150,6 +166,9 @@ class MqttSource:
         self._sink, self._on_dead_letter, self._metrics = sink, on_dead_letter, metrics
         self._dead_log = DeadLetterLog(log, clock)
         self._recent = RecentPayloads()
+        self._retained = RetainedDeadLetters(
+            None if state_dir is None else state_dir / f"retained-dead-letters-{config.name}.json"
+        )
         self._backoff, self._check_interval = backoff, check_interval
         self._connect_timeout = connect_timeout
         self._link: Link | None = None
@@ -158,6 +177,7 @@ class MqttSource:
         self.received = 0
         self.duplicates = 0
         self.dead_letters = 0
+        self.retained_skipped = 0
 
     @property
     def offline_limit_s(self) -> float:
@@ -177,6 +197,7 @@ class MqttSource:
         where = f"mqtt_sources ({self.name}).tls"
         # Read once at start: a missing certificate is a config fault, not an outage.
         tls = None if c.tls is None else await asyncio.to_thread(tls_context, c.tls, where)
+        await asyncio.to_thread(self._retained.load)
         self._link = Link(
             c.host,
             c.port,
@@ -237,25 +258,38 @@ class MqttSource:
     # --- messages --------------------------------------------------------------------
 
     async def _handle(self, message: Message) -> None:
+        topic, payload = message.topic, message.payload
+        if message.retain and self._retained.known(topic, payload):
+            self.retained_skipped += 1
+            log.debug("MQTT source %s: skipped the retained dead letter on %s", self.name, topic)
+            message.ack()
+            return
         # Acknowledged once stored: after the flush that puts what this message became (or
         # its dead letter, or for a repeat, the first copy) on the durable queue.
         self._sink.when_stored(message.ack)
-        self._accept(message.topic, message.payload)
+        try:
+            dead = self._accept(topic, payload)
+        except Exception as exc:
+            self._metrics.error("mqtt_source_failed")
+            log.exception("MQTT source %s: a message on %s could not be handled", self.name, topic)
+            reason = f"cannot be handled: {type(exc).__name__}: {exc}"
+            self._dead(topic, self._normaliser.dead_letter(topic, payload, _now(), reason))
+            dead = True
+        if dead and message.retain:
+            await asyncio.to_thread(self._retained.remember, topic, payload)
 
-    def _accept(self, topic: str, payload: bytes) -> None:
+    def _accept(self, topic: str, payload: bytes) -> bool:
+        """Hand the message on; True if it became a dead letter."""
         self.received += 1
         if self._recent.seen_before(topic, payload):
             self.duplicates += 1
             log.debug("MQTT source %s: dropped a redelivered message on %s", self.name, topic)
-            return
-        received_at = datetime.now(UTC)
+            return False
+        received_at = _now()
         result = self._normaliser.normalise(topic, payload, received_at)
         if isinstance(result, DeadLetter):
-            self.dead_letters += 1
-            self._metrics.dead_letters += 1
-            self._dead_log.record(self._normaliser.topic_device(topic) or topic, result)
-            self._on_dead_letter(result)
-            return
+            self._dead(topic, result)
+            return True
         device = result.device
         transition = self._tracker.seen(device.device_id)
         if transition is not None:
@@ -265,6 +299,13 @@ class MqttSource:
         self._sink.reading(device, result.ts, result.fields, urgent=urgent)
         if result.message is not None:
             self._sink.event(device, result.ts, "message", result.message)
+        return False
+
+    def _dead(self, topic: str, letter: DeadLetter) -> None:
+        self.dead_letters += 1
+        self._metrics.dead_letters += 1
+        self._dead_log.record(self._normaliser.topic_device(topic) or topic, letter)
+        self._on_dead_letter(letter)
 
     def _apply(self, transition: Transition, ts: datetime) -> None:
         device = self._normaliser.device(transition.device_id)
@@ -284,7 +325,16 @@ class MqttSource:
     async def _check_offline(self) -> None:
         while True:
             await asyncio.sleep(self._check_interval)
-            now = datetime.now(UTC)
-            for transition in self._tracker.check():
-                self._apply(transition, now)
-            self._dead_log.flush()
+            try:
+                now = _now()
+                for transition in self._tracker.check():
+                    self._apply(transition, now)
+                self._dead_log.flush()
+            except Exception:
+                # The check is this source's own: a failure must not end the gateway.
+                self._metrics.error("mqtt_source_failed")
+                log.exception("MQTT source %s: the offline check failed", self.name)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

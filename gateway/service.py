@@ -94,6 +94,7 @@ async def run_gateway(config: SiteConfig, catalogue: Catalogue, stop: asyncio.Ev
                                 sink=outbox,
                                 on_dead_letter=outbox.dead_letter,
                                 metrics=metrics,
+                                state_dir=config.buffer.path.parent,
                             )
                         )
                     acquisition = Acquisition(config.modbus.endpoints, catalogue, outbox, metrics)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import aiomqtt
 import pytest
+import yaml
 
 from estatewatch.wire import DeadLetter, EventMessage, GatewayStatus, TelemetryMessage
 from infra.local import MosquittoInstance
@@ -268,3 +271,106 @@ def test_a_bad_site_file_fails_at_start_naming_the_field(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "devices[0] (elev-01).profile: unknown profile 'lift'" in result.stderr
     assert not (tmp_path / "var").exists(), "nothing was started"
+
+
+def smoke_payload(device: str, seq: int, kind: str = "heartbeat") -> bytes:
+    return json.dumps(
+        {
+            "devId": device,
+            "msgType": kind,
+            "battery": 87,
+            "smoke": 0.12,
+            "temp": 21.5,
+            "ts": int(time.time()) - 1,
+            "seq": seq,
+        }
+    ).encode()
+
+
+async def test_poison_retained_and_in_a_flood_neither_stops_the_gateway_nor_its_smoke_source(
+    tmp_path: Path, smoke_broker: MosquittoInstance, mosquitto: MosquittoInstance
+) -> None:
+    # Issue 12's fault run: a ~20 KB nested-JSON payload, retained, used to end every
+    # start of 'gateway run' within a second; in a flood the smoke source stopped
+    # reconnecting and the gateway ignored SIGTERM.
+    site = f"p{uuid.uuid4().hex[:8]}"
+    poison = b"[" * 10_000 + b"]" * 10_000
+    config = {
+        "site": site,
+        "gateway_id": "gw-1",
+        "uplink": {"host": "127.0.0.1", "port": mosquitto.port},
+        "buffer": {"path": str(tmp_path / "buffer.sqlite")},
+        "mqtt_sources": [
+            {
+                "name": "smoke",
+                "host": "127.0.0.1",
+                "port": smoke_broker.port,
+                "topic": "vendor/smoke/+/up",
+            }
+        ],
+    }
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(config))
+    async with aiomqtt.Client(smoke_broker.host, smoke_broker.port) as vendor:
+        await vendor.publish("vendor/smoke/smoke-666/up", poison, qos=1, retain=True)
+    log = tmp_path / "gateway.log"
+
+    def smoke_seqs(heard: Heard) -> set[object]:
+        return {
+            r.fields["vendor_sequence"]
+            for m in heard.telemetry
+            if m.site == site and m.device_id == "smoke-001"
+            for r in m.readings
+        }
+
+    def heard_seq(seq: int) -> Callable[[], bool]:
+        return lambda: seq in smoke_seqs(heard)
+
+    def subscribed(times: int) -> Callable[[], bool]:
+        return lambda: log.read_text().count("MQTT source smoke: connected") >= times
+
+    def dead(heard: Heard) -> list[DeadLetter]:
+        return [d for d in heard.dead_letters if d.site == site]
+
+    async with listening(mosquitto, f"central-{tmp_path.name}") as heard:
+        for run in range(2):
+            gateway = start(["gateway", "run", "--config", str(site_file)], tmp_path, log)
+            first, last = 10 * run, 10 * run + 1
+            try:
+                await until(
+                    subscribed(run + 1),
+                    20,
+                    "the smoke source to subscribe",
+                )
+                async with aiomqtt.Client(smoke_broker.host, smoke_broker.port) as vendor:
+                    await vendor.publish(
+                        "vendor/smoke/smoke-001/up", smoke_payload("smoke-001", first), qos=1
+                    )
+                    await until(heard_seq(first), 20, f"run {run}'s heartbeat")
+                    # A flood of poison on many topics, the broker restarted in its middle.
+                    for n in range(300):
+                        await vendor.publish(f"vendor/smoke/flood-{n}/up", poison, qos=1)
+                smoke_broker.stop()
+                smoke_broker.start()
+                async with aiomqtt.Client(smoke_broker.host, smoke_broker.port) as vendor:
+                    for n in range(300, 600):
+                        await vendor.publish(f"vendor/smoke/flood-{n}/up", poison, qos=1)
+                    await vendor.publish(
+                        "vendor/smoke/smoke-001/up",
+                        smoke_payload("smoke-001", last, "alarm"),
+                        qos=1,
+                    )
+                await until(heard_seq(last), 30, "the alarm after the flood")
+                assert gateway.poll() is None, log.read_text()
+            finally:
+                assert stop(gateway) == 0, log.read_text()  # SIGTERM obeyed, a clean exit
+        await until(lambda: len(dead(heard)) >= 1 + 2 * 600, 30, "the dead letters")
+        await asyncio.sleep(0.5)
+
+    letters = dead(heard)
+    retained = [d for d in letters if d.source_topic == "vendor/smoke/smoke-666/up"]
+    assert len(retained) == 1, "the retained poison is dead-lettered once, not at each start"
+    assert len({d.source_topic for d in letters}) == 601
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert text.count("MQTT source smoke: reconnected") == 2

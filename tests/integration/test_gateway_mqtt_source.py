@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from estatewatch.catalogue import Profile, Value, builtin_catalogue
@@ -29,6 +30,7 @@ from gateway.metrics import DeviceState, GatewayMetrics
 from gateway.mqtt_source import MqttSource
 from gateway.outbox import Outbox
 from gateway.sink import DeviceInfo
+from gateway.status import build_status
 from infra.local import MosquittoInstance, free_ports
 from simulators.smoke import SmokeAlarm
 from simulators.smoke_publisher import SmokePublisher
@@ -409,6 +411,98 @@ async def test_a_message_is_acknowledged_only_once_it_is_on_the_durable_queue(
 def queue_items(tmp_path: Path) -> list[QueuedItem]:
     with DurableQueue(tmp_path / "buffer.sqlite", max_bytes=1 << 20, fsync=True) as queue:
         return [m for m in queue.peek(0, 10) if m.key.endswith("/telemetry")]
+
+
+POISON = b"[" * 10_000 + b"]" * 10_000  # ~20 KB of nesting: killed the gateway once
+
+
+async def test_a_nested_json_bomb_once_is_one_dead_letter_and_the_source_goes_on(
+    mosquitto: MosquittoInstance, profile: Profile, prefix: str, gateway: Gateway
+) -> None:
+    before, after = alarm_messages(profile, prefix, count=2, hours=1)[:2]
+    async with gateway.source() as source:
+        async with publisher(mosquitto, profile) as pub:
+            await pub.publish(before)
+            await pub.publish_raw(f"{prefix}/vendor/smoke/{prefix}-smoke-009/up", POISON)
+            await pub.publish(after)
+        await until(lambda: len(gateway.sink.readings) == 2, "the valid messages around it")
+        await until(lambda: len(gateway.sink.dead) == 1, "the dead letter")
+        assert source.connected
+    (letter,) = gateway.sink.dead
+    assert letter.source_topic.endswith("smoke-009/up")
+    assert letter.payload.startswith("[[[")
+    assert gateway.metrics.errors["mqtt_source_failed"] == 0  # refused, not crashed on
+
+
+async def test_a_payload_the_source_cannot_handle_is_isolated_and_reported_in_the_status(
+    mosquitto: MosquittoInstance,
+    profile: Profile,
+    prefix: str,
+    gateway: Gateway,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bomb = b'{"explodes": true}'
+    (alarm,) = alarm_messages(profile, prefix, count=1, hours=0)
+    async with gateway.source() as source:
+        normaliser = source._normaliser
+        normalise = normaliser.normalise
+
+        def exploding(topic: str, payload: bytes, received_at: datetime) -> object:
+            if payload == bomb:
+                raise RecursionError("maximum recursion depth exceeded")  # a bug of ours
+            return normalise(topic, payload, received_at)
+
+        monkeypatch.setattr(normaliser, "normalise", exploding)
+        async with publisher(mosquitto, profile) as pub:
+            await pub.publish_raw(f"{prefix}/vendor/smoke/{prefix}-smoke-005/up", bomb)
+            await pub.publish(alarm)
+        await until(lambda: len(gateway.sink.readings) == 1, "the alarm after it")
+        await until(lambda: len(gateway.sink.dead) == 1, "the dead letter")
+        assert source.connected
+    (letter,) = gateway.sink.dead
+    assert letter.reason == "cannot be handled: RecursionError: maximum recursion depth exceeded"
+    status = build_status(
+        site="rose-garden",
+        gateway_id=gateway.gateway_id,
+        metrics=gateway.metrics,
+        queue=EmptyQueue(),
+        version="test",
+        started_at=datetime.now(UTC),
+        now=datetime.now(UTC),
+    )
+    assert status.errors == {"mqtt_source_failed": 1}
+    assert status.dead_letters == 1
+
+
+class EmptyQueue:
+    depth = size_bytes = dropped = 0
+
+
+async def test_a_retained_nested_json_bomb_is_dead_lettered_once_not_at_every_start(
+    mosquitto: MosquittoInstance,
+    profile: Profile,
+    prefix: str,
+    gateway: Gateway,
+    tmp_path: Path,
+) -> None:
+    topic = f"{prefix}/vendor/smoke/{prefix}-smoke-009/up"
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as vendor:
+        await vendor.publish(topic, POISON, qos=1, retain=True)
+    try:
+        for run in range(3):  # three gateway starts, each a new process's memory
+            gateway.sink = RecordingSink()
+            (alarm,) = alarm_messages(profile, f"{prefix}r{run}", count=1, hours=0)
+            async with gateway.source(state_dir=tmp_path) as source:
+                async with publisher(mosquitto, profile) as pub:
+                    await pub.publish(alarm)
+                await until(lambda: len(gateway.sink.readings) == 1, f"run {run}'s alarm")
+                await asyncio.sleep(0.2)  # the retained message came first, if at all
+                assert source.connected
+            assert len(gateway.sink.dead) == (1 if run == 0 else 0), run
+            assert source.retained_skipped == (0 if run == 0 else 1), run
+    finally:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as vendor:
+            await vendor.publish(topic, b"", qos=1, retain=True)  # other tests' subscribes
 
 
 class FakeClock:
