@@ -4,7 +4,9 @@ A domain object becomes a set of rows, each keyed by (table, primary key): an al
 one ``alarm`` row; a work order is its ``work_order`` row (with its SLA due time, so the
 list reads the domain's answer) plus one row per list item
 (notes, holds, approvals, verifications, escalations sent, linked alarms) keyed by its
-position in the list. The unit of work diffs these row sets to write only what changed.
+position in the list. The unit of work diffs these row sets to write only what changed;
+the unit of work and the read models both load orders with :func:`load_order_items` and
+:func:`order_from_rows`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.tables import (
     AlarmRow,
@@ -261,6 +264,27 @@ def order_rows(order: WorkOrder, policy: SlaPolicy) -> Rows:
             item_row = {"order_id": order.id, "position": position, **items.dump(item)}
             rows[key(items.table, item_row)] = item_row
     return rows
+
+
+OrderItems = dict[str, dict[Table, list[RowData]]]
+"""Each order's list rows, by order id and list table, in position order."""
+
+
+async def load_order_items(session: AsyncSession, order_ids: Sequence[str]) -> OrderItems:
+    """The list rows (notes, holds, ...) of ``order_ids``: one query per list table."""
+    items: OrderItems = {order_id: {} for order_id in order_ids}
+    if not order_ids:
+        return items
+    for spec in ITEM_LISTS:
+        table = spec.table
+        found = await session.execute(
+            select(table)
+            .where(table.c.order_id.in_(list(order_ids)))
+            .order_by(table.c.order_id, table.c.position)
+        )
+        for item in found.mappings():
+            items[item["order_id"]].setdefault(table, []).append(item)
+    return items
 
 
 def order_from_rows(row: RowData, items: Mapping[Table, Sequence[RowData]]) -> WorkOrder:

@@ -37,8 +37,6 @@ Not for concurrent use: make one per task (it is cheap; the engine holds the poo
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
@@ -52,13 +50,14 @@ from maintenance.db.committee import SqlProposals
 from maintenance.db.errors import StorageError
 from maintenance.db.mapping import (
     ALARM,
-    ITEM_LISTS,
     WORK_ORDER,
+    OrderItems,
     RowData,
     Rows,
     alarm_from_row,
     alarm_rows,
     key,
+    load_order_items,
     order_from_rows,
     order_rows,
 )
@@ -224,15 +223,10 @@ class SqlUnitOfWork:
         await self.flush()
         rows = list((await self.session.execute(query)).mappings())
         missing = [row["id"] for row in rows if row["id"] not in self._orders]
-        items: dict[str, dict[Table, list[RowData]]] = defaultdict(dict)
-        for spec in ITEM_LISTS:
-            for item in await self._items(spec.table, missing):
-                items[item["order_id"]].setdefault(spec.table, []).append(item)
+        items = await load_order_items(self.session, missing)
         return [self.tracked_order(row["id"]) or self._track_loaded(row, items) for row in rows]
 
-    def _track_loaded(
-        self, row: RowData, items: dict[str, dict[Table, list[RowData]]]
-    ) -> WorkOrder:
+    def _track_loaded(self, row: RowData, items: OrderItems) -> WorkOrder:
         order = self.track_order(order_from_rows(row, items[row["id"]]), stored=True)
         # The due time as stored, not as this unit's policy would compute it: a flush then
         # rewrites one that another policy computed.
@@ -241,17 +235,6 @@ class SqlUnitOfWork:
             "due_policy": row["due_policy"],
         }
         return order
-
-    async def _items(self, table: Table, order_ids: Iterable[str]) -> list[RowData]:
-        ids = list(order_ids)
-        if not ids:
-            return []
-        query = (
-            select(table)
-            .where(table.c.order_id.in_(ids))
-            .order_by(table.c.order_id, table.c.position)
-        )
-        return list((await self.session.execute(query)).mappings())
 
     async def next_number(self, year: int) -> int:
         dialect = self.session.get_bind().dialect.name

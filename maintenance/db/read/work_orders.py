@@ -28,11 +28,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, Table, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import history
-from maintenance.db.mapping import ALARM, ITEM_LISTS, WORK_ORDER, RowData, order_from_rows
+from maintenance.db.mapping import ALARM, WORK_ORDER, RowData, load_order_items, order_from_rows
 from maintenance.db.read.cursor import decode_cursor, parse_number, parse_text, parse_time
 from maintenance.db.read.dialect import Epoch
 from maintenance.db.read.pages import (
@@ -266,16 +266,7 @@ def _summary(row: RowData, now: datetime) -> WorkOrderSummary:
 async def load_orders(session: AsyncSession, query: Select[Any]) -> list[WorkOrder]:
     """The orders ``query`` selects (whole ``work_order`` rows), in its order."""
     rows = list((await session.execute(query)).mappings())
-    items: dict[str, dict[Table, list[RowData]]] = {row["id"]: {} for row in rows}
-    for spec in ITEM_LISTS if items else ():
-        table = spec.table
-        found = await session.execute(
-            select(table)
-            .where(table.c.order_id.in_(list(items)))
-            .order_by(table.c.order_id, table.c.position)
-        )
-        for item in found.mappings():
-            items[item["order_id"]].setdefault(table, []).append(item)
+    items = await load_order_items(session, [row["id"] for row in rows])
     return [order_from_rows(row, items[row["id"]]) for row in rows]
 
 
