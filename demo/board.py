@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from maintenance.db.tables import AlarmRow
-from maintenance.db.uow import SqlUnitOfWork
+from maintenance.db.read.alarms import AlarmFilters, list_alarms
+from maintenance.db.read.pages import MAX_PAGE_SIZE, PageRequest
+from maintenance.db.read.work_orders import open_orders
 from maintenance.domain.sla import SlaClock, SlaClocks, SlaPolicy
 
 _MESSAGES = "estatewatch_ingest_messages_total"
@@ -64,26 +64,22 @@ class BoardReader:
         board = Board(at=now, steps=list(steps))
         await self._rates(board)
         async with self._sessions() as session:
-            active = select(AlarmRow).where(AlarmRow.cleared_at.is_(None))
-            rows = (await session.scalars(active.order_by(AlarmRow.raised_at))).all()
+            # The newest page of active alarms is plenty for a console; shown oldest first.
+            alarms = await list_alarms(
+                session, filters=AlarmFilters(active=True), page=PageRequest(MAX_PAGE_SIZE)
+            )
+            orders = await open_orders(session)
         board.alarms = [
-            AlarmLine(r.raised_at, r.rule, r.device_id, r.priority, r.count, r.work_order_id)
-            for r in rows
+            AlarmLine(a.raised_at, a.rule, a.device_id, a.priority, a.count, a.work_order_id)
+            for a in reversed(alarms.items)
         ]
-        uow = SqlUnitOfWork(self._sessions, audit=False)
-        async with uow:
-            for order in await uow.work_orders.needing_sla_check():
-                name, clock = _urgent(SlaClocks.of(order, self._policy, now))
-                board.orders.append(
-                    OrderLine(
-                        order.id,
-                        order.priority,
-                        order.status.value,
-                        order.title,
-                        name,
-                        clock.remaining,
-                    )
+        for order in orders:
+            name, clock = _urgent(SlaClocks.of(order, self._policy, now))
+            board.orders.append(
+                OrderLine(
+                    order.id, order.priority, order.status.value, order.title, name, clock.remaining
                 )
+            )
         board.orders.sort(key=lambda o: (o.priority, o.remaining))
         return board
 

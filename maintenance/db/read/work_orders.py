@@ -5,7 +5,7 @@
   pagination (:mod:`maintenance.db.read.pages`).
 - :func:`order_detail`: the order, its audit history and its SLA clocks.
 - :func:`load_orders`: whole orders a query selects, for reports and KPIs;
-  :func:`awaiting_approval`: the orders waiting for the committee.
+  :func:`awaiting_approval`: the orders waiting for the committee; :func:`open_orders`.
 - :func:`urgent_orders_open_at` and :func:`approvals_between`: the monthly report's
   orders still open at a time and spending decisions in a period.
 
@@ -48,7 +48,7 @@ from maintenance.domain.audit import AuditEntry
 from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.signals import Priority
 from maintenance.domain.sla import SlaClocks, SlaPolicy
-from maintenance.domain.workorders import Status, WorkOrder
+from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
 
 __all__ = [
     "URGENT",
@@ -62,6 +62,7 @@ __all__ = [
     "awaiting_approval",
     "list_work_orders",
     "load_orders",
+    "open_orders",
     "order_detail",
     "urgent_orders_open_at",
 ]
@@ -296,6 +297,16 @@ async def awaiting_approval(session: AsyncSession) -> list[WorkOrder]:
         session,
         select(WORK_ORDER)
         .where(WO.status == Status.AWAITING_APPROVAL.value)
+        .order_by(WO.created_at, WO.id),
+    )
+
+
+async def open_orders(session: AsyncSession) -> list[WorkOrder]:
+    """Every order neither closed nor cancelled, oldest first (the demo's duty board)."""
+    return await load_orders(
+        session,
+        select(WORK_ORDER)
+        .where(WO.status.not_in([status.value for status in TERMINAL]))
         .order_by(WO.created_at, WO.id),
     )
 
