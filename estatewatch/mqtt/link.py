@@ -135,6 +135,9 @@ class _LostSocketIsDebug(logging.Filter):
         return True
 
 
+_LOST_SOCKET_IS_DEBUG: Final = _LostSocketIsDebug()
+
+
 # --- aiomqtt's private attributes (see the module docstring) -----------------------------
 
 
@@ -261,7 +264,7 @@ class Link:
         self._host, self._port = host, port
         self._log = log
         self._client_log = log.getChild("mqtt")
-        self._client_log.addFilter(_LostSocketIsDebug())
+        self._client_log.addFilter(_LOST_SOCKET_IS_DEBUG)  # once per logger: one instance
         self._username, self._password, self._tls = username, password, tls
         self._mqtt5, self._session_expiry_s = mqtt5, session_expiry_s
         self._receive_maximum, self._max_inflight = receive_maximum, max_inflight
