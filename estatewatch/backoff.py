@@ -1,7 +1,7 @@
-"""Reconnect delays for every MQTT link (gateway uplink and sources, ingest and maintenance
-consumers, the smoke simulator): exponential, capped, with jitter so that a compound's
-gateways or a group's workers do not all reconnect in the same instant after a broker
-restart.
+"""Reconnect delays of :class:`estatewatch.mqtt.Link`, so of every MQTT connection (gateway
+uplink and sources, ingest and maintenance, the smoke simulator): exponential, capped,
+with jitter so that a compound's gateways or a site's workers do not all reconnect in the
+same instant after a broker restart.
 """
 
 from __future__ import annotations
