@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -30,8 +29,8 @@ from maintenance.db.read.work_orders import (
     approvals_between,
     urgent_orders_open_at,
 )
-from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.kpis import KpiRow, Kpis, compute_kpis
+from maintenance.domain.site_time import site_month_period
 from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.workorders import WorkOrder
 
@@ -46,7 +45,6 @@ __all__ = [
     "report_rows",
 ]
 
-_MONTH: Final = re.compile(r"(\d{4})-(\d{2})")
 CSV_COLUMNS: Final = ("section", "metric", "scope", "value")
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -104,13 +102,7 @@ class MonthlyReport(BaseModel):
 
 def month_period(month: str) -> tuple[datetime, datetime]:
     """``"2026-11"`` -> (2026-11-01 00:00 UTC, 2026-12-01 00:00 UTC)."""
-    match = _MONTH.fullmatch(month) if isinstance(month, str) else None
-    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
-        raise InvalidRequest(f"month {month!r} is not a month like 2026-11")
-    year, number = int(match[1]), int(match[2])
-    start = datetime(year, number, 1, tzinfo=UTC)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
-    return start, end
+    return site_month_period(month, "UTC")
 
 
 def _open_order_line(order: WorkOrder) -> OpenOrderLine:

@@ -4,7 +4,8 @@
 tag the gateways send, a device's ``name`` is its device id on the wire. Every error
 names the file and the field, e.g. ``demo.yaml: buildings[0] (B1).elevators[1] (elev-04).
 rated_load_kg: Input should be greater than 0``. ``infra/sites/demo-compound.yaml`` is
-the simulated demo compound's file.
+the simulated demo compound's file. ``timezone`` (an IANA name, default Asia/Shanghai)
+is the zone its pages show times in and its months are counted in.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from estatewatch.validation import read_yaml, validate
 from estatewatch.wire import Name
+from maintenance.domain.errors import InvalidRequest
+from maintenance.domain.site_time import DEFAULT_TIMEZONE, site_zone
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -86,7 +89,18 @@ class SiteFile(_Strict):
     site: Name
     name: Text
     address: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+    timezone: Annotated[str, Field(max_length=64)] = DEFAULT_TIMEZONE
+    """IANA zone the site's people read times in (pages, months); storage stays UTC."""
     buildings: Annotated[list[Building], Field(min_length=1)]
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, name: str) -> str:
+        try:
+            site_zone(name)
+        except InvalidRequest as exc:  # pydantic reports ValueErrors as the field's error
+            raise ValueError(str(exc)) from exc
+        return name
 
     @field_validator("buildings")
     @classmethod

@@ -180,7 +180,7 @@ async def _import(
         await session.scalar(select(Site).where(Site.code == code)),
         Site,
         {"code": code},
-        {"name": site_file.name, "address": site_file.address},
+        {"name": site_file.name, "address": site_file.address, "timezone": site_file.timezone},
     )
     buildings = {
         row.code: row

@@ -93,6 +93,8 @@ class Site(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(400))
+    timezone: Mapped[str] = mapped_column(String(64), server_default="Asia/Shanghai")
+    """IANA zone of the site's pages and months (:mod:`maintenance.domain.site_time`)."""
 
 
 class Building(Base):

@@ -20,9 +20,11 @@ from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import (
     upgrade,
 )
+from maintenance.db.read.sites import get_site, list_sites, site_places
 from maintenance.db.tables import Asset, AuditRow, Building
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.audit import AuditEntry
+from maintenance.domain.errors import NotFound
 from maintenance.sites import SiteFile, load_site_file, validate_site
 
 pytestmark = pytest.mark.integration
@@ -220,3 +222,41 @@ async def test_concurrent_writers_extend_one_chain(tmp_path: Path, engine: Async
     async with make_sessionmaker(engine)() as session:
         report = await verify(session)
     assert (report.intact, report.entries) == (True, 45)
+
+
+async def test_the_site_time_zone_is_stored_read_and_updated_by_a_new_import(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    raw = yaml.safe_load(DEMO.read_text())
+    await import_file(engine, validate_site(raw, "v1.yaml"))
+    site = await get_site(session, "demo")
+    assert (site.name, site.timezone) == (raw["name"], "Asia/Shanghai")
+    await session.rollback()  # end the read, so the next import can write
+
+    report = await import_file(engine, validate_site(raw | {"timezone": "Asia/Urumqi"}, "v2.yaml"))
+    assert report == "site demo: 0 created, 1 updated, 71 unchanged"
+    assert (await get_site(session, "demo")).timezone == "Asia/Urumqi"
+    assert [s.code for s in await list_sites(session)] == ["demo"]
+    with pytest.raises(NotFound, match="no site 'nowhere'"):
+        await get_site(session, "nowhere")
+
+
+async def test_the_site_places_are_its_buildings_with_their_elevator_cars(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    await import_file(engine, load_site_file(DEMO))
+    places = await site_places(session, "demo")
+    assert [(b.code, b.name) for b in places] == [
+        ("B1", "Building 1"),
+        ("B2", "Building 2"),
+        ("B3", "Building 3"),
+    ]
+    cars = {b.code: [car.device_id for car in b.elevators] for b in places}
+    assert cars == {
+        "B1": ["elev-01", "elev-04"],
+        "B2": ["elev-02", "elev-05"],
+        "B3": ["elev-03", "elev-06"],
+    }
+    assert places[0].elevators[0].location == "low-zone lift, east (1-11F)"
+    with pytest.raises(NotFound):
+        await site_places(session, "nowhere")

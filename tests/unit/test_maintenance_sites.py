@@ -65,6 +65,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
     car = site.buildings[0].elevators[0]
     assert isinstance(car, Elevator)
     assert car.install_date == date(2008, 9, 16)
+    assert site.timezone == "Asia/Shanghai"  # the default: these compounds are in China
     assert [d.kind for d in site.buildings[0].devices()] == [
         "elevator",
         "charger_cabinet",
@@ -117,6 +118,11 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
             " last_safety_inspection 2001-05-20 is before install_date 2008-09-16",
         ),
         ("site: test-site\n", "", "site: Field required"),
+        (
+            "name: Test Compound\n",
+            "name: Test Compound\ntimezone: Asia/Beijing\n",
+            "timezone: Value error, unknown time zone 'Asia/Beijing'",
+        ),
     ],
 )
 def test_a_bad_file_names_the_file_and_field(

@@ -6,6 +6,7 @@
     kpi_frames.py   the KPI input frames for a period (and InfluxDB counters)
     evidence.py     an elevator's facts and history, for a proposal's evidence
     committee.py    spending proposals with their vote
+    sites.py        a site's name and time zone, its buildings and elevator cars
     pages.py        PageRequest and Page, the keyset condition, the next page's cursor
     cursor.py       the opaque cursor's codec (pure: no SQL)
     dialect.py      SQL functions compiled per dialect (epoch seconds)
