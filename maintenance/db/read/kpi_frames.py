@@ -1,6 +1,7 @@
 """The KPI input frames (:class:`maintenance.domain.kpis.KpiFrames`) from the database.
 
-One call, :func:`kpi_frames`, builds every frame for a period ``[start, end)``:
+One call, :func:`kpi_frames`, builds every frame for a period ``[start, end)``, of every
+site or of one (the public notice board's):
 
 - ``work_orders``: the orders any KPI of the period can look at (created before the end
   and either created in the period or not closed before it), with the SLA due times as
@@ -128,17 +129,17 @@ async def fault_records(
     return sorted(faults, key=lambda fault: (fault.at, fault.asset_key))
 
 
-async def _orders(session: AsyncSession, start: datetime, end: datetime) -> list[WorkOrder]:
+async def _orders(
+    session: AsyncSession, start: datetime, end: datetime, site: str | None
+) -> list[WorkOrder]:
     c = WORK_ORDER.c
-    return await load_orders(
-        session,
-        select(WORK_ORDER)
-        .where(
-            c.created_at < end,
-            or_(c.created_at >= start, c.closed_at.is_(None), c.closed_at >= start),
-        )
-        .order_by(c.created_at, c.id),
+    query = select(WORK_ORDER).where(
+        c.created_at < end,
+        or_(c.created_at >= start, c.closed_at.is_(None), c.closed_at >= start),
     )
+    if site is not None:
+        query = query.where(c.site == site)
+    return await load_orders(session, query.order_by(c.created_at, c.id))
 
 
 def _order_row(
@@ -214,14 +215,17 @@ async def kpi_frames(
     *,
     policy: SlaPolicy,
     reader: InfluxReader | None = None,
+    site: str | None = None,
 ) -> KpiFrames:
-    """Every KPI input frame of ``[start, end)``."""
-    register = await asset_register(session)
-    orders = [_order_row(o, register, policy, end) for o in await _orders(session, start, end)]
+    """Every KPI input frame of ``[start, end)``: of every site, or of ``site`` only."""
+    register = await asset_register(session, site=site)
+    orders = [
+        _order_row(o, register, policy, end) for o in await _orders(session, start, end, site)
+    ]
     faults = [
         {"asset_id": f.asset_key, "at": f.at}
         for f in await fault_records(session, end)
-        if f.at >= start
+        if f.at >= start and (site is None or f.asset_key.startswith(f"{site}/"))
     ]
     trips = hours = None
     if reader is not None:
