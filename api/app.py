@@ -30,6 +30,7 @@ from maintenance.config_files import load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import prepare_schema
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.photo_store import PhotoStore
 from maintenance.services import refresh_due_times
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -79,6 +80,7 @@ def create_app(
                 make_sessionmaker(reader),
                 sla_policy,
                 influx,
+                PhotoStore(settings.photo_root),
             )
             yield
 
@@ -96,7 +98,11 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.upload_max_bytes,
+    )
     app.add_middleware(CatchAllMiddleware)
     for router in ROOT_ROUTERS:
         app.include_router(router)

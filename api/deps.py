@@ -10,6 +10,7 @@
 - ``Clock``: the injected clock (``now = clock()``, aware UTC).
 - ``Settings``: :class:`~api.settings.ApiSettings`; ``Sla``: the ``SlaPolicy``.
 - ``Influx``: an ``InfluxReader``; 503 when no InfluxDB is configured.
+- ``Photos``: the :class:`~maintenance.photo_store.PhotoStore` of work-order photos.
 - ``Page``: :class:`PageParams` from ``?limit=&offset=`` (limit at most ``page_size_max``).
 - ``AppServices``: the whole :class:`Services` (health checks).
 
@@ -61,6 +62,7 @@ from estatewatch.influx.query import InfluxReader
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.domain.sla import SlaPolicy
+from maintenance.photo_store import PhotoStore
 
 __all__ = [
     "AppServices",
@@ -69,6 +71,7 @@ __all__ = [
     "Influx",
     "Page",
     "PageParams",
+    "Photos",
     "Principal",
     "Services",
     "Session",
@@ -91,6 +94,7 @@ class Services:
     readers: async_sessionmaker[AsyncSession]  # read-only: never waits for a writer
     sla_policy: SlaPolicy
     influx: InfluxReader | None
+    photos: PhotoStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +242,10 @@ def _page(
 
 
 Page = Annotated[PageParams, Depends(_page)]
+
+
+def _photos(services: AppServices) -> PhotoStore:
+    return services.photos
+
+
+Photos = Annotated[PhotoStore, Depends(_photos)]

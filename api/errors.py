@@ -16,7 +16,8 @@ What becomes what:
 | ``NotPermitted`` | 403 |
 | ``IllegalTransition``, ``AlreadyOpen``, ``AlreadyAcknowledged``, ``CommitteeConflict`` | 409 |
 | :class:`Conflict` (a username already taken...) | 409 |
-| ``InvalidRequest`` | 422 |
+| ``InvalidRequest``, ``PhotoRejected`` (not an image we take) | 422 |
+| ``PhotoTooLarge`` (a photo over the size limit) | 413 |
 | ``estatewatch.errors.ConfigError`` | 400 |
 | ``maintenance.db.errors.StorageError``, other ``ServiceError`` | 503, generic detail |
 | anything else | 500, generic detail; the traceback goes to the log only |
@@ -50,6 +51,8 @@ from maintenance.domain.errors import (
     InvalidRequest,
     NotFound,
     NotPermitted,
+    PhotoRejected,
+    PhotoTooLarge,
 )
 
 __all__ = [
@@ -151,6 +154,8 @@ _DOMAIN: Final[Sequence[tuple[type[Exception], int, str]]] = (
     (CommitteeConflict, 409, "conflict"),
     (Conflict, 409, "conflict"),
     (InvalidRequest, 422, "invalid-request"),
+    (PhotoTooLarge, 413, "photo-too-large"),  # before its base class: the first match wins
+    (PhotoRejected, 422, "photo-rejected"),
     (ConfigError, 400, "invalid-configuration"),
 )
 

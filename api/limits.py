@@ -1,5 +1,8 @@
 """A request body larger than ``max_body_bytes`` is refused with 413 problem+json.
 
+A ``multipart/form-data`` body (a form with photos) has its own, larger limit,
+``upload_max_bytes``; each file in it is checked again by whoever reads it.
+
 A declared ``Content-Length`` over the limit is refused before anything is read; a body
 sent without one (chunked) is counted as it arrives and refused once it passes the limit,
 so no request can make the server hold more than the limit in memory.
@@ -16,22 +19,25 @@ __all__ = ["BodyLimitMiddleware"]
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = max_bytes if upload_max_bytes is None else upload_max_bytes
 
-    def _too_large(self) -> Problem:
-        return Problem(
-            413, f"the request body is larger than {self.max_bytes} bytes", kind="too-large"
-        )
+    @staticmethod
+    def _too_large(limit: int) -> Problem:
+        return Problem(413, f"the request body is larger than {limit} bytes", kind="too-large")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            refusal = self._too_large()
+        headers = Headers(scope=scope)
+        multipart = headers.get("content-type", "").startswith("multipart/form-data")
+        limit = self.upload_max_bytes if multipart else self.max_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            refusal = self._too_large(limit)
             response = problem_response(
                 None, 413, refusal.detail, kind=refusal.kind, path=str(scope.get("path", ""))
             )
@@ -43,8 +49,8 @@ class BodyLimitMiddleware:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise self._too_large()  # answered by the Problem handler
+            if received > limit:
+                raise self._too_large(limit)  # answered by the Problem handler
             return message
 
         await self.app(scope, counting_receive, send)

@@ -5,6 +5,10 @@ URL), else the SQLite file ``maintenance.db`` in ``data_dir`` (``var/maintenance
 worker's default, so both share one database). Put a password in the environment
 (``ESTATEWATCH_API_DB_URL``), not on the command line. ``influx_url`` unset leaves the
 telemetry routes answering 503 and ``/readyz`` not checking InfluxDB.
+
+Work-order photos are files under ``photos_dir`` (default ``<data_dir>/photos``). A
+request body is at most ``max_body_bytes``, except a multipart form (a photo upload),
+which may carry up to ``upload_max_bytes``; each photo in it at most ``photo_max_bytes``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ class ApiSettings(BaseSettings):
 
     page_size_max: Annotated[int, Field(ge=1, le=10_000)] = 200
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20  # larger requests: 413
+    photos_dir: Path | None = None  # None: <data_dir>/photos
+    photo_max_bytes: Annotated[int, Field(ge=1024)] = 10 << 20
+    # Room for a form of three phone photos; one larger is refused before it is read.
+    upload_max_bytes: Annotated[int, Field(ge=1024)] = 32 << 20
     token_lifetime: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=30)
     readiness_timeout: Annotated[float, Field(gt=0, le=30)] = 2.0
     # Migrate the database at start instead of refusing one that is behind (see
@@ -53,6 +61,10 @@ class ApiSettings(BaseSettings):
 
     # The same check as the worker's, so both refuse the same URLs with the same words.
     _async_driver = field_validator("db_url")(MaintenanceSettings._async_driver.__func__)  # type: ignore[attr-defined]
+
+    @property
+    def photo_root(self) -> Path:
+        return self.photos_dir or self.data_dir / "photos"
 
     @property
     def database_url(self) -> str:

@@ -13,6 +13,7 @@ from api.routes import (
     assets,
     committee,
     kpis,
+    photos,
     requests,
     system,
     telemetry,
@@ -28,6 +29,7 @@ ROOT_ROUTERS: list[APIRouter] = [system.router]
 ROUTERS: list[APIRouter] = [
     users.router,
     work_orders.router,
+    photos.router,
     alarms.router,
     requests.router,
     committee.router,

@@ -12,8 +12,9 @@ ORM rows in the session instead: SQLAlchemy tracks their changes, and each flush
 copies the tracked proposals onto their rows. The site register (``sites``,
 :class:`maintenance.db.site_import.SqlSites`) and the API's users and tokens
 (``accounts``, :class:`maintenance.db.accounts.SqlAccounts`) write their rows and audit
-entries straight into the unit's transaction, as does the webhook relay's mark
-(``webhook_cursor``, :class:`maintenance.db.webhook_cursor.SqlWebhookCursor`).
+entries straight into the unit's transaction, as do the webhook relay's mark
+(``webhook_cursor``, :class:`maintenance.db.webhook_cursor.SqlWebhookCursor`) and the
+work orders' photos (``photos``, :class:`maintenance.db.photos.SqlPhotos`).
 
 SLA due times: each work-order row carries the order's due time
 (:func:`maintenance.domain.sla.order_due_at`) under the unit's ``sla`` policy, rewritten
@@ -61,6 +62,7 @@ from maintenance.db.mapping import (
     order_from_rows,
     order_rows,
 )
+from maintenance.db.photos import SqlPhotos
 from maintenance.db.site_import import SqlSites
 from maintenance.db.tables import Base, WorkOrderCounterRow
 from maintenance.db.webhook_cursor import SqlWebhookCursor
@@ -101,6 +103,7 @@ class SqlUnitOfWork:
         self.sites = SqlSites(lambda: self.session)
         self.accounts = SqlAccounts(lambda: self.session)
         self.webhook_cursor = SqlWebhookCursor(lambda: self.session)
+        self.photos = SqlPhotos(lambda: self.session)
 
     async def __aenter__(self) -> Self:
         if self._session is not None:

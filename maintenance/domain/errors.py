@@ -9,6 +9,8 @@
         +-- AlreadyOpen             an open order already covers this (asset, fault kind)
         +-- AlreadyAcknowledged     someone acknowledged this alarm before
         +-- CommitteeConflict       a spending proposal's state forbids the step
+        +-- PhotoRejected           an uploaded photo is not an image we accept
+            +-- PhotoTooLarge       ... because its file is over the size limit
 
 Each message names what was tried and why it was refused, so the API can pass it on as is.
 The names read as verdicts (``raise NotPermitted``), hence no ``Error`` suffix (N818).
@@ -68,3 +70,11 @@ class AlreadyAcknowledged(DomainError):  # noqa: N818
 
 class CommitteeConflict(DomainError):  # noqa: N818
     """The proposal's or vote's state forbids the step (already decided, vote open...)."""
+
+
+class PhotoRejected(DomainError):  # noqa: N818
+    """An uploaded photo was refused: not a JPEG/PNG/WebP, damaged, or too many pixels."""
+
+
+class PhotoTooLarge(PhotoRejected):
+    """An uploaded photo's file is larger than the limit."""

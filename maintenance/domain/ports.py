@@ -1,8 +1,8 @@
 """The persistence port the maintenance service layer uses.
 
-A :class:`UnitOfWork` is an async context manager around one transaction, with three
-repositories (alarms, work orders, spending proposals). Contract for adapters (SQLAlchemy
-in ``maintenance/db/``, an in-memory fake in the tests):
+A :class:`UnitOfWork` is an async context manager around one transaction, with four
+repositories (alarms, work orders, spending proposals, work-order photos). Contract for
+adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake in the tests):
 
 - Objects passed to ``add`` or returned by any getter are *tracked*: changes made through
   their methods are written at ``commit()``, with no explicit save call.
@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.photos import Photo
 from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
@@ -74,6 +75,11 @@ class ProposalRepository(Protocol):
         """Whether a registered asset has this row id (a proposal may be about one)."""
 
 
+class PhotoRepository(Protocol):
+    async def add(self, photo: Photo) -> None:
+        """Store a new photo's record (its order exists; its files are stored already)."""
+
+
 class UnitOfWork(Protocol):
     # Read-only, so an adapter may hold its own repository classes as plain attributes.
     @property
@@ -84,6 +90,9 @@ class UnitOfWork(Protocol):
 
     @property
     def proposals(self) -> ProposalRepository: ...
+
+    @property
+    def photos(self) -> PhotoRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

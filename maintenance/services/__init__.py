@@ -3,6 +3,7 @@
     work_orders.py  signals -> alarms and work orders, typed work-order commands, alarm
                     acknowledgement, the periodic SLA check
     committee.py    spending proposals, owners' votes and the emergency decision
+    photos.py       a checked, re-encoded photo added to a work order
 
 Every change goes through the unit of work (:mod:`maintenance.domain.ports`) and its
 repositories; reads for lists and details go through :mod:`maintenance.db.read`.
@@ -17,6 +18,7 @@ from maintenance.services.committee import (
     open_vote,
     record_tally,
 )
+from maintenance.services.photos import add_photo
 from maintenance.services.work_orders import (
     COMMAND_HANDLERS,
     Context,
@@ -41,6 +43,7 @@ __all__ = [
     "Outcome",
     "SlaCheck",
     "acknowledge_alarm",
+    "add_photo",
     "check_slas",
     "create_order",
     "create_proposal",

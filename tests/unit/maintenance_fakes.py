@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Self
 
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.photos import Photo
 from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
@@ -95,11 +96,20 @@ class FakeProposals:
         return asset_id in self.asset_ids
 
 
+class FakePhotos:
+    def __init__(self) -> None:
+        self.items: dict[str, Photo] = {}
+
+    async def add(self, photo: Photo) -> None:
+        self.items[photo.id] = photo
+
+
 class FakeUnitOfWork:
     def __init__(self) -> None:
         self.alarms = FakeAlarms()
         self.work_orders = FakeWorkOrders()
         self.proposals = FakeProposals()
+        self.photos = FakePhotos()
         self.commits = 0
 
     async def __aenter__(self) -> Self:
