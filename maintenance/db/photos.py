@@ -3,7 +3,7 @@ work's ``photos`` repository (:class:`SqlPhotos`).
 
 A row describes one stored photo (its files are in a
 :class:`~maintenance.photo_store.PhotoStore`); it is written once and never changed.
-Migration ``0008`` creates the table; reads for pages and the API are in
+Migration ``0009`` creates the table; reads for pages and the API are in
 :mod:`maintenance.db.read.photos`.
 """
 
