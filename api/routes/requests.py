@@ -2,7 +2,9 @@
 
 A resident raises a request about a place in their building (``POST /requests``): it
 becomes a work order of source ``resident``, requested by them, with the asset key
-``<site>/building/<building>/<place>`` and fault kind = category, so a second report of
+``<site>/building/<building>/<place>`` (the building is the resident's own unless the
+request names one, as a QR code's link does; the place is free text) and fault kind =
+category, so a second report of
 the same need while the first is open answers 409 naming the open order. Residents list
 and read only their own requests (anyone else's is a 404, exactly like a missing one),
 see only the notes staff marked public, and rate the result once it is resolved.
@@ -29,11 +31,14 @@ from api.schemas.work_orders import (
     WorkOrderQuery,
 )
 from api.visibility import order_scope
+from estatewatch.clock import Clock as ClockFn
 from maintenance import services
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders
+from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain import commands as cmd
+from maintenance.services import OrderResult
 
-__all__ = ["router"]
+__all__ = ["open_request", "router"]
 
 router = APIRouter(prefix="/requests", tags=["resident requests"])
 
@@ -55,15 +60,16 @@ def _site_of(me: Principal, asked: str | None) -> str:
     )
 
 
-@router.post("", status_code=201, dependencies=[_RESIDENT])
-async def raise_request(new: NewRequestIn, desk: Act) -> WorkOrderOut:
-    me = desk.me
+async def open_request(
+    new: NewRequestIn, me: Principal, uow: SqlUnitOfWork, clock: ClockFn
+) -> OrderResult:
+    """The resident's request as a work order (the JSON route and the web form both)."""
     site = _site_of(me, new.site)
-    building = me.user.building or "unknown"
-    result = await services.create_order(
-        desk.uow,
+    building = new.building or me.user.building or "unknown"
+    return await services.create_order(
+        uow,
         me.actor,
-        desk.clock,
+        clock,
         title=new.title,
         asset=f"{site}/building/{building}/{new.place}",
         site=site,
@@ -73,7 +79,12 @@ async def raise_request(new: NewRequestIn, desk: Act) -> WorkOrderOut:
         location=f"{building} {new.place}" + (f" (unit {me.user.unit})" if me.user.unit else ""),
         description=new.description,
     )
-    return await read_order(desk.session, result.order.id, me, desk.clock, desk.sla)
+
+
+@router.post("", status_code=201, dependencies=[_RESIDENT])
+async def raise_request(new: NewRequestIn, desk: Act) -> WorkOrderOut:
+    result = await open_request(new, desk.me, desk.uow, desk.clock)
+    return await read_order(desk.session, result.order.id, desk.me, desk.clock, desk.sla)
 
 
 @router.get("", dependencies=[_RESIDENT])

@@ -61,6 +61,13 @@ Code = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ]
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), max_digits=14, decimal_places=2)]
+# Where in a building, as a resident says it ('5楼走廊', 'lift-2'): free text, one line.
+Place = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f/]+$"
+    ),
+]
 
 
 class _In(BaseModel):
@@ -90,10 +97,15 @@ class NewRequestIn(_In):
     """A resident raises a need about a place in their building."""
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-    place: Code = Field(description="where in the building: 'stairwell', 'lift-2', 'lobby'...")
+    place: Place = Field(
+        description="where in the building, free text without '/': 'stairwell', '5楼走廊'..."
+    )
     category: Code = Field(description="'lighting', 'elevator', 'plumbing', 'cleaning'...")
     description: Text | None = None
     site: Code | None = Field(default=None, description="default: the resident's only site")
+    building: Code | None = Field(
+        default=None, description="default: the resident's own (a QR code names another)"
+    )
     urgent: bool = Field(default=False, description="P2 instead of the usual P3")
 
 

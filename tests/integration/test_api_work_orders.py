@@ -196,6 +196,17 @@ async def test_a_404_never_tells_someone_elses_order_from_a_missing_one(desk: De
     assert_problem(await desk.call("GET", f"/api/v1/requests/{mine}", "res"), 404)
     assert (await desk.ok("GET", "/api/v1/requests", "res-2"))["items"] == []
     assert_problem(await desk.call("GET", WO, "res"), 403)
+    # The place is free text as a resident writes it; a QR code's link names the building.
+    lift = await desk.ok(
+        "POST",
+        "/api/v1/requests",
+        "res",
+        {"title": "电梯异响", "place": "2号电梯 轿厢", "category": "elevator", "building": "B7"},
+    )
+    assert lift["asset"].endswith("/building/B7/2号电梯 轿厢")
+    for place in ("a/b", "line\nbreak", ""):
+        body = {"title": "x", "place": place, "category": "lighting"}
+        assert_problem(await desk.call("POST", "/api/v1/requests", "res", body), 422)
 
 
 async def test_every_action_moves_the_order_and_is_recorded(desk: Desk) -> None:
