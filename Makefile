@@ -12,6 +12,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Touched after a successful install: the venv is rebuilt when the inputs change.
 STAMP := $(VENV)/.installed
+# Touched after `npm ci`: the web app's front-end packages (served under /static/vendor)
+# are reinstalled when package-lock.json changes.
+NPM_STAMP := node_modules/.installed
 # Extra pytest arguments, e.g. make test-unit PYTEST_ARGS='-k codec -x'
 PYTEST_ARGS ?=
 # A single benchmark NAME for `make bench`, e.g. make bench BENCH=catalogue
@@ -32,8 +35,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP) ## create .venv with the pinned dependencies (constraints.txt)
 
-setup: $(STAMP) ## venv plus the Debian packages mosquitto, influxdb, socat
+$(NPM_STAMP): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(STAMP) ## venv, the Debian packages (mosquitto, influxdb, socat, chromium...), npm ci
 	scripts/ensure-system-packages.sh
+	$(MAKE) --no-print-directory $(NPM_STAMP)
 
 test: setup ## run every test: unit, integration, e2e
 	$(BIN)/pytest $(PYTEST_ARGS) tests
@@ -79,5 +87,5 @@ lock: ## re-pin constraints.txt to the newest versions pyproject.toml allows
 	@echo "constraints.txt updated; review with: git diff constraints.txt"
 
 clean: ## remove .venv, var/, build output and caches
-	rm -rf $(VENV) var build .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules var build .pytest_cache .mypy_cache .ruff_cache *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

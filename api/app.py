@@ -7,7 +7,8 @@ that it is at the code's revision, or migrates it when ``settings.migrate``: see
 for the dependencies in :mod:`api.deps`. The API sends no webhooks: the maintenance
 worker relays them from the audit trail (:mod:`maintenance.webhook_relay`). Resource
 routers come from :data:`api.routes.ROUTERS` and are mounted under ``/api/v1``; the
-OpenAPI document is at ``/openapi.json``, its pages at ``/docs``.
+OpenAPI document is at ``/openapi.json``, its pages at ``/docs``. The web app for people
+(:mod:`api.web`) is mounted at ``/`` by :func:`api.web.install_web`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def create_app(
 ) -> FastAPI:
     """The application; ``routers`` defaults to :data:`api.routes.ROUTERS`."""
     from api.routes import ROOT_ROUTERS, ROUTERS
+    from api.web.app import install_web
 
     # Read the files now, so a bad one stops the command before the server starts.
     sla_policy = load_sla_policy(settings.sla_policy_path)
@@ -108,6 +110,7 @@ def create_app(
         app.include_router(router)
     for router in ROUTERS if routers is None else routers:
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    install_web(app, settings)
     _document_policies(app)
     return app
 

@@ -51,6 +51,7 @@ __all__ = [
     "authenticated",
     "policy_of",
     "public",
+    "role_set",
     "route_policies",
 ]
 
@@ -87,12 +88,18 @@ class _PublicGate:
         return None
 
 
-def allow(*roles: Role) -> Any:
-    """``dependencies=[allow("manager", ...)]``: only these roles may call the route."""
+def role_set(*roles: Role) -> frozenset[Role]:
+    """The roles a gate lets through; ValueError for none or an unknown one. The web
+    pages' gate (:func:`api.web.gates.page_allow`) checks its roles with this too."""
     unknown = sorted(set(roles) - set(ROLES))
     if unknown or not roles:
         raise ValueError(f"allow() needs roles from {', '.join(ROLES)}; got {roles!r}")
-    return Depends(RoleGate(frozenset(roles)))
+    return frozenset(roles)
+
+
+def allow(*roles: Role) -> Any:
+    """``dependencies=[allow("manager", ...)]``: only these roles may call the route."""
+    return Depends(RoleGate(role_set(*roles)))
 
 
 def authenticated() -> Any:
@@ -133,10 +140,13 @@ def policy_of(dependant: Dependant) -> Policy | None:
 
 
 def api_routes(app: FastAPI) -> list[RouteEntry]:
-    """Every FastAPI route of ``app``, through included routers, as it is served."""
+    """Every FastAPI route of ``app`` in its OpenAPI document, through included routers,
+    as it is served. The web pages (:mod:`api.web`) are not in the document: their gates
+    are checked by :func:`api.web.gates.page_routes`."""
     entries = []
     for context in iter_route_contexts(app.routes):
-        if isinstance(context.original_route, APIRoute):
+        route = context.original_route
+        if isinstance(route, APIRoute) and route.include_in_schema:
             dependant: Dependant = context.dependant
             entries.append(
                 RouteEntry(

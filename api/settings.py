@@ -9,6 +9,13 @@ telemetry routes answering 503 and ``/readyz`` not checking InfluxDB.
 Work-order photos are files under ``photos_dir`` (default ``<data_dir>/photos``). A
 request body is at most ``max_body_bytes``, except a multipart form (a photo upload),
 which may carry up to ``upload_max_bytes``; each photo in it at most ``photo_max_bytes``.
+
+The web app (:mod:`api.web`): ``public_base_url`` is the address people reach it at
+(invite and reset links, QR codes; unset: the address of the request that made the
+link). ``cookie_secure`` None marks the session cookie ``Secure`` when the request came
+over https (behind a TLS proxy run uvicorn with ``--proxy-headers``) or the public base
+URL is https; True or False forces it. ``vendor_dir`` is where ``npm ci`` put the
+front-end packages (default: ``node_modules`` beside the code).
 """
 
 from __future__ import annotations
@@ -55,6 +62,12 @@ class ApiSettings(BaseSettings):
     upload_max_bytes: Annotated[int, Field(ge=1024)] = 32 << 20
     token_lifetime: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=30)
     readiness_timeout: Annotated[float, Field(gt=0, le=30)] = 2.0
+    public_base_url: str | None = None  # e.g. https://estate.example.com
+    cookie_secure: bool | None = None
+    session_lifetime: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=14)
+    session_idle: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=3)
+    invite_lifetime: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=7)
+    vendor_dir: Path | None = None
     # Migrate the database at start instead of refusing one that is behind (see
     # maintenance.db.migrations: one process migrates).
     migrate: bool = False

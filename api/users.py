@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import Conflict
+from api.passwords import hash_password, weakness
 from api.token_secrets import hash_secret, new_secret
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.db.user_tables import TokenRow, UserRow
@@ -39,6 +40,8 @@ __all__ = [
     "list_tokens",
     "list_users",
     "revoke_token",
+    "set_locale",
+    "set_password",
     "user_from_row",
 ]
 
@@ -81,6 +84,7 @@ class User:
     building: str | None
     unit: str | None
     active: bool
+    locale: str | None = None  # the web app's language for this person; None: the browser's
 
     @property
     def actor(self) -> Actor:
@@ -124,6 +128,7 @@ def user_from_row(row: UserRow) -> User:
         row.building,
         row.unit,
         row.active,
+        row.locale,
     )
 
 
@@ -223,6 +228,42 @@ async def issue_token(
         info = _token_info(row, username)
         await uow.commit()
     return IssuedToken(info, secret)
+
+
+async def set_password(
+    uow: SqlUnitOfWork, username: str, password: str, *, actor: str, at: datetime
+) -> None:
+    """Set ``username``'s password (argon2) and end their web sessions, so a password
+    changed because it leaked locks the old holder out; :class:`InvalidRequest` names
+    what makes a weak password weak."""
+    reason = weakness(password, username)
+    if reason is not None:
+        raise InvalidRequest(reason)
+    hashed = hash_password(password)
+    async with uow:
+        row = await uow.accounts.user(username)
+        if row is None:
+            raise NotFound(f"no user {username}")
+        row.password_hash = hashed
+        await uow.accounts.revoke_sessions(row.id, at)
+        await uow.accounts.record(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action="user.password_set",
+                entity_type="user",
+                entity_id=username,
+                detail={},
+            )
+        )
+        await uow.commit()
+
+
+async def set_locale(uow: SqlUnitOfWork, user_id: int, locale: str | None) -> None:
+    """The user's language for the web app (a preference: not audited)."""
+    async with uow:
+        await uow.accounts.set_locale(user_id, locale)
+        await uow.commit()
 
 
 async def list_tokens(session: AsyncSession, username: str) -> list[TokenInfo]:

@@ -4,6 +4,11 @@
 #   mosquitto-clients  mosquitto_sub/mosquitto_pub, to watch the broker by hand
 #   influxdb   InfluxDB 1.x     (likewise)
 #   socat      virtual serial pairs for the Modbus RTU tests
+#   chromium, fonts-noto-cjk  the browser tests (Playwright drives Debian's chromium;
+#              its own browser download is not used) and Chinese text in their screenshots
+#   nodejs, npm  only when there is no npm command: `npm ci` installs the web app's
+#              front-end packages (package-lock.json). A machine with nodesource's nodejs
+#              has npm inside it, and Debian's npm package would conflict with that.
 #
 # Quiet when everything is present. Installing Debian's mosquitto/influxdb would normally
 # start system-wide daemons on the default ports; we only want the binaries, so the
@@ -11,7 +16,10 @@
 # install still managed to start is stopped afterwards.
 set -euo pipefail
 
-PACKAGES=(mosquitto mosquitto-clients influxdb socat)
+PACKAGES=(mosquitto mosquitto-clients influxdb socat chromium fonts-noto-cjk)
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
 DAEMONS=(mosquitto influxd)
 
 missing=()

@@ -4,6 +4,9 @@ They live here, not in ``api``, because the maintenance database owns its schema
 service never imports an entry point). Migration ``0003`` creates the tables; the model
 registry (:mod:`maintenance.db.models`) puts them on the metadata Alembic compares with.
 A token row keeps only the SHA-256 of the secret: the secret itself is shown once.
+Migration ``0010`` adds what the web app needs: a user's argon2 ``password_hash`` (NULL:
+cannot log in with a password) and ``locale`` (NULL: the browser's language), and the
+tables of :mod:`maintenance.db.web_tables`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class UserRow(Base):
     unit: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class TokenRow(Base):

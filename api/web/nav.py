@@ -1,0 +1,45 @@
+"""The header's navigation and each role's home page: one table, read by the layout and
+by ``/``. A page that belongs in a role's menu adds a :class:`NavItem` here; the first
+item a role may see is where ``/`` sends it after login."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from api.users import ROLES
+from api.web.i18n import N_
+from maintenance.domain.actors import Role
+
+__all__ = ["NAV", "ROLE_NAMES", "NavItem", "home_of", "nav_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    path: str
+    label: str  # an English msgid, translated by the layout
+    roles: frozenset[Role]
+
+
+NAV: Final[tuple[NavItem, ...]] = (NavItem("/account", N_("My account"), frozenset(ROLES)),)
+
+
+def nav_for(role: Role) -> list[NavItem]:
+    return [item for item in NAV if role in item.roles]
+
+
+def home_of(role: Role) -> str:
+    """Where ``/`` sends a logged-in person of ``role``."""
+    items = nav_for(role)
+    return items[0].path if items else "/account"
+
+
+ROLE_NAMES: Final[dict[Role, str]] = {
+    "admin": N_("Administrator"),
+    "manager": N_("Property manager"),
+    "technician": N_("Technician"),
+    "committee": N_("Owners' committee"),
+    "supervisor": N_("Supervisor"),
+    "resident": N_("Resident"),
+}
+"""Each role's name as people read it (msgids)."""

@@ -1,0 +1,12 @@
+"""The page routers ``install_web`` mounts at the root: add yours to ``PAGE_ROUTERS``
+(build it with :func:`api.web.deps.page_router`, so it gets the CSRF check)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.web.routes import account, login
+
+__all__ = ["PAGE_ROUTERS"]
+
+PAGE_ROUTERS: list[APIRouter] = [login.router, account.router]

@@ -1,0 +1,85 @@
+"""The pages' Jinja2 environments: one per locale, each with its gettext catalogue.
+
+Autoescaping is on for every template. In templates ``_("...")`` (and ``{% trans %}``)
+translate, ``ngettext`` plurals; ``{{ when | localtime }}`` shows an aware datetime in the
+site's time zone (``site_tz`` in the context, Asia/Shanghai by default) or in the zone
+given as the argument, ``{{ when | localtime(site.timezone, "medium") }}``, formatted for
+the page's locale. Storage and SLA maths stay in UTC; only showing converts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.support import Translations
+from jinja2 import Environment, FileSystemLoader, Template, pass_context, select_autoescape
+from jinja2.runtime import Context
+
+__all__ = ["DEFAULT_TIMEZONE", "TEMPLATE_DIR", "Templates", "localtime"]
+
+TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
+DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
+
+
+def localtime(value: datetime | None, tz: str, locale: str, fmt: str = "short") -> str:
+    """``value`` in zone ``tz``, formatted for ``locale`` (Babel's short/medium/long or a
+    pattern); an empty string for None."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: the pages show aware UTC times")
+    return format_datetime(value, fmt, tzinfo=ZoneInfo(tz), locale=locale)
+
+
+class Templates:
+    """``get(locale, name)``: the template, compiled once per locale."""
+
+    def __init__(
+        self, catalogues: Mapping[str, Translations], directory: Path = TEMPLATE_DIR
+    ) -> None:
+        self._catalogues = dict(catalogues)
+        self._envs = {
+            locale: self._environment(locale, translations, directory)
+            for locale, translations in catalogues.items()
+        }
+
+    @staticmethod
+    def _environment(locale: str, translations: Translations, directory: Path) -> Environment:
+        env = Environment(
+            loader=FileSystemLoader(directory),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+
+        @pass_context
+        def localtime_filter(
+            context: Context, value: datetime | None, tz: str | None = None, fmt: str = "short"
+        ) -> str:
+            zone = tz or context.get("site_tz") or DEFAULT_TIMEZONE
+            return localtime(value, zone, locale, fmt)
+
+        env.filters["localtime"] = localtime_filter
+        env.globals["locale"] = locale
+        env.globals["lang"] = locale.replace("_", "-")
+        return env
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        return tuple(self._envs)
+
+    def get(self, locale: str, name: str) -> Template:
+        return self._envs[locale].get_template(name)
+
+    def gettext(self, locale: str, message: str, **variables: Any) -> str:
+        """``message`` in ``locale`` (for strings made in code: form errors, titles),
+        ``%(name)s`` placeholders filled from ``variables`` as templates do."""
+        translated = self._catalogues[locale].gettext(message)
+        return translated % variables if variables else translated
