@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 # A single benchmark NAME for `make bench`, e.g. make bench BENCH=catalogue
 BENCH ?=
 
-.PHONY: help venv setup test test-unit test-integration test-e2e lint fmt bench demo lock clean
+.PHONY: help venv setup test test-unit test-integration test-e2e test-browser screenshots messages lint fmt bench demo lock clean
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -54,6 +54,21 @@ test-integration: setup ## run the tests against real Mosquitto, InfluxDB, pymod
 
 test-e2e: setup ## drive the CLI as a user would
 	$(BIN)/pytest $(PYTEST_ARGS) tests/e2e
+
+test-browser: setup ## run the browser tests (Playwright driving Debian's chromium)
+	$(BIN)/pytest $(PYTEST_ARGS) tests/browser
+
+screenshots: setup ## run the browser tests, which save the pages' screenshots in var/screenshots/
+	$(BIN)/pytest $(PYTEST_ARGS) tests/browser
+	@echo "screenshots in var/screenshots/ (copy the README's into docs/screenshots/)"
+
+# New msgids get an empty translation in both catalogues; tests/unit/test_web_catalogues.py
+# fails until both are filled in.
+messages: $(STAMP) ## extract the web app's strings and add the new ones to its catalogues
+	mkdir -p var
+	$(BIN)/pybabel extract --no-location --sort-output -k N_ -F api/web/babel.cfg -o var/messages.pot . >/dev/null
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date -w 100 \
+		-i var/messages.pot -d api/web/locale -D messages
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict), import-linter (the layers)
 	$(BIN)/ruff check .
