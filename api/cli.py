@@ -68,7 +68,7 @@ def _add_api(subparsers: Actions) -> None:
 
 
 def _add_users(subparsers: Actions) -> None:
-    users = subparsers.add_parser("users", help="API users: add, list")
+    users = subparsers.add_parser("users", help="API users: add, list, set-password")
     actions = users.add_subparsers(dest="action", metavar="<action>", required=True)
     add = actions.add_parser(
         "add",
@@ -77,7 +77,11 @@ def _add_users(subparsers: Actions) -> None:
             "examples:\n"
             "  estatewatch users add alice --role admin\n"
             "  estatewatch users add wang --role technician --site demo --site north\n"
-            "  estatewatch users add li --role resident --building B1 --unit 3-201"
+            "  estatewatch users add li --role resident --building B1 --unit 3-201\n"
+            "  estatewatch users add alice --role admin --password-prompt   # the first admin\n"
+            "\n"
+            "--password-prompt reads the password twice from the terminal (or two lines from\n"
+            "standard input when it is not a terminal) for logging in to the web app."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -89,8 +93,20 @@ def _add_users(subparsers: Actions) -> None:
     )
     add.add_argument("--building", help="a resident's building")
     add.add_argument("--unit", help="a resident's unit (required for residents)")
+    add.add_argument(
+        "--password-prompt",
+        action="store_true",
+        help="ask for a password to log in to the web app with (twice)",
+    )
     add_database_options(add)
     add.set_defaults(handler=_users_add)
+    password = actions.add_parser(
+        "set-password",
+        help="set or reset a user's web password (asks twice; ends their web sessions)",
+    )
+    password.add_argument("username")
+    add_database_options(password)
+    password.set_defaults(handler=_users_set_password)
     listing = actions.add_parser("list", help="list users")
     add_database_options(listing)
     listing.set_defaults(handler=_users_list)
@@ -242,10 +258,49 @@ def _users_add(args: argparse.Namespace) -> int:
         "unit": args.unit,
     }
     new = validate(NewUser, fields, f"users add {args.username}")
+    password = _ask_password(new.username) if args.password_prompt else None
     user = _with_uow(args, lambda uow, now: create_user(uow, new, actor=cli_actor(), at=now))
+    if password is not None:
+        _with_uow(args, lambda uow, now: _set_password(uow, user.username, password, now))
     where = f" at {', '.join(user.sites)}" if user.sites else ""
     home = f" in {user.building or ''} {user.unit}".rstrip() if user.unit else ""
     print(f"user {user.username} ({user.role}){where}{home} added")
+    return 0
+
+
+def _ask_password(username: str) -> str:
+    """A password typed twice (hidden on a terminal; two lines of standard input else),
+    refused when the two differ or it is weak: before anything is written."""
+    import getpass
+
+    from api.passwords import weakness
+    from maintenance.domain.errors import InvalidRequest
+
+    def read(prompt: str) -> str:
+        if sys.stdin.isatty():
+            return getpass.getpass(prompt)
+        return sys.stdin.readline().rstrip("\n")
+
+    first = read(f"password for {username}: ")
+    second = read("again: ")
+    if first != second:
+        raise InvalidRequest("the two passwords differ; nothing was changed")
+    reason = weakness(first, username)
+    if reason is not None:
+        raise InvalidRequest(f"{reason} Nothing was changed.")
+    return first
+
+
+async def _set_password(uow: SqlUnitOfWork, username: str, password: str, now: datetime) -> None:
+    from api.users import set_password
+
+    await set_password(uow, username, password, actor=cli_actor(), at=now)
+
+
+def _users_set_password(args: argparse.Namespace) -> int:
+    password = _ask_password(args.username)
+    _with_uow(args, lambda uow, now: _set_password(uow, args.username, password, now))
+    print(f"password of {args.username} set; their web sessions ended")
     return 0
 
 

@@ -3,10 +3,10 @@
 Started in the order data flows backwards, so nothing publishes before its consumer is
 there: private Mosquitto and InfluxDB (:class:`infra.local.LocalServices`), the maintenance
 database (migrated, the demo site file imported), ``maintenance run``, ``ingest run``, the
-API with one demo user and token per role, the simulated compound, and a gateway drafted
-from the simulator's inventory. Each is its own ``estatewatch`` process
-(:mod:`demo.processes`); the work directory (default ``var/demo``) is emptied first, so
-every run starts from the same compound.
+API with one demo user per role (a bearer token and a web password each), the simulated
+compound, and a gateway drafted from the simulator's inventory. Each is its own
+``estatewatch`` process (:mod:`demo.processes`); the work directory (default ``var/demo``)
+is emptied first, so every run starts from the same compound.
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ _USER_DETAILS = {
 }
 
 
+def demo_login(role: str) -> tuple[str, str]:
+    """The demo user of ``role`` and their web password: fixed, so a demo can be shown
+    from a printed sheet; only the demo's throwaway database ever holds them."""
+    return f"demo-{role}", f"estate-{role}-2026"
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     work_dir: Path = Path("var/demo")
@@ -60,6 +66,11 @@ class Platform:
     database_url: str
     api_url: str
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def logins(self) -> dict[str, tuple[str, str]]:
+        """(username, password) per role, for the web app at ``api_url``."""
+        return {role: demo_login(role) for role in self.tokens}
 
 
 def check_port_free(port: int, what: str, option: str) -> None:
@@ -153,13 +164,15 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
 def start_api(
     children: Children, options: DemoOptions, db: list[str], mqtt_port: int, influx_url: str
 ) -> dict[str, str]:
-    """Users and tokens for every role, then the API; the tokens by role."""
+    """Users (with web passwords) and tokens for every role, then the API; the tokens by
+    role."""
     tokens: dict[str, str] = {}
     for role in ROLES:
+        username, password = demo_login(role)
         details = _USER_DETAILS.get(role, [])
-        user = ["users", "add", f"demo-{role}", "--role", role, *details, *db]
-        children.run(f"user-{role}", user)
-        token = ["tokens", "create", f"demo-{role}", "--label", "demo", *db]
+        user = ["users", "add", username, "--role", role, *details, "--password-prompt", *db]
+        children.run(f"user-{role}", user, stdin=f"{password}\n{password}\n")
+        token = ["tokens", "create", username, "--label", "demo", *db]
         tokens[role] = children.run(f"token-{role}", token).strip()
     children.start(
         "api",

@@ -76,10 +76,16 @@ class Children:
         self._children.append(child)
         return child
 
-    def run(self, name: str, args: list[str], timeout: float = 60.0) -> str:
-        """Run a one-shot command to completion; its output, or a ServiceError."""
+    def run(self, name: str, args: list[str], timeout: float = 60.0, *, stdin: str = "") -> str:
+        """Run a one-shot command to completion (``stdin`` typed into it); its output, or a
+        ServiceError."""
         result = subprocess.run(
-            [*ESTATEWATCH, *args], capture_output=True, text=True, timeout=timeout, check=False
+            [*ESTATEWATCH, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         log = self.logs / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)

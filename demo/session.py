@@ -37,7 +37,16 @@ def run_demo(options: DemoOptions, duration: float | None, live: bool) -> int:
     ):
         print(banner(platform), flush=True)
         (options.work_dir / "demo.json").write_text(
-            json.dumps({"api": platform.api_url, "tokens": platform.tokens}, indent=2) + "\n"
+            json.dumps(
+                {
+                    "api": platform.api_url,
+                    "web": f"{platform.api_url}/",
+                    "tokens": platform.tokens,
+                    "logins": platform.logins,
+                },
+                indent=2,
+            )
+            + "\n"
         )
         asyncio.run(_watch(platform, children, duration, live))
     print("demo stopped; everything it started has stopped too", flush=True)
@@ -49,6 +58,11 @@ def banner(platform: Platform) -> str:
     lines = [
         "",
         f"estatewatch demo: compound '{platform.site}' is running",
+        f"  web      {api}/   log in as (one per role; username  password):",
+        *(
+            f"    {role:<11} {username:<16} {password}"
+            for role, (username, password) in platform.logins.items()
+        ),
         f"  API      {api}/api/v1        docs {api}/docs",
         f"  MQTT     127.0.0.1:{platform.mqtt_port}   InfluxDB {platform.influx_url}"
         " (database estatewatch)",

@@ -128,3 +128,51 @@ def test_the_api_started_with_migrate_migrates_and_serves(tmp_path: Path) -> Non
     assert server.returncode == 0, output
     added = estatewatch("users", "add", "alice", "--role", "admin", *data, cwd=tmp_path)
     assert (added.returncode, added.stdout) == (0, "user alice (admin) added\n"), added.stderr
+
+
+def test_the_first_admin_sets_a_password_at_the_prompt_and_logs_in_on_the_web(
+    tmp_path: Path,
+) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert estatewatch("maintenance", "db", "upgrade", *data, cwd=tmp_path).returncode == 0
+
+    def add(typed: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*ESTATEWATCH, "users", "add", "alice", "--role", "admin", "--password-prompt", *data],
+            cwd=tmp_path,
+            input=typed,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    mismatch = add("Harbour-Lights-42\nHarbour-Lights-43\n")
+    assert mismatch.returncode == 2
+    assert "the two passwords differ; nothing was changed" in mismatch.stderr
+    weak = add("short\nshort\n")
+    assert weak.returncode == 2
+    assert "at least 10 characters" in weak.stderr
+    listed = estatewatch("users", "list", *data, cwd=tmp_path)
+    assert "alice" not in listed.stdout  # neither refusal created the user
+    added = add("Harbour-Lights-42\nHarbour-Lights-42\n")
+    assert added.returncode == 0, added.stderr
+
+    (port,) = free_ports(1)
+    base = f"http://127.0.0.1:{port}"
+    server = start_api(port, *data, cwd=tmp_path)
+    try:
+        wait_until_serving(base, server)
+        with httpx.Client(base_url=base) as browser:
+            form = browser.get("/login")
+            csrf = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+            answer = browser.post(
+                "/login",
+                data={"csrf_token": csrf, "username": "alice", "password": "Harbour-Lights-42"},
+            )
+            assert answer.status_code == 303
+            assert browser.get("/account").status_code == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+    for stored in (tmp_path / "data").iterdir():
+        assert b"Harbour-Lights-42" not in stored.read_bytes()  # only the argon2 hash

@@ -79,6 +79,16 @@ def test_the_scripted_faults_become_work_orders_and_everything_stops(tmp_path: P
             )
             assert mine.status_code == 200, mine.text
             assert [o["asset"] for o in mine.json()["items"]] == ["demo/building/B2/stairwell-7f"]
+        # The printed web login works in the web app.
+        username, password = json.loads((work / "demo.json").read_text())["logins"]["manager"]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            form = browser.get("/login")
+            csrf = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+            logged_in = browser.post(
+                "/login", data={"csrf_token": csrf, "username": username, "password": password}
+            )
+            assert logged_in.status_code == 303, logged_in.text[:300]
+            assert username in browser.get("/account").text
         assert EXPECTED.items() <= seen.items(), seen
         assert demo.wait(DURATION_S + 60) == 0
     finally:
@@ -94,6 +104,7 @@ def test_the_scripted_faults_become_work_orders_and_everything_stops(tmp_path: P
     text = (tmp_path / "demo.out").read_text()
     assert "Traceback" not in text
     assert "demo tokens (one per role)" in text
+    assert "log in as (one per role" in text
     assert "everything it started has stopped too" in text
     assert processes_mentioning(str(work)) == []
 
