@@ -13,7 +13,7 @@ through :mod:`maintenance.services.committee`, reads through
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -37,16 +37,23 @@ from maintenance import services as use_cases
 from maintenance.db.read import committee
 from maintenance.db.read.assets import find_asset
 from maintenance.db.read.work_orders import awaiting_approval
+from maintenance.domain.actors import Role
 from maintenance.reports import MonthlyReport, monthly_report, report_csv
 
-__all__ = ["router"]
+__all__ = ["APPROVAL_READERS", "PROPOSERS", "READERS", "VOTERS", "router"]
 
 router = APIRouter(prefix="/committee", tags=["committee"])
 
-_READ = allow("admin", "manager", "committee", "supervisor")
-_PROPOSE = allow("admin", "manager", "committee")
-_VOTE = allow("admin", "committee")
-_APPROVALS = allow("admin", "manager", "committee")
+# Who may do what, also read by the committee's web pages (api.web.routes.committee).
+READERS: Final[tuple[Role, ...]] = ("admin", "manager", "committee", "supervisor")
+PROPOSERS: Final[tuple[Role, ...]] = ("admin", "manager", "committee")
+VOTERS: Final[tuple[Role, ...]] = ("admin", "committee")
+APPROVAL_READERS: Final[tuple[Role, ...]] = ("admin", "manager", "committee")
+
+_READ = allow(*READERS)
+_PROPOSE = allow(*PROPOSERS)
+_VOTE = allow(*VOTERS)
+_APPROVALS = allow(*APPROVAL_READERS)
 
 ProposalId = Annotated[str, Path(pattern=PROPOSAL_ID_PATTERN, description="PRP-<12 hex>")]
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, e.g. 2026-11")]

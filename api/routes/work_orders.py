@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,10 +45,11 @@ from maintenance import services
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders, order_detail
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain import commands as cmd
+from maintenance.domain.actors import Role
 from maintenance.domain.errors import NotFound
 from maintenance.domain.sla import SlaPolicy
 
-__all__ = ["Act", "Desk", "OrderId", "read_order", "release", "router"]
+__all__ = ["APPROVERS", "Act", "Desk", "OrderId", "read_order", "release", "router"]
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
@@ -57,7 +58,9 @@ OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="WO-<year>-<
 _READERS = allow("admin", "manager", "technician", "committee", "supervisor")
 _DISPATCH = allow("admin", "manager")
 _WORKERS = allow("admin", "manager", "technician")
-_COMMITTEE = allow("admin", "committee")
+APPROVERS: Final[tuple[Role, ...]] = ("admin", "committee")
+"""Who approves or rejects an order's spending (also the committee's web page)."""
+_COMMITTEE = allow(*APPROVERS)
 
 
 async def release(session: AsyncSession) -> None:

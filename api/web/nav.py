@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from api.routes.committee import READERS as COMMITTEE_READERS
 from api.users import ROLES
 from api.web.i18n import N_
+from api.web.qr import QR_ROLES
 from maintenance.domain.actors import Role
 
 __all__ = ["NAV", "ROLE_NAMES", "NavItem", "home_of", "nav_for"]
@@ -21,7 +23,11 @@ class NavItem:
     roles: frozenset[Role]
 
 
-NAV: Final[tuple[NavItem, ...]] = (NavItem("/account", N_("My account"), frozenset(ROLES)),)
+NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/committee", N_("Committee"), frozenset(COMMITTEE_READERS)),
+    NavItem("/qr", N_("QR sheets"), frozenset(QR_ROLES)),
+    NavItem("/account", N_("My account"), frozenset(ROLES)),
+)
 
 
 def nav_for(role: Role) -> list[NavItem]:

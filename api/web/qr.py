@@ -15,9 +15,13 @@ from urllib.parse import urlencode
 import segno
 from markupsafe import Markup
 
-__all__ = ["REPORT_PATH", "qr_svg", "report_url"]
+from maintenance.domain.actors import Role
+
+__all__ = ["QR_ROLES", "REPORT_PATH", "qr_svg", "report_url"]
 
 REPORT_PATH: Final = "/report"
+QR_ROLES: Final[tuple[Role, ...]] = ("admin", "manager")
+"""Who prints the sheets: the property office (the codes themselves open a public form)."""
 
 
 def report_url(base_url: str, site: str, building: str, asset: str | None = None) -> str:

@@ -7,6 +7,7 @@ async with running_api(tmp_path, clock) as api:
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from fastapi import APIRouter, FastAPI
 from api.app import create_app
 from api.deps import Services
 from api.settings import ApiSettings
-from api.users import NewUser, create_user, issue_token
+from api.users import NewUser, create_user, issue_token, set_password
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Role
 
@@ -91,3 +92,30 @@ async def running_api(
         httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as client,
     ):
         yield RunningApi(app, client)
+
+
+WEB_PASSWORD = "correct horse battery"
+
+
+async def web_login(api: RunningApi, username: str, role: Role, **fields: Any) -> None:
+    """Create ``username`` with :data:`WEB_PASSWORD` and log ``api.client`` in through the
+    login form, as a browser does (its session cookie stays on the client)."""
+    now = api.services.clock()
+    sessions = api.services.sessions
+    new = NewUser(username=username, role=role, **fields)
+    await create_user(SqlUnitOfWork(sessions), new, actor="cli:test", at=now)
+    await set_password(SqlUnitOfWork(sessions), username, WEB_PASSWORD, actor="cli:test", at=now)
+    form = await api.client.get("/login", headers={"Accept": "text/html"})
+    answer = await api.client.post(
+        "/login",
+        data={"csrf_token": csrf_of(form.text), "username": username, "password": WEB_PASSWORD},
+        headers={"Accept": "text/html"},
+    )
+    assert answer.status_code == 303, answer.text[answer.text.find("<main") :][:600]
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)

@@ -220,3 +220,20 @@ async def seed_board(sessions: async_sessionmaker[AsyncSession]) -> None:
         await uow.commit()
     await _seed_orders(sessions)
     await _seed_proposals(sessions)
+
+
+async def seed_approvals(sessions: async_sessionmaker[AsyncSession], *order_ids: str) -> None:
+    """Orders on elev-02 (one per id, each its own fault kind) waiting for the committee to
+    approve a ¥12,000 estimate, asked for on 8 December."""
+    async with SqlUnitOfWork(sessions) as uow:
+        for n, order_id in enumerate(order_ids):
+            wo = order(
+                order_id, "demo/elevator/elev-02", at(12, 8, 1 + n), "P3", "staff",
+                fault_kind=f"traction-{n}",
+            )  # fmt: skip
+            wo.assign(MANAGER, at(12, 8, 2 + n), assignee=TECH.user_id)
+            wo.acknowledge(TECH, at(12, 8, 3 + n))
+            wo.set_cost(TECH, at(12, 8, 4 + n), estimate=Decimal(12000))
+            wo.request_approval(TECH, at(12, 8, 5 + n), reason="new traction sheave")
+            await uow.work_orders.add(wo)
+        await uow.commit()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.routes import account, login
+from api.web.routes import account, committee, login, public
 
 __all__ = ["PAGE_ROUTERS"]
 
-PAGE_ROUTERS: list[APIRouter] = [login.router, account.router]
+PAGE_ROUTERS: list[APIRouter] = [login.router, account.router, public.router, committee.router]

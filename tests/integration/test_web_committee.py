@@ -1,0 +1,150 @@
+"""The committee's pages over HTTP in-process: approvals, a proposal's vote, the monthly
+report, and the same role rules as the JSON API (the browser test drives them too)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from api_support import SettableClock, csrf_of, running_api, web_login
+from board_support import NOW, seed_approvals, seed_board
+
+from maintenance.db.read.committee import list_proposals
+from maintenance.db.read.work_orders import awaiting_approval
+
+pytestmark = pytest.mark.integration
+
+HTML = {"Accept": "text/html", "Accept-Language": "en"}
+
+
+async def test_the_committee_approves_one_order_and_rejects_another_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        await seed_approvals(api.services.sessions, "WO-2026-000101", "WO-2026-000102")
+        await web_login(api, "li", "committee", sites=["demo"])
+        desk = await api.client.get("/committee", headers=HTML)
+        assert desk.status_code == 200
+        assert "Spending waiting for approval" in desk.text
+        assert desk.text.count('data-order="WO-2026-') == 2
+        token = csrf_of(desk.text)
+
+        approved = await api.client.post(
+            "/committee/orders/WO-2026-000101/approve",
+            data={"csrf_token": token, "note": "within the sheave budget"},
+            headers=HTML,
+        )
+        assert approved.status_code == 303
+        assert approved.headers["location"] == "/committee?done=approved#approvals"
+
+        no_reason = await api.client.post(
+            "/committee/orders/WO-2026-000102/reject",
+            data={"csrf_token": token, "reason": "  "},
+            headers=HTML,
+        )
+        assert no_reason.status_code == 422
+        assert "Give a reason for rejecting WO-2026-000102." in no_reason.text
+
+        rejected = await api.client.post(
+            "/committee/orders/WO-2026-000102/reject",
+            data={"csrf_token": token, "reason": "get a second quote"},
+            headers=HTML,
+        )
+        assert rejected.status_code == 303
+        after = await api.client.get("/committee?done=rejected", headers=HTML)
+        assert "Spending rejected" in after.text
+        assert "Nothing is waiting for approval." in after.text
+        async with api.services.readers() as reader:
+            assert await awaiting_approval(reader) == []
+
+
+async def test_a_form_without_its_token_changes_nothing(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        await seed_approvals(api.services.sessions, "WO-2026-000101")
+        await web_login(api, "li", "committee", sites=["demo"])
+        refused = await api.client.post("/committee/orders/WO-2026-000101/approve", headers=HTML)
+        assert refused.status_code == 403
+        async with api.services.readers() as reader:
+            assert [o.id for o in await awaiting_approval(reader)] == ["WO-2026-000101"]
+
+
+async def test_a_supervisor_reads_proposals_but_sees_no_approvals_and_may_not_approve(
+    tmp_path: Path,
+) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        await seed_approvals(api.services.sessions, "WO-2026-000101")
+        await web_login(api, "zhou", "supervisor", sites=["demo"])
+        desk = await api.client.get("/committee", headers=HTML)
+        assert desk.status_code == 200
+        assert "Renew elev-06" in desk.text
+        assert "WO-2026-000101" not in desk.text
+        approve = await api.client.post(
+            "/committee/orders/WO-2026-000101/approve",
+            data={"csrf_token": csrf_of(desk.text)},
+            headers=HTML,
+        )
+        assert approve.status_code == 403
+        report = await api.client.get("/committee/report?month=2026-11", headers=HTML)
+        assert report.status_code == 200
+
+
+async def test_the_committee_opens_the_owners_vote_and_records_a_passing_tally(
+    tmp_path: Path,
+) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        async with api.services.readers() as reader:
+            (still_open,) = await list_proposals(reader, "open")
+        await web_login(api, "li", "committee", sites=["demo"])
+        path = f"/committee/proposals/{still_open.id}"
+        page = await api.client.get(path, headers=HTML)
+        assert "Open the owners' vote" in page.text
+        token = csrf_of(page.text)
+
+        bad = await api.client.post(
+            f"{path}/vote", data={"csrf_token": token, "owners_total": "0"}, headers=HTML
+        )
+        assert bad.status_code == 422
+        assert "Not recorded" in bad.text
+
+        opened = await api.client.post(
+            f"{path}/vote",
+            data={"csrf_token": token, "owners_total": "300", "area_total_m2": "30000"},
+            headers=HTML,
+        )
+        assert opened.status_code == 303
+        tally = {
+            "csrf_token": token,
+            "for_owners": "150",
+            "for_area_m2": "14000",
+            "against_owners": "40",
+            "against_area_m2": "4500",
+            "abstain_owners": "10",
+            "abstain_area_m2": "1500",
+        }
+        recorded = await api.client.post(f"{path}/tally", data=tally, headers=HTML)
+        assert recorded.status_code == 303
+        result = await api.client.get(recorded.headers["location"], headers=HTML)
+    assert "Tally recorded" in result.text
+    assert 'class="badge ok">Passed' in result.text
+    shares = re.findall(r"<td>(\d+/\d+)</td>", result.text)
+    assert shares == ["2/3", "2/3", "7/10", "3/4"]  # area and heads, taking part then agreeing
+
+
+async def test_the_monthly_report_page_shows_the_months_figures(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        await web_login(api, "li", "committee", sites=["demo"])
+        page = await api.client.get("/committee/report?month=2026-11", headers=HTML)
+        default = await api.client.get("/committee/report", headers=HTML)
+    assert page.status_code == 200
+    assert "Monthly report 2026-11" in page.text
+    # November in UTC: WO-1 (created 11-30 17:00 UTC) counts here, and both sites' orders.
+    assert "Renew elev-06" in page.text
+    # Closed in November (UTC), both compounds: WO-2 800 + WO-X 9,999 + WO-1 500.
+    assert "¥11,299.00" in page.text
+    assert "Monthly report 2026-11" in default.text  # the last whole month before 12-10

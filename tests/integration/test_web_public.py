@@ -1,0 +1,82 @@
+"""The public notice board and the QR sheet over HTTP in-process (the browser test in
+tests/browser/test_public_pages.py looks at them in Chromium)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from api_support import SettableClock, running_api, web_login
+from board_support import NOW, PERSONAL, seed_board
+
+pytestmark = pytest.mark.integration
+
+HTML = {"Accept": "text/html"}
+
+
+async def test_the_board_needs_no_login_and_shows_the_months_figures(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        page = await api.client.get("/public/demo", headers=HTML | {"Accept-Language": "en"})
+    assert page.status_code == 200
+    text = page.text
+    assert "Demo Compound · Public notice board" in text
+    november = re.search(r"<th scope=\"row\">2026-11</th>(.*?)</tr>", text, re.S)
+    assert november is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", november.group(1), re.S)
+    # 2 requests; 0 % responded in time (2 late); 50 % feedback in time; 5.0 from 1 rating
+    assert cells[0] == "2"
+    assert cells[1].startswith("0%")
+    assert "2 late" in cells[1]
+    assert cells[2].startswith("50%")
+    assert cells[3].startswith("5.0")
+    assert cells[4] == "¥800.00"
+    assert "Renew elev-06" in text  # the fund decision, passed
+    assert "150 for, 40 against, 10 abstained, of 300 owners" in text
+    assert "Renew other car" not in text
+
+
+async def test_the_board_speaks_chinese_by_default_and_leaks_no_person(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        # Staff who made, worked and voted on the seeded records have accounts too.
+        for username, role in (("ouyang-feng", "manager"), ("huang-yaoshi", "committee")):
+            await api.user(username, role, sites=["demo"])  # type: ignore[arg-type]
+        page = await api.client.get("/public/demo", headers=HTML)
+        missing = await api.client.get("/public/nowhere", headers=HTML)
+    assert page.status_code == 200
+    assert '<html lang="zh-CN">' in page.text
+    assert "公示栏" in page.text
+    for personal in (*PERSONAL, "WO-"):
+        assert personal not in page.text
+    assert missing.status_code == 404
+
+
+async def test_the_qr_sheet_is_for_the_office_and_links_every_place(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        anonymous = await api.client.get("/qr/demo", headers=HTML)
+        await web_login(api, "qian", "manager", sites=["demo"])
+        sheet = await api.client.get("/qr/demo", headers=HTML)
+        index = await api.client.get("/qr", headers=HTML)
+    assert anonymous.status_code == 303  # to the login page
+    assert sheet.status_code == 200
+    links = re.findall(r'<a href="(http://api/report\?[^"]+)"', sheet.text)
+    # 3 buildings and 6 cars, one sticker each
+    assert len(links) == 9
+    assert links[0] == "http://api/report?site=demo&amp;building=B1"
+    assert links[1] == "http://api/report?site=demo&amp;building=B1&amp;asset=elev-01"
+    assert sum("asset=elev-" in link for link in links) == 6
+    assert sheet.text.count("<svg") == 9
+    assert "扫码报修" in sheet.text
+    assert "Scan to report a problem" in sheet.text
+    assert "/qr/other" in index.text
+
+
+async def test_a_resident_may_not_print_the_qr_sheet(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        await web_login(api, "wu", "resident", sites=["demo"], unit="3-201")
+        sheet = await api.client.get("/qr/demo", headers=HTML)
+    assert sheet.status_code == 403
