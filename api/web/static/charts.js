@@ -21,7 +21,9 @@
         { incrs: [1, 2, 3, 6], values: function (u, ticks) { return ticks.map(function (t) { return short(spec.labels[t]); }); } },
         { size: 56, values: function (u, ticks) { return ticks.map(function (t) { return t + (spec.unit === "%" ? "%" : ""); }); } },
       ],
-      series: [{ label: "", value: function (u, i) { return i == null ? "" : spec.labels[i]; } }].concat(
+      // A static legend (series names only): no untranslated "Value" row, no hover read-out.
+      legend: { live: false },
+      series: [{}].concat(
         spec.series.map(function (s, i) {
           return { label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, points: { show: true, size: 6 } };
         })

@@ -1,0 +1,136 @@
+"""Records the browser tests put into a running server's database, at times relative to
+now (the server runs on the real clock): a resident with a distinctive name whose request
+was fixed, rated and paid for; an order waiting for the committee; a proposal.
+
+The server and the test share the SQLite file; each helper runs in a thread of its own
+with its own event loop (Playwright's sync API holds one in the test's thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Final, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.settings import ApiSettings
+from api.users import NewUser, create_user
+from estatewatch.clock import utc_now
+from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.read.assets import find_asset
+from maintenance.db.read.evidence import elevator_evidence
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.actors import Actor
+from maintenance.domain.workorders import WorkOrder
+from maintenance.services.committee import create_proposal
+
+T = TypeVar("T")
+
+RESIDENT: Final = NewUser(
+    username="ximen-chuixue",
+    role="resident",
+    display_name="西门吹雪",
+    sites=["demo"],
+    building="B2",
+    unit="8-808",
+)
+PERSONAL: Final = ("ximen", "西门吹雪", "8-808", "13912345678", "家门口漏水", "Ximen")
+"""Everything personal about the seeded request: none of it may reach the public board."""
+MANAGER: Final = Actor("qian", "manager")
+TECH: Final = Actor("sun", "technician")
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    created_at: datetime
+    cost: Decimal
+
+
+def run(data_dir: object, seed: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """``seed(sessions)`` on the server's database, in a thread with its own loop."""
+
+    async def main() -> T:
+        url = ApiSettings(data_dir=data_dir).database_url
+        async with open_engine(url) as engine:
+            return await seed(make_sessionmaker(engine))
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
+
+
+async def fixed_request(sessions: async_sessionmaker[AsyncSession]) -> Seeded:
+    """The resident's leak on elev-05, reported 50 minutes ago, done and rated since."""
+    now = utc_now()
+    await create_user(SqlUnitOfWork(sessions), RESIDENT, actor="cli:test", at=now)
+    resident = Actor(RESIDENT.username, "resident")
+    created = now - timedelta(minutes=50)
+    wo = WorkOrder.open(
+        id="WO-2026-900001",
+        title="西门吹雪家门口漏水",
+        asset="demo/elevator/elev-05",
+        site="demo",
+        location="8-808",
+        category="elevator",
+        fault_kind="door",
+        priority="P3",
+        source="resident",
+        now=created,
+        created_by=resident,
+        requested_by=resident.user_id,
+        description="西门吹雪家门口漏水 电话 13912345678",
+    )
+    step = timedelta(minutes=5)
+    wo.assign(MANAGER, created + step, assignee=TECH.user_id)
+    wo.acknowledge(TECH, created + 2 * step)
+    wo.start(TECH, created + 3 * step, approval_threshold=Decimal(5000))
+    wo.set_cost(TECH, created + 4 * step, actual=Decimal("380.50"))
+    wo.resolve(TECH, created + 5 * step, approval_threshold=Decimal(5000))
+    wo.verify(resident, created + 6 * step)
+    wo.close(MANAGER, created + 7 * step)
+    wo.rate(resident, created + 8 * step, stars=5, comment="谢谢 Ximen")
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.work_orders.add(wo)
+        await uow.commit()
+    return Seeded(created, Decimal("380.50"))
+
+
+async def committee_work(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """An order waiting for approval of ¥12,000 and an open proposal on elev-06 (its id)."""
+    now = utc_now()
+    created = now - timedelta(hours=2)
+    wo = WorkOrder.open(
+        id="WO-2026-900002",
+        title="更换 elev-02 曳引轮",
+        asset="demo/elevator/elev-02",
+        site="demo",
+        category="elevator",
+        fault_kind="traction",
+        priority="P3",
+        source="staff",
+        now=created,
+        created_by=MANAGER,
+    )
+    wo.assign(MANAGER, created + timedelta(minutes=1), assignee=TECH.user_id)
+    wo.acknowledge(TECH, created + timedelta(minutes=2))
+    wo.set_cost(TECH, created + timedelta(minutes=3), estimate=Decimal(12000))
+    wo.request_approval(TECH, created + timedelta(minutes=4), reason="曳引轮磨损")
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.work_orders.add(wo)
+        await uow.commit()
+        elev06 = await find_asset(uow.session, "elev-06", site="demo")
+        evidence = await elevator_evidence(uow.session, elev06, now)
+    proposal = await create_proposal(
+        SqlUnitOfWork(sessions),
+        MANAGER,
+        lambda: now - timedelta(hours=1),
+        title="6 号梯 elev-06 更新改造",
+        amount=Decimal("480000"),
+        asset_id=elev06.row_id,
+        evidence=evidence,
+    )
+    return proposal.id

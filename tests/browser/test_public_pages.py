@@ -1,0 +1,54 @@
+"""The public notice board on a phone in Chinese (figures, charts, no person's data) and
+the QR sheet the office prints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import NewPage, WebServer, login_page
+from playwright.sync_api import Page, expect
+from seeding import PERSONAL, fixed_request, run
+
+from maintenance.domain.site_time import month_of
+
+
+def test_the_public_board_on_a_phone_shows_the_months_figures_and_no_person(
+    fresh_web: WebServer, phone: Page, shoot: Callable[[Page, str], Path]
+) -> None:
+    seeded = run(fresh_web.data_dir, fixed_request)
+    phone.goto(fresh_web.url("/public/demo"))
+    expect(phone.locator("h1")).to_have_text("Demo Compound · 公示栏")
+    row = phone.locator(
+        "tr", has=phone.locator("th", has_text=month_of(seeded.created_at, "Asia/Shanghai"))
+    )
+    expect(row.locator("td").nth(0)).to_have_text("1")  # one request
+    expect(row.locator("td").nth(1)).to_have_text("100%")  # responded in time
+    expect(row.locator("td").nth(3)).to_contain_text("5.0")  # rated 5
+    expect(row.locator("td").nth(4)).to_have_text("¥380.50")
+    expect(phone.locator("figure[data-chart] canvas").first).to_be_visible()  # uPlot drew
+    html = phone.content()
+    for personal in PERSONAL:
+        assert personal not in html
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375  # nothing pushes the page sideways on a phone
+    shoot(phone, "public-board-phone-zh")
+
+
+def test_the_qr_sheet_has_a_code_per_building_and_car(
+    web: WebServer, new_page: NewPage, shoot: Callable[[Page, str], Path]
+) -> None:
+    page = new_page()
+    login_page(page, web, "manager")
+    page.goto(web.url("/qr"))
+    page.click("a[href='/qr/demo']")
+    expect(page.locator("figure.qr-label")).to_have_count(9)  # 3 buildings, 6 cars
+    car = page.locator("figure.qr-label[data-place='B1/elev-01']")
+    expect(car).to_contain_text("扫码报修")
+    expect(car).to_contain_text("Scan to report a problem")
+    link = car.locator("a").get_attribute("href")
+    assert link == web.url("/report?site=demo&building=B1&asset=elev-01")
+    shoot(page, "qr-sheet-desktop-zh")
+    page.emulate_media(media="print")
+    expect(page.locator("header.top")).to_be_hidden()
+    shoot(page, "qr-sheet-print")
