@@ -193,7 +193,11 @@ def fresh_web(tmp_path: Path) -> Iterator[WebServer]:
     stop_web(server)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs it keeps an event loop
+# running in this thread, and every asyncio test collected after the browser tests
+# (tests/e2e, integration, unit) would fail with "cannot be called from a running event
+# loop". Leaving the context at the end of each module gives the thread back.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
