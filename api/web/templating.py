@@ -20,10 +20,11 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, Template, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from maintenance.domain.site_time import DEFAULT_TIMEZONE
+
 __all__ = ["DEFAULT_TIMEZONE", "TEMPLATE_DIR", "Templates", "localtime"]
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
-DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
 
 
 def localtime(value: datetime | None, tz: str, locale: str, fmt: str = "short") -> str:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Final, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,7 +52,7 @@ class Seeded:
     cost: Decimal
 
 
-def run(data_dir: object, seed: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+def run(data_dir: Path, seed: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
     """``seed(sessions)`` on the server's database, in a thread with its own loop."""
 
     async def main() -> T:
@@ -63,24 +64,48 @@ def run(data_dir: object, seed: Callable[[async_sessionmaker[AsyncSession]], Awa
         return pool.submit(lambda: asyncio.run(main())).result()
 
 
+def _elevator_order(
+    order_id: str,
+    title: str,
+    car: str,
+    created: datetime,
+    by: Actor,
+    *,
+    location: str | None = None,
+    requested_by: str | None = None,
+    description: str | None = None,
+) -> WorkOrder:
+    """A P3 order on a demo car, a resident's request when ``by`` is one."""
+    return WorkOrder.open(
+        id=order_id,
+        title=title,
+        asset=f"demo/elevator/{car}",
+        site="demo",
+        category="elevator",
+        fault_kind="door",
+        priority="P3",
+        source="resident" if by.role == "resident" else "staff",
+        now=created,
+        created_by=by,
+        location=location,
+        requested_by=requested_by,
+        description=description,
+    )
+
+
 async def fixed_request(sessions: async_sessionmaker[AsyncSession]) -> Seeded:
     """The resident's leak on elev-05, reported 50 minutes ago, done and rated since."""
     now = utc_now()
     await create_user(SqlUnitOfWork(sessions), RESIDENT, actor="cli:test", at=now)
     resident = Actor(RESIDENT.username, "resident")
     created = now - timedelta(minutes=50)
-    wo = WorkOrder.open(
-        id="WO-2026-900001",
-        title="西门吹雪家门口漏水",
-        asset="demo/elevator/elev-05",
-        site="demo",
+    wo = _elevator_order(
+        "WO-2026-900001",
+        "西门吹雪家门口漏水",
+        "elev-05",
+        created,
+        resident,
         location="8-808",
-        category="elevator",
-        fault_kind="door",
-        priority="P3",
-        source="resident",
-        now=created,
-        created_by=resident,
         requested_by=resident.user_id,
         description="西门吹雪家门口漏水 电话 13912345678",
     )
@@ -103,18 +128,7 @@ async def committee_work(sessions: async_sessionmaker[AsyncSession]) -> str:
     """An order waiting for approval of ¥12,000 and an open proposal on elev-06 (its id)."""
     now = utc_now()
     created = now - timedelta(hours=2)
-    wo = WorkOrder.open(
-        id="WO-2026-900002",
-        title="更换 elev-02 曳引轮",
-        asset="demo/elevator/elev-02",
-        site="demo",
-        category="elevator",
-        fault_kind="traction",
-        priority="P3",
-        source="staff",
-        now=created,
-        created_by=MANAGER,
-    )
+    wo = _elevator_order("WO-2026-900002", "更换 elev-02 曳引轮", "elev-02", created, MANAGER)
     wo.assign(MANAGER, created + timedelta(minutes=1), assignee=TECH.user_id)
     wo.acknowledge(TECH, created + timedelta(minutes=2))
     wo.set_cost(TECH, created + timedelta(minutes=3), estimate=Decimal(12000))

@@ -43,6 +43,7 @@ from api.web.i18n import N_
 from api.web.routes.public import CATEGORY_NAMES
 from maintenance import services as use_cases
 from maintenance.db.read import committee
+from maintenance.db.read.sites import get_site
 from maintenance.db.read.work_orders import awaiting_approval
 from maintenance.domain import commands as cmd
 from maintenance.domain.errors import DomainError, InvalidRequest, NotFound
@@ -214,6 +215,9 @@ async def _proposal(
     status_code: int = 200,
 ) -> HTMLResponse:
     record = await committee.get_proposal(reader, proposal_id)
+    zone = (
+        DEFAULT_TIMEZONE if record.site is None else (await get_site(reader, record.site)).timezone
+    )
     return page.render(
         "committee/proposal.html",
         {
@@ -225,6 +229,7 @@ async def _proposal(
             "done": _done(page, request),
             "error": error,
             "form": form or {},
+            "site_tz": zone,
         },
         status_code=status_code,
     )
