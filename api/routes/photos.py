@@ -20,6 +20,7 @@ from fastapi import APIRouter, File, Form, Path, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile as AnyUpload
 
 from api.deps import Clock, CurrentUser, Photos, Principal, ReadSession, Settings, Uow
 from api.policy import allow, authenticated
@@ -71,7 +72,7 @@ class PhotoOut(BaseModel):
         )
 
 
-async def read_upload(upload: UploadFile, limit: int) -> bytes:
+async def read_upload(upload: AnyUpload, limit: int) -> bytes:
     """The uploaded file, read up to ``limit`` + 1 bytes: enough to tell it is too large
     (the photo check refuses it) without holding more than that in memory."""
     try:

@@ -76,7 +76,8 @@ async def open_request(
         category=new.category,
         fault_kind=new.category,
         priority="P2" if new.urgent else "P3",
-        location=f"{building} {new.place}" + (f" (unit {me.user.unit})" if me.user.unit else ""),
+        # No words in the stored text: it is shown as is in either language.
+        location=f"{building} {new.place}" + (f" · {me.user.unit}" if me.user.unit else ""),
         description=new.description,
     )
 

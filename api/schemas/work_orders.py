@@ -103,7 +103,7 @@ class NewRequestIn(_In):
     category: Code = Field(description="'lighting', 'elevator', 'plumbing', 'cleaning'...")
     description: Text | None = None
     site: Code | None = Field(default=None, description="default: the resident's only site")
-    building: Code | None = Field(
+    building: Place | None = Field(
         default=None, description="default: the resident's own (a QR code names another)"
     )
     urgent: bool = Field(default=False, description="P2 instead of the usual P3")

@@ -5,7 +5,7 @@ sort, with the tie-breaking id so an index serves the whole ORDER BY of a page: 
 50 out of 100,000 orders reads about 50 index entries instead of scanning the table.
 Declaring them puts them on the tables' metadata (the model registry,
 :mod:`maintenance.db.models`, imports this module), which the migrations are compared
-with; revision 0004 created them.
+with; revision 0004 created them (0011 the technician's).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ READ_INDEXES: Final = (
     Index("ix_work_order_assignee_created_at_id", WO.assignee, WO.created_at, WO.id),
     Index("ix_work_order_requested_by_created_at_id", WO.requested_by, WO.created_at, WO.id),
     Index("ix_work_order_priority_id", WO.priority, WO.id),
+    # A technician's open work (revision 0011): both halves of api.visibility's
+    # "assigned to me, or unassigned at my sites" search open rows only.
+    Index("ix_work_order_status_assignee_site", WO.status, WO.assignee, WO.site),
     Index("ix_alarm_raised_at_id", ALARM.c.raised_at, ALARM.c.id),
     Index("ix_alarm_site_raised_at_id", ALARM.c.site, ALARM.c.raised_at, ALARM.c.id),
 )
