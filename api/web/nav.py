@@ -24,6 +24,9 @@ class NavItem:
 
 
 NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/tech", N_("My orders"), frozenset({"technician"})),
+    NavItem("/report", N_("Report a problem"), frozenset({"resident"})),
+    NavItem("/my/requests", N_("My requests"), frozenset({"resident"})),
     NavItem("/committee", N_("Committee"), frozenset(COMMITTEE_READERS)),
     NavItem("/qr", N_("QR sheets"), frozenset(QR_ROLES)),
     NavItem("/account", N_("My account"), frozenset(ROLES)),

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.routes import account, committee, login, public
+from api.web import orders
+from api.web.routes import account, committee, login, public, resident, tech
 
 __all__ = ["PAGE_ROUTERS"]
 
-PAGE_ROUTERS: list[APIRouter] = [login.router, account.router, public.router, committee.router]
+PAGE_ROUTERS: list[APIRouter] = [
+    login.router,
+    account.router,
+    public.router,
+    committee.router,
+    tech.router,
+    resident.router,
+    orders.photo_router,
+]

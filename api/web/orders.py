@@ -1,0 +1,218 @@
+"""What the technician's and the resident's order pages share: one order as the person
+may see it, its timeline, its photos, and the words for statuses and actions.
+
+An order is read with the JSON API's own view (:meth:`WorkOrderOut.of`, the resident's
+view without private staff notes) under the caller's scope (:mod:`api.visibility`), so a
+page never shows what ``/api/v1`` would refuse; one they may not see is the 404 page.
+Photos are served to pages at ``/orders/{id}/photos/{photo_id}[/thumbnail]`` with the
+session (the JSON API's photo routes want a bearer token), by the same code.
+
+Forms: :func:`refusal` turns what a service refused into a message in the page's
+language; a page re-renders its form with it (status 422, or 200 for htmx, which swaps
+only successful answers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from fastapi import Request
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
+
+from api.deps import Clock, Photos, Principal, ReadSession, Settings, Uow
+from api.routes.photos import PhotoId, photo_file, read_upload
+from api.routes.work_orders import OrderId, release
+from api.schemas.work_orders import HistoryOut, WorkOrderOut
+from api.users import ROLES
+from api.visibility import can_see_order, order_scope
+from api.web.deps import Page, WebUser, page_allow, page_router
+from api.web.i18n import N_
+from estatewatch.clock import Clock as ClockFn
+from maintenance import services
+from maintenance.db.read.photos import order_photos
+from maintenance.db.read.work_orders import order_detail
+from maintenance.domain.errors import (
+    DomainError,
+    IllegalTransition,
+    NotPermitted,
+    PhotoRejected,
+    PhotoTooLarge,
+)
+from maintenance.domain.photos import Photo
+from maintenance.domain.sla import SlaPolicy
+from maintenance.domain.workorders import Status
+
+__all__ = [
+    "ACTION_NAMES",
+    "STATUS_NAMES",
+    "OrderPage",
+    "TimelineItem",
+    "add_photos",
+    "hx_status",
+    "load_order",
+    "photo_router",
+    "refusal",
+]
+
+STATUS_NAMES: Final[dict[str, str]] = {
+    Status.NEW: N_("New"),
+    Status.ASSIGNED: N_("Assigned"),
+    Status.ACKNOWLEDGED: N_("Acknowledged"),
+    Status.IN_PROGRESS: N_("In progress"),
+    Status.ON_HOLD: N_("On hold"),
+    Status.AWAITING_APPROVAL: N_("Awaiting approval"),
+    Status.APPROVED: N_("Approved"),
+    Status.REJECTED: N_("Spending rejected"),
+    Status.RESOLVED: N_("Resolved"),
+    Status.VERIFIED: N_("Verified"),
+    Status.CLOSED: N_("Closed"),
+    Status.REOPENED: N_("Reopened"),
+    Status.CANCELLED: N_("Cancelled"),
+}
+
+# The history's actions (``work_order.<action>``) as the timeline names them.
+ACTION_NAMES: Final[dict[str, str]] = {
+    "created": N_("Reported"),
+    "assign": N_("Assigned to a technician"),
+    "acknowledge": N_("Technician acknowledged"),
+    "start": N_("Work started"),
+    "hold": N_("Put on hold"),
+    "resume": N_("Work resumed"),
+    "request_approval": N_("Spending sent for approval"),
+    "approve": N_("Spending approved"),
+    "reject": N_("Spending rejected"),
+    "resolve": N_("Resolved"),
+    "verify": N_("Fix confirmed"),
+    "fail_verification": N_("Fix disputed: reopened"),
+    "close": N_("Closed"),
+    "cancel": N_("Cancelled"),
+    "rate": N_("Rated"),
+    "comment": N_("Note"),
+    "set_cost": N_("Cost recorded"),
+    "alarm_attached": N_("Alarm linked"),
+    "priority_raised": N_("Priority raised"),
+    "escalated": N_("Escalated"),
+    "photo": N_("Photo added"),
+}
+
+CLOCK_NAMES: Final[dict[str, str]] = {
+    "response": N_("Response"),
+    "feedback": N_("Feedback"),
+    "resolution": N_("Resolution"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    at: datetime
+    action: str  # a key of ACTION_NAMES
+    role: str | None  # the actor's role, shown instead of their name to residents
+    who: str | None  # the actor's username (staff pages)
+    text: str | None  # a reason, a note, a comment
+    photo: Photo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    order: WorkOrderOut
+    photos: list[Photo]
+
+    @property
+    def timeline(self) -> list[TimelineItem]:
+        """History and photos, newest first."""
+        items = [_item(entry) for entry in self.order.history]
+        items += [
+            TimelineItem(p.at, "photo", None, p.uploaded_by, p.caption, p) for p in self.photos
+        ]
+        return sorted(items, key=lambda item: item.at, reverse=True)
+
+
+def _item(entry: HistoryOut) -> TimelineItem:
+    role, _, who = entry.actor.partition(":")
+    action = entry.action.removeprefix("work_order.")
+    known_role = role if role in ROLES else None
+    return TimelineItem(entry.at, action, known_role, who or None, entry.reason)
+
+
+async def load_order(
+    reader: AsyncSession, order_id: str, me: Principal, clock: ClockFn, sla: SlaPolicy
+) -> OrderPage | None:
+    """The order and its photos as ``me`` may see them; None when they may not."""
+    scope = order_scope(me.user)
+    detail = await order_detail(reader, order_id, policy=sla, now=clock(), visible=scope)
+    photos = await order_photos(reader, order_id, visible=scope) if detail else None
+    await release(reader)
+    if detail is None or photos is None:
+        return None
+    view = WorkOrderOut.of(detail, for_resident=me.user.role == "resident")
+    return OrderPage(view, photos)
+
+
+async def add_photos(
+    uploads: list[UploadFile],
+    order_id: str,
+    me: Principal,
+    uow: Uow,
+    clock: Clock,
+    store: Photos,
+    settings: Settings,
+) -> None:
+    """Each chosen file as a photo of the order (empty file inputs are skipped)."""
+    for upload in uploads:
+        if not upload.filename and not upload.size:
+            continue
+        data = await read_upload(upload, settings.photo_max_bytes)
+        await services.add_photo(
+            uow,
+            store,
+            order_id,
+            data,
+            me.actor,
+            clock,
+            max_bytes=settings.photo_max_bytes,
+            visible=lambda order: can_see_order(me.user, order),
+        )
+
+
+def refusal(page: Page, exc: DomainError | ValidationError, settings: Settings) -> str:
+    """What a service refused, in the page's language."""
+    if isinstance(exc, PhotoTooLarge):
+        megabytes = settings.photo_max_bytes // (1024 * 1024)
+        return page.gettext("The photo is larger than %(mb)s MB.", mb=megabytes)
+    if isinstance(exc, PhotoRejected):
+        return page.gettext("That file is not a photo we can take: choose a JPEG, PNG or WebP.")
+    if isinstance(exc, IllegalTransition):
+        return page.gettext("The order has moved on meanwhile; this step is no longer possible.")
+    if isinstance(exc, NotPermitted):
+        return page.gettext("You may not do this on this order.")
+    if isinstance(exc, ValidationError):
+        return page.gettext("Please check what you entered: something is missing or too long.")
+    return page.gettext("This could not be done: %(reason)s", reason=str(exc))
+
+
+def hx_status(request: Request) -> int:
+    """A refused form's status: 422, but 200 for htmx, which swaps only 2xx answers."""
+    return 200 if "hx-request" in request.headers else 422
+
+
+photo_router = page_router()
+_EVERYONE = page_allow(*ROLES)
+
+
+@photo_router.get("/orders/{order_id}/photos/{photo_id}", dependencies=[_EVERYONE])
+async def photo(
+    order_id: OrderId, photo_id: PhotoId, me: WebUser, reader: ReadSession, store: Photos
+) -> FileResponse:
+    return await photo_file(reader, store, me, order_id, photo_id, thumbnail=False)
+
+
+@photo_router.get("/orders/{order_id}/photos/{photo_id}/thumbnail", dependencies=[_EVERYONE])
+async def thumbnail(
+    order_id: OrderId, photo_id: PhotoId, me: WebUser, reader: ReadSession, store: Photos
+) -> FileResponse:
+    return await photo_file(reader, store, me, order_id, photo_id, thumbnail=True)

@@ -1,0 +1,188 @@
+"""The technician's phone pages: ``/tech`` (my orders, due first) and
+``/tech/orders/{id}`` (SLA clocks, place, history, photos and the actions the state
+allows, each a small form).
+
+The list is the JSON API's work-order list under the technician's scope (assigned to
+them, or unassigned at their sites: :mod:`api.visibility`), open work only, sorted by
+the stored SLA due time (``sort=due``), so both show the same order. An action posts
+``/tech/orders/{id}/<action>``; its fields are checked by the JSON API's own body
+models and the command runs through :func:`maintenance.services.perform` with the
+caller's visibility, exactly as ``POST /api/v1/work-orders/{id}/<action>`` does.
+``resolve`` takes photos with it (proof of the repair): they are stored first, then the
+order is resolved. Success goes back to the order page (303, which htmx follows);
+a refusal re-renders the page with the reason in the technician's language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from api.deps import Clock, Photos, ReadSession, Settings, Sla, Uow
+from api.errors import Problem
+from api.routes.work_orders import OrderId, release
+from api.schemas.work_orders import CommentIn, CostIn, NoteIn, ReasonIn
+from api.visibility import can_see_order, order_scope
+from api.web.deps import PageDep, WebUser, page_allow, page_router
+from api.web.i18n import N_
+from api.web.orders import (
+    ACTION_NAMES,
+    CLOCK_NAMES,
+    STATUS_NAMES,
+    add_photos,
+    hx_status,
+    load_order,
+    refusal,
+)
+from maintenance import services
+from maintenance.db.read.pages import PageRequest
+from maintenance.db.read.work_orders import (
+    SortKey,
+    WorkOrderFilters,
+    WorkOrderSort,
+    list_work_orders,
+)
+from maintenance.domain import commands as cmd
+from maintenance.domain.errors import DomainError, NotFound
+from maintenance.domain.workorders import Action, Status
+
+__all__ = ["LIST_LIMIT", "TECH_ACTIONS", "TO_DO", "router"]
+
+router = page_router()
+_TECH = page_allow("technician")
+
+LIST_LIMIT: Final = 100
+TO_DO: Final = frozenset(Status) - {
+    Status.RESOLVED,
+    Status.VERIFIED,
+    Status.CLOSED,
+    Status.CANCELLED,
+}
+"""A technician's list: work not yet resolved (resolved work waits on the requester)."""
+
+# The form of each action a technician takes on the phone: (body model, command).
+Builder = Callable[[str, Any], cmd.OrderCommand]
+TECH_ACTIONS: Final[dict[str, tuple[type[BaseModel] | None, Builder]]] = {
+    Action.ACKNOWLEDGE: (None, lambda order, _: cmd.Acknowledge(order)),
+    Action.START: (None, lambda order, _: cmd.Start(order)),
+    Action.HOLD: (ReasonIn, lambda order, body: cmd.Hold(order, body.reason)),
+    Action.RESUME: (None, lambda order, _: cmd.Resume(order)),
+    Action.SET_COST: (CostIn, lambda order, body: cmd.SetCost(order, body.estimate, body.actual)),
+    Action.COMMENT: (CommentIn, lambda order, body: cmd.Comment(order, body.text, body.public)),
+    Action.RESOLVE: (NoteIn, lambda order, body: cmd.Resolve(order, body.note)),
+}
+
+ACTION_LABELS: Final[dict[str, str]] = {
+    Action.ACKNOWLEDGE: N_("Acknowledge"),
+    Action.START: N_("Start work"),
+    Action.HOLD: N_("Put on hold"),
+    Action.RESUME: N_("Resume work"),
+    Action.SET_COST: N_("Record cost"),
+    Action.COMMENT: N_("Add note"),
+    Action.RESOLVE: N_("Mark resolved"),
+}
+
+
+@router.get("/tech", dependencies=[_TECH])
+async def my_orders(me: WebUser, page: PageDep, reader: ReadSession, clock: Clock) -> Response:
+    now = clock()
+    orders = await list_work_orders(
+        reader,
+        now=now,
+        filters=WorkOrderFilters(status=TO_DO),
+        sort=WorkOrderSort(SortKey.DUE, descending=False),
+        page=PageRequest(limit=LIST_LIMIT),
+        visible=order_scope(me.user),
+    )
+    await release(reader)
+    return page.render(
+        "tech/list.html",
+        {"orders": orders.items, "now": now, "status_names": STATUS_NAMES, "me": me.user},
+    )
+
+
+async def _order_page(
+    me: WebUser,
+    page: PageDep,
+    reader: ReadSession,
+    clock: Clock,
+    sla: Sla,
+    order_id: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    found = await load_order(reader, order_id, me, clock, sla)
+    if found is None:
+        raise NotFound(f"no work order {order_id}")
+    allowed = set(found.order.allowed_actions)
+    return page.render(
+        "tech/order.html",
+        {
+            "view": found,
+            "order": found.order,
+            "actions": [action for action in TECH_ACTIONS if action in allowed],
+            "now": clock(),
+            "error": error,
+            "status_names": STATUS_NAMES,
+            "action_names": ACTION_NAMES,
+            "clock_names": CLOCK_NAMES,
+            "action_labels": ACTION_LABELS,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/tech/orders/{order_id}", dependencies=[_TECH])
+async def order_page(
+    order_id: OrderId, me: WebUser, page: PageDep, reader: ReadSession, clock: Clock, sla: Sla
+) -> Response:
+    return await _order_page(me, page, reader, clock, sla, order_id)
+
+
+@router.post("/tech/orders/{order_id}/{action}", dependencies=[_TECH])
+async def act(
+    order_id: OrderId,
+    action: str,
+    request: Request,
+    me: WebUser,
+    page: PageDep,
+    reader: ReadSession,
+    uow: Uow,
+    clock: Clock,
+    sla: Sla,
+    store: Photos,
+    settings: Settings,
+) -> Response:
+    if action not in TECH_ACTIONS:
+        raise Problem(404, f"no action {action}", kind="not-found")
+    model, build = TECH_ACTIONS[action]
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    fields = {k: v for k, v in fields.items() if v.strip()}  # an empty field is no value
+    try:
+        body = model.model_validate(fields) if model is not None else None
+        if action == Action.RESOLVE:
+            photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
+            await add_photos(photos, order_id, me, uow, clock, store, settings)
+        await services.perform(
+            uow,
+            build(order_id, body),
+            me.actor,
+            clock,
+            sla,
+            visible=lambda order: can_see_order(me.user, order),
+        )
+    except NotFound:
+        raise
+    except (DomainError, ValidationError) as exc:
+        message = refusal(page, exc, settings)
+        return await _order_page(
+            me, page, reader, clock, sla, order_id, error=message, status_code=hx_status(request)
+        )
+    return RedirectResponse(f"/tech/orders/{order_id}", status_code=303)
