@@ -33,6 +33,10 @@ def test_the_public_board_on_a_phone_shows_the_months_figures_and_no_person(
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 375  # nothing pushes the page sideways on a phone
     shoot(phone, "public-board-phone-zh")
+    phone.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
+    phone.emulate_media(media="print")
+    expect(phone.locator("header.top")).to_be_hidden()
+    shoot(phone, "public-board-print")
 
 
 def test_the_qr_sheet_has_a_code_per_building_and_car(

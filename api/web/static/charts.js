@@ -19,7 +19,7 @@
       },
       axes: [
         { incrs: [1, 2, 3, 6], values: function (u, ticks) { return ticks.map(function (t) { return short(spec.labels[t]); }); } },
-        { size: 56, values: function (u, ticks) { return ticks.map(function (t) { return t + (spec.unit === "%" ? "%" : ""); }); } },
+        { size: 56, incrs: spec.integer ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined, values: function (u, ticks) { return ticks.map(function (t) { return t + (spec.unit === "%" ? "%" : ""); }); } },
       ],
       // A static legend (series names only): no untranslated "Value" row, no hover read-out.
       legend: { live: false },
