@@ -141,6 +141,12 @@ def test_a_request_with_a_photo_from_report_to_resolved(
     expect(tech.locator(".photos img")).to_have_count(2)
     expect(tech.locator(".timeline")).to_contain_text("更换了灯管")
     shoot(tech, "tech-order-resolved-phone-zh")
+    english = new_page(locale="en-US", phone=True)
+    login_page(english, web, "technician")
+    english.goto(web.url(f"/tech/orders/{order_id}"))
+    expect(english.locator(".facts")).to_contain_text("Resolved")
+    expect(english.locator("section h2").first).to_have_text("SLA clocks")
+    shoot(english, "tech-order-phone-en")
 
     # The resident sees the fix on the timeline, confirms it and rates it.
     resident.goto(web.url(f"/my/requests/{order_id}"))

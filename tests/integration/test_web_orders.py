@@ -170,6 +170,26 @@ async def test_the_technician_acknowledges_and_resolves_with_a_photo(api: Runnin
     assert f"/tech/orders/{order_id}/acknowledge" not in page.text
     held = await sun.post(f"/tech/orders/{order_id}/hold", {"reason": ""})
     assert held.status_code == 422  # a hold needs its reason
+    steps = [
+        ("start", {}),
+        ("hold", {"reason": "等配件"}),
+        ("resume", {}),
+        ("set_cost", {"estimate": "35.50", "actual": ""}),
+        ("comment", {"text": "只给同事看", "public": "false"}),
+        ("comment", {"text": "明天上午来修", "public": "true"}),
+    ]
+    for action, fields in steps:
+        answer = await sun.post(f"/tech/orders/{order_id}/{action}", fields)
+        assert answer.status_code == 303, (action, answer.text[:300])
+    page = await sun.get(f"/tech/orders/{order_id}")
+    assert "¥35.50" in page.text
+    assert "等配件" in page.text
+    assert "只给同事看" in page.text
+    timeline = (await wu.get(f"/my/requests/{order_id}")).text
+    assert "明天上午来修" in timeline
+    assert "只给同事看" not in timeline  # a private note stays with staff
+    assert "sun" not in timeline  # residents see staff by role
+    await sun.get(f"/tech/orders/{order_id}")
     resolved = await sun.post(
         f"/tech/orders/{order_id}/resolve", {"note": "换了灯管"}, files=photo_file("fixed.jpg")
     )
