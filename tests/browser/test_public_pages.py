@@ -50,9 +50,22 @@ def test_the_qr_sheet_has_a_code_per_building_and_car(
     car = page.locator("figure.qr-label[data-place='B1/elev-01']")
     expect(car).to_contain_text("扫码报修")
     expect(car).to_contain_text("Scan to report a problem")
-    link = car.locator("a").get_attribute("href")
-    assert link == web.url("/report?site=demo&building=B1&asset=elev-01")
+    link = web.url("/report?site=demo&building=B1&asset=elev-01")
+    assert car.locator("a").get_attribute("href") == link
     shoot(page, "qr-sheet-desktop-zh")
+
+    # A resident scans it: after logging in, the report form has the place filled in.
+    resident = new_page(phone=True)
+    resident.goto(link)
+    who = web.logins["resident"]
+    resident.fill("input[name=username]", who.username)
+    resident.fill("input[name=password]", who.password)
+    resident.click("form[action='/login'] button")
+    expect(resident).to_have_url(link)
+    expect(resident.locator("input[name=asset]")).to_have_value("elev-01")
+    expect(resident.locator("input[name=building]")).to_have_value("B1")
+    expect(resident.locator("input[name=place]")).to_have_value("elev-01")
+    expect(resident.locator("select[name=category]")).to_have_value("elevator")
     page.emulate_media(media="print")
     expect(page.locator("header.top")).to_be_hidden()
     shoot(page, "qr-sheet-print")
