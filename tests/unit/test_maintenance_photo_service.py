@@ -14,6 +14,7 @@ from maintenance import services
 from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
 from maintenance.domain.errors import InvalidRequest, NotFound, PhotoRejected
+from maintenance.domain.photos import Photo
 from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.workorders import WorkOrder
 from maintenance.photo_store import PhotoStore
@@ -105,3 +106,17 @@ async def test_a_closed_order_takes_no_more_photos(
         await services.add_photo(
             uow, PhotoStore(tmp_path), order.id, jpeg_with_gps(), RESIDENT, clock
         )
+
+
+def test_the_store_makes_paths_only_from_photo_ids(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path)
+
+    def photo(photo_id: str) -> Photo:
+        return Photo(photo_id, "WO-2026-000001", "li", T0, "image/png", 1, 1, 1)
+
+    for bad in ("../../etc/passwd", "A" * 32, "abc", "0" * 31 + "/"):
+        with pytest.raises(ValueError, match="not a photo id"):
+            store.original(photo(bad))
+    good = "0" * 32
+    assert store.original(photo(good)) == tmp_path / f"{good}.png"
+    assert store.thumbnail(photo(good)) == tmp_path / f"{good}.thumb.jpg"
