@@ -26,9 +26,10 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.db.user_tables import TokenRow, UserRow
 from maintenance.domain.actors import Actor, Role
 from maintenance.domain.audit import AuditEntry
-from maintenance.domain.errors import InvalidRequest, NotFound
+from maintenance.domain.errors import InvalidRequest, NotFound, NotPermitted
 
 __all__ = [
+    "MANAGER_MAY",
     "ROLES",
     "IssuedToken",
     "NewUser",
@@ -39,13 +40,17 @@ __all__ = [
     "issue_token",
     "list_tokens",
     "list_users",
+    "may_manage",
     "revoke_token",
+    "set_active",
     "set_locale",
     "set_password",
     "user_from_row",
 ]
 
 ROLES: tuple[Role, ...] = get_args(Role)
+MANAGER_MAY: frozenset[Role] = frozenset({"technician", "supervisor", "committee", "resident"})
+"""The roles a manager invites, resets and deactivates (never an admin or a manager)."""
 
 Username = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", strip_whitespace=True)
@@ -257,6 +262,46 @@ async def set_password(
             )
         )
         await uow.commit()
+
+
+def may_manage(creator: User, role: Role, sites: tuple[str, ...] | list[str] = ()) -> bool:
+    """Whether ``creator`` may invite, reset or deactivate a ``role`` at ``sites``: an
+    admin anyone; a manager the :data:`MANAGER_MAY` roles, at their own sites when they
+    are given some."""
+    if creator.role == "admin":
+        return True
+    if creator.role != "manager" or role not in MANAGER_MAY:
+        return False
+    return not creator.sites or set(sites) <= set(creator.sites)
+
+
+async def set_active(
+    uow: SqlUnitOfWork, creator: User, username: str, active: bool, *, at: datetime
+) -> User:
+    """Deactivate (or reactivate) a user: a deactivated user's tokens and sessions stop
+    working at once (both check ``active``)."""
+    async with uow:
+        row = await uow.accounts.user(username)
+        if row is None:
+            raise NotFound(f"no user {username}")
+        target = user_from_row(row)
+        if not may_manage(creator, target.role, target.sites) or target.id == creator.id:
+            raise NotPermitted(f"{creator.username} may not change {username}")
+        if row.active != active:
+            row.active = active
+            await uow.accounts.record(
+                AuditEntry(
+                    at=at,
+                    actor=creator.audit_name,
+                    action="user.activated" if active else "user.deactivated",
+                    entity_type="user",
+                    entity_id=username,
+                    detail={},
+                )
+            )
+        user = user_from_row(row)
+        await uow.commit()
+    return user
 
 
 async def set_locale(uow: SqlUnitOfWork, user_id: int, locale: str | None) -> None:

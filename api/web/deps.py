@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from api.deps import AppServices, Principal
 from api.policy import role_set
@@ -68,6 +68,7 @@ __all__ = [
     "page_allow",
     "page_public",
     "page_router",
+    "set_session_cookie",
     "verify_csrf",
 ]
 
@@ -119,6 +120,21 @@ def cookie_is_secure(request: Request, settings: ApiSettings) -> bool:
         return settings.cookie_secure
     base = settings.public_base_url or ""
     return request.url.scheme == "https" or base.startswith("https://")
+
+
+def set_session_cookie(
+    response: Response, request: Request, settings: ApiSettings, secret: str
+) -> None:
+    """The ``ew_session`` cookie: HttpOnly, SameSite=Lax, Secure over https."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(settings.session_lifetime.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=cookie_is_secure(request, settings),
+        path="/",
+    )
 
 
 async def _login(request: Request, services: AppServices) -> WebLogin | None:

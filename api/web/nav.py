@@ -23,10 +23,16 @@ class NavItem:
     roles: frozenset[Role]
 
 
+_STAFF: Final[frozenset[Role]] = frozenset({"admin", "manager"})
+
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/tech", N_("My orders"), frozenset({"technician"})),
     NavItem("/report", N_("Report a problem"), frozenset({"resident"})),
     NavItem("/my/requests", N_("My requests"), frozenset({"resident"})),
+    NavItem("/admin/users", N_("Users"), _STAFF),
+    NavItem("/admin/invites", N_("Invites"), _STAFF),
+    NavItem("/admin/tokens", N_("API tokens"), frozenset({"admin"})),
+    NavItem("/admin/sites", N_("Sites"), _STAFF),
     NavItem("/committee", N_("Committee"), frozenset(COMMITTEE_READERS)),
     NavItem("/qr", N_("QR sheets"), frozenset(QR_ROLES)),
     NavItem("/account", N_("My account"), frozenset(ROLES)),

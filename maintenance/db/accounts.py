@@ -108,5 +108,14 @@ class SqlAccounts:
             select(InviteRow).where(InviteRow.token_hash == token_hash)
         )
 
+    async def claim_invite(self, invite_id: int, at: datetime) -> bool:
+        """Mark an invite used, unless it already was (then False: someone else did)."""
+        result = await self._session().execute(
+            update(InviteRow)
+            .where(InviteRow.id == invite_id, InviteRow.used_at.is_(None))
+            .values(used_at=at)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def record(self, entry: AuditEntry) -> None:
         await append(self._session(), entry)

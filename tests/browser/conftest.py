@@ -7,7 +7,7 @@ Fixtures:
   :class:`Login` (username, password); ``web.url(path)`` the full address.
   ``fresh_web`` is the same, but a new server per test (for tests that spoil state:
   throttling blocks the client address for 15 minutes).
-- ``browser``: Chromium (``/usr/bin/chromium``, headless), one per session.
+- ``browser``: Chromium (``/usr/bin/chromium``, headless), one per test module.
 - ``phone`` (375x812, touch, zh-CN) and ``desktop`` (1366x900, zh-CN): a new page in a
   new context per test; ``new_page(locale=..., phone=...)`` for other combinations.
 - ``login(page, role, web=...)``: logs the page in through the form.

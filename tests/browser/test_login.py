@@ -36,6 +36,7 @@ def test_log_in_in_english_and_switch_language(web: WebServer, new_page: NewPage
     page.goto(web.url("/login"))
     expect(page.locator("h1")).to_have_text("Log in")
     login_page(page, web, "manager")
+    page.goto(web.url("/account"))
     expect(page.locator("h1")).to_have_text("My account")
     page.click("header form.lang button")
     expect(page.locator("h1")).to_have_text("我的账号")

@@ -6,13 +6,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.web import orders
-from api.web.routes import account, committee, login, public, resident, tech
+from api.web.routes import account, admin, committee, invite, login, public, resident, tech
 
 __all__ = ["PAGE_ROUTERS"]
 
 PAGE_ROUTERS: list[APIRouter] = [
     login.router,
     account.router,
+    invite.router,
+    admin.router,
     public.router,
     committee.router,
     tech.router,

@@ -16,10 +16,10 @@ from api.web.deps import (
     Page,
     PageDep,
     WebUser,
-    cookie_is_secure,
     page_allow,
     page_public,
     page_router,
+    set_session_cookie,
 )
 from api.web.errors import safe_next
 from api.web.i18n import LANGUAGE_COOKIE, LOCALES
@@ -74,15 +74,7 @@ async def login_submit(
                 uow, user.id, name, now, services.settings.session_lifetime
             )
             response = RedirectResponse(target, status_code=303)
-            response.set_cookie(
-                SESSION_COOKIE,
-                session.secret,
-                max_age=int(services.settings.session_lifetime.total_seconds()),
-                httponly=True,
-                samesite="lax",
-                secure=cookie_is_secure(request, services.settings),
-                path="/",
-            )
+            set_session_cookie(response, request, services.settings, session.secret)
             return response
         await record_failure(SqlUnitOfWork(services.sessions), name, address, now)
         async with services.readers() as reader:
