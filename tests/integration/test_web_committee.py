@@ -4,14 +4,17 @@ report, and the same role rules as the JSON API (the browser test drives them to
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from api_support import SettableClock, csrf_of, running_api, web_login
-from board_support import NOW, seed_approvals, seed_board
+from board_support import MANAGER, NOW, seed_approvals, seed_board
 
 from maintenance.db.read.committee import list_proposals
 from maintenance.db.read.work_orders import awaiting_approval
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.services.committee import create_proposal
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +151,31 @@ async def test_the_monthly_report_page_shows_the_months_figures(tmp_path: Path) 
     # Closed in November (UTC), both compounds: WO-2 800 + WO-X 9,999 + WO-1 500.
     assert "¥11,299.00" in page.text
     assert "Monthly report 2026-11" in default.text  # the last whole month before 12-10
+
+
+async def test_an_emergency_is_decided_by_more_than_half_of_all_members(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        proposal = await create_proposal(
+            SqlUnitOfWork(api.services.sessions),
+            MANAGER,
+            api.services.clock,
+            title="Free the trapped car elev-03",
+            amount=Decimal(9000),
+            emergency=True,
+            justification="passengers trapped twice this week",
+        )
+        await web_login(api, "li", "committee", sites=["demo"])
+        path = f"/committee/proposals/{proposal.id}"
+        page = await api.client.get(path, headers=HTML)
+        decision = {"csrf_token": csrf_of(page.text), "members_total": "7", "for_members": "4"}
+        too_many = await api.client.post(
+            f"{path}/emergency", data=decision | {"against_members": "4"}, headers=HTML
+        )
+        assert too_many.status_code == 422  # 8 votes from a committee of 7
+        decided = await api.client.post(f"{path}/emergency", data=decision, headers=HTML)
+        assert decided.status_code == 303
+        result = await api.client.get(decided.headers["location"], headers=HTML)
+    assert "Emergency decision recorded." in result.text
+    assert "Committee members agreeing: 4/7" in result.text
+    assert 'class="badge ok">Passed' in result.text
