@@ -227,3 +227,12 @@ async def test_every_page_route_declares_exactly_one_gate(tmp_path: Path) -> Non
         ungated = [route.path for route in routes if route.gate is None]
         assert not ungated, f"pages without exactly one page_allow/page_public: {ungated}"
         assert all(isinstance(route.gate, PageGate | PagePublic) for route in routes)
+
+
+async def test_five_failures_from_one_address_throttle_every_username(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        await _person(api, "mei")
+        for guess in ("a1", "b2", "c3", "d4", "e5"):  # a spray across usernames
+            await _login(api.client, f"user-{guess}", "not the password")
+        blocked = await _login(api.client, "mei")
+        assert blocked.status_code == 429
