@@ -26,10 +26,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import Conflict
 from api.passwords import hash_password, weakness
 from api.token_secrets import hash_secret
-from api.users import ROLES, NewUser, User, may_manage, user_from_row
+from api.users import ROLES, NewUser, User, add_user_row, may_manage, user_from_row
 from api.web.i18n import N_
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.db.user_tables import UserRow
@@ -269,18 +268,5 @@ async def _join(
         )
     except ValidationError as exc:
         raise InvalidRequest(BAD_USERNAME) from exc
-    if await uow.accounts.user(new.username) is not None:
-        raise Conflict(f"user {new.username} already exists")
-    user_row = UserRow(
-        username=new.username,
-        display_name=new.display_name or new.username,
-        role=new.role,
-        sites=list(new.sites),
-        building=new.building,
-        unit=new.unit,
-        active=True,
-        created_at=at,
-        password_hash=await _claim(uow, row, password, new.username, at),
-    )
-    await uow.accounts.add_user(user_row)
-    return user_row
+    password_hash = await _claim(uow, row, password, new.username, at)
+    return await add_user_row(uow, new, at=at, password_hash=password_hash)

@@ -35,6 +35,7 @@ __all__ = [
     "NewUser",
     "TokenInfo",
     "User",
+    "add_user_row",
     "create_user",
     "get_user",
     "issue_token",
@@ -149,25 +150,34 @@ def _token_info(row: TokenRow, username: str) -> TokenInfo:
     )
 
 
+async def add_user_row(
+    uow: SqlUnitOfWork, new: NewUser, *, at: datetime, password_hash: str | None = None
+) -> UserRow:
+    """Insert ``new`` in an entered unit of work; :class:`Conflict` when the name is taken."""
+    if await uow.accounts.user(new.username) is not None:
+        raise Conflict(f"user {new.username} already exists")
+    row = UserRow(
+        username=new.username,
+        display_name=new.display_name or new.username,
+        role=new.role,
+        sites=list(new.sites),
+        building=new.building,
+        unit=new.unit,
+        active=True,
+        created_at=at,
+        password_hash=password_hash,
+    )
+    try:
+        await uow.accounts.add_user(row)
+    except IntegrityError as exc:  # a concurrent request took the name first
+        raise Conflict(f"user {new.username} already exists") from exc
+    return row
+
+
 async def create_user(uow: SqlUnitOfWork, new: NewUser, *, actor: str, at: datetime) -> User:
     """Add a user; :class:`Conflict` when the username is taken."""
     async with uow:
-        if await uow.accounts.user(new.username) is not None:
-            raise Conflict(f"user {new.username} already exists")
-        row = UserRow(
-            username=new.username,
-            display_name=new.display_name or new.username,
-            role=new.role,
-            sites=list(new.sites),
-            building=new.building,
-            unit=new.unit,
-            active=True,
-            created_at=at,
-        )
-        try:
-            await uow.accounts.add_user(row)
-        except IntegrityError as exc:  # a concurrent request took the name first
-            raise Conflict(f"user {new.username} already exists") from exc
+        row = await add_user_row(uow, new, at=at)
         await uow.accounts.record(
             AuditEntry(
                 at=at,

@@ -267,6 +267,9 @@ class Page:
                 "role_names": ROLE_NAMES,
                 "site_tz": self.site_tz,
                 "path": self.request.url.path,
+                # This page with its query: where the language switch comes back to.
+                "here": self.request.url.path
+                + (f"?{self.request.url.query}" if self.request.url.query else ""),
                 **(context or {}),
             }
         )
