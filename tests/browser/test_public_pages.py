@@ -46,7 +46,7 @@ def test_the_qr_sheet_has_a_code_per_building_and_car(
     login_page(page, web, "manager")
     page.goto(web.url("/qr"))
     page.click("a[href='/qr/demo']")
-    expect(page.locator("figure.qr-label")).to_have_count(9)  # 3 buildings, 6 cars
+    expect(page.locator("figure.qr-label")).to_have_count(10)  # 3 buildings, 6 cars, the board
     car = page.locator("figure.qr-label[data-place='B1/elev-01']")
     expect(car).to_contain_text("扫码报修")
     expect(car).to_contain_text("Scan to report a problem")

@@ -68,7 +68,8 @@ async def test_the_qr_sheet_is_for_the_office_and_links_every_place(tmp_path: Pa
     assert links[0] == "http://api/report?site=demo&amp;building=B1"
     assert links[1] == "http://api/report?site=demo&amp;building=B1&amp;asset=elev-01"
     assert sum("asset=elev-" in link for link in links) == 6
-    assert sheet.text.count("<svg") == 9
+    assert sheet.text.count("<svg") == 10  # and one for the public notice board
+    assert '<a href="http://api/public/demo"' in sheet.text
     assert "扫码报修" in sheet.text
     assert "Scan to report a problem" in sheet.text
     assert "/qr/other" in index.text
@@ -80,3 +81,12 @@ async def test_a_resident_may_not_print_the_qr_sheet(tmp_path: Path) -> None:
         await web_login(api, "wu", "resident", sites=["demo"], unit="3-201")
         sheet = await api.client.get("/qr/demo", headers=HTML)
     assert sheet.status_code == 403
+
+
+async def test_the_boards_index_lists_the_compounds_without_login(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        index = await api.client.get("/public", headers=HTML)
+    assert index.status_code == 200
+    assert '<a href="/public/demo">Demo Compound</a>' in index.text
+    assert '<a href="/public/other">Other Compound</a>' in index.text

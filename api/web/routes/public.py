@@ -73,6 +73,12 @@ def _year_totals(board: PublicBoard) -> dict[str, Any]:
     return {"spending": dict(sorted(spending.items())), "faults": faults}
 
 
+@router.get("/public", dependencies=[page_public()])
+async def boards(page: PageDep, reader: ReadSession) -> HTMLResponse:
+    """Every compound's notice board."""
+    return page.render("public/index.html", {"sites": await list_sites(reader)})
+
+
 @router.get("/public/{site}", dependencies=[page_public()])
 async def notice_board(
     site: SiteCode, page: PageDep, reader: ReadSession, services: AppServices
@@ -123,15 +129,19 @@ async def qr_sheet(
         for car in (None, *building.elevators):
             url = report_url(base, site, building.code, None if car is None else car.device_id)
             labels.append(QrLabel(building, car, url, qr_svg(url)))
+    board = f"{base.rstrip('/')}/public/{site}"
     return page.render(
         "public/qr_sheet.html",
         {
             "site": info,
             "labels": labels,
+            "board": {"url": board, "svg": qr_svg(board)},
             "text": {
                 "scan": _both(page, N_("Scan to report a problem")),
                 "building": _both(page, N_("Building")),
                 "elevator": _both(page, N_("Elevator")),
+                "board": _both(page, N_("Public notice board")),
+                "read": _both(page, N_("Scan to read the service figures")),
             },
             "site_tz": info.timezone,
             "compound_name": info.name,
