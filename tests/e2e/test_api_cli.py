@@ -176,3 +176,26 @@ def test_the_first_admin_sets_a_password_at_the_prompt_and_logs_in_on_the_web(
         server.communicate(timeout=30)
     for stored in (tmp_path / "data").iterdir():
         assert b"Harbour-Lights-42" not in stored.read_bytes()  # only the argon2 hash
+
+    reset = subprocess.run(
+        [*ESTATEWATCH, "users", "set-password", "alice", *data],
+        cwd=tmp_path,
+        input="Quiet-Harbour-77\nQuiet-Harbour-77\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (reset.returncode, reset.stdout) == (
+        0,
+        "password of alice set; their web sessions ended\n",
+    ), reset.stderr
+    unknown = subprocess.run(
+        [*ESTATEWATCH, "users", "set-password", "nobody", *data],
+        cwd=tmp_path,
+        input="Quiet-Harbour-77\nQuiet-Harbour-77\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 2
+    assert "no user nobody" in unknown.stderr
