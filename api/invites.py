@@ -28,7 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.passwords import hash_password, weakness
 from api.token_secrets import hash_secret
-from api.users import ROLES, NewUser, User, add_user_row, may_manage, user_from_row
+from api.users import (
+    ROLES,
+    NewUser,
+    User,
+    add_user_row,
+    check_fits_role,
+    may_manage,
+    user_from_row,
+)
 from api.web.i18n import N_
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.db.user_tables import UserRow
@@ -129,10 +137,7 @@ async def create_invite(
     at: datetime,
     lifetime: timedelta,
 ) -> IssuedLink:
-    try:  # the same rules as any new user (a resident needs a unit, ...)
-        NewUser(username="invitee", role=role, sites=sites, building=building, unit=unit)
-    except ValidationError as exc:
-        raise InvalidRequest(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+    check_fits_role(role, sites, building, unit)
     if not may_manage(creator, role, sites):
         raise NotPermitted(f"{creator.username} ({creator.role}) may not invite a {role}")
     row = InviteRow(

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +43,8 @@ __all__ = [
     "TokenInfo",
     "User",
     "add_user_row",
+    "change_user",
+    "check_fits_role",
     "create_user",
     "get_user",
     "issue_token",
@@ -285,18 +294,33 @@ def may_manage(creator: User, role: Role, sites: tuple[str, ...] | list[str] = (
     return not creator.sites or set(sites) <= set(creator.sites)
 
 
+def check_fits_role(role: Role, sites: list[str], building: str | None, unit: str | None) -> None:
+    """:class:`InvalidRequest` when a ``role`` does not go with these sites and home (the
+    rules of :class:`NewUser`: a resident needs a unit, only residents have one)."""
+    try:
+        NewUser(username="placeholder", role=role, sites=sites, building=building, unit=unit)
+    except ValidationError as exc:
+        raise InvalidRequest(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+
+
+async def _managed_row(uow: SqlUnitOfWork, creator: User, username: str) -> UserRow:
+    """``username``'s row, if ``creator`` may change them (never themselves)."""
+    row = await uow.accounts.user(username)
+    if row is None:
+        raise NotFound(f"no user {username}")
+    target = user_from_row(row)
+    if not may_manage(creator, target.role, target.sites) or target.id == creator.id:
+        raise NotPermitted(f"{creator.username} may not change {username}")
+    return row
+
+
 async def set_active(
     uow: SqlUnitOfWork, creator: User, username: str, active: bool, *, at: datetime
 ) -> User:
     """Deactivate (or reactivate) a user: a deactivated user's tokens and sessions stop
     working at once (both check ``active``)."""
     async with uow:
-        row = await uow.accounts.user(username)
-        if row is None:
-            raise NotFound(f"no user {username}")
-        target = user_from_row(row)
-        if not may_manage(creator, target.role, target.sites) or target.id == creator.id:
-            raise NotPermitted(f"{creator.username} may not change {username}")
+        row = await _managed_row(uow, creator, username)
         if row.active != active:
             row.active = active
             await uow.accounts.record(
@@ -309,6 +333,41 @@ async def set_active(
                     detail={},
                 )
             )
+        user = user_from_row(row)
+        await uow.commit()
+    return user
+
+
+async def change_user(
+    uow: SqlUnitOfWork,
+    creator: User,
+    username: str,
+    *,
+    role: Role,
+    sites: list[str],
+    building: str | None,
+    unit: str | None,
+    at: datetime,
+) -> User:
+    """A user's new role, sites and home, checked as a new user's are; ``creator`` must
+    be allowed to manage both the old and the new role and sites. Takes effect on the
+    user's next request (sessions and tokens read the row each time)."""
+    check_fits_role(role, sites, building, unit)
+    if not may_manage(creator, role, sites):
+        raise NotPermitted(f"{creator.username} may not make {username} a {role} at {sites}")
+    async with uow:
+        row = await _managed_row(uow, creator, username)
+        row.role, row.sites, row.building, row.unit = role, list(sites), building, unit
+        await uow.accounts.record(
+            AuditEntry(
+                at=at,
+                actor=creator.audit_name,
+                action="user.changed",
+                entity_type="user",
+                entity_id=username,
+                detail={"role": role, "sites": list(sites), "building": building, "unit": unit},
+            )
+        )
         user = user_from_row(row)
         await uow.commit()
     return user

@@ -155,3 +155,34 @@ async def test_an_admin_issues_a_token_shown_once_and_revokes_it(tmp_path: Path)
         )
         refused = await api.client.get("/api/v1/me", headers=bearer(secret.group(1)))
         assert refused.status_code == 401
+
+
+async def test_a_manager_changes_a_technicians_sites_but_makes_no_manager(
+    tmp_path: Path,
+) -> None:
+    async with running_api(tmp_path) as api:
+        await _person(api, "mei", "manager")
+        await _person(api, "sun", "technician")
+        await _login(api.client, "mei")
+        page = await api.client.get("/admin/users/sun", headers=HTML)
+        assert page.status_code == 200
+        csrf = _csrf(page)
+        moved = await api.client.post(
+            "/admin/users/sun",
+            data={"csrf_token": csrf, "role": "technician", "sites": ["north", "demo"]},
+        )
+        assert moved.status_code == 303
+        async with api.services.readers() as reader:
+            from api.users import get_user
+
+            assert (await get_user(reader, "sun")).sites == ("north", "demo")
+        promoted = await api.client.post(
+            "/admin/users/sun", data={"csrf_token": csrf, "role": "manager"}, headers=HTML
+        )
+        assert promoted.status_code == 403  # not a role a manager hands out
+        homeless = await api.client.post(
+            "/admin/users/sun", data={"csrf_token": csrf, "role": "resident"}, headers=HTML
+        )
+        assert homeless.status_code == 422  # a resident needs a unit
+        myself = await api.client.get("/admin/users/mei", headers=HTML)
+        assert myself.status_code == 403

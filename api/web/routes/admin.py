@@ -6,6 +6,7 @@ and revoke API tokens. Every change goes through the service functions of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from api.settings import ApiSettings
 from api.users import (
     ROLES,
     User,
+    change_user,
     get_user,
     issue_token,
     list_tokens,
@@ -28,7 +30,7 @@ from api.users import (
 )
 from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
 from api.web.qr import qr_svg
-from maintenance.db.read.sites import list_sites
+from maintenance.db.read.sites import SiteInfo, list_sites
 from maintenance.domain.actors import Role
 from maintenance.domain.errors import InvalidRequest, NotPermitted
 
@@ -98,6 +100,84 @@ def _invitable(me: User) -> list[Role]:
     return [role for role in ROLES if may_manage(me, role, list(me.sites))]
 
 
+async def _their_sites(reader: ReadSession, me: User) -> list[SiteInfo]:
+    """The sites ``me`` may give people: all for an admin or a manager of no site."""
+    sites = await list_sites(reader)
+    return [s for s in sites if me.role == "admin" or not me.sites or s.code in me.sites]
+
+
+async def _user_page(
+    page: Page,
+    me: User,
+    reader: ReadSession,
+    person: User,
+    *,
+    error: str = "",
+    status: int = 200,
+    form: Mapping[str, object] | None = None,
+) -> Response:
+    shown = form or {
+        "role": person.role,
+        "sites": list(person.sites),
+        "building": person.building,
+        "unit": person.unit,
+    }
+    return page.render(
+        "admin/user.html",
+        {
+            "person": person,
+            "roles": _invitable(me),
+            "sites": await _their_sites(reader, me),
+            "form": shown,
+            "error": error,
+        },
+        status_code=status,
+    )
+
+
+@router.get("/users/{username}", dependencies=[_STAFF])
+async def user_page(username: str, me: WebUser, page: PageDep, reader: ReadSession) -> Response:
+    person = await get_user(reader, username)
+    if person.id == me.user.id or not may_manage(me.user, person.role, person.sites):
+        raise NotPermitted(f"{me.user.username} may not change {username}")
+    return await _user_page(page, me.user, reader, person)
+
+
+@router.post("/users/{username}", dependencies=[_STAFF])
+async def save_user(
+    username: str,
+    me: WebUser,
+    page: PageDep,
+    reader: ReadSession,
+    uow: Uow,
+    clock: Clock,
+    role: Annotated[str, Form()],
+    sites: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    building: Annotated[str, Form(max_length=64)] = "",
+    unit: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    person = await get_user(reader, username)
+    chosen = next((r for r in ROLES if r == role), None)
+    try:
+        if chosen is None:
+            raise InvalidRequest(f"unknown role {role!r}")
+        await change_user(
+            uow,
+            me.user,
+            username,
+            role=chosen,
+            sites=sites,
+            building=building.strip() or None,
+            unit=unit.strip() or None,
+            at=clock(),
+        )
+    except InvalidRequest:
+        form = {"role": role, "sites": sites, "building": building, "unit": unit}
+        error = page.gettext("Check the role, sites and home: a resident needs a unit.")
+        return await _user_page(page, me.user, reader, person, error=error, status=422, form=form)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
 async def _invites_page(
     page: Page,
     me: User,
@@ -106,15 +186,14 @@ async def _invites_page(
     *,
     error: str = "",
     status: int = 200,
-    form: dict[str, str] | None = None,
+    form: Mapping[str, object] | None = None,
 ) -> Response:
-    sites = await list_sites(reader)
     return page.render(
         "admin/invites.html",
         {
             "pending": await invites.list_invites(reader, clock()),
             "roles": _invitable(me),
-            "sites": [s for s in sites if me.role == "admin" or not me.sites or s.code in me.sites],
+            "sites": await _their_sites(reader, me),
             "now": clock(),
             "invite_days": page.settings.invite_lifetime.days,
             "error": error,
@@ -144,7 +223,7 @@ async def create_invite(
     unit: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     chosen = next((r for r in ROLES if r == role), None)
-    form = {"role": role, "building": building, "unit": unit}
+    form = {"role": role, "sites": sites, "building": building, "unit": unit}
     try:
         if chosen is None:
             raise InvalidRequest(f"unknown role {role!r}")
