@@ -22,14 +22,16 @@ from jinja2.runtime import Context
 
 from maintenance.domain.site_time import DEFAULT_TIMEZONE
 
-__all__ = ["DEFAULT_TIMEZONE", "TEMPLATE_DIR", "Templates", "localtime"]
+__all__ = ["DEFAULT_FORMAT", "DEFAULT_TIMEZONE", "TEMPLATE_DIR", "Templates", "localtime"]
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
+# Unambiguous in both languages (a Chinese office writes dates this way; "1/6/27" is not).
+DEFAULT_FORMAT: Final = "yyyy-MM-dd HH:mm"
 
 
-def localtime(value: datetime | None, tz: str, locale: str, fmt: str = "short") -> str:
-    """``value`` in zone ``tz``, formatted for ``locale`` (Babel's short/medium/long or a
-    pattern); an empty string for None."""
+def localtime(value: datetime | None, tz: str, locale: str, fmt: str = DEFAULT_FORMAT) -> str:
+    """``value`` in zone ``tz``, formatted for ``locale`` (a CLDR pattern, or Babel's
+    short/medium/long); an empty string for None."""
     if value is None:
         return ""
     if value.tzinfo is None:
@@ -62,7 +64,10 @@ class Templates:
 
         @pass_context
         def localtime_filter(
-            context: Context, value: datetime | None, tz: str | None = None, fmt: str = "short"
+            context: Context,
+            value: datetime | None,
+            tz: str | None = None,
+            fmt: str = DEFAULT_FORMAT,
         ) -> str:
             zone = tz or context.get("site_tz") or DEFAULT_TIMEZONE
             return localtime(value, zone, locale, fmt)

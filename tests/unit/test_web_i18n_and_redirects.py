@@ -56,3 +56,9 @@ def test_times_are_shown_in_the_given_zone_and_locale() -> None:
     assert localtime(None, "Asia/Shanghai", "en") == ""
     with pytest.raises(ValueError, match="naive"):
         localtime(datetime(2026, 12, 7), "Asia/Shanghai", "en")
+
+
+def test_the_default_format_reads_the_same_in_both_languages() -> None:
+    at = datetime(2027, 1, 6, 2, 37, tzinfo=UTC)
+    assert localtime(at, "Asia/Shanghai", "zh_CN") == "2027-01-06 10:37"
+    assert localtime(at, "Asia/Shanghai", "en") == "2027-01-06 10:37"
