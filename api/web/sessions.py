@@ -48,6 +48,7 @@ LOGIN_CSRF_COOKIE: Final = "ew_login_csrf"
 CSRF_FIELD: Final = "csrf_token"
 CSRF_HEADER: Final = "X-CSRF-Token"
 _SEEN_RESOLUTION: Final = timedelta(minutes=1)
+_KEEP_ENDED: Final = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +91,13 @@ async def start_session(
     uow: SqlUnitOfWork, user_id: int, username: str, now: datetime, lifetime: timedelta
 ) -> NewSession:
     """A new session for a user who just gave the right password; clears their
-    username's login failures."""
+    username's login failures and deletes sessions that ended 30 days ago or more."""
     secret = secrets.token_urlsafe(32)
     expires_at = now + lifetime
     async with uow:
         await uow.accounts.forget_login_failures(username=username)
+        # Ended sessions are kept a while for the record, then dropped as logins come.
+        await uow.accounts.prune_sessions(before=now - _KEEP_ENDED)
         await uow.accounts.add_session(
             WebSessionRow(
                 token_hash=hash_secret(secret),

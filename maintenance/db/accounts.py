@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import append
@@ -82,6 +82,14 @@ class SqlAccounts:
             query = query.where(WebSessionRow.id == only)
         result = await self._session().execute(query.values(revoked_at=now))
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def prune_sessions(self, before: datetime) -> None:
+        """Delete web sessions that expired or were revoked before ``before``."""
+        await self._session().execute(
+            delete(WebSessionRow).where(
+                or_(WebSessionRow.expires_at < before, WebSessionRow.revoked_at < before)
+            )
+        )
 
     async def add_login_failure(self, username: str, address: str, at: datetime) -> None:
         self._session().add(LoginFailureRow(username=username, address=address, at=at))

@@ -236,3 +236,25 @@ async def test_five_failures_from_one_address_throttle_every_username(tmp_path: 
             await _login(api.client, f"user-{guess}", "not the password")
         blocked = await _login(api.client, "mei")
         assert blocked.status_code == 429
+
+
+async def test_sessions_ended_a_month_ago_are_deleted_at_the_next_login(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from maintenance.db.web_tables import WebSessionRow
+
+    async def sessions() -> int:
+        async with api.services.readers() as reader:
+            return int(await reader.scalar(select(func.count()).select_from(WebSessionRow)) or 0)
+
+    clock = SettableClock()
+    async with running_api(tmp_path, clock) as api:
+        await _person(api, "mei")
+        await _login(api.client, "mei")
+        page = await api.client.get("/account", headers=HTML)
+        await api.client.post("/logout", data={"csrf_token": _csrf(page)})
+        await _login(api.client, "mei")
+        assert await sessions() == 2  # the ended one is kept for now
+        clock.now += timedelta(days=31)
+        await _login(api.client, "mei")
+        assert await sessions() == 2  # the first went; the second expired, kept a while

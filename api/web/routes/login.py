@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Form, Request
@@ -29,6 +30,8 @@ from api.web.throttle import blocked_until, record_failure
 from maintenance.db.uow import SqlUnitOfWork
 
 __all__ = ["router"]
+
+log = logging.getLogger(__name__)
 
 router = page_router()
 
@@ -76,12 +79,14 @@ async def login_submit(
             response = RedirectResponse(target, status_code=303)
             set_session_cookie(response, request, services.settings, session.secret)
             return response
+        log.info("web login refused for %r from %s", name, address)
         await record_failure(SqlUnitOfWork(services.sessions), name, address, now)
         async with services.readers() as reader:
             until = await blocked_until(reader, name, address, now)
         if until is None:
             error = page.gettext("Wrong username or password.")
             return _login_form(page, target, username, error, status=401)
+    log.warning("web login throttled for %r from %s until %s", name, address, until.isoformat())
     error = page.gettext(
         "Too many failed attempts. Try again after %(time)s.",
         time=localtime(until, page.site_tz, page.locale, "HH:mm"),
