@@ -64,3 +64,17 @@ def test_the_admin_pages_in_english(
     page.click("form[action='/admin/tokens'] button.primary")
     expect(page.locator(".notice")).to_contain_text("cannot be shown again")
     shoot(page, "admin-token-issued-en")
+
+
+def test_a_manager_invites_from_a_phone(
+    web: WebServer, phone: Page, login: Callable[..., None], shoot: Shoot
+) -> None:
+    login(phone, "manager")
+    phone.goto(web.url("/admin/invites"))
+    options = phone.locator("select[name=role] option")
+    expect(options).to_have_count(4)  # technician, committee, supervisor, resident
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scroll
+    shoot(phone, "admin-invites-phone-zh")
+    phone.goto(web.url("/admin/users"))
+    expect(phone.locator("table.list")).to_contain_text("维修技师")
+    shoot(phone, "admin-users-phone-zh")
