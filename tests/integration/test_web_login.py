@@ -258,3 +258,38 @@ async def test_sessions_ended_a_month_ago_are_deleted_at_the_next_login(tmp_path
         clock.now += timedelta(days=31)
         await _login(api.client, "mei")
         assert await sessions() == 2  # the first went; the second expired, kept a while
+
+
+async def test_changing_my_password_keeps_this_browser_and_logs_out_the_others(
+    tmp_path: Path,
+) -> None:
+    async with running_api(tmp_path) as api:
+        await _person(api, "mei")
+        transport = httpx.ASGITransport(api.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as phone:
+            await _login(phone, "mei")
+            await _login(api.client, "mei")
+            page = await api.client.get("/account", headers=HTML)
+            fields = {
+                "csrf_token": _csrf(page),
+                "password": "Plum-Rain-2026",
+                "again": "Plum-Rain-2026",
+            }
+            wrong = await api.client.post(
+                "/account/password", data={**fields, "current": "nope"}, headers=HTML
+            )
+            assert wrong.status_code == 422
+            weak = await api.client.post(
+                "/account/password",
+                data={**fields, "current": PASSWORD, "password": "short", "again": "short"},
+                headers=HTML,
+            )
+            assert weak.status_code == 422
+            changed = await api.client.post(
+                "/account/password", data={**fields, "current": PASSWORD}, headers=HTML
+            )
+            assert changed.status_code == 303
+            assert (await api.client.get("/account", headers=HTML)).status_code == 200
+            assert (await phone.get("/account", headers=HTML)).status_code == 303
+            assert (await _login(phone, "mei")).status_code == 401
+            assert (await _login(phone, "mei", "Plum-Rain-2026")).status_code == 303
