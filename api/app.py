@@ -2,13 +2,14 @@
 
 Nothing is created at import time. The lifespan opens the maintenance database (checks
 that it is at the code's revision, or migrates it when ``settings.migrate``: see
-:func:`maintenance.db.migrations.prepare_schema`) and the InfluxDB reader when
-``influx_url`` is set, and puts them on ``app.state.services`` (:class:`api.deps.Services`)
-for the dependencies in :mod:`api.deps`. The API sends no webhooks: the maintenance
-worker relays them from the audit trail (:mod:`maintenance.webhook_relay`). Resource
-routers come from :data:`api.routes.ROUTERS` and are mounted under ``/api/v1``; the
-OpenAPI document is at ``/openapi.json``, its pages at ``/docs``. The web app for people
-(:mod:`api.web`) is mounted at ``/`` by :func:`api.web.install_web`.
+:func:`maintenance.db.migrations.prepare_schema`), the InfluxDB reader when ``influx_url``
+is set and the live hub (:mod:`api.live`), and puts them on ``app.state.services``
+(:class:`api.deps.Services`) for the dependencies in :mod:`api.deps`. The API sends no
+webhooks: the maintenance worker relays them from the audit trail
+(:mod:`maintenance.webhook_relay`). Resource routers come from :data:`api.routes.ROUTERS`
+and are mounted under ``/api/v1``; the OpenAPI document is at ``/openapi.json``, its pages
+at ``/docs``. The web app for people (:mod:`api.web`) is mounted at ``/`` by
+:func:`api.web.install_web`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import APIRouter, FastAPI
 from api.deps import Services
 from api.errors import PROBLEM_RESPONSES, CatchAllMiddleware, install_error_handlers
 from api.limits import BodyLimitMiddleware
+from api.live import LiveHub
 from api.policy import PUBLIC, route_policies
 from api.settings import ApiSettings
 from estatewatch import __version__
@@ -34,7 +36,7 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.photo_store import PhotoStore
 from maintenance.services import refresh_due_times
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "create_app", "end_live_streams"]
 
 API_PREFIX = "/api/v1"
 
@@ -73,16 +75,25 @@ def create_app(
                 else None
             )
             sessions = make_sessionmaker(engine)
+            readers = make_sessionmaker(reader)
+            live = await stack.enter_async_context(
+                LiveHub(
+                    readers,
+                    interval=settings.live_poll_interval,
+                    queue_bytes=settings.live_queue_bytes,
+                )
+            )
             # Due times are stored under a policy: recompute those another one computed.
             await refresh_due_times(SqlUnitOfWork(sessions, sla=sla_policy))
             app.state.services = Services(
                 settings,
                 clock,
                 sessions,
-                make_sessionmaker(reader),
+                readers,
                 sla_policy,
                 influx,
                 PhotoStore(settings.photo_root),
+                live,
             )
             yield
 
@@ -113,6 +124,13 @@ def create_app(
     install_web(app, settings)
     _document_policies(app)
     return app
+
+
+def end_live_streams(app: FastAPI) -> None:
+    """End the open event streams, which would otherwise hold a stopping server open."""
+    services = getattr(app.state, "services", None)
+    if isinstance(services, Services):
+        services.live.close()
 
 
 def _document_policies(app: FastAPI) -> None:

@@ -172,6 +172,7 @@ async def serve(app: FastAPI, settings: ApiSettings, stop: asyncio.Event) -> Non
     """Run uvicorn until ``stop`` is set; then finish requests in hand and shut down."""
     import uvicorn
 
+    from api.app import end_live_streams
     from estatewatch.errors import ServiceError
 
     class Server(uvicorn.Server):
@@ -187,6 +188,7 @@ async def serve(app: FastAPI, settings: ApiSettings, stop: asyncio.Event) -> Non
 
     async def stop_when_told() -> None:
         await stop.wait()
+        end_live_streams(app)
         server.should_exit = True
 
     watcher = asyncio.create_task(stop_when_told(), name="api-stop")

@@ -12,7 +12,7 @@
 - ``Influx``: an ``InfluxReader``; 503 when no InfluxDB is configured.
 - ``Photos``: the :class:`~maintenance.photo_store.PhotoStore` of work-order photos.
 - ``Page``: :class:`PageParams` from ``?limit=&offset=`` (limit at most ``page_size_max``).
-- ``AppServices``: the whole :class:`Services` (health checks).
+- ``AppServices``: the whole :class:`Services` (health checks, the live hub).
 
 On SQLite every transaction takes the write lock at its start (see
 :mod:`maintenance.db.engine`): finish with a ``Session`` (commit or close its transaction)
@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth import Authenticated, AuthFailure, authenticate
 from api.errors import Problem
+from api.live import LiveHub
 from api.settings import ApiSettings
 from api.users import User
 from estatewatch.clock import Clock as ClockFn
@@ -95,6 +96,7 @@ class Services:
     sla_policy: SlaPolicy
     influx: InfluxReader | None
     photos: PhotoStore
+    live: LiveHub
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,11 @@ class ApiSettings(BaseSettings):
     session_idle: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=3)
     invite_lifetime: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(days=7)
     vendor_dir: Path | None = None
+    # Live changes (api.live): how often the hub polls the audit trail, how many bytes of
+    # events a client may fall behind before it is dropped, the keep-alive's period.
+    live_poll_interval: Annotated[float, Field(gt=0, le=10)] = 0.5
+    live_queue_bytes: Annotated[int, Field(ge=4096)] = 1 << 20
+    live_keep_alive: Annotated[float, Field(gt=0, le=300)] = 15.0
     # Migrate the database at start instead of refusing one that is behind (see
     # maintenance.db.migrations: one process migrates).
     migrate: bool = False

@@ -20,6 +20,7 @@ from typing import Final
 from sqlalchemy import ColumnElement, and_, false, or_
 
 from api.users import User
+from maintenance.db.read.changes import Change
 from maintenance.db.tables import AlarmRow, WorkOrderRow
 from maintenance.domain.actors import Role
 from maintenance.domain.alarms import Alarm
@@ -29,6 +30,7 @@ __all__ = [
     "SEE_ALL",
     "alarm_scope",
     "can_see_alarm",
+    "can_see_change",
     "can_see_order",
     "can_see_site",
     "order_scope",
@@ -39,13 +41,15 @@ SEE_ALL: Final[frozenset[Role]] = frozenset({"admin", "manager", "committee", "s
 
 
 def can_see_order(user: User, order: WorkOrder) -> bool:
+    return _sees_order(user, order.site, order.assignee, order.requested_by)
+
+
+def _sees_order(user: User, site: str, assignee: str | None, requested_by: str | None) -> bool:
     if user.role in SEE_ALL:
         return True
     if user.role == "technician":
-        return order.assignee == user.username or (
-            order.assignee is None and order.site in user.sites
-        )
-    return order.requested_by == user.username
+        return assignee == user.username or (assignee is None and site in user.sites)
+    return requested_by == user.username
 
 
 def can_see_site(user: User, site: str) -> bool:
@@ -57,6 +61,17 @@ def can_see_site(user: User, site: str) -> bool:
 
 def can_see_alarm(user: User, alarm: Alarm) -> bool:
     return can_see_site(user, alarm.device.site)
+
+
+def can_see_change(user: User, change: Change) -> bool:
+    """An entry of the change feed: by the order's or alarm's current facts; entries
+    about anything else (proposals, users) only for those who see everything."""
+    facts = change.facts
+    if facts is None:
+        return user.role in SEE_ALL
+    if change.entity_type == "work_order":
+        return _sees_order(user, facts.site, facts.assignee, facts.requested_by)
+    return can_see_site(user, facts.site)
 
 
 def order_scope(user: User) -> ColumnElement[bool] | None:

@@ -19,13 +19,14 @@ the ``action``, its time ``at``, the ``actor`` as audited (``role:user_id``, or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from maintenance.db.tables import AuditRow
 from maintenance.webhooks import EventType
 
-__all__ = ["OutboundEvent", "webhook_event"]
+__all__ = ["OutboundEvent", "raises_p1", "webhook_event"]
 
 # The key of the detail naming the priority an action gave the order.
 _PRIORITY_KEY: Final = {"work_order.created": "priority", "work_order.priority_raised": "to"}
@@ -43,11 +44,16 @@ class OutboundEvent:
     data: dict[str, Any]
 
 
+def raises_p1(action: str, detail: Mapping[str, Any]) -> bool:
+    """Whether an audited action made a P1 order (created as P1, or raised to P1)."""
+    priority_key = _PRIORITY_KEY.get(action)
+    return priority_key is not None and detail.get(priority_key) == "P1"
+
+
 def webhook_event(row: AuditRow) -> OutboundEvent | None:
     """The webhook event an audit entry calls for, if any (at most one per entry)."""
-    priority_key = _PRIORITY_KEY.get(row.action)
-    if priority_key is not None:
-        if row.detail.get(priority_key) != "P1":
+    if row.action in _PRIORITY_KEY:
+        if not raises_p1(row.action, row.detail):
             return None
         event_type: EventType = "work_order.created_p1"
     elif row.action in _PLAIN:

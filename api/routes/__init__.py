@@ -12,6 +12,7 @@ from api.routes import (
     alarms,
     assets,
     committee,
+    events,
     kpis,
     photos,
     requests,
@@ -36,4 +37,5 @@ ROUTERS: list[APIRouter] = [
     kpis.router,
     assets.router,
     telemetry.router,
+    events.router,
 ]

@@ -6,7 +6,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.web import orders
-from api.web.routes import account, admin, committee, invite, login, public, resident, tech
+from api.web.routes import (
+    account,
+    admin,
+    committee,
+    invite,
+    live,
+    login,
+    public,
+    resident,
+    tech,
+)
 
 __all__ = ["PAGE_ROUTERS"]
 
@@ -20,4 +30,5 @@ PAGE_ROUTERS: list[APIRouter] = [
     tech.router,
     resident.router,
     orders.photo_router,
+    live.router,
 ]

@@ -7,6 +7,7 @@
     evidence.py     an elevator's facts and history, for a proposal's evidence
     committee.py    spending proposals with their vote
     sites.py        a site's name and time zone, its buildings and elevator cars
+    changes.py      the change feed: audit entries after an id, with visibility facts
     pages.py        PageRequest and Page, the keyset condition, the next page's cursor
     cursor.py       the opaque cursor's codec (pure: no SQL)
     dialect.py      SQL functions compiled per dialect (epoch seconds)
