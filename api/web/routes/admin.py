@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from api import invites
 from api.deps import Clock, ReadSession, Settings, Uow
@@ -29,6 +30,7 @@ from api.users import (
     set_active,
 )
 from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
+from api.web.i18n import N_
 from api.web.qr import qr_svg
 from maintenance.db.read.sites import SiteInfo, list_sites
 from maintenance.domain.actors import Role
@@ -39,6 +41,26 @@ __all__ = ["router"]
 router = page_router(prefix="/admin")
 _STAFF = page_allow("admin", "manager")
 _ADMIN = page_allow("admin")
+_CHECK_FIELDS = N_("Check the role, sites and home: a resident needs a unit.")
+
+
+class PersonFields(BaseModel):
+    """A person's role, sites and home as the invite and edit forms post them."""
+
+    role: str
+    sites: list[str] = []
+    building: Annotated[str, Field(max_length=64)] = ""
+    unit: Annotated[str, Field(max_length=64)] = ""
+
+    def checked_role(self) -> Role:
+        role = next((r for r in ROLES if r == self.role), None)
+        if role is None:
+            raise InvalidRequest(f"unknown role {self.role!r}")
+        return role
+
+    @property
+    def home(self) -> tuple[str | None, str | None]:
+        return self.building.strip() or None, self.unit.strip() or None
 
 
 def base_url(request: Request, settings: ApiSettings) -> str:
@@ -151,30 +173,26 @@ async def save_user(
     reader: ReadSession,
     uow: Uow,
     clock: Clock,
-    role: Annotated[str, Form()],
-    sites: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
-    building: Annotated[str, Form(max_length=64)] = "",
-    unit: Annotated[str, Form(max_length=64)] = "",
+    fields: Annotated[PersonFields, Form()],
 ) -> Response:
     person = await get_user(reader, username)
-    chosen = next((r for r in ROLES if r == role), None)
+    building, unit = fields.home
     try:
-        if chosen is None:
-            raise InvalidRequest(f"unknown role {role!r}")
         await change_user(
             uow,
             me.user,
             username,
-            role=chosen,
-            sites=sites,
-            building=building.strip() or None,
-            unit=unit.strip() or None,
+            role=fields.checked_role(),
+            sites=fields.sites,
+            building=building,
+            unit=unit,
             at=clock(),
         )
     except InvalidRequest:
-        form = {"role": role, "sites": sites, "building": building, "unit": unit}
-        error = page.gettext("Check the role, sites and home: a resident needs a unit.")
-        return await _user_page(page, me.user, reader, person, error=error, status=422, form=form)
+        error = page.gettext(_CHECK_FIELDS)
+        return await _user_page(
+            page, me.user, reader, person, error=error, status=422, form=fields.model_dump()
+        )
     return RedirectResponse("/admin/users", status_code=303)
 
 
@@ -217,28 +235,23 @@ async def create_invite(
     uow: Uow,
     clock: Clock,
     settings: Settings,
-    role: Annotated[str, Form()],
-    sites: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
-    building: Annotated[str, Form(max_length=64)] = "",
-    unit: Annotated[str, Form(max_length=64)] = "",
+    fields: Annotated[PersonFields, Form()],
 ) -> Response:
-    chosen = next((r for r in ROLES if r == role), None)
-    form = {"role": role, "sites": sites, "building": building, "unit": unit}
+    building, unit = fields.home
     try:
-        if chosen is None:
-            raise InvalidRequest(f"unknown role {role!r}")
         link = await invites.create_invite(
             uow,
             me.user,
-            role=chosen,
-            sites=sites,
-            building=building.strip() or None,
-            unit=unit.strip() or None,
+            role=fields.checked_role(),
+            sites=fields.sites,
+            building=building,
+            unit=unit,
             at=clock(),
             lifetime=settings.invite_lifetime,
         )
     except (InvalidRequest, NotPermitted):
-        error = page.gettext("Check the role, sites and home: a resident needs a unit.")
+        error = page.gettext(_CHECK_FIELDS)
+        form = fields.model_dump()
         return await _invites_page(page, me.user, reader, clock, error=error, status=422, form=form)
     return _link_page(page, link, request, settings)
 
