@@ -13,7 +13,8 @@ which may carry up to ``upload_max_bytes``; each photo in it at most ``photo_max
 The web app (:mod:`api.web`): ``public_base_url`` is the address people reach it at
 (invite and reset links, QR codes; unset: the address of the request that made the
 link). ``cookie_secure`` None marks the session cookie ``Secure`` when the request came
-over https (behind a TLS proxy run uvicorn with ``--proxy-headers``) or the public base
+over https (a TLS proxy on 127.0.0.1 says so in ``X-Forwarded-Proto``, which
+uvicorn trusts; ``FORWARDED_ALLOW_IPS`` names another) or the public base
 URL is https; True or False forces it. ``vendor_dir`` is where ``npm ci`` put the
 front-end packages (default: ``node_modules`` beside the code).
 """
