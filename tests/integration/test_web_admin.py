@@ -186,3 +186,25 @@ async def test_a_manager_changes_a_technicians_sites_but_makes_no_manager(
         assert homeless.status_code == 422  # a resident needs a unit
         myself = await api.client.get("/admin/users/mei", headers=HTML)
         assert myself.status_code == 403
+
+
+async def test_a_name_with_markup_shows_as_text(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        await _person(api, "boss", "admin")
+        await _login(api.client, "boss")
+        link = _link(await _invite(api, role="technician", sites=["demo"]))
+        async with _client(api) as newcomer:
+            form = await newcomer.get(link, headers=HTML)
+            await newcomer.post(
+                link,
+                data={
+                    "csrf_token": _csrf(form),
+                    "username": "mallory",
+                    "display_name": "<script>alert(1)</script>",
+                    "password": PASSWORD,
+                    "again": PASSWORD,
+                },
+            )
+        users = await api.client.get("/admin/users", headers=HTML)
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in users.text
+        assert "<script>alert(1)</script>" not in users.text
