@@ -30,6 +30,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/report", N_("Report a problem"), frozenset({"resident"})),
     NavItem("/my/requests", N_("My requests"), frozenset({"resident"})),
     NavItem("/admin/users", N_("Users"), _STAFF),
+    NavItem("/board", N_("Duty board"), _STAFF),
     NavItem("/admin/invites", N_("Invites"), _STAFF),
     NavItem("/admin/tokens", N_("API tokens"), frozenset({"admin"})),
     NavItem("/admin/sites", N_("Sites"), _STAFF),

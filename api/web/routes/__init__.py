@@ -9,6 +9,7 @@ from api.web import orders
 from api.web.routes import (
     account,
     admin,
+    board,
     committee,
     invite,
     live,
@@ -31,4 +32,5 @@ PAGE_ROUTERS: list[APIRouter] = [
     resident.router,
     orders.photo_router,
     live.router,
+    board.router,
 ]

@@ -1,0 +1,286 @@
+"""The duty board (managers, admins; desktop and wall screen): ``/board``.
+
+Active alarms, open work orders with their SLA countdowns (the stored due time; the
+browser ticks it down: ``static/board.js``), a tile per elevator car, and assigning an
+unassigned order to a technician of its site in one click. Filters (site, building,
+priority, status) are query parameters, so a wall screen's URL keeps them.
+
+Live: the page listens to ``/events`` (:mod:`api.live`) and reloads its panel
+(``/board/panel``) on ``order-changed`` / ``alarm-changed``; a ``p1-raised`` shows a
+banner and, once someone has touched the page, beeps (browsers allow sound only after a
+gesture). Reads go through the JSON API's read models under :mod:`api.visibility`;
+assigning runs :func:`maintenance.services.perform` as ``POST /api/v1/work-orders/{id}/
+assign`` does, for the same roles.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import pandas as pd
+from fastapi import Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api.deps import AppServices, Clock, ReadSession, Sla, Uow
+from api.routes.work_orders import OrderId, release
+from api.users import User, list_users
+from api.visibility import alarm_scope, can_see_order, order_scope
+from api.web.deps import PageDep, WebUser, page_allow, page_router
+from api.web.i18n import N_
+from api.web.orders import STATUS_NAMES
+from estatewatch.influx.query import InfluxQueryError, InfluxReader
+from maintenance import services
+from maintenance.db.read.alarms import AlarmFilters, AlarmSummary, list_alarms
+from maintenance.db.read.assets import OFFLINE, AssetInfo, asset_register
+from maintenance.db.read.pages import PageRequest
+from maintenance.db.read.work_orders import (
+    SortKey,
+    WorkOrderFilters,
+    WorkOrderSort,
+    WorkOrderSummary,
+    list_work_orders,
+)
+from maintenance.domain import commands as cmd
+from maintenance.domain.errors import DomainError
+from maintenance.domain.workorders import Status
+
+__all__ = ["BOARD_ROLES", "CarTile", "car_state", "router"]
+
+log = logging.getLogger(__name__)
+
+router = page_router()
+BOARD_ROLES: Final = ("admin", "manager")
+_BOARD = page_allow(*BOARD_ROLES)
+
+OPEN: Final = frozenset(Status) - {Status.VERIFIED, Status.CLOSED, Status.CANCELLED}
+ASSIGNABLE: Final = frozenset({Status.NEW, Status.REOPENED, Status.ASSIGNED})
+LIMIT: Final = 200
+# A car moving slower than this (m/s) is standing at a landing.
+_MOVING: Final = 0.05
+
+CAR_STATES: Final = {
+    "running": N_("Running"),
+    "idle": N_("Idle"),
+    "fault": N_("Fault"),
+    "offline": N_("Offline"),
+    "maintenance": N_("Under maintenance"),
+    "unknown": N_("No data"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    site: str | None = None
+    building: str | None = None
+    priority: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CarTile:
+    device_id: str
+    building: str
+    state: str
+    floor: int | None
+    last_fault: str | None
+
+
+def car_state(*, offline: bool, fault: bool, maintenance: bool, speed: float | None) -> str:
+    """A car's tile state: what needs people first (offline, fault, being worked on),
+    then what the telemetry says; ``unknown`` without telemetry."""
+    if offline:
+        return "offline"
+    if fault:
+        return "fault"
+    if maintenance:
+        return "maintenance"
+    if speed is None:
+        return "unknown"
+    return "running" if speed > _MOVING else "idle"
+
+
+def _filters(
+    site: str | None, building: str | None, priority: str | None, status: str | None
+) -> Filters:
+    def given(value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    return Filters(given(site), given(building), given(priority), given(status))
+
+
+async def _latest_cars(
+    influx: InfluxReader | None, cars: list[AssetInfo]
+) -> dict[str, dict[str, Any]]:
+    """Each car's latest telemetry row by device id; none when InfluxDB is not there."""
+    if influx is None or not cars:
+        return {}
+    latest: dict[str, dict[str, Any]] = {}
+    for site in sorted({car.site for car in cars}):
+        ids = [car.device_id for car in cars if car.site == site]
+        try:
+            frame = await influx.latest("elevator", site=site, device_ids=ids)
+        except InfluxQueryError:
+            return {}  # the board still shows alarms and orders without telemetry
+        for record in frame.to_dict("records"):
+            latest[f"{site}/{record['device_id']}"] = record
+    return latest
+
+
+def _number(row: dict[str, Any] | None, field: str) -> float | None:
+    value = None if row is None else row.get(field)
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _tiles(
+    cars: list[AssetInfo],
+    alarms: list[AlarmSummary],
+    orders: list[WorkOrderSummary],
+    latest: dict[str, dict[str, Any]],
+) -> list[CarTile]:
+    by_car: dict[str, list[AlarmSummary]] = {}
+    for alarm in alarms:  # newest raised first
+        by_car.setdefault(f"{alarm.site}/{alarm.device_type}/{alarm.device_id}", []).append(alarm)
+    worked_on = {o.asset for o in orders if o.status in (Status.IN_PROGRESS, Status.ON_HOLD)}
+    tiles = []
+    for car in sorted(cars, key=lambda c: (c.site, c.building, c.device_id)):
+        car_alarms = by_car.get(car.key, [])
+        row = latest.get(f"{car.site}/{car.device_id}")
+        floor = _number(row, "floor")
+        faults = [a for a in car_alarms if a.fault_kind != OFFLINE]
+        state = car_state(
+            offline=any(a.fault_kind == OFFLINE for a in car_alarms),
+            fault=bool(faults),
+            maintenance=car.key in worked_on,
+            speed=_number(row, "speed"),
+        )
+        last = faults[0].message if faults else None
+        tiles.append(
+            CarTile(car.device_id, car.building, state, None if floor is None else int(floor), last)
+        )
+    return tiles
+
+
+def _technicians(people: list[User]) -> dict[str, list[User]]:
+    """Active technicians by the sites they work at."""
+    by_site: dict[str, list[User]] = {}
+    for person in people:
+        if person.role == "technician" and person.active:
+            for site in person.sites:
+                by_site.setdefault(site, []).append(person)
+    return by_site
+
+
+async def _panel_context(
+    me: WebUser, reader: ReadSession, services_: AppServices, now: datetime, filters: Filters
+) -> dict[str, Any]:
+    priorities = frozenset({filters.priority}) if filters.priority else frozenset()
+    statuses = frozenset({Status(filters.status)}) & OPEN if filters.status in set(Status) else OPEN
+    orders = await list_work_orders(
+        reader,
+        now=now,
+        filters=WorkOrderFilters(
+            status=statuses,
+            priority=priorities,  # type: ignore[arg-type]
+            site=filters.site,
+            building=filters.building,
+        ),
+        sort=WorkOrderSort(SortKey.DUE, descending=False),
+        page=PageRequest(limit=LIMIT),
+        visible=order_scope(me.user),
+    )
+    alarms = await list_alarms(
+        reader,
+        filters=AlarmFilters(site=filters.site, building=filters.building, active=True),
+        page=PageRequest(limit=LIMIT),
+        visible=alarm_scope(me.user),
+    )
+    register = await asset_register(reader, site=filters.site)
+    cars = [
+        a
+        for a in register.values()
+        if a.kind == "elevator" and filters.building in (None, a.building)
+    ]
+    people = await list_users(reader)
+    await release(reader)
+    latest = await _latest_cars(services_.influx, cars)
+    return {
+        "orders": orders.items,
+        "alarms": [a for a in alarms.items if filters.priority in (None, a.priority)],
+        "tiles": _tiles(cars, alarms.items, orders.items, latest),
+        "technicians": _technicians(people),
+        "assignable": ASSIGNABLE,
+        "now": now,
+        "status_names": STATUS_NAMES,
+        "car_states": CAR_STATES,
+        "filters": filters,
+    }
+
+
+FilterQuery = Query(default=None, max_length=64)
+
+
+@router.get("/board", dependencies=[_BOARD])
+async def board(
+    me: WebUser,
+    page: PageDep,
+    reader: ReadSession,
+    services_: AppServices,
+    clock: Clock,
+    site: str | None = FilterQuery,
+    building: str | None = FilterQuery,
+    priority: str | None = FilterQuery,
+    status: str | None = FilterQuery,
+) -> Response:
+    filters = _filters(site, building, priority, status)
+    context = await _panel_context(me, reader, services_, clock(), filters)
+    context |= {"statuses": sorted(OPEN), "priorities": ("P1", "P2", "P3", "P4")}
+    return page.render("board/board.html", context)
+
+
+@router.get("/board/panel", dependencies=[_BOARD])
+async def panel(
+    me: WebUser,
+    page: PageDep,
+    reader: ReadSession,
+    services_: AppServices,
+    clock: Clock,
+    site: str | None = FilterQuery,
+    building: str | None = FilterQuery,
+    priority: str | None = FilterQuery,
+    status: str | None = FilterQuery,
+) -> Response:
+    filters = _filters(site, building, priority, status)
+    context = await _panel_context(me, reader, services_, clock(), filters)
+    return page.render("board/_panel.html", context)
+
+
+@router.post("/board/orders/{order_id}/assign", dependencies=[_BOARD])
+async def assign(
+    order_id: OrderId,
+    request: Request,
+    me: WebUser,
+    uow: Uow,
+    clock: Clock,
+    sla: Sla,
+    assignee: str = Form(max_length=100),
+) -> Response:
+    try:
+        await services.perform(
+            uow,
+            cmd.Assign(order_id, assignee),
+            me.actor,
+            clock,
+            sla,
+            visible=lambda order: can_see_order(me.user, order),
+        )
+    except DomainError:
+        # Someone changed the order first: the board, reloaded, shows how it stands now.
+        log.info("board: assigning %s to %s refused", order_id, assignee, exc_info=True)
+    # Back to the board as it was filtered (htmx says where it was; it keeps the panel).
+    back = urlsplit(request.headers.get("HX-Current-URL", ""))
+    query = f"?{back.query}" if back.path == "/board" and back.query else ""
+    return RedirectResponse(f"/board{query}", status_code=303)
