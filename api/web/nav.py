@@ -35,6 +35,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/admin/tokens", N_("API tokens"), frozenset({"admin"})),
     NavItem("/admin/sites", N_("Sites"), _STAFF),
     NavItem("/committee", N_("Committee"), frozenset(COMMITTEE_READERS)),
+    NavItem("/supervise", N_("To verify"), frozenset({"supervisor"})),
     NavItem("/qr", N_("QR sheets"), frozenset(QR_ROLES)),
     NavItem("/account", N_("My account"), frozenset(ROLES)),
 )

@@ -16,6 +16,7 @@ from api.web.routes import (
     login,
     public,
     resident,
+    supervise,
     tech,
 )
 
@@ -33,4 +34,5 @@ PAGE_ROUTERS: list[APIRouter] = [
     orders.photo_router,
     live.router,
     board.router,
+    supervise.router,
 ]
