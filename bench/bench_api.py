@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -292,6 +293,30 @@ def _wait_serving(base: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("estatewatch api did not answer /healthz within 60 s")
 
 
+@contextmanager
+def serving(work: Path, data: Path) -> Iterator[str]:
+    """``estatewatch api`` on ``data`` in a subprocess (its log in ``work/api.log``): its
+    base URL once it answers, stopped (SIGTERM) at exit."""
+    (port,) = free_ports(1)
+    base = f"http://127.0.0.1:{port}"
+    with (
+        (work / "api.log").open("wb") as log,
+        subprocess.Popen(
+            [*_ESTATEWATCH, "api", "--port", str(port), "--data-dir", str(data)],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
+        ) as server,
+    ):
+        try:
+            _wait_serving(base, server)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         work = Path(tmp)
@@ -301,25 +326,9 @@ def run() -> dict[str, float]:
         asyncio.run(seed(default_url(data)))
         _estatewatch("users", "add", "bench-manager", "--role", "manager", *where, cwd=work)
         token = _estatewatch("tokens", "create", "bench-manager", *where, cwd=work)
-        (port,) = free_ports(1)
-        base = f"http://127.0.0.1:{port}"
-        with (
-            (work / "api.log").open("wb") as log,
-            subprocess.Popen(
-                [*_ESTATEWATCH, "api", "--port", str(port), *where],
-                cwd=work,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
-            ) as server,
-        ):
-            try:
-                _wait_serving(base, server)
-                latencies, seconds = asyncio.run(_load(base, token, None))
-                paced, _ = asyncio.run(_load(base, token, PACE_S))
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+        with serving(work, data) as base:
+            latencies, seconds = asyncio.run(_load(base, token, None))
+            paced, _ = asyncio.run(_load(base, token, PACE_S))
     lists, details = latencies.list_ms, latencies.detail_ms
     return {
         "api.list_p50_ms": _percentile(lists, 0.50),

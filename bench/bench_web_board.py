@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import os
 import re
-import subprocess
 import tempfile
 import time
 from collections import defaultdict
@@ -39,10 +37,9 @@ from typing import Final
 
 import httpx
 
-from api.users import set_password
-from bench.bench_api import _ESTATEWATCH, _estatewatch, _percentile, _wait_serving, seed
+from bench.bench_api import _estatewatch, _percentile, seed, serving
+from bench.bench_web_tech import log_in, set_bench_password
 from estatewatch.clock import utc_now
-from estatewatch.ports import free_ports
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
@@ -50,7 +47,6 @@ from maintenance.services import handle_signal
 
 NAME = "web_board"
 MANAGER: Final = "bench-manager"
-PASSWORD: Final = "bench-password-2026"
 WARMUP: Final = 20
 REQUESTS: Final = 200
 CLIENTS: Final = 200
@@ -58,32 +54,11 @@ ALARMS: Final = 10
 _ASSET = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*rel="stylesheet"[^>]*\shref)="([^"]+)"')
 
 
-async def _set_password(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        uow = SqlUnitOfWork(make_sessionmaker(engine))
-        await set_password(uow, MANAGER, PASSWORD, actor="cli:bench", at=utc_now())
-    finally:
-        await engine.dispose()
-
-
-def _log_in(client: httpx.Client) -> None:
-    form = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    if token is None:
-        raise RuntimeError("the login page has no form token")
-    answer = client.post(
-        "/login", data={"csrf_token": token.group(1), "username": MANAGER, "password": PASSWORD}
-    )
-    if answer.status_code != 303:
-        raise RuntimeError(f"logging in answered {answer.status_code}")
-
-
 def _board(base: str) -> tuple[list[float], float]:
     """The board's latencies (ms) and its JS+CSS, gzip-compressed (KB)."""
     latencies: list[float] = []
     with httpx.Client(base_url=base, headers={"Accept": "text/html"}, timeout=30) as client:
-        _log_in(client)
+        log_in(client, MANAGER)
         page = client.get("/board")
         for n in range(WARMUP + REQUESTS):
             started = time.perf_counter()
@@ -183,27 +158,11 @@ def run() -> dict[str, float]:
         url = default_url(data)
         asyncio.run(seed(url))
         _estatewatch("users", "add", MANAGER, "--role", "manager", *where, cwd=work)
-        asyncio.run(_set_password(url))
+        asyncio.run(set_bench_password(url, MANAGER))
         token = _estatewatch("tokens", "create", MANAGER, *where, cwd=work)
-        (port,) = free_ports(1)
-        base = f"http://127.0.0.1:{port}"
-        with (
-            (work / "api.log").open("wb") as log,
-            subprocess.Popen(
-                [*_ESTATEWATCH, "api", "--port", str(port), *where],
-                cwd=work,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
-            ) as server,
-        ):
-            try:
-                _wait_serving(base, server)
-                board, assets_kb = _board(base)
-                fan_out = asyncio.run(_fan_out(base, token, url))
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+        with serving(work, data) as base:
+            board, assets_kb = _board(base)
+            fan_out = asyncio.run(_fan_out(base, token, url))
     return {
         "web.board_p50_ms": _percentile(board, 0.50),
         "web.board_p99_ms": _percentile(board, 0.99),

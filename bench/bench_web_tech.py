@@ -16,9 +16,7 @@ Figures: ``web.tech_list_p50_ms``, ``web.tech_list_p99_ms`` (target p99 < 50 ms)
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +24,8 @@ from pathlib import Path
 import httpx
 
 from api.users import set_password
-from bench.bench_api import _ESTATEWATCH, _estatewatch, _percentile, _wait_serving, seed
+from bench.bench_api import _estatewatch, _percentile, seed, serving
 from estatewatch.clock import utc_now
-from estatewatch.ports import free_ports
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.uow import SqlUnitOfWork
 
@@ -40,23 +37,25 @@ WARMUP = 20
 REQUESTS = 300
 
 
-async def _set_password(url: str) -> None:
+async def set_bench_password(url: str, username: str) -> None:
+    """Give ``username`` the benchmarks' :data:`PASSWORD`."""
     engine = make_engine(url)
     try:
         uow = SqlUnitOfWork(make_sessionmaker(engine))
-        await set_password(uow, TECHNICIAN, PASSWORD, actor="cli:bench", at=utc_now())
+        await set_password(uow, username, PASSWORD, actor="cli:bench", at=utc_now())
     finally:
         await engine.dispose()
 
 
-def _log_in(client: httpx.Client) -> None:
+def log_in(client: httpx.Client, username: str) -> None:
+    """Log ``client`` in through the login form (it keeps the session cookie)."""
     form = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     if token is None:
         raise RuntimeError("the login page has no form token")
     answer = client.post(
         "/login",
-        data={"csrf_token": token.group(1), "username": TECHNICIAN, "password": PASSWORD},
+        data={"csrf_token": token.group(1), "username": username, "password": PASSWORD},
     )
     if answer.status_code != 303:
         raise RuntimeError(f"logging in answered {answer.status_code}")
@@ -65,7 +64,7 @@ def _log_in(client: httpx.Client) -> None:
 def _measure(base: str) -> tuple[list[float], int]:
     latencies: list[float] = []
     with httpx.Client(base_url=base, headers={"Accept": "text/html"}, timeout=30) as client:
-        _log_in(client)
+        log_in(client, TECHNICIAN)
         cards = 0
         for n in range(WARMUP + REQUESTS):
             started = time.perf_counter()
@@ -89,25 +88,9 @@ def run() -> dict[str, float]:
         _estatewatch(
             "users", "add", TECHNICIAN, "--role", "technician", "--site", SITE, *where, cwd=work
         )
-        asyncio.run(_set_password(default_url(data)))
-        (port,) = free_ports(1)
-        base = f"http://127.0.0.1:{port}"
-        with (
-            (work / "api.log").open("wb") as log,
-            subprocess.Popen(
-                [*_ESTATEWATCH, "api", "--port", str(port), *where],
-                cwd=work,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
-            ) as server,
-        ):
-            try:
-                _wait_serving(base, server)
-                latencies, cards = _measure(base)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+        asyncio.run(set_bench_password(default_url(data), TECHNICIAN))
+        with serving(work, data) as base:
+            latencies, cards = _measure(base)
     return {
         "web.tech_list_p50_ms": _percentile(latencies, 0.50),
         "web.tech_list_p99_ms": _percentile(latencies, 0.99),

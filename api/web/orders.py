@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from fastapi import Request
 from fastapi.responses import FileResponse
@@ -32,6 +32,7 @@ from api.users import ROLES
 from api.visibility import can_see_order, order_scope
 from api.web.deps import Page, WebUser, page_allow, page_router
 from api.web.i18n import N_
+from api.web.sessions import CSRF_FIELD
 from estatewatch.clock import Clock as ClockFn
 from maintenance import services
 from maintenance.db.read.photos import order_photos
@@ -53,6 +54,7 @@ __all__ = [
     "OrderPage",
     "TimelineItem",
     "add_photos",
+    "filled_fields",
     "hx_status",
     "load_order",
     "photo_router",
@@ -193,6 +195,15 @@ def refusal(page: Page, exc: DomainError | ValidationError, settings: Settings) 
     if isinstance(exc, ValidationError):
         return page.gettext("Please check what you entered: something is missing or too long.")
     return page.gettext("This could not be done: %(reason)s", reason=str(exc))
+
+
+def filled_fields(form: Any) -> dict[str, str]:
+    """A posted form's non-empty text fields, stripped (an empty field is no value)."""
+    return {
+        key: value.strip()
+        for key, value in form.items()
+        if isinstance(value, str) and value.strip() and key != CSRF_FIELD
+    }
 
 
 def hx_status(request: Request) -> int:

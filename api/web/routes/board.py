@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
 import pandas as pd
-from fastapi import Form, Query, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import AppServices, Clock, ReadSession, Sla, Uow
@@ -103,13 +103,24 @@ def car_state(*, offline: bool, fault: bool, maintenance: bool, speed: float | N
     return "running" if speed > _MOVING else "idle"
 
 
+FilterQuery = Query(default=None, max_length=64)
+
+
 def _filters(
-    site: str | None, building: str | None, priority: str | None, status: str | None
+    site: str | None = FilterQuery,
+    building: str | None = FilterQuery,
+    priority: str | None = FilterQuery,
+    status: str | None = FilterQuery,
 ) -> Filters:
+    """The board's filters from the query (an empty field is no filter)."""
+
     def given(value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
     return Filters(given(site), given(building), given(priority), given(status))
+
+
+BoardFilters = Annotated[Filters, Depends(_filters)]
 
 
 async def _latest_cars(
@@ -220,9 +231,6 @@ async def _panel_context(
     }
 
 
-FilterQuery = Query(default=None, max_length=64)
-
-
 @router.get("/board", dependencies=[_BOARD])
 async def board(
     me: WebUser,
@@ -230,12 +238,8 @@ async def board(
     reader: ReadSession,
     services_: AppServices,
     clock: Clock,
-    site: str | None = FilterQuery,
-    building: str | None = FilterQuery,
-    priority: str | None = FilterQuery,
-    status: str | None = FilterQuery,
+    filters: BoardFilters,
 ) -> Response:
-    filters = _filters(site, building, priority, status)
     context = await _panel_context(me, reader, services_, clock(), filters)
     context |= {"statuses": sorted(OPEN), "priorities": ("P1", "P2", "P3", "P4")}
     return page.render("board/board.html", context)
@@ -248,12 +252,8 @@ async def panel(
     reader: ReadSession,
     services_: AppServices,
     clock: Clock,
-    site: str | None = FilterQuery,
-    building: str | None = FilterQuery,
-    priority: str | None = FilterQuery,
-    status: str | None = FilterQuery,
+    filters: BoardFilters,
 ) -> Response:
-    filters = _filters(site, building, priority, status)
     context = await _panel_context(me, reader, services_, clock(), filters)
     return page.render("board/_panel.html", context)
 

@@ -36,6 +36,7 @@ from api.web.orders import (
     ACTION_NAMES,
     STATUS_NAMES,
     add_photos,
+    filled_fields,
     hx_status,
     load_order,
     refusal,
@@ -76,15 +77,6 @@ RESIDENT_ACTIONS: Final[dict[str, tuple[type[BaseModel], Builder]]] = {
 _DONE: Final = {Status.RESOLVED.value, Status.VERIFIED.value, Status.CLOSED.value}
 
 
-def _filled(form: Any) -> dict[str, str]:
-    """The form's non-empty text fields (an empty field is no value)."""
-    return {
-        key: value.strip()
-        for key, value in form.items()
-        if isinstance(value, str) and value.strip() and key != "csrf_token"
-    }
-
-
 def _title(description: str, place: str) -> str:
     first = description.strip().splitlines()[0] if description.strip() else place
     return first if len(first) <= 60 else first[:59] + "…"
@@ -122,7 +114,7 @@ async def report(
     settings: Settings,
 ) -> Response:
     form = await request.form()
-    values = _filled(form)
+    values = filled_fields(form)
     try:
         new = NewRequestIn(
             title=_title(values.get("description", ""), values.get("place", "")),
@@ -267,7 +259,7 @@ async def act(
             await add_photos(photos, order_id, me, uow, clock, store, settings)
         else:
             model, build = RESIDENT_ACTIONS[action]
-            fields: dict[str, Any] = _filled(form)
+            fields: dict[str, Any] = filled_fields(form)
             if fields.get("stars", "").isdigit():  # the API takes a JSON number, strictly
                 fields["stars"] = int(fields["stars"])
             body = model.model_validate(fields)

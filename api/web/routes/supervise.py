@@ -23,7 +23,7 @@ from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import NoteIn, ReasonIn
 from api.visibility import can_see_order, order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
-from api.web.orders import hx_status, refusal
+from api.web.orders import filled_fields, hx_status, refusal
 from maintenance import services
 from maintenance.db.read.pages import PageRequest
 from maintenance.db.read.work_orders import (
@@ -99,9 +99,8 @@ async def judge(
         raise Problem(404, f"no verdict {verdict}", kind="not-found")
     model, build = VERDICTS[verdict]
     form = await request.form()
-    fields = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     try:
-        body = model.model_validate({k: v for k, v in fields.items() if v})
+        body = model.model_validate(filled_fields(form))
         await services.perform(
             uow,
             build(order_id, body),

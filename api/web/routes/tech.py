@@ -35,6 +35,7 @@ from api.web.orders import (
     CLOCK_NAMES,
     STATUS_NAMES,
     add_photos,
+    filled_fields,
     hx_status,
     load_order,
     refusal,
@@ -163,8 +164,7 @@ async def act(
         raise Problem(404, f"no action {action}", kind="not-found")
     model, build = TECH_ACTIONS[action]
     form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-    fields = {k: v for k, v in fields.items() if v.strip()}  # an empty field is no value
+    fields = filled_fields(form)
     try:
         body = model.model_validate(fields) if model is not None else None
         if action == Action.RESOLVE:
