@@ -1,16 +1,17 @@
 """The duty board (managers, admins; desktop and wall screen): ``/board``.
 
 Active alarms, open work orders with their SLA countdowns (the stored due time; the
-browser ticks it down: ``static/board.js``), a tile per elevator car, and assigning an
-unassigned order to a technician of its site in one click. Filters (site, building,
+browser ticks it down: ``static/board.js``), a tile per elevator car, assigning an
+unassigned order to a technician of its site in one click, and closing verified work.
+Filters (site, building,
 priority, status) are query parameters, so a wall screen's URL keeps them.
 
 Live: the page listens to ``/events`` (:mod:`api.live`) and reloads its panel
 (``/board/panel``) on ``order-changed`` / ``alarm-changed``; a ``p1-raised`` shows a
 banner and, once someone has touched the page, beeps (browsers allow sound only after a
 gesture). Reads go through the JSON API's read models under :mod:`api.visibility`;
-assigning runs :func:`maintenance.services.perform` as ``POST /api/v1/work-orders/{id}/
-assign`` does, for the same roles.
+assigning and closing run :func:`maintenance.services.perform` as ``POST
+/api/v1/work-orders/{id}/assign`` and ``.../close`` do, for the same roles.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from maintenance.db.read.work_orders import (
 )
 from maintenance.domain import commands as cmd
 from maintenance.domain.errors import DomainError
-from maintenance.domain.workorders import Status
+from maintenance.domain.workorders import TERMINAL, Status
 
 __all__ = ["BOARD_ROLES", "CarTile", "car_state", "router"]
 
@@ -56,8 +57,11 @@ router = page_router()
 BOARD_ROLES: Final = ("admin", "manager")
 _BOARD = page_allow(*BOARD_ROLES)
 
-OPEN: Final = frozenset(Status) - {Status.VERIFIED, Status.CLOSED, Status.CANCELLED}
+OPEN: Final = frozenset(Status) - TERMINAL
 ASSIGNABLE: Final = frozenset({Status.NEW, Status.REOPENED, Status.ASSIGNED})
+# Verified work waits on the board for the manager to close it: only then does it count
+# as done in the KPIs and on the public notice board (satisfaction counts closed orders).
+CLOSABLE: Final = frozenset({Status.VERIFIED})
 LIMIT: Final = 200
 # A car moving slower than this (m/s) is standing at a landing.
 _MOVING: Final = 0.05
@@ -224,6 +228,7 @@ async def _panel_context(
         "tiles": _tiles(cars, alarms.items, orders.items, latest),
         "technicians": _technicians(people),
         "assignable": ASSIGNABLE,
+        "closable": CLOSABLE,
         "now": now,
         "status_names": STATUS_NAMES,
         "car_states": CAR_STATES,
@@ -268,10 +273,29 @@ async def assign(
     sla: Sla,
     assignee: str = Form(max_length=100),
 ) -> Response:
+    return await _act(cmd.Assign(order_id, assignee), request, me, uow, clock, sla)
+
+
+@router.post("/board/orders/{order_id}/close", dependencies=[_BOARD])
+async def close(
+    order_id: OrderId, request: Request, me: WebUser, uow: Uow, clock: Clock, sla: Sla
+) -> Response:
+    return await _act(cmd.Close(order_id), request, me, uow, clock, sla)
+
+
+async def _act(
+    command: cmd.OrderCommand,
+    request: Request,
+    me: WebUser,
+    uow: Uow,
+    clock: Clock,
+    sla: Sla,
+) -> Response:
+    """Run a board action as the JSON API's route for it does, then show the board."""
     try:
         await services.perform(
             uow,
-            cmd.Assign(order_id, assignee),
+            command,
             me.actor,
             clock,
             sla,
@@ -279,7 +303,7 @@ async def assign(
         )
     except DomainError:
         # Someone changed the order first: the board, reloaded, shows how it stands now.
-        log.info("board: assigning %s to %s refused", order_id, assignee, exc_info=True)
+        log.info("board: %s on %s refused", command.action, command.order_id, exc_info=True)
     # Back to the board as it was filtered (htmx says where it was; it keeps the panel).
     back = urlsplit(request.headers.get("HX-Current-URL", ""))
     query = f"?{back.query}" if back.path == "/board" and back.query else ""
