@@ -1,6 +1,6 @@
 """The header's navigation and each role's home page: one table, read by the layout and
-by ``/``. A page that belongs in a role's menu adds a :class:`NavItem` here; the first
-item a role may see is where ``/`` sends it after login."""
+by ``/``. A page that belongs in a role's menu adds a :class:`NavItem` here; ``/`` sends a
+role after login to its :data:`HOMES` entry, else to the first item it may see."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from api.web.i18n import N_
 from api.web.qr import QR_ROLES
 from maintenance.domain.actors import Role
 
-__all__ = ["NAV", "ROLE_NAMES", "NavItem", "home_of", "nav_for"]
+__all__ = ["HOMES", "NAV", "ROLE_NAMES", "NavItem", "home_of", "nav_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +29,13 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/tech", N_("My orders"), frozenset({"technician"})),
     NavItem("/report", N_("Report a problem"), frozenset({"resident"})),
     NavItem("/my/requests", N_("My requests"), frozenset({"resident"})),
-    NavItem("/admin/users", N_("Users"), _STAFF),
     NavItem("/board", N_("Duty board"), _STAFF),
+    NavItem("/admin/users", N_("Users"), _STAFF),
     NavItem("/admin/invites", N_("Invites"), _STAFF),
     NavItem("/admin/tokens", N_("API tokens"), frozenset({"admin"})),
     NavItem("/admin/sites", N_("Sites"), _STAFF),
-    NavItem("/committee", N_("Committee"), frozenset(COMMITTEE_READERS)),
     NavItem("/supervise", N_("To verify"), frozenset({"supervisor"})),
+    NavItem("/committee", N_("Committee"), frozenset(COMMITTEE_READERS)),
     NavItem("/qr", N_("QR sheets"), frozenset(QR_ROLES)),
     NavItem("/account", N_("My account"), frozenset(ROLES)),
 )
@@ -45,8 +45,16 @@ def nav_for(role: Role) -> list[NavItem]:
     return [item for item in NAV if role in item.roles]
 
 
+# Where a role's day starts when that is not its first menu item: an admin manages people;
+# a manager, who has the same menu, starts at the duty board.
+HOMES: Final[dict[Role, str]] = {"admin": "/admin/users"}
+
+
 def home_of(role: Role) -> str:
-    """Where ``/`` sends a logged-in person of ``role``."""
+    """Where ``/`` sends a logged-in person of ``role``: :data:`HOMES`, else the first
+    menu item the role may see."""
+    if role in HOMES:
+        return HOMES[role]
     items = nav_for(role)
     return items[0].path if items else "/account"
 

@@ -1,4 +1,5 @@
-"""Choosing the page language, and where ``next=`` may send a browser after login."""
+"""Choosing the page language, where ``next=`` may send a browser after login, and each
+role's home page."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 
 from api.web.errors import safe_next
 from api.web.i18n import negotiate
+from api.web.nav import home_of, nav_for
 from api.web.templating import localtime
+from maintenance.domain.actors import Role
 
 
 @pytest.mark.parametrize(
@@ -62,3 +65,19 @@ def test_the_default_format_reads_the_same_in_both_languages() -> None:
     at = datetime(2027, 1, 6, 2, 37, tzinfo=UTC)
     assert localtime(at, "Asia/Shanghai", "zh_CN") == "2027-01-06 10:37"
     assert localtime(at, "Asia/Shanghai", "en") == "2027-01-06 10:37"
+
+
+@pytest.mark.parametrize(
+    ("role", "home"),
+    [
+        ("admin", "/admin/users"),
+        ("manager", "/board"),
+        ("technician", "/tech"),
+        ("committee", "/committee"),
+        ("supervisor", "/supervise"),
+        ("resident", "/report"),
+    ],
+)
+def test_each_role_starts_its_day_on_its_own_page(role: Role, home: str) -> None:
+    assert home_of(role) == home
+    assert any(item.path == home for item in nav_for(role))  # and it is in their menu
