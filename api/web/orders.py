@@ -37,6 +37,7 @@ from estatewatch.clock import Clock as ClockFn
 from maintenance import services
 from maintenance.db.read.photos import order_photos
 from maintenance.db.read.work_orders import order_detail
+from maintenance.domain import commands as cmd
 from maintenance.domain.errors import (
     DomainError,
     IllegalTransition,
@@ -57,6 +58,7 @@ __all__ = [
     "filled_fields",
     "hx_status",
     "load_order",
+    "perform_as",
     "photo_router",
     "refusal",
 ]
@@ -179,6 +181,16 @@ async def add_photos(
             max_bytes=settings.photo_max_bytes,
             visible=lambda order: can_see_order(me.user, order),
         )
+
+
+async def perform_as(
+    me: Principal, command: cmd.OrderCommand, uow: Uow, clock: Clock, sla: SlaPolicy
+) -> services.OrderResult:
+    """Run ``command`` as the person on the page, on an order they may see (else NotFound),
+    exactly as the JSON API's route for the same action does."""
+    return await services.perform(
+        uow, command, me.actor, clock, sla, visible=lambda order: can_see_order(me.user, order)
+    )
 
 
 def refusal(page: Page, exc: DomainError | ValidationError, settings: Settings) -> str:

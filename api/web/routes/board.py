@@ -29,12 +29,11 @@ from fastapi.responses import RedirectResponse, Response
 from api.deps import AppServices, Clock, ReadSession, Sla, Uow
 from api.routes.work_orders import OrderId, release
 from api.users import User, list_users
-from api.visibility import alarm_scope, can_see_order, order_scope
+from api.visibility import alarm_scope, order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
-from api.web.orders import STATUS_NAMES
+from api.web.orders import STATUS_NAMES, perform_as
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
-from maintenance import services
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary, list_alarms
 from maintenance.db.read.assets import OFFLINE, AssetInfo, asset_register
 from maintenance.db.read.pages import PageRequest
@@ -293,14 +292,7 @@ async def _act(
 ) -> Response:
     """Run a board action as the JSON API's route for it does, then show the board."""
     try:
-        await services.perform(
-            uow,
-            command,
-            me.actor,
-            clock,
-            sla,
-            visible=lambda order: can_see_order(me.user, order),
-        )
+        await perform_as(me, command, uow, clock, sla)
     except DomainError:
         # Someone changed the order first: the board, reloaded, shows how it stands now.
         log.info("board: %s on %s refused", command.action, command.order_id, exc_info=True)

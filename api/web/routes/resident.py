@@ -29,7 +29,7 @@ from api.errors import Problem
 from api.routes.requests import open_request
 from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import CommentIn, NewRequestIn, NoteIn, RateIn, ReasonIn
-from api.visibility import can_see_order, order_scope
+from api.visibility import order_scope
 from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
 from api.web.orders import (
@@ -39,9 +39,9 @@ from api.web.orders import (
     filled_fields,
     hx_status,
     load_order,
+    perform_as,
     refusal,
 )
-from maintenance import services
 from maintenance.db.read.pages import PageRequest
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders
 from maintenance.domain import commands as cmd
@@ -263,14 +263,7 @@ async def act(
             if fields.get("stars", "").isdigit():  # the API takes a JSON number, strictly
                 fields["stars"] = int(fields["stars"])
             body = model.model_validate(fields)
-            await services.perform(
-                uow,
-                build(order_id, body),
-                me.actor,
-                clock,
-                sla,
-                visible=lambda order: can_see_order(me.user, order),
-            )
+            await perform_as(me, build(order_id, body), uow, clock, sla)
     except NotFound:
         raise
     except (DomainError, ValidationError) as exc:

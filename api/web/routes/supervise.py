@@ -21,10 +21,9 @@ from api.deps import Clock, ReadSession, Settings, Sla, Uow
 from api.errors import Problem
 from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import NoteIn, ReasonIn
-from api.visibility import can_see_order, order_scope
+from api.visibility import order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
-from api.web.orders import filled_fields, hx_status, refusal
-from maintenance import services
+from api.web.orders import filled_fields, hx_status, perform_as, refusal
 from maintenance.db.read.pages import PageRequest
 from maintenance.db.read.work_orders import (
     SortKey,
@@ -101,14 +100,7 @@ async def judge(
     form = await request.form()
     try:
         body = model.model_validate(filled_fields(form))
-        await services.perform(
-            uow,
-            build(order_id, body),
-            me.actor,
-            clock,
-            sla,
-            visible=lambda order: can_see_order(me.user, order),
-        )
+        await perform_as(me, build(order_id, body), uow, clock, sla)
     except NotFound:
         raise
     except (DomainError, ValidationError) as exc:

@@ -27,7 +27,7 @@ from api.deps import Clock, Photos, ReadSession, Settings, Sla, Uow
 from api.errors import Problem
 from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import CommentIn, CostIn, NoteIn, ReasonIn
-from api.visibility import can_see_order, order_scope
+from api.visibility import order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
 from api.web.orders import (
@@ -38,9 +38,9 @@ from api.web.orders import (
     filled_fields,
     hx_status,
     load_order,
+    perform_as,
     refusal,
 )
-from maintenance import services
 from maintenance.db.read.pages import PageRequest
 from maintenance.db.read.work_orders import (
     SortKey,
@@ -170,14 +170,7 @@ async def act(
         if action == Action.RESOLVE:
             photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
             await add_photos(photos, order_id, me, uow, clock, store, settings)
-        await services.perform(
-            uow,
-            build(order_id, body),
-            me.actor,
-            clock,
-            sla,
-            visible=lambda order: can_see_order(me.user, order),
-        )
+        await perform_as(me, build(order_id, body), uow, clock, sla)
     except NotFound:
         raise
     except (DomainError, ValidationError) as exc:
