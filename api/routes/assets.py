@@ -248,6 +248,7 @@ async def _health(
         faults_last_30_days=len(recent),
         recommendation=evidence.recommendation,
         reasons=evidence.reasons,
+        findings=evidence.findings,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from api.schemas.committee import TelemetryState
-from maintenance.domain.evidence import Recommendation
+from maintenance.domain.evidence import Finding, Recommendation
 
 __all__ = [
     "AlarmBrief",
@@ -61,7 +61,9 @@ class ElevatorHealth(BaseModel):
     faults_last_30_days: int
     recommendation: Recommendation
     reasons: tuple[str, ...]
-    """From the year's evidence (see maintenance.domain.evidence)."""
+    """From the year's evidence (see maintenance.domain.evidence), in English."""
+    findings: tuple[Finding, ...]
+    """The same findings as codes with their figures (and the English text)."""
 
 
 class AssetDetailOut(AssetOut):

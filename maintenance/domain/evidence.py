@@ -30,7 +30,8 @@ Recommendation, most serious finding wins (thresholds in :class:`EvidencePolicy`
 "Frequent" means at least ``min_faults_for_frequent`` faults and either a rate of at
 least ``frequent_faults_per_1000_trips`` (over at least ``min_trips_for_rate`` trips, so a
 quiet month does not turn one fault into a high rate) or a calendar MTBF below
-``frequent_mtbf_hours``. The reasons list every finding, not just the deciding one.
+``frequent_mtbf_hours``. The findings list every one, not just the deciding one, each as
+a code with its figures (:class:`Finding`) and as an English sentence (``reasons``).
 """
 
 from __future__ import annotations
@@ -46,12 +47,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from estatewatch.errors import EstatewatchError
 
 __all__ = [
+    "FINDING_TEXTS",
     "ElevatorEvidence",
     "ElevatorFacts",
     "ElevatorFigures",
     "EvidenceError",
     "EvidencePolicy",
     "FaultRecord",
+    "Finding",
+    "FindingCode",
+    "FindingParam",
     "Recommendation",
     "build_evidence",
     "completed_years",
@@ -70,6 +75,52 @@ _SEVERITY: Final[tuple[Recommendation, ...]] = (
 )
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+FindingCode = Literal[
+    "past_life_frequent_faults",
+    "old_and_costly",
+    "frequent_by_rate",
+    "frequent_by_mtbf",
+    "past_design_life",
+    "inspection_never_recorded",
+    "inspection_overdue",
+    "repeat_faults",
+    "costly",
+    "watched_not_frequent",
+    "no_finding",
+]
+FindingParam = int | float | str
+
+FINDING_TEXTS: Final[dict[FindingCode, str]] = {
+    "past_life_frequent_faults": "past its %(design_life_years)d-year design life, faults frequent",
+    "old_and_costly": (
+        "repairs to date %(cost_to_date)s reach %(share_percent)d%% of a new car"
+        " (%(replacement_cost)s) at %(age_years)d years"
+    ),
+    "frequent_by_rate": (
+        "faults are frequent: %(faults)d faults in %(trips)d trips = %(rate).3g per 1,000 trips"
+        " (frequent from %(threshold)g)"
+    ),
+    "frequent_by_mtbf": (
+        "faults are frequent: %(faults)d faults, one every %(mtbf_hours).0f h on average"
+        " (frequent below %(threshold_hours)g h)"
+    ),
+    "past_design_life": (
+        "%(age_years)d years old, past its %(design_life_years)d-year design life:"
+        " it may keep running only after passing an evaluation"
+    ),
+    "inspection_never_recorded": "statutory inspection overdue (never recorded)",
+    "inspection_overdue": "statutory inspection overdue (last on %(last_inspection)s)",
+    "repeat_faults": "%(repeat_faults)d repeat faults: the same faults return",
+    "costly": "repairs to date %(cost_to_date)s are high",
+    "watched_not_frequent": (
+        "%(age_years)d years old: under closer watch from %(watch_age_years)d,"
+        " but faults are not frequent"
+    ),
+    "no_finding": "no finding: faults infrequent, inspection current",
+}
+"""Each finding's English sentence, ``%``-formatted with its params. The web pages
+translate the same sentences by code (``api/web/evidence.py``), with the same params."""
 
 
 class EvidenceError(EstatewatchError):
@@ -142,11 +193,29 @@ class ElevatorFigures(BaseModel):
     replacement_cost: Decimal | None
 
 
+class Finding(BaseModel):
+    """One finding behind a recommendation: a code and its figures, for a page to say in
+    its reader's language, and the same in English (``text``) for the JSON API and logs."""
+
+    model_config = _FROZEN
+
+    code: FindingCode
+    recommendation: Recommendation
+    """The recommendation this finding alone supports."""
+    params: dict[str, FindingParam]
+    """The figures named in :data:`FINDING_TEXTS`; amounts and dates as text."""
+    text: str
+
+
 class ElevatorEvidence(ElevatorFigures):
     """What a major-repair or renewal proposal carries; JSON-able for the API."""
 
     recommendation: Recommendation
     reasons: tuple[str, ...]
+    """Each finding's English text, most serious first."""
+    findings: tuple[Finding, ...] = ()
+    """The same findings as codes and figures; empty in evidence frozen into a proposal
+    before findings had codes (a page shows its English ``reasons`` then)."""
 
 
 def completed_years(since: date, on: date) -> int:
@@ -215,12 +284,25 @@ def build_evidence(
         cost_to_date=cost_to_date,
         replacement_cost=facts.replacement_cost,
     )
-    action, reasons = recommend(figures, policy or EvidencePolicy())
-    return ElevatorEvidence(**dict(figures), recommendation=action, reasons=reasons)
+    action, findings = recommend(figures, policy or EvidencePolicy())
+    return ElevatorEvidence(
+        **dict(figures),
+        recommendation=action,
+        reasons=tuple(finding.text for finding in findings),
+        findings=findings,
+    )
 
 
-def _frequent(evidence: ElevatorFigures, policy: EvidencePolicy) -> str | None:
-    """Why the faults count as frequent, or None."""
+def _finding(level: Recommendation, code: FindingCode, **params: FindingParam) -> Finding:
+    return Finding(
+        code=code, recommendation=level, params=params, text=FINDING_TEXTS[code] % params
+    )
+
+
+def _frequent(
+    evidence: ElevatorFigures, policy: EvidencePolicy, level: Recommendation
+) -> Finding | None:
+    """Why the faults count as frequent (as a finding at ``level``), or None."""
     if evidence.faults < policy.min_faults_for_frequent:
         return None
     rate = evidence.faults_per_1000_trips
@@ -229,27 +311,34 @@ def _frequent(evidence: ElevatorFigures, policy: EvidencePolicy) -> str | None:
         and evidence.trips >= policy.min_trips_for_rate
         and rate >= policy.frequent_faults_per_1000_trips
     ):
-        return (
-            f"{evidence.faults} faults in {evidence.trips} trips = {rate:.3g} per 1,000 trips "
-            f"(frequent from {policy.frequent_faults_per_1000_trips:g})"
+        return _finding(
+            level,
+            "frequent_by_rate",
+            faults=evidence.faults,
+            trips=evidence.trips,
+            rate=rate,
+            threshold=policy.frequent_faults_per_1000_trips,
         )
     mtbf = evidence.mtbf_calendar_hours
     if mtbf is not None and mtbf < policy.frequent_mtbf_hours:
-        return (
-            f"{evidence.faults} faults, one every {mtbf:.0f} h on average "
-            f"(frequent below {policy.frequent_mtbf_hours:g} h)"
+        return _finding(
+            level,
+            "frequent_by_mtbf",
+            faults=evidence.faults,
+            mtbf_hours=mtbf,
+            threshold_hours=policy.frequent_mtbf_hours,
         )
     return None
 
 
 def recommend(
     evidence: ElevatorFigures, policy: EvidencePolicy
-) -> tuple[Recommendation, tuple[str, ...]]:
+) -> tuple[Recommendation, tuple[Finding, ...]]:
     """The most serious recommendation the figures support, and every finding behind it."""
     age = evidence.age_years
     watched = age >= policy.watch_age_years
     past_life = age >= policy.design_life_years
-    frequent = _frequent(evidence, policy)
+    frequent = _frequent(evidence, policy, "safety_evaluation" if watched else "major_repair")
     high_cost = (
         evidence.replacement_cost is not None
         and evidence.cost_to_date >= policy.high_cost_share * evidence.replacement_cost
@@ -257,49 +346,51 @@ def recommend(
     as_of = evidence.period_end.date()
     inspected = evidence.last_inspection_on
     overdue = inspected is None or (as_of - inspected).days > policy.inspection_interval_days
+    life = policy.design_life_years
+    cost = str(evidence.cost_to_date)
 
-    findings: list[tuple[Recommendation, str]] = []
+    findings: list[Finding] = []
     if past_life and frequent:
-        findings.append(
-            ("replace", f"past its {policy.design_life_years}-year design life, faults frequent")
-        )
+        findings.append(_finding("replace", "past_life_frequent_faults", design_life_years=life))
     if watched and high_cost:
         findings.append(
-            (
+            _finding(
                 "replace",
-                f"repairs to date {evidence.cost_to_date} reach {policy.high_cost_share:.0%} "
-                f"of a new car ({evidence.replacement_cost}) at {age} years",
+                "old_and_costly",
+                cost_to_date=cost,
+                share_percent=round(policy.high_cost_share * 100),
+                replacement_cost=str(evidence.replacement_cost),
+                age_years=age,
             )
         )
     if frequent:
-        level: Recommendation = "safety_evaluation" if watched else "major_repair"
-        findings.append((level, f"faults are frequent: {frequent}"))
+        findings.append(frequent)
     if past_life:
         findings.append(
-            (
-                "safety_evaluation",
-                f"{age} years old, past its {policy.design_life_years}-year "
-                "design life: it may keep running only after passing an evaluation",
-            )
+            _finding("safety_evaluation", "past_design_life", age_years=age, design_life_years=life)
         )
-    if overdue:
-        when = "never recorded" if inspected is None else f"last on {inspected}"
-        findings.append(("safety_evaluation", f"statutory inspection overdue ({when})"))
+    if overdue and inspected is None:
+        findings.append(_finding("safety_evaluation", "inspection_never_recorded"))
+    elif overdue:
+        findings.append(
+            _finding("safety_evaluation", "inspection_overdue", last_inspection=str(inspected))
+        )
     if evidence.repeat_faults >= policy.repeat_faults_for_major_repair:
         findings.append(
-            ("major_repair", f"{evidence.repeat_faults} repeat faults: the same faults return")
+            _finding("major_repair", "repeat_faults", repeat_faults=evidence.repeat_faults)
         )
     if high_cost and not watched:
-        findings.append(("major_repair", f"repairs to date {evidence.cost_to_date} are high"))
+        findings.append(_finding("major_repair", "costly", cost_to_date=cost))
     if watched and not findings:
         findings.append(
-            (
+            _finding(
                 "keep_maintaining",
-                f"{age} years old: under closer watch from "
-                f"{policy.watch_age_years}, but faults are not frequent",
+                "watched_not_frequent",
+                age_years=age,
+                watch_age_years=policy.watch_age_years,
             )
         )
     if not findings:
-        return "keep_maintaining", ("no finding: faults infrequent, inspection current",)
-    findings.sort(key=lambda finding: _SEVERITY.index(finding[0]), reverse=True)
-    return findings[0][0], tuple(text for _, text in findings)
+        return "keep_maintaining", (_finding("keep_maintaining", "no_finding"),)
+    findings.sort(key=lambda finding: _SEVERITY.index(finding.recommendation), reverse=True)
+    return findings[0].recommendation, tuple(findings)

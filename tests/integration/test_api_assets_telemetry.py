@@ -152,6 +152,16 @@ async def test_detail_shows_latest_values_and_the_elevators_health(site: Site) -
         0,
     )
     assert health["recommendation"] == "keep_maintaining"
+    # Each finding as a code with its figures, and the same in English.
+    assert health["findings"] == [
+        {
+            "code": "watched_not_frequent",
+            "recommendation": "keep_maintaining",
+            "params": {"age_years": 18, "watch_age_years": 15},
+            "text": "18 years old: under closer watch from 15, but faults are not frequent",
+        }
+    ]
+    assert health["reasons"] == [health["findings"][0]["text"]]
     smoke = (await site.get("/api/v1/assets/smoke-004")).json()
     assert [a["id"] for a in smoke["open_alarms"]] == ["ALM-offline"]
     assert (smoke["online"], smoke["health"]) == (False, None)

@@ -11,7 +11,9 @@ import pytest
 from api_support import SettableClock, csrf_of, running_api, web_login
 from board_support import MANAGER, NOW, seed_approvals, seed_board
 
+from maintenance.db.read.assets import find_asset
 from maintenance.db.read.committee import list_proposals
+from maintenance.db.read.evidence import elevator_evidence
 from maintenance.db.read.work_orders import awaiting_approval
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.services.committee import create_proposal
@@ -19,6 +21,7 @@ from maintenance.services.committee import create_proposal
 pytestmark = pytest.mark.integration
 
 HTML = {"Accept": "text/html", "Accept-Language": "en"}
+ZH = {"Accept": "text/html", "Accept-Language": "zh-CN"}
 
 
 async def test_the_committee_approves_one_order_and_rejects_another_with_a_reason(
@@ -179,3 +182,41 @@ async def test_an_emergency_is_decided_by_more_than_half_of_all_members(tmp_path
     assert "Emergency decision recorded." in result.text
     assert "Committee members agreeing: 4/7" in result.text
     assert 'class="badge ok">Passed' in result.text
+
+
+async def test_evidence_findings_read_in_the_readers_language(tmp_path: Path) -> None:
+    """Findings are translated by code; evidence frozen before findings had codes shows
+    its English reasons, marked as English."""
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        async with SqlUnitOfWork(api.services.sessions) as uow:
+            elev06 = await find_asset(uow.session, "elev-06", site="demo")
+            evidence = await elevator_evidence(uow.session, elev06, NOW)
+        assert [f.code for f in evidence.findings] == ["inspection_overdue"]
+        ids = []
+        for title, frozen in (
+            ("Renew", evidence),
+            ("Old", evidence.model_copy(update={"findings": ()})),
+        ):
+            proposal = await create_proposal(
+                SqlUnitOfWork(api.services.sessions),
+                MANAGER,
+                api.services.clock,
+                title=f"{title} elev-06",
+                amount=Decimal(480000),
+                asset_id=elev06.row_id,
+                evidence=frozen,
+            )
+            ids.append(proposal.id)
+        await web_login(api, "li", "committee", sites=["demo"])
+        chinese = await api.client.get(f"/committee/proposals/{ids[0]}", headers=ZH)
+        english = await api.client.get(f"/committee/proposals/{ids[0]}", headers=HTML)
+        old = await api.client.get(f"/committee/proposals/{ids[1]}", headers=ZH)
+    overdue = r'data-finding="inspection_overdue">([^<]+)<'
+    # Chinese punctuation, as a property office writes it.
+    assert re.findall(overdue, chinese.text) == ["定期检验已逾期（上次检验：2025-10-28）"]  # noqa: RUF001
+    assert re.findall(overdue, english.text) == [
+        "statutory inspection overdue (last on 2025-10-28)"
+    ]
+    assert "data-finding" not in old.text
+    assert '<dd class="hint" lang="en">statutory inspection overdue' in old.text

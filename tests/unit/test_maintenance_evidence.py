@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from maintenance.domain.evidence import (
+    FINDING_TEXTS,
+    ElevatorEvidence,
     ElevatorFacts,
     EvidenceError,
     FaultRecord,
@@ -198,3 +200,44 @@ def test_helpers_and_refusals() -> None:
             period_start=END,
             period_end=START,
         )
+
+
+def test_findings_carry_a_code_and_figures_that_make_the_english_reason() -> None:
+    evidence = build_evidence(
+        _facts(date(2000, 5, 1), inspected=None),  # 26 years old, never inspected
+        _faults(6, repeats=3),
+        trips=30_000,
+        cost_to_date=Decimal(0),
+        period_start=START,
+        period_end=END,
+    )
+    codes = [(f.code, f.recommendation) for f in evidence.findings]
+    assert codes == [
+        ("past_life_frequent_faults", "replace"),
+        ("frequent_by_rate", "safety_evaluation"),
+        ("past_design_life", "safety_evaluation"),
+        ("inspection_never_recorded", "safety_evaluation"),
+        ("repeat_faults", "major_repair"),
+    ]
+    rate = evidence.findings[1]
+    assert rate.params == {"faults": 6, "trips": 30_000, "rate": 0.2, "threshold": 0.1}
+    assert evidence.findings[4].params == {"repeat_faults": 3}
+    for finding in evidence.findings:
+        assert finding.text == FINDING_TEXTS[finding.code] % finding.params
+    assert evidence.reasons == tuple(f.text for f in evidence.findings)
+
+
+def test_evidence_frozen_before_findings_had_codes_still_reads() -> None:
+    evidence = build_evidence(
+        _facts(date(2020, 1, 1)),
+        [],
+        trips=0,
+        cost_to_date=Decimal(0),
+        period_start=START,
+        period_end=END,
+    )
+    stored = evidence.model_dump(mode="json")
+    del stored["findings"]  # a proposal's JSON from before the codes
+    old = ElevatorEvidence.model_validate(stored)
+    assert old.findings == ()
+    assert old.reasons == ("no finding: faults infrequent, inspection current",)

@@ -39,6 +39,7 @@ from api.schemas.committee import (
 from api.schemas.work_orders import ORDER_ID_PATTERN
 from api.visibility import can_see_order
 from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
+from api.web.evidence import FINDINGS, RECOMMENDATIONS
 from api.web.i18n import N_
 from api.web.routes.public import CATEGORY_NAMES
 from maintenance import services as use_cases
@@ -67,14 +68,6 @@ DONE: Final = {
     "decided": N_("Emergency decision recorded."),
 }
 """Notes shown after a change (``?done=<key>``)."""
-
-RECOMMENDATIONS: Final = {
-    "keep_maintaining": N_("Keep maintaining"),
-    "major_repair": N_("Major repair"),
-    "safety_evaluation": N_("Safety evaluation"),
-    "replace": N_("Replace the elevator"),
-}
-"""The evidence's recommendation (:data:`maintenance.domain.evidence.Recommendation`)."""
 
 
 def _refused(exc: Exception) -> tuple[int, str]:
@@ -224,6 +217,7 @@ async def _proposal(
             "proposal": record,
             "evidence": _evidence(record),
             "recommendations": RECOMMENDATIONS,
+            "findings": FINDINGS,
             "vote": record.vote,
             "can_vote": me.user.role in VOTERS,
             "done": _done(page, request),
