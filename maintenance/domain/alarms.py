@@ -32,7 +32,11 @@ _CATEGORY_BY_DEVICE_TYPE = {
     "charger": "ebike_charging",
     "smoke_alarm": "fire_safety",
 }
-_CATEGORY_BY_FAULT_KIND = {"fire": "fire_safety", "offline": "connectivity"}
+_CATEGORY_BY_FAULT_KIND = {
+    "fire": "fire_safety",
+    "offline": "connectivity",
+    "maintenance_visit": "maintenance_visit",  # a car overdue for its visit (plans)
+}
 
 
 def asset_key(device: DeviceRef) -> str:

@@ -1,4 +1,5 @@
-"""Domain events: one per change of an alarm, a work order or a spending proposal.
+"""Domain events: one per change of an alarm, a work order, a spending proposal, a
+maintenance visit or plan.
 
 Domain objects append them; the service layer collects them and turns them into audit
 rows, webhooks and notifications. They are not persisted with the object itself.
@@ -13,7 +14,7 @@ from typing import Literal
 
 from maintenance.domain.actors import Actor
 
-Subject = Literal["alarm", "work_order", "proposal"]
+Subject = Literal["alarm", "work_order", "proposal", "visit", "plan"]
 JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
 
 

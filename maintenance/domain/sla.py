@@ -25,6 +25,11 @@ Default targets (minutes), configurable per priority in YAML (:meth:`SlaPolicy.l
     P3        120          480       4,320 (3 d)  degradation, device offline
     P4        480          1,440     10,080 (7 d) battery low, notices that became orders
 
+A category may have its own targets, whatever the order's priority (``categories:``,
+keyed by work-order category): scheduled maintenance visits (``maintenance_visit``) are
+planned work, acknowledged within a day, started within two and done within five, and
+the scheduler opens each visit that long before it is due (:mod:`.plans`).
+
 The spending threshold above which committee approval is needed travels in the same
 file: both are what the owners agree with the property manager.
 """
@@ -133,8 +138,13 @@ _DEFAULT_LEVELS = (
 )
 
 
+_VISIT_TARGETS = _targets(1440, 2 * 1440, 5 * 1440)
+
+
 class SlaPolicy(_Strict):
     targets: PriorityTargets = PriorityTargets()
+    categories: dict[str, Targets] = {"maintenance_visit": _VISIT_TARGETS}
+    """Targets of a work-order category, in place of its priority's."""
     escalation: tuple[EscalationLevel, ...] = _DEFAULT_LEVELS
     approval_threshold: Decimal = Field(default=Decimal(5000), ge=0)
     """Cost estimates above this need committee approval before work goes on."""
@@ -150,11 +160,20 @@ class SlaPolicy(_Strict):
         targets: Targets = getattr(self.targets, priority)
         return targets
 
+    def for_order(self, order: WorkOrder) -> Targets:
+        return self.targets_of(order.category, order.priority)
+
+    def targets_of(self, category: str, priority: Priority) -> Targets:
+        """The category's targets if the policy has them, else the priority's."""
+        return self.categories.get(category) or self.for_priority(priority)
+
     @property
     def due_fingerprint(self) -> str:
         """Names the targets (all due times depend on), so a stored due time computed
         under other targets can be found and recomputed."""
         text = self.targets.model_dump_json()
+        if self.categories:
+            text += self.model_dump_json(include={"categories"})
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -201,7 +220,7 @@ class SlaClocks:
 
     @classmethod
     def of(cls, order: WorkOrder, policy: SlaPolicy, now: datetime) -> SlaClocks:
-        targets = policy.for_priority(order.priority)
+        targets = policy.for_order(order)
         clocks = {
             name: _clock(name, targets.for_clock(name), order, stop, now)
             for name, stop in _stops(order).items()
@@ -223,7 +242,7 @@ def order_due_at(order: WorkOrder, policy: SlaPolicy) -> datetime | None:
     """
     if not order.is_open:
         return None
-    targets = policy.for_priority(order.priority)
+    targets = policy.for_order(order)
     due = [
         _clock_due(order.created_at, targets.for_clock(name), order.holds, None)
         for name, stop in _stops(order).items()

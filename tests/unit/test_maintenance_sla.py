@@ -233,3 +233,34 @@ def test_bad_policy_files_name_the_file_and_field(
     path.write_text(text + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=f"sla.yaml: {complaint}"):
         load_sla_policy(path)
+
+
+def test_a_category_has_its_own_targets_whatever_the_priority(tmp_path: Path) -> None:
+    visit = WorkOrder.open(
+        id="WO-2026-000002",
+        title="elev-01: half-monthly maintenance visit",
+        asset="north/elevator/elev-01",
+        site="north",
+        category="maintenance_visit",
+        fault_kind="maintenance_visit",
+        priority="P3",
+        source="staff",
+        now=T0,
+    )
+    # The default policy: a visit is acknowledged within a day, done within five.
+    assert order_due_at(visit, POLICY) == T0 + timedelta(days=1)
+    visit.assign(MANAGER, T0, assignee=TECH.user_id)
+    visit.acknowledge(TECH, T0)
+    visit.start(TECH, T0, approval_threshold=THRESHOLD)
+    assert order_due_at(visit, POLICY) == T0 + timedelta(days=5)
+    path = tmp_path / "sla.yaml"
+    path.write_text(
+        "categories:\n"
+        "  maintenance_visit: {acknowledge_within: 4h, feedback_within: 1d, resolve_within: 3d}\n",
+        encoding="utf-8",
+    )
+    policy = load_sla_policy(path)
+    assert order_due_at(visit, policy) == T0 + timedelta(days=3)
+    assert policy.due_fingerprint != POLICY.due_fingerprint
+    # Other categories keep their priority's targets.
+    assert order_due_at(order("P1"), policy) == T0 + timedelta(minutes=10)

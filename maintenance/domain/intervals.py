@@ -1,0 +1,168 @@
+"""On-demand maintenance intervals (按需维保): a monitored car's visit interval from its health.
+
+National pilots let a lift that is remotely monitored and within its inspection validity
+be serviced on an interval set from its condition. The site decides whether its cars may,
+and within which limits (:class:`IntervalLimits`, e.g. 15 to 30 days); the platform never
+goes beyond them. After each completed visit the service recomputes the interval with
+:func:`on_demand_interval` and writes the result and its reasons on the plan, where the
+committee and the public board read them.
+
+The rule (figures from :mod:`.evidence`, thresholds in :class:`IntervalPolicy`):
+
+1. Not eligible (the site allows no stretch, the car is offline, or its inspection
+   certificate has expired or is unknown): the statutory 15 days, clamped to the limits.
+2. Otherwise each finding caps the interval, and the lowest cap wins:
+   - faults per 1,000 trips since the last visit at or above the evidence policy's
+     "frequent" rate: the minimum; above half of it: the middle of the limits;
+   - door-time drift (the mean door cycle against the car's own baseline) at or above
+     ``door_drift_pct_severe``: the minimum; above ``door_drift_pct``: the middle;
+   - alarms since the last visit: ``alarms_severe`` or more, the minimum; any, the middle;
+   - age at or above the evidence policy's watch age (15 years): the middle.
+3. Healthy (no finding) the target is the maximum. The interval shrinks to a lower
+   target at once, and stretches towards a higher one by at most ``stretch_step_days``
+   per visit, so a car earns a long interval over several good visits.
+
+Every number that decided is in the reasons, in English, for the plan's record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from maintenance.domain.evidence import EvidencePolicy, faults_per_1000_trips
+from maintenance.domain.plans import STATUTORY_INTERVAL_DAYS
+
+__all__ = [
+    "MAX_ON_DEMAND_DAYS",
+    "CarHealth",
+    "IntervalDecision",
+    "IntervalLimits",
+    "IntervalPolicy",
+    "on_demand_interval",
+]
+
+MAX_ON_DEMAND_DAYS: Final = 90
+"""Public pilots speak of site visits every one to three months at most."""
+
+
+class IntervalLimits(BaseModel):
+    """What the site allows: ``max_days`` 15 means no on-demand stretching at all."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_days: int = Field(default=STATUTORY_INTERVAL_DAYS, ge=1, le=MAX_ON_DEMAND_DAYS)
+    max_days: int = Field(default=STATUTORY_INTERVAL_DAYS, ge=1, le=MAX_ON_DEMAND_DAYS)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_days > self.max_days:
+            raise ValueError(f"min_days {self.min_days} is above max_days {self.max_days}")
+        return self
+
+    def clamp(self, days: int) -> int:
+        return max(self.min_days, min(self.max_days, days))
+
+    @property
+    def middle(self) -> int:
+        return (self.min_days + self.max_days) // 2
+
+
+class IntervalPolicy(BaseModel):
+    """Thresholds of the on-demand rule (our choices, each documented)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    evidence: EvidencePolicy = EvidencePolicy()
+    """The committee's thresholds: frequent faults and the watch age are the same figures."""
+    door_drift_pct: float = Field(default=10.0, gt=0)
+    """Door cycles 10 % slower than the car's baseline: worth a look sooner."""
+    door_drift_pct_severe: float = Field(default=25.0, gt=0)
+    alarms_severe: int = Field(default=3, ge=1)
+    stretch_step_days: int = Field(default=5, ge=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CarHealth:
+    """What monitoring says about a car since its last visit."""
+
+    online: bool
+    inspection_valid: bool
+    age_years: int
+    trips: int
+    faults: int
+    alarms: int
+    door_drift_pct: float | None = None
+    """Mean door cycle time against the car's baseline, in percent (None: no baseline)."""
+
+    @property
+    def faults_per_1000_trips(self) -> float | None:
+        return faults_per_1000_trips(self.faults, self.trips)
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalDecision:
+    days: int
+    reasons: tuple[str, ...]
+
+
+def _findings(
+    health: CarHealth, limits: IntervalLimits, policy: IntervalPolicy
+) -> list[tuple[int, str]]:
+    low, mid = limits.min_days, limits.middle
+    caps: list[tuple[int, str]] = []
+    frequent = policy.evidence.frequent_faults_per_1000_trips
+    rate = health.faults_per_1000_trips
+    if rate is not None and rate >= frequent:
+        caps.append((low, f"{rate:.2f} faults per 1,000 trips (frequent: {frequent:g})"))
+    elif rate is not None and rate > frequent / 2:
+        caps.append((mid, f"{rate:.2f} faults per 1,000 trips (over half of {frequent:g})"))
+    drift = health.door_drift_pct
+    if drift is not None and drift >= policy.door_drift_pct_severe:
+        caps.append((low, f"door cycles {drift:.0f} % slower than baseline"))
+    elif drift is not None and drift >= policy.door_drift_pct:
+        caps.append((mid, f"door cycles {drift:.0f} % slower than baseline"))
+    if health.alarms >= policy.alarms_severe:
+        caps.append((low, f"{health.alarms} alarms since the last visit"))
+    elif health.alarms:
+        caps.append((mid, f"{health.alarms} alarm(s) since the last visit"))
+    watch = policy.evidence.watch_age_years
+    if health.age_years >= watch:
+        caps.append((mid, f"{health.age_years} years old (watched from {watch})"))
+    return caps
+
+
+def on_demand_interval(
+    current_days: int,
+    health: CarHealth,
+    limits: IntervalLimits,
+    policy: IntervalPolicy | None = None,
+) -> IntervalDecision:
+    """The next interval for a car now on ``current_days``, within ``limits``."""
+    policy = policy or IntervalPolicy()
+    fixed = limits.clamp(STATUTORY_INTERVAL_DAYS)
+    if limits.max_days <= STATUTORY_INTERVAL_DAYS:
+        return IntervalDecision(fixed, (f"the site's limit is {limits.max_days} days",))
+    if not health.online:
+        return IntervalDecision(fixed, ("not monitored: the car is offline",))
+    if not health.inspection_valid:
+        return IntervalDecision(fixed, ("inspection certificate expired or unknown",))
+    findings = _findings(health, limits, policy)
+    if findings:
+        target = min(cap for cap, _ in findings)
+        reasons = [reason for _, reason in findings]
+    else:
+        target, reasons = limits.max_days, ["healthy: no finding since the last visit"]
+    current = limits.clamp(current_days)
+    if target < current:
+        days = target
+        reasons.append(f"shortened from {current_days} to {days} days")
+    elif target > current:
+        days = min(target, current + policy.stretch_step_days)
+        reasons.append(f"lengthened from {current_days} to {days} days (limit {limits.max_days})")
+    else:
+        days = current
+        reasons.append(f"kept at {days} days")
+    return IntervalDecision(days, tuple(reasons))

@@ -1,0 +1,337 @@
+"""Maintenance plans (pure): checklists as data, levels, the schedule, on-demand intervals
+and the visit record."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from estatewatch.errors import ConfigError
+from maintenance.config_files import DEFAULT_CHECKLIST, load_checklist
+from maintenance.domain.actors import Actor
+from maintenance.domain.checklists import LEVELS
+from maintenance.domain.errors import InvalidRequest, NotPermitted
+from maintenance.domain.intervals import CarHealth, IntervalLimits, on_demand_interval
+from maintenance.domain.plans import Plan, level_for, schedule
+from maintenance.domain.visits import ItemResult, Visit
+
+ANCHOR = date(2026, 1, 5)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+TECH = Actor("tech-li", "technician")
+MANAGER = Actor("mgr-wang", "manager")
+
+
+# -- checklists ------------------------------------------------------------------------
+
+
+def test_the_shipped_catalogue_is_cumulative_with_the_codes_counts() -> None:
+    checklist = load_checklist()
+    own = Counter(item.level for item in checklist.items)
+    assert [own[level] for level in LEVELS] == [31, 13, 15, 17]
+    sizes = [len(checklist.items_for(level)) for level in LEVELS]
+    assert sizes == [31, 44, 59, 76]
+    quarterly = {item.name for item in checklist.items_for("quarterly")}
+    assert {item.name for item in checklist.items_for("half_monthly")} < quarterly
+    lock = checklist.item("HM29")
+    assert lock is not None
+    assert lock.reading is not None
+    assert lock.reading.min == 7
+
+
+def _write(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _shipped() -> dict[str, object]:
+    raw: dict[str, object] = yaml.safe_load(DEFAULT_CHECKLIST.read_text(encoding="utf-8"))
+    return raw
+
+
+def test_a_bad_catalogue_names_the_file_the_item_and_the_field(tmp_path: Path) -> None:
+    raw = _shipped()
+    items = raw["items"]
+    assert isinstance(items, list)
+    items[27]["level"] = "monthly"
+    bad = _write(tmp_path / "bad.yaml", raw)
+    with pytest.raises(ConfigError) as caught:
+        load_checklist(bad)
+    message = str(caught.value)
+    assert message.startswith(f"{bad}: items[27] (HM28).level:")
+    assert "half_monthly" in message
+
+
+def test_a_catalogue_without_a_level_is_refused(tmp_path: Path) -> None:
+    raw = _shipped()
+    items = raw["items"]
+    assert isinstance(items, list)
+    raw["items"] = [item for item in items if item["level"] != "yearly"]
+    bad = _write(tmp_path / "no-yearly.yaml", raw)
+    with pytest.raises(ConfigError, match=r"no-yearly.yaml: .*no items for the level\(s\) yearly"):
+        load_checklist(bad)
+
+
+def test_a_site_extends_the_catalogue_and_a_bad_extra_file_is_named(tmp_path: Path) -> None:
+    item = {
+        "name": "S01",
+        "level": "quarterly",
+        "area": "car",
+        "title": "Emergency phone line test call",
+        "title_zh": "紧急电话线路测试",
+        "requirement": "The duty room answers",
+    }
+    extra = _write(tmp_path / "site.yaml", {"items": [item]})
+    checklist = load_checklist(extras=[extra])
+    assert "S01" in {i.name for i in checklist.items_for("quarterly")}
+    assert "S01" not in {i.name for i in checklist.items_for("half_monthly")}
+
+    clash = _write(tmp_path / "clash.yaml", {"items": [item | {"name": "HM05"}]})
+    with pytest.raises(ConfigError, match=r"clash.yaml: items\[0\] \(HM05\).name: .*already"):
+        load_checklist(extras=[clash])
+    no_title = _write(
+        tmp_path / "untitled.yaml", {"items": [{k: v for k, v in item.items() if k != "title_zh"}]}
+    )
+    with pytest.raises(
+        ConfigError, match=r"untitled.yaml: items\[0\] \(S01\).title_zh: Field required"
+    ):
+        load_checklist(extras=[no_title])
+
+
+# -- levels and the schedule -----------------------------------------------------------
+
+
+def test_a_year_of_15_day_visits_has_each_level_the_right_number_of_times() -> None:
+    plan = Plan("site/elevator/e1", "site", ANCHOR)
+    year = schedule(plan, ANCHOR + timedelta(days=364))
+    assert all(b.due_on - a.due_on == timedelta(days=15) for a, b in itertools.pairwise(year))
+    levels = Counter(v.level for v in year)
+    assert levels == {"yearly": 1, "half_yearly": 1, "quarterly": 2, "half_monthly": len(year) - 4}
+    assert year[0].level == "yearly"
+    assert year[0].due_on == ANCHOR
+    # Items counted cumulatively: half-yearly items twice a year, quarterly four times.
+    above = {"quarterly": 0, "half_yearly": 0}
+    for visit in year:
+        for level in above:
+            above[level] += LEVELS.index(visit.level) >= LEVELS.index(level)
+    assert above == {"quarterly": 4, "half_yearly": 2}
+    second = schedule(plan, ANCHOR + timedelta(days=2 * 365))
+    assert Counter(v.level for v in second)["yearly"] == 2
+
+
+def test_the_level_counts_what_was_done_not_what_was_planned() -> None:
+    plan = Plan("a", "site", ANCHOR).visited(ANCHOR, "yearly")
+    # Three months later the first visit of the quarter is quarterly, the next is not.
+    day = ANCHOR + timedelta(days=92)
+    assert plan.next_level(day) == "quarterly"
+    plan = plan.visited(day, "quarterly")
+    assert plan.next_level(day + timedelta(days=15)) == "half_monthly"
+    # A plan with a 30-day interval still gets its quarterly and half-yearly visits.
+    monthly = schedule(Plan("b", "site", ANCHOR, interval_days=30), ANCHOR + timedelta(days=364))
+    assert Counter(v.level for v in monthly) == {
+        "yearly": 1,
+        "half_yearly": 1,
+        "quarterly": 2,
+        "half_monthly": len(monthly) - 4,
+    }
+    assert level_for(ANCHOR, ANCHOR, {}) == "yearly"
+
+
+def test_a_car_is_overdue_from_the_day_after_its_due_date() -> None:
+    plan = Plan("a", "site", ANCHOR).visited(ANCHOR, "yearly")
+    assert plan.next_due() == ANCHOR + timedelta(days=15)
+    assert not plan.overdue_on(ANCHOR + timedelta(days=15))
+    assert plan.overdue_on(ANCHOR + timedelta(days=16))
+    with pytest.raises(InvalidRequest, match="before the last one"):
+        plan.visited(ANCHOR - timedelta(days=1), "half_monthly")
+
+
+# -- on-demand intervals ---------------------------------------------------------------
+
+LIMITS = IntervalLimits(min_days=15, max_days=30)
+
+
+def _health(**change: object) -> CarHealth:
+    base: dict[str, object] = {
+        "online": True,
+        "inspection_valid": True,
+        "age_years": 6,
+        "trips": 9000,
+        "faults": 0,
+        "alarms": 0,
+        "door_drift_pct": 2.0,
+    }
+    return CarHealth(**(base | change))  # type: ignore[arg-type]
+
+
+def test_a_healthy_car_stretches_step_by_step_and_never_past_the_limit() -> None:
+    days, seen = 15, []
+    for _ in range(6):
+        decision = on_demand_interval(days, _health(), LIMITS)
+        days = decision.days
+        seen.append(days)
+        assert "healthy" in decision.reasons[0]
+    assert seen == [20, 25, 30, 30, 30, 30]
+
+
+def test_findings_shrink_the_interval_at_once_with_the_figures_as_reasons() -> None:
+    faults = on_demand_interval(30, _health(faults=2, trips=9000), LIMITS)
+    assert faults.days == 15
+    assert "0.22 faults per 1,000 trips" in faults.reasons[0]
+    assert faults.reasons[-1] == "shortened from 30 to 15 days"
+    door = on_demand_interval(30, _health(door_drift_pct=14.0), LIMITS)
+    assert door.days == LIMITS.middle == 22
+    assert "door cycles 14 % slower" in door.reasons[0]
+    alarms = on_demand_interval(30, _health(alarms=3), LIMITS)
+    assert alarms.days == 15
+    old = on_demand_interval(30, _health(age_years=18), LIMITS)
+    assert old.days == 22
+    assert "18 years old" in old.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"online": False}, "offline"),
+        ({"inspection_valid": False}, "inspection certificate"),
+    ],
+)
+def test_an_unmonitored_car_keeps_the_statutory_15_days(
+    change: dict[str, object], reason: str
+) -> None:
+    decision = on_demand_interval(30, _health(**change), LIMITS)
+    assert decision.days == 15
+    assert reason in decision.reasons[0]
+
+
+def test_a_site_without_on_demand_keeps_15_days_and_limits_are_checked() -> None:
+    decision = on_demand_interval(15, _health(), IntervalLimits())
+    assert decision.days == 15
+    with pytest.raises(ValueError, match="min_days 20 is above max_days 15"):
+        IntervalLimits(min_days=20, max_days=15)
+    with pytest.raises(ValueError, match="less than or equal to 90"):
+        IntervalLimits(max_days=120)
+
+
+# -- the visit record ------------------------------------------------------------------
+
+
+def _visit(level: str = "half_monthly") -> Visit:
+    checklist = load_checklist()
+    return Visit.plan(
+        order_id="WO-2026-000001",
+        asset="site/elevator/e1",
+        site="site",
+        level=level,  # type: ignore[arg-type]
+        due_on=NOW.date(),
+        items=checklist.items_for(level),  # type: ignore[arg-type]
+        now=NOW - timedelta(days=5),
+    )
+
+
+def _all_done(visit: Visit) -> list[ItemResult]:
+    return [
+        ItemResult(
+            i.name,
+            "done",
+            reading=(i.reading.min if i.reading and i.reading.min is not None else 0.3),
+        )
+        for i in visit.items
+    ]
+
+
+def test_a_visit_is_recorded_once_with_two_technicians_and_a_result_per_item() -> None:
+    visit = _visit()
+    start, end = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    results = _all_done(visit)
+    with pytest.raises(InvalidRequest, match="2 technicians must be present, got 1"):
+        visit.record(
+            TECH,
+            NOW,
+            technicians=["tech-li", " tech-li "],
+            started_at=start,
+            ended_at=end,
+            results=results,
+        )
+    with pytest.raises(InvalidRequest, match="no result for 1 item"):
+        visit.record(
+            TECH,
+            NOW,
+            technicians=["tech-li", "tech-zhao"],
+            started_at=start,
+            ended_at=end,
+            results=results[1:],
+        )
+    with pytest.raises(InvalidRequest, match="end by now"):
+        visit.record(
+            TECH,
+            NOW,
+            technicians=["tech-li", "tech-zhao"],
+            started_at=end,
+            ended_at=start,
+            results=results,
+        )
+    visit.record(
+        TECH,
+        NOW,
+        technicians=["tech-li", "tech-zhao"],
+        started_at=start,
+        ended_at=end,
+        results=results,
+    )
+    assert visit.recorded
+    assert visit.technicians == ("tech-li", "tech-zhao")
+    assert [e.action for e in visit.pull_events()] == ["planned", "recorded"]
+    with pytest.raises(InvalidRequest, match="was recorded"):
+        visit.record(
+            TECH, NOW, technicians=["a", "b"], started_at=start, ended_at=end, results=results
+        )
+
+
+def test_a_reading_outside_its_limits_is_a_defect_and_defects_need_a_note() -> None:
+    visit = _visit()
+    start, end = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    shallow = [
+        r if r.code != "HM29" else ItemResult("HM29", "done", reading=5.0) for r in _all_done(visit)
+    ]
+    with pytest.raises(
+        InvalidRequest, match="HM29: 5 mm is outside its limits; record it as a defect"
+    ):
+        visit.record(
+            TECH, NOW, technicians=["a", "b"], started_at=start, ended_at=end, results=shallow
+        )
+    silent = [r if r.code != "HM29" else ItemResult("HM29", "defect") for r in _all_done(visit)]
+    with pytest.raises(InvalidRequest, match="HM29: defect needs a note"):
+        visit.record(
+            TECH, NOW, technicians=["a", "b"], started_at=start, ended_at=end, results=silent
+        )
+    defect = [
+        r if r.code != "HM29" else ItemResult("HM29", "defect", "engagement 5 mm on floor 7", 5.0)
+        for r in _all_done(visit)
+    ]
+    visit.record(TECH, NOW, technicians=["a", "b"], started_at=start, ended_at=end, results=defect)
+    assert [d.code for d in visit.defects] == ["HM29"]
+
+
+def test_only_the_safety_manager_signs_and_only_a_recorded_visit() -> None:
+    visit = _visit()
+    with pytest.raises(InvalidRequest, match="record the visit before signing"):
+        visit.sign_off(MANAGER, NOW)
+    visit.record(
+        TECH,
+        NOW,
+        technicians=["a", "b"],
+        started_at=NOW - timedelta(hours=1),
+        ended_at=NOW,
+        results=_all_done(visit),
+    )
+    with pytest.raises(NotPermitted, match="elevator safety manager signs"):
+        visit.sign_off(TECH, NOW)
+    visit.sign_off(MANAGER, NOW)
+    assert visit.signed_by == "mgr-wang"
+    with pytest.raises(InvalidRequest, match="was signed by mgr-wang"):
+        visit.sign_off(MANAGER, NOW)
