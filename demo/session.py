@@ -43,6 +43,8 @@ def run_demo(options: DemoOptions, duration: float | None, live: bool) -> int:
                     "web": f"{platform.api_url}/",
                     "tokens": platform.tokens,
                     "logins": platform.logins,
+                    # For `estatewatch fault --control`, as the banner prints it.
+                    "fault_control": f"127.0.0.1:{platform.control_port}",
                 },
                 indent=2,
             )
