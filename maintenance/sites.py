@@ -6,22 +6,43 @@ names the file and the field, e.g. ``demo.yaml: buildings[0] (B1).elevators[1] (
 rated_load_kg: Input should be greater than 0``. ``infra/sites/demo-compound.yaml`` is
 the simulated demo compound's file. ``timezone`` (an IANA name, default Asia/Shanghai)
 is the zone its pages show times in and its months are counted in.
+
+``rescue`` (optional) sets the site's entrapment response (:class:`RescuePolicy`):
+the area (a city area's maintainer must arrive within 30 minutes, elsewhere within 60),
+targets that override it, the backup maintainer and the emergency services number of
+the escalation chain. Each elevator has a short ``rescue_code`` shown in its car (its QR
+page) that a trapped passenger can give; a car without one in the file gets one derived
+from its site and device id (:func:`derived_rescue_code`).
 """
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from estatewatch.validation import read_yaml, validate
 from estatewatch.wire import Name
 from maintenance.domain.errors import InvalidRequest
+from maintenance.domain.rescue import AREA_ARRIVAL, ChainStep, RescueTargets
 from maintenance.domain.site_time import DEFAULT_TIMEZONE, site_zone
+from maintenance.domain.sla import MINUTE, Minutes
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+Party = Annotated[str, Field(min_length=1, max_length=100)]
+RESCUE_CODE_PATTERN: Final = r"^[0-9A-Z]{4,12}$"
+RescueCode = Annotated[str, Field(pattern=RESCUE_CODE_PATTERN)]
+_CODE_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
+
+
+def derived_rescue_code(site: str, device_id: str) -> str:
+    """Six characters from the car's site and device id: stable across imports, easy to
+    read out on the phone (no I, L, O or U to confuse with 1, 0 and V)."""
+    number = int.from_bytes(hashlib.sha256(f"{site}/{device_id}".encode()).digest()[:4])
+    return "".join(_CODE_ALPHABET[(number >> (5 * i)) & 31] for i in range(6))
 
 
 class _Strict(BaseModel):
@@ -49,6 +70,8 @@ class Elevator(_Device):
     floors_served: Annotated[int, Field(ge=2, le=200)]
     last_safety_inspection: date | None = None
     maintenance_contractor: Text | None = None
+    rescue_code: RescueCode | None = None
+    """Shown in the car; derived from the site and device id when not given."""
 
     @model_validator(mode="after")
     def _inspected_after_install(self) -> Self:
@@ -85,12 +108,50 @@ class Building(_Strict):
         return [*self.elevators, *self.chargers, *self.smoke_alarms]
 
 
+class RescuePolicy(_Strict):
+    """A site's rescue settings (the site file's ``rescue`` block); all optional."""
+
+    area: Literal["city", "elsewhere"] = "city"
+    """Sets the arrival target: 30 minutes in a city area, 60 elsewhere."""
+    arrive_within: Annotated[Minutes, Field(gt=timedelta(0))] | None = None
+    """Overrides the area's arrival target."""
+    respond_within: Annotated[Minutes, Field(gt=timedelta(0))] = timedelta(minutes=10)
+    backup_maintainer: Party | None = None
+    """Told at the breach; without one, the chain goes straight to emergency services."""
+    emergency_services: Party = "119"
+    emergency_after: Annotated[Minutes, Field(ge=timedelta(0))] = timedelta(minutes=15)
+    """Time past the breach before emergency services are told (0: at the breach)."""
+
+    def targets(self, contracted_maintainer: str | None) -> RescueTargets:
+        """The targets a rescue at this site opens with."""
+        parties = [("backup_maintainer", self.backup_maintainer, timedelta(0))]
+        parties.append(("emergency_services", self.emergency_services, self.emergency_after))
+        chain = [(notify, who, after) for notify, who, after in parties if who is not None]
+        return RescueTargets(
+            respond_within=self.respond_within,
+            arrive_within=self.arrive_within or AREA_ARRIVAL[self.area],
+            contracted_maintainer=contracted_maintainer,
+            chain=tuple(
+                ChainStep(level, notify, who, after)
+                for level, (notify, who, after) in enumerate(chain, start=1)
+            ),
+        )
+
+    def stored(self) -> dict[str, Any]:
+        """As the site row keeps it: durations in whole minutes, read back by validation."""
+        return {
+            name: value // MINUTE if isinstance(value, timedelta) else value
+            for name, value in self.model_dump().items()
+        }
+
+
 class SiteFile(_Strict):
     site: Name
     name: Text
     address: Annotated[str, Field(min_length=1, max_length=400)] | None = None
     timezone: Annotated[str, Field(max_length=64)] = DEFAULT_TIMEZONE
     """IANA zone the site's people read times in (pages, months); storage stays UTC."""
+    rescue: RescuePolicy = RescuePolicy()
     buildings: Annotated[list[Building], Field(min_length=1)]
 
     @field_validator("timezone")
@@ -119,6 +180,20 @@ class SiteFile(_Strict):
                     )
                 seen_devices[device.name] = building.name
         return buildings
+
+    @model_validator(mode="after")
+    def _rescue_codes_unique(self) -> Self:
+        seen: dict[str, str] = {}
+        for building in self.buildings:
+            for car in building.elevators:
+                code = car.rescue_code or derived_rescue_code(self.site, car.name)
+                if code in seen:
+                    raise ValueError(
+                        f"rescue code {code} of {car.name} is also {seen[code]}'s:"
+                        " give one of them its own rescue_code"
+                    )
+                seen[code] = car.name
+        return self
 
 
 def validate_site(raw: Any, source: str) -> SiteFile:

@@ -3,10 +3,10 @@
 A domain object becomes a set of rows, each keyed by (table, primary key): an alarm is
 one ``alarm`` row; a work order is its ``work_order`` row (with its SLA due time, so the
 list reads the domain's answer) plus one row per list item
-(notes, holds, approvals, verifications, escalations sent, linked alarms) keyed by its
-position in the list. The unit of work diffs these row sets to write only what changed;
-the unit of work and the read models both load orders with :func:`load_order_items` and
-:func:`order_from_rows`.
+(notes, holds, approvals, verifications, escalations sent, linked alarms, arrivals)
+keyed by its position in the list, and a rescue order's ``work_order_rescue`` row. The
+unit of work diffs these row sets to write only what changed; the unit of work and the
+read models both load orders with :func:`load_order_items` and :func:`order_from_rows`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from maintenance.db.rescue_tables import WorkOrderArrivalRow, WorkOrderRescueRow
 from maintenance.db.tables import (
     AlarmRow,
     WorkOrderAlarmRow,
@@ -31,10 +32,12 @@ from maintenance.db.tables import (
 )
 from maintenance.domain.actors import Actor, Role
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.rescue import ChainStep, Rescue, RescueTargets, Stage
 from maintenance.domain.signals import DeviceRef, Priority, Severity
-from maintenance.domain.sla import SlaPolicy, order_due_at
+from maintenance.domain.sla import MINUTE, SlaPolicy, order_due_at
 from maintenance.domain.workorders import (
     Approval,
+    Arrival,
     Hold,
     Note,
     Rating,
@@ -52,6 +55,7 @@ Rows = dict[RowKey, Row]
 
 ALARM: Table = AlarmRow.__table__  # type: ignore[assignment]
 WORK_ORDER: Table = WorkOrderRow.__table__  # type: ignore[assignment]
+RESCUE: Table = WorkOrderRescueRow.__table__  # type: ignore[assignment]
 
 
 def key(table: Table, row: RowData) -> RowKey:
@@ -217,7 +221,70 @@ ITEM_LISTS: tuple[ItemList, ...] = (
             clock=row["clock"], level=row["level"], notify=row["notify"], at=row["at"]
         ),
     ),
+    _items(
+        WorkOrderArrivalRow,
+        "arrivals",
+        lambda arrival: {
+            **_actor_columns("by", arrival.by),
+            "at": arrival.at,
+            "latitude": arrival.latitude,
+            "longitude": arrival.longitude,
+        },
+        lambda row: Arrival(
+            by=_by(row), at=row["at"], latitude=row["latitude"], longitude=row["longitude"]
+        ),
+    ),
 )
+CHILD_TABLES: tuple[Table, ...] = (*(spec.table for spec in ITEM_LISTS), RESCUE)
+"""The tables holding an order's rows besides ``work_order``."""
+
+
+def _rescue_row(order_id: str, rescue: Rescue) -> Row:
+    targets = rescue.targets
+    return {
+        "order_id": order_id,
+        "stage": rescue.stage.value,
+        "reported_at": rescue.reported_at,
+        "responded_at": rescue.responded_at,
+        "arrived_at": rescue.arrived_at,
+        "released_at": rescue.released_at,
+        "ended_at": rescue.ended_at,
+        "false_alarm_reason": rescue.false_alarm_reason,
+        "respond_within_min": targets.respond_within // MINUTE,
+        "arrive_within_min": targets.arrive_within // MINUTE,
+        "contracted_maintainer": targets.contracted_maintainer,
+        "chain": [
+            {
+                "level": step.level,
+                "notify": step.notify,
+                "party": step.party,
+                "after_min": step.after // MINUTE,
+            }
+            for step in targets.chain
+        ],
+    }
+
+
+def _rescue_from_row(row: RowData) -> Rescue:
+    targets = RescueTargets(
+        respond_within=row["respond_within_min"] * MINUTE,
+        arrive_within=row["arrive_within_min"] * MINUTE,
+        contracted_maintainer=row["contracted_maintainer"],
+        chain=tuple(
+            ChainStep(step["level"], step["notify"], step["party"], step["after_min"] * MINUTE)
+            for step in row["chain"]
+        ),
+    )
+    return Rescue(
+        targets=targets,
+        reported_at=row["reported_at"],
+        stage=Stage(row["stage"]),
+        responded_at=row["responded_at"],
+        arrived_at=row["arrived_at"],
+        released_at=row["released_at"],
+        ended_at=row["ended_at"],
+        false_alarm_reason=row["false_alarm_reason"],
+    )
 
 
 def order_rows(order: WorkOrder, policy: SlaPolicy) -> Rows:
@@ -263,6 +330,9 @@ def order_rows(order: WorkOrder, policy: SlaPolicy) -> Rows:
         for position, item in enumerate(getattr(order, items.attribute)):
             item_row = {"order_id": order.id, "position": position, **items.dump(item)}
             rows[key(items.table, item_row)] = item_row
+    if order.rescue is not None:
+        rescue_row = _rescue_row(order.id, order.rescue)
+        rows[key(RESCUE, rescue_row)] = rescue_row
     return rows
 
 
@@ -271,16 +341,15 @@ OrderItems = dict[str, dict[Table, list[RowData]]]
 
 
 async def load_order_items(session: AsyncSession, order_ids: Sequence[str]) -> OrderItems:
-    """The list rows (notes, holds, ...) of ``order_ids``: one query per list table."""
+    """The list rows (notes, holds, ...) and rescue rows of ``order_ids``: one query per
+    table."""
     items: OrderItems = {order_id: {} for order_id in order_ids}
     if not order_ids:
         return items
-    for spec in ITEM_LISTS:
-        table = spec.table
+    for table in CHILD_TABLES:
+        order = [table.c.order_id, *(c for c in table.primary_key.columns if c.name == "position")]
         found = await session.execute(
-            select(table)
-            .where(table.c.order_id.in_(list(order_ids)))
-            .order_by(table.c.order_id, table.c.position)
+            select(table).where(table.c.order_id.in_(list(order_ids))).order_by(*order)
         )
         for item in found.mappings():
             items[item["order_id"]].setdefault(table, []).append(item)
@@ -333,4 +402,6 @@ def order_from_rows(row: RowData, items: Mapping[Table, Sequence[RowData]]) -> W
         approvals=lists["approvals"],
         verifications=lists["verifications"],
         escalations=lists["escalations"],
+        arrivals=lists["arrivals"],
+        rescue=_rescue_from_row(items[RESCUE][0]) if items.get(RESCUE) else None,
     )

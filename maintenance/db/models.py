@@ -12,14 +12,31 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 # Imported for their side effect: each declares its tables (or indexes) on Base.metadata.
-from maintenance.db import committee, photos, tables, user_tables, web_tables, webhook_cursor
+from maintenance.db import (
+    committee,
+    photos,
+    rescue_tables,
+    tables,
+    user_tables,
+    web_tables,
+    webhook_cursor,
+)
 from maintenance.db.read import indexes
 
 __all__ = ["MODEL_MODULES", "metadata"]
 
 MODEL_MODULES: tuple[str, ...] = tuple(
     module.__name__
-    for module in (tables, committee, user_tables, web_tables, webhook_cursor, photos, indexes)
+    for module in (
+        tables,
+        committee,
+        user_tables,
+        web_tables,
+        webhook_cursor,
+        photos,
+        rescue_tables,
+        indexes,
+    )
 )
 """The modules that declare the schema, for messages and tests."""
 

@@ -11,6 +11,9 @@ site; device id within the site), so importing the same file twice changes nothi
 corrected file updates rows in place. Every creation and change is written to the audit
 trail with the fields' old and new values. Devices in the database but missing from the
 file are reported, not deleted: their alarms and work orders still refer to them.
+
+The same repository tells the service layer what a rescue at a car opens with
+(:meth:`SqlSites.rescue_targets`: the site's rescue settings and the car's contractor).
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ from maintenance.db.audit import append
 from maintenance.db.tables import Asset, Base, Building, Site
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.events import JsonValue
-from maintenance.sites import ChargerCabinet, Device, Elevator, SiteFile
+from maintenance.domain.rescue import RescueTargets
+from maintenance.sites import (
+    ChargerCabinet,
+    Device,
+    Elevator,
+    RescuePolicy,
+    SiteFile,
+    derived_rescue_code,
+)
 
 __all__ = ["ImportReport", "SqlSites"]
 
@@ -127,7 +138,7 @@ def _json(value: Any) -> JsonValue:
     return plain
 
 
-def _asset_columns(device: Device, building_id: int) -> Columns:
+def _asset_columns(site: str, device: Device, building_id: int) -> Columns:
     values: Columns = {
         "building_id": building_id,
         "kind": device.kind,
@@ -146,6 +157,7 @@ def _asset_columns(device: Device, building_id: int) -> Columns:
                 "maintenance_contractor",
             }
         )
+        values["rescue_code"] = device.rescue_code or derived_rescue_code(site, device.name)
     if isinstance(device, ChargerCabinet):
         values["ports"] = device.ports
     return values
@@ -167,6 +179,18 @@ class SqlSites:
         """
         return await _import(self._session(), site_file, actor, at, source)
 
+    async def rescue_targets(self, site: str, device_id: str) -> RescueTargets:
+        """What a rescue at ``device_id`` opens with: its site's rescue settings (the
+        defaults for a site not registered) and the car's maintenance contractor."""
+        session = self._session()
+        stored = await session.scalar(select(Site.rescue).where(Site.code == site))
+        contractor = await session.scalar(
+            select(Asset.maintenance_contractor)
+            .join(Site, Site.id == Asset.site_id)
+            .where(Site.code == site, Asset.device_id == device_id)
+        )
+        return RescuePolicy.model_validate(stored or {}).targets(contractor)
+
 
 async def _import(
     session: AsyncSession, site_file: SiteFile, actor: str, at: datetime, source: str
@@ -180,7 +204,12 @@ async def _import(
         await session.scalar(select(Site).where(Site.code == code)),
         Site,
         {"code": code},
-        {"name": site_file.name, "address": site_file.address, "timezone": site_file.timezone},
+        {
+            "name": site_file.name,
+            "address": site_file.address,
+            "timezone": site_file.timezone,
+            "rescue": site_file.rescue.stored(),
+        },
     )
     buildings = {
         row.code: row
@@ -212,7 +241,7 @@ async def _import(
                 assets.pop(device.name, None),
                 Asset,
                 {"site_id": site.id, "device_id": device.name},
-                _asset_columns(device, building.id),
+                _asset_columns(code, device, building.id),
                 shown,
             )
     report.not_in_file = sorted(f"asset {code}/{device_id}" for device_id in assets)

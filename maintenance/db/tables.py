@@ -95,6 +95,9 @@ class Site(Base):
     address: Mapped[str | None] = mapped_column(String(400))
     timezone: Mapped[str] = mapped_column(String(64), server_default="Asia/Shanghai")
     """IANA zone of the site's pages and months (:mod:`maintenance.domain.site_time`)."""
+    rescue: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The site file's rescue settings (``maintenance.sites.RescuePolicy.stored``);
+    None: the defaults."""
 
 
 class Building(Base):
@@ -137,6 +140,8 @@ class Asset(Base):
     last_safety_inspection: Mapped[date | None] = mapped_column(Date)
     maintenance_contractor: Mapped[str | None] = mapped_column(String(200))
     ports: Mapped[int | None] = mapped_column(Integer)
+    rescue_code: Mapped[str | None] = mapped_column(String(12), unique=True)
+    """An elevator's code for a trapped passenger to give (unique across sites)."""
 
 
 class AuditRow(Base):

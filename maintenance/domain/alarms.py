@@ -24,6 +24,7 @@ from typing import Literal
 from maintenance.domain.actors import Actor
 from maintenance.domain.errors import AlreadyAcknowledged, DomainError
 from maintenance.domain.events import DomainEvent
+from maintenance.domain.rescue import RESCUE_CATEGORY, RESCUE_FAULT_KIND
 from maintenance.domain.signals import DeviceRef, Priority, Severity, Signal
 from maintenance.domain.workorders import WorkOrder, repeat_of
 
@@ -36,6 +37,7 @@ _CATEGORY_BY_FAULT_KIND = {
     "fire": "fire_safety",
     "offline": "connectivity",
     "maintenance_visit": "maintenance_visit",  # a car overdue for its visit (plans)
+    RESCUE_FAULT_KIND: RESCUE_CATEGORY,  # an entrapment opens a rescue order
 }
 
 

@@ -22,18 +22,22 @@ from maintenance.domain.workorders import Action
 __all__ = [
     "Acknowledge",
     "Approve",
+    "Arrive",
     "Assign",
     "Cancel",
     "Close",
     "Comment",
     "FailVerification",
+    "FalseAlarm",
     "Hold",
     "OrderCommand",
     "Rate",
     "Reject",
+    "Release",
     "RequestApproval",
     "Resolve",
     "Resume",
+    "ReturnToService",
     "SetCost",
     "Start",
     "Verify",
@@ -151,6 +155,35 @@ class SetCost:
     actual: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Arrive:
+    action: ClassVar[Action] = Action.ARRIVE
+    order_id: str
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    action: ClassVar[Action] = Action.RELEASE
+    order_id: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnToService:
+    action: ClassVar[Action] = Action.RETURN_TO_SERVICE
+    order_id: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FalseAlarm:
+    action: ClassVar[Action] = Action.FALSE_ALARM
+    order_id: str
+    reason: str
+
+
 OrderCommand = (
     Assign
     | Acknowledge
@@ -168,4 +201,8 @@ OrderCommand = (
     | Rate
     | Comment
     | SetCost
+    | Arrive
+    | Release
+    | ReturnToService
+    | FalseAlarm
 )

@@ -1,7 +1,8 @@
 """The persistence port the maintenance service layer uses.
 
-A :class:`UnitOfWork` is an async context manager around one transaction, with four
-repositories (alarms, work orders, spending proposals, work-order photos). Contract for
+A :class:`UnitOfWork` is an async context manager around one transaction, with five
+repositories (alarms, work orders, spending proposals, work-order photos, and the site
+register's rescue settings). Contract for
 adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake in the tests):
 
 - Objects passed to ``add`` or returned by any getter are *tracked*: changes made through
@@ -22,6 +23,7 @@ from typing import Protocol, Self
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.photos import Photo
 from maintenance.domain.proposals import SpendingProposal
+from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
 
@@ -80,6 +82,12 @@ class PhotoRepository(Protocol):
         """Store a new photo's record (its order exists; its files are stored already)."""
 
 
+class SiteRepository(Protocol):
+    async def rescue_targets(self, site: str, device_id: str) -> RescueTargets:
+        """What a rescue at this car opens with: the site's rescue settings (defaults for
+        an unregistered site) and the car's contracted maintainer (None if unknown)."""
+
+
 class UnitOfWork(Protocol):
     # Read-only, so an adapter may hold its own repository classes as plain attributes.
     @property
@@ -93,6 +101,9 @@ class UnitOfWork(Protocol):
 
     @property
     def photos(self) -> PhotoRepository: ...
+
+    @property
+    def sites(self) -> SiteRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

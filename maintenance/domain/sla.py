@@ -58,6 +58,8 @@ from maintenance.domain.signals import Priority
 from maintenance.domain.workorders import Hold, WorkOrder
 
 ClockName = Literal["response", "feedback", "resolution"]
+EscalationClock = ClockName | Literal["rescue"]
+"""What an escalation is about: an SLA clock, or a rescue order's chain (:mod:`.rescue`)."""
 MINUTE = timedelta(minutes=1)
 
 
@@ -262,7 +264,7 @@ def _stops(order: WorkOrder) -> dict[ClockName, datetime | None]:
 @dataclass(frozen=True, slots=True)
 class Escalation:
     order_id: str
-    clock: ClockName
+    clock: EscalationClock
     level: int
     notify: str
     priority: Priority

@@ -21,7 +21,16 @@ with detours:
   assignee acknowledges again; the response clock keeps its first acknowledgement.
 
 Actions that keep the state: ``comment``, ``set_cost``, ``rate`` (resolved, verified or
-closed; the requesting resident, 1-5, once).
+closed; the requesting resident, 1-5, once), ``arrive`` (a technician confirms arrival on
+site, optionally with the phone's location; any open order before resolved, except on
+hold).
+
+Rescue orders (category ``rescue``, :mod:`.rescue`) carry a rescue timeline and take
+three more actions: ``release`` (passengers released; keeps the state),
+``return_to_service`` (the car is back in service: resolves the order, like ``resolve``)
+and ``false_alarm`` (with a reason: cancels the order, like ``cancel``). Acknowledging
+and arriving move the timeline too. Other orders refuse these three
+(:func:`allowed_actions` leaves them out).
 
 **First feedback** (the "report back within 1 hour" clock) is the first of: a staff note
 marked visible to the requester, or ``start``, ``hold``, ``request_approval`` or
@@ -49,6 +58,7 @@ from typing import Literal
 from maintenance.domain.actors import STAFF_ROLES, Actor
 from maintenance.domain.errors import IllegalTransition, InvalidRequest, NotPermitted
 from maintenance.domain.events import DomainEvent
+from maintenance.domain.rescue import Rescue, RescueTargets, Step
 from maintenance.domain.signals import Priority
 
 Source = Literal["alarm", "staff", "resident"]
@@ -87,6 +97,10 @@ class Action(StrEnum):
     RATE = "rate"
     COMMENT = "comment"
     SET_COST = "set_cost"
+    ARRIVE = "arrive"
+    RELEASE = "release"
+    RETURN_TO_SERVICE = "return_to_service"
+    FALSE_ALARM = "false_alarm"
 
 
 S = Status
@@ -130,12 +144,33 @@ TRANSITIONS: Mapping[Action, Mapping[Status, Status]] = {
     Action.RATE: _stay(*_DONE),
     Action.COMMENT: _stay(*Status),
     Action.SET_COST: _stay(*(s for s in Status if s is not S.CANCELLED)),
+    Action.ARRIVE: _stay(*(s for s in _BEFORE_RESOLVED if s is not S.ON_HOLD)),
+    Action.RELEASE: _stay(*_BEFORE_RESOLVED),
+    Action.RETURN_TO_SERVICE: _to(S.RESOLVED, S.ACKNOWLEDGED, S.IN_PROGRESS),
+    Action.FALSE_ALARM: _to(S.CANCELLED, *_BEFORE_RESOLVED),
 }
 """action -> {state it is allowed in: state it leads to}."""
 
+RESCUE_STEPS: Mapping[Action, Step] = {
+    Action.RELEASE: Step.RELEASE,
+    Action.RETURN_TO_SERVICE: Step.RETURN_TO_SERVICE,
+    Action.FALSE_ALARM: Step.FALSE_ALARM,
+}
+"""The actions only a rescue order takes, and the step of its timeline each makes."""
 
-def allowed_actions(status: Status) -> list[Action]:
-    return [action for action, sources in TRANSITIONS.items() if status in sources]
+
+def allowed_actions(status: Status, rescue: Rescue | None = None) -> list[Action]:
+    """What an order in ``status`` may do; the rescue actions only when ``rescue`` (the
+    order's timeline) allows their step."""
+    return [
+        action
+        for action, sources in TRANSITIONS.items()
+        if status in sources
+        and (
+            action not in RESCUE_STEPS
+            or (rescue is not None and rescue.allows(RESCUE_STEPS[action]))
+        )
+    ]
 
 
 REPEAT_WINDOW = timedelta(days=30)
@@ -198,6 +233,16 @@ class Rating:
 
 
 @dataclass(frozen=True, slots=True)
+class Arrival:
+    """A technician confirmed arrival on site (the phone's location, if it gave one)."""
+
+    by: Actor
+    at: datetime
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SentEscalation:
     """An SLA escalation already sent, so each (clock, level) fires once per order."""
 
@@ -252,6 +297,9 @@ class WorkOrder:
     rating: Rating | None = None
     cancel_reason: str | None = None
     escalations: list[SentEscalation] = field(default_factory=list)
+    arrivals: list[Arrival] = field(default_factory=list)
+    rescue: Rescue | None = None
+    """The rescue timeline of a rescue order (category ``rescue``); None for others."""
     pending_events: list[DomainEvent] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -273,7 +321,10 @@ class WorkOrder:
         description: str | None = None,
         repeat_of: str | None = None,
         alarm_ids: tuple[str, ...] = (),
+        rescue: RescueTargets | None = None,
     ) -> WorkOrder:
+        """``rescue``: the site's rescue targets, for a rescue order (its timeline starts
+        now, reported)."""
         if not title.strip():
             raise InvalidRequest("a work order needs a title")
         if now.utcoffset() is None:
@@ -295,6 +346,7 @@ class WorkOrder:
             repeat_of=repeat_of,
             alarm_ids=list(alarm_ids),
             entered_at={Status.NEW: now},
+            rescue=None if rescue is None else Rescue(targets=rescue, reported_at=now),
         )
         detail = {"priority": priority, "source": source, "asset": asset}
         if repeat_of:
@@ -335,6 +387,44 @@ class WorkOrder:
         self._transition(Action.ACKNOWLEDGE, actor, now)
         if self.acknowledged_at is None:
             self.acknowledged_at = now
+        if self.rescue is not None and self.rescue.allows(Step.RESPOND):
+            self.rescue.step(self.id, Step.RESPOND, now)
+
+    def arrive(
+        self,
+        actor: Actor,
+        now: datetime,
+        *,
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> None:
+        """Record an arrival on site; the first one stops a rescue's arrival clock."""
+        self._check(Action.ARRIVE)
+        if (latitude is None) != (longitude is None):
+            raise InvalidRequest(
+                f"work order {self.id}: a location needs both latitude and longitude"
+            )
+        if (
+            latitude is not None
+            and longitude is not None
+            and not (-90 <= latitude <= 90 and -180 <= longitude <= 180)
+        ):
+            raise InvalidRequest(
+                f"work order {self.id}: location {latitude}, {longitude} is not a latitude"
+                " (-90 to 90) and a longitude (-180 to 180)"
+            )
+        detail = (
+            {} if latitude is None else {"latitude": str(latitude), "longitude": str(longitude)}
+        )
+        self._transition(Action.ARRIVE, actor, now, detail=detail)
+        self.arrivals.append(Arrival(actor, now, latitude, longitude))
+        if self.rescue is not None and self.rescue.allows(Step.ARRIVE):
+            self.rescue.step(self.id, Step.ARRIVE, now)
+
+    def release(self, actor: Actor, now: datetime, *, note: str | None = None) -> None:
+        """A rescue order's passengers are out of the car."""
+        self._rescue_action(Action.RELEASE, actor, now, reason=note)
+        self._feedback(now)
 
     def start(self, actor: Actor, now: datetime, *, approval_threshold: Decimal) -> None:
         self._check(Action.START)
@@ -382,6 +472,19 @@ class WorkOrder:
         self._check(Action.RESOLVE)
         self._require_spending_cleared(Action.RESOLVE, approval_threshold)
         self._transition(Action.RESOLVE, actor, now, reason=note)
+        self._resolved_by(actor, now)
+
+    def return_to_service(
+        self, actor: Actor, now: datetime, *, approval_threshold: Decimal, note: str | None = None
+    ) -> None:
+        """A rescue order's car is back in service: the rescue ends and the order resolves
+        (verification and closing follow as for any order)."""
+        self._check(Action.RETURN_TO_SERVICE)
+        self._require_spending_cleared(Action.RETURN_TO_SERVICE, approval_threshold)
+        self._rescue_action(Action.RETURN_TO_SERVICE, actor, now, reason=note)
+        self._resolved_by(actor, now)
+
+    def _resolved_by(self, actor: Actor, now: datetime) -> None:
         self.resolved_at = now
         if actor.user_id not in self.resolvers:
             self.resolvers.append(actor.user_id)
@@ -403,6 +506,16 @@ class WorkOrder:
         self._check(Action.CANCEL)
         reason = _required(reason, self.id, Action.CANCEL)
         self._transition(Action.CANCEL, actor, now, reason=reason)
+        self._cancelled(reason, now)
+
+    def false_alarm(self, actor: Actor, now: datetime, *, reason: str) -> None:
+        """Nobody was trapped: the rescue ends as a false alarm and the order is cancelled
+        with the reason."""
+        reason = _required(reason, self.id, Action.FALSE_ALARM)
+        self._rescue_action(Action.FALSE_ALARM, actor, now, reason=reason)
+        self._cancelled(reason, now)
+
+    def _cancelled(self, reason: str, now: datetime) -> None:
         self.cancel_reason = reason
         if self.holds and self.holds[-1].ended_at is None:
             self.holds[-1].ended_at = now
@@ -489,11 +602,26 @@ class WorkOrder:
 
     # -- internals -----------------------------------------------------------------
 
+    @property
+    def allowed_actions(self) -> list[Action]:
+        return allowed_actions(self.status, self.rescue)
+
     def _check(self, action: Action) -> Status:
         sources = TRANSITIONS[action]
         if self.status not in sources:
-            raise IllegalTransition(self.id, self.status, action, allowed_actions(self.status))
+            raise IllegalTransition(self.id, self.status, action, self.allowed_actions)
         return sources[self.status]
+
+    def _rescue_action(
+        self, action: Action, actor: Actor, now: datetime, *, reason: str | None
+    ) -> None:
+        """Check the order's state and the rescue's stage, then change both."""
+        self._check(action)
+        step = RESCUE_STEPS[action]
+        if self.rescue is None:
+            raise InvalidRequest(f"work order {self.id} is not a rescue order: cannot {action}")
+        self.rescue.step(self.id, step, now, reason=reason)  # refuses a step out of turn
+        self._transition(action, actor, now, reason=reason, detail={"rescue": step.value})
 
     def _transition(
         self,

@@ -33,6 +33,7 @@ from maintenance.services.work_orders import (
     new_alarm_id,
     perform,
     refresh_due_times,
+    report_entrapment,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "perform",
     "record_tally",
     "refresh_due_times",
+    "report_entrapment",
 ]

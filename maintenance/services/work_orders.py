@@ -8,13 +8,17 @@ events, which the caller turns into audit rows and webhooks *after* the commit.
   order opened or attached (policy in :mod:`maintenance.domain.alarms`). Clearing an
   alarm leaves its work order alone: the condition going away is not a repair.
 - :func:`create_order`: staff or a resident asks for work.
+- :func:`report_entrapment`: a resident ("I am trapped") or the duty room reports
+  passengers trapped in a car: the open rescue order for the car, or a new one. A rule's
+  entrapment opens one through :func:`handle_signal` (fault kind ``entrapment``).
 - :func:`perform`: any state-machine action on an order, given as a command
   (:mod:`maintenance.domain.commands`) and run through ``COMMAND_HANDLERS``. The order
   is loaded once, and the caller's visibility predicate is checked on it in the same
   transaction as the change, so nothing can move it out of the caller's sight in between.
 - :func:`acknowledge_alarm`: an operator acknowledges an alarm (once: a second time
   raises :class:`~maintenance.domain.errors.AlreadyAcknowledged`).
-- :func:`check_slas`: the scheduler's periodic SLA check; records and returns escalations.
+- :func:`check_slas`: the scheduler's periodic SLA check; records and returns escalations,
+  a rescue order's escalation chain included (clock ``rescue``).
 - :func:`refresh_due_times`: at start, recompute the stored SLA due times that another
   policy computed (the unit of work stores each order's due time under its policy).
 """
@@ -35,6 +39,7 @@ __all__ = [
     "new_alarm_id",
     "perform",
     "refresh_due_times",
+    "report_entrapment",
 ]
 
 import uuid
@@ -51,7 +56,13 @@ from maintenance.domain.alarms import Alarm, AttachToOrder, Decision, OpenOrder,
 from maintenance.domain.errors import AlreadyOpen, NotFound
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.ports import UnitOfWork
-from maintenance.domain.signals import Priority, Signal
+from maintenance.domain.rescue import (
+    RESCUE_CATEGORY,
+    RESCUE_CLOCK,
+    RESCUE_FAULT_KIND,
+    due_chain_steps,
+)
+from maintenance.domain.signals import DeviceRef, Priority, Signal
 from maintenance.domain.sla import Escalation, SlaPolicy, due_escalations
 from maintenance.domain.workorders import WorkOrder, format_order_id, repeat_of
 
@@ -124,6 +135,9 @@ async def _place_alarm(
         order = await _get_order(uow, step.order_id)
         order.attach_alarm(alarm.id, now, step.priority)
     else:
+        rescue = None
+        if step.category == RESCUE_CATEGORY:
+            rescue = await uow.sites.rescue_targets(step.site, alarm.device.device_id)
         order = WorkOrder.open(
             id=format_order_id(now.year, await uow.work_orders.next_number(now.year)),
             title=step.title,
@@ -137,6 +151,7 @@ async def _place_alarm(
             now=now,
             repeat_of=step.repeat_of,
             alarm_ids=(alarm.id,),
+            rescue=rescue,
         )
         await uow.work_orders.add(order)
     alarm.link_work_order(order.id)
@@ -188,6 +203,50 @@ async def create_order(
             repeat_of=repeat_of(last_closed, now),
         )
         await uow.work_orders.add(order)
+        await uow.commit()
+    return OrderResult(order, order.pull_events())
+
+
+async def report_entrapment(
+    uow: UnitOfWork,
+    actor: Actor,
+    clock: Clock,
+    *,
+    car: DeviceRef,
+    building: str | None = None,
+    description: str | None = None,
+) -> OrderResult:
+    """Passengers are trapped in ``car`` (an elevator), says ``actor``: a resident inside
+    it or the duty room. Returns the car's open rescue order if there is one (a second
+    report adds a visible note to it rather than an error), else opens one: P1, source
+    ``resident`` or ``staff``, with the site's rescue targets."""
+    asset = asset_key(car)
+    resident = actor.role == "resident"
+    async with uow:
+        now = clock()
+        order = await uow.work_orders.open_for(asset, RESCUE_FAULT_KIND)
+        if order is not None:
+            order.comment(actor, now, text=description or "passengers trapped: reported again")
+        else:
+            last_closed = await uow.work_orders.last_closed_for(asset, RESCUE_FAULT_KIND)
+            order = WorkOrder.open(
+                id=format_order_id(now.year, await uow.work_orders.next_number(now.year)),
+                title=f"{car.device_id}: passengers trapped",
+                asset=asset,
+                site=car.site,
+                location=building,
+                category=RESCUE_CATEGORY,
+                fault_kind=RESCUE_FAULT_KIND,
+                priority="P1",
+                source="resident" if resident else "staff",
+                now=now,
+                created_by=actor,
+                requested_by=actor.user_id if resident else None,
+                description=description,
+                repeat_of=repeat_of(last_closed, now),
+                rescue=await uow.sites.rescue_targets(car.site, car.device_id),
+            )
+            await uow.work_orders.add(order)
         await uow.commit()
     return OrderResult(order, order.pull_events())
 
@@ -256,10 +315,25 @@ async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaChe
                     now,
                     overdue_minutes=escalation.overdue_minutes,
                 )
-            escalations += due
+            escalations += due + _escalate_rescue(order, now)
             events += order.pull_events()
         await uow.commit()
     return SlaCheck(escalations, events)
+
+
+def _escalate_rescue(order: WorkOrder, now: datetime) -> list[Escalation]:
+    """Record the rescue chain's due steps on ``order`` (clock ``rescue``, once each)."""
+    if order.rescue is None:
+        return []
+    sent = {e.level for e in order.escalations if e.clock == RESCUE_CLOCK}
+    done = []
+    for step, late in due_chain_steps(order.rescue, sent, now):
+        escalation = Escalation(order.id, RESCUE_CLOCK, step.level, step.notify, "P1", late)
+        order.record_escalation(
+            RESCUE_CLOCK, step.level, step.notify, now, overdue_minutes=escalation.overdue_minutes
+        )
+        done.append(escalation)
+    return done
 
 
 async def refresh_due_times(uow: UnitOfWork) -> int:
@@ -387,3 +461,25 @@ def _comment(order: WorkOrder, c: cmd.Comment, ctx: Context) -> None:
 @_handles(cmd.SetCost)
 def _set_cost(order: WorkOrder, c: cmd.SetCost, ctx: Context) -> None:
     order.set_cost(ctx.actor, ctx.now, estimate=c.estimate, actual=c.actual)
+
+
+@_handles(cmd.Arrive)
+def _arrive(order: WorkOrder, c: cmd.Arrive, ctx: Context) -> None:
+    order.arrive(ctx.actor, ctx.now, latitude=c.latitude, longitude=c.longitude)
+
+
+@_handles(cmd.Release)
+def _release(order: WorkOrder, c: cmd.Release, ctx: Context) -> None:
+    order.release(ctx.actor, ctx.now, note=c.note)
+
+
+@_handles(cmd.ReturnToService)
+def _return_to_service(order: WorkOrder, c: cmd.ReturnToService, ctx: Context) -> None:
+    order.return_to_service(
+        ctx.actor, ctx.now, approval_threshold=ctx.approval_threshold, note=c.note
+    )
+
+
+@_handles(cmd.FalseAlarm)
+def _false_alarm(order: WorkOrder, c: cmd.FalseAlarm, ctx: Context) -> None:
+    order.false_alarm(ctx.actor, ctx.now, reason=c.reason)

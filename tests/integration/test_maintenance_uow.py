@@ -35,6 +35,7 @@ from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.workorders import Status, WorkOrder
+from maintenance.sites import RescuePolicy
 
 # The fake lives beside the unit tests, which import it as a top-level module.
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
@@ -95,7 +96,10 @@ def state(obj: Alarm | WorkOrder) -> dict[str, Any]:
     return fields
 
 
-def open_order(number: int, *, asset: str = str(ELEV), minutes: float = 0) -> WorkOrder:
+def open_order(
+    number: int, *, asset: str = str(ELEV), minutes: float = 0, rescue: bool = False
+) -> WorkOrder:
+    targets = RescuePolicy(backup_maintainer="Backup Co.").targets("Harmony Lift")
     return WorkOrder.open(
         id=f"WO-2026-{number:06d}",
         title="Lift door slow to close",
@@ -110,6 +114,7 @@ def open_order(number: int, *, asset: str = str(ELEV), minutes: float = 0) -> Wo
         created_by=RESIDENT,
         requested_by=RESIDENT.user_id,
         description="It takes ages, and reopens twice.",
+        rescue=targets if rescue else None,
     )
 
 
@@ -119,6 +124,8 @@ def live_a_full_life(order: WorkOrder, alarm: Alarm) -> None:
         lambda t: order.attach_alarm(alarm.id, t, "P2"),
         lambda t: order.assign(MANAGER, t, assignee=TECH.user_id),
         lambda t: order.acknowledge(TECH, t),
+        lambda t: order.arrive(TECH, t, latitude=31.2304, longitude=121.4737),
+        lambda t: order.release(TECH, t, note="one passenger out"),
         lambda t: order.comment(TECH, t, text="on my way", public=True),
         lambda t: order.comment(MANAGER, t, text="door operator is 18 years old", public=False),
         lambda t: order.set_cost(MANAGER, t, estimate=Decimal("8000.50")),
@@ -147,7 +154,7 @@ def live_a_full_life(order: WorkOrder, alarm: Alarm) -> None:
 
 
 async def test_a_work_order_and_its_alarm_come_back_exactly_as_stored(uow: UnitOfWork) -> None:
-    order = open_order(1)
+    order = open_order(1, rescue=True)  # a rescue order, so that its timeline is stored too
     alarm = Alarm.raise_from("ALM-1", RAISED)
     async with uow:
         await uow.alarms.add(alarm)

@@ -13,8 +13,10 @@ from typing import Self
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.photos import Photo
 from maintenance.domain.proposals import SpendingProposal
+from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
+from maintenance.sites import RescuePolicy
 
 
 class FakeClock:
@@ -104,12 +106,25 @@ class FakePhotos:
         self.items[photo.id] = photo
 
 
+class FakeSites:
+    """Rescue settings per site (defaults for the rest) and contractors per device id."""
+
+    def __init__(self) -> None:
+        self.policies: dict[str, RescuePolicy] = {}
+        self.contractors: dict[str, str] = {}
+
+    async def rescue_targets(self, site: str, device_id: str) -> RescueTargets:
+        policy = self.policies.get(site, RescuePolicy())
+        return policy.targets(self.contractors.get(device_id))
+
+
 class FakeUnitOfWork:
     def __init__(self) -> None:
         self.alarms = FakeAlarms()
         self.work_orders = FakeWorkOrders()
         self.proposals = FakeProposals()
         self.photos = FakePhotos()
+        self.sites = FakeSites()
         self.commits = 0
 
     async def __aenter__(self) -> Self:
