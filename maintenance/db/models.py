@@ -16,6 +16,7 @@ from maintenance.db import (
     committee,
     photos,
     rescue_tables,
+    plans,
     tables,
     user_tables,
     web_tables,
@@ -35,6 +36,7 @@ MODEL_MODULES: tuple[str, ...] = tuple(
         webhook_cursor,
         photos,
         rescue_tables,
+        plans,
         indexes,
     )
 )

@@ -14,7 +14,8 @@ copies the tracked proposals onto their rows. The site register (``sites``,
 (``accounts``, :class:`maintenance.db.accounts.SqlAccounts`) write their rows and audit
 entries straight into the unit's transaction, as do the webhook relay's mark
 (``webhook_cursor``, :class:`maintenance.db.webhook_cursor.SqlWebhookCursor`) and the
-work orders' photos (``photos``, :class:`maintenance.db.photos.SqlPhotos`).
+work orders' photos (``photos``, :class:`maintenance.db.photos.SqlPhotos`) and the
+maintenance plans and visit records (``plans`` and ``visits``, :mod:`maintenance.db.plans`).
 
 SLA due times: each work-order row carries the order's due time
 (:func:`maintenance.domain.sla.order_due_at`) under the unit's ``sla`` policy, rewritten
@@ -63,6 +64,7 @@ from maintenance.db.mapping import (
     order_rows,
 )
 from maintenance.db.photos import SqlPhotos
+from maintenance.db.plans import SqlPlans, SqlVisits
 from maintenance.db.site_import import SqlSites
 from maintenance.db.tables import Base, WorkOrderCounterRow
 from maintenance.db.webhook_cursor import SqlWebhookCursor
@@ -104,6 +106,8 @@ class SqlUnitOfWork:
         self.accounts = SqlAccounts(lambda: self.session)
         self.webhook_cursor = SqlWebhookCursor(lambda: self.session)
         self.photos = SqlPhotos(lambda: self.session)
+        self.plans = SqlPlans(lambda: self.session)
+        self.visits = SqlVisits(lambda: self.session, self.flush)
 
     async def __aenter__(self) -> Self:
         if self._session is not None:

@@ -36,7 +36,6 @@ _CATEGORY_BY_DEVICE_TYPE = {
 _CATEGORY_BY_FAULT_KIND = {
     "fire": "fire_safety",
     "offline": "connectivity",
-    "maintenance_visit": "maintenance_visit",  # a car overdue for its visit (plans)
     RESCUE_FAULT_KIND: RESCUE_CATEGORY,  # an entrapment opens a rescue order
 }
 

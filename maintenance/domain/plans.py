@@ -37,6 +37,7 @@ __all__ = [
     "PERIOD_MONTHS",
     "STATUTORY_INTERVAL_DAYS",
     "Plan",
+    "PlannedCar",
     "PlannedVisit",
     "level_for",
     "months_between",
@@ -73,6 +74,21 @@ def level_for(anchor: date, on: date, last_done: dict[Level, date]) -> Level:
         if done is None or _period(anchor, done, level) != _period(anchor, on, level):
             return level
     return "half_monthly"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCar:
+    """A registered elevator, as the scheduler needs it."""
+
+    site: str
+    device_id: str
+    building: str | None
+    timezone: str
+    """The site's IANA zone: a plan's days are the site's calendar days."""
+
+    @property
+    def asset(self) -> str:
+        return f"{self.site}/elevator/{self.device_id}"
 
 
 @dataclass(frozen=True, slots=True)

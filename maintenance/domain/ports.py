@@ -1,8 +1,8 @@
 """The persistence port the maintenance service layer uses.
 
-A :class:`UnitOfWork` is an async context manager around one transaction, with five
-repositories (alarms, work orders, spending proposals, work-order photos, and the site
-register's rescue settings). Contract for
+A :class:`UnitOfWork` is an async context manager around one transaction, with seven
+repositories (alarms, work orders, spending proposals, work-order photos, the site
+register's rescue settings, maintenance plans and maintenance visits). Contract for
 adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake in the tests):
 
 - Objects passed to ``add`` or returned by any getter are *tracked*: changes made through
@@ -17,14 +17,19 @@ adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake in the tests):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Protocol, Self
 
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.events import DomainEvent
+from maintenance.domain.intervals import IntervalLimits
 from maintenance.domain.photos import Photo
+from maintenance.domain.plans import Plan, PlannedCar
 from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
+from maintenance.domain.visits import Visit
 from maintenance.domain.workorders import WorkOrder
 
 
@@ -88,6 +93,40 @@ class SiteRepository(Protocol):
         an unregistered site) and the car's contracted maintainer (None if unknown)."""
 
 
+class PlanRepository(Protocol):
+    """Plans are values: ``put`` writes one (new or changed) with the events to audit."""
+
+    async def cars(self) -> list[PlannedCar]:
+        """Every registered elevator, by site and device id."""
+
+    async def car(self, asset: str) -> PlannedCar | None:
+        """The registered elevator with this asset key, or None."""
+
+    async def get(self, asset: str) -> Plan | None: ...
+
+    async def for_site(self, site: str) -> list[Plan]: ...
+
+    async def put(self, plan: Plan, events: Iterable[DomainEvent] = ()) -> None: ...
+
+    async def limits(self, site: str) -> IntervalLimits:
+        """The site's on-demand limits; the statutory 15 to 15 days when none were set."""
+
+    async def set_limits(
+        self, site: str, limits: IntervalLimits, events: Iterable[DomainEvent] = ()
+    ) -> None: ...
+
+
+class VisitRepository(Protocol):
+    async def get(self, order_id: str) -> Visit | None:
+        """The record of the visit whose work order is ``order_id``."""
+
+    async def pending_for(self, asset: str) -> Visit | None:
+        """The car's visit not yet recorded whose order is open; there is at most one."""
+
+    async def put(self, visit: Visit) -> None:
+        """Write the record (its order is stored by then) and audit its pending events."""
+
+
 class UnitOfWork(Protocol):
     # Read-only, so an adapter may hold its own repository classes as plain attributes.
     @property
@@ -104,6 +143,12 @@ class UnitOfWork(Protocol):
 
     @property
     def sites(self) -> SiteRepository: ...
+
+    @property
+    def plans(self) -> PlanRepository: ...
+
+    @property
+    def visits(self) -> VisitRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -6,15 +6,20 @@ once; ``commits`` counts commits so tests can tell a committed unit from a rolle
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.events import DomainEvent
+from maintenance.domain.intervals import IntervalLimits
 from maintenance.domain.photos import Photo
+from maintenance.domain.plans import Plan, PlannedCar
 from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
+from maintenance.domain.visits import Visit
 from maintenance.domain.workorders import WorkOrder
 from maintenance.sites import RescuePolicy
 
@@ -118,6 +123,62 @@ class FakeSites:
         return policy.targets(self.contractors.get(device_id))
 
 
+class FakePlans:
+    def __init__(self) -> None:
+        self.cars_registered: list[PlannedCar] = []
+        self.items: dict[str, Plan] = {}
+        self.site_limits: dict[str, IntervalLimits] = {}
+        self.events: list[DomainEvent] = []
+
+    async def cars(self) -> list[PlannedCar]:
+        return list(self.cars_registered)
+
+    async def car(self, asset: str) -> PlannedCar | None:
+        return next((car for car in self.cars_registered if car.asset == asset), None)
+
+    async def get(self, asset: str) -> Plan | None:
+        return self.items.get(asset)
+
+    async def for_site(self, site: str) -> list[Plan]:
+        return [plan for plan in self.items.values() if plan.site == site]
+
+    async def put(self, plan: Plan, events: Iterable[DomainEvent] = ()) -> None:
+        self.items[plan.asset] = plan
+        self.events += events
+
+    async def limits(self, site: str) -> IntervalLimits:
+        return self.site_limits.get(site, IntervalLimits())
+
+    async def set_limits(
+        self, site: str, limits: IntervalLimits, events: Iterable[DomainEvent] = ()
+    ) -> None:
+        self.site_limits[site] = limits
+        self.events += events
+
+
+class FakeVisits:
+    def __init__(self, orders: FakeWorkOrders) -> None:
+        self.items: dict[str, Visit] = {}
+        self.events: list[DomainEvent] = []
+        self._orders = orders
+
+    async def get(self, order_id: str) -> Visit | None:
+        return self.items.get(order_id)
+
+    async def pending_for(self, asset: str) -> Visit | None:
+        found = [
+            v
+            for v in self.items.values()
+            if v.asset == asset and not v.recorded and self._orders.items[v.order_id].is_open
+        ]
+        assert len(found) <= 1, f"two pending visits for {asset}"
+        return found[0] if found else None
+
+    async def put(self, visit: Visit) -> None:
+        self.items[visit.order_id] = visit
+        self.events += visit.pull_events()
+
+
 class FakeUnitOfWork:
     def __init__(self) -> None:
         self.alarms = FakeAlarms()
@@ -125,6 +186,8 @@ class FakeUnitOfWork:
         self.proposals = FakeProposals()
         self.photos = FakePhotos()
         self.sites = FakeSites()
+        self.plans = FakePlans()
+        self.visits = FakeVisits(self.work_orders)
         self.commits = 0
 
     async def __aenter__(self) -> Self:

@@ -1,0 +1,139 @@
+"""Maintenance plans and visits in the database: the scheduler, a recorded visit with a
+defect, the sign-off and the audit trail, on SQLite (the SQL adapter of the same
+service the unit tests run on the in-memory one)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from maintenance.config_files import load_checklist
+from maintenance.db.audit import verify
+from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.migrations import upgrade
+from maintenance.db.tables import AuditRow
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.actors import Actor
+from maintenance.domain.intervals import CarHealth, IntervalLimits
+from maintenance.domain.signals import DeviceRef
+from maintenance.domain.sla import SlaPolicy
+from maintenance.domain.visits import ItemResult
+from maintenance.domain.workorders import Status
+from maintenance.services.plans import (
+    OVERDUE_RULE,
+    VisitReport,
+    record_visit,
+    schedule_visits,
+    set_limits,
+    sign_visit,
+)
+from maintenance.sites import load_site_file
+
+pytestmark = pytest.mark.integration
+
+DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
+T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+POLICY = SlaPolicy()
+CHECKLIST = load_checklist()
+MANAGER = Actor("mgr-wang", "manager")
+TECH = Actor("tech-li", "technician")
+ELEV = "demo/elevator/elev-01"
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(default_url(tmp_path))
+    await upgrade(engine)
+    uow = SqlUnitOfWork(make_sessionmaker(engine))
+    async with uow:
+        await uow.sites.import_file(load_site_file(DEMO), actor="cli:test", at=T0, source="demo")
+        await uow.commit()
+    yield engine
+    await engine.dispose()
+
+
+async def test_plans_visits_and_the_overdue_alarm_in_the_database(engine: AsyncEngine) -> None:
+    sessions = make_sessionmaker(engine)
+    uow = SqlUnitOfWork(sessions, sla=POLICY)
+    now = T0
+
+    def clock() -> datetime:
+        return now
+
+    await set_limits(uow, "demo", IntervalLimits(min_days=15, max_days=30), MANAGER, clock)
+    first = await schedule_visits(uow, clock, CHECKLIST, POLICY)
+    assert len(first.plans_created) == 6
+    assert len(first.visits_opened) == 6
+    again = await schedule_visits(uow, clock, CHECKLIST, POLICY)
+    assert again.plans_created == []
+    assert again.visits_opened == []
+
+    async with uow:
+        visit = await uow.visits.pending_for(ELEV)
+        assert visit is not None
+        assert visit.level == "yearly"
+        assert len(visit.items) == 76
+        order = await uow.work_orders.get(visit.order_id)
+        assert order is not None
+        assert order.category == "maintenance_visit"
+        order.assign(MANAGER, now, assignee=TECH.user_id)
+        order.acknowledge(TECH, now)
+        await uow.commit()
+
+    # Nobody came: the day after the due date, one overdue alarm on the visit's order.
+    now = T0 + timedelta(days=1)
+    late = await schedule_visits(uow, clock, CHECKLIST, POLICY)
+    assert sorted(late.overdue) == sorted(f"demo/elevator/elev-0{n}" for n in range(1, 7))
+    now = T0 + timedelta(days=2)
+    assert (await schedule_visits(uow, clock, CHECKLIST, POLICY)).overdue == []
+
+    def result(code: str) -> ItemResult:
+        item = next(i for i in visit.items if i.name == code)
+        if code == "HM29":
+            return ItemResult(code, "defect", "landing 7: 5 mm", 5.0)
+        reading = None if item.reading is None else (item.reading.min or item.reading.max)
+        return ItemResult(code, "done", reading=reading)
+
+    report = VisitReport(
+        ["tech-li", "tech-zhao"],
+        now - timedelta(hours=3),
+        now - timedelta(hours=1),
+        [result(i.name) for i in visit.items],
+    )
+    health = CarHealth(True, True, 4, 9000, 0, 0)
+    await record_visit(uow, visit.order_id, report, TECH, clock, POLICY, health=health)
+    await sign_visit(uow, visit.order_id, MANAGER, clock)
+
+    async with uow:
+        stored = await uow.visits.get(visit.order_id)
+        assert stored is not None
+        assert stored.signed_by == "mgr-wang"
+        assert stored.technicians == ("tech-li", "tech-zhao")
+        assert [r.status for r in stored.results].count("defect") == 1
+        repair = await uow.work_orders.get(stored.defect_orders["HM29"])
+        assert repair is not None
+        assert repair.status is Status.NEW
+        plan = await uow.plans.get(ELEV)
+        assert plan is not None
+        assert plan.last_visit_on == date(2026, 12, 3)
+        assert plan.interval_days == 20
+        assert "healthy" in plan.reasons[0]
+        assert plan.last_done["half_monthly"] == date(2026, 12, 3)
+        visit_order = await uow.work_orders.get(visit.order_id)
+        assert visit_order is not None
+        assert visit_order.status is Status.RESOLVED
+        alarm = await uow.alarms.active_for(DeviceRef("demo", "elevator", "elev-01"), OVERDUE_RULE)
+        assert alarm is None  # cleared by the visit
+        # The next visit is not held up by this one waiting to be closed.
+        assert await uow.visits.pending_for(ELEV) is None
+
+    async with sessions() as session:
+        assert (await verify(session)).intact
+        actions = set(await session.scalars(select(AuditRow.action)))
+    assert {"visit.planned", "visit.recorded", "visit.defect_order", "visit.signed"} <= actions
+    assert {"plan.created", "plan.visited", "plan.limits"} <= actions
