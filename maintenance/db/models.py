@@ -15,8 +15,8 @@ from sqlalchemy import MetaData
 from maintenance.db import (
     committee,
     photos,
-    rescue_tables,
     plans,
+    rescue_tables,
     tables,
     user_tables,
     web_tables,
