@@ -2,7 +2,8 @@
 
 Each state-machine action is a sub-resource, ``POST /work-orders/{id}/<action>`` (assign,
 acknowledge, start, hold, resume, request-approval, approve, reject, resolve, verify,
-reopen, close, cancel, rate, comment, cost), with its own body and role policy. The body
+reopen, close, cancel, rate, comment, cost, arrive; and for rescue orders release,
+return-to-service, false-alarm), with its own body and role policy. The body
 becomes a typed command (:mod:`maintenance.domain.commands`) that
 :func:`maintenance.services.perform` runs with the caller's visibility rule
 (:func:`api.visibility.can_see_order`): the order is loaded once, and one the caller may
@@ -29,6 +30,7 @@ from api.deps import Clock, CurrentUser, Principal, ReadSession, Session, Sla, U
 from api.policy import allow
 from api.schemas.work_orders import (
     ORDER_ID_PATTERN,
+    ArriveIn,
     AssignIn,
     CommentIn,
     CostIn,
@@ -234,3 +236,27 @@ async def cancel(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
 @router.post("/{order_id}/comment", dependencies=[_READERS])
 async def comment(order_id: OrderId, body: CommentIn, desk: Act) -> WorkOrderOut:
     return await desk.act(cmd.Comment(order_id, body.text, body.public))
+
+
+@router.post("/{order_id}/arrive", dependencies=[_WORKERS])
+async def arrive(order_id: OrderId, body: ArriveIn, desk: Act) -> WorkOrderOut:
+    """On site (any order): stops a rescue's arrival clock. A photo goes to ``/photos``."""
+    return await desk.act(cmd.Arrive(order_id, body.latitude, body.longitude))
+
+
+@router.post("/{order_id}/release", dependencies=[_WORKERS])
+async def release_passengers(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
+    """A rescue order's passengers are out of the car."""
+    return await desk.act(cmd.Release(order_id, body.note))
+
+
+@router.post("/{order_id}/return-to-service", dependencies=[_WORKERS])
+async def return_to_service(order_id: OrderId, body: NoteIn, desk: Act) -> WorkOrderOut:
+    """A rescue order's car runs again: the rescue ends and the order is resolved."""
+    return await desk.act(cmd.ReturnToService(order_id, body.note))
+
+
+@router.post("/{order_id}/false-alarm", dependencies=[_WORKERS])
+async def false_alarm(order_id: OrderId, body: ReasonIn, desk: Act) -> WorkOrderOut:
+    """Nobody was trapped: the rescue ends as a false alarm (the order is cancelled)."""
+    return await desk.act(cmd.FalseAlarm(order_id, body.reason))

@@ -24,9 +24,10 @@ from maintenance.db.read.work_orders import (
 )
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.audit import AuditEntry
+from maintenance.domain.rescue import RESCUE_CLOCK, Rescue, Stage
 from maintenance.domain.signals import Priority, Severity
-from maintenance.domain.sla import SlaClock
-from maintenance.domain.workorders import Status, allowed_actions
+from maintenance.domain.sla import MINUTE, SlaClock
+from maintenance.domain.workorders import Arrival, SentEscalation, Status
 
 __all__ = [
     "ALARM_ID_PATTERN",
@@ -35,7 +36,10 @@ __all__ = [
     "AlarmOut",
     "AlarmPageOut",
     "AlarmQuery",
+    "ArrivalOut",
+    "ArriveIn",
     "AssignIn",
+    "ChainStepOut",
     "CommentIn",
     "CostIn",
     "HistoryOut",
@@ -44,7 +48,10 @@ __all__ = [
     "NoteIn",
     "RateIn",
     "ReasonIn",
+    "RescueOut",
+    "RescueReportIn",
     "SlaClockOut",
+    "TrappedIn",
     "WorkOrderOut",
     "WorkOrderPageOut",
     "WorkOrderQuery",
@@ -126,6 +133,37 @@ class NoteIn(_In):
 class CostIn(_In):
     estimate: Money | None = None
     actual: Money | None = None
+
+
+class ArriveIn(_In):
+    """The technician is on site; the phone's location if it gave one (both or neither)."""
+
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+
+RescueCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-Za-z]{4,12}$")
+]
+
+
+class RescueReportIn(_In):
+    """The duty room enters an entrapment: the car by its rescue code, or by site and
+    device id."""
+
+    rescue_code: RescueCode | None = None
+    site: Code | None = None
+    device_id: Code | None = None
+    description: Text | None = Field(
+        default=None, description="what the caller said: how many inside, anyone hurt"
+    )
+
+
+class TrappedIn(_In):
+    """A resident (or anyone with an account) is trapped in the car with this code."""
+
+    rescue_code: RescueCode = Field(description="the code shown in the car and on its QR page")
+    description: Text | None = None
 
 
 class RateIn(_In):
@@ -237,6 +275,78 @@ class RatingOut(BaseModel):
     at: datetime
 
 
+class ArrivalOut(BaseModel):
+    by: str
+    at: datetime
+    latitude: float | None
+    longitude: float | None
+
+    @classmethod
+    def of(cls, arrival: Arrival) -> ArrivalOut:
+        return cls(
+            by=arrival.by.user_id,
+            at=arrival.at,
+            latitude=arrival.latitude,
+            longitude=arrival.longitude,
+        )
+
+
+class ChainStepOut(BaseModel):
+    level: int
+    notify: str
+    party: str
+    after_minutes: int
+    sent_at: datetime | None = Field(description="when this step was told; null: not (yet)")
+
+
+class RescueOut(BaseModel):
+    """A rescue order's timeline, targets and escalation chain."""
+
+    stage: Stage
+    reported_at: datetime
+    responded_at: datetime | None
+    arrived_at: datetime | None
+    released_at: datetime | None
+    ended_at: datetime | None
+    false_alarm_reason: str | None
+    respond_within_minutes: int
+    arrive_within_minutes: int
+    contracted_maintainer: str | None
+    arrival_minutes: float | None
+    rescue_minutes: float | None = Field(description="from the report to the release")
+    chain: list[ChainStepOut]
+
+    @classmethod
+    def of(cls, rescue: Rescue, sent: list[SentEscalation]) -> RescueOut:
+        told = {e.level: e.at for e in sent if e.clock == RESCUE_CLOCK}
+        targets = rescue.targets
+        arrival, duration = rescue.arrival_time, rescue.rescue_duration
+        return cls(
+            stage=rescue.stage,
+            reported_at=rescue.reported_at,
+            responded_at=rescue.responded_at,
+            arrived_at=rescue.arrived_at,
+            released_at=rescue.released_at,
+            ended_at=rescue.ended_at,
+            false_alarm_reason=rescue.false_alarm_reason,
+            respond_within_minutes=targets.respond_within // MINUTE,
+            arrive_within_minutes=targets.arrive_within // MINUTE,
+            contracted_maintainer=targets.contracted_maintainer,
+            arrival_minutes=None if arrival is None else arrival / MINUTE,
+            rescue_minutes=None if duration is None else duration / MINUTE,
+            chain=[
+                ChainStepOut(
+                    level=step.level,
+                    notify=step.notify,
+                    party=step.party,
+                    after_minutes=step.after // MINUTE,
+                    sent_at=told.get(step.level),
+                )
+                for step in targets.chain
+            ],
+        )
+
+
 class WorkOrderOut(BaseModel):
     id: str
     title: str
@@ -264,6 +374,8 @@ class WorkOrderOut(BaseModel):
     notes: list[NoteOut]
     rating: RatingOut | None
     allowed_actions: list[str] = Field(description="state-machine actions the status allows")
+    arrivals: list[ArrivalOut]
+    rescue: RescueOut | None = Field(description="a rescue order's timeline; null for others")
     due_at: datetime | None = Field(
         description="when the earliest running SLA clock is due (as in the list)"
     )
@@ -304,7 +416,9 @@ class WorkOrderOut(BaseModel):
             rating=None
             if rating is None
             else RatingOut(stars=rating.stars, comment=rating.comment, at=rating.at),
-            allowed_actions=[a.value for a in allowed_actions(order.status)],
+            allowed_actions=[a.value for a in order.allowed_actions],
+            arrivals=[ArrivalOut.of(arrival) for arrival in order.arrivals],
+            rescue=None if order.rescue is None else RescueOut.of(order.rescue, order.escalations),
             due_at=detail.due_at,
             clocks=[SlaClockOut.of(clock) for clock in detail.clocks],
             history=[HistoryOut.of(entry) for entry in history],

@@ -2,7 +2,9 @@
 
 :func:`get_site` is what every per-site page starts from (the public notice board shows
 its months in :attr:`SiteInfo.timezone`); :func:`site_places` lists the places a resident
-can report from (each building and the elevator cars in it), for the QR sheet.
+can report from (each building and the elevator cars in it, with each car's rescue
+code), for the QR sheet; :func:`find_car` finds a car by its rescue code or device id, for
+an "I am trapped" report.
 
 Errors: :func:`get_site` and :func:`site_places` raise
 :class:`~maintenance.domain.errors.NotFound` for an unknown site code.
@@ -18,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maintenance.db.tables import Asset, Building, Site
 from maintenance.domain.errors import NotFound
 
-__all__ = ["BuildingPlaces", "Car", "SiteInfo", "get_site", "list_sites", "site_places"]
+__all__ = [
+    "BuildingPlaces",
+    "Car",
+    "CarAt",
+    "SiteInfo",
+    "find_car",
+    "get_site",
+    "list_sites",
+    "site_places",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,18 @@ class SiteInfo:
 class Car:
     device_id: str
     location: str | None
+    rescue_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CarAt:
+    """An elevator car and where it is."""
+
+    site: str
+    building: str
+    device_id: str
+    location: str | None
+    rescue_code: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +94,33 @@ async def site_places(session: AsyncSession, code: str) -> list[BuildingPlaces]:
     ).all()
     cars: dict[int, list[Car]] = {building.id: [] for building in buildings}
     elevators = await session.execute(
-        select(Asset.building_id, Asset.device_id, Asset.location)
+        select(Asset.building_id, Asset.device_id, Asset.location, Asset.rescue_code)
         .where(Asset.site_id == site, Asset.kind == "elevator")
         .order_by(Asset.device_id)
     )
-    for building_id, device_id, location in elevators.all():
-        cars[building_id].append(Car(device_id, location))
+    for building_id, device_id, location, rescue_code in elevators.all():
+        cars[building_id].append(Car(device_id, location, rescue_code))
     return [BuildingPlaces(b.code, b.name, tuple(cars[b.id])) for b in buildings]
+
+
+async def find_car(
+    session: AsyncSession,
+    *,
+    rescue_code: str | None = None,
+    site: str | None = None,
+    device_id: str | None = None,
+) -> CarAt | None:
+    """The elevator with ``rescue_code`` (any site; case-insensitive), or ``device_id``
+    at ``site``; None when there is none."""
+    query = (
+        select(Site.code, Building.code, Asset.device_id, Asset.location, Asset.rescue_code)
+        .join(Site, Site.id == Asset.site_id)
+        .join(Building, Building.id == Asset.building_id)
+        .where(Asset.kind == "elevator")
+    )
+    if rescue_code is not None:
+        query = query.where(Asset.rescue_code == rescue_code.strip().upper())
+    else:
+        query = query.where(Site.code == site, Asset.device_id == device_id)
+    row = (await session.execute(query)).first()
+    return None if row is None else CarAt(*row)
