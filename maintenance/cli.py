@@ -40,7 +40,8 @@ def register(subparsers: Actions) -> None:
             "  estatewatch maintenance run --mqtt-port 1883\n"
             "  estatewatch maintenance db upgrade\n"
             "  estatewatch maintenance import-site infra/sites/demo-compound.yaml\n"
-            "  estatewatch maintenance audit verify --db postgresql+asyncpg://host/estatewatch"
+            "  estatewatch maintenance audit verify --db postgresql+asyncpg://host/estatewatch\n"
+            "  estatewatch maintenance rescue report --site demo --car elev-01"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -49,6 +50,9 @@ def register(subparsers: Actions) -> None:
     _add_db(actions)
     _add_import_site(actions)
     _add_audit(actions)
+    from maintenance.rescue_cli import add_rescue  # imports this module: not at the top
+
+    add_rescue(actions)
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
