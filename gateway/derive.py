@@ -14,6 +14,8 @@ returns derived fields and events.
   duration, direction.
 - ``stopped_outside_zone_s``, a field: how long the car has stood still outside a door
   zone with its doors closed (0 when it is not), the core of the entrapment rule.
+- ``speed_percent``, a field: the running speed as a share of the rated speed (which the
+  slow group reads), for the overspeed rule; absent until the rated speed is known.
 
 A gap between readings longer than ``max_gap_s`` (a device offline, a missed poll)
 forgets any half-seen cycle or trip rather than report a duration it did not observe.
@@ -32,7 +34,8 @@ _DOORS_SHUT = (CLOSED, RUNNING, STOPPED)
 DIRECTIONS = {1: "up", 2: "down"}
 
 STOPPED_OUTSIDE_ZONE = "stopped_outside_zone_s"
-DERIVED_UNITS = {STOPPED_OUTSIDE_ZONE: "s"}
+SPEED_PERCENT = "speed_percent"
+DERIVED_UNITS = {STOPPED_OUTSIDE_ZONE: "s", SPEED_PERCENT: "%"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +81,13 @@ class ElevatorSignals:
         self._cycle: _DoorCycle | None = None
         self._trip: _Trip | None = None
         self._still_since: float | None = None
+        self._rated_speed: float | None = None
 
     def update(self, t: float, values: Mapping[str, Value]) -> Derived:
         out = Derived()
+        rated = values.get("rated_speed")
+        if isinstance(rated, int | float) and not isinstance(rated, bool) and rated > 0:
+            self._rated_speed = float(rated)
         state = _int(values.get("car_state"))
         if state is None:
             return out  # not a reading of the status block (another group, a failed read)
@@ -92,6 +99,7 @@ class ElevatorSignals:
             self._doors(self._state, state, edge, floor, values, out)
             self._trips(self._state, state, edge, floor, values, out)
         self._stillness(t, values, out)
+        self._speed_share(values, out)
         self._t, self._state, self._floor = t, state, floor
         return out
 
@@ -175,6 +183,11 @@ class ElevatorSignals:
         if after == STOPPED:
             detail["halted"] = True  # stopped by a fault, not at a call
         out.events.append(DerivedEvent("trip", detail))
+
+    def _speed_share(self, values: Mapping[str, Value], out: Derived) -> None:
+        speed = values.get("speed")
+        if self._rated_speed is not None and isinstance(speed, int | float):
+            out.fields[SPEED_PERCENT] = round(100.0 * speed / self._rated_speed, 1)
 
     # --- standing still outside a door zone --------------------------------------------
 

@@ -37,8 +37,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from estatewatch.catalogue import builtin_catalogue
 from estatewatch.clock import Clock, utc_now
 from estatewatch.dead_letters import DeadLetters
+from estatewatch.gbt24476 import controller_codes
 from estatewatch.inbound import Parsed, parse
 from estatewatch.mqtt import Ack, WireConsumer
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
@@ -140,16 +142,18 @@ class Detection:
 
 def load_engine(settings: MaintenanceSettings, clock: Clock) -> RuleEngine:
     rules = load_rules(settings.rules_path or DEFAULT_RULES)
+    # The built-in profiles are the ones the gateways' controllers are read with.
+    codes = controller_codes(builtin_catalogue())
     path = settings.data_dir / STATE_FILE
     if not path.exists():
-        return RuleEngine(rules, clock)
+        return RuleEngine(rules, clock, fault_codes=codes)
     try:
         snapshot = json.loads(path.read_text())
-        engine = RuleEngine.restore(rules, clock, snapshot)
+        engine = RuleEngine.restore(rules, clock, snapshot, fault_codes=codes)
     except (ValueError, KeyError, TypeError) as exc:
         # A damaged state file costs learned baselines, not alarms: those are in the DB.
         log.error("rule state %s unreadable (%s); starting from scratch", path, exc)
-        return RuleEngine(rules, clock)
+        return RuleEngine(rules, clock, fault_codes=codes)
     log.info("rule state restored from %s", path)
     return engine
 

@@ -25,6 +25,19 @@ AMBIENT = 30.0  # degC in the machine room
 HEAT_TIME_CONSTANT = 900.0  # s
 
 MODE_INSPECTION, MODE_FAULT, MODE_AUTOMATIC = 0, 5, 7
+# Service modes (GB/T 24476 events): the car takes no ordinary calls while one is on.
+SERVICE_MODES: Mapping[str, int] = {
+    "inspection": MODE_INSPECTION,
+    "fire_return": 4,
+    "firefighter": 6,
+    "emergency_power": 11,
+}
+# Faults after which the car takes no ordinary calls (earthquake: the box's sensor says
+# so, the controller's mode does not).
+_PARKED = (*SERVICE_MODES, "earthquake")
+GOVERNOR_TRIP = 1.15  # share of rated speed where the overspeed governor trips
+SAFETY_GEAR_S = 1.5  # s from the governor's trip until the safety gear has stopped the car
+OVERTRAVEL = 0.3  # m past the terminal landing where the final limit switch stops the car
 STATE = {"opening": 1, "open": 2, "closing": 3, "closed": 4, "running": 5, "stopped": 6}
 
 FAULTS: Mapping[str, str] = {
@@ -38,10 +51,28 @@ FAULTS: Mapping[str, str] = {
     "power_loss": "mains off: the car stops, DC bus drops",
     "ebike": "AI camera sees an e-bike: doors held open until it leaves",
     "inspection": "a technician puts the car in inspection mode",
+    "overtravel_top": "the car runs past the top landing onto the final limit switch and stops",
+    "overtravel_bottom": "the car runs past the bottom landing onto the final limit switch",
+    "door_open_running": "the car runs with its doors not shut (door contacts bridged)",
+    "unintended_movement": "doors open at a landing, the car creeps away (speed, distance)",
+    "overspeed": "runs reach a share of rated speed (ratio, default 1.25); the governor stops it",
+    "floor_lost": "the controller loses the car's floor: it reads floor 0",
+    "fire_return": "fire emergency return: the car goes to floor 1 and parks there",
+    "firefighter": "firefighters take the car over: no ordinary calls",
+    "emergency_power": "mains off, the car runs on emergency power (mode 11)",
+    "earthquake": "the earthquake sensor trips: the car parks at its landing",
     "comms_loss": "the controller stops answering Modbus requests",
     "device_failure": "every request gets Modbus exception 4 (server device failure)",
 }
-_STOPPING = ("entrapment", "safety_circuit", "power_loss", "door_failure")
+_STOPPING = (
+    "entrapment",
+    "safety_circuit",
+    "power_loss",
+    "door_failure",
+    "overtravel_top",
+    "overtravel_bottom",
+    "unintended_movement",
+)
 
 
 class Phase(Enum):
@@ -117,6 +148,7 @@ class Elevator(BookedFaults):
         self._targets: list[int] = []
         self._closing_time = self._base_close
         self._synced_at = -1.0
+        self._governor_tripped: float | None = None
 
     # --- the ModbusDevice protocol -------------------------------------------------
 
@@ -126,6 +158,11 @@ class Elevator(BookedFaults):
             self._level_bias = p["bias_mm"]
         if fault == "door_reversals":
             p.setdefault("probability", 0.3)
+        if fault == "unintended_movement":
+            p.setdefault("speed", 0.3)
+            p.setdefault("distance", 0.5)
+        if fault == "fire_return" and self.phase is Phase.IDLE:
+            self._phase_end = self.now  # head for floor 1 now, not at the next call
         if fault in _STOPPING:
             self._halt(fault, p)
         self._synced_at = -1.0
@@ -168,6 +205,10 @@ class Elevator(BookedFaults):
         if running and self._run is not None:
             self.position, self.speed = self._run.position(t - self._phase_start)
             self.running_seconds += dt
+            if "overspeed" in self._book:
+                self._governor(t)
+        elif "unintended_movement" in self._book and self.phase is Phase.HALTED:
+            self._creep(t)
         target = AMBIENT + (25.0 if running else 0.0) + 5.0 * min(1.0, self.load / 100)
         if "motor_overheat" in self._book:
             target = 100.0
@@ -177,6 +218,27 @@ class Elevator(BookedFaults):
         elif self.fault_code == 39 and self.heatsink < 80.0:
             self.fault_code = 0
         self.now = t
+
+    def _governor(self, t: float) -> None:
+        """Above the trip speed the governor trips, and the safety gear stops the car a
+        moment later, opening the safety circuit (E41) until the fault is cleared."""
+        ratio = self._book.param("overspeed", "ratio", 1.25)
+        if self.speed * ratio <= GOVERNOR_TRIP * self.rated_speed:
+            return
+        if self._governor_tripped is None:
+            self._governor_tripped = t
+        elif t - self._governor_tripped >= SAFETY_GEAR_S:
+            self._governor_tripped = None
+            self._halt("safety_circuit", {})
+
+    def _creep(self, t: float) -> None:
+        """The brake does not hold: the car drifts up from its landing until it has gone
+        ``distance`` (where a UCM device would stop it), doors open all the while."""
+        speed = self._book.param("unintended_movement", "speed", 0.3)
+        distance = self._book.param("unintended_movement", "distance", 0.5)
+        moved = min(distance, speed * (t - self._phase_start))
+        self.position = (self.floor - 1) * FLOOR_HEIGHT + moved
+        self.speed = speed if moved < distance else 0.0
 
     def _wear(self, dt: float) -> None:
         days = dt / 86400.0
@@ -216,7 +278,11 @@ class Elevator(BookedFaults):
         return max(0.5, base + extra + self._rng.gauss(0.0, 0.08))
 
     def _new_call(self) -> None:
-        if "inspection" in self._book:
+        if "fire_return" in self._book and self.floor != 1:
+            self._targets = [1]
+            self._go_to_next_target()
+            return
+        if any(fault in self._book for fault in _PARKED):
             self._enter(Phase.IDLE, 60.0)
             return
         pickup = self._rng.randint(1, self.floors)
@@ -276,6 +342,12 @@ class Elevator(BookedFaults):
             self.alarm_button = True
         if fault == "door_failure":
             self.door_failures += 1
+        if fault == "overtravel_top":
+            self.position = (self.floors - 1) * FLOOR_HEIGHT + OVERTRAVEL
+        elif fault == "overtravel_bottom":
+            self.position = -OVERTRAVEL
+        elif fault == "unintended_movement":
+            self.floor = self._nearest_floor()
         self.fault_code = {"safety_circuit": 41, "door_failure": int(params.get("code", 49))}.get(
             fault, self.fault_code
         )
@@ -285,9 +357,10 @@ class Elevator(BookedFaults):
     def _recover(self) -> None:
         """Faults cleared: re-level to the nearest landing and open the doors."""
         self.alarm_button = False
+        self.speed = 0.0
         if self.fault_code in (41, 42, 48, 49, 53):
             self.fault_code = 0
-        self.floor = min(self.floors, max(1, round(self.position / FLOOR_HEIGHT) + 1))
+        self.floor = self._nearest_floor()
         self.position = (self.floor - 1) * FLOOR_HEIGHT
         self._targets = []
         self._open_doors()
@@ -322,6 +395,8 @@ class Elevator(BookedFaults):
     # --- registers -------------------------------------------------------------------
 
     def _car_state(self) -> int:
+        if "unintended_movement" in self._book:
+            return STATE["open"]  # the controller holds the doors open; the car moves
         match self.phase:
             case Phase.OPENING:
                 return STATE["opening"]
@@ -336,29 +411,40 @@ class Elevator(BookedFaults):
         return STATE["closed"]
 
     def _mode(self) -> int:
-        if "inspection" in self._book:
-            return MODE_INSPECTION
+        for fault, mode in SERVICE_MODES.items():
+            if fault in self._book:
+                return mode
         if self.fault_code and self.profile.faults.get(self.fault_code, None):
             level = self.profile.faults[self.fault_code].level
             if level >= 4:
                 return MODE_FAULT
         return MODE_AUTOMATIC
 
+    def _nearest_floor(self) -> int:
+        """The landing nearest the car, as the controller's floor register shows it."""
+        return min(self.floors, max(1, round(self.position / FLOOR_HEIGHT) + 1))
+
     def _sync_registers(self) -> None:
-        mains = "power_loss" not in self._book
+        mains = "power_loss" not in self._book and "emergency_power" not in self._book
         running = self.phase is Phase.RUNNING
-        doors_open = self.phase in (Phase.OPEN,)
-        doors_closed = self.phase in (Phase.IDLE, Phase.RUNNING, Phase.HALTED)
+        creeping = "unintended_movement" in self._book
+        doors_open = self.phase in (Phase.OPEN,) or creeping
+        doors_closed = self.phase in (Phase.IDLE, Phase.RUNNING, Phase.HALTED) and not (
+            creeping or (running and "door_open_running" in self._book)
+        )
+        speed = self.speed
+        if running and "overspeed" in self._book:
+            speed *= self._book.param("overspeed", "ratio", 1.25)
         landing = (round(self.position / FLOOR_HEIGHT)) * FLOOR_HEIGHT
         in_zone = abs(self.position - landing) < DOOR_ZONE and not running
         load_frac = self.load / 100.0
         values: dict[str, int | float | bool | str] = {
-            "speed": round(self.speed, 3),
+            "speed": round(speed, 3),
             "rated_speed": self.rated_speed,
             "dc_bus_voltage": round(540.0 + self._rng.gauss(0, 2.0), 1) if mains else 0.0,
             "output_current": round(6.0 + 28.0 * load_frac, 1) if running else 0.0,
-            "output_frequency": round(50.0 * self.speed / self.rated_speed, 2),
-            "floor": min(self.floors, max(1, round(self.position / FLOOR_HEIGHT) + 1)),
+            "output_frequency": round(50.0 * speed / self.rated_speed, 2),
+            "floor": 0 if "floor_lost" in self._book else self._nearest_floor(),
             "car_position": round(max(0.0, self.position), 1),
             "car_load": round(self.load, 1),
             "light_curtain_front": self.phase is Phase.OPEN and self._rng.random() < 0.2,
@@ -389,6 +475,9 @@ class Elevator(BookedFaults):
             "ebike_detected": "ebike" in self._book,
             "in_door_zone": in_zone,
             "mains_ok": mains,
+            "final_limit_top": "overtravel_top" in self._book,
+            "final_limit_bottom": "overtravel_bottom" in self._book,
+            "seismic_sensor": "earthquake" in self._book,
         }
         self._image.set_many(self._fields, values)
         self._synced_at = self.now

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from estatewatch.catalogue.loader import Catalogue, Profile
 from estatewatch.catalogue.model import DataType, PayloadFieldSpec, RegisterField, Table
+from estatewatch.gbt24476 import describe
 
 _TABLE_TITLES = {
     Table.HOLDING: "Holding registers (read 03, write 06/16)",
@@ -176,6 +177,25 @@ def _fault_block(profile: Profile) -> Block | None:
     )
 
 
+def _gbt24476_block(profile: Profile) -> Block | None:
+    rows = tuple(
+        (str(code), fault.name, gbt, describe(gbt).name)
+        for code, fault in sorted(profile.faults.items())
+        if (gbt := fault.gbt24476) is not None
+    )
+    if not rows:
+        return None
+    return Block(
+        "GB/T 24476 fault codes",
+        ("code", "name", "GB/T 24476", "reported to regulators as"),
+        rows,
+        note=(
+            "The code regulators' lift platforms know the fault by (estatewatch/gbt24476.py);"
+            " faults not listed here are not reported to them."
+        ),
+    )
+
+
 def _payload_range(spec: PayloadFieldSpec) -> str:
     if spec.choices:
         return ", ".join(spec.choices)
@@ -224,6 +244,7 @@ def profile_blocks(profile: Profile) -> list[Block]:
             blocks.append(_single_fields(profile, table))
             blocks.extend(_repeated_fields(profile, table, g) for g in groups)
     blocks.append(_fault_block(profile))
+    blocks.append(_gbt24476_block(profile))
     return [b for b in blocks if b is not None]
 
 

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from estatewatch.gbt24476 import CODES
+
 
 class Table(StrEnum):
     """The four Modbus data tables."""
@@ -170,6 +172,16 @@ class FaultSpec(BaseModel):
     name: str
     level: Annotated[int, Field(ge=1, le=5)]
     description: str = ""
+    gbt24476: str | None = None
+    """The GB/T 24476 fault code regulators know this fault by (none for most)."""
+
+    @field_validator("gbt24476")
+    @classmethod
+    def _known_fault_code(cls, code: str | None) -> str | None:
+        if code is not None and (code not in CODES or CODES[code].kind != "fault"):
+            faults = ", ".join(c for c, entry in CODES.items() if entry.kind == "fault")
+            raise ValueError(f"{code!r} is no GB/T 24476 fault code; one of {faults}")
+        return code
 
 
 class ProfileSpec(BaseModel):

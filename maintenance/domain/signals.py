@@ -37,7 +37,8 @@ class Signal:
     ``repeated`` when it fires again while still active, ``cleared`` when the clear
     condition holds. ``priority`` is None for a notice: it is recorded and counted, but
     opens no work order. ``fault_kind`` groups alarms into work orders: one open work
-    order per (asset, fault kind).
+    order per (asset, fault kind). ``code`` is the GB/T 24476 code regulators know it
+    by (:mod:`estatewatch.gbt24476`), when the rule gives one.
     """
 
     kind: SignalKind
@@ -50,3 +51,4 @@ class Signal:
     message: str
     building: str | None = None
     detail: Mapping[str, FieldValue] = field(default_factory=dict)
+    code: str | None = None

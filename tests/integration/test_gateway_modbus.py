@@ -11,13 +11,14 @@ import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from estatewatch.catalogue import Table, Value, builtin_catalogue, decode_field
+from estatewatch.gbt24476 import controller_codes
 from estatewatch.wire import EventKind, FieldValue
 from gateway.config import DeviceConfig, EndpointConfig, RtuConfig, TcpConfig
 from gateway.metrics import DeviceState, GatewayMetrics
@@ -31,6 +32,10 @@ from gateway.modbus_client import (
 from gateway.poller import Acquisition
 from gateway.sink import DeviceInfo
 from infra.local import free_ports
+from maintenance.config_files import DEFAULT_RULES, load_rules
+from maintenance.domain.observations import TelemetryReading
+from maintenance.domain.rules import RuleEngine
+from maintenance.domain.signals import DeviceRef
 from simulators.charger import ChargerCabinet
 from simulators.elevator import Elevator
 from simulators.fleet import FleetSpec
@@ -40,6 +45,7 @@ from simulators.runner import Simulation, SimulationOptions
 pytestmark = pytest.mark.integration
 
 NIGHT = 1_767_236_400.0  # 03:00 UTC: with traffic this low the cars stand still
+NOW = datetime.fromtimestamp(NIGHT, UTC)
 QUIET = 0.001  # calls per hour multiplier: no car moves during a test
 # Fields that stay put while a car stands idle (no measurement noise on them).
 STEADY_CAR = (
@@ -353,6 +359,43 @@ async def test_exception_responses_degrade_the_car_with_the_reason(tmp_path: Pat
     assert "from unit 2 at tcp://127.0.0.1:" in str(degraded["reason"])
     assert sink.kinds("elev-01") == ["device_online"]
     assert metrics.errors["exception"] >= 1
+
+
+async def test_gbt24476_faults_cross_real_modbus_and_raise_their_rules(tmp_path: Path) -> None:
+    """The new registers (final limits, earthquake sensor, service modes, floor 0) read
+    over Modbus TCP by the gateway raise the rules with their GB/T 24476 codes."""
+    fleet = FleetSpec(elevators=2, cars_per_port=2, traffic=QUIET)
+    async with simulation(tmp_path, fleet) as sim:
+        sink, metrics = RecordingSink(), GatewayMetrics()
+        endpoints = tcp_endpoints(sim.inventory(), fast=0.2, slow=0.5)
+        async with acquiring(endpoints, sink, metrics) as acquisition:
+            await until(lambda: len(metrics.device_states) == 2, "both cars online")
+            sim.fleet.devices["elev-01"].inject("overtravel_top")
+            for fault in ("floor_lost", "earthquake", "emergency_power"):
+                sim.fleet.devices["elev-02"].inject(fault)
+            polled = {d: p.polls for d, p in acquisition.pollers.items()}
+            await until(
+                lambda: all(p.polls >= polled[d] + 3 for d, p in acquisition.pollers.items()),
+                "three more polls of each car",
+            )
+    engine = RuleEngine(
+        load_rules(DEFAULT_RULES), lambda: NOW, fault_codes=controller_codes(builtin_catalogue())
+    )
+    raised = {
+        (device, signal.rule, signal.code)
+        for device, ts, fields in sink.readings
+        for signal in engine.observe(
+            TelemetryReading(DeviceRef("demo", "elevator", device), None, ts, fields)
+        )
+        if signal.kind == "raised"
+    }
+    assert raised == {
+        ("elev-01", "overtravel_top", "09"),
+        ("elev-02", "floor_position_lost", "07"),
+        ("elev-02", "earthquake_mode", "47"),
+        ("elev-02", "emergency_power", "46"),
+        ("elev-02", "mains_power_lost", "41"),
+    }
 
 
 # --- the adapter on its own ---------------------------------------------------------------

@@ -404,3 +404,16 @@ def test_catalogue_loads_every_yaml_in_a_directory(tmp_path: Path) -> None:
     write(tmp_path, "not: a profile\n", "notes.txt")
     profiles: dict[str, Profile] = load_catalogue(tmp_path).profiles
     assert sorted(profiles) == ["alarm", "test-device"]
+
+
+def test_a_fault_mapped_to_no_gbt24476_fault_code_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        MODBUS_HEAD
+        + "fields:\n  - {name: code, address: 0x10}\n"
+        + 'faults:\n  41: {name: E41, level: 5, gbt24476: "44"}\n',
+    )
+    message = load_error(path)
+    assert message.startswith(f"{path}: ")
+    assert "faults[41].gbt24476" in message
+    assert "'44' is no GB/T 24476 fault code" in message

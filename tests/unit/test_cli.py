@@ -69,7 +69,7 @@ def test_catalogue_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert rows == [
         ["name", "device", "type", "protocol", "fields"],
         ["charger-8port", "charger", "modbus", "90"],
-        ["elevator-nice3000", "elevator", "modbus", "36"],
+        ["elevator-nice3000", "elevator", "modbus", "39"],  # with final limits, earthquake
         ["smoke-alarm", "smoke_alarm", "mqtt", "8"],
     ]
 
@@ -110,7 +110,7 @@ def test_catalogue_show_unknown_profile(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_catalogue_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "catalogue", "check", str(ELEVATOR_YAML))
-    assert (code, out, err) == (0, f"ok: {ELEVATOR_YAML} (36 fields)\n", "")
+    assert (code, out, err) == (0, f"ok: {ELEVATOR_YAML} (39 fields)\n", "")
 
 
 def test_catalogue_check_bad_file_prints_one_line(
@@ -136,7 +136,7 @@ def test_catalogue_check_reports_every_file(
     argv = [str(p) for p in (bad, ELEVATOR_YAML, broken, missing)]
     code, out, err = run(capsys, "catalogue", "check", *argv)
     assert code == 2
-    assert out == f"ok: {ELEVATOR_YAML} (36 fields)\n"
+    assert out == f"ok: {ELEVATOR_YAML} (39 fields)\n"
     lines = err.splitlines()
     assert len(lines) == 3
     assert lines[0].startswith(f"error: {bad}: fields[0] (speed).type")
@@ -149,7 +149,7 @@ def test_catalogue_check_a_directory(capsys: pytest.CaptureFixture[str]) -> None
     assert code == 0
     assert out.splitlines() == [
         f"ok: {PROFILES_DIR / 'charger-8port.yaml'} (90 fields)",
-        f"ok: {PROFILES_DIR / 'elevator-nice3000.yaml'} (36 fields)",
+        f"ok: {PROFILES_DIR / 'elevator-nice3000.yaml'} (39 fields)",
         f"ok: {PROFILES_DIR / 'smoke-alarm.yaml'} (8 fields)",
     ]
 

@@ -53,7 +53,7 @@ def test_elevator_holding_registers_sorted_by_address() -> None:
     rows = _table_rows(text, "Holding registers (read 03, write 06/16)")
     addresses = [int(row[0].split()[0].split("-")[0], 16) for row in rows]
     assert addresses == sorted(addresses)
-    assert len(rows) == 36
+    assert len(rows) == 39  # 36, and the box's final limits and earthquake sensor
     by_key = {row[1]: row for row in rows}
     assert by_key["`speed`"] == [
         "0x1010",
@@ -82,6 +82,14 @@ def test_elevator_fault_table() -> None:
     assert rows[0] == ["22", "E22", "1", "levelling signal abnormal"]
     assert ["41", "E41", "5", "safety circuit open"] in rows
     assert [int(row[0]) for row in rows] == sorted(int(row[0]) for row in rows)
+
+
+def test_elevator_gbt24476_table_lists_only_mapped_faults() -> None:
+    text = render_profile(builtin_catalogue()["elevator-nice3000"])
+    rows = _table_rows(text, "GB/T 24476 fault codes")
+    assert ["41", "E41", "01", "safety circuit open while running"] in rows
+    assert ["49", "E49", "02", "door fails to close"] in rows
+    assert "39" not in [row[0] for row in rows], "motor overheat has no GB/T 24476 code"
 
 
 def test_charger_ports_are_shown_once_with_base_and_stride() -> None:

@@ -180,3 +180,11 @@ def test_readings_without_the_status_block_are_ignored() -> None:
     signals = ElevatorSignals()
     assert signals.update(0.0, {"heatsink_temperature": 40}).fields == {}
     assert signals.update(1.0, {}).events == []
+
+
+def test_speed_percent_of_rated_once_the_rated_speed_was_read() -> None:
+    signals = ElevatorSignals()
+    assert "speed_percent" not in signals.update(0, reading(RUNNING, 3)).fields
+    signals.update(1, {"rated_speed": 1.75})  # the slow group: no car state
+    assert signals.update(2, reading(RUNNING, 3, speed=2.1)).fields["speed_percent"] == 120.0
+    assert signals.update(3, reading(CLOSED, 4)).fields["speed_percent"] == 0.0

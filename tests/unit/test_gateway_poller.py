@@ -377,7 +377,7 @@ async def test_on_change_reports_only_what_changed() -> None:
     sent = [((ts - EPOCH).total_seconds(), f) for _, ts, f in r.sink.readings]
     assert [t for t, _ in sent] == [0.0, 0.04, 2.0]  # full fast, full slow, one change
     fast_keys = {f.key for req in r.poller.plan.group("fast").requests for f in req.fields}
-    assert set(sent[0][1]) == fast_keys | {"stopped_outside_zone_s"}
+    assert set(sent[0][1]) == fast_keys | {"stopped_outside_zone_s", "speed_percent"}
     assert sent[2][1] == {"floor": 5}
 
 

@@ -19,6 +19,7 @@ detail carries the instance number under the group name (``port: 3``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from estatewatch.wire import FieldValue
@@ -37,10 +38,13 @@ from maintenance.domain.signals import Priority, Signal, SignalKind
 __all__ = ["CompiledRule", "compile_rule"]
 
 
-def compile_rule(spec: ConditionRule) -> list[CompiledRule]:
+def compile_rule(
+    spec: ConditionRule, fault_codes: Mapping[int, str] | None = None
+) -> list[CompiledRule]:
+    """The rule's instances; ``fault_codes`` as for :class:`Announcer`."""
     if spec.each is None:
-        return [CompiledRule(spec, None)]
-    return [CompiledRule(spec, n) for n in range(1, spec.each.count + 1)]
+        return [CompiledRule(spec, None, fault_codes)]
+    return [CompiledRule(spec, n, fault_codes) for n in range(1, spec.each.count + 1)]
 
 
 class CompiledRule:
@@ -56,13 +60,18 @@ class CompiledRule:
         "when",
     )
 
-    def __init__(self, spec: ConditionRule, instance: int | None) -> None:
+    def __init__(
+        self,
+        spec: ConditionRule,
+        instance: int | None,
+        fault_codes: Mapping[int, str] | None = None,
+    ) -> None:
         self.id = spec.name
         self._instance: tuple[str, int] | None = None
         if spec.each is not None and instance is not None:
             self.id = f"{spec.name}/{spec.each.group}{instance}"
             self._instance = (spec.each.group, instance)
-        self._announce = Announcer(spec)
+        self._announce = Announcer(spec, fault_codes)
         self.when = compile_condition(spec.when, instance)
         self.for_s = spec.for_ or 0.0
         self.repeat = (spec.repeat.count, spec.repeat.within) if spec.repeat else None

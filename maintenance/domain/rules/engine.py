@@ -19,7 +19,7 @@ reading with only the fields that changed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,15 +64,26 @@ def _detector(rule: RuleSpec) -> Detector:
 
 
 class RuleEngine:
-    def __init__(self, rules: Sequence[RuleSpec], clock: Clock) -> None:
+    def __init__(
+        self,
+        rules: Sequence[RuleSpec],
+        clock: Clock,
+        *,
+        fault_codes: Mapping[str, Mapping[int, str]] | None = None,
+    ) -> None:
+        """``fault_codes``: device type -> controller fault code -> GB/T 24476 code
+        (:func:`estatewatch.gbt24476.controller_codes`), for rules that take their code
+        from a fault-code field."""
         self._clock = clock
+        self._fault_codes = dict(fault_codes or {})
         self.rules = list(rules)
         compiled: dict[str, list[CompiledRule]] = defaultdict(list)
         detectors: dict[str, list[Detector]] = defaultdict(list)
         self._detectors: list[Detector] = []
         for rule in rules:
             if isinstance(rule, ConditionRule):
-                compiled[rule.device_type].extend(compile_rule(rule))
+                codes = self._fault_codes.get(rule.device_type)
+                compiled[rule.device_type].extend(compile_rule(rule, codes))
             else:
                 detector = _detector(rule)
                 self._detectors.append(detector)
@@ -181,14 +192,19 @@ class RuleEngine:
 
     @classmethod
     def restore(
-        cls, rules: Sequence[RuleSpec], clock: Clock, snapshot: dict[str, Any]
+        cls,
+        rules: Sequence[RuleSpec],
+        clock: Clock,
+        snapshot: dict[str, Any],
+        *,
+        fault_codes: Mapping[str, Mapping[int, str]] | None = None,
     ) -> RuleEngine:
         """An engine carrying on from ``snapshot``: raised alarms stay raised, silently.
 
         State of rules no longer in ``rules`` is dropped; a rule new in ``rules`` starts
         from nothing.
         """
-        engine = cls(rules, clock)
+        engine = cls(rules, clock, fault_codes=fault_codes)
         if snapshot.get("version") != SNAPSHOT_VERSION:
             return engine  # an unknown layout: start afresh rather than misread it
         for key, raw in snapshot["devices"].items():

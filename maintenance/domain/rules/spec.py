@@ -4,8 +4,11 @@ A file holds ``rules:``, a list. A rule is either a *condition rule* (a declarat
 condition over a device's reading fields) or a *detector* (``detector:`` names a
 statistical or time-based detector with its own parameters). Both share the outcome
 fields: ``name`` (the rule id), ``device_type``, ``severity``, ``priority`` (or
-``notice: true`` for a counted notice that opens no work order), ``fault_kind`` and
-``message``. See ``maintenance/rules/default.yaml`` for every kind in use.
+``notice: true`` for a counted notice that opens no work order), ``fault_kind``,
+``message`` and, optionally, ``gbt24476``: the GB/T 24476 code the alarms carry, either
+fixed (``gbt24476: "09"``) or ``{field: fault_code}``, the controller's fault code in that
+reading field translated through the device profiles' map (the field must be in the
+rule's ``detail``). See ``maintenance/rules/default.yaml`` for every kind in use.
 
 Condition syntax (one node per mapping)::
 
@@ -34,6 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from estatewatch.durations import parse_duration
 from estatewatch.errors import ConfigError
+from estatewatch.gbt24476 import CODES
 from estatewatch.validation import format_validation_error, validate
 from maintenance.domain.signals import Priority, Severity
 
@@ -43,6 +47,7 @@ __all__ = [
     "ConditionSpec",
     "DoorZScoreRule",
     "GatewayOfflineRule",
+    "GbtFromField",
     "OfflineRule",
     "RuleSpec",
     "SilentLiftRule",
@@ -165,6 +170,28 @@ class PriorityWhen(BaseModel):
     priority: Priority
 
 
+class GbtFromField(BaseModel):
+    """The code of the controller fault code in ``field`` (through the profiles' map)."""
+
+    model_config = _Spec
+    field: str
+
+
+def _gbt(value: object) -> str | GbtFromField:
+    if isinstance(value, str) and value in CODES:
+        return value
+    if isinstance(value, dict) and list(value) == ["field"] and isinstance(value["field"], str):
+        return GbtFromField(field=value["field"])
+    raise ValueError(
+        f'{value!r} is no GB/T 24476 code; give one of {", ".join(CODES)} (quoted: "09")'
+        " or {field: fault_code}"
+    )
+
+
+# One validator instead of a union, so an error is one line about what may be written.
+Gbt = Annotated[str | GbtFromField, PlainValidator(_gbt)]
+
+
 class _RuleBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -176,6 +203,7 @@ class _RuleBase(BaseModel):
     notice: bool = False
     fault_kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     message: Annotated[str, Field(min_length=1)]
+    gbt24476: Gbt | None = None
 
     @model_validator(mode="after")
     def _outcome(self) -> _RuleBase:
@@ -224,6 +252,11 @@ class ConditionRule(_RuleBase):
                 )
         if self.notice and self.priority_when:
             raise _problem("priority_when: a notice has no priority")
+        if isinstance(self.gbt24476, GbtFromField) and self.gbt24476.field not in self.detail:
+            raise _problem(
+                "gbt24476.field: {f} must be one of the rule's detail fields",
+                f=self.gbt24476.field,
+            )
         used = self.when.fields().union(self.detail, *(p.when.fields() for p in self.priority_when))
         if self.clear is not None:
             used |= self.clear.fields()
@@ -257,6 +290,8 @@ class ConditionRule(_RuleBase):
 class _DetectorBase(_RuleBase):
     @model_validator(mode="after")
     def _message(self) -> _DetectorBase:
+        if isinstance(self.gbt24476, GbtFromField):
+            raise _problem('gbt24476: a detector reads no fault code; give a fixed code ("09")')
         unknown = self.message_names() - self.message_fields()
         if unknown:
             raise _problem(
