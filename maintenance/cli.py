@@ -1,4 +1,5 @@
-"""``estatewatch maintenance ...``: the maintenance database, site import, audit trail.
+"""``estatewatch maintenance ...``: the maintenance database, site import, audit trail,
+maintenance plans (:mod:`maintenance.plans_cli`).
 
 Every action takes the database as ``--db URL`` or ``--data-dir DIR`` (SQLite file
 ``maintenance.db`` in it), else ``ESTATEWATCH_MAINTENANCE_DB_URL`` or
@@ -41,7 +42,8 @@ def register(subparsers: Actions) -> None:
             "  estatewatch maintenance db upgrade\n"
             "  estatewatch maintenance import-site infra/sites/demo-compound.yaml\n"
             "  estatewatch maintenance audit verify --db postgresql+asyncpg://host/estatewatch\n"
-            "  estatewatch maintenance rescue report --site demo --car elev-01"
+            "  estatewatch maintenance rescue report --site demo --car elev-01\n"
+            "  estatewatch maintenance plans list --site demo"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -53,6 +55,9 @@ def register(subparsers: Actions) -> None:
     from maintenance.rescue_cli import add_rescue  # imports this module: not at the top
 
     add_rescue(actions)
+    from maintenance.plans_cli import add_plans  # imports this module: not at the top
+
+    add_plans(actions)
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -95,8 +100,11 @@ def _add_run(actions: Actions) -> None:
         ("--rules", "rules_path", Path, "rule file (default: maintenance/rules/default.yaml)"),
         ("--sla-policy", "sla_policy_path", Path, "SLA policy file (default: P1 10 min/1 h/4 h)"),
         ("--webhooks", "webhooks_path", Path, "webhook subscriptions file (default: none)"),
+        ("--checklist", "checklist_path", Path, "maintenance checklist (default: TSG T5002)"),
+        ("--checklist-extra", "checklist_extra", str, "a site's extra checklist items, a,b"),
         ("--tick-interval", "tick_interval", float, "seconds between time-rule ticks (1.0)"),
         ("--sla-interval", "sla_interval", float, "seconds between SLA checks (15)"),
+        ("--plan-interval", "plan_interval", float, "seconds between plan runs (3600)"),
     ):
         run.add_argument(option, dest=dest, type=kind, help=text)
     add_migrate_option(run)

@@ -21,6 +21,13 @@ from estatewatch.mqtt import ALL_SITES, parse_sites
 from maintenance.db.engine import default_url
 
 
+def _paths(value: object) -> object:
+    """``a.yaml,b.yaml`` (the environment's form) as a list of paths."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 class MaintenanceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ESTATEWATCH_MAINTENANCE_", extra="forbid")
 
@@ -39,9 +46,15 @@ class MaintenanceSettings(BaseSettings):
     rules_path: Path | None = None  # None: the shipped maintenance/rules/default.yaml
     sla_policy_path: Path | None = None  # None: the built-in SLA policy (P1 10 min / 1 h / 4 h)
     webhooks_path: Path | None = None  # None: no webhooks
+    # The maintenance checklist (None: the shipped TSG T5002 traction-elevator items) and
+    # a site's extra items ("a.yaml,b.yaml" in the environment).
+    checklist_path: Path | None = None
+    checklist_extra: Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_paths)] = ()
     tick_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     sla_interval: Annotated[float, Field(gt=0, le=3600)] = 15.0
     snapshot_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # Seconds between runs of the maintenance-plan scheduler (visits, overdue alarms).
+    plan_interval: Annotated[float, Field(gt=0, le=86400)] = 3600.0
     # Migrate the database at start instead of refusing one that is behind. Off: one
     # process (`estatewatch maintenance db upgrade`) migrates, so two never race.
     migrate: bool = False

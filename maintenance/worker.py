@@ -14,6 +14,8 @@ rule). Invalid messages go to the dead-letter file, as in ingest.
 
 The scheduler, every ``tick_interval``: time-based rules (offline devices, silent lifts,
 durations completed without new data); every ``sla_interval``: SLA escalations; every
+``plan_interval`` (an hour): the maintenance plans' visits and overdue alarms
+(:func:`maintenance.services.plans.schedule_visits`); every
 ``snapshot_interval`` and at shutdown: the rule engine's state to ``rule-state.json`` in
 the data directory, written atomically, so a restart neither forgets baselines nor
 re-raises alarms already raised. Webhooks: the worker runs the
@@ -44,16 +46,18 @@ from estatewatch.gbt24476 import controller_codes
 from estatewatch.inbound import Parsed, parse
 from estatewatch.mqtt import Ack, WireConsumer
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
-from maintenance.config_files import DEFAULT_RULES, load_rules, load_sla_policy
+from maintenance.config_files import DEFAULT_RULES, load_checklist, load_rules, load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import prepare_schema
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.checklists import Checklist
 from maintenance.domain.observations import from_event, from_status, from_telemetry
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import Signal
 from maintenance.domain.sla import SlaPolicy
 from maintenance.services import check_slas, handle_signal, refresh_due_times
+from maintenance.services.plans import schedule_visits
 from maintenance.settings import MaintenanceSettings
 from maintenance.webhook_relay import WebhookRelay
 from maintenance.webhooks import WebhookSender, WebhookSettings
@@ -70,6 +74,7 @@ class WorkerCounters:
     alarms_raised: int = 0
     orders_opened: int = 0
     escalations: int = 0
+    visits_opened: int = 0
     errors: int = 0
 
 
@@ -82,9 +87,11 @@ class Detection:
         uow: Callable[[], UnitOfWork],
         clock: Clock,
         policy: SlaPolicy,
+        checklist: Checklist,
     ) -> None:
         self.engine, self._uow, self._clock = engine, uow, clock
         self.policy = policy
+        self.checklist = checklist
         self.counters = WorkerCounters()
 
     async def message(self, message: TelemetryMessage | EventMessage | GatewayStatus) -> None:
@@ -139,6 +146,14 @@ class Detection:
                 escalation.overdue_minutes,
             )
 
+    async def schedule_visits(self) -> None:
+        run = await schedule_visits(self._uow(), self._clock, self.checklist, self.policy)
+        self.counters.visits_opened += len(run.visits_opened)
+        for order in run.visits_opened:
+            log.info("maintenance visit %s opened", order)
+        for car in run.overdue:
+            log.warning("maintenance visit overdue on %s", car)
+
 
 def load_engine(settings: MaintenanceSettings, clock: Clock) -> RuleEngine:
     rules = load_rules(settings.rules_path or DEFAULT_RULES)
@@ -175,6 +190,7 @@ async def running_maintenance(
     """The worker running inside the ``async with``: consuming, ticking, saving state."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     policy = load_sla_policy(settings.sla_policy_path)
+    checklist = load_checklist(settings.checklist_path, settings.checklist_extra)
     hooks = (
         WebhookSettings.load(settings.webhooks_path)
         if settings.webhooks_path
@@ -192,7 +208,9 @@ async def running_maintenance(
         refreshed = await refresh_due_times(SqlUnitOfWork(sessions, sla=policy))
         if refreshed:
             log.info("maintenance: recomputed the SLA due times of %d open orders", refreshed)
-        detection = Detection(engine, lambda: SqlUnitOfWork(sessions, sla=policy), clock, policy)
+        detection = Detection(
+            engine, lambda: SqlUnitOfWork(sessions, sla=policy), clock, policy, checklist
+        )
         stack.callback(save_engine, engine, settings.data_dir)
 
         async def handle(parsed: Parsed, ack: Ack) -> None:
@@ -231,7 +249,7 @@ async def running_maintenance(
 
 async def _schedule(detection: Detection, settings: MaintenanceSettings) -> None:
     loop = asyncio.get_running_loop()
-    next_sla = next_save = loop.time()
+    next_sla = next_save = next_plan = loop.time()
     while True:
         await asyncio.sleep(settings.tick_interval)
         try:
@@ -240,6 +258,9 @@ async def _schedule(detection: Detection, settings: MaintenanceSettings) -> None
             if now >= next_sla:
                 next_sla = now + settings.sla_interval
                 await detection.check_slas()
+            if now >= next_plan:
+                next_plan = now + settings.plan_interval
+                await detection.schedule_visits()
             if now >= next_save:
                 next_save = now + settings.snapshot_interval
                 save_engine(detection.engine, settings.data_dir)

@@ -15,6 +15,7 @@ from api.routes import (
     events,
     kpis,
     photos,
+    plans,
     requests,
     rescues,
     system,
@@ -40,4 +41,5 @@ ROUTERS: list[APIRouter] = [
     assets.router,
     telemetry.router,
     events.router,
+    plans.router,
 ]

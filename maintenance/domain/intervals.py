@@ -9,7 +9,7 @@ committee and the public board read them.
 
 The rule (figures from :mod:`.evidence`, thresholds in :class:`IntervalPolicy`):
 
-1. Not eligible (the site allows no stretch, the car is offline, or its inspection
+1. Not eligible (the site allows no stretch, the car is offline or sends no data, or its inspection
    certificate has expired or is unknown): the statutory 15 days, clamped to the limits.
 2. Otherwise each finding caps the interval, and the lowest cap wins:
    - faults per 1,000 trips since the last visit at or above the evidence policy's
@@ -146,7 +146,7 @@ def on_demand_interval(
     if limits.max_days <= STATUTORY_INTERVAL_DAYS:
         return IntervalDecision(fixed, (f"the site's limit is {limits.max_days} days",))
     if not health.online:
-        return IntervalDecision(fixed, ("not monitored: the car is offline",))
+        return IntervalDecision(fixed, ("not monitored: the car is offline or sends no data",))
     if not health.inspection_valid:
         return IntervalDecision(fixed, ("inspection certificate expired or unknown",))
     findings = _findings(health, limits, policy)

@@ -34,6 +34,7 @@ from maintenance.domain.checklists import LEVELS, Level
 from maintenance.domain.errors import InvalidRequest
 
 __all__ = [
+    "OVERDUE_RULE",
     "PERIOD_MONTHS",
     "STATUTORY_INTERVAL_DAYS",
     "Plan",
@@ -43,6 +44,9 @@ __all__ = [
     "months_between",
     "schedule",
 ]
+
+OVERDUE_RULE: Final = "maintenance_overdue"
+"""The alarm rule of a car past its due date with no visit completed (one per car)."""
 
 STATUTORY_INTERVAL_DAYS: Final = 15
 """Fact (domain.md): every elevator is serviced at least once every 15 days, unless an

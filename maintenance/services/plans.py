@@ -38,7 +38,7 @@ from maintenance.domain.intervals import (
     IntervalLimits,
     on_demand_interval,
 )
-from maintenance.domain.plans import STATUTORY_INTERVAL_DAYS, Plan, PlannedCar
+from maintenance.domain.plans import OVERDUE_RULE, STATUTORY_INTERVAL_DAYS, Plan, PlannedCar
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import DeviceRef, Priority, Signal
 from maintenance.domain.site_time import to_site_time
@@ -58,7 +58,6 @@ __all__ = [
     "sign_visit",
 ]
 
-OVERDUE_RULE: Final = "maintenance_overdue"
 VISIT_PRIORITY: Final[Priority] = "P3"
 DEFECT_PRIORITY: Final[Priority] = "P3"
 _DAY: Final = timedelta(days=1)

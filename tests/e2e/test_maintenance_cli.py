@@ -90,14 +90,25 @@ def test_the_worker_started_with_migrate_migrates_and_runs(
 ) -> None:
     data = tmp_path / "data"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "cli", "maintenance", "run", "--migrate",
-         "--mqtt-port", str(mosquitto.port), "--data-dir", str(data),
-         "--client-id", f"maint-{tmp_path.name[-8:]}"],
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "maintenance",
+            "run",
+            "--migrate",
+            "--mqtt-port",
+            str(mosquitto.port),
+            "--data-dir",
+            str(data),
+            "--client-id",
+            f"maint-{tmp_path.name[-8:]}",
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )  # fmt: skip
+    )
 
     def revision() -> str | None:
         try:
@@ -118,3 +129,50 @@ def test_the_worker_started_with_migrate_migrates_and_runs(
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)
     assert worker.returncode == 0, output
+
+
+def test_plans_limits_schedule_list_and_show(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert estatewatch("maintenance", "db", "upgrade", *data, cwd=tmp_path).returncode == 0
+    assert estatewatch("maintenance", "import-site", str(DEMO), *data, cwd=tmp_path).returncode == 0
+
+    done = estatewatch(
+        "maintenance", "plans", "limits", "demo", "--min", "30", "--max", "15", *data, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stderr == "estatewatch: error: --min/--max: min_days 30 is above max_days 15\n"
+    done = estatewatch(
+        "maintenance", "plans", "limits", "demo", "--min", "15", "--max", "30", *data, cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (0, "site demo: 15 to 30 days; 0 plans\n")
+
+    bad = tmp_path / "extra.yaml"
+    bad.write_text(
+        "items:\n  - {name: S01, level: monthly, area: car, title: t, title_zh: t,"
+        " requirement: r}\n"
+    )
+    done = estatewatch(
+        "maintenance", "plans", "schedule", "--checklist-extra", str(bad), *data, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert f"{bad}: items[0] (S01).level: Input should be" in done.stderr
+
+    done = estatewatch("maintenance", "plans", "schedule", *data, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("6 plans created, 6 visits opened (WO-")
+    assert done.stderr == ""
+
+    done = estatewatch("maintenance", "plans", "list", "--site", "demo", *data, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["car", "every", "last", "visit", "next", "due", "level", "visit"]
+    first = lines[1].split()
+    assert first[:2] == ["demo/elevator/elev-01", "15d"]
+    assert first[4] == "yearly"
+    assert "demo/elevator/elev-01: new plan: the statutory 15 days" in done.stdout
+
+    done = estatewatch("maintenance", "plans", "show", first[5], *data, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"visit {first[5]}: demo/elevator/elev-01, yearly, due ")
+    assert "HM29  open           Door lock engagement depth" in done.stdout
+    assert len([line for line in done.stdout.splitlines() if " open " in line]) == 76
