@@ -38,31 +38,36 @@ class GbtCode:
     """In English, as the platform's pages name it (the web pages translate it)."""
 
 
+def N_(name: str) -> str:  # noqa: N802 - gettext's name for "translate later"
+    """Marks a name for the web app's catalogue (api/web/babel.cfg reads this file)."""
+    return name
+
+
 def _table(*rows: tuple[str, CodeKind, str]) -> dict[str, GbtCode]:
     return {code: GbtCode(code, kind, name) for code, kind, name in rows}
 
 
 CODES: Final[Mapping[str, GbtCode]] = _table(
-    ("01", "fault", "safety circuit open while running"),
-    ("02", "fault", "door fails to close"),
-    ("03", "fault", "door fails to open"),
-    ("04", "fault", "car stopped outside the door zone"),
-    ("05", "fault", "unintended car movement"),
-    ("06", "fault", "motor running-time limiter tripped"),
-    ("07", "fault", "floor position lost"),
-    ("08", "fault", "restart prevented"),
-    ("09", "fault", "overtravel at the top"),
-    ("10", "fault", "overtravel at the bottom"),
-    ("11", "fault", "passengers trapped"),
-    ("40", "event", "back to normal service"),
-    ("41", "event", "mains power lost"),
-    ("42", "event", "out of service"),
-    ("43", "event", "inspection mode"),
-    ("44", "event", "fire return"),
-    ("45", "event", "firefighter service"),
-    ("46", "event", "emergency power"),
-    ("47", "event", "earthquake mode"),
-    ("90", "alarm", "alarm button pressed"),
+    ("01", "fault", N_("safety circuit open while running")),
+    ("02", "fault", N_("door fails to close")),
+    ("03", "fault", N_("door fails to open")),
+    ("04", "fault", N_("car stopped outside the door zone")),
+    ("05", "fault", N_("unintended car movement")),
+    ("06", "fault", N_("motor running-time limiter tripped")),
+    ("07", "fault", N_("floor position lost")),
+    ("08", "fault", N_("restart prevented")),
+    ("09", "fault", N_("overtravel at the top")),
+    ("10", "fault", N_("overtravel at the bottom")),
+    ("11", "fault", N_("passengers trapped")),
+    ("40", "event", N_("back to normal service")),
+    ("41", "event", N_("mains power lost")),
+    ("42", "event", N_("out of service")),
+    ("43", "event", N_("inspection mode")),
+    ("44", "event", N_("fire return")),
+    ("45", "event", N_("firefighter service")),
+    ("46", "event", N_("emergency power")),
+    ("47", "event", N_("earthquake mode")),
+    ("90", "alarm", N_("alarm button pressed")),
 )
 
 

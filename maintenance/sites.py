@@ -13,6 +13,10 @@ targets that override it, the backup maintainer and the emergency services numbe
 the escalation chain. Each elevator has a short ``rescue_code`` shown in its car (its QR
 page) that a trapped passenger can give; a car without one in the file gets one derived
 from its site and device id (:func:`derived_rescue_code`).
+
+An elevator's ``registration_code`` is its equipment registration code (usually 20
+digits, on its use registration certificate): what regulators' lift platforms key a car
+by, and what the regulator feed (:mod:`maintenance.regulator_feed`) sends.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 Party = Annotated[str, Field(min_length=1, max_length=100)]
 RESCUE_CODE_PATTERN: Final = r"^[0-9A-Z]{4,12}$"
 RescueCode = Annotated[str, Field(pattern=RESCUE_CODE_PATTERN)]
+RegistrationCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{10,32}$")]
 _CODE_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
 
@@ -72,6 +77,8 @@ class Elevator(_Device):
     maintenance_contractor: Text | None = None
     rescue_code: RescueCode | None = None
     """Shown in the car; derived from the site and device id when not given."""
+    registration_code: RegistrationCode | None = None
+    """The equipment registration code regulators know the car by (none: not reported)."""
 
     @model_validator(mode="after")
     def _inspected_after_install(self) -> Self:

@@ -280,6 +280,7 @@ async def get_asset(
         "last_safety_inspection": facts.last_safety_inspection,
         "maintenance_contractor": facts.maintenance_contractor,
         "ports": facts.ports,
+        "registration_code": facts.registration_code,
     }
     fields = (
         None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.committee import TelemetryState
 from maintenance.domain.evidence import Finding, Recommendation
@@ -73,6 +73,9 @@ class AssetDetailOut(AssetOut):
     last_safety_inspection: date | None
     maintenance_contractor: str | None
     ports: int | None
+    registration_code: str | None = Field(
+        default=None, description="an elevator's equipment registration code, for regulators"
+    )
     telemetry: TelemetryState
     telemetry_error: str | None
     latest: dict[str, FieldValue] | None

@@ -77,6 +77,11 @@ Place = Annotated[
 ]
 
 
+GbtCode = Annotated[
+    str | None, Field(description="the GB/T 24476 fault/event/alarm code regulators know it by")
+]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -194,6 +199,7 @@ class WorkOrderSummaryOut(BaseModel):
     created_at: datetime
     due_at: datetime | None = Field(description="when the earliest running SLA clock is due")
     overdue: bool
+    gbt24476_code: GbtCode = None
 
     @classmethod
     def of(cls, summary: WorkOrderSummary) -> WorkOrderSummaryOut:
@@ -381,6 +387,7 @@ class WorkOrderOut(BaseModel):
     )
     clocks: list[SlaClockOut]
     history: list[HistoryOut]
+    gbt24476_code: GbtCode = None
 
     @classmethod
     def of(cls, detail: WorkOrderDetail, *, for_resident: bool = False) -> WorkOrderOut:
@@ -422,6 +429,7 @@ class WorkOrderOut(BaseModel):
             due_at=detail.due_at,
             clocks=[SlaClockOut.of(clock) for clock in detail.clocks],
             history=[HistoryOut.of(entry) for entry in history],
+            gbt24476_code=order.code,
         )
 
 
@@ -447,6 +455,7 @@ class AlarmOut(BaseModel):
     acknowledged_at: datetime | None
     cleared_at: datetime | None
     work_order_id: str | None
+    gbt24476_code: GbtCode = None
 
     @classmethod
     def of(cls, alarm: AlarmSummary) -> AlarmOut:
@@ -473,6 +482,7 @@ class AlarmOut(BaseModel):
             acknowledged_at=alarm.acknowledged_at,
             cleared_at=alarm.cleared_at,
             work_order_id=alarm.work_order_id,
+            gbt24476_code=alarm.code,
         )
 
 

@@ -20,6 +20,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, Template, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from estatewatch.gbt24476 import CODES
 from maintenance.domain.site_time import DEFAULT_TIMEZONE
 
 __all__ = ["DEFAULT_FORMAT", "DEFAULT_TIMEZONE", "TEMPLATE_DIR", "Templates", "localtime"]
@@ -75,6 +76,7 @@ class Templates:
         env.filters["localtime"] = localtime_filter
         env.globals["locale"] = locale
         env.globals["lang"] = locale.replace("_", "-")
+        env.globals["gbt24476"] = CODES  # names a fault's GB/T 24476 code (_gbt24476.html)
         return env
 
     @property

@@ -99,6 +99,7 @@ def alarm_rows(alarm: Alarm) -> Rows:
         "acknowledged_at": alarm.acknowledged_at,
         "cleared_at": alarm.cleared_at,
         "work_order_id": alarm.work_order_id,
+        "code": alarm.code,
     }
     return {key(ALARM, row): row}
 
@@ -120,6 +121,7 @@ def alarm_from_row(row: RowData) -> Alarm:
         acknowledged_at=row["acknowledged_at"],
         cleared_at=row["cleared_at"],
         work_order_id=row["work_order_id"],
+        code=row["code"],
     )
 
 
@@ -324,6 +326,7 @@ def order_rows(order: WorkOrder, policy: SlaPolicy) -> Rows:
         "cancel_reason": order.cancel_reason,
         "due_at": order_due_at(order, policy),
         "due_policy": policy.due_fingerprint,
+        "code": order.code,
     }
     rows = {key(WORK_ORDER, row): row}
     for items in ITEM_LISTS:
@@ -404,4 +407,5 @@ def order_from_rows(row: RowData, items: Mapping[Table, Sequence[RowData]]) -> W
         escalations=lists["escalations"],
         arrivals=lists["arrivals"],
         rescue=_rescue_from_row(items[RESCUE][0]) if items.get(RESCUE) else None,
+        code=row["code"],
     )

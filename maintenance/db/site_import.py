@@ -155,6 +155,7 @@ def _asset_columns(site: str, device: Device, building_id: int) -> Columns:
                 "floors_served",
                 "last_safety_inspection",
                 "maintenance_contractor",
+                "registration_code",
             }
         )
         values["rescue_code"] = device.rescue_code or derived_rescue_code(site, device.name)

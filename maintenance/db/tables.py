@@ -142,6 +142,8 @@ class Asset(Base):
     ports: Mapped[int | None] = mapped_column(Integer)
     rescue_code: Mapped[str | None] = mapped_column(String(12), unique=True)
     """An elevator's code for a trapped passenger to give (unique across sites)."""
+    registration_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    """An elevator's equipment registration code, for regulators (revision 0014)."""
 
 
 class AuditRow(Base):
@@ -230,6 +232,8 @@ class WorkOrderRow(Base):
     unit of work at every change; ``due_policy`` names the targets it was computed under
     (``SlaPolicy.due_fingerprint``), so a changed policy is found and recomputed."""
     due_policy: Mapped[str | None] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(2))
+    """GB/T 24476 code (revision 0014)."""
 
 
 class AlarmRow(Base):
@@ -267,6 +271,8 @@ class AlarmRow(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     work_order_id: Mapped[str | None] = mapped_column(ForeignKey("work_order.id"), index=True)
+    code: Mapped[str | None] = mapped_column(String(2))
+    """GB/T 24476 code (revision 0014)."""
 
 
 class _OrderItem:

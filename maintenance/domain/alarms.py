@@ -68,6 +68,8 @@ class Alarm:
     acknowledged_at: datetime | None = None
     cleared_at: datetime | None = None
     work_order_id: str | None = None
+    code: str | None = None
+    """The GB/T 24476 code regulators know the fault by (:mod:`estatewatch.gbt24476`)."""
     pending_events: list[DomainEvent] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -83,6 +85,7 @@ class Alarm:
             raised_at=signal.at,
             last_seen=signal.at,
             building=signal.building,
+            code=signal.code,
         )
         alarm._emit("raised", signal.at, detail={"rule": signal.rule, "device": str(signal.device)})
         return alarm
@@ -132,6 +135,10 @@ class Alarm:
         actor: Actor | None = None,
         detail: dict[str, str] | None = None,
     ) -> None:
+        detail = detail or {}
+        if self.code is not None and action in ("raised", "cleared"):
+            # The regulator feed reports a coded alarm's start and end from these entries.
+            detail |= {"code": self.code, "device": str(self.device), "rule": self.rule}
         self.pending_events.append(
             DomainEvent(
                 subject="alarm",
@@ -139,7 +146,7 @@ class Alarm:
                 action=action,
                 at=at,
                 actor=actor,
-                detail=detail or {},
+                detail=detail,
             )
         )
 
@@ -162,6 +169,7 @@ class OpenOrder:
     priority: Priority
     repeat_of: str | None = None
     source: Literal["alarm"] = "alarm"
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,5 +219,6 @@ def decide(
             fault_kind=signal.fault_kind,
             priority=signal.priority,
             repeat_of=repeat_of(last_closed, signal.at),
+            code=signal.code,
         ),
     )

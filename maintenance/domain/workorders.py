@@ -300,6 +300,8 @@ class WorkOrder:
     arrivals: list[Arrival] = field(default_factory=list)
     rescue: Rescue | None = None
     """The rescue timeline of a rescue order (category ``rescue``); None for others."""
+    code: str | None = None
+    """The GB/T 24476 code of the alarm that opened it (:mod:`estatewatch.gbt24476`)."""
     pending_events: list[DomainEvent] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -322,6 +324,7 @@ class WorkOrder:
         repeat_of: str | None = None,
         alarm_ids: tuple[str, ...] = (),
         rescue: RescueTargets | None = None,
+        code: str | None = None,
     ) -> WorkOrder:
         """``rescue``: the site's rescue targets, for a rescue order (its timeline starts
         now, reported)."""
@@ -347,6 +350,7 @@ class WorkOrder:
             alarm_ids=list(alarm_ids),
             entered_at={Status.NEW: now},
             rescue=None if rescue is None else Rescue(targets=rescue, reported_at=now),
+            code=code,
         )
         detail = {"priority": priority, "source": source, "asset": asset}
         if repeat_of:

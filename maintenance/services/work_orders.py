@@ -152,6 +152,7 @@ async def _place_alarm(
             repeat_of=step.repeat_of,
             alarm_ids=(alarm.id,),
             rescue=rescue,
+            code=step.code,
         )
         await uow.work_orders.add(order)
     alarm.link_work_order(order.id)

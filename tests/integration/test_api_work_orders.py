@@ -347,3 +347,31 @@ async def test_alarms_list_filter_and_acknowledge(desk: Desk) -> None:
     unacked = await desk.ok("GET", "/api/v1/alarms", "mgr", acknowledged="false")
     assert [a["id"] for a in unacked["items"]] == [made[2], made[1]]
     assert_problem(await desk.call("GET", "/api/v1/alarms", "res"), 403)
+
+
+async def test_a_coded_alarm_and_its_order_carry_the_gbt24476_code(desk: Desk) -> None:
+    sessions = desk.api.services.sessions
+    signal = Signal(
+        kind="raised",
+        rule="overtravel_top",
+        device=DeviceRef("demo", "elevator", "elev-01"),
+        at=T0,
+        severity="critical",
+        priority="P2",
+        fault_kind="overtravel",
+        message="overtravel at the top: car on the final limit at 51.3 m (load 0.0 %)",
+        building="B1",
+        code="09",
+    )
+    outcome = await services.handle_signal(SqlUnitOfWork(sessions), signal, desk.clock)
+    assert outcome.alarm is not None
+    assert outcome.work_order is not None
+
+    (alarm,) = (await desk.ok("GET", "/api/v1/alarms", "mgr"))["items"]
+    assert (alarm["id"], alarm["gbt24476_code"]) == (outcome.alarm.id, "09")
+    (listed,) = (await desk.ok("GET", WO, "mgr"))["items"]
+    assert listed["gbt24476_code"] == "09"
+    order = await desk.ok("GET", f"{WO}/{outcome.work_order.id}", "mgr")
+    assert order["gbt24476_code"] == "09"
+    by_hand = await desk.ok("GET", f"{WO}/{await desk.order(5)}", "mgr")
+    assert by_hand["gbt24476_code"] is None, "an order a person opened has no code"

@@ -61,6 +61,7 @@ RAISED = Signal(
     fault_kind="door",
     message="door fails to close (E49)",
     building="B3",
+    code="02",
 )
 
 
@@ -115,6 +116,7 @@ def open_order(
         requested_by=RESIDENT.user_id,
         description="It takes ages, and reopens twice.",
         rescue=targets if rescue else None,
+        code="11" if rescue else None,
     )
 
 

@@ -157,3 +157,20 @@ def test_a_cleared_alarm_cannot_be_bumped_or_cleared_again() -> None:
         alarm.bump(RAISED)
     with pytest.raises(DomainError, match="cannot clear"):
         alarm.clear(T0)
+
+
+def test_a_coded_signal_gives_the_alarm_its_order_and_its_audit_entries_the_code() -> None:
+    coded = replace(RAISED, code="02")
+    step = decide(coded, None, None, None).work_order
+    assert isinstance(step, OpenOrder)
+    assert step.code == "02"
+    alarm = Alarm.raise_from("ALM-1", coded)
+    alarm.clear(T0 + timedelta(minutes=5))
+    raised, cleared = alarm.pull_events()
+    for event in (raised, cleared):
+        assert event.detail == {"code": "02", "rule": "door_stuck", "device": str(ELEV)}
+    plain = Alarm.raise_from("ALM-2", RAISED)
+    assert (plain.code, plain.pull_events()[0].detail) == (
+        None,
+        {"rule": "door_stuck", "device": str(ELEV)},
+    )

@@ -56,6 +56,9 @@ def test_the_demo_site_file_describes_the_simulated_compound() -> None:
         age = (TODAY - car.install_date).days / 365.25
         assert age == pytest.approx(ELEVATOR_AGES[n], abs=0.5), device_id
     assert sum(1 for car in elevators.values() if (TODAY - car.install_date).days > 15 * 365)
+    codes = {car.registration_code for car in elevators.values()}
+    assert None not in codes
+    assert len(codes) == 6, "each car has its own registration code"
 
 
 def test_a_good_file_loads(tmp_path: Path) -> None:
@@ -116,6 +119,11 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
             "last_safety_inspection: 2001-05-20",
             f"{CAR}: Value error,"
             " last_safety_inspection 2001-05-20 is before install_date 2008-09-16",
+        ),
+        (
+            "floors_served: 11\n",
+            "floors_served: 11\n        registration_code: 3110-33\n",
+            f"{CAR}.registration_code: String should match pattern",
         ),
         ("site: test-site\n", "", "site: Field required"),
         (

@@ -57,6 +57,7 @@ class AlarmSummary:
     acknowledged_at: datetime | None
     cleared_at: datetime | None
     work_order_id: str | None
+    gbt24476_code: str | None = None
 
 
 def _alarm_clauses(filters: AlarmFilters) -> list[ColumnElement[bool]]:
@@ -123,4 +124,5 @@ def _alarm_summary(row: RowData) -> AlarmSummary:
         acknowledged_at=row["acknowledged_at"],
         cleared_at=row["cleared_at"],
         work_order_id=row["work_order_id"],
+        gbt24476_code=row["code"],
     )

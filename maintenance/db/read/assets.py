@@ -74,6 +74,7 @@ class AssetFacts:
     last_safety_inspection: date | None
     maintenance_contractor: str | None
     ports: int | None
+    registration_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ async def asset_facts(session: AsyncSession, assets: Iterable[AssetInfo]) -> dic
             last_safety_inspection=row.last_safety_inspection,
             maintenance_contractor=row.maintenance_contractor,
             ports=row.ports,
+            registration_code=row.registration_code,
         )
         for row in rows
     }

@@ -124,6 +124,8 @@ class WorkOrderSummary:
     due_at: datetime | None
     """When the earliest running SLA clock is due; None when none runs."""
     overdue: bool
+    gbt24476_code: str | None = None
+    """The GB/T 24476 code of the alarm that opened it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +235,7 @@ async def list_work_orders(
             WO.requested_by,
             WO.created_at,
             WO.due_at,
+            WO.code,
             sort_value.label("sort_value"),
         )
         .where(*where)
@@ -261,6 +264,7 @@ def _summary(row: RowData, now: datetime) -> WorkOrderSummary:
         created_at=row["created_at"],
         due_at=due,
         overdue=due is not None and due < now,
+        gbt24476_code=row["code"],
     )
 
 
