@@ -11,6 +11,9 @@ what :func:`webhook_event` makes of each entry.
 | ``sla.breached`` | ``work_order.escalated``: an SLA clock passed a level (once each) |
 | ``vote.needed`` | ``proposal.vote_opened``: an owners' vote on a proposal is open |
 
+(``regulator.report``, from ``alarm.raised`` and ``alarm.cleared`` of coded alarms, is
+made by :mod:`maintenance.regulator_feed`, which needs the cars' registration codes.)
+
 The event's ``id`` is the audit entry's id: the same on every re-send, so receivers can
 drop repeats. ``data`` names the entity (``{"work_order": id}`` or ``{"proposal": id}``),
 the ``action``, its time ``at``, the ``actor`` as audited (``role:user_id``, or

@@ -4,8 +4,9 @@ Every change is audited in the transaction that makes it, so an event is never c
 without its audit entry nor the other way round. :class:`WebhookRelay` (run by the
 maintenance worker, once per database) reads the entries after its cursor every
 ``interval``, turns each into at most one webhook event
-(:func:`~maintenance.notify.webhook_event`, the entry's id as the event id) and
-publishes it through the running :class:`~maintenance.webhooks.WebhookSender`.
+(:func:`~maintenance.notify.webhook_event`, or a regulator report,
+:func:`~maintenance.regulator_feed.regulator_report`; the entry's id as the event id)
+and publishes it through the running :class:`~maintenance.webhooks.WebhookSender`.
 
 Delivery guarantee: at least once, within the sender's retry budget
     The cursor (table ``webhook_cursor``, :mod:`maintenance.db.webhook_cursor`) advances
@@ -44,9 +45,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from maintenance.db import webhook_cursor
+from maintenance.db.read.assets import registration_codes
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.notify import webhook_event
+from maintenance.regulator_feed import needs_registrations, regulator_report
 from maintenance.webhooks import WebhookSender
 
 __all__ = ["WebhookRelay"]
@@ -143,6 +146,7 @@ class WebhookRelay:
         """Publish the entries after those read so far, then save settled progress."""
         room = self._window - len(self._unsettled)
         if room > 0:
+            registrations: dict[str, str] = {}
             async with self._readers() as session, session.begin():
                 rows = list(
                     await session.scalars(
@@ -152,12 +156,14 @@ class WebhookRelay:
                         .limit(room)
                     )
                 )
+                if any(needs_registrations(row) for row in rows):
+                    registrations = await registration_codes(session)
             for row in rows:
-                self._publish(row)
+                self._publish(row, registrations)
         await self._save_settled()
 
-    def _publish(self, row: AuditRow) -> None:
-        event = webhook_event(row)
+    def _publish(self, row: AuditRow, registrations: dict[str, str]) -> None:
+        event = webhook_event(row) or regulator_report(row, registrations)
         entry = _Entry(row.id, waiting=0 if event is None else 1)
         if event is not None:
             self._sender.publish(

@@ -2,7 +2,9 @@
 
 Event types: ``work_order.created_p1`` (a life-safety order was opened), ``sla.breached``,
 ``approval.needed`` (spending waits for the committee), ``vote.needed`` (a proposal waits
-for the owners' vote). Each subscription names its URL, its secret and the types it wants.
+for the owners' vote), ``regulator.report`` (a GB/T 24476 fault, event or alarm for a
+city's lift platform: :mod:`maintenance.regulator_feed`). Each subscription names its
+URL, its secret and the types it wants.
 
 Wire format
     ``POST`` with the JSON body ``{"id", "type", "created_at", "data"}`` (``id`` is the
@@ -75,7 +77,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EventType = Literal["work_order.created_p1", "sla.breached", "approval.needed", "vote.needed"]
+EventType = Literal[
+    "work_order.created_p1", "sla.breached", "approval.needed", "vote.needed", "regulator.report"
+]
 EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 
 EVENT_HEADER: Final = "X-Estatewatch-Event"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,8 +27,9 @@ from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
-from maintenance.domain.signals import DeviceRef, Signal
+from maintenance.domain.signals import DeviceRef, Signal, SignalKind
 from maintenance.domain.sla import SlaPolicy
+from maintenance.sites import load_site_file
 from maintenance.webhook_relay import WebhookRelay
 from maintenance.webhooks import WebhookSender
 
@@ -38,6 +39,7 @@ __all__ = ["receiver"]  # the imported fixture: pytest finds it here by name
 
 
 INTERVAL = 0.05
+DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
 MANAGER = Actor("mgr-1", "manager")
 TECH = Actor("tech-1", "technician")
 
@@ -174,3 +176,82 @@ async def test_what_was_not_confirmed_is_sent_after_a_restart_and_nothing_twice(
     async with relaying(db, receiver.url("/hook")):  # confirmed: not sent again
         await asyncio.sleep(10 * INTERVAL)
     assert len(receiver.requests) == failed + 1
+
+
+# --- the regulator feed ------------------------------------------------------------------
+
+
+def coded_signal(kind: SignalKind, elevator: str) -> Signal:
+    return replace(
+        p1_signal(elevator),
+        kind=kind,
+        rule="overtravel_top",
+        priority="P2",
+        fault_kind="overtravel",
+        message="overtravel at the top",
+        code="09",
+    )
+
+
+async def test_coded_alarms_reach_the_regulator_keyed_by_registration_code(
+    db: Db, receiver: Receiver
+) -> None:
+    async with SqlUnitOfWork(db.sessions) as uow:
+        await uow.sites.import_file(load_site_file(DEMO), actor="cli:test", at=now(), source="t")
+        await uow.commit()
+    receiver.script["/regulator"] = [503]  # the platform is briefly down: retried
+    hooks = settings(
+        subscription(receiver.url("/regulator"), "regulator.report"),
+        subscription(receiver.url("/hook"), "work_order.created_p1"),
+    )
+    async with (
+        WebhookSender(hooks, now) as sender,
+        WebhookRelay(sender, db.sessions, db.readers, interval=INTERVAL),
+    ):
+        signals = [coded_signal("raised", "elev-01"), coded_signal("cleared", "elev-01")]
+        for signal in signals:
+            await services.handle_signal(SqlUnitOfWork(db.sessions), signal, now)
+        await db.p1_order("elev-02")  # an uncoded P1: a webhook, no report
+        await until(lambda: sum(r.status == 200 for r in receiver.at("/regulator")) == 2)
+        await db.caught_up()
+        await asyncio.sleep(10 * INTERVAL)
+    first, *delivered = receiver.at("/regulator")
+    assert first.status == 503
+    assert [r.status for r in delivered] == [200, 200]
+    assert all(r.signature_ok for r in receiver.requests)
+    assert first.document["id"] == delivered[0].document["id"], "the retry is the same event"
+    raised, cleared = (r.document for r in delivered)
+    alarm = raised["data"]["alarm"]  # type: ignore[index]
+    assert raised["type"] == "regulator.report"
+    assert raised["id"] == str(await db.audit_id("alarm.raised", alarm))
+    assert raised["data"] == {
+        "registration_code": "31103301002008090001",  # elev-01's in the demo site file
+        "code": "09",
+        "kind": "fault",
+        "name": "overtravel at the top",
+        "state": "raised",
+        "at": signals[0].at.isoformat(),
+        "alarm": alarm,
+        "site": "demo",
+        "device_id": "elev-01",
+        "rule": "overtravel_top",
+    }
+    assert cleared["data"]["state"] == "cleared"  # type: ignore[index]
+    assert cleared["data"]["code"] == "09"  # type: ignore[index]
+    assert [r.document["type"] for r in receiver.at("/hook")] == ["work_order.created_p1"]
+
+
+async def test_a_car_without_a_registration_code_is_not_reported(
+    db: Db, receiver: Receiver
+) -> None:
+    hooks = settings(subscription(receiver.url("/regulator"), "regulator.report"))
+    async with (
+        WebhookSender(hooks, now) as sender,
+        WebhookRelay(sender, db.sessions, db.readers, interval=INTERVAL),
+    ):
+        await services.handle_signal(
+            SqlUnitOfWork(db.sessions), coded_signal("raised", "elev-01"), now
+        )
+        await db.caught_up()
+        await asyncio.sleep(10 * INTERVAL)
+    assert receiver.requests == []

@@ -109,6 +109,21 @@ async def asset_register(
     return register
 
 
+async def registration_codes(session: AsyncSession) -> dict[str, str]:
+    """Elevators' registration codes by asset key (``site/elevator/elev-01``), for those
+    that have one."""
+    query = (
+        select(Site.code, Asset.device_id, Asset.registration_code)
+        .join(Site, Asset.site_id == Site.id)
+        .where(Asset.kind == "elevator", Asset.registration_code.is_not(None))
+    )
+    return {
+        f"{site}/elevator/{device}": code
+        for site, device, code in (await session.execute(query)).all()
+        if code is not None  # the query's filter; this tells the type checker
+    }
+
+
 async def find_asset(session: AsyncSession, device_id: str, site: str | None = None) -> AssetInfo:
     """The registered device ``device_id`` (in ``site``, needed when two sites share it)."""
     found = list((await asset_register(session, device_id=device_id, site=site)).values())
