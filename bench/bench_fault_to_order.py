@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,39 +122,48 @@ async def _measure(
     return latencies
 
 
+@contextmanager
+def running_fleet(cars: int, work: Path, broker: MosquittoInstance) -> Iterator[tuple[str, Any]]:
+    """``estatewatch simulate`` with ``cars`` elevators and ``estatewatch gateway run``
+    polling them into ``broker``; yields the site id and the simulator's inventory."""
+    simulator, inventory_path = start_simulator(cars, work)
+    gateway: subprocess.Popen[bytes] | None = None
+    try:
+        site_file = work / "site.yaml"
+        subprocess.run(
+            [
+                sys.executable, "-m", "cli", "gateway",
+                "config-from-inventory", str(inventory_path),
+                "--uplink", f"127.0.0.1:{broker.port}",
+                "--buffer", str(work / "buffer.sqlite"), "-o", str(site_file),
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        site = yaml.safe_load(site_file.read_text())["site"]
+        gateway = subprocess.Popen(
+            [
+                sys.executable, "-m", "cli", "--log-level", "WARNING",
+                "gateway", "run", "--config", str(site_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        yield site, json.loads(inventory_path.read_text())
+    finally:
+        if gateway is not None:
+            stop_process(gateway)
+        stop_process(simulator)
+
+
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-fault-") as tmp:
         work = Path(tmp)
-        with MosquittoInstance(work / "broker") as broker:
-            simulator, inventory_path = start_simulator(CARS, work)
-            gateway: subprocess.Popen[bytes] | None = None
-            try:
-                site_file = work / "site.yaml"
-                subprocess.run(
-                    [
-                        sys.executable, "-m", "cli", "gateway",
-                        "config-from-inventory", str(inventory_path),
-                        "--uplink", f"127.0.0.1:{broker.port}",
-                        "--buffer", str(work / "buffer.sqlite"), "-o", str(site_file),
-                    ],
-                    check=True,
-                    capture_output=True,
-                )  # fmt: skip
-                site = yaml.safe_load(site_file.read_text())["site"]
-                gateway = subprocess.Popen(
-                    [
-                        sys.executable, "-m", "cli", "--log-level", "WARNING",
-                        "gateway", "run", "--config", str(site_file),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-                inventory = json.loads(inventory_path.read_text())
-                latencies = asyncio.run(_measure(work, site, broker, inventory))
-            finally:
-                if gateway is not None:
-                    stop_process(gateway)
-                stop_process(simulator)
+        with (
+            MosquittoInstance(work / "broker") as broker,
+            running_fleet(CARS, work, broker) as (site, inventory),
+        ):
+            latencies = asyncio.run(_measure(work, site, broker, inventory))
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
     print(
