@@ -20,6 +20,9 @@ out, as None, counts as empty):
     ``asset_id``, ``trips``: trips each elevator made in the period.
 ``operating_hours``
     ``asset_id``, ``hours``: running hours each elevator logged in the period.
+``rescues``
+    ``id`` (the rescue order), ``reported_at``; ``arrived_at``, ``released_at`` or NaT;
+    ``arrive_within_minutes`` float, the site's target; ``false_alarm`` bool.
 
 Which orders each figure looks at ("in the period" = ``period_start <= t < period_end``;
 everything is seen as of ``period_end``, so a later event counts as not yet happened and a
@@ -34,6 +37,9 @@ past month's report does not change when it is re-run):
   resolution less time on hold. MTTR is its mean (overall), and per elevator.
 - Satisfaction and spending: orders **closed** in the period. Satisfied = rating >= 4.
   Spending without a category is reported as ``uncategorised``.
+- Rescues: those **reported** in the period. Arrival time (report to the first arrival
+  on site; on time when within the site's target) and rescue duration (report to the
+  passengers' release), as of period end; false alarms are counted and left out of both.
 - Per elevator: faults in the period, faults per 1,000 trips, MTBF in hours (operating
   hours / faults when the hours are known, else the period's calendar hours / faults,
   see :mod:`.evidence`; None without faults), MTTR, repeat faults. Elevators are those
@@ -62,6 +68,7 @@ __all__ = [
     "KpiRow",
     "Kpis",
     "MinutesStats",
+    "RescueKpis",
     "Satisfaction",
     "SlaCompliance",
     "compute_kpis",
@@ -96,6 +103,14 @@ _WORK_ORDER_TIMES: Final = (
     "response_due_at",
     "feedback_due_at",
 )
+RESCUE_COLUMNS: Final = (
+    "id",
+    "reported_at",
+    "arrived_at",
+    "released_at",
+    "arrive_within_minutes",
+    "false_alarm",
+)
 SATISFIED_FROM: Final = 4
 UNCATEGORISED: Final = "uncategorised"
 ELEVATOR: Final = "elevator"
@@ -118,6 +133,7 @@ class KpiFrames:
     faults: pd.DataFrame | None = None
     trips: pd.DataFrame | None = None
     operating_hours: pd.DataFrame | None = None
+    rescues: pd.DataFrame | None = None
 
 
 class SlaCompliance(BaseModel):
@@ -144,6 +160,18 @@ class Satisfaction(BaseModel):
     rated: int
     average: float | None
     share_satisfied: float | None
+
+
+class RescueKpis(BaseModel):
+    model_config = _FROZEN
+
+    reported: int
+    false_alarms: int
+    arrival_minutes: MinutesStats
+    arrived_on_time_share: float | None
+    """Share of arrivals within the site's target, of the rescues someone arrived at."""
+    rescue_minutes: MinutesStats
+    """From the report to the passengers' release."""
 
 
 class ElevatorKpis(BaseModel):
@@ -178,6 +206,7 @@ class Kpis(BaseModel):
     satisfaction: Satisfaction
     spending_by_category: dict[str, float]
     spending_total: float
+    rescues: RescueKpis
     elevators: tuple[ElevatorKpis, ...]
 
     def to_rows(self) -> list[KpiRow]:
@@ -326,6 +355,31 @@ def _elevators(
     return tuple(result)
 
 
+def _rescues(frame: pd.DataFrame | None, start: datetime, end: datetime) -> RescueKpis:
+    rescues = _optional(frame, "rescues", RESCUE_COLUMNS).copy()
+    times = {c: _utc(rescues, "rescues", c) for c in ("reported_at", "arrived_at", "released_at")}
+    reported = _between(times["reported_at"], start, end)
+    false_alarm = rescues["false_alarm"].astype("boolean").fillna(False).astype(bool)
+    real = reported & ~false_alarm
+    arrival = _minutes(times["arrived_at"], times["reported_at"]).where(
+        real & (times["arrived_at"] < end)
+    )
+    released = _minutes(times["released_at"], times["reported_at"]).where(
+        real & (times["released_at"] < end)
+    )
+    target = pd.to_numeric(rescues["arrive_within_minutes"]).astype("float64")
+    arrived = arrival.dropna()
+    return RescueKpis(
+        reported=int(reported.sum()),
+        false_alarms=int((reported & false_alarm).sum()),
+        arrival_minutes=_stats(arrival),
+        arrived_on_time_share=(
+            float((arrived <= target[arrived.index]).mean()) if len(arrived) else None
+        ),
+        rescue_minutes=_stats(released),
+    )
+
+
 def compute_kpis(frames: KpiFrames, period_start: datetime, period_end: datetime) -> Kpis:
     """The KPIs of ``[period_start, period_end)`` (both timezone-aware)."""
     if period_start.tzinfo is None or period_end.tzinfo is None:
@@ -366,5 +420,6 @@ def compute_kpis(frames: KpiFrames, period_start: datetime, period_end: datetime
         ),
         spending_by_category={str(k): round(float(v), 2) for k, v in spending.items()},
         spending_total=round(float(costs["cost_actual"].sum()), 2),
+        rescues=_rescues(frames.rescues, start, end),
         elevators=_elevators(frames, orders, resolve_minutes, start, end),
     )

@@ -223,3 +223,44 @@ def test_spending_without_category_is_kept() -> None:
     result = compute_kpis(KpiFrames(pd.DataFrame([loose])), START, END)
     assert result.spending_by_category == {"uncategorised": 10.0}
     assert result.spending_total == 10.0
+
+
+def test_rescue_arrival_and_duration_of_rescues_reported_in_the_period() -> None:
+    nat = None
+    rescues = pd.DataFrame(
+        [
+            # Arrived in 20 min (on time), released at 35.
+            ["WO-1", t(10, 3, 8), t(10, 3, 8, 20), t(10, 3, 8, 35), 30.0, False],
+            # Arrived in 40 min (late for 30), released at 50.
+            ["WO-2", t(10, 9, 22), t(10, 9, 22, 40), t(10, 9, 22, 50), 30.0, False],
+            # Outside the area's hour target only later: 45 min against 60.
+            ["WO-3", t(10, 20, 1), t(10, 20, 1, 45), nat, 60.0, False],
+            # A false alarm: counted, left out of the times.
+            ["WO-4", t(10, 21, 9), t(10, 21, 9, 5), nat, 30.0, True],
+            # Reported before the period: not this month's.
+            ["WO-5", t(9, 30, 23), t(10, 1, 0, 10), t(10, 1, 0, 20), 30.0, False],
+            # Reported on the last evening, arrival after the period's end: not yet.
+            ["WO-6", t(10, 31, 23, 50), t(11, 1, 0, 5), nat, 30.0, False],
+        ],
+        columns=[
+            "id",
+            "reported_at",
+            "arrived_at",
+            "released_at",
+            "arrive_within_minutes",
+            "false_alarm",
+        ],
+    )
+    kpis = compute_kpis(KpiFrames(rescues=rescues), START, END)
+    r = kpis.rescues
+    assert (r.reported, r.false_alarms) == (5, 1)
+    assert (r.arrival_minutes.count, r.arrival_minutes.mean) == (3, 35.0)  # 20, 40, 45
+    assert r.arrived_on_time_share == pytest.approx(2 / 3)
+    assert (r.rescue_minutes.count, r.rescue_minutes.median) == (2, 42.5)  # 35, 50
+    rows = {(row["metric"], row["scope"]): row["value"] for row in kpis.to_rows()}
+    assert rows[("rescues.arrival_minutes.mean", "")] == 35.0
+
+
+def test_no_rescues_is_no_figures() -> None:
+    r = compute_kpis(KpiFrames(), START, END).rescues
+    assert (r.reported, r.arrival_minutes.mean, r.arrived_on_time_share) == (0, None, None)

@@ -41,7 +41,8 @@ from maintenance.db.mapping import ALARM, WORK_ORDER
 from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND, AssetInfo, asset_register
 from maintenance.db.read.work_orders import load_orders
 from maintenance.db.tables import WorkOrderAlarmRow
-from maintenance.domain.kpis import WORK_ORDER_COLUMNS, KpiFrames
+from maintenance.domain.kpis import RESCUE_COLUMNS, WORK_ORDER_COLUMNS, KpiFrames
+from maintenance.domain.rescue import Stage
 from maintenance.domain.sla import SlaClocks, SlaPolicy, time_on_hold
 from maintenance.domain.workorders import WorkOrder
 
@@ -219,8 +220,19 @@ async def kpi_frames(
 ) -> KpiFrames:
     """Every KPI input frame of ``[start, end)``: of every site, or of ``site`` only."""
     register = await asset_register(session, site=site)
-    orders = [
-        _order_row(o, register, policy, end) for o in await _orders(session, start, end, site)
+    loaded = await _orders(session, start, end, site)
+    orders = [_order_row(o, register, policy, end) for o in loaded]
+    rescues = [
+        {
+            "id": o.id,
+            "reported_at": o.rescue.reported_at,
+            "arrived_at": o.rescue.arrived_at,
+            "released_at": o.rescue.released_at,
+            "arrive_within_minutes": o.rescue.targets.arrive_within / MINUTE,
+            "false_alarm": o.rescue.stage is Stage.FALSE_ALARM,
+        }
+        for o in loaded
+        if o.rescue is not None
     ]
     faults = [
         {"asset_id": f.asset_key, "at": f.at}
@@ -236,4 +248,5 @@ async def kpi_frames(
         faults=_frame(faults, ("asset_id", "at")),
         trips=trips,
         operating_hours=hours,
+        rescues=_frame(rescues, RESCUE_COLUMNS),
     )
