@@ -317,6 +317,7 @@ class RescueOut(BaseModel):
     false_alarm_reason: str | None
     respond_within_minutes: int
     arrive_within_minutes: int
+    arrive_by: datetime = Field(description="the report plus the site's arrival target")
     contracted_maintainer: str | None
     arrival_minutes: float | None
     rescue_minutes: float | None = Field(description="from the report to the release")
@@ -337,6 +338,7 @@ class RescueOut(BaseModel):
             false_alarm_reason=rescue.false_alarm_reason,
             respond_within_minutes=targets.respond_within // MINUTE,
             arrive_within_minutes=targets.arrive_within // MINUTE,
+            arrive_by=rescue.reported_at + targets.arrive_within,
             contracted_maintainer=targets.contracted_maintainer,
             arrival_minutes=None if arrival is None else arrival / MINUTE,
             rescue_minutes=None if duration is None else duration / MINUTE,

@@ -51,6 +51,8 @@ from maintenance.domain.workorders import Status
 
 __all__ = [
     "ACTION_NAMES",
+    "CHAIN_NAMES",
+    "STAGE_NAMES",
     "STATUS_NAMES",
     "OrderPage",
     "TimelineItem",
@@ -102,6 +104,24 @@ ACTION_NAMES: Final[dict[str, str]] = {
     "priority_raised": N_("Priority raised"),
     "escalated": N_("Escalated"),
     "photo": N_("Photo added"),
+    "arrive": N_("Arrived on site"),
+    "release": N_("Passengers released"),
+    "return_to_service": N_("Car back in service"),
+    "false_alarm": N_("Marked a false alarm"),
+}
+
+# A rescue order's timeline (maintenance.domain.rescue.Stage) and escalation chain.
+STAGE_NAMES: Final[dict[str, str]] = {
+    "reported": N_("Reported"),
+    "responded": N_("Responded"),
+    "arrived": N_("Arrived on site"),
+    "released": N_("Passengers released"),
+    "back_in_service": N_("Back in service"),
+    "false_alarm": N_("False alarm"),
+}
+CHAIN_NAMES: Final[dict[str, str]] = {
+    "backup_maintainer": N_("Backup maintainer"),
+    "emergency_services": N_("Emergency services"),
 }
 
 CLOCK_NAMES: Final[dict[str, str]] = {

@@ -3,6 +3,8 @@
 Active alarms, open work orders with their SLA countdowns (the stored due time; the
 browser ticks it down: ``static/board.js``), a tile per elevator car, assigning an
 unassigned order to a technician of its site in one click, and closing verified work.
+Rescues under way come first, each with its timeline (``orders/_rescue.html``): the
+stages so far, the arrival countdown and who the escalation chain has called.
 Filters (site, building,
 priority, status) are query parameters, so a wall screen's URL keeps them.
 
@@ -28,11 +30,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.deps import AppServices, Clock, ReadSession, Sla, Uow
 from api.routes.work_orders import OrderId, release
+from api.schemas.work_orders import RescueOut
 from api.users import User, list_users
 from api.visibility import alarm_scope, order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
-from api.web.orders import STATUS_NAMES, perform_as
+from api.web.orders import CHAIN_NAMES, STAGE_NAMES, STATUS_NAMES, perform_as
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary, list_alarms
 from maintenance.db.read.assets import OFFLINE, AssetInfo, asset_register
@@ -43,12 +46,13 @@ from maintenance.db.read.work_orders import (
     WorkOrderSort,
     WorkOrderSummary,
     list_work_orders,
+    open_rescues,
 )
 from maintenance.domain import commands as cmd
 from maintenance.domain.errors import DomainError
-from maintenance.domain.workorders import TERMINAL, Status
+from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
 
-__all__ = ["BOARD_ROLES", "CarTile", "car_state", "router"]
+__all__ = ["BOARD_ROLES", "CarTile", "RescueCard", "car_state", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,14 @@ class Filters:
     building: str | None = None
     priority: str | None = None
     status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RescueCard:
+    """An open rescue order on the board: the order and its timeline."""
+
+    order: WorkOrder
+    rescue: RescueOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +224,13 @@ async def _panel_context(
         page=PageRequest(limit=LIMIT),
         visible=alarm_scope(me.user),
     )
+    rescues = [
+        RescueCard(order, RescueOut.of(order.rescue, order.escalations))
+        for order in await open_rescues(reader, visible=order_scope(me.user))
+        if order.rescue is not None
+        and filters.site in (None, order.site)
+        and filters.building in (None, order.location)
+    ]
     register = await asset_register(reader, site=filters.site)
     cars = [
         a
@@ -223,6 +242,9 @@ async def _panel_context(
     latest = await _latest_cars(services_.influx, cars)
     return {
         "orders": orders.items,
+        "rescues": rescues,
+        "stage_names": STAGE_NAMES,
+        "chain_names": CHAIN_NAMES,
         "alarms": [a for a in alarms.items if filters.priority in (None, a.priority)],
         "tiles": _tiles(cars, alarms.items, orders.items, latest),
         "technicians": _technicians(people),

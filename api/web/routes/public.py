@@ -140,6 +140,7 @@ async def qr_sheet(
                 "scan": _both(page, N_("Scan to report a problem")),
                 "building": _both(page, N_("Building")),
                 "elevator": _both(page, N_("Elevator")),
+                "rescue": _both(page, N_("Rescue code")),
                 "board": _both(page, N_("Public notice board")),
                 "read": _both(page, N_("Scan to read the service figures")),
             },

@@ -10,6 +10,11 @@ the JSON route's own, and the photos chosen with it are then added one by one; a
 refused after the request was raised is reported on the request's page, which says the
 request itself went through.
 
+"I am trapped" (``/report/trapped``): a resident in a stuck lift sends the car's rescue
+code (the report form for a car fills it in; otherwise they type the code shown in the
+car) and gets a receipt page: help is called, and by when the maintainer must be there.
+It runs :func:`api.routes.rescues.report_trapped`, the JSON route's own.
+
 Actions post ``/my/requests/{id}/<action>`` (comment, photo, confirm, dispute, rate) and
 run the same commands as ``/api/v1/requests/{id}/...``, with the same checks.
 """
@@ -27,8 +32,9 @@ from starlette.datastructures import UploadFile
 from api.deps import Clock, Photos, ReadSession, Settings, Sla, Uow
 from api.errors import Problem
 from api.routes.requests import open_request
+from api.routes.rescues import report_trapped
 from api.routes.work_orders import OrderId, release
-from api.schemas.work_orders import CommentIn, NewRequestIn, NoteIn, RateIn, ReasonIn
+from api.schemas.work_orders import CommentIn, NewRequestIn, NoteIn, RateIn, ReasonIn, TrappedIn
 from api.visibility import order_scope
 from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
@@ -43,6 +49,7 @@ from api.web.orders import (
     refusal,
 )
 from maintenance.db.read.pages import PageRequest
+from maintenance.db.read.sites import find_car
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders
 from maintenance.domain import commands as cmd
 from maintenance.domain.errors import AlreadyOpen, DomainError, NotFound, PhotoTooLarge
@@ -93,14 +100,71 @@ def _report_page(
 
 
 @router.get("/report", dependencies=[_RESIDENT])
-async def report_form(request: Request, page: PageDep) -> Response:
+async def report_form(request: Request, page: PageDep, reader: ReadSession) -> Response:
     query = request.query_params
     values = {name: query[name].strip() for name in QR_FIELDS if query.get(name, "").strip()}
     if "place" not in values and "asset" in values:
         values["place"] = values["asset"]
     if values.get("asset", "").startswith("elev"):
         values["category"] = "elevator"
+    if "site" in values and "asset" in values:  # a car's code: "I am trapped" in one tap
+        car = await find_car(reader, site=values["site"], device_id=values["asset"])
+        if car is not None and car.rescue_code:
+            values["rescue_code"] = car.rescue_code
+    await release(reader)
     return _report_page(page, values)
+
+
+@router.get("/report/trapped", dependencies=[_RESIDENT])
+async def trapped_form(page: PageDep) -> Response:
+    return page.render("resident/trapped.html", {"values": {}, "error": None})
+
+
+@router.post("/report/trapped", dependencies=[_RESIDENT])
+async def trapped(
+    request: Request,
+    me: WebUser,
+    page: PageDep,
+    reader: ReadSession,
+    uow: Uow,
+    clock: Clock,
+    settings: Settings,
+) -> Response:
+    """Passengers trapped: the car's open rescue, or a new one; the receipt page."""
+    values = filled_fields(await request.form())
+    try:
+        body = TrappedIn.model_validate(values)
+        car, result = await report_trapped(body, me, reader, uow, clock)
+    except NotFound:
+        message = page.gettext(
+            "No lift has the rescue code %(code)s. Check the code on the sign in the car.",
+            code=values.get("rescue_code", ""),
+        )
+        return page.render(
+            "resident/trapped.html",
+            {"values": values, "error": message},
+            status_code=hx_status(request),
+        )
+    except (DomainError, ValidationError) as exc:
+        return page.render(
+            "resident/trapped.html",
+            {"values": values, "error": refusal(page, exc, settings)},
+            status_code=hx_status(request),
+        )
+    rescue = result.order.rescue
+    return page.render(
+        "resident/trapped_sent.html",
+        {
+            "car": car,
+            "order_id": result.order.id,
+            "arrive_by": None
+            if rescue is None
+            else rescue.reported_at + rescue.targets.arrive_within,
+            "minutes": None
+            if rescue is None
+            else rescue.targets.arrive_within.total_seconds() // 60,
+        },
+    )
 
 
 @router.post("/report", dependencies=[_RESIDENT])

@@ -9,8 +9,11 @@ the stored SLA due time (``sort=due``), so both show the same order. An action p
 models and the command runs through :func:`maintenance.services.perform` with the
 caller's visibility, exactly as ``POST /api/v1/work-orders/{id}/<action>`` does.
 ``resolve`` takes photos with it (proof of the repair): they are stored first, then the
-order is resolved. Success goes back to the order page (303, which htmx follows);
-a refusal re-renders the page with the reason in the technician's language.
+order is resolved; ``arrive`` likewise (a photo on site), with the phone's location when
+it gives one (``static/arrive.js``). A rescue order's page shows its timeline and
+offers its steps (release, back in service, false alarm). Success goes back to the order
+page (303, which htmx follows); a refusal re-renders the page with the reason in the
+technician's language.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from starlette.datastructures import UploadFile
 from api.deps import Clock, Photos, ReadSession, Settings, Sla, Uow
 from api.errors import Problem
 from api.routes.work_orders import OrderId, release
-from api.schemas.work_orders import CommentIn, CostIn, NoteIn, ReasonIn
+from api.schemas.work_orders import ArriveIn, CommentIn, CostIn, NoteIn, ReasonIn
 from api.visibility import order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
 from api.web.orders import (
     ACTION_NAMES,
+    CHAIN_NAMES,
     CLOCK_NAMES,
+    STAGE_NAMES,
     STATUS_NAMES,
     add_photos,
     filled_fields,
@@ -76,7 +81,13 @@ TECH_ACTIONS: Final[dict[str, tuple[type[BaseModel] | None, Builder]]] = {
     Action.SET_COST: (CostIn, lambda order, body: cmd.SetCost(order, body.estimate, body.actual)),
     Action.COMMENT: (CommentIn, lambda order, body: cmd.Comment(order, body.text, body.public)),
     Action.RESOLVE: (NoteIn, lambda order, body: cmd.Resolve(order, body.note)),
+    Action.ARRIVE: (ArriveIn, lambda order, body: cmd.Arrive(order, body.latitude, body.longitude)),
+    Action.RELEASE: (NoteIn, lambda order, body: cmd.Release(order, body.note)),
+    Action.RETURN_TO_SERVICE: (NoteIn, lambda order, body: cmd.ReturnToService(order, body.note)),
+    Action.FALSE_ALARM: (ReasonIn, lambda order, body: cmd.FalseAlarm(order, body.reason)),
 }
+WITH_PHOTOS: Final = frozenset({Action.RESOLVE, Action.ARRIVE})
+"""Actions whose form takes photos: stored first, then the action runs."""
 
 ACTION_LABELS: Final[dict[str, str]] = {
     Action.ACKNOWLEDGE: N_("Acknowledge"),
@@ -86,6 +97,10 @@ ACTION_LABELS: Final[dict[str, str]] = {
     Action.SET_COST: N_("Record cost"),
     Action.COMMENT: N_("Add note"),
     Action.RESOLVE: N_("Mark resolved"),
+    Action.ARRIVE: N_("I am on site"),
+    Action.RELEASE: N_("Passengers released"),
+    Action.RETURN_TO_SERVICE: N_("Car back in service"),
+    Action.FALSE_ALARM: N_("It was a false alarm"),
 }
 
 
@@ -134,6 +149,9 @@ async def _order_page(
             "action_names": ACTION_NAMES,
             "clock_names": CLOCK_NAMES,
             "action_labels": ACTION_LABELS,
+            "stage_names": STAGE_NAMES,
+            "chain_names": CHAIN_NAMES,
+            "with_photos": WITH_PHOTOS,
         },
         status_code=status_code,
     )
@@ -167,7 +185,7 @@ async def act(
     fields = filled_fields(form)
     try:
         body = model.model_validate(fields) if model is not None else None
-        if action == Action.RESOLVE:
+        if action in WITH_PHOTOS:
             photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
             await add_photos(photos, order_id, me, uow, clock, store, settings)
         await perform_as(me, build(order_id, body), uow, clock, sla)

@@ -46,6 +46,7 @@ from maintenance.db.read.pages import (
 from maintenance.db.tables import WorkOrderApprovalRow
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.errors import InvalidRequest
+from maintenance.domain.rescue import RESCUE_CATEGORY
 from maintenance.domain.signals import Priority
 from maintenance.domain.sla import SlaClocks, SlaPolicy
 from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
@@ -63,6 +64,7 @@ __all__ = [
     "list_work_orders",
     "load_orders",
     "open_orders",
+    "open_rescues",
     "order_detail",
     "urgent_orders_open_at",
 ]
@@ -293,6 +295,22 @@ async def order_detail(
     trail = await history(session, "work_order", order_id)
     due_at = await session.scalar(select(WO.due_at).where(WO.id == order_id))
     return WorkOrderDetail(order, SlaClocks.of(order, policy, now), trail, due_at)
+
+
+async def open_rescues(
+    session: AsyncSession, *, visible: ColumnElement[bool] | None = None
+) -> list[WorkOrder]:
+    """Open rescue orders (their timeline loaded), oldest report first."""
+    return await load_orders(
+        session,
+        select(WORK_ORDER)
+        .where(
+            WO.category == RESCUE_CATEGORY,
+            WO.status.not_in([status.value for status in TERMINAL]),
+            *visible_clauses(visible),
+        )
+        .order_by(WO.created_at, WO.id),
+    )
 
 
 async def awaiting_approval(session: AsyncSession) -> list[WorkOrder]:
