@@ -44,13 +44,29 @@ def format_validation_error(source: str, exc: ValidationError, raw: Any) -> str:
     return f"{source}: " + "; ".join(problems)
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, telling where a date that is no date stands: PyYAML builds dates
+    itself and raises a bare ValueError with no position (``2026-13-01``)."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            mark = node.start_mark
+            line = mark.buffer.splitlines()[mark.line].strip() if mark.buffer else node.value
+            raise ValueError(f"{exc}, at line {mark.line + 1}: {line}") from exc
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

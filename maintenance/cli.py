@@ -1,5 +1,5 @@
 """``estatewatch maintenance ...``: the maintenance database, site import, audit trail,
-maintenance plans (:mod:`maintenance.plans_cli`).
+maintenance plans (:mod:`maintenance.plans_cli`), elevator inspections.
 
 Every action takes the database as ``--db URL`` or ``--data-dir DIR`` (SQLite file
 ``maintenance.db`` in it), else ``ESTATEWATCH_MAINTENANCE_DB_URL`` or
@@ -13,13 +13,14 @@ import asyncio
 import getpass
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from maintenance.domain.inspections import CarInspection
     from maintenance.settings import MaintenanceSettings
 
 T = TypeVar("T")
@@ -32,7 +33,8 @@ def register(subparsers: Actions) -> None:
         help="detection, alarms, work orders and assets (estatewatch maintenance run)",
         description=(
             "The maintenance service's database: schema migrations, the compound's assets"
-            " (from a site file) and the tamper-evident audit trail. Every action takes the"
+            " (from a site file), the tamper-evident audit trail and the elevators'"
+            " inspection certificates. Every action takes the"
             " database as --db URL or --data-dir DIR, or ESTATEWATCH_MAINTENANCE_DB_URL /"
             " ESTATEWATCH_MAINTENANCE_DATA_DIR (default: SQLite in var/maintenance)."
         ),
@@ -43,7 +45,8 @@ def register(subparsers: Actions) -> None:
             "  estatewatch maintenance import-site infra/sites/demo-compound.yaml\n"
             "  estatewatch maintenance audit verify --db postgresql+asyncpg://host/estatewatch\n"
             "  estatewatch maintenance rescue report --site demo --car elev-01\n"
-            "  estatewatch maintenance plans list --site demo"
+            "  estatewatch maintenance plans list --site demo\n"
+            "  estatewatch maintenance inspection list --site demo"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,6 +61,7 @@ def register(subparsers: Actions) -> None:
     from maintenance.plans_cli import add_plans  # imports this module: not at the top
 
     add_plans(actions)
+    _add_inspection(actions)
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +109,12 @@ def _add_run(actions: Actions) -> None:
         ("--tick-interval", "tick_interval", float, "seconds between time-rule ticks (1.0)"),
         ("--sla-interval", "sla_interval", float, "seconds between SLA checks (15)"),
         ("--plan-interval", "plan_interval", float, "seconds between plan runs (3600)"),
+        (
+            "--inspection-interval",
+            "inspection_interval",
+            float,
+            "seconds between checks of the elevators' inspection certificates (3600)",
+        ),
     ):
         run.add_argument(option, dest=dest, type=kind, help=text)
     add_migrate_option(run)
@@ -150,6 +160,119 @@ def _add_audit(actions: Actions) -> None:
     )
     add_database_options(verify)
     verify.set_defaults(handler=_audit_verify)
+
+
+def _day(text: str) -> date:
+    """A date option: ``2026-12-05``; argparse names the option when this refuses."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-12-05") from None
+
+
+def _add_inspection(actions: Actions) -> None:
+    inspection = actions.add_parser(
+        "inspection",
+        help="elevators' periodic inspections: record one, list certificates",
+        description=(
+            "Each elevator's statutory periodic inspection certificate. The worker reminds"
+            " 30 and 7 days before a certificate's last valid day and opens a P2 work"
+            " order when it has expired; recording the new inspection clears them."
+        ),
+        epilog=(
+            "examples:\n"
+            "  estatewatch maintenance inspection record demo elev-04 --inspected-on"
+            " 2027-02-09 --certificate TSX-2027-0044\n"
+            "  estatewatch maintenance inspection list --site demo"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    steps = inspection.add_subparsers(dest="inspection_action", metavar="<action>", required=True)
+    record = steps.add_parser(
+        "record",
+        help="record an inspection: its date, certificate number and last valid day",
+    )
+    record.add_argument("site", help="the site code (as in the site file)")
+    record.add_argument("device_id", metavar="elevator", help="the car's device id (elev-04)")
+    record.add_argument(
+        "--inspected-on", type=_day, required=True, metavar="DATE", help="the inspection's date"
+    )
+    record.add_argument("--certificate", metavar="NUMBER", help="the certificate's number")
+    record.add_argument(
+        "--valid-until",
+        type=_day,
+        metavar="DATE",
+        help="the certificate's last valid day (default: a year after the inspection, less a day)",
+    )
+    record.add_argument("--actor", help="who records it, for the audit trail (default: login)")
+    add_database_options(record)
+    record.set_defaults(handler=_inspection_record)
+
+    listing = steps.add_parser("list", help="each elevator's certificate and status today")
+    listing.add_argument("--site", help="only this site's elevators")
+    add_database_options(listing)
+    listing.set_defaults(handler=_inspection_list)
+
+
+def _inspection_record(args: argparse.Namespace) -> int:
+    quiet_alembic()
+    from maintenance.db.engine import make_sessionmaker
+    from maintenance.db.migrations import ensure_current
+    from maintenance.db.uow import SqlUnitOfWork
+    from maintenance.domain.actors import Actor
+    from maintenance.domain.inspections import Certificate, default_valid_until
+    from maintenance.services import record_inspection
+
+    inspected: date = args.inspected_on
+    certificate = Certificate(
+        inspected, args.valid_until or default_valid_until(inspected), args.certificate
+    )
+    actor = Actor(args.actor or cli_actor().removeprefix("cli:"), "admin")
+
+    async def work(engine: AsyncEngine) -> CarInspection:
+        await ensure_current(engine)
+        recorded = await record_inspection(
+            SqlUnitOfWork(make_sessionmaker(engine)),
+            actor,
+            lambda: datetime.now(UTC),
+            site=args.site,
+            device_id=args.device_id,
+            certificate=certificate,
+        )
+        if recorded.cancelled is not None:
+            print(f"work order {recorded.cancelled.id} cancelled: the certificate is renewed")
+        return recorded.car
+
+    car = _with_engine(_settings(args), work)
+    print(_inspection_line(car, datetime.now(UTC)))
+    return 0
+
+
+def _inspection_list(args: argparse.Namespace) -> int:
+    quiet_alembic()
+    from maintenance.db.engine import make_sessionmaker
+    from maintenance.db.migrations import ensure_current
+    from maintenance.db.read.inspections import inspected_cars
+
+    async def work(engine: AsyncEngine) -> list[CarInspection]:
+        await ensure_current(engine)
+        async with make_sessionmaker(engine)() as session:
+            return await inspected_cars(session, sites=None if args.site is None else (args.site,))
+
+    now = datetime.now(UTC)
+    for car in _with_engine(_settings(args), work):
+        print(_inspection_line(car, now))
+    return 0
+
+
+def _inspection_line(car: CarInspection, now: datetime) -> str:
+    """``demo B1 elev-01  valid until 2027-05-19 (TSX-2026-0117): valid``."""
+    where = f"{car.car.site} {car.building} {car.car.device_id}"
+    certificate = car.certificate
+    if certificate is None:
+        return f"{where}  no certificate on record"
+    number = f" ({certificate.number})" if certificate.number else ""
+    return f"{where}  valid until {certificate.valid_until}{number}: {car.status(now)}"
 
 
 def _settings(args: argparse.Namespace) -> MaintenanceSettings:

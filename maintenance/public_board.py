@@ -9,6 +9,8 @@ before it, months counted in the site's time zone (:mod:`maintenance.domain.site
 - spending by category (work-order costs of orders closed in the month);
 - faults per elevator car (every car of the site, by device id and building);
 
+each car's inspection certificate as of now (its last valid day and status: valid, due
+within 30 or 7 days, expired, or none on record; :mod:`maintenance.domain.inspections`),
 and the maintenance-fund decisions taken in those months on the site's assets, with their
 vote results (shares and counts of owners; the committee members' share on the emergency
 path).
@@ -17,12 +19,13 @@ path).
 category codes, device ids, building codes and a decision's title and amount; no user id,
 name, unit, phone number, order title, description, comment or justification is read into
 them. A proposal that names no asset belongs to no site and is not shown *(our choice:
-the board cannot tell which compound's fund it used)*.
+the board cannot tell which compound's fund it used)*. A certificate shows its expiry
+and status, not its number or who recorded it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
@@ -31,8 +34,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.read.committee import ProposalRecord, proposals_between
+from maintenance.db.read.inspections import inspected_cars
 from maintenance.db.read.kpi_frames import kpi_frames
 from maintenance.db.read.sites import get_site, site_places
+from maintenance.domain.inspections import InspectionStatus
 from maintenance.domain.kpis import SlaCompliance, compute_kpis
 from maintenance.domain.proposals import DECIDED
 from maintenance.domain.site_time import month_of, months_back, site_month_period
@@ -40,6 +45,7 @@ from maintenance.domain.sla import SlaPolicy
 
 __all__ = [
     "MONTHS_BEFORE",
+    "CarCertificate",
     "CarFaults",
     "FundDecision",
     "MonthFigures",
@@ -57,6 +63,17 @@ class CarFaults(BaseModel):
     device_id: str
     building: str
     faults: int
+
+
+class CarCertificate(BaseModel):
+    """A car's inspection certificate as of the board's time."""
+
+    model_config = _FROZEN
+
+    device_id: str
+    building: str
+    valid_until: date | None
+    status: InspectionStatus
 
 
 class MonthFigures(BaseModel):
@@ -110,6 +127,8 @@ class PublicBoard(BaseModel):
     """Oldest first; the last is the current month."""
     decisions: tuple[FundDecision, ...]
     """Newest first."""
+    certificates: tuple[CarCertificate, ...]
+    """Every elevator's, by building and device id."""
 
 
 def _share(result: dict[str, Any], name: str) -> float | None:
@@ -213,4 +232,13 @@ async def public_board(
         as_of=now,
         months=tuple(figures),
         decisions=tuple(_decision(record, when, zone) for when, record in decided),
+        certificates=tuple(
+            CarCertificate(
+                device_id=car.car.device_id,
+                building=car.building,
+                valid_until=None if car.certificate is None else car.certificate.valid_until,
+                status=car.status(now),
+            )
+            for car in await inspected_cars(session, sites=(site,))
+        ),
     )

@@ -55,6 +55,9 @@ class MaintenanceSettings(BaseSettings):
     snapshot_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # Seconds between runs of the maintenance-plan scheduler (visits, overdue alarms).
     plan_interval: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+    # Inspection certificates change by the day; an hourly look sends a reminder within
+    # the hour its day begins at the site.
+    inspection_interval: Annotated[float, Field(gt=0, le=86400)] = 3600.0
     # Migrate the database at start instead of refusing one that is behind. Off: one
     # process (`estatewatch maintenance db upgrade`) migrates, so two never race.
     migrate: bool = False

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from estatewatch.validation import read_yaml, validate
 from estatewatch.wire import Name
 from maintenance.domain.errors import InvalidRequest
+from maintenance.domain.inspections import Certificate, default_valid_until
 from maintenance.domain.rescue import AREA_ARRIVAL, ChainStep, RescueTargets
 from maintenance.domain.site_time import DEFAULT_TIMEZONE, site_zone
 from maintenance.domain.sla import MINUTE, Minutes
@@ -74,6 +75,10 @@ class Elevator(_Device):
     rated_speed_mps: Annotated[float, Field(gt=0, le=20)]
     floors_served: Annotated[int, Field(ge=2, le=200)]
     last_safety_inspection: date | None = None
+    certificate_number: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    """The last inspection's certificate (检验合格证) number."""
+    certificate_valid_until: date | None = None
+    """Its last valid day; a year from the inspection (less a day) when not given."""
     maintenance_contractor: Text | None = None
     rescue_code: RescueCode | None = None
     """Shown in the car; derived from the site and device id when not given."""
@@ -87,7 +92,23 @@ class Elevator(_Device):
             raise ValueError(
                 f"last_safety_inspection {inspected} is before install_date {self.install_date}"
             )
+        for name in ("certificate_number", "certificate_valid_until"):
+            if getattr(self, name) is not None and inspected is None:
+                raise ValueError(f"{name} needs last_safety_inspection (the inspection's date)")
+        until = self.certificate_valid_until
+        if inspected is not None and until is not None and until < inspected:
+            raise ValueError(
+                f"certificate_valid_until {until} is before last_safety_inspection {inspected}"
+            )
         return self
+
+    def certificate(self) -> Certificate | None:
+        """The last inspection's certificate, as the site file gives it."""
+        inspected = self.last_safety_inspection
+        if inspected is None:
+            return None
+        until = self.certificate_valid_until or default_valid_until(inspected)
+        return Certificate(inspected, until, self.certificate_number)
 
 
 class ChargerCabinet(_Device):

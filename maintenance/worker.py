@@ -15,7 +15,10 @@ rule). Invalid messages go to the dead-letter file, as in ingest.
 The scheduler, every ``tick_interval``: time-based rules (offline devices, silent lifts,
 durations completed without new data); every ``sla_interval``: SLA escalations; every
 ``plan_interval`` (an hour): the maintenance plans' visits and overdue alarms
-(:func:`maintenance.services.plans.schedule_visits`); every
+(:func:`maintenance.services.plans.schedule_visits`); at start and every
+``inspection_interval``: the elevators' inspection certificates of its sites
+(:func:`maintenance.services.check_inspections`: reminders 30 and 7 days before expiry,
+a P2 order at expiry, each once per certificate); every
 ``snapshot_interval`` and at shutdown: the rule engine's state to ``rule-state.json`` in
 the data directory, written atomically, so a restart neither forgets baselines nor
 re-raises alarms already raised. Webhooks: the worker runs the
@@ -34,7 +37,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +59,12 @@ from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import Signal
 from maintenance.domain.sla import SlaPolicy
-from maintenance.services import check_slas, handle_signal, refresh_due_times
+from maintenance.services import (
+    check_inspections,
+    check_slas,
+    handle_signal,
+    refresh_due_times,
+)
 from maintenance.services.plans import schedule_visits
 from maintenance.settings import MaintenanceSettings
 from maintenance.webhook_relay import WebhookRelay
@@ -75,6 +83,7 @@ class WorkerCounters:
     orders_opened: int = 0
     escalations: int = 0
     visits_opened: int = 0
+    inspection_alarms: int = 0
     errors: int = 0
 
 
@@ -88,10 +97,13 @@ class Detection:
         clock: Clock,
         policy: SlaPolicy,
         checklist: Checklist,
+        sites: Collection[str] | None = None,
     ) -> None:
         self.engine, self._uow, self._clock = engine, uow, clock
         self.policy = policy
         self.checklist = checklist
+        self.sites = sites
+        """The sites whose certificates this worker checks (None: every site)."""
         self.counters = WorkerCounters()
 
     async def message(self, message: TelemetryMessage | EventMessage | GatewayStatus) -> None:
@@ -154,6 +166,14 @@ class Detection:
         for car in run.overdue:
             log.warning("maintenance visit overdue on %s", car)
 
+    async def check_inspections(self) -> None:
+        result = await check_inspections(self._uow(), self._clock, sites=self.sites)
+        for outcome in result.outcomes:
+            alarm = outcome.alarm
+            if alarm is not None and alarm.active:
+                self.counters.inspection_alarms += 1
+                log.info("inspection: %s on %s (%s)", alarm.rule, alarm.device, alarm.message)
+
 
 def load_engine(settings: MaintenanceSettings, clock: Clock) -> RuleEngine:
     rules = load_rules(settings.rules_path or DEFAULT_RULES)
@@ -209,7 +229,12 @@ async def running_maintenance(
         if refreshed:
             log.info("maintenance: recomputed the SLA due times of %d open orders", refreshed)
         detection = Detection(
-            engine, lambda: SqlUnitOfWork(sessions, sla=policy), clock, policy, checklist
+            engine,
+            lambda: SqlUnitOfWork(sessions, sla=policy),
+            clock,
+            policy,
+            checklist,
+            sites=None if "+" in settings.sites else settings.sites,
         )
         stack.callback(save_engine, engine, settings.data_dir)
 
@@ -249,7 +274,7 @@ async def running_maintenance(
 
 async def _schedule(detection: Detection, settings: MaintenanceSettings) -> None:
     loop = asyncio.get_running_loop()
-    next_sla = next_save = next_plan = loop.time()
+    next_sla = next_save = next_plan = next_inspection = loop.time()
     while True:
         await asyncio.sleep(settings.tick_interval)
         try:
@@ -261,6 +286,9 @@ async def _schedule(detection: Detection, settings: MaintenanceSettings) -> None
             if now >= next_plan:
                 next_plan = now + settings.plan_interval
                 await detection.schedule_visits()
+            if now >= next_inspection:
+                next_inspection = now + settings.inspection_interval
+                await detection.check_inspections()
             if now >= next_save:
                 next_save = now + settings.snapshot_interval
                 save_engine(detection.engine, settings.data_dir)

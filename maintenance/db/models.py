@@ -14,6 +14,7 @@ from sqlalchemy import MetaData
 # Imported for their side effect: each declares its tables (or indexes) on Base.metadata.
 from maintenance.db import (
     committee,
+    inspection_tables,
     photos,
     plans,
     rescue_tables,
@@ -37,6 +38,7 @@ MODEL_MODULES: tuple[str, ...] = tuple(
         photos,
         rescue_tables,
         plans,
+        inspection_tables,
         indexes,
     )
 )

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import append
+from maintenance.db.inspection_tables import InspectionRow
 from maintenance.db.tables import Asset, Base, Building, Site
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.events import JsonValue
@@ -164,6 +165,34 @@ def _asset_columns(site: str, device: Device, building_id: int) -> Columns:
     return values
 
 
+async def _save_certificate(importer: _Importer, asset: Asset, car: Elevator) -> None:
+    """The file's last inspection joins the car's inspection register, once (matched by
+    date, so one recorded later through the CLI or API stays the current certificate).
+    Neither counted nor audited on its own: the asset's entry records the file's
+    ``last_safety_inspection``, and the file is the source of the rest."""
+    certificate = car.certificate()
+    if certificate is None:
+        return
+    inspected = certificate.inspected_on
+    known = await importer.session.scalar(
+        select(InspectionRow.id).where(
+            InspectionRow.asset_id == asset.id, InspectionRow.inspected_on == inspected
+        )
+    )
+    if known is not None:
+        return
+    importer.session.add(
+        InspectionRow(
+            asset_id=asset.id,
+            inspected_on=inspected,
+            valid_until=certificate.valid_until,
+            certificate_number=certificate.number,
+            recorded_by=importer.actor,
+            recorded_at=importer.at,
+        )
+    )
+
+
 class SqlSites:
     """The site register of one unit of work: sites, buildings and assets."""
 
@@ -237,7 +266,7 @@ async def _import(
         )
         building_codes[building.id] = building.code
         for device in entry.devices():
-            await importer.save(
+            asset = await importer.save(
                 f"asset {code}/{device.name}",
                 assets.pop(device.name, None),
                 Asset,
@@ -245,5 +274,7 @@ async def _import(
                 _asset_columns(code, device, building.id),
                 shown,
             )
+            if isinstance(device, Elevator):
+                await _save_certificate(importer, asset, device)
     report.not_in_file = sorted(f"asset {code}/{device_id}" for device_id in assets)
     return report

@@ -13,9 +13,11 @@ copies the tracked proposals onto their rows. The site register (``sites``,
 :class:`maintenance.db.site_import.SqlSites`) and the API's users and tokens
 (``accounts``, :class:`maintenance.db.accounts.SqlAccounts`) write their rows and audit
 entries straight into the unit's transaction, as do the webhook relay's mark
-(``webhook_cursor``, :class:`maintenance.db.webhook_cursor.SqlWebhookCursor`) and the
-work orders' photos (``photos``, :class:`maintenance.db.photos.SqlPhotos`) and the
-maintenance plans and visit records (``plans`` and ``visits``, :mod:`maintenance.db.plans`).
+(``webhook_cursor``, :class:`maintenance.db.webhook_cursor.SqlWebhookCursor`), the
+work orders' photos (``photos``, :class:`maintenance.db.photos.SqlPhotos`), the
+maintenance plans and visit records (``plans`` and ``visits``, :mod:`maintenance.db.plans`)
+and the elevator inspections (``inspections``,
+:class:`maintenance.db.inspections.SqlInspections`).
 
 SLA due times: each work-order row carries the order's due time
 (:func:`maintenance.domain.sla.order_due_at`) under the unit's ``sla`` policy, rewritten
@@ -50,6 +52,7 @@ from maintenance.db.accounts import SqlAccounts
 from maintenance.db.audit import append
 from maintenance.db.committee import SqlProposals
 from maintenance.db.errors import StorageError
+from maintenance.db.inspections import SqlInspections
 from maintenance.db.mapping import (
     ALARM,
     WORK_ORDER,
@@ -108,6 +111,7 @@ class SqlUnitOfWork:
         self.photos = SqlPhotos(lambda: self.session)
         self.plans = SqlPlans(lambda: self.session)
         self.visits = SqlVisits(lambda: self.session, self.flush)
+        self.inspections = SqlInspections(lambda: self.session)
 
     async def __aenter__(self) -> Self:
         if self._session is not None:

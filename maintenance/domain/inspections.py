@@ -33,11 +33,13 @@ from typing import Final
 
 from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.signals import DeviceRef, Signal, SignalKind
+from maintenance.domain.site_time import to_site_time
 
 __all__ = [
     "FAULT_KIND",
     "REMINDER_DAYS",
     "RULES",
+    "CarInspection",
     "Certificate",
     "InspectionStatus",
     "Step",
@@ -89,6 +91,28 @@ class Certificate:
     def days_left(self, day: date) -> int:
         """Days from ``day`` to the last valid day: 0 on it, negative once expired."""
         return (self.valid_until - day).days
+
+
+@dataclass(frozen=True, slots=True)
+class CarInspection:
+    """An elevator with its current certificate (from its latest inspection, by date) and
+    the steps already sent for that certificate."""
+
+    car: DeviceRef
+    building: str
+    location: str | None
+    timezone: str
+    """The site's zone: its calendar decides the day a certificate expires."""
+    certificate: Certificate | None = None
+    certificate_id: int | None = None
+    sent: frozenset[Step] = frozenset()
+
+    def day(self, now: datetime) -> date:
+        """The site's calendar day at ``now``."""
+        return to_site_time(now, self.timezone).date()
+
+    def status(self, now: datetime) -> InspectionStatus:
+        return inspection_status(self.certificate, self.day(now))
 
 
 def default_valid_until(inspected_on: date) -> date:

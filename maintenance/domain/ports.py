@@ -1,8 +1,9 @@
 """The persistence port the maintenance service layer uses.
 
-A :class:`UnitOfWork` is an async context manager around one transaction, with seven
+A :class:`UnitOfWork` is an async context manager around one transaction, with eight
 repositories (alarms, work orders, spending proposals, work-order photos, the site
-register's rescue settings, maintenance plans and maintenance visits). Contract for
+register's rescue settings, maintenance plans, maintenance visits and elevator
+inspections). Contract for
 adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake in the tests):
 
 - Objects passed to ``add`` or returned by any getter are *tracked*: changes made through
@@ -17,12 +18,14 @@ adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake in the tests):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.events import DomainEvent
+from maintenance.domain.inspections import CarInspection, Certificate, Step
 from maintenance.domain.intervals import IntervalLimits
 from maintenance.domain.photos import Photo
 from maintenance.domain.plans import Plan, PlannedCar
@@ -127,6 +130,22 @@ class VisitRepository(Protocol):
         """Write the record (its order is stored by then) and audit its pending events."""
 
 
+class InspectionRepository(Protocol):
+    async def cars(self, sites: Collection[str] | None = None) -> list[CarInspection]:
+        """Every elevator (of ``sites``; None: all) with its current certificate and the
+        steps sent for it."""
+
+    async def car(self, site: str, device_id: str) -> CarInspection | None:
+        """One elevator, as :meth:`cars` gives it; None if the site has no such elevator."""
+
+    async def add(self, car: DeviceRef, certificate: Certificate, *, by: str, at: datetime) -> None:
+        """Record an inspection of ``car`` (``by``: the actor's audit name). NotFound for an
+        unknown elevator, InvalidRequest when one on the same day is recorded already."""
+
+    async def mark_sent(self, certificate_id: int, step: Step, at: datetime) -> None:
+        """Record that ``step`` was sent for the certificate (once per certificate)."""
+
+
 class UnitOfWork(Protocol):
     # Read-only, so an adapter may hold its own repository classes as plain attributes.
     @property
@@ -149,6 +168,9 @@ class UnitOfWork(Protocol):
 
     @property
     def visits(self) -> VisitRepository: ...
+
+    @property
+    def inspections(self) -> InspectionRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

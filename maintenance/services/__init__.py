@@ -4,6 +4,8 @@
                     acknowledgement, the periodic SLA check
     committee.py    spending proposals, owners' votes and the emergency decision
     photos.py       a checked, re-encoded photo added to a work order
+    inspections.py  elevator inspections recorded, and the periodic check that sends each
+                    certificate's reminders and opens the expiry's P2 order
 
 Every change goes through the unit of work (:mod:`maintenance.domain.ports`) and its
 repositories; reads for lists and details go through :mod:`maintenance.db.read`.
@@ -18,6 +20,12 @@ from maintenance.services.committee import (
     open_vote,
     record_tally,
 )
+from maintenance.services.inspections import (
+    InspectionCheck,
+    Recorded,
+    check_inspections,
+    record_inspection,
+)
 from maintenance.services.photos import add_photo
 from maintenance.services.work_orders import (
     COMMAND_HANDLERS,
@@ -27,6 +35,7 @@ from maintenance.services.work_orders import (
     Outcome,
     SlaCheck,
     acknowledge_alarm,
+    apply_signal,
     check_slas,
     create_order,
     handle_signal,
@@ -40,11 +49,15 @@ __all__ = [
     "COMMAND_HANDLERS",
     "Context",
     "Handler",
+    "InspectionCheck",
     "OrderResult",
     "Outcome",
+    "Recorded",
     "SlaCheck",
     "acknowledge_alarm",
     "add_photo",
+    "apply_signal",
+    "check_inspections",
     "check_slas",
     "create_order",
     "create_proposal",
@@ -54,6 +67,7 @@ __all__ = [
     "new_proposal_id",
     "open_vote",
     "perform",
+    "record_inspection",
     "record_tally",
     "refresh_due_times",
     "report_entrapment",

@@ -33,6 +33,7 @@ __all__ = [
     "Outcome",
     "SlaCheck",
     "acknowledge_alarm",
+    "apply_signal",
     "check_slas",
     "create_order",
     "handle_signal",
@@ -44,7 +45,7 @@ __all__ = [
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -80,6 +81,13 @@ class Outcome:
     work_order: WorkOrder | None = None
     events: list[DomainEvent] = field(default_factory=list)
 
+    def pulled(self) -> Outcome:
+        """This outcome with the events its alarm and order still hold."""
+        if self.alarm is None:
+            return self
+        order = self.work_order.pull_events() if self.work_order else []
+        return replace(self, events=self.alarm.pull_events() + order)
+
 
 @dataclass(frozen=True, slots=True)
 class OrderResult:
@@ -102,27 +110,38 @@ async def handle_signal(
     maintenance learns of the fault, so a delayed delivery does not eat staff's time.
     """
     async with uow:
-        alarm = await uow.alarms.active_for(signal.device, signal.rule)
-        open_order = last_closed = None
-        if signal.kind != "cleared" and alarm is None and signal.priority is not None:
-            asset = asset_key(signal.device)
-            open_order = await uow.work_orders.open_for(asset, signal.fault_kind)
-            if open_order is None:
-                last_closed = await uow.work_orders.last_closed_for(asset, signal.fault_kind)
-        decision = decide(signal, alarm, open_order, last_closed)
-        if decision.alarm == "ignore":
-            return Outcome(decision)
-        if alarm is None:
-            alarm = Alarm.raise_from(new_id(), signal)
-            await uow.alarms.add(alarm)
-        elif decision.alarm == "clear":
-            alarm.clear(signal.at)
-        else:
-            alarm.bump(signal)
-        order = await _place_alarm(uow, alarm, decision.work_order, clock)
+        outcome = await apply_signal(uow, signal, clock, new_id)
+        if outcome.alarm is None:  # ignored: nothing to commit
+            return outcome
         await uow.commit()
-    events = alarm.pull_events() + (order.pull_events() if order else [])
-    return Outcome(decision, alarm, order, events)
+    return outcome.pulled()
+
+
+async def apply_signal(
+    uow: UnitOfWork, signal: Signal, clock: Clock, new_id: Callable[[], str] = new_alarm_id
+) -> Outcome:
+    """:func:`handle_signal` inside a unit of work the caller opened and commits, for a
+    use case that applies signals along with its own changes; the outcome's events are
+    still pending (``outcome.pulled()`` after the commit, which audits them)."""
+    alarm = await uow.alarms.active_for(signal.device, signal.rule)
+    open_order = last_closed = None
+    if signal.kind != "cleared" and alarm is None and signal.priority is not None:
+        asset = asset_key(signal.device)
+        open_order = await uow.work_orders.open_for(asset, signal.fault_kind)
+        if open_order is None:
+            last_closed = await uow.work_orders.last_closed_for(asset, signal.fault_kind)
+    decision = decide(signal, alarm, open_order, last_closed)
+    if decision.alarm == "ignore":
+        return Outcome(decision)
+    if alarm is None:
+        alarm = Alarm.raise_from(new_id(), signal)
+        await uow.alarms.add(alarm)
+    elif decision.alarm == "clear":
+        alarm.clear(signal.at)
+    else:
+        alarm.bump(signal)
+    order = await _place_alarm(uow, alarm, decision.work_order, clock)
+    return Outcome(decision, alarm, order)
 
 
 async def _place_alarm(

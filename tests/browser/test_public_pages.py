@@ -27,6 +27,10 @@ def test_the_public_board_on_a_phone_shows_the_months_figures_and_no_person(
     expect(row.locator("td").nth(3)).to_contain_text("5.0")  # rated 5
     expect(row.locator("td").nth(4)).to_have_text("¥380.50")
     expect(phone.locator("figure[data-chart] canvas").first).to_be_visible()  # uPlot drew
+    expired = phone.locator("tr.certificate-expired")  # the demo's oldest car's certificate
+    expect(expired.locator("th")).to_have_text("elev-06")
+    expect(expired.locator(".badge.bad")).to_have_text("已过期")
+    expect(phone.locator("tr.certificate-valid")).to_have_count(5)
     html = phone.content()
     for personal in PERSONAL:
         assert personal not in html

@@ -76,6 +76,44 @@ def test_a_bad_site_file_is_refused_naming_the_field(tmp_path: Path) -> None:
     assert not (tmp_path / "x.db").exists()  # refused before touching the database
 
 
+def test_record_and_list_inspections_and_bad_dates_name_the_option(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert estatewatch("maintenance", "db", "upgrade", *data, cwd=tmp_path).returncode == 0
+    assert estatewatch("maintenance", "import-site", str(DEMO), *data, cwd=tmp_path).returncode == 0
+
+    done = estatewatch("maintenance", "inspection", "list", "--site", "demo", *data, cwd=tmp_path)
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert len(lines) == 6
+    assert "demo B3 elev-06  valid until 2026-10-27: expired" in lines
+
+    record = ["maintenance", "inspection", "record", "demo", "elev-06", *data]
+    done = estatewatch(*record, "--inspected-on", "2026-13-01", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "argument --inspected-on: '2026-13-01' is not a date like 2026-12-05" in done.stderr
+    done = estatewatch(*record, "--inspected-on", "2099-01-01", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "inspected_on 2099-01-01 is in the future" in done.stderr
+    done = estatewatch(
+        *record,
+        "--inspected-on",
+        "2026-11-30",
+        "--certificate",
+        "TSX-2026-1130",
+        "--actor",
+        "li",
+        cwd=tmp_path,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("demo B3 elev-06  valid until 2027-11-29 (TSX-2026-1130): valid")
+    with sqlite3.connect(tmp_path / "data" / "maintenance.db") as db:
+        actor = db.execute(
+            "SELECT actor FROM audit_log WHERE action = 'inspection.recorded'"
+        ).fetchone()
+    db.close()
+    assert actor == ("admin:li",)
+
+
 def test_the_worker_refuses_a_database_never_migrated_in_one_line(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
     done = estatewatch("maintenance", "run", "--mqtt-port", "1", *data, cwd=tmp_path)

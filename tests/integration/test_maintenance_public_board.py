@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.domain.errors import NotFound
+from maintenance.domain.inspections import InspectionStatus
 from maintenance.domain.sla import SlaPolicy
 from maintenance.public_board import PublicBoard, public_board
 
@@ -99,6 +101,19 @@ async def test_fund_decisions_show_the_sites_decided_votes_with_their_result(
     assert decision.participation_by_area == pytest.approx(2 / 3)
     assert (decision.approval_by_headcount, decision.approval_by_area) == (0.75, 0.7)
     assert decision.approval_of_members is None
+
+
+async def test_each_car_s_certificate_shows_its_expiry_and_flags_an_expired_one(
+    engine: AsyncEngine,
+) -> None:
+    board = await _board(engine)
+    shown = {(c.building, c.device_id): (c.valid_until, c.status) for c in board.certificates}
+    assert len(shown) == 6
+    assert shown[("B1", "elev-01")] == (date(2027, 5, 19), InspectionStatus.VALID)
+    # The demo's oldest car was last inspected on 2025-10-28: expired since 2026-10-28.
+    assert shown[("B3", "elev-06")] == (date(2026, 10, 27), InspectionStatus.EXPIRED)
+    expired = [c.device_id for c in board.certificates if c.status is InspectionStatus.EXPIRED]
+    assert expired == ["elev-06"]
 
 
 async def test_no_personal_data_appears_on_the_board(engine: AsyncEngine) -> None:

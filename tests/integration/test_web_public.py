@@ -35,6 +35,15 @@ async def test_the_board_needs_no_login_and_shows_the_months_figures(tmp_path: P
     assert "Renew elev-06" in text  # the fund decision, passed
     assert "150 for, 40 against, 10 abstained, of 300 owners" in text
     assert "Renew other car" not in text
+    # Each car's certificate; the demo's oldest car's ran out on 2026-10-27.
+    old_car = re.search(
+        r'<tr class="certificate-(\w+)">\s*<th scope="row">elev-06</th>(.*?)</tr>', text, re.S
+    )
+    assert old_car is not None
+    assert old_car.group(1) == "expired"
+    assert "2026-10-27" in old_car.group(2)
+    assert '<span class="badge bad">Expired</span>' in old_car.group(2)
+    assert text.count('<tr class="certificate-valid">') == 5
 
 
 async def test_the_board_speaks_chinese_by_default_and_leaks_no_person(tmp_path: Path) -> None:
@@ -48,6 +57,8 @@ async def test_the_board_speaks_chinese_by_default_and_leaks_no_person(tmp_path:
     assert page.status_code == 200
     assert '<html lang="zh-CN">' in page.text
     assert "公示栏" in page.text
+    assert "电梯定期检验合格证" in page.text
+    assert '<span class="badge bad">已过期</span>' in page.text
     for personal in (*PERSONAL, "WO-"):
         assert personal not in page.text
     assert missing.status_code == 404

@@ -6,13 +6,16 @@ once; ``commits`` counts commits so tests can tell a committed unit from a rolle
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.errors import NotFound
 from maintenance.domain.events import DomainEvent
+from maintenance.domain.inspections import CarInspection, Certificate, Step
 from maintenance.domain.intervals import IntervalLimits
 from maintenance.domain.photos import Photo
 from maintenance.domain.plans import Plan, PlannedCar
@@ -179,6 +182,43 @@ class FakeVisits:
         self.events += visit.pull_events()
 
 
+class FakeInspections:
+    """Cars by (site, device id) and their certificates, numbered from 1; a car's current
+    certificate is its latest by inspection date."""
+
+    def __init__(self, *cars: CarInspection) -> None:
+        self.cars_by_key = {(c.car.site, c.car.device_id): c for c in cars}
+        self.certificates: dict[int, tuple[tuple[str, str], Certificate]] = {}
+        self.steps: list[tuple[int, Step, datetime]] = []
+
+    async def cars(self, sites: Collection[str] | None = None) -> list[CarInspection]:
+        return [self._current(key) for key in self.cars_by_key if sites is None or key[0] in sites]
+
+    async def car(self, site: str, device_id: str) -> CarInspection | None:
+        key = (site, device_id)
+        return self._current(key) if key in self.cars_by_key else None
+
+    async def add(self, car: DeviceRef, certificate: Certificate, *, by: str, at: datetime) -> None:
+        key = (car.site, car.device_id)
+        if key not in self.cars_by_key:
+            raise NotFound(f"no elevator {car.device_id} at site {car.site}")
+        self.certificates[len(self.certificates) + 1] = (key, certificate)
+
+    async def mark_sent(self, certificate_id: int, step: Step, at: datetime) -> None:
+        assert all((i, s) != (certificate_id, step) for i, s, _ in self.steps), "sent twice"
+        self.steps.append((certificate_id, step, at))
+
+    def _current(self, key: tuple[str, str]) -> CarInspection:
+        car = self.cars_by_key[key]
+        mine = [(c.inspected_on, i) for i, (owner, c) in self.certificates.items() if owner == key]
+        if not mine:
+            return car
+        latest = max(mine)[1]
+        sent = frozenset(s for i, s, _ in self.steps if i == latest)
+        certificate = self.certificates[latest][1]
+        return replace(car, certificate=certificate, certificate_id=latest, sent=sent)
+
+
 class FakeUnitOfWork:
     def __init__(self) -> None:
         self.alarms = FakeAlarms()
@@ -188,6 +228,7 @@ class FakeUnitOfWork:
         self.sites = FakeSites()
         self.plans = FakePlans()
         self.visits = FakeVisits(self.work_orders)
+        self.inspections = FakeInspections()
         self.commits = 0
 
     async def __aenter__(self) -> Self:

@@ -9,6 +9,7 @@ import pytest
 
 from estatewatch.catalogue import builtin_catalogue
 from estatewatch.errors import ConfigError
+from maintenance.domain.inspections import Certificate
 from maintenance.sites import Elevator, load_site_file
 from simulators.elevator import Elevator as SimulatedElevator
 from simulators.fleet import ELEVATOR_AGES, FleetSpec, build_fleet
@@ -125,6 +126,23 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
             "floors_served: 11\n        registration_code: 3110-33\n",
             f"{CAR}.registration_code: String should match pattern",
         ),
+        (
+            "last_safety_inspection: 2026-05-20",
+            "last_safety_inspection: 2026-05-20\n        certificate_valid_until: 2026-13-01",
+            "not valid YAML: month must be in 1..12, at line 14: certificate_valid_until:"
+            " 2026-13-01",
+        ),
+        (
+            "last_safety_inspection: 2026-05-20",
+            "last_safety_inspection: 2026-05-20\n        certificate_valid_until: 2026-05-19",
+            f"{CAR}: Value error, certificate_valid_until 2026-05-19 is before"
+            " last_safety_inspection 2026-05-20",
+        ),
+        (
+            "last_safety_inspection: 2026-05-20",
+            "certificate_number: TSX-1",
+            f"{CAR}: Value error, certificate_number needs last_safety_inspection",
+        ),
         ("site: test-site\n", "", "site: Field required"),
         (
             "name: Test Compound\n",
@@ -142,6 +160,22 @@ def test_a_bad_file_names_the_file_and_field(
     with pytest.raises(ConfigError) as raised:
         load_site_file(path)
     assert str(raised.value).startswith(f"{path}: {where}")
+
+
+def test_a_car_s_certificate_runs_a_year_unless_the_file_says(tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(GOOD)
+    (car,) = load_site_file(path).buildings[0].elevators
+    assert car.certificate() == Certificate(date(2026, 5, 20), date(2027, 5, 19))
+    path.write_text(
+        GOOD.replace(
+            "last_safety_inspection: 2026-05-20",
+            "last_safety_inspection: 2026-05-20\n        certificate_number: TSX-2026-0117\n"
+            "        certificate_valid_until: 2027-05-31",
+        )
+    )
+    (car,) = load_site_file(path).buildings[0].elevators
+    assert car.certificate() == Certificate(date(2026, 5, 20), date(2027, 5, 31), "TSX-2026-0117")
 
 
 def test_a_file_that_is_not_yaml_says_where(tmp_path: Path) -> None:

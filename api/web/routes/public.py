@@ -1,7 +1,8 @@
 """The compound's public pages: its notice board (公示, no login) and its QR sheet.
 
 ``/public/<site>`` shows :func:`maintenance.public_board.public_board` (figures only, no
-person in them) as tables and small charts, phone first and print friendly. ``/qr``
+person in them) as tables and small charts, phone first and print friendly, and each
+elevator's inspection certificate with an expired one flagged. ``/qr``
 lists the sites for staff; ``/qr/<site>`` is the printable sheet (A4) with one code per
 building and per elevator car, each opening the resident's report form with the place
 filled in (:mod:`api.web.qr`), labelled in Chinese and English whatever the page's
@@ -23,9 +24,10 @@ from api.web.i18n import DEFAULT_LOCALE, N_
 from api.web.qr import QR_ROLES, qr_svg, report_url
 from estatewatch.wire import NAME_PATTERN
 from maintenance.db.read.sites import BuildingPlaces, Car, get_site, list_sites, site_places
+from maintenance.domain.inspections import InspectionStatus
 from maintenance.public_board import PublicBoard, public_board
 
-__all__ = ["CATEGORY_NAMES", "QrLabel", "router"]
+__all__ = ["CATEGORY_NAMES", "CERTIFICATE_STATUS", "QrLabel", "router"]
 
 router = page_router()
 
@@ -42,6 +44,16 @@ CATEGORY_NAMES: Final = {
     "uncategorised": N_("Other"),
 }
 """Spending categories as people read them (msgids); an unknown code is shown as it is."""
+
+
+CERTIFICATE_STATUS: Final = {
+    InspectionStatus.VALID: {"label": N_("Valid"), "badge": "ok"},
+    InspectionStatus.DUE_30: {"label": N_("Expires within 30 days"), "badge": "wait"},
+    InspectionStatus.DUE_7: {"label": N_("Expires within 7 days"), "badge": "wait"},
+    InspectionStatus.EXPIRED: {"label": N_("Expired"), "badge": "bad"},
+    InspectionStatus.UNRECORDED: {"label": N_("No certificate on record"), "badge": "wait"},
+}
+"""An inspection status as the board shows it: its words (msgid) and badge."""
 
 
 def _percent(share: float | None) -> float | None:
@@ -92,6 +104,7 @@ async def notice_board(
             "totals": _year_totals(board),
             "charts": _charts(board),
             "category_names": CATEGORY_NAMES,
+            "certificate_status": CERTIFICATE_STATUS,
             "site_tz": board.timezone,
             "compound_name": board.name,
         },
