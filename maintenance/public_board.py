@@ -11,7 +11,10 @@ before it, months counted in the site's time zone (:mod:`maintenance.domain.site
 
 each car's inspection certificate as of now (its last valid day and status: valid, due
 within 30 or 7 days, expired, or none on record; :mod:`maintenance.domain.inspections`),
-and the maintenance-fund decisions taken in those months on the site's assets, with their
+each car's maintenance plan (:mod:`maintenance.domain.plans`: days between visits and on
+what basis, the statutory 15 days or longer or shorter on its monitored health, the
+reasons the plan records, figures only, the last and next visit and whether it is
+overdue), and the maintenance-fund decisions taken in those months on the site's assets, with their
 vote results (shares and counts of owners; the committee members' share on the emergency
 path).
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,9 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maintenance.db.read.committee import ProposalRecord, proposals_between
 from maintenance.db.read.inspections import inspected_cars
 from maintenance.db.read.kpi_frames import kpi_frames
+from maintenance.db.read.plans import plan_rows
 from maintenance.db.read.sites import get_site, site_places
 from maintenance.domain.inspections import InspectionStatus
 from maintenance.domain.kpis import SlaCompliance, compute_kpis
+from maintenance.domain.plans import STATUTORY_INTERVAL_DAYS
 from maintenance.domain.proposals import DECIDED
 from maintenance.domain.site_time import month_of, months_back, site_month_period
 from maintenance.domain.sla import SlaPolicy
@@ -47,6 +52,7 @@ __all__ = [
     "MONTHS_BEFORE",
     "CarCertificate",
     "CarFaults",
+    "CarPlan",
     "FundDecision",
     "MonthFigures",
     "PublicBoard",
@@ -74,6 +80,31 @@ class CarCertificate(BaseModel):
     building: str
     valid_until: date | None
     status: InspectionStatus
+
+
+IntervalBasis = Literal["statutory", "longer", "shorter"]
+
+
+class CarPlan(BaseModel):
+    """A car's maintenance plan as the owners see it (published with on-demand plans)."""
+
+    model_config = _FROZEN
+
+    device_id: str
+    interval_days: int
+    basis: IntervalBasis
+    """``longer`` only comes from the on-demand rule (a monitored, healthy car), ``shorter``
+    from monitoring findings within a site minimum below 15 days."""
+    reasons: tuple[str, ...]
+    last_visit_on: date | None
+    next_due: date
+    overdue: bool
+
+
+def _basis(days: int) -> IntervalBasis:
+    if days == STATUTORY_INTERVAL_DAYS:
+        return "statutory"
+    return "longer" if days > STATUTORY_INTERVAL_DAYS else "shorter"
 
 
 class MonthFigures(BaseModel):
@@ -129,6 +160,8 @@ class PublicBoard(BaseModel):
     """Newest first."""
     certificates: tuple[CarCertificate, ...]
     """Every elevator's, by building and device id."""
+    plans: tuple[CarPlan, ...] = ()
+    """By device id; cars the scheduler has not planned yet are left out."""
 
 
 def _share(result: dict[str, Any], name: str) -> float | None:
@@ -240,5 +273,17 @@ async def public_board(
                 status=car.status(now),
             )
             for car in await inspected_cars(session, sites=(site,))
+        ),
+        plans=tuple(
+            CarPlan(
+                device_id=view.device_id,
+                interval_days=view.interval_days,
+                basis=_basis(view.interval_days),
+                reasons=view.reasons,
+                last_visit_on=view.last_visit_on,
+                next_due=view.next_due,
+                overdue=view.overdue,
+            )
+            for view in await plan_rows(session, now, sites=[site])
         ),
     )

@@ -9,8 +9,9 @@ committee and the public board read them.
 
 The rule (figures from :mod:`.evidence`, thresholds in :class:`IntervalPolicy`):
 
-1. Not eligible (the site allows no stretch, the car is offline or sends no data, or its inspection
-   certificate has expired or is unknown): the statutory 15 days, clamped to the limits.
+1. Not eligible (the site allows no stretch, the car is offline or sends no data, or its
+   inspection certificate has expired or is unknown): the statutory 15 days (less if the
+   site's maximum is less; never more, whatever its minimum: :func:`statutory_interval`).
 2. Otherwise each finding caps the interval, and the lowest cap wins:
    - faults per 1,000 trips since the last visit at or above the evidence policy's
      "frequent" rate: the minimum; above half of it: the middle of the limits;
@@ -42,6 +43,7 @@ __all__ = [
     "IntervalLimits",
     "IntervalPolicy",
     "on_demand_interval",
+    "statutory_interval",
 ]
 
 MAX_ON_DEMAND_DAYS: Final = 90
@@ -134,6 +136,12 @@ def _findings(
     return caps
 
 
+def statutory_interval(limits: IntervalLimits) -> int:
+    """A car the on-demand rule does not cover: 15 days, or less if the site's maximum is
+    less; never more, whatever the site's minimum."""
+    return min(STATUTORY_INTERVAL_DAYS, limits.max_days)
+
+
 def on_demand_interval(
     current_days: int,
     health: CarHealth,
@@ -142,7 +150,7 @@ def on_demand_interval(
 ) -> IntervalDecision:
     """The next interval for a car now on ``current_days``, within ``limits``."""
     policy = policy or IntervalPolicy()
-    fixed = limits.clamp(STATUTORY_INTERVAL_DAYS)
+    fixed = statutory_interval(limits)
     if limits.max_days <= STATUTORY_INTERVAL_DAYS:
         return IntervalDecision(fixed, (f"the site's limit is {limits.max_days} days",))
     if not health.online:

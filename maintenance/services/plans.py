@@ -15,7 +15,7 @@
   from the car's health when the site allows it, :mod:`maintenance.domain.intervals`);
   the overdue alarm clears.
 - :func:`sign_visit`: the safety manager's sign-off.
-- :func:`set_limits`: a site's on-demand limits; its plans are brought within them at once.
+- :func:`set_limits`: a site's on-demand limits; no plan stays above the new maximum.
 
 Days are the site's calendar days (its time zone).
 """
@@ -37,8 +37,9 @@ from maintenance.domain.intervals import (
     IntervalDecision,
     IntervalLimits,
     on_demand_interval,
+    statutory_interval,
 )
-from maintenance.domain.plans import OVERDUE_RULE, STATUTORY_INTERVAL_DAYS, Plan, PlannedCar
+from maintenance.domain.plans import OVERDUE_RULE, Plan, PlannedCar
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import DeviceRef, Priority, Signal
 from maintenance.domain.site_time import to_site_time
@@ -117,7 +118,7 @@ async def schedule_visits(
                     car.asset,
                     car.site,
                     today,
-                    limits.clamp(STATUTORY_INTERVAL_DAYS),
+                    statutory_interval(limits),
                     ("new plan: the statutory 15 days within the site's limits",),
                 )
                 await uow.plans.put(plan, [_plan_event(plan, "created", now)])
@@ -250,7 +251,7 @@ async def record_visit(
 
 def _interval(plan: Plan, health: CarHealth | None, limits: IntervalLimits) -> IntervalDecision:
     if health is None:
-        fixed = limits.clamp(STATUTORY_INTERVAL_DAYS)
+        fixed = statutory_interval(limits)
         return IntervalDecision(fixed, ("no monitoring figures: the statutory interval",))
     return on_demand_interval(plan.interval_days, health, limits)
 
@@ -314,7 +315,8 @@ async def sign_visit(
 async def set_limits(
     uow: UnitOfWork, site: str, limits: IntervalLimits, actor: Actor, clock: Clock
 ) -> list[Plan]:
-    """Set the site's limits and bring each of its plans within them; returns its plans."""
+    """Set the site's limits; a plan above the new maximum comes down to it at once (a
+    longer interval is earned at the car's next visit). Returns the site's plans."""
     now = clock()
     async with uow:
         detail = {"min_days": limits.min_days, "max_days": limits.max_days}
@@ -323,7 +325,7 @@ async def set_limits(
         )
         plans = []
         for plan in await uow.plans.for_site(site):
-            days = limits.clamp(plan.interval_days)
+            days = min(plan.interval_days, limits.max_days)
             if days != plan.interval_days:
                 reason = f"the site's limits are now {limits.min_days} to {limits.max_days} days"
                 plan = plan.with_interval(days, (reason,))

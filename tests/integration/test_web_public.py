@@ -4,11 +4,16 @@ tests/browser/test_public_pages.py looks at them in Chromium)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from api_support import SettableClock, running_api, web_login
 from board_support import NOW, PERSONAL, seed_board
+
+from maintenance.config_files import load_checklist
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.services.plans import schedule_visits
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +106,29 @@ async def test_the_boards_index_lists_the_compounds_without_login(tmp_path: Path
     assert index.status_code == 200
     assert '<a href="/public/demo">Demo Compound</a>' in index.text
     assert '<a href="/public/other">Other Compound</a>' in index.text
+
+
+async def test_the_board_shows_each_cars_maintenance_interval_and_an_overdue_visit(
+    tmp_path: Path,
+) -> None:
+    clock = SettableClock(NOW - timedelta(days=20))
+    async with running_api(tmp_path, clock) as api:
+        await seed_board(api.services.sessions)
+        policy = api.services.sla_policy
+        uow = SqlUnitOfWork(api.services.sessions, sla=policy)
+        await schedule_visits(uow, clock, load_checklist(), policy)  # plans from 20 days ago
+        clock.now = NOW
+        await schedule_visits(uow, clock, load_checklist(), policy)
+        page = await api.client.get("/public/demo", headers=HTML)
+    assert page.status_code == 200
+    section = re.search(
+        r'<section class="card" aria-labelledby="upkeep">(.*?)</section>', page.text, re.S
+    )
+    assert section is not None
+    rows = re.findall(r"<tr>\s*<th scope=\"row\">(elev-\d+)</th>(.*?)</tr>", section.group(1), re.S)
+    assert [car for car, _ in rows] == [f"elev-0{n}" for n in range(1, 7)]
+    for _, cells in rows:
+        assert "15 天" in cells
+        assert "按规定每 15 天一次" in cells
+        assert "已超时" in cells  # no visit since the plan began 20 days ago
+    assert "WO-" not in page.text

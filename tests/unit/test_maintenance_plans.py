@@ -211,6 +211,11 @@ def test_an_unmonitored_car_keeps_the_statutory_15_days(
 def test_a_site_without_on_demand_keeps_15_days_and_limits_are_checked() -> None:
     decision = on_demand_interval(15, _health(), IntervalLimits())
     assert decision.days == 15
+    # A site's minimum never lengthens the interval of a car the rule does not cover.
+    unmonitored = on_demand_interval(
+        15, _health(online=False), IntervalLimits(min_days=20, max_days=30)
+    )
+    assert unmonitored.days == 15
     with pytest.raises(ValueError, match="min_days 20 is above max_days 15"):
         IntervalLimits(min_days=20, max_days=15)
     with pytest.raises(ValueError, match="less than or equal to 90"):

@@ -41,9 +41,17 @@ CATEGORY_NAMES: Final = {
     "plumbing": N_("Plumbing"),
     "lighting": N_("Lighting"),
     "cleaning": N_("Cleaning"),
+    "maintenance_visit": N_("Maintenance visits"),
     "uncategorised": N_("Other"),
 }
 """Spending categories as people read them (msgids); an unknown code is shown as it is."""
+
+BASIS_NAMES: Final = {
+    "statutory": N_("Every 15 days, as the rules require"),
+    "longer": N_("Longer: remotely monitored and in good health"),
+    "shorter": N_("Shorter: monitoring found problems"),
+}
+"""Why a car's maintenance interval is what it is (:class:`~maintenance.public_board.CarPlan`)."""
 
 
 CERTIFICATE_STATUS: Final = {
@@ -105,6 +113,7 @@ async def notice_board(
             "charts": _charts(board),
             "category_names": CATEGORY_NAMES,
             "certificate_status": CERTIFICATE_STATUS,
+            "basis_names": BASIS_NAMES,
             "site_tz": board.timezone,
             "compound_name": board.name,
         },
