@@ -9,8 +9,20 @@ from pathlib import Path
 from conftest import NewPage, WebServer, login_page
 from playwright.sync_api import Page, expect
 from seeding import PERSONAL, fixed_request, run
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from estatewatch.clock import utc_now
+from maintenance.config_files import load_checklist
+from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.site_time import month_of
+from maintenance.domain.sla import SlaPolicy
+from maintenance.services.plans import ScheduleRun, schedule_visits
+
+
+async def planned(sessions: async_sessionmaker[AsyncSession]) -> ScheduleRun:
+    """Every car of the compound gets its maintenance plan (the worker's hourly run)."""
+    policy = SlaPolicy()
+    return await schedule_visits(SqlUnitOfWork(sessions), utc_now, load_checklist(), policy)
 
 
 def test_the_public_board_on_a_phone_shows_the_months_figures_and_no_person(
@@ -31,6 +43,16 @@ def test_the_public_board_on_a_phone_shows_the_months_figures_and_no_person(
     expect(expired.locator("th")).to_have_text("elev-06")
     expect(expired.locator(".badge.bad")).to_have_text("已过期")
     expect(phone.locator("tr.certificate-valid")).to_have_count(5)
+    # The maintenance plans, once the scheduler has run; its visits are no requests, nor
+    # faults (so the month's figures stay as they were).
+    run(fresh_web.data_dir, planned)
+    phone.reload()
+    expect(row.locator("td").nth(0)).to_have_text("1")
+    expect(phone.locator(".kpi .kpi-value").nth(4)).to_have_text("1")  # elevator faults
+    upkeep = phone.locator("section[aria-labelledby=upkeep] tbody tr")
+    expect(upkeep).to_have_count(6)
+    expect(upkeep.first.locator("td").nth(0)).to_contain_text("15 天")
+    expect(upkeep.first.locator("td").nth(0)).to_contain_text("按规定每 15 天一次")
     html = phone.content()
     for personal in PERSONAL:
         assert personal not in html

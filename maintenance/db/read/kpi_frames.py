@@ -19,7 +19,13 @@ site or of one (the public notice board's):
 ``offline`` (communications), ``silent`` (a suspicion) or ``ebike``; and a work order on
 an elevator asked for by staff or a resident (not opened by an alarm) for such a kind.
 A fault is a *repeat* when the order it opened (or is) repeats a fault closed within 30
-days (``work_order.repeat_of``).
+days (``work_order.repeat_of``). Planned maintenance is no fault: a scheduled visit's
+order and a car's overdue-visit alarm are left out (a defect a visit finds opens a repair
+order, which counts).
+
+Scheduled maintenance visits (category ``maintenance_visit``) are not in the orders frame
+either *(our choice)*: the KPIs are about repairs and requests, and whether visits are on
+time is what the plans and their overdue alarms say (:mod:`maintenance.domain.plans`).
 
 Errors: :class:`estatewatch.influx.query.InfluxQueryError` when the reader cannot answer; the caller
 may retry without a reader.
@@ -42,8 +48,10 @@ from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND, AssetInfo, asset_reg
 from maintenance.db.read.work_orders import load_orders
 from maintenance.db.tables import WorkOrderAlarmRow
 from maintenance.domain.kpis import RESCUE_COLUMNS, WORK_ORDER_COLUMNS, KpiFrames
+from maintenance.domain.plans import OVERDUE_RULE
 from maintenance.domain.rescue import Stage
 from maintenance.domain.sla import SlaClocks, SlaPolicy, time_on_hold
+from maintenance.domain.visits import VISIT_CATEGORY
 from maintenance.domain.workorders import WorkOrder
 
 __all__ = [
@@ -105,6 +113,7 @@ async def fault_records(
             ALARM.c.device_type == ELEVATOR,
             ALARM.c.priority.is_not(None),
             ALARM.c.fault_kind.not_in(NOT_FAULTS),
+            ALARM.c.rule != OVERDUE_RULE,
             ALARM.c.raised_at < end,
         )
     )
@@ -119,6 +128,7 @@ async def fault_records(
         WORK_ORDER.c.source != "alarm",
         WORK_ORDER.c.asset.like(f"%/{ELEVATOR}/%"),
         WORK_ORDER.c.fault_kind.not_in(NOT_FAULTS),
+        WORK_ORDER.c.category != VISIT_CATEGORY,
         WORK_ORDER.c.created_at < end,
     )
     faults += [
@@ -135,6 +145,7 @@ async def _orders(
 ) -> list[WorkOrder]:
     c = WORK_ORDER.c
     query = select(WORK_ORDER).where(
+        c.category != VISIT_CATEGORY,
         c.created_at < end,
         or_(c.created_at >= start, c.closed_at.is_(None), c.closed_at >= start),
     )
