@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +18,8 @@ from maintenance.config_files import load_checklist
 from maintenance.db.audit import verify
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
+from maintenance.db.read.assets import find_asset
+from maintenance.db.read.plans import car_health
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
@@ -137,3 +141,44 @@ async def test_plans_visits_and_the_overdue_alarm_in_the_database(engine: AsyncE
         actions = set(await session.scalars(select(AuditRow.action)))
     assert {"visit.planned", "visit.recorded", "visit.defect_order", "visit.signed"} <= actions
     assert {"plan.created", "plan.visited", "plan.limits"} <= actions
+
+
+class CountersReader:
+    """An InfluxDB reader's ``series`` for the controller's counters: ``trips`` over the
+    period, one row a day (the KPI read model asks for daily minimum and maximum)."""
+
+    def __init__(self, trips: int) -> None:
+        self.trips = trips
+
+    async def series(
+        self,
+        measurement: str,
+        device_id: str,
+        fields: Any,
+        start: datetime,
+        end: datetime,
+        **_: Any,
+    ) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "time": [start, end - timedelta(hours=1)],
+                "run_count": [1000, 1000 + self.trips],
+                "running_hours": [10.0, 10.0 + self.trips / 100],
+            }
+        )
+
+
+async def test_a_cars_health_since_its_last_visit(engine: AsyncEngine) -> None:
+    sessions = make_sessionmaker(engine)
+    since, now = T0 - timedelta(days=15), T0
+    async with sessions() as session:
+        asset = await find_asset(session, "elev-01", "demo")
+        unmonitored = await car_health(session, asset, since, now)
+        monitored = await car_health(session, asset, since, now, reader=CountersReader(9000))  # type: ignore[arg-type]
+    assert unmonitored.online is False  # no telemetry reader: not known to be monitored
+    assert monitored.online is True
+    assert monitored.trips == 9000
+    assert (monitored.faults, monitored.alarms) == (0, 0)
+    assert monitored.age_years >= 0
+    # The demo car's certificate (from the site file) is current on 1 December 2026.
+    assert monitored.inspection_valid is True

@@ -9,8 +9,8 @@ the public board read it, a visit's record, and a car's health since its last vi
 - :func:`car_health`: what the on-demand rule (:mod:`maintenance.domain.intervals`) needs
   about a car since ``since``: online (its run counter reached InfluxDB in the period and
   no offline alarm is active; without a reader a car is not known to be monitored, so it
-  keeps the statutory interval), within its inspection
-  validity (the register's last safety inspection, valid for a year), age, the alarms
+  keeps the statutory interval), within its inspection validity (its current certificate,
+  :func:`maintenance.db.read.inspections.inspected_cars`), age, the alarms
   raised and the faults among them (alarms that open work orders, as the KPIs count
   faults), and trips from the controller's run counter when an InfluxDB reader is given
   (else 0, so no rate). Door-time drift is not measured here (None); the door
@@ -30,11 +30,12 @@ from estatewatch.influx.query import InfluxReader
 from maintenance.db.mapping import WORK_ORDER
 from maintenance.db.plans import PLAN, VISIT, plan_from_row, visit_from_row
 from maintenance.db.read.assets import AssetInfo, asset_facts, offline_devices
+from maintenance.db.read.inspections import inspected_cars
 from maintenance.db.read.kpi_frames import elevator_counters
 from maintenance.db.tables import AlarmRow, Site
 from maintenance.domain.checklists import Level
 from maintenance.domain.evidence import completed_years
-from maintenance.domain.inspections import Certificate, default_valid_until, inspection_valid
+from maintenance.domain.inspections import inspection_valid
 from maintenance.domain.intervals import CarHealth
 from maintenance.domain.plans import OVERDUE_RULE, Plan
 from maintenance.domain.site_time import to_site_time
@@ -125,10 +126,7 @@ async def car_health(
 ) -> CarHealth:
     facts = (await asset_facts(session, [asset]))[asset.row_id]
     today = now.date()
-    inspected = facts.last_safety_inspection
-    certificate = (
-        None if inspected is None else Certificate(inspected, default_valid_until(inspected))
-    )
+    (car,) = await inspected_cars(session, sites=(asset.site,), device_id=asset.device_id)
     alarms = select(
         func.count(),
         func.count(AlarmRow.priority),  # count(priority): those with a priority
@@ -148,7 +146,7 @@ async def car_health(
     return CarHealth(
         # Monitored: its counters reached InfluxDB in the period and no offline alarm is up.
         online=reporting and asset.key not in await offline_devices(session, [asset]),
-        inspection_valid=inspection_valid(certificate, today),
+        inspection_valid=inspection_valid(car.certificate, car.day(now)),
         age_years=completed_years(facts.install_date, today) if facts.install_date else 0,
         trips=trips,
         faults=faults,
