@@ -16,9 +16,6 @@ Keys ``maintenance.entrapment_to_rescue_p50_s`` and ``..._p99_s`` (target p99 < 
 from __future__ import annotations
 
 import asyncio
-import statistics
-import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -26,15 +23,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bench.bench_fault_to_order import BENCH_ACTOR, running_fleet
+from bench.bench_fault_to_order import clear_and_end, measure_with_fleet, p50_p99
 from estatewatch.clock import utc_now
 from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.read.work_orders import open_rescues
 from maintenance.db.tables import AlarmRow
-from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.commands import FalseAlarm
-from maintenance.services import perform
 from maintenance.settings import MaintenanceSettings
 from maintenance.worker import running_maintenance
 from simulators.control import send_control
@@ -105,41 +100,15 @@ async def _measure(
                         latencies.append((now - raised_at).total_seconds())
                 await asyncio.sleep(POLL_S)
             for car, (order_id, _raised) in found.items():
-                await send_control(
-                    control["host"],
-                    control["port"],
-                    {"cmd": "clear", "device": car, "fault": "entrapment"},
-                )
-                await perform(
-                    SqlUnitOfWork(sessions, sla=detection.policy),
-                    FalseAlarm(order_id, reason="benchmark"),
-                    BENCH_ACTOR,
-                    utc_now,
-                    detection.policy,
-                )
+                end = FalseAlarm(order_id, reason="benchmark")
+                await clear_and_end(control, car, "entrapment", end, sessions, detection)
             await asyncio.sleep(3)  # the alarms clear once the cars report freed
     return latencies
 
 
 def run() -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="bench-entrapment-") as tmp:
-        work = Path(tmp)
-        with (
-            MosquittoInstance(work / "broker") as broker,
-            running_fleet(CARS, work, broker) as (site, inventory),
-        ):
-            latencies = asyncio.run(_measure(work, site, broker, inventory))
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
-    print(
-        f"  {len(latencies)} entrapments: p50 {statistics.median(latencies):.3f} s,"
-        f" p99 {p99:.3f} s, max {latencies[-1]:.3f} s",
-        file=sys.stderr,
-    )
-    return {
-        f"{KEY}.entrapment_to_rescue_p50_s": round(statistics.median(latencies), 3),
-        f"{KEY}.entrapment_to_rescue_p99_s": round(p99, 3),
-    }
+    p50, p99 = p50_p99(measure_with_fleet(CARS, "bench-entrapment-", _measure), "entrapments")
+    return {f"{KEY}.entrapment_to_rescue_p50_s": p50, f"{KEY}.entrapment_to_rescue_p99_s": p99}
 
 
 if __name__ == "__main__":

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_maintenance_cli import DEMO, estatewatch
 
 pytestmark = pytest.mark.e2e
-
-DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
-
-
-def estatewatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_a_rescue_reported_and_ended_from_the_shell(tmp_path: Path) -> None:

@@ -122,34 +122,25 @@ def test_a_bad_rescue_block_names_the_file_and_field(tmp_path: Path) -> None:
     assert "rescue.arrive_within" in message
 
 
-def rescue_order(policy: RescuePolicy = BACKUP) -> WorkOrder:
+def rescue_order(*, rescue: bool = True) -> WorkOrder:
+    """A rescue order with the backup policy's targets, or (``rescue=False``) a plain one."""
     return WorkOrder.open(
         id="WO-2026-000001",
         title="elev-01: passengers trapped",
         asset=str(CAR),
         site="north",
-        category="rescue",
-        fault_kind="entrapment",
+        category="rescue" if rescue else "elevator",
+        fault_kind="entrapment" if rescue else "door",
         priority="P1",
         source="staff",
         now=T0,
         created_by=MANAGER,
-        rescue=policy.targets("Harmony Lift"),
+        rescue=BACKUP.targets("Harmony Lift") if rescue else None,
     )
 
 
 def test_a_plain_order_refuses_the_rescue_actions_but_takes_an_arrival() -> None:
-    order = WorkOrder.open(
-        id="WO-2026-000002",
-        title="door slow",
-        asset=str(CAR),
-        site="north",
-        category="elevator",
-        fault_kind="door",
-        priority="P3",
-        source="staff",
-        now=T0,
-    )
+    order = rescue_order(rescue=False)
     assert Action.RELEASE not in order.allowed_actions
     assert Action.ARRIVE in order.allowed_actions
     with pytest.raises(InvalidRequest, match="not a rescue order: cannot release"):

@@ -53,6 +53,7 @@ from maintenance.db.read.sites import find_car
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders
 from maintenance.domain import commands as cmd
 from maintenance.domain.errors import AlreadyOpen, DomainError, NotFound, PhotoTooLarge
+from maintenance.domain.sla import MINUTE
 from maintenance.domain.workorders import Status
 
 __all__ = ["CATEGORIES", "QR_FIELDS", "router"]
@@ -136,34 +137,27 @@ async def trapped(
         body = TrappedIn.model_validate(values)
         car, result = await report_trapped(body, me, reader, uow, clock)
     except NotFound:
-        message = page.gettext(
+        error = page.gettext(
             "No lift has the rescue code %(code)s. Check the code on the sign in the car.",
             code=values.get("rescue_code", ""),
         )
-        return page.render(
-            "resident/trapped.html",
-            {"values": values, "error": message},
-            status_code=hx_status(request),
-        )
     except (DomainError, ValidationError) as exc:
+        error = refusal(page, exc, settings)
+    else:
+        targets = None if result.order.rescue is None else result.order.rescue.targets
         return page.render(
-            "resident/trapped.html",
-            {"values": values, "error": refusal(page, exc, settings)},
-            status_code=hx_status(request),
+            "resident/trapped_sent.html",
+            {
+                "car": car,
+                "order_id": result.order.id,
+                "arrive_by": targets and result.order.created_at + targets.arrive_within,
+                "minutes": targets and targets.arrive_within // MINUTE,
+            },
         )
-    rescue = result.order.rescue
     return page.render(
-        "resident/trapped_sent.html",
-        {
-            "car": car,
-            "order_id": result.order.id,
-            "arrive_by": None
-            if rescue is None
-            else rescue.reported_at + rescue.targets.arrive_within,
-            "minutes": None
-            if rescue is None
-            else rescue.targets.arrive_within.total_seconds() // 60,
-        },
+        "resident/trapped.html",
+        {"values": values, "error": error},
+        status_code=hx_status(request),
     )
 
 

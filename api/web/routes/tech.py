@@ -71,19 +71,20 @@ TO_DO: Final = frozenset(Status) - {
 }
 """A technician's list: work not yet resolved (resolved work waits on the requester)."""
 
-# The form of each action a technician takes on the phone: (body model, command).
+# The form of each action a technician takes on the phone: (body model, command), in the
+# order the page offers them (on site first: a rescue's steps before the repair's).
 Builder = Callable[[str, Any], cmd.OrderCommand]
 TECH_ACTIONS: Final[dict[str, tuple[type[BaseModel] | None, Builder]]] = {
     Action.ACKNOWLEDGE: (None, lambda order, _: cmd.Acknowledge(order)),
+    Action.ARRIVE: (ArriveIn, lambda order, body: cmd.Arrive(order, body.latitude, body.longitude)),
+    Action.RELEASE: (NoteIn, lambda order, body: cmd.Release(order, body.note)),
+    Action.RETURN_TO_SERVICE: (NoteIn, lambda order, body: cmd.ReturnToService(order, body.note)),
     Action.START: (None, lambda order, _: cmd.Start(order)),
     Action.HOLD: (ReasonIn, lambda order, body: cmd.Hold(order, body.reason)),
     Action.RESUME: (None, lambda order, _: cmd.Resume(order)),
     Action.SET_COST: (CostIn, lambda order, body: cmd.SetCost(order, body.estimate, body.actual)),
     Action.COMMENT: (CommentIn, lambda order, body: cmd.Comment(order, body.text, body.public)),
     Action.RESOLVE: (NoteIn, lambda order, body: cmd.Resolve(order, body.note)),
-    Action.ARRIVE: (ArriveIn, lambda order, body: cmd.Arrive(order, body.latitude, body.longitude)),
-    Action.RELEASE: (NoteIn, lambda order, body: cmd.Release(order, body.note)),
-    Action.RETURN_TO_SERVICE: (NoteIn, lambda order, body: cmd.ReturnToService(order, body.note)),
     Action.FALSE_ALARM: (ReasonIn, lambda order, body: cmd.FalseAlarm(order, body.reason)),
 }
 WITH_PHOTOS: Final = frozenset({Action.RESOLVE, Action.ARRIVE})
