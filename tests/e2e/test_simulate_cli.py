@@ -83,6 +83,16 @@ def test_simulate_runs_is_polled_and_takes_faults(
         listed = estatewatch("fault", "--control", control, "list", cwd=tmp_path)
         assert "elev-02" in listed.stdout
         assert "safety_circuit" in listed.stdout
+        assert "overtravel_top" in listed.stdout  # GB/T 24476's faults are there too
+        overtravel = estatewatch(
+            "fault", "--control", control, "inject", "elev-01", "overtravel_top", cwd=tmp_path
+        )
+        assert overtravel.returncode == 0, overtravel.stderr
+        time.sleep(0.5)
+        first = devices["elev-01"]
+        with ModbusTcpClient(first["host"], port=first["port"], timeout=2) as client:
+            reply = client.read_holding_registers(0x2008, count=1, device_id=first["unit"])
+            assert reply.registers[0] & 1 << 4, "the box's upper final limit switch is open"
         wrong = estatewatch("fault", "--control", control, "inject", "elev-09", "x", cwd=tmp_path)
         assert wrong.returncode == 2
         assert "no simulated device 'elev-09'" in wrong.stderr
