@@ -162,7 +162,8 @@ def _login() -> str:
 
 
 def timeline_lines(order: WorkOrder) -> list[str]:
-    """The order and its rescue timeline, one line each (UTC)."""
+    """The order and its rescue timeline in time order, one line each (UTC): the stages
+    and the escalation chain's calls."""
     lines = [f"{order.id} {order.status.value} {order.priority} {order.asset}"]
     rescue = order.rescue
     if rescue is None:
@@ -170,18 +171,20 @@ def timeline_lines(order: WorkOrder) -> list[str]:
     targets = rescue.targets
     minutes = int(targets.arrive_within.total_seconds() // 60)
     lines.append(f"  stage {rescue.stage.value}; arrive within {minutes} min")
-    for name, at in (
-        ("reported", rescue.reported_at),
-        ("responded", rescue.responded_at),
-        ("arrived", rescue.arrived_at),
-        ("released", rescue.released_at),
-        ("ended", rescue.ended_at),
-    ):
-        if at is not None:
-            lines.append(f"  {name:<10} {at.astimezone(UTC):%Y-%m-%d %H:%M:%S}")
+    steps = [
+        (at, name, "")
+        for name, at in (
+            ("reported", rescue.reported_at),
+            ("responded", rescue.responded_at),
+            ("arrived", rescue.arrived_at),
+            ("released", rescue.released_at),
+            ("ended", rescue.ended_at),
+        )
+        if at is not None
+    ]
+    steps += [(e.at, "escalated", f" {e.notify}") for e in order.escalations if e.clock == "rescue"]
+    for at, name, who in sorted(steps, key=lambda step: step[0]):
+        lines.append(f"  {name:<10} {at.astimezone(UTC):%Y-%m-%d %H:%M:%S}{who}")
     if rescue.false_alarm_reason:
         lines.append(f"  false alarm: {rescue.false_alarm_reason}")
-    for sent in order.escalations:
-        if sent.clock == "rescue":
-            lines.append(f"  escalated  {sent.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} {sent.notify}")
     return lines
