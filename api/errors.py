@@ -17,6 +17,7 @@ What becomes what:
 | ``IllegalTransition``, ``AlreadyOpen``, ``AlreadyAcknowledged``, ``CommitteeConflict`` | 409 |
 | :class:`Conflict` (a username already taken...) | 409 |
 | ``InvalidRequest``, ``PhotoRejected`` (not an image we take) | 422 |
+| ``NotAssignable`` (an assignee who cannot take the order) | 422, ``not-assignable`` |
 | ``PhotoTooLarge`` (a photo over the size limit) | 413 |
 | ``estatewatch.errors.ConfigError`` | 400 |
 | ``maintenance.db.errors.StorageError``, other ``ServiceError`` | 503, generic detail |
@@ -49,6 +50,7 @@ from maintenance.domain.errors import (
     CommitteeConflict,
     IllegalTransition,
     InvalidRequest,
+    NotAssignable,
     NotFound,
     NotPermitted,
     PhotoRejected,
@@ -153,6 +155,7 @@ _DOMAIN: Final[Sequence[tuple[type[Exception], int, str]]] = (
     (AlreadyAcknowledged, 409, "already-acknowledged"),
     (CommitteeConflict, 409, "conflict"),
     (Conflict, 409, "conflict"),
+    (NotAssignable, 422, "not-assignable"),  # before its base class: the first match wins
     (InvalidRequest, 422, "invalid-request"),
     (PhotoTooLarge, 413, "photo-too-large"),  # before its base class: the first match wins
     (PhotoRejected, 422, "photo-rejected"),

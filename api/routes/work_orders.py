@@ -47,7 +47,7 @@ from maintenance import services
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders, order_detail
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain import commands as cmd
-from maintenance.domain.actors import Role
+from maintenance.domain.actors import STAFF_ROLES, Role
 from maintenance.domain.errors import NotFound
 from maintenance.domain.sla import SlaPolicy
 
@@ -59,7 +59,8 @@ OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="WO-<year>-<
 
 _READERS = allow("admin", "manager", "technician", "committee", "supervisor")
 _DISPATCH = allow("admin", "manager")
-_WORKERS = allow("admin", "manager", "technician")
+# The staff roles work orders; the same roles may be given one (maintenance.domain.staff).
+_WORKERS = allow(*STAFF_ROLES)
 APPROVERS: Final[tuple[Role, ...]] = ("admin", "committee")
 """Who approves or rejects an order's spending (also the committee's web page)."""
 _COMMITTEE = allow(*APPROVERS)

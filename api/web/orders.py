@@ -41,6 +41,7 @@ from maintenance.domain import commands as cmd
 from maintenance.domain.errors import (
     DomainError,
     IllegalTransition,
+    NotAssignable,
     NotPermitted,
     PhotoRejected,
     PhotoTooLarge,
@@ -213,6 +214,15 @@ async def perform_as(
     )
 
 
+# Why an order cannot go to someone (NotAssignable.reason), as a manager reads it.
+_NOT_ASSIGNABLE: Final[dict[str, str]] = {
+    "unknown": N_("There is no one called %(name)s: the order was not assigned."),
+    "inactive": N_("%(name)s's account is deactivated: choose someone else."),
+    "role": N_("%(name)s does not work orders: choose a technician."),
+    "site": N_("%(name)s does not work at this order's compound: choose one of its technicians."),
+}
+
+
 def refusal(page: Page, exc: DomainError | ValidationError, settings: Settings) -> str:
     """What a service refused, in the page's language."""
     if isinstance(exc, PhotoTooLarge):
@@ -224,6 +234,8 @@ def refusal(page: Page, exc: DomainError | ValidationError, settings: Settings) 
         return page.gettext("The order has moved on meanwhile; this step is no longer possible.")
     if isinstance(exc, NotPermitted):
         return page.gettext("You may not do this on this order.")
+    if isinstance(exc, NotAssignable):
+        return page.gettext(_NOT_ASSIGNABLE[exc.reason], name=exc.username)
     if isinstance(exc, ValidationError):
         return page.gettext("Please check what you entered: something is missing or too long.")
     return page.gettext("This could not be done: %(reason)s", reason=str(exc))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maintenance.db.audit import append
 from maintenance.db.user_tables import TokenRow, UserRow
 from maintenance.db.web_tables import InviteRow, LoginFailureRow, WebSessionRow
+from maintenance.domain.actors import Role
 from maintenance.domain.audit import AuditEntry
+from maintenance.domain.staff import Worker
 
 __all__ = ["SqlAccounts"]
 
@@ -29,6 +32,14 @@ class SqlAccounts:
 
     async def user(self, username: str) -> UserRow | None:
         return await self._session().scalar(select(UserRow).where(UserRow.username == username))
+
+    async def worker(self, username: str) -> Worker | None:
+        """The port's read (:class:`maintenance.domain.ports.PeopleDirectory`)."""
+        row = await self.user(username)
+        if row is None:
+            return None
+        # The table's CHECK constraint holds the role to the six names.
+        return Worker(row.username, cast("Role", row.role), row.active, frozenset(row.sites))
 
     async def add_user(self, row: UserRow) -> None:
         """Insert at once, so a name taken meanwhile raises ``IntegrityError`` here."""

@@ -5,6 +5,8 @@
         +-- IllegalTransition       the action is not allowed in the order's current state
         +-- NotPermitted            the state allows it, but not for this actor
         +-- InvalidRequest          the arguments break a rule (a rating of 7, no reason...)
+        |   +-- NotAssignable       the order's assignee cannot take it (no such person,
+        |                           deactivated, not staff, not at the order's site)
         +-- NotFound                no alarm or work order with that id
         +-- AlreadyOpen             an open order already covers this (asset, fault kind)
         +-- AlreadyAcknowledged     someone acknowledged this alarm before
@@ -19,6 +21,7 @@ The names read as verdicts (``raise NotPermitted``), hence no ``Error`` suffix (
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from estatewatch.errors import EstatewatchError
 
@@ -47,6 +50,21 @@ class NotPermitted(DomainError):  # noqa: N818
 
 class InvalidRequest(DomainError):  # noqa: N818
     """The action's arguments break a rule (missing reason, rating out of 1-5, ...)."""
+
+
+class NotAssignable(InvalidRequest):
+    """An order was to go to someone who cannot take it; ``reason`` says why, as a code
+    (``unknown``, ``inactive``, ``role``, ``site``) that pages translate."""
+
+    def __init__(
+        self,
+        order_id: str,
+        username: str,
+        reason: Literal["unknown", "inactive", "role", "site"],
+        why: str,
+    ) -> None:
+        self.order_id, self.username, self.reason = order_id, username, reason
+        super().__init__(f"work order {order_id}: cannot assign it to {username!r}: {why}")
 
 
 class NotFound(DomainError):  # noqa: N818

@@ -3,7 +3,8 @@
 A :class:`UnitOfWork` is an async context manager around one transaction, with eight
 repositories (alarms, work orders, spending proposals, work-order photos, the site
 register's rescue settings, maintenance plans, maintenance visits and elevator
-inspections). Contract for
+inspections), and a read of the people with accounts (``accounts``: who may be given
+an order). Contract for
 adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake in the tests):
 
 - Objects passed to ``add`` or returned by any getter are *tracked*: changes made through
@@ -32,6 +33,7 @@ from maintenance.domain.plans import Plan, PlannedCar
 from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
+from maintenance.domain.staff import Worker
 from maintenance.domain.visits import Visit
 from maintenance.domain.workorders import WorkOrder
 
@@ -146,6 +148,11 @@ class InspectionRepository(Protocol):
         """Record that ``step`` was sent for the certificate (once per certificate)."""
 
 
+class PeopleDirectory(Protocol):
+    async def worker(self, username: str) -> Worker | None:
+        """The person with this username as a possible assignee; None if there is none."""
+
+
 class UnitOfWork(Protocol):
     # Read-only, so an adapter may hold its own repository classes as plain attributes.
     @property
@@ -171,6 +178,9 @@ class UnitOfWork(Protocol):
 
     @property
     def inspections(self) -> InspectionRepository: ...
+
+    @property
+    def accounts(self) -> PeopleDirectory: ...
 
     async def __aenter__(self) -> Self: ...
 

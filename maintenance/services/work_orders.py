@@ -15,6 +15,8 @@ events, which the caller turns into audit rows and webhooks *after* the commit.
   (:mod:`maintenance.domain.commands`) and run through ``COMMAND_HANDLERS``. The order
   is loaded once, and the caller's visibility predicate is checked on it in the same
   transaction as the change, so nothing can move it out of the caller's sight in between.
+  An assignee must be able to take the order (:func:`maintenance.domain.staff.check_assignee`:
+  an active technician of its site, a manager or an admin), else ``NotAssignable``.
 - :func:`acknowledge_alarm`: an operator acknowledges an alarm (once: a second time
   raises :class:`~maintenance.domain.errors.AlreadyAcknowledged`).
 - :func:`check_slas`: the scheduler's periodic SLA check; records and returns escalations,
@@ -65,6 +67,7 @@ from maintenance.domain.rescue import (
 )
 from maintenance.domain.signals import DeviceRef, Priority, Signal
 from maintenance.domain.sla import Escalation, SlaPolicy, due_escalations
+from maintenance.domain.staff import check_assignee
 from maintenance.domain.workorders import WorkOrder, format_order_id, repeat_of
 
 
@@ -290,6 +293,10 @@ async def perform(
         order = await uow.work_orders.get(command.order_id)
         if order is None or not visible(order):
             raise NotFound(f"no work order {command.order_id}")
+        if isinstance(command, cmd.Assign):
+            # The one command that names a person: they must be able to take the order.
+            person = await uow.accounts.worker(command.assignee)
+            check_assignee(order.id, order.site, command.assignee, person)
         handler = COMMAND_HANDLERS[type(command)]
         handler(order, command, Context(actor, clock(), policy.approval_threshold))
         await uow.commit()

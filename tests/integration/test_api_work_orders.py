@@ -16,6 +16,7 @@ import pytest
 from api_support import T0, RunningApi, SettableClock, bearer, running_api
 
 from api.errors import PROBLEM_MEDIA_TYPE
+from api.users import get_user, set_active
 from maintenance import services
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
@@ -65,6 +66,7 @@ USERS: dict[str, dict[str, Any]] = {
     "mgr": {"role": "manager"},
     "tech": {"role": "technician", "sites": ["demo"]},
     "tech-north": {"role": "technician", "sites": ["north"]},
+    "tech-2": {"role": "technician", "sites": ["demo"]},
     "com": {"role": "committee"},
     "sup": {"role": "supervisor"},
     "res": {"role": "resident", "sites": ["demo"], "building": "B3", "unit": "3-201"},
@@ -168,13 +170,35 @@ async def test_bounds_and_hostile_inputs_are_4xx_problems_naming_the_field(desk:
     assert_problem(malformed, 400)
 
 
+async def test_an_order_goes_only_to_someone_who_can_take_it(desk: Desk) -> None:
+    order = await desk.order(0)
+    for assignee, why in (
+        ("nobody", "there is no such person"),
+        ("res", "a resident does not work orders"),
+        ("tech-north", "they do not work at site demo"),
+    ):
+        response = await desk.call("POST", f"{WO}/{order}/assign", "mgr", {"assignee": assignee})
+        detail = assert_problem(response, 422)
+        assert response.json()["type"] == "urn:estatewatch:problem:not-assignable"
+        assert f"cannot assign it to '{assignee}': {why}" in detail
+    assert (await desk.ok("GET", f"{WO}/{order}", "mgr"))["status"] == "new"
+    sessions = desk.api.services.sessions
+    async with sessions() as session:
+        root = await get_user(session, "root")
+    await set_active(SqlUnitOfWork(sessions), root, "tech-2", False, at=desk.clock.now)
+    response = await desk.call("POST", f"{WO}/{order}/assign", "mgr", {"assignee": "tech-2"})
+    assert "their account is deactivated" in assert_problem(response, 422)
+    assigned = await desk.ok("POST", f"{WO}/{order}/assign", "mgr", {"assignee": "tech"})
+    assert (assigned["status"], assigned["assignee"]) == ("assigned", "tech")
+
+
 async def test_a_404_never_tells_someone_elses_order_from_a_missing_one(desk: Desk) -> None:
     mine = await desk.order(0)
     await desk.ok("POST", f"{WO}/{mine}/assign", "mgr", {"assignee": "tech"})
     unassigned_here = await desk.order(1)
     up_north = await desk.order(2, site="north", asset="north/elevator/elev-01")
     assigned_to_other = await desk.order(3)
-    await desk.ok("POST", f"{WO}/{assigned_to_other}/assign", "mgr", {"assignee": "someone"})
+    await desk.ok("POST", f"{WO}/{assigned_to_other}/assign", "mgr", {"assignee": "tech-2"})
 
     assert await desk.ids("tech") == [unassigned_here, mine]
     assert await desk.ids("tech-north") == [up_north]

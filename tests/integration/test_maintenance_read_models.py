@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from people_support import add_technicians
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from maintenance import services
@@ -53,6 +54,7 @@ def at(minutes: float) -> datetime:
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(default_url(tmp_path))
     await upgrade(engine)
+    await add_technicians(make_sessionmaker(engine), TECH.user_id)  # who orders go to
     yield engine
     await engine.dispose()
 

@@ -34,12 +34,14 @@ from maintenance.domain.alarms import Alarm
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
+from maintenance.domain.staff import Worker
 from maintenance.domain.workorders import Status, WorkOrder
 from maintenance.sites import RescuePolicy
 
 # The fake lives beside the unit tests, which import it as a top-level module.
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from maintenance_fakes import FakeClock, FakeUnitOfWork
+from people_support import add_technicians
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +75,7 @@ def at(minutes: float) -> datetime:
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(default_url(tmp_path))
     await upgrade(engine)
+    await add_technicians(make_sessionmaker(engine), TECH.user_id)  # who orders go to
     yield engine
     await engine.dispose()
 
@@ -80,7 +83,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(params=["fake", "sql"])
 def uow(request: pytest.FixtureRequest) -> UnitOfWork:
     if request.param == "fake":
-        return FakeUnitOfWork()
+        return FakeUnitOfWork(Worker(TECH.user_id, "technician", True, frozenset({"demo"})))
     engine: AsyncEngine = request.getfixturevalue("engine")
     return SqlUnitOfWork(make_sessionmaker(engine))
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from people_support import add_technicians
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from test_maintenance_webhooks import Receiver, now, receiver, settings, subscription
@@ -103,6 +104,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Db]:
     url = default_url(tmp_path)
     writer, reader = make_engine(url), make_engine(url, read_only=True)
     await upgrade(writer)
+    await add_technicians(make_sessionmaker(writer), TECH.user_id)  # who orders go to
     yield Db(make_sessionmaker(writer), make_sessionmaker(reader))
     await reader.dispose()
     await writer.dispose()

@@ -22,6 +22,7 @@ from maintenance.domain.plans import Plan, PlannedCar
 from maintenance.domain.proposals import SpendingProposal
 from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
+from maintenance.domain.staff import Worker
 from maintenance.domain.visits import Visit
 from maintenance.domain.workorders import WorkOrder
 from maintenance.sites import RescuePolicy
@@ -219,8 +220,18 @@ class FakeInspections:
         return replace(car, certificate=certificate, certificate_id=latest, sent=sent)
 
 
+class FakeAccounts:
+    """The people who may be given orders, by username (tests add them)."""
+
+    def __init__(self, *people: Worker) -> None:
+        self.people = {person.username: person for person in people}
+
+    async def worker(self, username: str) -> Worker | None:
+        return self.people.get(username)
+
+
 class FakeUnitOfWork:
-    def __init__(self) -> None:
+    def __init__(self, *people: Worker) -> None:
         self.alarms = FakeAlarms()
         self.work_orders = FakeWorkOrders()
         self.proposals = FakeProposals()
@@ -229,6 +240,7 @@ class FakeUnitOfWork:
         self.plans = FakePlans()
         self.visits = FakeVisits(self.work_orders)
         self.inspections = FakeInspections()
+        self.accounts = FakeAccounts(*people)
         self.commits = 0
 
     async def __aenter__(self) -> Self:

@@ -15,9 +15,16 @@ from maintenance_fakes import FakeClock, FakeUnitOfWork
 from maintenance import services
 from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
-from maintenance.domain.errors import AlreadyAcknowledged, AlreadyOpen, NotFound, NotPermitted
+from maintenance.domain.errors import (
+    AlreadyAcknowledged,
+    AlreadyOpen,
+    NotAssignable,
+    NotFound,
+    NotPermitted,
+)
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
+from maintenance.domain.staff import Worker
 from maintenance.domain.workorders import Action, Status, WorkOrder
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -28,6 +35,8 @@ TECH = Actor("tech-1", "technician")
 COMMITTEE = Actor("com-1", "committee")
 SUPERVISOR = Actor("sup-1", "supervisor")
 RESIDENT = Actor("res-1", "resident")
+# The technician orders go to: an account at the site of every order here.
+TECH_ACCOUNT = Worker(TECH.user_id, "technician", active=True, sites=frozenset({"north"}))
 
 RAISED = Signal(
     kind="raised",
@@ -44,7 +53,7 @@ RAISED = Signal(
 
 @pytest.fixture
 def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
+    return FakeUnitOfWork(TECH_ACCOUNT)
 
 
 @pytest.fixture
@@ -306,3 +315,37 @@ async def test_acknowledge_alarm(uow: FakeUnitOfWork, clock: FakeClock) -> None:
     assert other.alarm.acknowledged_by is None
     with pytest.raises(AlreadyAcknowledged, match=r"already acknowledged by mgr-1 \(manager\)"):
         await services.acknowledge_alarm(uow, outcome.alarm.id, MANAGER, clock)
+
+
+@pytest.mark.parametrize(
+    ("assignee", "reason"),
+    [
+        ("nobody", "unknown"),
+        ("gone", "inactive"),
+        ("res-1", "role"),
+        ("elsewhere", "site"),
+    ],
+)
+async def test_an_order_goes_only_to_someone_who_can_take_it(
+    clock: FakeClock, assignee: str, reason: str
+) -> None:
+    uow = FakeUnitOfWork(
+        TECH_ACCOUNT,
+        Worker("gone", "technician", active=False, sites=frozenset({"north"})),
+        Worker("res-1", "resident", active=True, sites=frozenset({"north"})),
+        Worker("elsewhere", "technician", active=True, sites=frozenset({"south"})),
+        Worker("boss", "manager", active=True, sites=frozenset()),
+    )
+    outcome = await services.handle_signal(uow, RAISED, clock, ids())
+    assert outcome.work_order is not None
+    order_id = outcome.work_order.id
+    commits = uow.commits
+    with pytest.raises(NotAssignable, match=assignee) as refused:
+        await services.perform(uow, cmd.Assign(order_id, assignee), MANAGER, clock, POLICY)
+    assert refused.value.reason == reason
+    order = uow.work_orders.items[order_id]
+    assert (order.status, order.assignee, uow.commits) == (Status.NEW, None, commits)
+    # A manager sees every site and may take any order; a technician of its site too.
+    for taker in ("boss", TECH.user_id):
+        result = await services.perform(uow, cmd.Assign(order_id, taker), MANAGER, clock, POLICY)
+        assert result.order.assignee == taker

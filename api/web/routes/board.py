@@ -22,20 +22,20 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 from fastapi import Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.deps import AppServices, Clock, ReadSession, Sla, Uow
+from api.deps import AppServices, Clock, ReadSession, Settings, Sla, Uow
 from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import RescueOut
 from api.users import User, list_users
 from api.visibility import alarm_scope, order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
-from api.web.orders import CHAIN_NAMES, STAGE_NAMES, STATUS_NAMES, perform_as
+from api.web.orders import CHAIN_NAMES, STAGE_NAMES, STATUS_NAMES, hx_status, perform_as, refusal
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary, list_alarms
 from maintenance.db.read.assets import OFFLINE, AssetInfo, asset_register
@@ -49,7 +49,7 @@ from maintenance.db.read.work_orders import (
     open_rescues,
 )
 from maintenance.domain import commands as cmd
-from maintenance.domain.errors import DomainError
+from maintenance.domain.errors import DomainError, NotFound
 from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
 
 __all__ = ["BOARD_ROLES", "CarTile", "RescueCard", "car_state", "router"]
@@ -254,6 +254,7 @@ async def _panel_context(
         "status_names": STATUS_NAMES,
         "car_states": CAR_STATES,
         "filters": filters,
+        "error": None,  # a refused action's reason (_act)
     }
 
 
@@ -266,9 +267,23 @@ async def board(
     clock: Clock,
     filters: BoardFilters,
 ) -> Response:
-    context = await _panel_context(me, reader, services_, clock(), filters)
-    context |= {"statuses": sorted(OPEN), "priorities": ("P1", "P2", "P3", "P4")}
-    return page.render("board/board.html", context)
+    return await _board_page(me, page, reader, services_, clock(), filters)
+
+
+async def _board_page(
+    me: WebUser,
+    page: PageDep,
+    reader: ReadSession,
+    services_: AppServices,
+    now: datetime,
+    filters: Filters,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    context = await _panel_context(me, reader, services_, now, filters)
+    context |= {"statuses": sorted(OPEN), "priorities": ("P1", "P2", "P3", "P4"), "error": error}
+    return page.render("board/board.html", context, status_code=status_code)
 
 
 @router.get("/board/panel", dependencies=[_BOARD])
@@ -284,41 +299,71 @@ async def panel(
     return page.render("board/_panel.html", context)
 
 
-@router.post("/board/orders/{order_id}/assign", dependencies=[_BOARD])
-async def assign(
-    order_id: OrderId,
-    request: Request,
+@dataclass(frozen=True, slots=True)
+class _Desk:
+    """What a board action needs: to act, and to show the board again with a refusal."""
+
+    me: WebUser
+    page: PageDep
+    uow: Uow
+    reader: ReadSession
+    services: AppServices
+    clock: Clock
+    sla: Sla
+    settings: Settings
+
+
+async def _desk(
     me: WebUser,
+    page: PageDep,
     uow: Uow,
+    reader: ReadSession,
+    services_: AppServices,
     clock: Clock,
     sla: Sla,
-    assignee: str = Form(max_length=100),
+    settings: Settings,
+) -> _Desk:
+    return _Desk(me, page, uow, reader, services_, clock, sla, settings)
+
+
+Desk = Annotated[_Desk, Depends(_desk)]
+
+
+@router.post("/board/orders/{order_id}/assign", dependencies=[_BOARD])
+async def assign(
+    order_id: OrderId, request: Request, desk: Desk, assignee: str = Form(max_length=100)
 ) -> Response:
-    return await _act(cmd.Assign(order_id, assignee), request, me, uow, clock, sla)
+    return await _act(cmd.Assign(order_id, assignee), request, desk)
 
 
 @router.post("/board/orders/{order_id}/close", dependencies=[_BOARD])
-async def close(
-    order_id: OrderId, request: Request, me: WebUser, uow: Uow, clock: Clock, sla: Sla
-) -> Response:
-    return await _act(cmd.Close(order_id), request, me, uow, clock, sla)
+async def close(order_id: OrderId, request: Request, desk: Desk) -> Response:
+    return await _act(cmd.Close(order_id), request, desk)
 
 
-async def _act(
-    command: cmd.OrderCommand,
-    request: Request,
-    me: WebUser,
-    uow: Uow,
-    clock: Clock,
-    sla: Sla,
-) -> Response:
-    """Run a board action as the JSON API's route for it does, then show the board."""
-    try:
-        await perform_as(me, command, uow, clock, sla)
-    except DomainError:
-        # Someone changed the order first: the board, reloaded, shows how it stands now.
-        log.info("board: %s on %s refused", command.action, command.order_id, exc_info=True)
-    # Back to the board as it was filtered (htmx says where it was; it keeps the panel).
+async def _act(command: cmd.OrderCommand, request: Request, desk: _Desk) -> Response:
+    """Run a board action as the JSON API's route for it does, then show the board as it
+    was filtered (htmx says where it was; it keeps the panel); a refusal (someone moved
+    the order first, an assignee who cannot take it) shows the board with the reason."""
     back = urlsplit(request.headers.get("HX-Current-URL", ""))
-    query = f"?{back.query}" if back.path == "/board" and back.query else ""
-    return RedirectResponse(f"/board{query}", status_code=303)
+    query = back.query if back.path == "/board" else ""
+    try:
+        await perform_as(desk.me, command, desk.uow, desk.clock, desk.sla)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        log.info("board: %s on %s refused", command.action, command.order_id, exc_info=True)
+        given = dict(parse_qsl(query))
+        fields = ("site", "building", "priority", "status")
+        filters = _filters(*(given.get(name) for name in fields))
+        return await _board_page(
+            desk.me,
+            desk.page,
+            desk.reader,
+            desk.services,
+            desk.clock(),
+            filters,
+            error=refusal(desk.page, exc, desk.settings),
+            status_code=hx_status(request),
+        )
+    return RedirectResponse(f"/board?{query}" if query else "/board", status_code=303)
