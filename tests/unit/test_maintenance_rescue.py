@@ -19,6 +19,7 @@ from maintenance.domain.errors import IllegalTransition, InvalidRequest
 from maintenance.domain.rescue import RESCUE_TRANSITIONS, Rescue, Stage, Step
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
+from maintenance.domain.staff import Worker
 from maintenance.domain.workorders import Action, Status, WorkOrder
 from maintenance.sites import RescuePolicy, derived_rescue_code, load_site_file
 
@@ -177,7 +178,8 @@ def test_the_timeline_rides_on_the_order_and_refuses_steps_out_of_turn() -> None
 
 @pytest.fixture
 def uow() -> FakeUnitOfWork:
-    fake = FakeUnitOfWork()
+    # The technician orders go to works at the car's site.
+    fake = FakeUnitOfWork(Worker(TECH.user_id, "technician", True, frozenset({"north"})))
     fake.sites.policies["north"] = BACKUP
     fake.sites.contractors["elev-01"] = "Harmony Lift"
     return fake
