@@ -50,6 +50,7 @@ def create_app(
     """The application; ``routers`` defaults to :data:`api.routes.ROUTERS`."""
     from api.routes import ROOT_ROUTERS, ROUTERS
     from api.web.app import install_web
+    from api.web.errors import internal_error
 
     # Read the files now, so a bad one stops the command before the server starts.
     sla_policy = load_sla_policy(settings.sla_policy_path)
@@ -116,7 +117,7 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.upload_max_bytes,
     )
-    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(CatchAllMiddleware, answer=internal_error)
     for router in ROOT_ROUTERS:
         app.include_router(router)
     for router in ROUTERS if routers is None else routers:

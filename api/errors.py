@@ -31,13 +31,13 @@ a ValueError anywhere else is a bug and must stay a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,6 +66,7 @@ __all__ = [
     "Problem",
     "ProblemBody",
     "install_error_handlers",
+    "internal_problem",
     "problem_response",
 ]
 
@@ -226,15 +227,28 @@ def _field_error(error: Mapping[str, Any]) -> FieldError:
     return FieldError(field=".".join(path) or where, where=where, message=message)
 
 
+async def internal_problem(request: Request) -> Response:
+    """The generic 500 problem: says nothing of what failed (the log has it)."""
+    return problem_response(
+        None, 500, "internal error; it has been logged", kind="internal", path=request.url.path
+    )
+
+
+LastResort = Callable[[Request], Awaitable[Response]]
+
+
 class CatchAllMiddleware:
-    """Turns an unhandled exception into a generic 500 problem and logs the traceback.
+    """Turns an unhandled exception into a generic 500 answer and logs the traceback.
 
     Starlette's own last-resort handler re-raises after answering, which servers then log
-    a second time and test transports raise; this one answers and stops there.
+    a second time and test transports raise; this one answers and stops there. ``answer``
+    makes the answer (default :func:`internal_problem`; the app factory passes the web
+    app's, which answers pages with the error page).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, answer: LastResort = internal_problem) -> None:
         self.app = app
+        self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -254,11 +268,5 @@ class CatchAllMiddleware:
             log.exception("%s %s failed", scope.get("method"), scope.get("path"))
             if started:
                 raise  # the answer is half sent; only the server can end the connection
-            response = problem_response(
-                None,
-                500,
-                "internal error; it has been logged",
-                kind="internal",
-                path=str(scope.get("path", "")),
-            )
+            response = await self.answer(Request(scope, receive))
             await response(scope, receive, send)

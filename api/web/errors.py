@@ -1,12 +1,16 @@
 """Errors on pages are pages: the JSON API's handlers (:mod:`api.errors`) stay as they
 are for ``/api/v1`` and for clients that do not ask for HTML; a browser (``Accept:
 text/html``) or htmx (``HX-Request``) gets the error page in its language, with the
-same status. The web app's own refusals: no session redirects to
-``/login?next=<the page>`` (a relative path only), a role not allowed and a form without
-its CSRF token get the 403 page."""
+same status (a 4xx, a 503 when a backing service is down). A bug (an exception nothing
+handled) is logged with its traceback by :class:`api.errors.CatchAllMiddleware`, which
+answers with :func:`internal_error`: the calm 500 page, with no trace of what failed.
+The web app's own refusals: no session redirects to ``/login?next=<the page>`` (a
+relative path only), a role not allowed and a form without its CSRF token get the 403
+page."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import urlencode, urlsplit
@@ -16,10 +20,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.app import API_PREFIX
+from api.errors import internal_problem
 from api.web.deps import CsrfRefusedError, LoginRequiredError, PageForbiddenError, page_for
 from api.web.i18n import N_
 
-__all__ = ["install_page_errors", "safe_next"]
+__all__ = ["install_page_errors", "internal_error", "safe_next"]
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -31,6 +38,7 @@ _TITLES: Final = {
     409: N_("This was changed by someone else meanwhile; reload and try again."),
     413: N_("What you sent is too large."),
     422: N_("Some of what you entered is not valid."),
+    500: N_("Something went wrong on our side. It has been noted; please try again."),
     503: N_("A service is unavailable; try again later."),
 }
 _CSRF_REFUSED: Final = N_("The form had expired. Go back, reload the page and try again.")
@@ -65,13 +73,24 @@ def _error_page(request: Request, status: int, message: str) -> Response:
     )
 
 
+async def internal_error(request: Request) -> Response:
+    """The answer to a request whose handler raised (already logged): the 500 page for a
+    page, the JSON problem for the rest, and for a page whose error page fails too."""
+    if _wants_page(request):
+        try:
+            return _error_page(request, 500, _TITLES[500])
+        except Exception:
+            log.exception("the 500 page for %s failed too", request.url.path)
+    return await internal_problem(request)
+
+
 def install_page_errors(app: FastAPI) -> None:
     """Call after :func:`api.errors.install_error_handlers`: wraps its handlers."""
 
     def as_page(json_handler: Handler) -> Handler:
         async def handler(request: Request, exc: Exception) -> Response:
             response = await json_handler(request, exc)
-            if not _wants_page(request) or response.status_code >= 500:
+            if not _wants_page(request):
                 return response
             status = response.status_code
             return _error_page(request, status, _TITLES.get(status, _TITLES[400]))
