@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from people_support import add_technicians
 
 from estatewatch.catalogue import Table, builtin_catalogue, decode_field
 from gateway.derive import ElevatorSignals
@@ -103,6 +104,7 @@ async def uow(tmp_path: Path) -> AsyncIterator[SqlUnitOfWork]:
     async with unit:
         await unit.sites.import_file(load_site_file(DEMO), actor="cli:test", at=T0, source="t")
         await unit.commit()
+    await add_technicians(make_sessionmaker(engine), TECH.user_id)  # who orders go to
     yield unit
     await engine.dispose()
 
