@@ -1,5 +1,5 @@
 """A fault with a GB/T 24476 code shows it where the fault shows: the duty board's alarm
-and order, and the technician's order page on a phone, in Chinese and in English."""
+and order, and the technician's list and order page on a phone, in Chinese and English."""
 
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ def test_the_code_shows_on_the_board_and_the_technicians_order(
 
     tech = new_page(phone=True)
     login_page(tech, web, "technician")
-    tech.goto(web.url(f"/tech/orders/{order_id}"))
+    tech.goto(web.url("/tech"))
+    card = tech.locator(f"a.order-card[href='/tech/orders/{order_id}']")
+    expect(card.locator(".gbt")).to_have_text("GB/T 24476 代码 09 · 冲顶")
+    card.click()
     expect(tech.locator(".facts")).to_contain_text("监管平台故障代码")
     expect(tech.locator(".facts .gbt")).to_have_text("GB/T 24476 代码 09 · 冲顶")
     shoot(tech, "tech-order-gbt24476-phone-zh")
