@@ -190,8 +190,9 @@ def _gbt24476_block(profile: Profile) -> Block | None:
         ("code", "name", "GB/T 24476", "reported to regulators as"),
         rows,
         note=(
-            "The code regulators' lift platforms know the fault by (estatewatch/gbt24476.py);"
-            " faults not listed here are not reported to them."
+            "The code regulators' lift platforms know the fault by (estatewatch/gbt24476.py):"
+            " what an alarm carries when its rule takes the code from the fault code"
+            " (gbt24476: {field: fault_code})."
         ),
     )
 
