@@ -196,14 +196,19 @@ def _limits(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_visit(visit: Visit) -> str:
+def format_visit(visit: Visit, zone: str) -> str:
+    """The record, times in the site's zone ``zone``, then one line per item."""
+    from maintenance.domain.site_time import to_site_time
+
+    def at(when: datetime | None) -> str:
+        return "-" if when is None else to_site_time(when, zone).strftime("%Y-%m-%d %H:%M %Z")
+
     head = [
         f"visit {visit.order_id}: {visit.asset}, {visit.level}, due {visit.due_on.isoformat()}",
         f"technicians: {', '.join(visit.technicians) or '-'}",
-        f"from {visit.started_at.isoformat() if visit.started_at else '-'}"
-        f" to {visit.ended_at.isoformat() if visit.ended_at else '-'}",
-        f"signed by {visit.signed_by} at {visit.signed_at.isoformat()}"
-        if visit.signed_by and visit.signed_at
+        f"from {at(visit.started_at)} to {at(visit.ended_at)}",
+        f"signed by {visit.signed_by} at {at(visit.signed_at)}"
+        if visit.signed_by
         else "not signed",
         "",
     ]
@@ -228,15 +233,16 @@ def _show(args: argparse.Namespace) -> int:
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
     from maintenance.db.read.plans import visit_record
+    from maintenance.db.read.sites import get_site
     from maintenance.domain.errors import NotFound
 
-    async def work(engine: AsyncEngine) -> Visit:
+    async def work(engine: AsyncEngine) -> tuple[Visit, str]:
         await ensure_current(engine)
         async with make_sessionmaker(engine)() as session:
             visit = await visit_record(session, args.order_id)
-        if visit is None:
-            raise NotFound(f"no maintenance visit {args.order_id}")
-        return visit
+            if visit is None:
+                raise NotFound(f"no maintenance visit {args.order_id}")
+            return visit, (await get_site(session, visit.site)).timezone
 
-    print(format_visit(_with_engine(_settings(args), work)))
+    print(format_visit(*_with_engine(_settings(args), work)))
     return 0

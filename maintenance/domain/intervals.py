@@ -14,7 +14,8 @@ The rule (figures from :mod:`.evidence`, thresholds in :class:`IntervalPolicy`):
    site's maximum is less; never more, whatever its minimum: :func:`statutory_interval`).
 2. Otherwise each finding caps the interval, and the lowest cap wins:
    - faults per 1,000 trips since the last visit at or above the evidence policy's
-     "frequent" rate: the minimum; above half of it: the middle of the limits;
+     "frequent" rate (with its minimum of faults and trips: one fault is never frequent,
+     and under 1,000 trips there is no rate): the minimum; above half of it: the middle;
    - door-time drift (the mean door cycle against the car's own baseline) at or above
      ``door_drift_pct_severe``: the minimum; above ``door_drift_pct``: the middle;
    - alarms since the last visit: ``alarms_severe`` or more, the minimum; any, the middle;
@@ -115,9 +116,11 @@ def _findings(
 ) -> list[tuple[int, str]]:
     low, mid = limits.min_days, limits.middle
     caps: list[tuple[int, str]] = []
-    frequent = policy.evidence.frequent_faults_per_1000_trips
-    rate = health.faults_per_1000_trips
-    if rate is not None and rate >= frequent:
+    evidence = policy.evidence
+    frequent = evidence.frequent_faults_per_1000_trips
+    # The committee's rule for a rate: enough trips to judge, and one fault is never frequent.
+    rate = health.faults_per_1000_trips if health.trips >= evidence.min_trips_for_rate else None
+    if rate is not None and rate >= frequent and health.faults >= evidence.min_faults_for_frequent:
         caps.append((low, f"{rate:.2f} faults per 1,000 trips (frequent: {frequent:g})"))
     elif rate is not None and rate > frequent / 2:
         caps.append((mid, f"{rate:.2f} faults per 1,000 trips (over half of {frequent:g})"))

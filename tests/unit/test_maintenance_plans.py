@@ -340,3 +340,11 @@ def test_only_the_safety_manager_signs_and_only_a_recorded_visit() -> None:
     assert visit.signed_by == "mgr-wang"
     with pytest.raises(InvalidRequest, match="was signed by mgr-wang"):
         visit.sign_off(MANAGER, NOW)
+
+
+def test_one_fault_or_a_few_trips_never_make_a_rate_frequent() -> None:
+    one = on_demand_interval(30, _health(faults=1, trips=5000), LIMITS)
+    assert one.days == LIMITS.middle  # 0.20 per 1,000 trips: over half the rate, not frequent
+    assert "over half of 0.1" in one.reasons[0]
+    quiet = on_demand_interval(30, _health(faults=2, trips=500), LIMITS)
+    assert quiet.days == 30  # under 1,000 trips: no rate to judge
