@@ -57,6 +57,9 @@ __all__ = [
     "STALE_AFTER",
     "SiteQuery",
     "evidence_for",
+    "last_seen",
+    "latest_rows",
+    "online_state",
     "plain_value",
     "router",
     "visible_asset",
@@ -139,19 +142,20 @@ def plain_value(value: Any) -> FieldValue:
     return str(value)
 
 
-def _online(
-    kind: str, offline_alarm: bool, last_seen: datetime | None, now: datetime
+def online_state(
+    kind: str, offline_alarm: bool, seen: datetime | None, now: datetime
 ) -> tuple[bool | None, OnlineBasis]:
+    """Online or not (None: unknown), and on what basis (see the module docstring)."""
     if offline_alarm:
         return False, "offline_alarm"
-    if last_seen is None:
+    if seen is None:
         return None, "unknown"
-    if now - last_seen <= STALE_AFTER[kind]:
+    if now - seen <= STALE_AFTER[kind]:
         return True, "recent_data"
     return False, "stale_data"
 
 
-async def _latest(
+async def latest_rows(
     reader: InfluxReader | None, assets: list[AssetInfo]
 ) -> dict[str, dict[str, Any]]:
     """Asset key -> the device's latest row (``time`` and each field)."""
@@ -170,7 +174,8 @@ async def _latest(
     return latest
 
 
-def _last_seen(row: dict[str, Any] | None) -> datetime | None:
+def last_seen(row: dict[str, Any] | None) -> datetime | None:
+    """The time of a :func:`latest_rows` row (None without one)."""
     if row is None or pd.isna(row.get("time")):
         return None
     stamp: datetime = pd.Timestamp(row["time"]).to_pydatetime()
@@ -180,7 +185,7 @@ def _last_seen(row: dict[str, Any] | None) -> datetime | None:
 def _asset_out(
     facts: AssetFacts, info: AssetInfo, offline: bool, seen: datetime | None, now: datetime
 ) -> dict[str, Any]:
-    online, basis = _online(info.kind, offline, seen, now)
+    online, basis = online_state(info.kind, offline, seen, now)
     return {
         "device_id": info.device_id,
         "site": info.site,
@@ -223,10 +228,10 @@ async def list_assets(
     )[page.offset : page.offset + page.limit]
     facts = await asset_facts(session, chosen)
     offline = await offline_devices(session, chosen)
-    latest, _ = await with_telemetry(services.influx, lambda r: _latest(r, chosen))
+    latest, _ = await with_telemetry(services.influx, lambda r: latest_rows(r, chosen))
     return [
         AssetOut(
-            **_asset_out(facts[a.row_id], a, a.key in offline, _last_seen(latest.get(a.key)), now)
+            **_asset_out(facts[a.row_id], a, a.key in offline, last_seen(latest.get(a.key)), now)
         )
         for a in chosen
     ]
@@ -266,14 +271,14 @@ async def get_asset(
     asset = await visible_asset(session, me.user, device_id, site)
     facts = (await asset_facts(session, [asset]))[asset.row_id]  # the register just listed it
     alarms = [AlarmBrief.model_validate(a) for a in await open_alarms(session, asset)]
-    latest, state = await with_telemetry(services.influx, lambda r: _latest(r, [asset]))
+    latest, state = await with_telemetry(services.influx, lambda r: latest_rows(r, [asset]))
     health = None
     if asset.kind == "elevator" and facts.install_date is not None:
         reader = services.influx if state == "ok" else None
         health = await _health(session, asset, len(alarms), now, reader)
     record = latest.get(asset.key)
     offline = any(a.fault_kind == OFFLINE for a in alarms)
-    described = _asset_out(facts, asset, offline, _last_seen(record), now) | {
+    described = _asset_out(facts, asset, offline, last_seen(record), now) | {
         "rated_load_kg": facts.rated_load_kg,
         "rated_speed_mps": facts.rated_speed_mps,
         "floors_served": facts.floors_served,

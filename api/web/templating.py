@@ -5,6 +5,8 @@ translate, ``ngettext`` plurals; ``{{ when | localtime }}`` shows an aware datet
 site's time zone (``site_tz`` in the context, Asia/Shanghai by default) or in the zone
 given as the argument, ``{{ when | localtime(site.timezone, "medium") }}``, formatted for
 the page's locale. Storage and SLA maths stay in UTC; only showing converts.
+``{{ order.asset | asset_url }}`` is the page of the device an asset key names (None for
+a key that names no device).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -21,9 +24,17 @@ from jinja2 import Environment, FileSystemLoader, Template, pass_context, select
 from jinja2.runtime import Context
 
 from estatewatch.gbt24476 import CODES
+from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
 from maintenance.domain.site_time import DEFAULT_TIMEZONE
 
-__all__ = ["DEFAULT_FORMAT", "DEFAULT_TIMEZONE", "TEMPLATE_DIR", "Templates", "localtime"]
+__all__ = [
+    "DEFAULT_FORMAT",
+    "DEFAULT_TIMEZONE",
+    "TEMPLATE_DIR",
+    "Templates",
+    "asset_url",
+    "localtime",
+]
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 # Unambiguous in both languages (a Chinese office writes dates this way; "1/6/27" is not).
@@ -38,6 +49,19 @@ def localtime(value: datetime | None, tz: str, locale: str, fmt: str = DEFAULT_F
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()}: the pages show aware UTC times")
     return format_datetime(value, fmt, tzinfo=ZoneInfo(tz), locale=locale)
+
+
+_DEVICE_TYPES: Final = frozenset(DEVICE_TYPE_OF_KIND.values())
+
+
+def asset_url(key: str | None) -> str | None:
+    """The device page (``/assets/<site>/<device_id>``) of an asset key
+    (``site/device_type/device_id``); None for a key that names no registered kind of
+    device (a building, a free-text place)."""
+    parts = (key or "").split("/")
+    if len(parts) != 3 or parts[1] not in _DEVICE_TYPES or not all(parts):
+        return None
+    return f"/assets/{quote(parts[0], safe='')}/{quote(parts[2], safe='')}"
 
 
 class Templates:
@@ -74,6 +98,7 @@ class Templates:
             return localtime(value, zone, locale, fmt)
 
         env.filters["localtime"] = localtime_filter
+        env.filters["asset_url"] = asset_url
         env.globals["locale"] = locale
         env.globals["lang"] = locale.replace("_", "-")
         env.globals["gbt24476"] = CODES  # names a fault's GB/T 24476 code (_gbt24476.html)

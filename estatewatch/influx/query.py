@@ -163,8 +163,11 @@ def series_query(
     every: timedelta | None = None,
     aggregate: Aggregate = "mean",
     port: int | None = None,
+    site: str | None = None,
 ) -> str:
-    """Two statements: the range ``[start, end)`` (raw or per ``every``), field types."""
+    """Two statements: the range ``[start, end)`` (raw or per ``every``), field types.
+
+    ``site`` narrows to one site's device where two sites share a device id."""
     _check_name(measurement, "measurement")
     if isinstance(fields, str) or not fields:
         raise ValueError("fields must be a non-empty sequence of field names")
@@ -174,6 +177,8 @@ def series_query(
     if port is not None and (type(port) is not int or port < 1):
         raise ValueError(f"port must be a positive integer, not {port!r}")
     conditions = [f'"device_id" = {quote_string(device_id)}']
+    if site is not None:
+        conditions.append(f'"site" = {quote_string(site)}')
     if port is not None:
         conditions.append(f'"port" = {quote_string(str(port))}')
     conditions.append(f"time >= {_time_literal(start, 'start')}")
@@ -283,25 +288,29 @@ class InfluxReader:
         every: timedelta | None = None,
         aggregate: Aggregate = "mean",
         port: int | None = None,
+        site: str | None = None,
     ) -> pd.DataFrame:
-        """``time`` and ``fields`` of one device in ``[start, end)``, oldest first.
+        """``time`` and ``fields`` of one device (of ``site``, if given) in ``[start, end)``,
+        oldest first.
 
         Raw points, or one row per ``every`` interval with ``aggregate`` of each field
         (empty intervals left out). On a ``*_port`` measurement without ``port``, a
         ``port`` column tells the ports apart.
         """
         tags = ["port"] if port is None and _is_port_measurement(measurement) else []
+        matchable = _expressible(device_id) and (site is None or _expressible(site))
         text = series_query(
             measurement,
-            device_id if _expressible(device_id) else "",
+            device_id if matchable else "",
             fields,
             start,
             end,
             every=every,
             aggregate=aggregate,
             port=port,
+            site=site if matchable else None,
         )
-        if not _expressible(device_id):
+        if not matchable:
             return _frame([], tags, {}, fields)
         values, field_series = await self._statements(text, 2)
         stored = _field_types(field_series)

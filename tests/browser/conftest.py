@@ -6,7 +6,8 @@ Fixtures:
   imported and one user per role with a password: ``web.logins[role]`` is a
   :class:`Login` (username, password); ``web.url(path)`` the full address.
   ``fresh_web`` is the same, but a new server per test (for tests that spoil state:
-  throttling blocks the client address for 15 minutes).
+  throttling blocks the client address for 15 minutes). Neither has InfluxDB;
+  ``start_web(work, env)`` starts one with settings of your own (tests/browser/test_assets.py).
 - ``browser``: Chromium (``/usr/bin/chromium``, headless), one per test module.
 - ``phone`` (375x812, touch, zh-CN) and ``desktop`` (1366x900, zh-CN): a new page in a
   new context per test; ``new_page(locale=..., phone=...)`` for other combinations.
@@ -119,7 +120,9 @@ async def _prepare(data_dir: Path) -> None:
             )
 
 
-def start_web(work: Path) -> WebServer:
+def start_web(work: Path, env: dict[str, str] | None = None) -> WebServer:
+    """``estatewatch api`` over a new database in ``work``, with ``env`` added to its
+    environment (``ESTATEWATCH_API_INFLUX_URL``...)."""
     data_dir = work / "data"
     # In a thread of its own: Playwright's sync API keeps an event loop in this one.
     with ThreadPoolExecutor(1) as pool:
@@ -132,7 +135,7 @@ def start_web(work: Path) -> WebServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
-            env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
+            env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"} | (env or {}),
         )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -1,6 +1,7 @@
 """Records the browser tests put into a running server's database, at times relative to
 now (the server runs on the real clock): a resident with a distinctive name whose request
-was fixed, rated and paid for; an order waiting for the committee; a proposal.
+was fixed, rated and paid for; an order waiting for the committee; a proposal; an
+elevator's 90 days of alarms and an order in progress on it.
 
 The server and the test share the SQLite file; each helper runs in a thread of its own
 with its own event loop (Playwright's sync API holds one in the test's thread).
@@ -20,13 +21,15 @@ from typing import Final, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.settings import ApiSettings
-from api.users import NewUser, create_user
+from api.users import NewUser, create_user, set_password
 from estatewatch.clock import utc_now
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.read.assets import find_asset
 from maintenance.db.read.evidence import elevator_evidence
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
+from maintenance.domain.alarms import Alarm
+from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.workorders import WorkOrder
 from maintenance.services.committee import create_proposal
 
@@ -148,3 +151,54 @@ async def committee_work(sessions: async_sessionmaker[AsyncSession]) -> str:
         evidence=evidence,
     )
     return proposal.id
+
+
+LIFT: Final = "elev-05"
+OTHER_TECH: Final = NewUser(
+    username="ouyang-ke", role="technician", display_name="欧阳克", sites=["other"]
+)
+OTHER_TECH_PASSWORD: Final = "Estate-2026-other-site"
+
+
+async def lift_history(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """elev-05's last 90 days in the database: 14 door faults (one every ~6 days, each
+    cleared within the hour), an e-bike alarm, and a door order in progress (its id);
+    and a technician of another compound (:data:`OTHER_TECH`)."""
+    now = utc_now()
+    device = DeviceRef("demo", "elevator", LIFT)
+    alarms = []
+    for n in range(15):
+        raised = now - timedelta(days=88 - 6 * n, hours=n % 5)
+        ebike = n == 7
+        signal = Signal(
+            kind="raised",
+            rule="ebike_in_car" if ebike else "door_fault",
+            device=device,
+            at=raised,
+            severity="minor" if ebike else "major",
+            priority=None if ebike else "P2",
+            fault_kind="ebike" if ebike else "door",
+            message="电动车进入轿厢" if ebike else "E49 关门故障",
+        )
+        alarm = Alarm.raise_from(f"ALM-9{n:05d}", signal)
+        alarm.clear(raised + timedelta(minutes=40))
+        alarms.append(alarm)
+    created = now - timedelta(hours=3)
+    wo = _elevator_order("WO-2026-900003", "5 号梯门机异响", LIFT, created, MANAGER)
+    wo.assign(MANAGER, created + timedelta(minutes=2), assignee=TECH.user_id)
+    wo.acknowledge(TECH, created + timedelta(minutes=6))
+    wo.start(TECH, created + timedelta(minutes=40), approval_threshold=Decimal(5000))
+    async with SqlUnitOfWork(sessions) as uow:
+        for alarm in alarms:
+            await uow.alarms.add(alarm)
+        await uow.work_orders.add(wo)
+        await uow.commit()
+    await create_user(SqlUnitOfWork(sessions), OTHER_TECH, actor="cli:test", at=now)
+    await set_password(
+        SqlUnitOfWork(sessions),
+        OTHER_TECH.username,
+        OTHER_TECH_PASSWORD,
+        actor="cli:test",
+        at=now,
+    )
+    return wo.id

@@ -220,3 +220,4 @@ async def test_evidence_findings_read_in_the_readers_language(tmp_path: Path) ->
     ]
     assert "data-finding" not in old.text
     assert '<dd class="hint" lang="en">statutory inspection overdue' in old.text
+    assert 'href="/assets/demo/elev-06"' in chinese.text  # the car's own page

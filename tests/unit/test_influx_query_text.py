@@ -126,6 +126,14 @@ def test_series_downsampled_text() -> None:
     )
 
 
+def test_series_of_one_sites_device_quotes_the_site() -> None:
+    text = series_query("elevator", "elev-01", ["floor"], START, END, site="o'neil\\")
+    assert text.startswith(
+        'SELECT "floor" FROM "elevator" WHERE "device_id" = \'elev-01\' '
+        "AND \"site\" = 'o\\'neil\\\\' AND time >= "
+    )
+
+
 def test_series_on_ports_without_a_port_groups_by_port() -> None:
     text = series_query("charger_port", "chg-01", ["power"], START, END)
     assert 'GROUP BY "port";' in text

@@ -9,6 +9,7 @@ from api.web import orders
 from api.web.routes import (
     account,
     admin,
+    assets,
     board,
     committee,
     invite,
@@ -34,5 +35,6 @@ PAGE_ROUTERS: list[APIRouter] = [
     orders.photo_router,
     live.router,
     board.router,
+    assets.router,
     supervise.router,
 ]

@@ -52,7 +52,16 @@ from maintenance.domain import commands as cmd
 from maintenance.domain.errors import DomainError, NotFound
 from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
 
-__all__ = ["BOARD_ROLES", "CarTile", "RescueCard", "car_state", "router"]
+__all__ = [
+    "BOARD_ROLES",
+    "CAR_STATES",
+    "OPEN",
+    "CarTile",
+    "RescueCard",
+    "car_state",
+    "reading_number",
+    "router",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +106,7 @@ class RescueCard:
 
 @dataclass(frozen=True, slots=True)
 class CarTile:
+    site: str
     device_id: str
     building: str
     state: str
@@ -156,7 +166,8 @@ async def _latest_cars(
     return latest
 
 
-def _number(row: dict[str, Any] | None, field: str) -> float | None:
+def reading_number(row: dict[str, Any] | None, field: str) -> float | None:
+    """A latest-reading row's ``field`` as a float; None when missing or empty."""
     value = None if row is None else row.get(field)
     return None if value is None or pd.isna(value) else float(value)
 
@@ -175,17 +186,24 @@ def _tiles(
     for car in sorted(cars, key=lambda c: (c.site, c.building, c.device_id)):
         car_alarms = by_car.get(car.key, [])
         row = latest.get(f"{car.site}/{car.device_id}")
-        floor = _number(row, "floor")
+        floor = reading_number(row, "floor")
         faults = [a for a in car_alarms if a.fault_kind != OFFLINE]
         state = car_state(
             offline=any(a.fault_kind == OFFLINE for a in car_alarms),
             fault=bool(faults),
             maintenance=car.key in worked_on,
-            speed=_number(row, "speed"),
+            speed=reading_number(row, "speed"),
         )
         last = faults[0].message if faults else None
         tiles.append(
-            CarTile(car.device_id, car.building, state, None if floor is None else int(floor), last)
+            CarTile(
+                car.site,
+                car.device_id,
+                car.building,
+                state,
+                None if floor is None else int(floor),
+                last,
+            )
         )
     return tiles
 
