@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import append
@@ -250,6 +250,13 @@ async def _import(
         for row in await session.scalars(select(Asset).where(Asset.site_id == site.id))
     }
     building_codes = {row.id: row.code for row in buildings.values()}
+    latest_inspections = await session.execute(
+        select(InspectionRow.asset_id, func.max(InspectionRow.inspected_on))
+        .join(Asset, InspectionRow.asset_id == Asset.id)
+        .where(Asset.site_id == site.id)
+        .group_by(InspectionRow.asset_id)
+    )
+    recorded: dict[int, date] = {asset_id: day for asset_id, day in latest_inspections.all()}
 
     def shown(columns: Columns) -> Columns:
         shown = dict(columns)
@@ -266,12 +273,21 @@ async def _import(
         )
         building_codes[building.id] = building.code
         for device in entry.devices():
+            row = assets.pop(device.name, None)
+            columns = _asset_columns(code, device, building.id)
+            latest = recorded.get(row.id) if row is not None else None
+            if latest is not None and (
+                columns.get("last_safety_inspection") is None
+                or columns["last_safety_inspection"] < latest
+            ):
+                # An inspection recorded since the file was written stays the last one.
+                columns["last_safety_inspection"] = latest
             asset = await importer.save(
                 f"asset {code}/{device.name}",
-                assets.pop(device.name, None),
+                row,
                 Asset,
                 {"site_id": site.id, "device_id": device.name},
-                _asset_columns(code, device, building.id),
+                columns,
                 shown,
             )
             if isinstance(device, Elevator):

@@ -95,11 +95,14 @@ async def test_recording_an_inspection_makes_it_current_and_audits_it(
             device_id="elev-01",
             certificate=newer,
         )
-    # An older file imported again does not push the certificate back.
+    # An older file imported again pushes back neither the certificate nor the asset's date.
     await import_demo(sessions)
     async with sessions() as session:
         (car,) = await inspected_cars(session, sites=("demo",), device_id="elev-01")
         assert car.certificate == newer
+        asset = await session.scalar(select(Asset).where(Asset.device_id == "elev-01"))
+        assert asset is not None
+        assert asset.last_safety_inspection == date(2026, 12, 5)
         audit = await session.scalar(
             select(AuditRow).where(AuditRow.action == "inspection.recorded")
         )
