@@ -3,9 +3,9 @@
 **Rule evaluation** (``maintenance.rule_readings_per_s``): ``CARS`` simulated elevators
 (:class:`simulators.elevator.Elevator`, read through the gateway's own read plans, so a
 reading has the real ~40 fields and values: both poll groups plus the derived
-``stopped_outside_zone_s``) for ``SECONDS`` seconds of traffic at one reading a second,
-the gateway's ``always`` report mode (every field in every reading, the most work per
-reading). The readings are built first; the timed loop feeds them in time order to a
+``stopped_outside_zone_s`` and ``speed_percent``) for ``SECONDS`` seconds of traffic at
+one reading a second, the gateway's ``always`` report mode (every field in every
+reading, the most work per reading). The readings are built first; the timed loop feeds them in time order to a
 fresh :class:`~maintenance.domain.rules.RuleEngine` with the shipped default rules and
 calls ``tick`` once per simulated second, as the service does. Best of ``REPEATS``.
 """
@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from estatewatch.catalogue import builtin_catalogue
 from estatewatch.wire import FieldValue
-from gateway.derive import STOPPED_OUTSIDE_ZONE
+from gateway.derive import SPEED_PERCENT, STOPPED_OUTSIDE_ZONE
 from gateway.plan import plan_device
 from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain.observations import TelemetryReading
@@ -53,6 +53,7 @@ def elevator_traffic() -> list[list[TelemetryReading]]:
                 replies = [sim.read(r.table, r.address, r.count) for r in group.requests]
                 fields.update(group.decode(replies))
             fields[STOPPED_OUTSIDE_ZONE] = 0.0
+            fields[SPEED_PERCENT] = round(100.0 * sim.speed / sim.rated_speed, 1)
             batch.append(TelemetryReading(ref, building, START + timedelta(seconds=s), fields))
         seconds.append(batch)
     return seconds
