@@ -5,9 +5,10 @@
 reading has the real ~40 fields and values: both poll groups plus the derived
 ``stopped_outside_zone_s`` and ``speed_percent``) for ``SECONDS`` seconds of traffic at
 one reading a second, the gateway's ``always`` report mode (every field in every
-reading, the most work per reading). The readings are built first; the timed loop feeds them in time order to a
-fresh :class:`~maintenance.domain.rules.RuleEngine` with the shipped default rules and
-calls ``tick`` once per simulated second, as the service does. Best of ``REPEATS``.
+reading, the most work per reading). The readings are built first; the timed loop feeds
+them in time order to a fresh :class:`~maintenance.domain.rules.RuleEngine` with the
+shipped default rules and calls ``tick`` once per simulated second, as the service does.
+Best of ``REPEATS``.
 """
 
 from __future__ import annotations
