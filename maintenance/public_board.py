@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from maintenance.db.read.committee import ProposalRecord, proposals_between
 from maintenance.db.read.inspections import inspected_cars
 from maintenance.db.read.kpi_frames import kpi_frames
-from maintenance.db.read.plans import plan_rows
+from maintenance.db.read.plans import PlanView, plan_rows
 from maintenance.db.read.sites import get_site, site_places
 from maintenance.domain.inspections import InspectionStatus
 from maintenance.domain.kpis import SlaCompliance, compute_kpis
@@ -101,10 +101,14 @@ class CarPlan(BaseModel):
     overdue: bool
 
 
-def _basis(days: int) -> IntervalBasis:
-    if days == STATUTORY_INTERVAL_DAYS:
-        return "statutory"
-    return "longer" if days > STATUTORY_INTERVAL_DAYS else "shorter"
+def _car_plan(view: PlanView) -> CarPlan:
+    """The public part of a plan: no order id, no site (the board is the site's)."""
+    days = view.interval_days
+    basis: IntervalBasis = "statutory"
+    if days != STATUTORY_INTERVAL_DAYS:
+        basis = "longer" if days > STATUTORY_INTERVAL_DAYS else "shorter"
+    shown = {name: getattr(view, name) for name in CarPlan.model_fields if name != "basis"}
+    return CarPlan(basis=basis, **shown)
 
 
 class MonthFigures(BaseModel):
@@ -274,16 +278,5 @@ async def public_board(
             )
             for car in await inspected_cars(session, sites=(site,))
         ),
-        plans=tuple(
-            CarPlan(
-                device_id=view.device_id,
-                interval_days=view.interval_days,
-                basis=_basis(view.interval_days),
-                reasons=view.reasons,
-                last_visit_on=view.last_visit_on,
-                next_due=view.next_due,
-                overdue=view.overdue,
-            )
-            for view in await plan_rows(session, now, sites=[site])
-        ),
+        plans=tuple(_car_plan(view) for view in await plan_rows(session, now, sites=[site])),
     )

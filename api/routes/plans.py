@@ -61,7 +61,7 @@ async def list_plans(
 ) -> list[PlanOut]:
     views = await plan_rows(session, clock(), sites=None if site is None else [site])
     await release(session)
-    return [PlanOut.of(v) for v in views if can_see_site(me.user, v.site)]
+    return [PlanOut.model_validate(v) for v in views if can_see_site(me.user, v.site)]
 
 
 @router.put("/plans/limits/{site}", dependencies=[_SETTERS])

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from maintenance.db.read.plans import PlanView
 from maintenance.domain.checklists import Level
 from maintenance.domain.visits import ItemResult, ItemStatus, Visit
 from maintenance.services.plans import VisitReport
@@ -24,7 +23,10 @@ class _In(BaseModel):
 
 
 class PlanOut(BaseModel):
-    """A car's plan: the current interval and why, the next visit and whether it is late."""
+    """A car's plan: the current interval and why, the next visit and whether it is late
+    (:class:`maintenance.db.read.plans.PlanView`, field for field)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     asset: str
     site: str
@@ -37,22 +39,6 @@ class PlanOut(BaseModel):
     overdue: bool
     days_since_visit: int | None
     pending_visit: str | None
-
-    @classmethod
-    def of(cls, view: PlanView) -> PlanOut:
-        return cls(
-            asset=view.asset,
-            site=view.site,
-            device_id=view.device_id,
-            interval_days=view.interval_days,
-            reasons=list(view.reasons),
-            last_visit_on=view.last_visit_on,
-            next_due=view.next_due,
-            next_level=view.next_level,
-            overdue=view.overdue,
-            days_since_visit=view.days_since_visit,
-            pending_visit=view.pending_visit,
-        )
 
 
 class ItemResultIn(_In):

@@ -249,76 +249,52 @@ def _all_done(visit: Visit) -> list[ItemResult]:
     ]
 
 
+START, END = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+
+
+def _record(
+    visit: Visit,
+    results: list[ItemResult],
+    technicians: tuple[str, ...] = ("tech-li", "tech-zhao"),
+    start: datetime = START,
+    end: datetime = END,
+) -> None:
+    visit.record(
+        TECH, NOW, technicians=list(technicians), started_at=start, ended_at=end, results=results
+    )
+
+
 def test_a_visit_is_recorded_once_with_two_technicians_and_a_result_per_item() -> None:
     visit = _visit()
-    start, end = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
     results = _all_done(visit)
     with pytest.raises(InvalidRequest, match="2 technicians must be present, got 1"):
-        visit.record(
-            TECH,
-            NOW,
-            technicians=["tech-li", " tech-li "],
-            started_at=start,
-            ended_at=end,
-            results=results,
-        )
+        _record(visit, results, technicians=("tech-li", " tech-li "))
     with pytest.raises(InvalidRequest, match="no result for 1 item"):
-        visit.record(
-            TECH,
-            NOW,
-            technicians=["tech-li", "tech-zhao"],
-            started_at=start,
-            ended_at=end,
-            results=results[1:],
-        )
+        _record(visit, results[1:])
     with pytest.raises(InvalidRequest, match="end by now"):
-        visit.record(
-            TECH,
-            NOW,
-            technicians=["tech-li", "tech-zhao"],
-            started_at=end,
-            ended_at=start,
-            results=results,
-        )
-    visit.record(
-        TECH,
-        NOW,
-        technicians=["tech-li", "tech-zhao"],
-        started_at=start,
-        ended_at=end,
-        results=results,
-    )
+        _record(visit, results, start=END, end=START)
+    _record(visit, results)
     assert visit.recorded
     assert visit.technicians == ("tech-li", "tech-zhao")
     assert [e.action for e in visit.pull_events()] == ["planned", "recorded"]
     with pytest.raises(InvalidRequest, match="was recorded"):
-        visit.record(
-            TECH, NOW, technicians=["a", "b"], started_at=start, ended_at=end, results=results
-        )
+        _record(visit, results)
+
+
+def _with(visit: Visit, replacement: ItemResult) -> list[ItemResult]:
+    """Every item done, but ``replacement`` for its item."""
+    return [replacement if r.code == replacement.code else r for r in _all_done(visit)]
 
 
 def test_a_reading_outside_its_limits_is_a_defect_and_defects_need_a_note() -> None:
     visit = _visit()
-    start, end = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
-    shallow = [
-        r if r.code != "HM29" else ItemResult("HM29", "done", reading=5.0) for r in _all_done(visit)
-    ]
     with pytest.raises(
         InvalidRequest, match="HM29: 5 mm is outside its limits; record it as a defect"
     ):
-        visit.record(
-            TECH, NOW, technicians=["a", "b"], started_at=start, ended_at=end, results=shallow
-        )
-    silent = [r if r.code != "HM29" else ItemResult("HM29", "defect") for r in _all_done(visit)]
+        _record(visit, _with(visit, ItemResult("HM29", "done", reading=5.0)))
     with pytest.raises(InvalidRequest, match="HM29: defect needs a note"):
-        visit.record(
-            TECH, NOW, technicians=["a", "b"], started_at=start, ended_at=end, results=silent
-        )
-    defect = [
-        r if r.code != "HM29" else ItemResult("HM29", "defect", "engagement 5 mm on floor 7", 5.0)
-        for r in _all_done(visit)
-    ]
-    visit.record(TECH, NOW, technicians=["a", "b"], started_at=start, ended_at=end, results=defect)
+        _record(visit, _with(visit, ItemResult("HM29", "defect")))
+    _record(visit, _with(visit, ItemResult("HM29", "defect", "5 mm on floor 7", 5.0)))
     assert [d.code for d in visit.defects] == ["HM29"]
 
 
@@ -326,14 +302,7 @@ def test_only_the_safety_manager_signs_and_only_a_recorded_visit() -> None:
     visit = _visit()
     with pytest.raises(InvalidRequest, match="record the visit before signing"):
         visit.sign_off(MANAGER, NOW)
-    visit.record(
-        TECH,
-        NOW,
-        technicians=["a", "b"],
-        started_at=NOW - timedelta(hours=1),
-        ended_at=NOW,
-        results=_all_done(visit),
-    )
+    _record(visit, _all_done(visit))
     with pytest.raises(NotPermitted, match="elevator safety manager signs"):
         visit.sign_off(TECH, NOW)
     visit.sign_off(MANAGER, NOW)
