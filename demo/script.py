@@ -1,8 +1,10 @@
 """The demo's scenario: what goes wrong in the compound, and when.
 
 Steps are injected through the simulator's control port (``estatewatch fault inject``
-does the same) and, for the resident's request, through the API with the resident's
-token, so the demo drives the platform exactly as its users and devices would. Each step
+does the same) and, for the resident's request and the rescue drill, through the API with
+the token of the person who would act (the resident; the duty room's manager and the
+technician on elev-02's rescue order), so the demo drives the platform exactly as its
+users and devices would. Each step
 is announced when it happens; :func:`play` returns when the last one has run.
 """
 
@@ -16,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from demo.platform import Platform
+from demo.platform import Platform, demo_login
 from estatewatch.errors import EstatewatchError
 from simulators.control import send_control
 
@@ -31,6 +33,8 @@ class Step:
     fault: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     request: dict[str, Any] | None = None  # a resident's request, POSTed to the API
+    clear: bool = False  # clear ``fault`` on ``device`` instead of injecting it
+    rescue: str | None = None  # an action on the open rescue order of ``device``
 
 
 SCRIPT = (
@@ -49,6 +53,15 @@ SCRIPT = (
     }),
     Step(45, "elev-01: the worn doors fail to close (E49)", "elev-01", "door_failure",
          {"code": 49}),
+    # The rescue drill: the entrapment rule opened elev-02's rescue order at about 40 s.
+    Step(48, "duty room: elev-02's rescue goes to the technician", "elev-02",
+         rescue="assign"),
+    Step(50, "technician: on my way to elev-02", "elev-02", rescue="acknowledge"),
+    Step(58, "technician: on site at elev-02", "elev-02", rescue="arrive"),
+    Step(62, "elev-02: the passenger is out, the car re-levelled", "elev-02", "entrapment",
+         clear=True),
+    Step(63, "technician: passenger released", "elev-02", rescue="release"),
+    Step(70, "technician: elev-02 back in service", "elev-02", rescue="return-to-service"),
 )  # fmt: skip
 
 
@@ -61,9 +74,11 @@ async def play(platform: Platform, announce: Callable[[str], None]) -> None:
         try:
             if step.request is not None:
                 await _resident_request(platform, step.request)
+            elif step.rescue is not None and step.device is not None:
+                await _rescue_step(platform, step.device, step.rescue)
             else:
                 request: dict[str, Any] = {
-                    "cmd": "inject",
+                    "cmd": "clear" if step.clear else "inject",
                     "device": step.device,
                     "fault": step.fault,
                 }
@@ -81,5 +96,36 @@ async def _resident_request(platform: Platform, body: dict[str, Any]) -> None:
     headers = {"Authorization": f"Bearer {platform.tokens['resident']}"}
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=10.0) as client:
         reply = await client.post("/api/v1/requests", json=body, headers=headers)
+    if reply.status_code >= 400:
+        raise EstatewatchError(f"the API answered {reply.status_code}: {reply.text[:300]}")
+
+
+async def _rescue_step(platform: Platform, device: str, action: str) -> None:
+    """``action`` on ``device``'s open rescue order: the duty room (the manager) assigns it
+    to the demo technician, who does the rest."""
+    manager = {"Authorization": f"Bearer {platform.tokens['manager']}"}
+    async with httpx.AsyncClient(base_url=platform.api_url, timeout=10.0) as client:
+        found = await client.get(
+            "/api/v1/work-orders",
+            params={"asset": f"{platform.site}/elevator/{device}", "limit": 10},
+            headers=manager,
+        )
+        rescues = [
+            o["id"]
+            for o in found.json().get("items", [])
+            if o["category"] == "rescue" and o["status"] not in ("closed", "cancelled")
+        ]
+        if not rescues:
+            raise EstatewatchError(f"no open rescue order for {device} (yet)")
+        role, body = (
+            ("manager", {"assignee": demo_login("technician")[0]})
+            if action == "assign"
+            else ("technician", {})
+        )
+        reply = await client.post(
+            f"/api/v1/work-orders/{rescues[0]}/{action}",
+            json=body,
+            headers={"Authorization": f"Bearer {platform.tokens[role]}"},
+        )
     if reply.status_code >= 400:
         raise EstatewatchError(f"the API answered {reply.status_code}: {reply.text[:300]}")

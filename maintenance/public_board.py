@@ -8,6 +8,8 @@ before it, months counted in the site's time zone (:mod:`maintenance.domain.site
 - satisfaction: the mean rating and how many ratings, of orders closed in the month;
 - spending by category (work-order costs of orders closed in the month);
 - faults per elevator car (every car of the site, by device id and building);
+- rescues (passengers trapped) reported in the month: how many, and the mean minutes to
+  a technician's arrival and to the passengers' release (false alarms left out);
 
 each car's inspection certificate as of now (its last valid day and status: valid, due
 within 30 or 7 days, expired, or none on record; :mod:`maintenance.domain.inspections`),
@@ -125,6 +127,9 @@ class MonthFigures(BaseModel):
     spending_by_category: dict[str, float]
     spending_total: float
     faults_by_car: tuple[CarFaults, ...]
+    rescues: int = 0
+    rescue_arrival_minutes: float | None = None
+    rescue_minutes: float | None = None
 
 
 class FundDecision(BaseModel):
@@ -228,6 +233,9 @@ async def _month(
         ratings=kpis.satisfaction.rated,
         spending_by_category=kpis.spending_by_category,
         spending_total=kpis.spending_total,
+        rescues=kpis.rescues.reported - kpis.rescues.false_alarms,
+        rescue_arrival_minutes=kpis.rescues.arrival_minutes.mean,
+        rescue_minutes=kpis.rescues.rescue_minutes.mean,
         faults_by_car=tuple(
             CarFaults(
                 device_id=device_id,

@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from api_support import RunningApi, running_api
+from api_support import T0, RunningApi, SettableClock, running_api
 from test_web_orders import PASSWORD, person, photo_file
 
 from api.users import NewUser, create_user, set_password
@@ -26,7 +27,7 @@ CODE = derived_rescue_code("demo", "elev-01")
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[RunningApi]:
-    async with running_api(tmp_path) as api, AsyncExitStack() as clients:
+    async with running_api(tmp_path, SettableClock()) as api, AsyncExitStack() as clients:
         api.app.state.test_clients = clients
         now = api.services.clock()
         sessions = api.services.sessions
@@ -42,6 +43,12 @@ async def api(tmp_path: Path) -> AsyncIterator[RunningApi]:
             await create_user(SqlUnitOfWork(sessions), new, actor="cli:t", at=now)
             await set_password(SqlUnitOfWork(sessions), name, PASSWORD, actor="cli:t", at=now)
         yield api
+
+
+def at(api: RunningApi, minutes: int) -> None:
+    clock = api.services.clock
+    assert isinstance(clock, SettableClock)
+    clock.now = T0 + timedelta(minutes=minutes)
 
 
 async def test_a_rescue_from_the_car_to_back_in_service_in_the_pages(api: RunningApi) -> None:
@@ -67,8 +74,10 @@ async def test_a_rescue_from_the_car_to_back_in_service_in_the_pages(api: Runnin
     page = await sun.get(f"/tech/orders/{order}")
     assert f'action="/tech/orders/{order}/arrive"' in page.text
     assert "data-locate" in page.text
+    at(api, 3)
     await sun.post(f"/tech/orders/{order}/acknowledge", {})
     await sun.get(f"/tech/orders/{order}")
+    at(api, 17)
     arrived = await sun.post(
         f"/tech/orders/{order}/arrive",
         {"latitude": "31.230416", "longitude": "121.473701"},
@@ -79,12 +88,20 @@ async def test_a_rescue_from_the_car_to_back_in_service_in_the_pages(api: Runnin
     assert re.search(r'class="done" data-stage="arrived"', page.text)
     assert "/thumbnail" in page.text  # the photo on site
     assert f'action="/tech/orders/{order}/release"' in page.text
+    at(api, 25)
     await sun.post(f"/tech/orders/{order}/release", {"note": "两人已安全撤出"})
     await sun.get(f"/tech/orders/{order}")
     done = await sun.post(f"/tech/orders/{order}/return_to_service", {})
     assert done.status_code == 303
     page = await sun.get(f"/tech/orders/{order}")
     assert 'data-stage="back_in_service"' in page.text
+    # The public notice board counts it.
+    at(api, 60)
+    board = await wu.get("/public/demo")
+    tiles = re.findall(r'kpi-value">([^<]+)</span><span class="kpi-label">([^<]+)<', board.text)
+    assert ("1", "电梯困人次数") in tiles
+    assert ("17 分钟", "平均到场用时") in tiles
+    assert ("25 分钟", "平均解救用时") in tiles
 
 
 async def test_a_typed_code_reports_and_a_wrong_one_is_named(api: RunningApi) -> None:
