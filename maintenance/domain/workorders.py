@@ -569,15 +569,21 @@ class WorkOrder:
 
     # -- changes made by the system, outside the state machine ----------------------
 
-    def attach_alarm(self, alarm_id: str, now: datetime, priority: Priority | None) -> None:
+    def attach_alarm(
+        self, alarm_id: str, now: datetime, priority: Priority | None, code: str | None = None
+    ) -> None:
         """Link a further alarm for the same (asset, fault kind) to this open order.
 
         A more urgent alarm raises the order's priority (P1 is the most urgent): the SLA
         targets of the new priority then apply from the order's creation, so a response
-        already late by the new standard escalates at the next check.
+        already late by the new standard escalates at the next check. An order without a
+        GB/T 24476 code takes the alarm's ``code`` (a reported entrapment the rule then
+        confirms); one that has a code keeps it.
         """
         if not self.is_open:
             raise InvalidRequest(f"work order {self.id} is {self.status}: cannot attach alarms")
+        if self.code is None:
+            self.code = code
         if alarm_id not in self.alarm_ids:
             self.alarm_ids.append(alarm_id)
             self._emit("alarm_attached", None, now, self.status, self.status, {"alarm": alarm_id})

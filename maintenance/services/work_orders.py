@@ -155,7 +155,7 @@ async def _place_alarm(
     now = clock()
     if isinstance(step, AttachToOrder):
         order = await _get_order(uow, step.order_id)
-        order.attach_alarm(alarm.id, now, step.priority)
+        order.attach_alarm(alarm.id, now, step.priority, alarm.code)
     else:
         rescue = None
         if step.category == RESCUE_CATEGORY:

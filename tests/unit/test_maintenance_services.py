@@ -108,6 +108,19 @@ async def test_signals_drive_one_alarm_and_one_order(uow: FakeUnitOfWork, clock:
     assert uow.commits == 4
 
 
+async def test_a_coded_alarm_gives_its_code_to_the_uncoded_order_it_joins(
+    uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    new_id = ids()
+    first = await services.handle_signal(uow, RAISED, clock, new_id)  # no code
+    assert first.work_order is not None
+    assert first.work_order.code is None
+    coded = replace(RAISED, rule="level5_fault", code="02")
+    joined = await services.handle_signal(uow, coded, clock, new_id)
+    assert joined.work_order is first.work_order
+    assert first.work_order.code == "02"
+
+
 async def test_a_notice_is_an_alarm_without_an_order(uow: FakeUnitOfWork, clock: FakeClock) -> None:
     notice = replace(RAISED, rule="ebike_in_car", priority=None, severity="notice")
     outcome = await services.handle_signal(uow, notice, clock, ids())

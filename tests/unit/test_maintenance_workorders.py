@@ -332,3 +332,14 @@ def test_repeat_window_is_thirty_days_from_closing() -> None:
 def test_creation_time_must_be_timezone_aware() -> None:
     with pytest.raises(InvalidRequest, match="has no timezone"):
         new_order(now=T0.replace(tzinfo=None))
+
+
+def test_an_uncoded_order_takes_the_code_of_an_attached_alarm_a_coded_one_keeps_its_own() -> None:
+    reported = new_order()  # a resident's report: no GB/T 24476 code
+    reported.attach_alarm("ALM-1", T0 + timedelta(minutes=1), "P1", "11")
+    assert reported.code == "11"
+    reported.attach_alarm("ALM-2", T0 + timedelta(minutes=2), "P1", "01")
+    assert reported.code == "11", "the first code stays: the fault the order is about"
+    plain = new_order()
+    plain.attach_alarm("ALM-3", T0 + timedelta(minutes=1), "P2")
+    assert plain.code is None
