@@ -13,10 +13,13 @@ from maintenance_fakes import FakeClock, FakeUnitOfWork
 
 from estatewatch.errors import ConfigError
 from maintenance import services
+from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
 from maintenance.domain.errors import IllegalTransition, InvalidRequest
+from maintenance.domain.observations import TelemetryReading
 from maintenance.domain.rescue import RESCUE_TRANSITIONS, Rescue, Stage, Step
+from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.staff import Worker
@@ -287,3 +290,48 @@ def test_two_cars_with_one_rescue_code_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="rescue code 31A7 of elev-02 is also elev-01's"):
         load_site_file(path)
+
+
+# -- the alarm button rule ---------------------------------------------------------------
+
+
+def button_readings(held_s: int, *, stuck_s: float = 0.0) -> list[Signal]:
+    """A car at floor 3 (or stuck ``stuck_s`` between floors) with its alarm button held
+    for ``held_s`` seconds, then let go; the signals the shipped rules give."""
+    clock = FakeClock(T0)
+    engine = RuleEngine(load_rules(DEFAULT_RULES), clock)
+    signals = []
+    for s in range(0, held_s + 2):
+        clock.now = T0 + timedelta(seconds=s)
+        fields = {
+            "alarm_button": s <= held_s,
+            "stopped_outside_zone_s": stuck_s,
+            "floor": 3,
+            "car_load": 10.0,
+        }
+        signals += engine.observe(TelemetryReading(CAR, "B1", clock.now, fields))
+    return signals
+
+
+def test_the_alarm_button_held_at_a_landing_raises_a_p1_entrapment() -> None:
+    signals = button_readings(12)
+    assert [(s.kind, s.rule, s.priority, s.fault_kind) for s in signals] == [
+        ("raised", "alarm_button", "P1", "entrapment"),
+        ("cleared", "alarm_button", "P1", "entrapment"),
+    ]
+    assert signals[0].at == T0 + timedelta(seconds=10)
+
+
+def test_a_short_press_or_a_car_stuck_between_floors_is_not_the_buttons_alarm() -> None:
+    assert button_readings(5) == []
+    assert [s.rule for s in button_readings(12, stuck_s=40.0)] == ["entrapment"]
+
+
+async def test_the_alarm_button_opens_the_cars_rescue(
+    uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    [raised, _cleared] = button_readings(12)
+    outcome = await services.handle_signal(uow, raised, clock)
+    assert outcome.work_order is not None
+    assert outcome.work_order.category == "rescue"
+    assert outcome.work_order.rescue is not None
