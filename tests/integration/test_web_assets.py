@@ -120,7 +120,9 @@ async def test_an_elevators_page_charts_its_week_from_influxdb(site: RunningApi)
     html = page.text
     # ALM-1, the door fault of 30 Nov, is still active: the board's tile says fault too.
     assert 'data-state="fault"' in html
-    assert re.search(r"最近故障</dt><dd>door fault · 2026-12-01 01:00", html)
+    assert re.search(r"最近故障</dt><dd>door fault · <time>2026-12-01 01:00</time>", html)
+    # The certificate from the site file's inspection of 2026-05-20, as the notice board has it.
+    assert re.search(r'data-certificate="valid">.*有效期至 <time>2027-05-19</time>', html)
     status, points, _ = chart(html, "doors")
     doors = drawn(html, "doors")
     # 84 two-hourly reports in the week and the last one, each in an hourly bucket of its

@@ -6,7 +6,8 @@ What it shows, elevator first (chargers and smoke alarms show what they have):
   offline, fault, under maintenance, then running or idle from the latest reading; other
   devices: offline, fault, under maintenance, else online or unknown by the JSON API's
   rule, :func:`api.routes.assets.online_state`), floor, last fault, last seen, its open
-  alarms and the register's facts;
+  alarms, the register's facts and (elevators) the inspection certificate, as the public
+  notice board shows it (:func:`maintenance.db.read.inspections.inspected_cars`);
 - charts over the last 7, 30 or 90 days (:mod:`maintenance.db.read.asset_history`, one
   bounded bucket per point): door opening and closing times and trips from InfluxDB,
   alarms and faults from the alarm history, drawn by ``static/charts.js`` from the JSON
@@ -50,6 +51,7 @@ from api.web.evidence import FINDINGS, RECOMMENDATIONS
 from api.web.i18n import N_
 from api.web.orders import STATUS_NAMES
 from api.web.routes.board import CAR_STATES, OPEN, car_state, reading_number
+from api.web.routes.public import CERTIFICATE_STATUS
 from estatewatch.influx.query import InfluxReader
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary, list_alarms
 from maintenance.db.read.asset_history import (
@@ -60,6 +62,7 @@ from maintenance.db.read.asset_history import (
     trips,
 )
 from maintenance.db.read.assets import OFFLINE, AssetInfo, asset_facts
+from maintenance.db.read.inspections import inspected_cars
 from maintenance.db.read.pages import MAX_PAGE_SIZE, PageRequest
 from maintenance.db.read.sites import get_site
 from maintenance.db.read.work_orders import (
@@ -317,6 +320,9 @@ async def asset_page(
     # Only ask InfluxDB again (evidence, charts) when it just answered.
     influx = services.influx if telemetry == "ok" else None
     evidence = await _evidence(reader, asset, facts.install_date is not None, now, influx)
+    inspection = None
+    if asset.kind == "elevator":
+        (inspection,) = await inspected_cars(reader, sites=[asset.site], device_id=asset.device_id)
     await release(reader)
     row = latest.get(asset.key)
     maker = _Charts(page, window)
@@ -348,6 +354,9 @@ async def asset_page(
             "closed_orders": closed_orders,
             "order_pages": me.user.role == "technician",
             "status_names": STATUS_NAMES,
+            "inspection": inspection,
+            "inspection_status": None if inspection is None else inspection.status(now),
+            "certificate_status": CERTIFICATE_STATUS,
             "evidence": evidence,
             "recommendations": RECOMMENDATIONS,
             "findings": FINDINGS,
