@@ -102,6 +102,12 @@ async def test_a_rescue_from_the_car_to_back_in_service_in_the_pages(api: Runnin
     assert ("1", "电梯困人次数") in tiles
     assert ("17 分钟", "平均到场用时") in tiles
     assert ("25 分钟", "平均解救用时") in tiles
+    # And so does the committee's monthly report.
+    report = await qian.get("/committee/report?month=2026-11")
+    assert report.status_code == 200
+    figures = re.findall(r'kpi-value">([^<]+)</span><span class="kpi-label">([^<·(]+)', report.text)
+    assert ("1", "电梯困人次数") in figures
+    assert ("17", "平均到场分钟数 ") in figures
 
 
 async def test_a_typed_code_reports_and_a_wrong_one_is_named(api: RunningApi) -> None:
