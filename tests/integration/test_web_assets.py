@@ -254,7 +254,10 @@ async def test_the_board_the_order_page_and_the_committee_link_the_device(
 ) -> None:
     await web_login(site, "qian", "manager", sites=["demo"])
     board = await site.client.get("/board", headers=EN)
-    assert 'href="/assets/demo/elev-01"' in board.text
+    # Each car's tile links its page and reads its own site's latest reading (floor 3).
+    for car in ("demo", "other"):
+        tile = rf'<a class="car" href="/assets/{car}/elev-01">elev-01</a>\s*<span class="where">'
+        assert re.search(tile + r"[A-Z0-9]+ · Floor 3</span>", board.text), car
     site.client.cookies.clear()
     await web_login(site, TECH.user_id, "technician", sites=["demo"])
     order_page = await site.client.get("/tech/orders/WO-2026-000777", headers=EN)

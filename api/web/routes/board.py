@@ -29,6 +29,7 @@ from fastapi import Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import AppServices, Clock, ReadSession, Settings, Sla, Uow
+from api.routes.assets import latest_rows, with_telemetry
 from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import RescueOut
 from api.users import User, list_users
@@ -36,7 +37,6 @@ from api.visibility import alarm_scope, order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
 from api.web.orders import CHAIN_NAMES, STAGE_NAMES, STATUS_NAMES, hx_status, perform_as, refusal
-from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary, list_alarms
 from maintenance.db.read.assets import OFFLINE, AssetInfo, asset_register
 from maintenance.db.read.pages import PageRequest
@@ -148,24 +148,6 @@ def _filters(
 BoardFilters = Annotated[Filters, Depends(_filters)]
 
 
-async def _latest_cars(
-    influx: InfluxReader | None, cars: list[AssetInfo]
-) -> dict[str, dict[str, Any]]:
-    """Each car's latest telemetry row by device id; none when InfluxDB is not there."""
-    if influx is None or not cars:
-        return {}
-    latest: dict[str, dict[str, Any]] = {}
-    for site in sorted({car.site for car in cars}):
-        ids = [car.device_id for car in cars if car.site == site]
-        try:
-            frame = await influx.latest("elevator", site=site, device_ids=ids)
-        except InfluxQueryError:
-            return {}  # the board still shows alarms and orders without telemetry
-        for record in frame.to_dict("records"):
-            latest[f"{site}/{record['device_id']}"] = record
-    return latest
-
-
 def reading_number(row: dict[str, Any] | None, field: str) -> float | None:
     """A latest-reading row's ``field`` as a float; None when missing or empty."""
     value = None if row is None else row.get(field)
@@ -185,7 +167,7 @@ def _tiles(
     tiles = []
     for car in sorted(cars, key=lambda c: (c.site, c.building, c.device_id)):
         car_alarms = by_car.get(car.key, [])
-        row = latest.get(f"{car.site}/{car.device_id}")
+        row = latest.get(car.key)
         floor = reading_number(row, "floor")
         faults = [a for a in car_alarms if a.fault_kind != OFFLINE]
         state = car_state(
@@ -257,7 +239,9 @@ async def _panel_context(
     ]
     people = await list_users(reader)
     await release(reader)
-    latest = await _latest_cars(services_.influx, cars)
+    # The JSON API's latest readings; without InfluxDB (or when it fails) none, and the
+    # board still shows alarms and orders.
+    latest, _ = await with_telemetry(services_.influx, lambda r: latest_rows(r, cars))
     return {
         "orders": orders.items,
         "rescues": rescues,
