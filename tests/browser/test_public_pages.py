@@ -17,6 +17,7 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.site_time import month_of
 from maintenance.domain.sla import SlaPolicy
 from maintenance.services.plans import ScheduleRun, schedule_visits
+from maintenance.sites import derived_rescue_code
 
 
 async def planned(sessions: async_sessionmaker[AsyncSession]) -> ScheduleRun:
@@ -94,4 +95,12 @@ def test_the_qr_sheet_has_a_code_per_building_and_car(
     expect(resident.locator("select[name=category]")).to_have_value("elevator")
     page.emulate_media(media="print")
     expect(page.locator("header.top")).to_be_hidden()
+    # Every label's text fits its cut-out box, a car's rescue code too.
+    expect(car.locator(".rescue-code")).to_have_text(derived_rescue_code("demo", "elev-01"))
+    spilled = page.eval_on_selector_all(
+        "figure.qr-label",
+        "ls => ls.filter(l => l.scrollHeight > l.clientHeight + 1)"
+        ".map(l => `${l.dataset.place} ${l.scrollHeight}/${l.clientHeight}`)",
+    )
+    assert spilled == []
     shoot(page, "qr-sheet-print")
