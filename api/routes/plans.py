@@ -40,7 +40,7 @@ from maintenance.domain.plans import STATUTORY_INTERVAL_DAYS
 from maintenance.domain.visits import Visit
 from maintenance.services import plans as plan_services
 
-__all__ = ["router"]
+__all__ = ["router", "visible_visit", "visit_health"]
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance plans"])
 
@@ -74,7 +74,7 @@ async def set_limits(
     return await list_plans(me, session, clock, site)
 
 
-async def _visible_visit(session: ReadSession, order_id: str, me: CurrentUser) -> Visit:
+async def visible_visit(session: ReadSession, order_id: str, me: CurrentUser) -> Visit:
     visit = await visit_record(session, order_id)
     if visit is None or not can_see_site(me.user, visit.site):
         raise NotFound(f"no maintenance visit {order_id}")
@@ -83,12 +83,12 @@ async def _visible_visit(session: ReadSession, order_id: str, me: CurrentUser) -
 
 @router.get("/visits/{order_id}", dependencies=[_READERS])
 async def get_visit(order_id: OrderId, me: CurrentUser, session: ReadSession) -> VisitOut:
-    visit = await _visible_visit(session, order_id, me)
+    visit = await visible_visit(session, order_id, me)
     await release(session)
     return VisitOut.of(visit)
 
 
-async def _health(
+async def visit_health(
     session: ReadSession, me: CurrentUser, visit: Visit, now: datetime, reader: InfluxReader | None
 ) -> CarHealth:
     """The car's health since its last visit (or the statutory interval back)."""
@@ -120,8 +120,8 @@ async def record_visit(
     sla: Sla,
     services: AppServices,
 ) -> VisitOut:
-    visit = await _visible_visit(session, order_id, me)
-    health = await _health(session, me, visit, clock(), services.influx)
+    visit = await visible_visit(session, order_id, me)
+    health = await visit_health(session, me, visit, clock(), services.influx)
     await release(session)
     recorded = await plan_services.record_visit(
         uow,

@@ -58,3 +58,60 @@ async def test_an_overdue_car_is_red_on_the_duty_board(api: RunningApi) -> None:
     assert tile is not None, board.text[:2000]
     assert tile.group(1) == "fault"
     assert "maintenance visit overdue" in tile.group(0)
+
+
+async def test_a_technician_records_the_visit_on_the_phone_and_the_manager_signs(
+    api: RunningApi,
+) -> None:
+    services = api.services
+    sessions = services.sessions
+    now = services.clock()
+    new = NewUser(username="sun", role="technician", sites=["demo"])
+    await create_user(SqlUnitOfWork(sessions), new, actor="cli:t", at=now)
+    await set_password(SqlUnitOfWork(sessions), "sun", PASSWORD, actor="cli:t", at=now)
+    uow = SqlUnitOfWork(sessions, sla=services.sla_policy)
+    await schedule_visits(uow, services.clock, load_checklist(), services.sla_policy)
+    async with uow:
+        visit = await uow.visits.pending_for("demo/elevator/elev-01")
+        assert visit is not None
+    order = visit.order_id
+
+    qian = await person(api, "qian")
+    board = await qian.get("/board")
+    assert f'href="/visits/{order}"' in board.text
+    await qian.post(f"/board/orders/{order}/assign", {"assignee": "sun"})
+    sun = await person(api, "sun")
+    page = await sun.get(f"/tech/orders/{order}")
+    assert f'href="/tech/visits/{order}"' in page.text
+    await sun.post(f"/tech/orders/{order}/acknowledge", {})
+
+    form = await sun.get(f"/tech/visits/{order}")
+    assert form.status_code == 200
+    assert "层门锁紧元件啮合长度" in form.text  # the items in the page's language
+    assert form.text.count('type="radio"') == 3 * 76
+    fields = {"started_at": "2026-11-24T14:00", "ended_at": "2026-11-24T16:30"}
+    for item in visit.items:
+        fields[f"status-{item.name}"] = "done"
+        if item.reading is not None:
+            low, high = item.reading.min, item.reading.max
+            fields[f"reading-{item.name}"] = str(low if low is not None else high)
+    fields |= {"status-HM29": "defect", "reading-HM29": "5", "note-HM29": "7 楼 5 mm"}
+    alone = await sun.post(f"/tech/visits/{order}", fields | {"others": ""})
+    assert alone.status_code == 422
+    assert "2 technicians must be present, got 1" in alone.text
+    assert 'value="7 楼 5 mm"' in alone.text  # what was entered stays on the form
+    sent = await sun.post(f"/tech/visits/{order}", fields | {"others": "zhou"})
+    assert sent.status_code == 303, sent.text[:800]
+
+    record = await qian.get(f"/visits/{order}")
+    assert "sun, zhou" in record.text
+    assert "2026-11-24 14:00" in record.text  # Shanghai time, as entered
+    assert 'class="item defect"' in record.text
+    signed = await qian.post(f"/visits/{order}/sign", {})
+    assert signed.status_code == 303
+    async with uow:
+        stored = await uow.visits.get(order)
+    assert stored is not None
+    assert stored.signed_by == "qian"
+    assert stored.technicians == ("sun", "zhou")
+    assert "HM29" in stored.defect_orders

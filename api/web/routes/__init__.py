@@ -19,6 +19,7 @@ from api.web.routes import (
     resident,
     supervise,
     tech,
+    visits,
 )
 
 __all__ = ["PAGE_ROUTERS"]
@@ -37,4 +38,5 @@ PAGE_ROUTERS: list[APIRouter] = [
     board.router,
     assets.router,
     supervise.router,
+    visits.router,
 ]
