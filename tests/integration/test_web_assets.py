@@ -28,6 +28,8 @@ from ingest.line_protocol import encode
 from ingest.points import points_from_telemetry
 from ingest.writers import Influx1Writer
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.signals import DeviceRef, Signal
+from maintenance.services import handle_signal
 
 pytestmark = pytest.mark.integration
 
@@ -262,3 +264,26 @@ async def test_the_board_the_order_page_and_the_committee_link_the_device(
     await web_login(site, TECH.user_id, "technician", sites=["demo"])
     order_page = await site.client.get("/tech/orders/WO-2026-000777", headers=EN)
     assert f'href="{PAGE}"' in order_page.text
+
+
+async def test_an_elevators_page_shows_its_registration_code_and_coded_alarms(
+    site: RunningApi,
+) -> None:
+    overtravel = Signal(
+        kind="raised",
+        rule="overtravel_top",
+        device=DeviceRef("demo", "elevator", "elev-01"),
+        at=NOW,
+        severity="critical",
+        priority="P2",
+        fault_kind="overtravel",
+        message="overtravel at the top",
+        building="B1",
+        code="09",
+    )
+    await handle_signal(SqlUnitOfWork(site.services.sessions), overtravel, lambda: NOW)
+    await web_login(site, "qian", "manager", sites=["demo"])
+    html = (await site.client.get(PAGE, headers=ZH)).text
+    # elev-01's registration code from the demo site file, as the regulator feed sends it.
+    assert "电梯注册代码</dt><dd>31103301002008090001</dd>" in html
+    assert '<span class="gbt" title="GB/T 24476">GB/T 24476 代码 09 · 冲顶</span>' in html
