@@ -117,7 +117,7 @@ async def telemetry(
     try:
         frame = await reader.series(
             measurement, asset.device_id, names, start, end,
-            every=step, aggregate=aggregate, port=port,
+            every=step, aggregate=aggregate, port=port, site=asset.site,
         )  # fmt: skip
     except ValueError as exc:  # the query builder's refusal: the request's fault
         raise _invalid("fields", str(exc)) from None

@@ -3,9 +3,10 @@ one), work orders, renewal evidence, who may see it, and the links that lead to 
 
 The compound is :mod:`board_support`'s (as of 2026-12-10 04:00 UTC; elev-01 exists at
 both ``demo`` and ``other``). Both elev-01 reported every 2 hours for the 10 days before
-the clock, 10 more trips each time; demo's doors open in 3 s and close in 4 s, other's
-take 9 s, which demo's page must never show. demo's also reported a minute ago (standing
-at a floor: idle); other's last report is 2 hours old (stale: offline).
+the clock; demo's doors open in 3 s and close in 4 s, 10 more trips each time, other's
+take 9 s, 1,000 more trips each time, which demo's page must never show. demo's also
+reported a minute ago (standing at a floor: idle); other's last report is 2 hours old
+(stale: offline).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import RunningApi, SettableClock, running_api, web_login
+from api_support import RunningApi, SettableClock, bearer, running_api, web_login
 from board_support import MANAGER, NOW, TECH, order, seed_board
 
 from estatewatch.ports import free_ports
@@ -51,7 +52,9 @@ async def _write(influxdb: InfluxInstance, database: str, site: str, door_s: flo
             fields={
                 "door_open_duration": door_s,
                 "door_close_duration": door_s + 1,
-                "run_count": 200_000 - 10 * (REPORTS - k),
+                # other's controller counts from elsewhere, 1,000 trips at a time: read
+                # with demo's, it would swell demo's trips and evidence.
+                "run_count": 200_000 + 10 * k if site == "demo" else 5_000_000 + 1000 * k,
                 "speed": 0.0,
                 "floor": 3,
             },
@@ -207,6 +210,17 @@ async def test_who_may_not_see_the_device_gets_404(site: RunningApi) -> None:
     assert 'data-state="offline"' in mine.text  # reported 2 hours ago: stale
     # Other's doors, not demo's: the site narrows the InfluxDB query.
     assert set(drawn(mine.text, "doors")["series"][0]["values"]) == {9.0}
+    assert set(drawn(mine.text, "trips")["series"][0]["values"][1:]) == {1000}
+    # The JSON API's series names the site too.
+    token = bearer(await site.user("mgr-json", "manager"))
+    window = {"from": (NOW - timedelta(days=1)).isoformat(), "to": NOW.isoformat()}
+    for name, door in (("demo", 3.0), ("other", 9.0)):
+        series = await site.client.get(
+            "/api/v1/assets/elev-01/telemetry",
+            params={"site": name, "fields": "door_open_duration", "every": "1h"} | window,
+            headers=token,
+        )
+        assert {p["door_open_duration"] for p in series.json()["points"]} == {door}
     assert (await site.client.get("/assets/demo/no-such-lift", headers=EN)).status_code == 404
 
 

@@ -204,11 +204,11 @@ async def elevator_counters(
     for elevator in elevators:
         low = await reader.series(
             ELEVATOR, elevator.device_id, COUNTER_FIELDS, start, end,
-            every=_COUNTER_BUCKET, aggregate="min",
+            every=_COUNTER_BUCKET, aggregate="min", site=elevator.site,
         )  # fmt: skip
         high = await reader.series(
             ELEVATOR, elevator.device_id, COUNTER_FIELDS, start, end,
-            every=_COUNTER_BUCKET, aggregate="max",
+            every=_COUNTER_BUCKET, aggregate="max", site=elevator.site,
         )  # fmt: skip
         for name, out, column in (("run_count", trips, "trips"), ("running_hours", hours, "hours")):
             lows, highs = low[["time", name]].dropna(), high[["time", name]].dropna()
