@@ -176,6 +176,7 @@ def test_the_desktop_page_in_english_and_the_tiles_link_it(
     expect(english.locator("[data-finding=frequent_by_rate]")).to_contain_text(
         "faults are frequent"
     )
+    shoot(english, "asset-desktop-en")
 
 
 def test_a_resident_and_another_sites_technician_get_the_404_page(
