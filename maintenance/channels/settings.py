@@ -1,0 +1,190 @@
+"""The notification settings file: each site's channels, validated with pydantic.
+
+Example ``notify.yaml``::
+
+    sites:
+      demo:
+        email:
+          host: smtp.example.com
+          port: 587
+          security: starttls            # starttls | tls | none
+          username: estatewatch@example.com
+          password_env: ESTATEWATCH_SMTP_PASSWORD
+          sender: 物业报修 <estatewatch@example.com>
+        robots:
+          - name: duty-group
+            kind: dingtalk              # wecom | dingtalk | feishu | webhook
+            url: https://oapi.dingtalk.com/robot/send?access_token=${DINGTALK_TOKEN}
+            secret_env: DINGTALK_SECRET
+            language: zh-CN
+        people:                         # user id -> the address mail goes to
+          wang.tech: wang@example.com
+
+Secrets never stand in the file: a password or signing secret is named by an ``*_env``
+field (the variable holding it), and a token inside a URL is written ``${VARIABLE}``.
+Both are read when the file is loaded; a variable that is unset or empty is an error
+naming the file and the field, as is any other mistake. A robot URL whose query carries
+a literal value (e.g. ``access_token=abc``) is refused for the same reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from estatewatch.validation import load_yaml_model
+
+__all__ = ["NotifySettings", "RobotSettings", "SiteNotifySettings", "SmtpSettings"]
+
+Language = Literal["zh-CN", "en"]
+RobotKind = Literal["wecom", "dingtalk", "feishu", "webhook"]
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def from_environment(variable: str) -> str:
+    """The value of ``variable``; a ValueError naming it when unset or empty."""
+    value = os.environ.get(variable, "")
+    if not value.strip():
+        raise ValueError(f"environment variable {variable} is not set")
+    return value
+
+
+def _expand(text: str) -> str:
+    return _REFERENCE.sub(lambda match: from_environment(match.group(1)), text)
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, gt=0, lt=65536)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    """``starttls`` (port 587): upgrade after connecting, and refuse a server that cannot;
+    ``tls`` (port 465): TLS from the start; ``none``: plain, for a relay on loopback."""
+    username: str | None = None
+    password_env: str | None = None
+    sender: str = Field(min_length=3)
+    """The ``From`` header, e.g. ``物业报修 <repairs@example.com>``."""
+    ca_file: Path | None = None
+    """A CA bundle to trust instead of the system's (a private relay)."""
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    _password: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SmtpSettings:
+        if (self.username is None) != (self.password_env is None):
+            raise ValueError("username and password_env go together (login needs both)")
+        if self.password_env is not None:
+            if self.security == "none":
+                raise ValueError(
+                    "a login needs security starttls or tls: never send a password in clear"
+                )
+            try:
+                self._password = from_environment(self.password_env)
+            except ValueError as exc:
+                raise ValueError(f"password_env: {exc}") from exc
+        return self
+
+    @property
+    def password(self) -> str | None:
+        return self._password
+
+
+class RobotSettings(BaseModel):
+    """A group robot (or a signed webhook receiver) and the language its group reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    kind: RobotKind
+    url: str
+    secret_env: str | None = None
+    language: Language = "zh-CN"
+
+    _secret: str | None = PrivateAttr(default=None)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        url = _expand(raw)
+        if not re.match(r"https?://[^/?#]+", url):
+            raise ValueError(f"must be an http(s) URL, got {_REFERENCE.sub('***', raw)!r}")
+        return url
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_from_environment(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") in ("wecom", "dingtalk", "feishu"):
+            url = data.get("url")
+            if isinstance(url, str) and not _REFERENCE.search(url):
+                # Whoever holds a robot's address can post to its group: the token is a secret.
+                raise ValueError(
+                    "url: a robot's address carries its token (access_token=, key=, /hook/...);"
+                    " write the token as ${VARIABLE} and set the variable"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _signing_secret(self) -> RobotSettings:
+        if self.kind == "webhook" and self.secret_env is None:
+            raise ValueError("secret_env: a webhook is always signed; name the variable")
+        if self.kind == "wecom" and self.secret_env is not None:
+            raise ValueError(
+                "secret_env: a WeCom robot has no signing secret (its key is in the URL)"
+            )
+        if self.secret_env is not None:
+            try:
+                self._secret = from_environment(self.secret_env)
+            except ValueError as exc:
+                raise ValueError(f"secret_env: {exc}") from exc
+        return self
+
+    @property
+    def secret(self) -> str | None:
+        return self._secret
+
+
+class SiteNotifySettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: SmtpSettings | None = None
+    robots: tuple[RobotSettings, ...] = ()
+    people: dict[str, str] = {}
+    """User id -> email address (the users table has no address yet)."""
+
+    @field_validator("people")
+    @classmethod
+    def _addresses(cls, people: dict[str, str]) -> dict[str, str]:
+        for user, address in people.items():
+            if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
+                raise ValueError(f"{user}: {address!r} is not an email address")
+        return people
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SiteNotifySettings:
+        names = [robot.name for robot in self.robots]
+        if len(names) != len(set(names)):
+            raise ValueError(f"robots: names must be unique, got {names}")
+        return self
+
+
+class NotifySettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sites: dict[str, SiteNotifySettings] = {}
+    timeout_s: float = Field(default=10.0, gt=0)
+    """For each robot post (mail has its own)."""
+    proxy: str | None = None
+    """Outbound HTTP proxy for the robots; environment proxy variables are not used."""
+
+    @classmethod
+    def load(cls, path: Path) -> NotifySettings:
+        return load_yaml_model(cls, path)
