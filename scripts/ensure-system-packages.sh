@@ -3,6 +3,8 @@
 #   mosquitto  MQTT broker      (infra/local starts a private instance on a free port)
 #   mosquitto-clients  mosquitto_sub/mosquitto_pub, to watch the broker by hand
 #   influxdb   InfluxDB 1.x     (likewise)
+#   postgresql-15  PostgreSQL (likewise, from /usr/lib/postgresql/15/bin: the maintenance,
+#              API and web suites run on it as well as on SQLite)
 #   socat      virtual serial pairs for the Modbus RTU tests
 #   chromium, fonts-noto-cjk  the browser tests (Playwright drives Debian's chromium;
 #              its own browser download is not used) and Chinese text in their screenshots
@@ -10,17 +12,17 @@
 #              front-end packages (package-lock.json). A machine with nodesource's nodejs
 #              has npm inside it, and Debian's npm package would conflict with that.
 #
-# Quiet when everything is present. Installing Debian's mosquitto/influxdb would normally
+# Quiet when everything is present. Installing Debian's mosquitto/influxdb/postgresql would normally
 # start system-wide daemons on the default ports; we only want the binaries, so the
 # install runs behind a policy-rc.d that forbids service starts, and any daemon the
 # install still managed to start is stopped afterwards.
 set -euo pipefail
 
-PACKAGES=(mosquitto mosquitto-clients influxdb socat chromium fonts-noto-cjk)
+PACKAGES=(mosquitto mosquitto-clients influxdb postgresql-15 socat chromium fonts-noto-cjk)
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi
-DAEMONS=(mosquitto influxd)
+DAEMONS=(mosquitto influxd postgres)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -79,7 +81,8 @@ started=$(comm -13 <(echo "$before") <(echo "$after") | sed '/^$/d')
 if [[ -n "$started" ]]; then
     echo "Stopping system daemons started by the package install: $(echo "$started" | tr '\n' ' ')" >&2
     if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-        "${SUDO[@]}" systemctl stop mosquitto.service influxdb.service 2>/dev/null || true
+        "${SUDO[@]}" systemctl stop mosquitto.service influxdb.service postgresql.service \
+            2>/dev/null || true
     fi
     for pid in $started; do
         "${SUDO[@]}" kill -TERM "$pid" 2>/dev/null || true

@@ -1,4 +1,4 @@
-"""Private local servers (Mosquitto, InfluxDB 1.x) for tests, benchmarks and the demo.
+"""Private local servers (Mosquitto, InfluxDB 1.x, PostgreSQL) for tests, benchmarks and the demo.
 
 See :mod:`infra.local.services` for why and how; ``estatewatch services up`` runs both
 from the command line.
@@ -10,6 +10,7 @@ from infra.local.services import (
     InfluxInstance,
     LocalServices,
     MosquittoInstance,
+    PostgresInstance,
     TlsListener,
 )
 
@@ -18,6 +19,7 @@ __all__ = [
     "InfluxInstance",
     "LocalServices",
     "MosquittoInstance",
+    "PostgresInstance",
     "TlsListener",
     "free_ports",
 ]

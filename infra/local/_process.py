@@ -3,20 +3,32 @@
 A service owns one directory (``root/<dirname>/``) holding its generated config, data, log
 and a pid file. The pid file lets a later start notice an instance left running by a run
 that was killed, instead of starting a second server over the same data.
+
+A server dies with the process that started it: it is spawned with the Linux
+parent-death signal (``PR_SET_PDEATHSIG``), so a test run, benchmark or demo killed with
+SIGKILL, which runs no ``atexit`` hook, leaves no server behind. The kernel ties that
+signal to the *thread* that spawned the server, so a server started from another thread
+(``asyncio.to_thread``) would die with that worker thread; there it is not set, and only
+the ``atexit`` net below applies.
 """
 
 from __future__ import annotations
 
 import abc
 import atexit
+import ctypes
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Final, Self
@@ -36,6 +48,9 @@ _SYSTEM_DIRS: Final = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _START_ATTEMPTS: Final = 5
 _POLL_INTERVAL_S: Final = 0.05
 _LOG_TAIL_LINES: Final = 20
+_PR_SET_PDEATHSIG: Final = 1  # from <linux/prctl.h>
+# Looked up once here: a forked child of a threaded parent must not run the dynamic loader.
+_prctl: Final = ctypes.CDLL(None, use_errno=True).prctl
 
 
 # Safety net for a caller that forgets stop(): the servers run in their own session, so
@@ -107,6 +122,10 @@ class ManagedService(Lifecycle):
     """Executable looked up on PATH and in the sbin directories."""
     dirname: ClassVar[str]
     """Subdirectory of ``root`` holding this service's files."""
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    """What ``stop()`` sends first: the server's clean, prompt shutdown."""
+    death_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    """What the kernel sends the server when the process that started it dies."""
 
     def __init__(
         self,
@@ -195,16 +214,21 @@ class ManagedService(Lifecycle):
             return
 
     def stop(self) -> None:
-        """Stop the server: SIGTERM, then SIGKILL after ``stop_timeout``. Idempotent."""
+        """Stop the server: ``stop_signal``, then SIGKILL after ``stop_timeout``. Idempotent."""
         process = self._process
         if process is None:
             return
         if process.poll() is None:
-            process.terminate()
+            process.send_signal(self.stop_signal)
             try:
                 process.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
-                log.warning("%s ignored SIGTERM for %g s; killing it", self.name, self.stop_timeout)
+                log.warning(
+                    "%s ignored %s for %g s; killing it",
+                    self.name,
+                    self.stop_signal.name,
+                    self.stop_timeout,
+                )
                 process.kill()
                 process.wait()
         self._process = None
@@ -244,6 +268,10 @@ class ManagedService(Lifecycle):
     def _environment(self) -> dict[str, str]:
         return dict(os.environ)
 
+    def _instance_marker(self) -> str:
+        """The command-line argument that tells this instance's process from others."""
+        return str(self.config_path)
+
     def _repick_ports(self) -> bool:
         """Choose new ports after "address in use"; ``False`` if none may move."""
         if not self._port_movable:
@@ -274,7 +302,7 @@ class ManagedService(Lifecycle):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return  # gone: the pid file is stale
-        if os.fsencode(self.config_path) in cmdline.split(b"\0"):
+        if os.fsencode(self._instance_marker()) in cmdline.split(b"\0"):
             raise ServiceError(
                 f"a {self.name} from an earlier run still serves {self.directory} "
                 f"(pid {pid}); stop it with 'kill {pid}' or use another directory"
@@ -294,10 +322,16 @@ class ManagedService(Lifecycle):
                     # Own session: a Ctrl-C in the terminal reaches only our process,
                     # which then stops the servers in order instead of all at once.
                     start_new_session=True,
+                    preexec_fn=self._die_with_parent(),
                 )
         except OSError as exc:
             raise ServiceError(f"cannot run {executable}: {exc}") from exc
         self.pid_path.write_text(f"{self._process.pid}\n")
+
+    def _die_with_parent(self) -> Callable[[], None] | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return partial(die_with_parent, self.death_signal, os.getpid())
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
@@ -331,6 +365,15 @@ class ManagedService(Lifecycle):
                 return log_file.read().decode(errors="replace")
         except OSError:
             return ""
+
+
+def die_with_parent(death_signal: int, parent_pid: int) -> None:
+    """In a freshly forked child: have the kernel send ``death_signal`` when the parent
+    dies, and exit at once if it died before the signal was armed."""
+    if _prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0) != 0:
+        os._exit(127)
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _tail(text: str) -> str:

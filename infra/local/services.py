@@ -1,16 +1,17 @@
-"""Private Mosquitto and InfluxDB 1.x servers for tests, benchmarks and the demo.
+"""Private Mosquitto, InfluxDB 1.x and PostgreSQL servers for tests, benchmarks and the demo.
 
 Integration tests, ``estatewatch services up`` and ``estatewatch simulate --local-services``
-need a real MQTT broker and a real time-series database, but must never depend on, or
-disturb, a system-wide instance on the default ports (1883, 8086, 8088). So each server
-here runs from the Debian binaries (``mosquitto`` 2.0, ``influxd`` 1.6) as a child
-process with:
+need a real MQTT broker and a real time-series database (and the maintenance suites a real
+PostgreSQL), but must never depend on, or disturb, a system-wide instance on the default
+ports (1883, 8086, 8088, 5432). So each server here runs from the Debian binaries
+(``mosquitto`` 2.0, ``influxd`` 1.6, ``postgresql-15``) as a child process with:
 
 - a config generated from the templates next to this module, listening on 127.0.0.1 only,
   on ports picked free at random (retried if another process wins the race);
 - its config, data, log and pid file under ``root/mosquitto/`` or ``root/influxdb/``
   (a fresh temporary directory when no root is given);
-- readiness meaning a real answer: an MQTT CONNACK, an HTTP 204 from ``/ping``;
+- readiness meaning a real answer: an MQTT CONNACK, an HTTP 204 from ``/ping``, a
+  PostgreSQL AuthenticationOk;
 - for Mosquitto, optionally a second, TLS listener (``TlsListener``: the broker's
   certificate and key, and a CA when clients must present certificates), on its own port;
 - the same port and data across ``stop()``/``start()``, so tests can take a server away
@@ -24,12 +25,15 @@ the server's log when it died while starting.
 
 from __future__ import annotations
 
+import glob
 import http.client
 import json
 import os
 import pwd
+import signal
 import socket
 import string
+import subprocess
 import urllib.parse
 from dataclasses import dataclass
 from importlib import resources
@@ -45,6 +49,7 @@ __all__ = [
     "InfluxInstance",
     "LocalServices",
     "MosquittoInstance",
+    "PostgresInstance",
     "TlsListener",
 ]
 
@@ -239,6 +244,190 @@ class InfluxInstance(ManagedService):
             raise ServiceError(f"InfluxDB at {self.url} refused {statement!r}: {error}")
 
 
+class PostgresInstance(ManagedService):
+    """A private PostgreSQL cluster (user ``postgres``, trust on loopback) with database
+    ``database`` created on the first start; ``url(name)`` is its SQLAlchemy async URL.
+
+    The cluster is made by ``initdb`` on the first start and kept in ``root/postgresql/data``
+    across restarts. PostgreSQL refuses to run as root, so under root (CI containers) both
+    ``initdb`` and the server run in a user namespace where they are an ordinary user
+    (``unshare --map-user``): to the files they are still root, so the temporary directories
+    of a root pytest run (mode 0700) need no ``chown``, and no system account is involved.
+    """
+
+    name = "PostgreSQL"
+    program = "postgres"
+    dirname = "postgresql"
+    # Fast shutdown: open sessions are ended (SIGTERM would wait for every client to leave).
+    stop_signal = signal.SIGINT
+    # Immediate shutdown: the postmaster takes its backends with it.
+    death_signal = signal.SIGQUIT
+    superuser: Final = "postgres"
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        port: int | None = None,
+        *,
+        database: str = DEFAULT_DATABASE,
+        executable: Path | str | None = None,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(
+            root,
+            port,
+            executable=executable,
+            startup_timeout=startup_timeout,
+            stop_timeout=stop_timeout,
+        )
+        self.database = database
+
+    def url(self, database: str | None = None) -> str:
+        """``postgresql+asyncpg://postgres@127.0.0.1:PORT/<database>``."""
+        return (
+            f"postgresql+asyncpg://{self.superuser}@{self.host}:{self.port}/"
+            f"{urllib.parse.quote(database or self.database, safe='')}"
+        )
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def hba_path(self) -> Path:
+        return self.directory / "pg_hba.conf"
+
+    def create_database(self, name: str, *, template: str | None = None) -> None:
+        """Create database ``name`` (a copy of ``template`` when given) unless it exists."""
+        if self._sql(f"SELECT 1 FROM pg_database WHERE datname = {_sql_literal(name)}"):
+            return
+        copy = f" TEMPLATE {_sql_identifier(template)}" if template else ""
+        self._sql(f"CREATE DATABASE {_sql_identifier(name)}{copy}")
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` if it exists, ending its open sessions."""
+        self._sql(f"DROP DATABASE IF EXISTS {_sql_identifier(name)} WITH (FORCE)")
+
+    def _find_executable(self) -> str:
+        if self._executable is None:
+            # Debian keeps the server outside PATH, one directory per major version.
+            versions = glob.glob("/usr/lib/postgresql/*/bin/postgres")
+            if versions:
+                return max(versions, key=_major_version)
+        return super()._find_executable()
+
+    def _tool(self, name: str) -> str:
+        return str(Path(self._find_executable()).with_name(name))
+
+    def _write_config(self) -> None:
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        self.hba_path.write_text(
+            "# Generated by infra/local/services.py: trust, on loopback only.\n"
+            "local all all trust\n"
+            f"host all all {LOOPBACK}/32 trust\n"
+        )
+        text = _template("postgresql.conf").substitute(
+            port=self.port,
+            socket_dir=_pg_string(str(self.directory)),
+            hba_file=_pg_string(str(self.hba_path)),
+        )
+        self.config_path.write_text(text)
+
+    def _initdb(self) -> None:
+        command = [
+            self._tool("initdb"),
+            "--pgdata",
+            str(self.data_dir),
+            "--username",
+            self.superuser,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C.UTF-8",
+            "--no-sync",
+        ]
+        result = subprocess.run(
+            [*_as_ordinary_user(), *command],
+            capture_output=True,
+            text=True,
+            env=self._environment(),
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServiceError(
+                f"initdb failed for {self.data_dir} (status {result.returncode}):\n"
+                f"{(result.stderr or result.stdout).strip()}"
+            )
+
+    def _command(self, executable: str) -> list[str]:
+        return [
+            *_as_ordinary_user(),
+            executable,
+            "-D",
+            str(self.data_dir),
+            "-c",
+            f"config_file={self.config_path}",
+        ]
+
+    def _instance_marker(self) -> str:
+        return str(self.data_dir)
+
+    def _environment(self) -> dict[str, str]:
+        # PG* variables would point our own tools at some other server.
+        return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+
+    def _is_ready(self) -> bool:
+        return _postgres_accepts(self.host, self.port, self.superuser)
+
+    def _after_ready(self) -> None:
+        self.create_database(self.database)
+
+    def _sql(self, statement: str) -> str:
+        """Run one statement as the superuser through psql; its unaligned output."""
+        command = [
+            self._tool("psql"),
+            "--no-psqlrc",
+            "--quiet",
+            "--tuples-only",
+            "--no-align",
+            "--set",
+            "ON_ERROR_STOP=1",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--username",
+            self.superuser,
+            "--dbname",
+            "postgres",
+            "--command",
+            statement,
+        ]
+        try:
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=self._environment(),
+                timeout=_HTTP_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ServiceError(
+                f"PostgreSQL at {self.url('postgres')} failed {statement!r}: {exc}"
+            ) from exc
+        if result.returncode != 0:
+            raise ServiceError(
+                f"PostgreSQL at {self.url('postgres')} refused {statement!r}: "
+                f"{result.stderr.strip()}"
+            )
+        return result.stdout.strip()
+
+
 class LocalServices(Lifecycle):
     """Both private servers under one root: ``root/mosquitto/`` and ``root/influxdb/``."""
 
@@ -279,6 +468,55 @@ def _effective_user() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
         return "nobody"
+
+
+def _as_ordinary_user() -> list[str]:
+    """The command prefix that runs a PostgreSQL program as a non-root user, if needed."""
+    if os.geteuid() != 0:
+        return []
+    # Uid/gid 1 inside the namespace map to root outside: the program is not root to itself.
+    return ["unshare", "--user", "--map-user=1", "--map-group=1", "--"]
+
+
+def _major_version(postgres: str) -> int:
+    version = Path(postgres).parent.parent.name
+    return int(version) if version.isdigit() else 0
+
+
+def _postgres_accepts(host: str, port: int, user: str) -> bool:
+    """Send a protocol 3.0 startup message and report whether the server let us in."""
+    params = b"user\0" + user.encode() + b"\0database\0postgres\0\0"
+    body = (196608).to_bytes(4, "big") + params  # protocol version 3.0
+    startup = (len(body) + 4).to_bytes(4, "big") + body
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S) as sock:
+            sock.sendall(startup)
+            reply = b""
+            while len(reply) < 9:
+                chunk = sock.recv(9 - len(reply))
+                if not chunk:
+                    return False
+                reply += chunk
+            sock.sendall(b"X\0\0\0\4")  # Terminate
+    except OSError:
+        return False
+    # AuthenticationOk: 'R', length 8, code 0. While starting up it answers 'E' instead.
+    return reply == b"R\0\0\0\x08\0\0\0\0"
+
+
+def _sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _pg_string(value: str) -> str:
+    # postgresql.conf strings: single quotes, a quote doubled.
+    if "\n" in value or "\r" in value:
+        raise ServiceError(f"PostgreSQL cannot use a path containing a line break: {value!r}")
+    return _sql_literal(value)
 
 
 def _mqtt_connack(host: str, port: int) -> bool:

@@ -1,4 +1,5 @@
-"""The private Mosquitto and InfluxDB servers: they answer, survive restarts, clean up."""
+"""The private Mosquitto, InfluxDB and PostgreSQL servers: they answer, survive restarts,
+clean up, and die with the process that started them."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
+import time
 import uuid
 from pathlib import Path
 
 import aiomqtt
+import asyncpg
 import httpx
 import pytest
 
 from estatewatch.errors import ServiceError
 from estatewatch.ports import port_is_free
-from infra.local import InfluxInstance, LocalServices, MosquittoInstance
+from infra.local import InfluxInstance, LocalServices, MosquittoInstance, PostgresInstance
 
 pytestmark = pytest.mark.integration
 
@@ -162,6 +166,84 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     assert not any(path.exists() for path in pid_files)
     # An explicit root belongs to the caller and keeps the data.
     assert (tmp_path / "mosquitto" / "data" / "mosquitto.db").exists()
+
+
+async def test_postgres_serves_sql_keeps_data_across_restart_and_clones_templates(
+    tmp_path: Path,
+) -> None:
+    with PostgresInstance(tmp_path) as postgres:
+        port = postgres.port
+        dsn = postgres.url().replace("postgresql+asyncpg", "postgresql")
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute("CREATE TABLE kept (note text)")
+            await connection.execute("INSERT INTO kept VALUES ('电梯 B1')")
+            assert await connection.fetchval("SHOW listen_addresses") == "127.0.0.1"
+            assert await connection.fetchval("SHOW unix_socket_directories") == str(
+                postgres.directory
+            )
+        finally:
+            await connection.close()
+        postgres.restart()
+        assert postgres.port == port
+        postgres.create_database("copy", template="estatewatch")
+        copy = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/copy")
+        try:
+            assert await copy.fetchval("SELECT note FROM kept") == "电梯 B1"
+        finally:
+            await copy.close()
+        postgres.drop_database("copy")
+        with pytest.raises(ServiceError, match=r'refused .*"nope"'):
+            postgres.create_database("again", template="nope")
+        pid = postgres.pid
+    assert pid is not None
+    assert not _alive(pid)
+    assert port_is_free(port)
+
+
+_STARTS_SERVERS_THEN_WAITS = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from infra.local import LocalServices, PostgresInstance
+
+    root = Path(sys.argv[1])
+    services = LocalServices(root)
+    services.start()
+    postgres = PostgresInstance(root)
+    postgres.start()
+    print(services.mosquitto.pid, services.influxdb.pid, postgres.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    # SIGKILL runs no atexit hook and no finally: only the kernel can end the servers.
+    with subprocess.Popen(
+        [sys.executable, "-c", _STARTS_SERVERS_THEN_WAITS, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as parent:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()
+        pids = [int(pid) for pid in line.split()]
+        assert len(pids) == 3, f"the parent printed {line!r}"
+        assert all(_alive(pid) for pid in pids)
+        parent.kill()
+    deadline = time.monotonic() + TIMEOUT_S
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in pids if _alive(pid)] == []
+
+
+def _alive(pid: int) -> bool:
+    # A zombie has exited; it only waits for init to reap it.
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_relative_root_like_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
