@@ -79,6 +79,20 @@ def test_the_scripted_faults_become_work_orders_and_everything_stops(tmp_path: P
             )
             assert mine.status_code == 200, mine.text
             assert [o["asset"] for o in mine.json()["items"]] == ["demo/building/B2/stairwell-7f"]
+            # The scripted maintenance visit (demo/script.py, at 30 s): recorded and signed.
+            visit_deadline = time.monotonic() + 40
+            while True:
+                plans = api.get("/api/v1/maintenance/plans", params={"site": "demo"}).json()
+                car = next(p for p in plans if p["device_id"] == "elev-03")
+                if car["last_visit_on"] is not None or time.monotonic() > visit_deadline:
+                    break
+                time.sleep(1)
+            assert car["last_visit_on"] is not None, car
+            orders = api.get("/api/v1/work-orders", params={"asset": car["asset"]}).json()
+            (visited,) = [o for o in orders["items"] if o["status"] == "resolved"]
+            record = api.get(f"/api/v1/maintenance/visits/{visited['id']}").json()
+            assert record["signed_by"] == "demo-manager"
+            assert [i["code"] for i in record["items"] if i["status"] == "defect"] == ["HM29"]
         # The printed web login works in the web app.
         username, password = json.loads((work / "demo.json").read_text())["logins"]["manager"]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
