@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AppServices, Clock, CurrentUser, ReadSession, Uow
 from api.errors import Problem
@@ -33,14 +34,17 @@ from api.schemas.committee import (
     VoteOut,
 )
 from api.schemas.formats import FormatQuery, csv_response, wants_csv
+from estatewatch.clock import Clock as ClockFn
+from estatewatch.influx.query import InfluxReader
 from maintenance import services as use_cases
 from maintenance.db.read import committee
 from maintenance.db.read.assets import find_asset
 from maintenance.db.read.work_orders import awaiting_approval
-from maintenance.domain.actors import Role
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.actors import Actor, Role
 from maintenance.reports import MonthlyReport, monthly_report, report_csv
 
-__all__ = ["APPROVAL_READERS", "PROPOSERS", "READERS", "VOTERS", "router"]
+__all__ = ["APPROVAL_READERS", "PROPOSERS", "READERS", "VOTERS", "propose", "router"]
 
 router = APIRouter(prefix="/committee", tags=["committee"])
 
@@ -74,16 +78,30 @@ async def create_proposal(
     clock: Clock,
     services: AppServices,
 ) -> ProposalOut:
+    proposal_id = await propose(body, me.actor, uow, session, clock, services.influx)
+    return ProposalOut.of(await committee.get_proposal(session, proposal_id))
+
+
+async def propose(
+    body: ProposalIn,
+    actor: Actor,
+    uow: SqlUnitOfWork,
+    session: AsyncSession,
+    clock: ClockFn,
+    influx: InfluxReader | None,
+) -> str:
+    """Create a proposal (also the committee's web form); its id. An elevator's renewal
+    evidence is a snapshot taken now. ``NotFound`` for a device not in the register."""
     asset_id = evidence = None
-    if body.device_id is not None:  # the evidence is a snapshot taken at creation
+    if body.device_id is not None:
         asset = await find_asset(session, body.device_id, body.site)
         asset_id = asset.row_id
         if asset.kind == "elevator":
-            evidence, _ = await evidence_for(session, asset, clock(), services.influx)
+            evidence, _ = await evidence_for(session, asset, clock(), influx)
         await release(session)  # a new read below sees the proposal once committed
     proposal = await use_cases.create_proposal(
         uow,
-        me.actor,
+        actor,
         clock,
         title=body.title,
         amount=body.amount,
@@ -92,7 +110,7 @@ async def create_proposal(
         justification=body.justification,
         evidence=evidence,
     )
-    return ProposalOut.of(await committee.get_proposal(session, proposal.id))
+    return proposal.id
 
 
 @router.get("/proposals", dependencies=[_READ])

@@ -221,3 +221,34 @@ async def test_evidence_findings_read_in_the_readers_language(tmp_path: Path) ->
     assert "data-finding" not in old.text
     assert '<dd class="hint" lang="en">statutory inspection overdue' in old.text
     assert 'href="/assets/demo/elev-06"' in chinese.text  # the car's own page
+
+
+NOT_AN_ASSET = "设备台账中没有该设备"
+
+
+async def test_a_forged_proposal_form_is_refused_field_by_field_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        async with api.services.readers() as reader:
+            before = len(await list_proposals(reader))
+        await web_login(api, "li", "committee", sites=["demo"])
+        form = await api.client.get("/committee/proposals/new", headers=ZH)
+        assert form.status_code == 200
+        for fields, field, message in (
+            ({"title": "x" * 301, "amount": "1"}, "title", "最多 300 个字。"),
+            ({"title": "t", "amount": "1.005"}, "amount", "金额最多保留两位小数（到分）。"),  # noqa: RUF001
+            ({"title": "t", "amount": "1e30"}, "amount", "金额过大。"),
+            ({"title": "t", "amount": "1", "asset": "demo/../../etc"}, "asset", NOT_AN_ASSET),
+            ({"title": "t", "amount": "1", "asset": "x" * 200}, "asset", NOT_AN_ASSET),
+        ):
+            refused = await api.client.post(
+                "/committee/proposals",
+                data={"csrf_token": csrf_of(form.text), **fields},
+                headers=ZH,
+            )
+            assert refused.status_code == 422, (fields, refused.text[:300])
+            assert f'id="{field}-error">{message}' in refused.text, fields
+        async with api.services.readers() as reader:
+            assert len(await list_proposals(reader)) == before

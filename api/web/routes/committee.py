@@ -28,22 +28,25 @@ from pydantic import BaseModel, ValidationError
 
 from api.deps import AppServices, ReadSession, Uow
 from api.routes.assets import with_telemetry
-from api.routes.committee import APPROVAL_READERS, READERS, VOTERS
+from api.routes.committee import APPROVAL_READERS, PROPOSERS, READERS, VOTERS, propose
 from api.routes.work_orders import APPROVERS
 from api.schemas.committee import (
     PROPOSAL_ID_PATTERN,
     CommitteeDecisionIn,
     ElectorateIn,
+    ProposalIn,
     TallyIn,
 )
 from api.schemas.work_orders import ORDER_ID_PATTERN
 from api.visibility import can_see_order
 from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
 from api.web.evidence import FINDINGS, RECOMMENDATIONS
+from api.web.forms import ANY, ErrorTable, field_errors
 from api.web.i18n import N_
 from api.web.routes.public import CATEGORY_NAMES
 from maintenance import services as use_cases
 from maintenance.db.read import committee
+from maintenance.db.read.assets import AssetInfo, asset_register
 from maintenance.db.read.sites import get_site
 from maintenance.db.read.work_orders import awaiting_approval
 from maintenance.domain import commands as cmd
@@ -66,6 +69,7 @@ DONE: Final = {
     "vote_opened": N_("The owners' vote is open. Record the tally when the ballots are counted."),
     "tally": N_("Tally recorded; the result is below."),
     "decided": N_("Emergency decision recorded."),
+    "proposed": N_("Proposal created. Open the owners' vote when it is ready."),
 }
 """Notes shown after a change (``?done=<key>``)."""
 
@@ -116,6 +120,7 @@ async def _desk(
             "decided": [p for p in proposals if p.status != "open"],
             "done": _done(page, request),
             "error": error,
+            "can_propose": role in PROPOSERS,
         },
         status_code=status_code,
     )
@@ -187,6 +192,117 @@ async def reject(
         return await _desk(page, me, reader, request, error=error, status_code=422)
     command = cmd.Reject(order_id, reason=reason)
     return await _decide_spending(request, page, me, uow, reader, services, command, "rejected")
+
+
+# -- a new proposal ----------------------------------------------------------------------
+
+# The asset list's groups, by the register's kind (others are listed under their kind).
+KIND_GROUPS: Final = {
+    "elevator": N_("Elevators"),
+    "charger_cabinet": N_("E-bike charger cabinets"),
+    "smoke_alarm": N_("Smoke alarms"),
+}
+_TOO_LONG: Final = N_("At most %(max_length)s characters.")
+_NOT_AN_ASSET: Final = N_("This asset is not in the register: choose one from the list.")
+PROPOSAL_ERRORS: Final[ErrorTable] = {
+    "title": {"missing": N_("Give the proposal a title."), "string_too_long": _TOO_LONG},
+    "amount": {
+        "missing": N_("Give the amount in yuan."),
+        "decimal_parsing": N_("Write the amount as a number of yuan, e.g. 120000 or 8500.50."),
+        "greater_than_equal": N_("The amount cannot be negative."),
+        "decimal_max_places": N_("At most two decimals (fen)."),
+        ANY: N_("The amount is too large."),
+    },
+    "justification": {"string_too_long": _TOO_LONG},
+    "device_id": {ANY: _NOT_AN_ASSET},
+    "site": {ANY: _NOT_AN_ASSET},
+}
+_FORM_FIELDS: Final = ("title", "amount", "asset", "justification")
+
+
+def _asset_groups(register: Mapping[str, AssetInfo]) -> list[tuple[str, list[AssetInfo]]]:
+    """The register's assets by kind (elevators first), each sorted by site and id."""
+    by_kind: dict[str, list[AssetInfo]] = {}
+    for asset in sorted(register.values(), key=lambda a: (a.site, a.building, a.device_id)):
+        by_kind.setdefault(asset.kind, []).append(asset)
+    order = list(KIND_GROUPS)
+    kinds = sorted(by_kind, key=lambda k: (order.index(k) if k in order else len(order), k))
+    return [(kind, by_kind[kind]) for kind in kinds]
+
+
+async def _proposal_form(
+    page: Page,
+    reader: ReadSession,
+    *,
+    form: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    register = await asset_register(reader)
+    return page.render(
+        "committee/new_proposal.html",
+        {
+            "groups": _asset_groups(register),
+            "kind_groups": KIND_GROUPS,
+            "several_sites": len({a.site for a in register.values()}) > 1,
+            "form": form or {},
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/proposals/new", dependencies=[page_allow(*PROPOSERS)])
+async def new_proposal(page: PageDep, reader: ReadSession) -> HTMLResponse:
+    return await _proposal_form(page, reader)
+
+
+@router.post("/proposals", dependencies=[page_allow(*PROPOSERS)])
+async def create_proposal(
+    request: Request,
+    page: PageDep,
+    me: WebUser,
+    uow: Uow,
+    reader: ReadSession,
+    services: AppServices,
+) -> Response:
+    """The JSON API's ``POST /committee/proposals`` from a form: the same model, the same
+    use case; a refusal shows the form again with each reason beside its field."""
+    posted = await request.form()
+    form = {
+        name: value.strip()
+        for name in _FORM_FIELDS
+        if isinstance(value := posted.get(name), str) and value.strip()
+    }
+    emergency = posted.get("emergency") == "true"
+    fields: dict[str, object] = {k: v for k, v in form.items() if k != "asset"}
+    if "asset" in form:  # "site/device_id", as the list offers it
+        site, slash, device_id = form["asset"].partition("/")
+        fields |= {"site": site, "device_id": device_id} if slash else {"device_id": site}
+    errors: dict[str, str] = {}
+    try:
+        body = ProposalIn.model_validate(fields | {"emergency": emergency})
+        proposal_id = await propose(body, me.actor, uow, reader, services.clock, services.influx)
+    except ValidationError as exc:
+        errors = field_errors(
+            page, exc, PROPOSAL_ERRORS, fields={"device_id": "asset", "site": "asset"}
+        )
+    except NotFound:  # the asset named is not in the register
+        errors = {"asset": page.gettext(_NOT_AN_ASSET)}
+    except InvalidRequest:
+        # What the model lets through and the domain refuses: an emergency proposal
+        # without its justification (maintenance.domain.votes.Proposal).
+        errors = {
+            "justification": page.gettext(
+                N_("An emergency proposal needs a justification: who is endangered, and how.")
+            )
+        }
+    else:
+        return RedirectResponse(
+            f"/committee/proposals/{proposal_id}?done=proposed", status_code=303
+        )
+    form |= {"emergency": "true"} if emergency else {}
+    return await _proposal_form(page, reader, form=form, errors=errors, status_code=422)
 
 
 # -- one proposal: evidence, vote --------------------------------------------------------
