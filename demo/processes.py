@@ -16,13 +16,30 @@ import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from estatewatch.errors import ServiceError
 
 ESTATEWATCH = [sys.executable, "-m", "cli"]
 STOP_TIMEOUT_S = 20.0
 LOG_TAIL = 1500
+
+
+def stop_process(
+    process: subprocess.Popen[Any],
+    sig: signal.Signals = signal.SIGTERM,
+    timeout: float = STOP_TIMEOUT_S,
+) -> None:
+    """Ask ``process`` to stop with ``sig`` and wait for its own clean shutdown; kill it
+    after ``timeout`` s. Nothing when it has ended already."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class Child:
@@ -54,15 +71,8 @@ class Child:
             return ""
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
 
 class Children:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from demo.processes import stop_process
 from infra.local import free_ports
 
 ESTATEWATCH = [sys.executable, "-m", "cli"]
@@ -57,17 +58,6 @@ def _wait_for_demo(demo: subprocess.Popen[bytes], work: Path, out: Path) -> dict
         time.sleep(0.5)
     info: dict[str, object] = json.loads((work / "demo.json").read_text())
     return info
-
-
-def _stop(demo: subprocess.Popen[bytes]) -> None:
-    if demo.poll() is None:
-        # As Ctrl-C would: the demo stops its children in order; a kill would orphan them.
-        demo.send_signal(signal.SIGINT)
-        try:
-            demo.wait(60)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.wait()
 
 
 def test_faults_in_the_simulated_compound_appear_on_the_open_board(
@@ -122,5 +112,6 @@ def test_faults_in_the_simulated_compound_appear_on_the_open_board(
         assert desktop.evaluate("window.openedOnce") == "the same page"
         shoot(desktop, "board-demo-desktop-zh")
     finally:
-        _stop(demo)
+        # As Ctrl-C would: the demo stops its children in order; a kill would orphan them.
+        stop_process(demo, signal.SIGINT, timeout=60)
     assert demo.returncode == 0, (tmp_path / "demo.out").read_text()

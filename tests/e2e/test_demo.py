@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo.processes import stop_process
 from infra.local import free_ports
 
 pytestmark = pytest.mark.e2e
@@ -106,14 +107,8 @@ def test_the_scripted_faults_become_work_orders_and_everything_stops(tmp_path: P
         assert EXPECTED.items() <= seen.items(), seen
         assert demo.wait(DURATION_S + 60) == 0
     finally:
-        if demo.poll() is None:
-            # As Ctrl-C would: the demo stops its children; a kill would orphan them.
-            demo.send_signal(signal.SIGINT)
-            try:
-                demo.wait(60)
-            except subprocess.TimeoutExpired:
-                demo.kill()
-                demo.wait()
+        # As Ctrl-C would: the demo stops its children; a kill would orphan them.
+        stop_process(demo, signal.SIGINT, timeout=60)
         out.close()
     text = (tmp_path / "demo.out").read_text()
     assert "Traceback" not in text
