@@ -49,12 +49,12 @@ def _start_demo(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, int]:
 
 
 def _wait_for_demo(demo: subprocess.Popen[bytes], work: Path, out: Path) -> dict[str, object]:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 150
     while not (work / "demo.json").exists():
         if demo.poll() is not None:
             pytest.fail(f"the demo exited: {out.read_text()}")
         if time.monotonic() > deadline:
-            pytest.fail(f"the demo did not come up in 120 s: {out.read_text()}")
+            pytest.fail(f"the demo did not come up in 150 s: {out.read_text()}")
         time.sleep(0.5)
     info: dict[str, object] = json.loads((work / "demo.json").read_text())
     return info
