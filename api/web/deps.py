@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -38,7 +39,7 @@ from api.deps import AppServices, Principal
 from api.policy import role_set
 from api.settings import ApiSettings
 from api.web.i18n import LOCALES, negotiate
-from api.web.nav import ROLE_NAMES, nav_for
+from api.web.nav import ROLE_NAMES, nav_for, order_path
 from api.web.sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -260,6 +261,8 @@ class Page:
                 "request": self.request,
                 "user": user,
                 "nav": nav_for(user.role) if user is not None else [],
+                # order_url(id): where this person opens an order (api.web.nav.order_path)
+                "order_url": partial(order_path, user.role) if user is not None else None,
                 "csrf_token": self.csrf_token,
                 "csrf_field": CSRF_FIELD,
                 "csrf_header": CSRF_HEADER,

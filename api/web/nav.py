@@ -9,11 +9,12 @@ from typing import Final
 
 from api.routes.committee import READERS as COMMITTEE_READERS
 from api.users import ROLES
+from api.visibility import SEE_ALL
 from api.web.i18n import N_
 from api.web.qr import QR_ROLES
 from maintenance.domain.actors import Role
 
-__all__ = ["HOMES", "NAV", "ROLE_NAMES", "NavItem", "home_of", "nav_for"]
+__all__ = ["HOMES", "NAV", "ROLE_NAMES", "NavItem", "home_of", "nav_for", "order_path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,16 @@ def home_of(role: Role) -> str:
         return HOMES[role]
     items = nav_for(role)
     return items[0].path if items else "/account"
+
+
+def order_path(role: Role, order_id: str) -> str:
+    """The page where a person of ``role`` opens an order: the technician's and the
+    resident's own pages, staff's ``/orders/{id}`` (:mod:`api.web.routes.staff_orders`)."""
+    if role == "technician":
+        return f"/tech/orders/{order_id}"
+    if role in SEE_ALL:
+        return f"/orders/{order_id}"
+    return f"/my/requests/{order_id}"
 
 
 ROLE_NAMES: Final[dict[Role, str]] = {

@@ -14,13 +14,14 @@ only successful answers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from fastapi import Request
 from fastapi.responses import FileResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
@@ -28,7 +29,7 @@ from api.deps import Clock, Photos, Principal, ReadSession, Settings, Uow
 from api.routes.photos import PhotoId, photo_file, read_upload
 from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import HistoryOut, WorkOrderOut
-from api.users import ROLES
+from api.users import ROLES, User
 from api.visibility import can_see_order, order_scope
 from api.web.deps import Page, WebUser, page_allow, page_router
 from api.web.i18n import N_
@@ -42,6 +43,7 @@ from maintenance.domain.errors import (
     DomainError,
     IllegalTransition,
     NotAssignable,
+    NotFound,
     NotPermitted,
     PhotoRejected,
     PhotoTooLarge,
@@ -55,15 +57,19 @@ __all__ = [
     "CHAIN_NAMES",
     "STAGE_NAMES",
     "STATUS_NAMES",
+    "FormAction",
     "OrderPage",
     "TimelineItem",
+    "act_from_form",
     "add_photos",
     "filled_fields",
     "hx_status",
     "load_order",
+    "order_page_context",
     "perform_as",
     "photo_router",
     "refusal",
+    "technicians_by_site",
 ]
 
 STATUS_NAMES: Final[dict[str, str]] = {
@@ -178,6 +184,22 @@ async def load_order(
     return OrderPage(view, photos)
 
 
+def order_page_context(found: OrderPage, now: datetime, error: str | None) -> dict[str, Any]:
+    """What ``orders/order.html`` shows of the order; the route adds its own parts (the
+    back link, where the forms post, the actions it offers and their labels)."""
+    return {
+        "view": found,
+        "order": found.order,
+        "now": now,
+        "error": error,
+        "status_names": STATUS_NAMES,
+        "action_names": ACTION_NAMES,
+        "clock_names": CLOCK_NAMES,
+        "stage_names": STAGE_NAMES,
+        "chain_names": CHAIN_NAMES,
+    }
+
+
 async def add_photos(
     uploads: list[UploadFile],
     order_id: str,
@@ -212,6 +234,51 @@ async def perform_as(
     return await services.perform(
         uow, command, me.actor, clock, sla, visible=lambda order: can_see_order(me.user, order)
     )
+
+
+FormAction = tuple[type[BaseModel] | None, Callable[[str, Any], cmd.OrderCommand]]
+"""An order page's form: the JSON API's body model for its fields (None: no fields) and
+the command it builds from the order id and that body."""
+
+
+async def act_from_form(
+    request: Request,
+    action: FormAction,
+    order_id: str,
+    me: Principal,
+    page: Page,
+    uow: Uow,
+    clock: Clock,
+    sla: SlaPolicy,
+    settings: Settings,
+    photos: Photos | None = None,
+) -> str | None:
+    """Run the posted form's action as ``me`` (:func:`perform_as`), the photos chosen
+    in it stored first when ``photos`` is given; the refusal in the page's language, or
+    None when it was done. An order they may not see stays the 404 (NotFound)."""
+    model, build = action
+    form = await request.form()
+    try:
+        body = model.model_validate(filled_fields(form)) if model is not None else None
+        if photos is not None:
+            chosen = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
+            await add_photos(chosen, order_id, me, uow, clock, photos, settings)
+        await perform_as(me, build(order_id, body), uow, clock, sla)
+    except NotFound:
+        raise
+    except (DomainError, ValidationError) as exc:
+        return refusal(page, exc, settings)
+    return None
+
+
+def technicians_by_site(people: list[User]) -> dict[str, list[User]]:
+    """Active technicians by the sites they work at: whom an order may be assigned to."""
+    by_site: dict[str, list[User]] = {}
+    for person in people:
+        if person.role == "technician" and person.active:
+            for site in person.sites:
+                by_site.setdefault(site, []).append(person)
+    return by_site
 
 
 # Why an order cannot go to someone (NotAssignable.reason), as a manager reads it.

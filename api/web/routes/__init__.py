@@ -17,6 +17,7 @@ from api.web.routes import (
     login,
     public,
     resident,
+    staff_orders,
     supervise,
     tech,
     visits,
@@ -39,4 +40,5 @@ PAGE_ROUTERS: list[APIRouter] = [
     assets.router,
     supervise.router,
     visits.router,
+    staff_orders.router,
 ]

@@ -352,7 +352,6 @@ async def asset_page(
             "charts": charts,
             "open_orders": open_orders,
             "closed_orders": closed_orders,
-            "order_pages": me.user.role == "technician",
             "status_names": STATUS_NAMES,
             "inspection": inspection,
             "inspection_status": None if inspection is None else inspection.status(now),

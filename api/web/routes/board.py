@@ -32,11 +32,19 @@ from api.deps import AppServices, Clock, ReadSession, Settings, Sla, Uow
 from api.routes.assets import latest_rows, with_telemetry
 from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import RescueOut
-from api.users import User, list_users
+from api.users import list_users
 from api.visibility import alarm_scope, order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
-from api.web.orders import CHAIN_NAMES, STAGE_NAMES, STATUS_NAMES, hx_status, perform_as, refusal
+from api.web.orders import (
+    CHAIN_NAMES,
+    STAGE_NAMES,
+    STATUS_NAMES,
+    hx_status,
+    perform_as,
+    refusal,
+    technicians_by_site,
+)
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary, list_alarms
 from maintenance.db.read.assets import OFFLINE, AssetInfo, asset_register
 from maintenance.db.read.pages import PageRequest
@@ -190,16 +198,6 @@ def _tiles(
     return tiles
 
 
-def _technicians(people: list[User]) -> dict[str, list[User]]:
-    """Active technicians by the sites they work at."""
-    by_site: dict[str, list[User]] = {}
-    for person in people:
-        if person.role == "technician" and person.active:
-            for site in person.sites:
-                by_site.setdefault(site, []).append(person)
-    return by_site
-
-
 async def _panel_context(
     me: WebUser, reader: ReadSession, services_: AppServices, now: datetime, filters: Filters
 ) -> dict[str, Any]:
@@ -249,7 +247,7 @@ async def _panel_context(
         "chain_names": CHAIN_NAMES,
         "alarms": [a for a in alarms.items if filters.priority in (None, a.priority)],
         "tiles": _tiles(cars, alarms.items, orders.items, latest),
-        "technicians": _technicians(people),
+        "technicians": technicians_by_site(people),
         "assignable": ASSIGNABLE,
         "closable": CLOSABLE,
         "now": now,

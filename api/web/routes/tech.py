@@ -18,13 +18,10 @@ technician's language.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
 
 from api.deps import Clock, Photos, ReadSession, Settings, Sla, Uow
 from api.errors import Problem
@@ -34,17 +31,12 @@ from api.visibility import order_scope
 from api.web.deps import PageDep, WebUser, page_allow, page_router
 from api.web.i18n import N_
 from api.web.orders import (
-    ACTION_NAMES,
-    CHAIN_NAMES,
-    CLOCK_NAMES,
-    STAGE_NAMES,
     STATUS_NAMES,
-    add_photos,
-    filled_fields,
+    FormAction,
+    act_from_form,
     hx_status,
     load_order,
-    perform_as,
-    refusal,
+    order_page_context,
 )
 from maintenance.db.read.pages import PageRequest
 from maintenance.db.read.work_orders import (
@@ -54,7 +46,7 @@ from maintenance.db.read.work_orders import (
     list_work_orders,
 )
 from maintenance.domain import commands as cmd
-from maintenance.domain.errors import DomainError, NotFound
+from maintenance.domain.errors import NotFound
 from maintenance.domain.workorders import Action, Status
 
 __all__ = ["LIST_LIMIT", "TECH_ACTIONS", "TO_DO", "router"]
@@ -73,8 +65,7 @@ TO_DO: Final = frozenset(Status) - {
 
 # The form of each action a technician takes on the phone: (body model, command), in the
 # order the page offers them (on site first: a rescue's steps before the repair's).
-Builder = Callable[[str, Any], cmd.OrderCommand]
-TECH_ACTIONS: Final[dict[str, tuple[type[BaseModel] | None, Builder]]] = {
+TECH_ACTIONS: Final[dict[str, FormAction]] = {
     Action.ACKNOWLEDGE: (None, lambda order, _: cmd.Acknowledge(order)),
     Action.ARRIVE: (ArriveIn, lambda order, body: cmd.Arrive(order, body.latitude, body.longitude)),
     Action.RELEASE: (NoteIn, lambda order, body: cmd.Release(order, body.note)),
@@ -139,19 +130,15 @@ async def _order_page(
         raise NotFound(f"no work order {order_id}")
     allowed = set(found.order.allowed_actions)
     return page.render(
-        "tech/order.html",
-        {
-            "view": found,
-            "order": found.order,
+        "orders/order.html",
+        order_page_context(found, clock(), error)
+        | {
+            "back_url": "/tech",
+            "back_label": N_("My orders"),
+            "act_base": f"/tech/orders/{order_id}",
+            "visit_url": f"/tech/visits/{order_id}",
             "actions": [action for action in TECH_ACTIONS if action in allowed],
-            "now": clock(),
-            "error": error,
-            "status_names": STATUS_NAMES,
-            "action_names": ACTION_NAMES,
-            "clock_names": CLOCK_NAMES,
             "action_labels": ACTION_LABELS,
-            "stage_names": STAGE_NAMES,
-            "chain_names": CHAIN_NAMES,
             "with_photos": WITH_PHOTOS,
         },
         status_code=status_code,
@@ -181,19 +168,11 @@ async def act(
 ) -> Response:
     if action not in TECH_ACTIONS:
         raise Problem(404, f"no action {action}", kind="not-found")
-    model, build = TECH_ACTIONS[action]
-    form = await request.form()
-    fields = filled_fields(form)
-    try:
-        body = model.model_validate(fields) if model is not None else None
-        if action in WITH_PHOTOS:
-            photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
-            await add_photos(photos, order_id, me, uow, clock, store, settings)
-        await perform_as(me, build(order_id, body), uow, clock, sla)
-    except NotFound:
-        raise
-    except (DomainError, ValidationError) as exc:
-        message = refusal(page, exc, settings)
+    store_photos = store if action in WITH_PHOTOS else None
+    message = await act_from_form(
+        request, TECH_ACTIONS[action], order_id, me, page, uow, clock, sla, settings, store_photos
+    )
+    if message is not None:
         return await _order_page(
             me, page, reader, clock, sla, order_id, error=message, status_code=hx_status(request)
         )
