@@ -159,7 +159,9 @@ class Detection:
             )
 
     async def schedule_visits(self) -> None:
-        run = await schedule_visits(self._uow(), self._clock, self.checklist, self.policy)
+        run = await schedule_visits(
+            self._uow(), self._clock, self.checklist, self.policy, sites=self.sites
+        )
         self.counters.visits_opened += len(run.visits_opened)
         for order in run.visits_opened:
             log.info("maintenance visit %s opened", order)

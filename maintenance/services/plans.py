@@ -22,7 +22,7 @@ Days are the site's calendar days (its time zone).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Final
@@ -102,14 +102,23 @@ def _device(car: PlannedCar) -> DeviceRef:
 
 
 async def schedule_visits(
-    uow: UnitOfWork, clock: Clock, checklist: Checklist, policy: SlaPolicy
+    uow: UnitOfWork,
+    clock: Clock,
+    checklist: Checklist,
+    policy: SlaPolicy,
+    *,
+    sites: Collection[str] | None = None,
 ) -> ScheduleRun:
+    """One run of the scheduler over the cars of ``sites`` (None: every site; a worker
+    passes its own, so two workers never open the same car's visit)."""
     now = clock()
     lead = policy.targets_of(VISIT_CATEGORY, VISIT_PRIORITY).resolve_within // _DAY
     run = ScheduleRun()
     overdue: list[Signal] = []
     async with uow:
         for car in await uow.plans.cars():
+            if sites is not None and car.site not in sites:
+                continue
             today = _today(now, car)
             plan = await uow.plans.get(car.asset)
             if plan is None:

@@ -239,3 +239,15 @@ async def test_a_defect_opens_a_linked_repair_order_and_the_manager_signs() -> N
     assert actions == ["planned", "recorded", "defect_order", "signed"]
     with pytest.raises(NotFound):
         await sign_visit(uow, repair_id, MANAGER, clock)
+
+
+async def test_a_worker_schedules_only_its_own_sites() -> None:
+    uow = FakeUnitOfWork()
+    south = PlannedCar("south", "elev-09", "S1", "Asia/Shanghai")
+    uow.plans.cars_registered = [*CARS, south]
+    clock = FakeClock(START)
+    mine = await schedule_visits(uow, clock, CHECKLIST, POLICY, sites=("south",))
+    assert mine.plans_created == [south.asset]
+    assert len(mine.visits_opened) == 1
+    everyone = await schedule_visits(uow, clock, CHECKLIST, POLICY)
+    assert everyone.plans_created == [car.asset for car in CARS]
