@@ -1,12 +1,21 @@
 """Reconnect delays of :class:`estatewatch.mqtt.Link`, so of every MQTT connection (gateway
 uplink and sources, ingest and maintenance, the smoke simulator): exponential, capped,
 with jitter so that a compound's gateways or a site's workers do not all reconnect in the
-same instant after a broker restart.
+same instant after a broker restart. :func:`equal_jitter`: the retry delays of outbound
+deliveries (webhooks, notifications), computed from the attempt's number.
 """
 
 from __future__ import annotations
 
 import random
+
+
+def equal_jitter(attempt: int, first: float, limit: float) -> float:
+    """The delay after failed attempt ``attempt`` (1, 2, ...): ``first`` doubled each time
+    up to ``limit``, of which a random half: at least half the backoff, so many senders
+    do not retry in step."""
+    ceiling = min(limit, first * 2.0 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class Backoff:

@@ -90,9 +90,9 @@ def _add_run(actions: Actions) -> None:
         description=(
             "Consume gateway telemetry and events of this worker's sites from the central"
             " broker (a persistent MQTT 5 session), judge them with the detection rules, keep"
-            " alarms and work orders in the database, check SLAs and send webhooks. The"
-            " database must be migrated first ('estatewatch maintenance db upgrade') unless"
-            " --migrate is given. Every option can also be set as"
+            " alarms and work orders in the database, check SLAs, send webhooks and"
+            " notifications. The database must be migrated first ('estatewatch maintenance"
+            " db upgrade') unless --migrate is given. Every option can also be set as"
             " ESTATEWATCH_MAINTENANCE_<OPTION>."
         ),
     )
@@ -104,6 +104,19 @@ def _add_run(actions: Actions) -> None:
         ("--rules", "rules_path", Path, "rule file (default: maintenance/rules/default.yaml)"),
         ("--sla-policy", "sla_policy_path", Path, "SLA policy file (default: P1 10 min/1 h/4 h)"),
         ("--webhooks", "webhooks_path", Path, "webhook subscriptions file (default: none)"),
+        (
+            "--notify",
+            "notify_path",
+            Path,
+            "notification channels file: each site's mail server, chat robots, people's"
+            " addresses and on-call rota (default: none sent)",
+        ),
+        (
+            "--public-base-url",
+            "public_base_url",
+            str,
+            "the web app's address, for the links in notifications (needed with --notify)",
+        ),
         ("--checklist", "checklist_path", Path, "maintenance checklist (default: TSG T5002)"),
         ("--checklist-extra", "checklist_extra", str, "a site's extra checklist items, a,b"),
         ("--tick-interval", "tick_interval", float, "seconds between time-rule ticks (1.0)"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -46,6 +46,11 @@ class MaintenanceSettings(BaseSettings):
     rules_path: Path | None = None  # None: the shipped maintenance/rules/default.yaml
     sla_policy_path: Path | None = None  # None: the built-in SLA policy (P1 10 min / 1 h / 4 h)
     webhooks_path: Path | None = None  # None: no webhooks
+    # Notifications (maintenance/channels, maintenance/notification_relay.py): the sites'
+    # channels file (None: none sent) and the web app's address for the links in them
+    # (the same as ESTATEWATCH_API_PUBLIC_BASE_URL).
+    notify_path: Path | None = None
+    public_base_url: str | None = None
     # The maintenance checklist (None: the shipped TSG T5002 traction-elevator items) and
     # a site's extra items ("a.yaml,b.yaml" in the environment).
     checklist_path: Path | None = None
@@ -78,6 +83,15 @@ class MaintenanceSettings(BaseSettings):
                 " sqlite+aiosqlite:///path or postgresql+asyncpg://host/db"
             )
         return value
+
+    @model_validator(mode="after")
+    def _links_need_an_address(self) -> MaintenanceSettings:
+        if self.notify_path is not None and not self.public_base_url:
+            raise ValueError(
+                "public_base_url: notifications link to the web app; give its address"
+                " (e.g. https://estate.example.com) with notify_path"
+            )
+        return self
 
     @property
     def database_url(self) -> str:

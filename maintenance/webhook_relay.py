@@ -34,12 +34,9 @@ short transaction, at most once per ``interval`` and once more at exit.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,6 +46,7 @@ from maintenance.db.read.assets import registration_codes
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.notify import webhook_event
+from maintenance.periodic import Periodic
 from maintenance.regulator_feed import needs_registrations, regulator_report
 from maintenance.webhooks import WebhookSender
 
@@ -68,7 +66,7 @@ class _Entry:
         self.waiting -= 1
 
 
-class WebhookRelay:
+class WebhookRelay(Periodic):
     """Sends the audit trail's webhook events; use as ``async with WebhookRelay(...):``.
 
     ``sessions`` write the cursor; ``readers`` (a read-only engine's sessionmaker) read
@@ -86,35 +84,18 @@ class WebhookRelay:
         interval: float = 1.0,
         window: int = 100,
     ) -> None:
+        super().__init__("webhook-relay", interval)
         self._sender, self._sessions, self._readers = sender, sessions, readers
-        self._interval, self._window = interval, window
+        self._window = window
         self._unsettled: deque[_Entry] = deque()
         self._read_to = 0  # the newest entry published (or passed over)
         self._done = 0  # the newest entry whose events, and all before, are settled
         self._saved = 0  # the cursor as stored
-        self._tasks: asyncio.TaskGroup | None = None
-        self._loop: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Self:
+    async def _starting(self) -> None:
         self._saved = self._done = self._read_to = await self._start_at()
-        tasks = asyncio.TaskGroup()
-        await tasks.__aenter__()
-        self._tasks = tasks
-        self._loop = tasks.create_task(self._run(), name="webhook-relay")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        tasks, self._tasks = self._tasks, None
-        if tasks is None:
-            return
-        if self._loop is not None:
-            self._loop.cancel()
-        await tasks.__aexit__(exc_type, exc, tb)
+    async def _stopped(self) -> None:
         try:
             await self._save_settled()
         except Exception:
@@ -133,16 +114,7 @@ class WebhookRelay:
         log.info("webhook relay: first start, from audit entry %d on", newest)
         return newest
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._step()
-            except Exception:
-                # A database hiccup must not end webhooks for the process; retry later.
-                log.exception("webhook relay: a step failed; retrying in %.1f s", self._interval)
-            await asyncio.sleep(self._interval)
-
-    async def _step(self) -> None:
+    async def step(self) -> None:
         """Publish the entries after those read so far, then save settled progress."""
         room = self._window - len(self._unsettled)
         if room > 0:

@@ -42,7 +42,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from estatewatch.backoff import equal_jitter
 from estatewatch.clock import Clock
 from estatewatch.errors import ServiceError
 from estatewatch.validation import load_yaml_model
@@ -444,9 +444,7 @@ class WebhookSender:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         settings = self._settings
-        ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2.0 ** (attempt - 1))
-        # Equal jitter: at least half the backoff, so many senders do not retry in step.
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        delay = equal_jitter(attempt, settings.backoff_initial_s, settings.backoff_max_s)
         if retry_after is not None:
             delay = max(delay, min(retry_after, settings.backoff_max_s))
         return delay

@@ -23,7 +23,11 @@ a P2 order at expiry, each once per certificate); every
 the data directory, written atomically, so a restart neither forgets baselines nor
 re-raises alarms already raised. Webhooks: the worker runs the
 :class:`~maintenance.webhook_relay.WebhookRelay`, which sends them from the audit trail,
-so changes made through the API are announced too and a restart loses none.
+so changes made through the API are announced too and a restart loses none; with a
+notification settings file (``notify_path``) it runs the
+:class:`~maintenance.notification_relay.NotificationRelay` the same way, sending a new
+P1 or rescue order to the site's managers, on-call technician and chat groups and an
+assignment to the assignee, by mail and chat robot.
 
 Scaling out: the rule engine keeps per-device state, so a device's messages must reach
 one worker. Workers therefore split by site: give each its own ``--sites`` (and its own
@@ -49,6 +53,7 @@ from estatewatch.gbt24476 import controller_codes
 from estatewatch.inbound import Parsed, parse
 from estatewatch.mqtt import Ack, WireConsumer
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
+from maintenance.channels import NotifySettings, open_channels
 from maintenance.config_files import DEFAULT_RULES, load_checklist, load_rules, load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import prepare_schema
@@ -59,6 +64,7 @@ from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import Signal
 from maintenance.domain.sla import SlaPolicy
+from maintenance.notification_relay import NotificationRelay
 from maintenance.services import (
     check_inspections,
     check_slas,
@@ -218,6 +224,7 @@ async def running_maintenance(
         if settings.webhooks_path
         else WebhookSettings(subscriptions=())
     )
+    notify = NotifySettings.load(settings.notify_path) if settings.notify_path else None
     engine = load_engine(settings, clock)
     dead = DeadLetters(settings.data_dir / "dead_letters.jsonl", log)
     async with AsyncExitStack() as stack:
@@ -227,6 +234,13 @@ async def running_maintenance(
         reader = await stack.enter_async_context(open_engine(settings.database_url, read_only=True))
         webhooks = await stack.enter_async_context(WebhookSender(hooks, clock))
         await stack.enter_async_context(WebhookRelay(webhooks, sessions, make_sessionmaker(reader)))
+        if notify is not None:
+            channels = await stack.enter_async_context(open_channels(notify, clock))
+            await stack.enter_async_context(
+                NotificationRelay(
+                    notify, channels, sessions, clock, base_url=settings.public_base_url or ""
+                )
+            )
         refreshed = await refresh_due_times(SqlUnitOfWork(sessions, sla=policy))
         if refreshed:
             log.info("maintenance: recomputed the SLA due times of %d open orders", refreshed)

@@ -36,6 +36,7 @@ from api.schemas.work_orders import (
     CostIn,
     NewWorkOrderIn,
     NoteIn,
+    NotificationOut,
     ReasonIn,
     WorkOrderOut,
     WorkOrderPageOut,
@@ -44,6 +45,7 @@ from api.schemas.work_orders import (
 from api.visibility import can_see_order, order_scope
 from estatewatch.clock import Clock as ClockFn
 from maintenance import services
+from maintenance.db.read.notifications import order_notifications
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders, order_detail
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain import commands as cmd
@@ -160,6 +162,18 @@ async def get_order(
 ) -> WorkOrderOut:
     """The order with its history and SLA clocks."""
     return await read_order(session, order_id, me, clock, sla)
+
+
+@router.get("/{order_id}/notifications", dependencies=[_READERS])
+async def get_notifications(
+    order_id: OrderId, me: CurrentUser, session: ReadSession
+) -> list[NotificationOut]:
+    """Who was told about the order, on which channel, and every attempt's result."""
+    found = await order_notifications(session, order_id, visible=order_scope(me.user))
+    await release(session)
+    if found is None:
+        raise NotFound(f"no work order {order_id}")
+    return [NotificationOut.model_validate(each) for each in found]
 
 
 @router.post("/{order_id}/assign", dependencies=[_DISPATCH])

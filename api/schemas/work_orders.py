@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -46,6 +46,8 @@ __all__ = [
     "NewRequestIn",
     "NewWorkOrderIn",
     "NoteIn",
+    "NotificationAttemptOut",
+    "NotificationOut",
     "RateIn",
     "ReasonIn",
     "RescueOut",
@@ -562,3 +564,29 @@ class AlarmQuery(_PageQuery):
             acknowledged=self.acknowledged,
             work_order_id=self.work_order_id,
         )
+
+
+class NotificationAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    result: Literal["delivered", "retrying", "refused", "gave_up"]
+    detail: str | None
+
+
+class NotificationOut(BaseModel):
+    """A message about the order to one recipient on one channel, and its attempts."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    channel: str
+    recipient: str
+    language: str
+    count: int
+    """Repeats folded into this message."""
+    status: Literal["pending", "sent", "failed"]
+    created_at: datetime
+    settled_at: datetime | None
+    attempts: list[NotificationAttemptOut]

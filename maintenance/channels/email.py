@@ -13,6 +13,7 @@ recipient or sender, failed login, no STARTTLS where it is required) is not.
 
 from __future__ import annotations
 
+import re
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -27,8 +28,10 @@ __all__ = ["SmtpChannel", "message_id"]
 
 
 def message_id(notification_id: str) -> str:
-    """The ``Message-ID`` of a notification's mail: the same on every attempt."""
-    return f"<{notification_id}@estatewatch.notify>"
+    """The ``Message-ID`` of a notification's mail: the same on every attempt. Characters
+    a Message-ID may not hold (``:``, spaces) become dots."""
+    parts = re.split(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+", notification_id)
+    return f"<{'.'.join(part for part in parts if part)}@estatewatch.notify>"
 
 
 class SmtpChannel:

@@ -19,6 +19,9 @@ Example ``notify.yaml``::
             language: zh-CN
         people:                         # user id -> the address mail goes to
           wang.tech: wang@example.com
+        on_call:                        # who is on duty when (site time)
+          - {user: wang.tech, hours: "08:00-20:00"}
+          - {user: li.tech, hours: "20:00-08:00"}
 
 Secrets never stand in the file: a password or signing secret is named by an ``*_env``
 field (the variable holding it), and a token inside a URL is written ``${VARIABLE}``.
@@ -31,16 +34,17 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from estatewatch.validation import load_yaml_model
+from maintenance.domain.notices import Language, Shift
 
-__all__ = ["NotifySettings", "RobotSettings", "SiteNotifySettings", "SmtpSettings"]
+__all__ = ["NotifySettings", "OnCall", "RobotSettings", "SiteNotifySettings", "SmtpSettings"]
 
-Language = Literal["zh-CN", "en"]
 RobotKind = Literal["wecom", "dingtalk", "feishu", "webhook"]
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -152,6 +156,31 @@ class RobotSettings(BaseModel):
         return self._secret
 
 
+class OnCall(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str = Field(min_length=1)
+    hours: str | None = None
+    """``HH:MM-HH:MM`` in the site's time (past midnight if the end is earlier); None:
+    always on call."""
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, hours: str | None) -> str | None:
+        if hours is not None:
+            match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", hours)
+            if match is None or hours[:5] == hours[6:]:
+                raise ValueError(f"must be HH:MM-HH:MM with two different times, got {hours!r}")
+        return hours
+
+    @property
+    def shift(self) -> Shift:
+        if self.hours is None:
+            return Shift(self.user)
+        start, end = self.hours.split("-")
+        return Shift(self.user, time.fromisoformat(start), time.fromisoformat(end))
+
+
 class SiteNotifySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -159,6 +188,7 @@ class SiteNotifySettings(BaseModel):
     robots: tuple[RobotSettings, ...] = ()
     people: dict[str, str] = {}
     """User id -> email address (the users table has no address yet)."""
+    on_call: tuple[OnCall, ...] = ()
 
     @field_validator("people")
     @classmethod
@@ -180,6 +210,11 @@ class NotifySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sites: dict[str, SiteNotifySettings] = {}
+    fold_window_s: float = Field(default=600.0, ge=0)
+    """Repeats of a notice to one recipient within this many seconds go out as one."""
+    max_attempts: int = Field(default=8, ge=1, le=30)
+    backoff_initial_s: float = Field(default=5.0, gt=0)
+    backoff_max_s: float = Field(default=600.0, gt=0)
     timeout_s: float = Field(default=10.0, gt=0)
     """For each robot post (mail has its own)."""
     proxy: str | None = None

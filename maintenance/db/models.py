@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 from maintenance.db import (
     committee,
     inspection_tables,
+    notifications,
     photos,
     plans,
     rescue_tables,
@@ -39,6 +40,7 @@ MODEL_MODULES: tuple[str, ...] = tuple(
         rescue_tables,
         plans,
         inspection_tables,
+        notifications,
         indexes,
     )
 )

@@ -16,8 +16,9 @@ entries straight into the unit's transaction, as do the webhook relay's mark
 (``webhook_cursor``, :class:`maintenance.db.webhook_cursor.SqlWebhookCursor`), the
 work orders' photos (``photos``, :class:`maintenance.db.photos.SqlPhotos`), the
 maintenance plans and visit records (``plans`` and ``visits``, :mod:`maintenance.db.plans`)
-and the elevator inspections (``inspections``,
-:class:`maintenance.db.inspections.SqlInspections`).
+the elevator inspections (``inspections``,
+:class:`maintenance.db.inspections.SqlInspections`) and the notification relay's outbox
+(``notifications``, :class:`maintenance.db.notifications.SqlNotifications`).
 
 SLA due times: each work-order row carries the order's due time
 (:func:`maintenance.domain.sla.order_due_at`) under the unit's ``sla`` policy, rewritten
@@ -66,6 +67,7 @@ from maintenance.db.mapping import (
     order_from_rows,
     order_rows,
 )
+from maintenance.db.notifications import SqlNotifications
 from maintenance.db.photos import SqlPhotos
 from maintenance.db.plans import SqlPlans, SqlVisits
 from maintenance.db.site_import import SqlSites
@@ -112,6 +114,7 @@ class SqlUnitOfWork:
         self.plans = SqlPlans(lambda: self.session)
         self.visits = SqlVisits(lambda: self.session, self.flush)
         self.inspections = SqlInspections(lambda: self.session)
+        self.notifications = SqlNotifications(lambda: self.session)
 
     async def __aenter__(self) -> Self:
         if self._session is not None:

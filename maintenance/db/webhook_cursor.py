@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, select
+from sqlalchemy import BigInteger, CheckConstraint, Integer, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from maintenance.db.tables import Base
 
-__all__ = ["SqlWebhookCursor", "WebhookCursorRow", "load"]
+__all__ = ["SqlWebhookCursor", "WebhookCursorRow", "load", "store"]
 
 _ONLY = 1
 
@@ -37,16 +37,18 @@ async def load(session: AsyncSession) -> int | None:
     )
 
 
+async def store(session: AsyncSession, table: type[Base], audit_id: int) -> None:
+    """Store ``audit_id`` as a relay's one-row mark (this table, or the notification
+    relay's ``notification_cursor``): the row replaced in the unit's transaction."""
+    await session.execute(delete(table))
+    session.add(table(id=_ONLY, audit_id=audit_id))
+    await session.flush()
+
+
 class SqlWebhookCursor:
     def __init__(self, session: Callable[[], AsyncSession]) -> None:
         self._session = session
 
     async def save(self, audit_id: int) -> None:
         """Store ``audit_id`` in the unit's transaction."""
-        session = self._session()
-        row = await session.get(WebhookCursorRow, _ONLY)
-        if row is None:
-            session.add(WebhookCursorRow(id=_ONLY, audit_id=audit_id))
-        else:
-            row.audit_id = audit_id
-        await session.flush()
+        await store(self._session(), WebhookCursorRow, audit_id)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from notify_servers import WECOM_KEY, robot_server
 
 from estatewatch.wire import Reading, TelemetryMessage, telemetry_topic
 from infra.local import MosquittoInstance
@@ -168,3 +169,31 @@ async def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(
     assert len(reasons) == 2
     assert reasons[0].startswith("invalid JSON")
     assert reasons[1].startswith("schema error")
+
+
+async def test_an_entrapment_reaches_the_sites_chat_group(
+    tmp_path: Path, mosquitto: MosquittoInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = f"s{tmp_path.name[-8:]}"
+    monkeypatch.setenv("T_WECOM_KEY", WECOM_KEY)
+    async with robot_server() as robots:
+        notify = tmp_path / "notify.yaml"
+        url = robots.url("/cgi-bin/webhook/send?key=${T_WECOM_KEY}")
+        notify.write_text(
+            f"sites:\n  {site}:\n    robots:\n      - {{name: duty, kind: wecom, url: '{url}'}}\n"
+        )
+        config = settings(tmp_path, mosquitto).model_copy(
+            update={"notify_path": notify, "public_base_url": "https://estate.test"}
+        )
+        async with (
+            running_maintenance(config),
+            aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
+        ):
+            await asyncio.sleep(0.5)  # subscribed
+            gw = Gateway(client, site)
+            await gw.car("elev-01", 0)
+            await gw.car("elev-01", 31, stopped_outside_zone_s=31.0, alarm_button=True)
+            await until(lambda: asyncio.sleep(0, robots.posts), 10, "the group's message")
+    [post] = robots.posts
+    assert post.accepted
+    assert post.document["text"]["content"].startswith("【救援】电梯困人")

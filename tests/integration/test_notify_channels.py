@@ -22,11 +22,13 @@ from notify_servers import (
     mail_server,
     robot_server,
 )
+from pydantic import ValidationError
 
 from estatewatch.errors import ConfigError
 from estatewatch.ports import free_ports
 from maintenance.channels import ChannelError, NotifySettings, Outgoing, SiteChannels, open_channels
 from maintenance.channels.email import message_id
+from maintenance.settings import MaintenanceSettings
 
 pytestmark = pytest.mark.integration
 
@@ -303,3 +305,14 @@ def test_a_missing_password_variable_names_the_field(tmp_path: Path) -> None:
         ConfigError, match=r"sites\.demo\.email: .*password_env: .*T_UNSET_PASSWORD"
     ):
         NotifySettings.load(path)
+
+
+def test_a_bad_on_call_line_names_the_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "sites:\n  demo:\n    on_call:\n      - {user: li, hours: '8-20'}\n")
+    with pytest.raises(ConfigError, match=r"sites\.demo\.on_call\[0\]\.hours: .*HH:MM-HH:MM"):
+        NotifySettings.load(path)
+
+
+def test_notifications_need_the_web_apps_address(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="public_base_url"):
+        MaintenanceSettings(notify_path=tmp_path / "notify.yaml")

@@ -1,0 +1,219 @@
+# Chinese text uses full-width punctuation on purpose.
+# ruff: noqa: RUF001
+"""Who is told what, and in which words (pure, no I/O).
+
+Routing (the first slice of issue 15), from audit entries:
+
+| notice | audit action | to |
+|---|---|---|
+| ``p1_opened`` | ``work_order.created`` as P1, | the site's managers, its |
+| | ``work_order.priority_raised`` to P1 | on-call technician, its robot groups |
+| ``rescue_opened`` | ``work_order.created`` of a rescue order (any priority) | the same |
+| ``assigned`` | ``work_order.assign`` | the new assignee |
+
+Messages are a small table here, in zh-CN and English, not the web app's Babel
+catalogues: the maintenance worker sends them and a service never imports an entry
+point (``api``). Each is short: the title, the place, the priority, the time left on the
+order's earliest SLA clock (or how far past it is) in the site's time, and the link to
+the order in the web app.
+
+Folding: a recipient gets at most one message per ``fold key`` (the kind of notice and
+the asset and fault kind, so a flapping alarm re-opening P1 orders on one lift is one
+key) in any window; repeats inside the window wait for its end and go out as one message
+that counts them (:func:`held_until`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Final, Literal
+
+from maintenance.domain.site_time import to_site_time
+
+__all__ = [
+    "LANGUAGES",
+    "Language",
+    "NoticeKind",
+    "OrderFacts",
+    "Routed",
+    "Shift",
+    "held_until",
+    "language_of",
+    "on_duty",
+    "render",
+    "route",
+]
+
+NoticeKind = Literal["p1_opened", "rescue_opened", "assigned"]
+Language = Literal["zh-CN", "en"]
+LANGUAGES: Final[tuple[Language, ...]] = ("zh-CN", "en")
+
+_PRIORITY_KEY: Final = {"work_order.created": "priority", "work_order.priority_raised": "to"}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    """What a message says about an order (stored with the notification as JSON)."""
+
+    id: str
+    site: str
+    title: str
+    place: str
+    priority: str
+    category: str
+    asset: str
+    fault_kind: str
+    due_at: datetime | None
+    timezone: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "site": self.site,
+            "title": self.title,
+            "place": self.place,
+            "priority": self.priority,
+            "category": self.category,
+            "asset": self.asset,
+            "fault_kind": self.fault_kind,
+            "due_at": None if self.due_at is None else self.due_at.isoformat(),
+            "timezone": self.timezone,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OrderFacts:
+        due = data["due_at"]
+        return cls(**{**data, "due_at": None if due is None else datetime.fromisoformat(due)})
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A notice for ``users`` (user ids) and, when ``groups``, the site's robot groups."""
+
+    kind: NoticeKind
+    users: tuple[str, ...]
+    groups: bool
+
+    def fold_key(self, facts: OrderFacts) -> str:
+        return f"{self.kind}:{facts.asset}:{facts.fault_kind}"
+
+
+def route(
+    action: str,
+    detail: Mapping[str, Any],
+    category: str,
+    managers: Iterable[str],
+    on_call: Iterable[str],
+) -> Routed | None:
+    """The notice an audited action on a work order calls for, if any."""
+    if action == "work_order.assign":
+        assignee = detail.get("assignee")
+        return Routed("assigned", (assignee,), groups=False) if isinstance(assignee, str) else None
+    if action not in _PRIORITY_KEY:
+        return None
+    if action == "work_order.created" and category == "rescue":
+        kind: NoticeKind = "rescue_opened"
+    elif detail.get(_PRIORITY_KEY[action]) == "P1":
+        kind = "p1_opened"
+    else:
+        return None
+    users = tuple(dict.fromkeys([*managers, *on_call]))  # in order, each once
+    return Routed(kind, users, groups=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """A line of a site's on-call rota: ``user`` is on duty from ``start`` to ``end``
+    (site time; an ``end`` before ``start`` runs past midnight; both None: always)."""
+
+    user: str
+    start: time | None = None
+    end: time | None = None
+
+    def covers(self, at: time) -> bool:
+        if self.start is None or self.end is None:
+            return True
+        if self.start <= self.end:
+            return self.start <= at < self.end
+        return at >= self.start or at < self.end
+
+
+def on_duty(rota: Iterable[Shift], at: time) -> list[str]:
+    """The users on call at ``at`` (site time), in the rota's order."""
+    return [shift.user for shift in rota if shift.covers(at)]
+
+
+def language_of(locale: str | None) -> Language:
+    """A user's locale as stored (``zh_CN``, ``en``, None) as a message language."""
+    return "en" if locale is not None and locale.lower().startswith("en") else "zh-CN"
+
+
+def held_until(last_sent: datetime | None, now: datetime, window: timedelta) -> datetime:
+    """When a notice with this fold key may go: now, or the end of the window that began
+    with the last one sent."""
+    if last_sent is None or now >= last_sent + window:
+        return now
+    return last_sent + window
+
+
+_SUBJECT: Final[dict[Language, dict[NoticeKind, str]]] = {
+    "zh-CN": {
+        "p1_opened": "【{priority}】新工单：{title}",
+        "rescue_opened": "【救援】电梯困人：{title}",
+        "assigned": "【派单】指派给您：{title}",
+    },
+    "en": {
+        "p1_opened": "[{priority}] New order: {title}",
+        "rescue_opened": "[Rescue] People trapped: {title}",
+        "assigned": "[Assigned] To you: {title}",
+    },
+}
+_LINES: Final[dict[Language, dict[str, str]]] = {
+    "zh-CN": {
+        "place": "地点：{place}",
+        "priority": "优先级：{priority}",
+        "left": "剩余时间：{minutes} 分钟（{due} 前）",
+        "late": "已超时 {minutes} 分钟（应于 {due} 前）",
+        "link": "处理：{link}",
+        "folded": "（{window} 分钟内共 {count} 次）",
+    },
+    "en": {
+        "place": "Place: {place}",
+        "priority": "Priority: {priority}",
+        "left": "Time left: {minutes} min (due {due})",
+        "late": "Overdue by {minutes} min (was due {due})",
+        "link": "Open: {link}",
+        "folded": "({count} times in {window} min)",
+    },
+}
+
+
+def render(
+    kind: NoticeKind,
+    facts: OrderFacts,
+    language: Language,
+    *,
+    now: datetime,
+    link: str,
+    count: int = 1,
+    window: timedelta = timedelta(0),
+) -> tuple[str, str]:
+    """The subject and text of a notice, as of ``now`` (the time left is computed then)."""
+    words = _LINES[language]
+    subject = _SUBJECT[language][kind].format(priority=facts.priority, title=facts.title)
+    lines = [
+        words["place"].format(place=facts.place),
+        words["priority"].format(priority=facts.priority),
+    ]
+    if facts.due_at is not None:
+        due = to_site_time(facts.due_at, facts.timezone).strftime("%H:%M")
+        seconds = (facts.due_at - now).total_seconds()
+        # Whole minutes, rounded toward the person: "3 min left" while 3:59 remain.
+        minutes = int(abs(seconds) // 60)
+        lines.append(words["left" if seconds >= 0 else "late"].format(minutes=minutes, due=due))
+    if count > 1:
+        lines.append(words["folded"].format(count=count, window=int(window.total_seconds() // 60)))
+    lines.append(words["link"].format(link=link))
+    return subject, "\n".join(lines)

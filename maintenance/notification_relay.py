@@ -1,0 +1,351 @@
+"""Notifications that reach people, from the audit trail, once each and never lost.
+
+:class:`NotificationRelay` (run by the maintenance worker, once per database) does two
+things every ``interval``:
+
+Plan
+    Reads the audit entries after its cursor (table ``notification_cursor``), asks
+    :func:`maintenance.domain.notices.route` who each one concerns (a new P1 or rescue
+    order: the site's managers, its on-call technician by the rota, its robot groups;
+    "assigned to you": the assignee), and writes one ``notification`` row per recipient
+    and channel, with a stable id (``{audit id}:{site}/{channel}:{recipient}``), in the
+    same transaction as the cursor's move: an entry is planned exactly once, and a crash
+    before the commit plans it again from scratch. A person is mailed when the site has
+    a mail server and the settings file gives the person's address; robot groups get
+    the site-wide notices in their own language; people in theirs (``api_user.locale``).
+    Folding: a notice whose recipient already got the same fold key within the window
+    waits for the window's end, and further repeats only raise its ``count``.
+Send
+    Every notification due (``pending``, ``next_attempt_at`` passed) is rendered as of
+    now (so the time left is current) and sent on its channel; channels are sent to
+    side by side, so one that hangs or refuses holds up no other. Each attempt is
+    written (``notification_attempt``: who, channel, result, reason) with the row's new
+    state in its own transaction: delivered is ``sent``; a retryable failure waits with
+    exponential backoff (equal jitter) up to ``max_attempts``, then ``failed``
+    (``gave_up``); a refusal is ``failed`` at once. A channel that fails is logged once
+    (WARNING) until it delivers again (INFO) and counted in :class:`NotifyCounters`;
+    its other due messages wait for the next round instead of timing out one by one.
+
+Guarantee: at least once. What was pending when the process stopped is sent after the
+restart with the same id; only a crash between a server accepting a message and the
+attempt's commit sends it twice (the id is the mail's ``Message-ID`` and the webhook's
+``id``, so receivers can tell). First start: with no cursor the relay begins at the
+newest entry, so an existing trail is not replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import cast
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from estatewatch.backoff import equal_jitter
+from estatewatch.clock import Clock
+from maintenance.channels import Channel, ChannelError, Outgoing, SiteChannels
+from maintenance.channels.settings import NotifySettings
+from maintenance.db.notifications import NotificationAttemptRow, NotificationRow
+from maintenance.db.tables import AuditRow, WorkOrderRow
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.notices import (
+    Language,
+    NoticeKind,
+    OrderFacts,
+    Routed,
+    held_until,
+    language_of,
+    on_duty,
+    render,
+    route,
+)
+from maintenance.domain.site_time import to_site_time
+from maintenance.periodic import Periodic
+
+__all__ = ["NotificationRelay", "NotifyCounters"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class NotifyCounters:
+    planned: int = 0
+    folded: int = 0
+    """Repeats counted into a waiting notification instead of a new one."""
+    delivered: int = 0
+    retries: int = 0
+    failed: int = 0
+    outages: int = 0
+    """Times a channel went from working to failing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    channel: Channel
+    recipient: str
+    address: str | None
+    language: Language
+
+
+class NotificationRelay(Periodic):
+    """Plans and sends notifications; use as ``async with NotificationRelay(...):``, or
+    call :meth:`step` yourself (tests, under a fake clock)."""
+
+    def __init__(
+        self,
+        settings: NotifySettings,
+        channels: Mapping[str, SiteChannels],
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        base_url: str,
+        interval: float = 1.0,
+        batch: int = 100,
+    ) -> None:
+        super().__init__("notification-relay", interval)
+        self._settings, self._channels = settings, channels
+        self._sessions, self._clock = sessions, clock
+        self._base_url = base_url.rstrip("/")
+        self._batch = batch
+        self._window = timedelta(seconds=settings.fold_window_s)
+        self._down: set[str] = set()
+        self.counters = NotifyCounters()
+
+    async def step(self) -> None:
+        """Plan what the trail added, then send what is due."""
+        await self.plan()
+        await self.send_due()
+
+    # -- plan ----------------------------------------------------------------------------
+
+    async def plan(self) -> None:
+        async with SqlUnitOfWork(self._sessions) as uow:
+            repo = uow.notifications
+            cursor = await repo.cursor()
+            if cursor is None:
+                newest = await repo.newest_audit_id()
+                await repo.save_cursor(newest)
+                await uow.commit()
+                log.info("notifications: first start, from audit entry %d on", newest)
+                return
+            entries = await repo.entries_after(cursor, self._batch)
+            for entry in entries:
+                await self._plan_entry(uow, entry)
+            if entries:
+                await repo.save_cursor(entries[-1].id)
+                await uow.commit()
+
+    async def _plan_entry(self, uow: SqlUnitOfWork, entry: AuditRow) -> None:
+        if entry.entity_type != "work_order":
+            return
+        repo = uow.notifications
+        found = await repo.order(entry.entity_id)
+        if found is None:
+            return
+        order, zone = found
+        site = self._channels.get(order.site)
+        site_settings = self._settings.sites.get(order.site)
+        if site is None or site_settings is None:
+            return
+        local = to_site_time(entry.at, zone).time()
+        routed = route(
+            entry.action,
+            entry.detail,
+            order.category,
+            managers=await repo.managers(order.site) if entry.action != "work_order.assign" else (),
+            on_call=on_duty((each.shift for each in site_settings.on_call), local),
+        )
+        if routed is None:
+            return
+        facts = _facts(order, zone)
+        for target in await self._recipients(uow, routed, site):
+            await self._plan_one(uow, entry, routed, facts, target)
+
+    async def _recipients(
+        self, uow: SqlUnitOfWork, routed: Routed, site: SiteChannels
+    ) -> list[_Recipient]:
+        targets: list[_Recipient] = []
+        if site.email is not None:
+            locales = await uow.notifications.locales(routed.users)
+            for user in routed.users:
+                address = site.people.get(user)
+                if address is None:
+                    log.warning("notifications: %s has no address in the settings file", user)
+                    continue
+                targets.append(
+                    _Recipient(site.email, user, address, language_of(locales.get(user)))
+                )
+        if routed.groups:
+            for robot, language in site.robots:
+                targets.append(_Recipient(robot, robot.name, None, cast(Language, language)))
+        return targets
+
+    async def _plan_one(
+        self,
+        uow: SqlUnitOfWork,
+        entry: AuditRow,
+        routed: Routed,
+        facts: OrderFacts,
+        target: _Recipient,
+    ) -> None:
+        repo, now = uow.notifications, self._clock()
+        key = routed.fold_key(facts)
+        latest = await repo.latest(facts.site, target.channel.name, target.recipient, key)
+        if latest is not None and latest.status == "pending":
+            latest.count += 1  # folded into the one waiting to go (or being retried)
+            self.counters.folded += 1
+            return
+        last_sent = latest.settled_at if latest is not None and latest.status == "sent" else None
+        await repo.add(
+            NotificationRow(
+                id=f"{entry.id}:{facts.site}/{target.channel.name}:{target.recipient}",
+                audit_id=entry.id,
+                work_order_id=facts.id,
+                site=facts.site,
+                channel=target.channel.name,
+                recipient=target.recipient,
+                address=target.address,
+                language=target.language,
+                kind=routed.kind,
+                fold_key=key,
+                facts=facts.as_json(),
+                link=self._link(facts.id, routed.kind),
+                count=1,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=held_until(last_sent, now, self._window),
+                settled_at=None,
+            )
+        )
+        self.counters.planned += 1
+
+    def _link(self, order_id: str, kind: NoticeKind) -> str:
+        # The assignee works from the technician's page; managers from the duty board.
+        path = f"/tech/orders/{order_id}" if kind == "assigned" else f"/board#{order_id}"
+        return self._base_url + path
+
+    # -- send ----------------------------------------------------------------------------
+
+    async def send_due(self) -> None:
+        async with SqlUnitOfWork(self._sessions) as uow:
+            due = await uow.notifications.due(self._clock(), self._batch)
+            by_channel: dict[tuple[str, str], list[str]] = defaultdict(list)
+            for row in due:
+                by_channel[(row.site, row.channel)].append(row.id)
+        async with asyncio.TaskGroup() as tasks:
+            for (site, name), ids in by_channel.items():
+                channel = self._channel(site, name)
+                if channel is not None:
+                    tasks.create_task(self._send_on(channel, ids), name=f"notify-{site}/{name}")
+
+    def _channel(self, site: str, name: str) -> Channel | None:
+        channels = self._channels.get(site)
+        if channels is None:
+            return None
+        every = [channels.email] if channels.email is not None else []
+        every += [robot for robot, _ in channels.robots]
+        return next((each for each in every if each.name == name), None)
+
+    async def _send_on(self, channel: Channel, ids: Sequence[str]) -> None:
+        """One channel's due messages in order; stop at the first retryable failure."""
+        for notification_id in ids:
+            if not await self._attempt(channel, notification_id):
+                return
+
+    async def _attempt(self, channel: Channel, notification_id: str) -> bool:
+        """Send one; False when the channel failed in a way that may pass."""
+        async with SqlUnitOfWork(self._sessions) as uow:
+            row = await uow.notifications.get(notification_id)
+            if row is None or row.status != "pending":
+                return True
+            now = self._clock()
+            subject, text = render(
+                cast(NoticeKind, row.kind),
+                OrderFacts.from_json(row.facts),
+                cast(Language, row.language),
+                now=now,
+                link=row.link,
+                count=row.count,
+                window=self._window,
+            )
+            message = Outgoing(row.id, row.address or "", subject, text, row.language)
+            result, reason, healthy = await self._deliver(channel, message)
+            row.attempts += 1
+            if result == "retrying" and row.attempts >= self._settings.max_attempts:
+                result = "gave_up"
+            if result == "retrying":
+                row.next_attempt_at = now + self._backoff(row.attempts)
+                self.counters.retries += 1
+            else:
+                row.status = "sent" if result == "delivered" else "failed"
+                row.settled_at = now
+                if result != "delivered":
+                    self.counters.failed += 1
+                    log.error("notification %s on %s %s: %s", row.id, channel.name, result, reason)
+            await uow.notifications.record(
+                NotificationAttemptRow(
+                    notification_id=row.id,
+                    at=now,
+                    channel=channel.name,
+                    recipient=row.recipient,
+                    result=result,
+                    detail=reason,
+                )
+            )
+            await uow.commit()
+        return healthy
+
+    async def _deliver(self, channel: Channel, message: Outgoing) -> tuple[str, str | None, bool]:
+        """(result, reason, whether the channel works)."""
+        try:
+            async with asyncio.timeout(self._settings.timeout_s * 2):
+                await channel.send(message)
+        except ChannelError as exc:
+            if not exc.retryable:
+                self._up(channel)  # it answered: the channel works, this message is refused
+                return "refused", exc.reason, True
+            self._failing(channel, exc.reason)
+            return "retrying", exc.reason, False
+        except TimeoutError:
+            self._failing(channel, "timed out")
+            return "retrying", "timed out", False
+        self._up(channel)
+        self.counters.delivered += 1
+        return "delivered", None, True
+
+    def _failing(self, channel: Channel, reason: str) -> None:
+        if channel.name not in self._down:
+            self._down.add(channel.name)
+            self.counters.outages += 1
+            log.warning("notifications: channel %s is failing: %s", channel.name, reason)
+
+    def _up(self, channel: Channel) -> None:
+        if channel.name in self._down:
+            self._down.discard(channel.name)
+            log.info("notifications: channel %s delivers again", channel.name)
+
+    def _backoff(self, attempt: int) -> timedelta:
+        settings = self._settings
+        return timedelta(
+            seconds=equal_jitter(attempt, settings.backoff_initial_s, settings.backoff_max_s)
+        )
+
+
+def _facts(order: WorkOrderRow, zone: str) -> OrderFacts:
+    return OrderFacts(
+        id=order.id,
+        site=order.site,
+        title=order.title,
+        place=order.location or order.asset,
+        priority=order.priority,
+        category=order.category,
+        asset=order.asset,
+        fault_kind=order.fault_kind,
+        due_at=order.due_at,
+        timezone=zone,
+    )

@@ -1,0 +1,301 @@
+"""NotificationRelay under a fake clock: committed orders to a real mail server
+(aiosmtpd, STARTTLS and login) and to real robot endpoints (signatures checked), a
+restart in the middle, a channel that is down, and a flapping alarm folded.
+
+``step()`` is called by hand, so the fake clock decides what is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from api_support import SettableClock, bearer, running_api
+from notify_servers import (
+    DINGTALK_SECRET,
+    DINGTALK_TOKEN,
+    MAIL_PASSWORD,
+    MAIL_USER,
+    MailServer,
+    RobotServer,
+    mail_server,
+    robot_server,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.users import NewUser, add_user_row
+from estatewatch.clock import utc_now
+from estatewatch.ports import free_ports
+from maintenance import services
+from maintenance.channels import NotifySettings, open_channels
+from maintenance.channels.email import message_id
+from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.migrations import upgrade
+from maintenance.db.read.notifications import NotificationView, order_notifications
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain import commands as cmd
+from maintenance.domain.actors import Actor
+from maintenance.domain.sla import SlaPolicy
+from maintenance.notification_relay import NotificationRelay
+
+pytestmark = pytest.mark.integration
+
+MANAGER = Actor("mgr-1", "manager")
+BASE = "https://estate.test"
+T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: the day shift
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    sessions: async_sessionmaker[AsyncSession]
+    clock: FakeClock
+    mail: MailServer
+    robots: RobotServer
+    settings_path: Path
+
+    async def order(
+        self, title: str = "Lift stuck between floors", *, asset: str = "elev-01"
+    ) -> str:
+        result = await services.create_order(
+            SqlUnitOfWork(self.sessions),
+            MANAGER,
+            self.clock,
+            title=title,
+            asset=f"demo/elevator/{asset}",
+            site="demo",
+            category="elevator",
+            fault_kind="stuck",
+            priority="P1",
+            location="3号楼1单元",
+        )
+        return result.order.id
+
+    async def act(self, command: cmd.OrderCommand) -> None:
+        await services.perform(
+            SqlUnitOfWork(self.sessions), command, MANAGER, self.clock, SlaPolicy()
+        )
+
+    async def notifications(self, order_id: str) -> list[NotificationView]:
+        async with self.sessions() as session:
+            found = await order_notifications(session, order_id)
+        assert found is not None
+        return found
+
+    def write_settings(self, *, mail_port: int | None = None) -> NotifySettings:
+        base = f"http://127.0.0.1:{self.robots.port}"
+        self.settings_path.write_text(
+            f"""
+fold_window_s: 600
+sites:
+  demo:
+    email:
+      host: 127.0.0.1
+      port: {mail_port or self.mail.port}
+      username: {MAIL_USER}
+      password_env: T_MAIL_PASSWORD
+      sender: 物业报修 <notify@estate.test>
+      ca_file: {self.mail.ca_file}
+      timeout_s: 2
+    robots:
+      - name: duty
+        kind: dingtalk
+        secret_env: T_DING_SECRET
+        url: "{base}/robot/send?access_token=${{T_DING_TOKEN}}"
+    people:
+      mgr-1: mgr@estate.test
+      tech-day: day@estate.test
+      tech-night: night@estate.test
+    on_call:
+      - {{user: tech-day, hours: "08:00-20:00"}}
+      - {{user: tech-night, hours: "20:00-08:00"}}
+""",
+            encoding="utf-8",
+        )
+        return NotifySettings.load(self.settings_path)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    monkeypatch.setenv("T_MAIL_PASSWORD", MAIL_PASSWORD)
+    monkeypatch.setenv("T_DING_TOKEN", DINGTALK_TOKEN)
+    monkeypatch.setenv("T_DING_SECRET", DINGTALK_SECRET)
+    writer = make_engine(default_url(tmp_path))
+    await upgrade(writer)
+    sessions = make_sessionmaker(writer)
+    async with SqlUnitOfWork(sessions) as uow:
+        for name, role, locale in (
+            ("mgr-1", "manager", "en"),
+            ("tech-day", "technician", "zh_CN"),
+            ("tech-night", "technician", None),
+        ):
+            row = await add_user_row(uow, NewUser(username=name, role=role, sites=["demo"]), at=T0)
+            await uow.accounts.set_locale(row.id, locale)
+        await uow.commit()
+    async with mail_server(tmp_path) as mail, robot_server() as robots:
+        yield World(sessions, FakeClock(), mail, robots, tmp_path / "notify.yaml")
+    await writer.dispose()
+
+
+async def run(world: World, settings: NotifySettings, steps: int = 1) -> NotificationRelay:
+    """A relay's life: ``steps`` rounds of planning and sending, then it stops."""
+    # Signatures carry the wall clock's time: the robots refuse one an hour off.
+    async with open_channels(settings, utc_now) as channels:
+        relay = NotificationRelay(settings, channels, world.sessions, world.clock, base_url=BASE)
+        for _ in range(steps):
+            await relay.step()
+    return relay
+
+
+def mail_to(mail: MailServer, address: str) -> list[str]:
+    return [str(m["Subject"]) for m in mail.messages if m["To"] == address]
+
+
+async def test_a_p1_order_reaches_managers_on_call_and_the_group_in_their_language(
+    world: World,
+) -> None:
+    settings = world.write_settings()
+    await run(world, settings)  # first start: from the newest entry on
+    order = await world.order()
+    world.clock.now += timedelta(minutes=2)
+    await run(world, settings)
+
+    assert mail_to(world.mail, "mgr@estate.test") == ["[P1] New order: Lift stuck between floors"]
+    assert mail_to(world.mail, "day@estate.test") == ["【P1】新工单：Lift stuck between floors"]  # noqa: RUF001
+    assert mail_to(world.mail, "night@estate.test") == []  # not on call at 10:02
+    english = next(m for m in world.mail.messages if m["To"] == "mgr@estate.test")
+    body = english.get_body()
+    assert body is not None
+    text = body.get_content()
+    assert "Place: 3号楼1单元" in text
+    assert "Priority: P1" in text
+    assert "Time left: 8 min (due 10:10)" in text  # P1: acknowledge within 10 min
+    assert f"Open: {BASE}/board#{order}" in text
+    [post] = world.robots.posts
+    assert post.accepted
+    assert "【P1】新工单" in post.document["text"]["content"]
+
+    notes = await world.notifications(order)
+    assert {(n.channel, n.recipient, n.status) for n in notes} == {
+        ("email:demo", "mgr-1", "sent"),
+        ("email:demo", "tech-day", "sent"),
+        ("dingtalk:duty", "dingtalk:duty", "sent"),
+    }
+    assert all([a.result for a in n.attempts] == ["delivered"] for n in notes)
+
+    await world.act(cmd.Assign(order, assignee="tech-night"))
+    await run(world, settings)
+    [assigned] = mail_to(world.mail, "night@estate.test")
+    assert assigned == "【派单】指派给您：Lift stuck between floors"  # noqa: RUF001
+    assert len(world.robots.posts) == 1  # an assignment is not for the group
+
+
+async def test_the_night_shift_is_on_call_at_night(world: World) -> None:
+    settings = world.write_settings()
+    world.clock.now = T0 + timedelta(hours=13)  # 23:00 in Shanghai
+    await run(world, settings)
+    await world.order()
+    await run(world, settings)
+    assert len(mail_to(world.mail, "night@estate.test")) == 1
+    assert mail_to(world.mail, "day@estate.test") == []
+
+
+async def test_a_down_mail_server_blocks_no_other_channel_and_a_restart_sends_each_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = world.write_settings(mail_port=free_ports(1)[0])
+    await run(world, down)
+    order = await world.order()
+    relay = await run(world, down, steps=3)  # the mail server is down the whole time
+
+    assert len(world.robots.posts) == 1  # the group heard at once
+    assert world.mail.messages == []
+    assert relay.counters.outages == 1
+    failing = [r for r in caplog.records if "is failing" in r.getMessage()]
+    assert len(failing) == 1  # logged once per outage, not per message
+    notes = {n.recipient: n for n in await world.notifications(order)}
+    assert notes["mgr-1"].status == "pending"
+    assert [a.result for a in notes["mgr-1"].attempts] == ["retrying"]  # backoff: not due again yet
+
+    # A restart with the server back: what was pending goes, once each, with its id.
+    up = world.write_settings()
+    world.clock.now += timedelta(minutes=15)
+    await run(world, up, steps=3)
+    assert sorted(str(m["To"]) for m in world.mail.messages) == [
+        "day@estate.test",
+        "mgr@estate.test",
+    ]
+    ids = {str(m["Message-ID"]) for m in world.mail.messages}
+    assert ids == {message_id(notes[user].id) for user in ("mgr-1", "tech-day")}
+    assert len(world.robots.posts) == 1
+    after = {n.recipient: n for n in await world.notifications(order)}
+    assert [a.result for a in after["mgr-1"].attempts] == ["retrying", "delivered"]
+
+
+async def test_a_flapping_fault_is_folded_into_one_message_with_a_count(world: World) -> None:
+    settings = world.write_settings()
+    await run(world, settings)
+    orders = []
+    for _ in range(4):  # opened and cancelled four times in six minutes
+        orders.append(await world.order())
+        await run(world, settings)
+        await world.act(cmd.Cancel(orders[-1], reason="cleared by itself"))
+        world.clock.now += timedelta(minutes=2)
+    assert len(mail_to(world.mail, "mgr@estate.test")) == 1  # the first at once
+    assert len(world.robots.posts) == 1
+
+    world.clock.now = T0 + timedelta(minutes=10)  # the window that began with it ends
+    await run(world, settings)
+    assert len(mail_to(world.mail, "mgr@estate.test")) == 2
+    folded = [m for m in world.mail.messages if m["To"] == "mgr@estate.test"][-1].get_body()
+    assert folded is not None
+    assert "(3 times in 10 min)" in folded.get_content()
+    assert len(world.robots.posts) == 2
+    assert "（10 分钟内共 3 次）" in world.robots.posts[-1].document["text"]["content"]  # noqa: RUF001
+
+
+async def test_the_order_shows_who_was_told_through_the_json_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_MAIL_PASSWORD", MAIL_PASSWORD)
+    monkeypatch.setenv("T_DING_TOKEN", DINGTALK_TOKEN)
+    monkeypatch.setenv("T_DING_SECRET", DINGTALK_SECRET)
+    async with (
+        mail_server(tmp_path) as mail,
+        robot_server() as robots,
+        running_api(tmp_path, SettableClock(T0)) as api,
+    ):
+        manager = await api.user("mgr-1", "manager", sites=["demo"])
+        stranger = await api.user("tech-far", "technician", sites=["other"])
+        world = World(api.services.sessions, FakeClock(), mail, robots, tmp_path / "n.yaml")
+        settings = world.write_settings()
+        await run(world, settings)
+        order = await world.order()
+        await run(world, settings)
+
+        url = f"/api/v1/work-orders/{order}/notifications"
+        answer = await api.client.get(url, headers=bearer(manager))
+        assert answer.status_code == 200
+        told = {(n["channel"], n["recipient"]): n for n in answer.json()}
+        assert set(told) == {
+            ("email:demo", "mgr-1"),
+            ("email:demo", "tech-day"),
+            ("dingtalk:duty", "dingtalk:duty"),
+        }
+        mine = told[("email:demo", "mgr-1")]
+        assert (mine["kind"], mine["status"], mine["language"]) == ("p1_opened", "sent", "zh-CN")
+        assert [a["result"] for a in mine["attempts"]] == ["delivered"]
+        assert "address" not in mine  # who, not where
+
+        hidden = await api.client.get(url, headers=bearer(stranger))
+        assert hidden.status_code == 404
