@@ -355,7 +355,9 @@ def _escalate_rescue(order: WorkOrder, now: datetime) -> list[Escalation]:
     sent = {e.level for e in order.escalations if e.clock == RESCUE_CLOCK}
     done = []
     for step, late in due_chain_steps(order.rescue, sent, now):
-        escalation = Escalation(order.id, RESCUE_CLOCK, step.level, step.notify, "P1", late)
+        escalation = Escalation(
+            order.id, RESCUE_CLOCK, step.level, step.notify, order.priority, late
+        )
         order.record_escalation(
             RESCUE_CLOCK, step.level, step.notify, now, overdue_minutes=escalation.overdue_minutes
         )
