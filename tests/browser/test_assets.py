@@ -161,8 +161,11 @@ def test_the_desktop_page_in_english_and_the_tiles_link_it(
     desktop.click(".ranges a[data-days='90']")
     _charts_drawn(desktop, 90)
     expect(desktop.locator("#chart-alarms figcaption")).to_have_text("告警与故障")
-    # A manager has no technician's order page: the orders are listed without links.
-    expect(desktop.locator("#orders-title ~ .orders a")).to_have_count(0)
+    # A manager opens an order on staff's order page, not the technician's.
+    expect(desktop.locator("#orders-title ~ .orders a")).to_have_count(1)
+    expect(desktop.locator("#orders-title ~ .orders a")).to_have_attribute(
+        "href", re.compile(r"^/orders/WO-")
+    )
     expect(desktop.locator("#orders-title ~ .orders li").first).to_contain_text("5 号梯门机异响")
     shoot(desktop, "asset-desktop-zh")
 
