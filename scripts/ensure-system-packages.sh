@@ -8,6 +8,8 @@
 #   socat      virtual serial pairs for the Modbus RTU tests
 #   chromium, fonts-noto-cjk  the browser tests (Playwright drives Debian's chromium;
 #              its own browser download is not used) and Chinese text in their screenshots
+#   libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz-subset0  WeasyPrint's text layout
+#              (the committee's monthly report as a PDF, with fonts-noto-cjk for Chinese)
 #   nodejs, npm  only when there is no npm command: `npm ci` installs the web app's
 #              front-end packages (package-lock.json). A machine with nodesource's nodejs
 #              has npm inside it, and Debian's npm package would conflict with that.
@@ -18,7 +20,8 @@
 # install still managed to start is stopped afterwards.
 set -euo pipefail
 
-PACKAGES=(mosquitto mosquitto-clients influxdb postgresql-15 socat chromium fonts-noto-cjk)
+PACKAGES=(mosquitto mosquitto-clients influxdb postgresql-15 socat chromium fonts-noto-cjk
+          libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi

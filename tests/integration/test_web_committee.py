@@ -4,6 +4,7 @@ report, and the same role rules as the JSON API (the browser test drives them to
 from __future__ import annotations
 
 import re
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -252,3 +253,32 @@ async def test_a_forged_proposal_form_is_refused_field_by_field_and_creates_noth
             assert f'id="{field}-error">{message}' in refused.text, fields
         async with api.services.readers() as reader:
             assert len(await list_proposals(reader)) == before
+
+
+def _embedded_fonts(pdf: bytes) -> set[str]:
+    """The names of the fonts a PDF embeds (WeasyPrint compresses its objects)."""
+    names: set[str] = set()
+    for stream in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            data = zlib.decompress(stream.group(1))
+        except zlib.error:
+            continue
+        names |= {n.decode() for n in re.findall(rb"/FontName\s*/([^\s/<>\[\]]+)", data)}
+    return names
+
+
+async def test_the_monthly_report_is_also_a_pdf_set_in_chinese(tmp_path: Path) -> None:
+    async with running_api(tmp_path, SettableClock(NOW)) as api:
+        await seed_board(api.services.sessions)
+        await web_login(api, "li", "committee", sites=["demo"])
+        page = await api.client.get("/committee/report?month=2026-11", headers=ZH)
+        assert 'href="/committee/report.pdf?month=2026-11"' in page.text
+        pdf = await api.client.get("/committee/report.pdf?month=2026-11", headers=ZH)
+        bad_month = await api.client.get("/committee/report.pdf?month=11/2026", headers=ZH)
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert 'filename="estatewatch-report-2026-11.pdf"' in pdf.headers["content-disposition"]
+    assert pdf.content.startswith(b"%PDF-")
+    # The Chinese text is set in the CJK font (not boxes from a Latin one).
+    assert any("Noto-Sans-CJK-SC" in name for name in _embedded_fonts(pdf.content))
+    assert bad_month.status_code == 422

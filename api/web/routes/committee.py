@@ -17,6 +17,7 @@ status the API would answer; success redirects (303) back with a note.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import partial
@@ -43,6 +44,7 @@ from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
 from api.web.evidence import FINDINGS, RECOMMENDATIONS
 from api.web.forms import ANY, ErrorTable, field_errors
 from api.web.i18n import N_
+from api.web.pdf import pdf_of
 from api.web.routes.public import CATEGORY_NAMES
 from maintenance import services as use_cases
 from maintenance.db.read import committee
@@ -437,13 +439,34 @@ async def report(
     page: PageDep, reader: ReadSession, services: AppServices, month: Month = None
 ) -> HTMLResponse:
     """The report of ``month``; by default the last whole month."""
+    return (await _report(page, reader, services, month))[0]
+
+
+@router.get("/report.pdf", dependencies=[page_allow(*READERS)])
+async def report_pdf(
+    page: PageDep, reader: ReadSession, services: AppServices, month: Month = None
+) -> Response:
+    """The same report as a PDF (:mod:`api.web.pdf`), laid out in a thread."""
+    html, chosen = await _report(page, reader, services, month)
+    body = await asyncio.to_thread(pdf_of, bytes(html.body).decode())
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="estatewatch-report-{chosen}.pdf"'},
+    )
+
+
+async def _report(
+    page: Page, reader: ReadSession, services: AppServices, month: str | None
+) -> tuple[HTMLResponse, str]:
+    """The report page of ``month`` (default: the last whole month) and the month."""
     now = services.clock()
     chosen = month or month_of(now.replace(day=1) - timedelta(days=1), "UTC")
     content, telemetry = await with_telemetry(
         services.influx,
         lambda influx: monthly_report(reader, chosen, policy=services.sla_policy, reader=influx),
     )
-    return page.render(
+    html = page.render(
         "committee/report.html",
         {
             "report": content,
@@ -453,3 +476,4 @@ async def report(
             "site_tz": DEFAULT_TIMEZONE,
         },
     )
+    return html, chosen
