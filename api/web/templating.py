@@ -5,7 +5,8 @@ translate, ``ngettext`` plurals; ``{{ when | localtime }}`` shows an aware datet
 site's time zone (``site_tz`` in the context, Asia/Shanghai by default) or in the zone
 given as the argument, ``{{ when | localtime(site.timezone, "medium") }}``, formatted for
 the page's locale. Storage and SLA maths stay in UTC; only showing converts.
-``{{ order.asset | asset_url }}`` is the page of the device an asset key names (None for
+``{{ kind | fault_kind }}`` names a fault's kind (:mod:`api.web.faults`) in the page's
+language. ``{{ order.asset | asset_url }}`` is the page of the device an asset key names (None for
 a key that names no device).
 """
 
@@ -23,6 +24,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, Template, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from api.web.faults import fault_kind_name
 from estatewatch.gbt24476 import CODES
 from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
 from maintenance.domain.site_time import DEFAULT_TIMEZONE
@@ -99,6 +101,11 @@ class Templates:
 
         env.filters["localtime"] = localtime_filter
         env.filters["asset_url"] = asset_url
+
+        def fault_kind_filter(kind: str) -> str:
+            return translations.gettext(fault_kind_name(kind))
+
+        env.filters["fault_kind"] = fault_kind_filter
         env.globals["locale"] = locale
         env.globals["lang"] = locale.replace("_", "-")
         env.globals["gbt24476"] = CODES  # names a fault's GB/T 24476 code (_gbt24476.html)

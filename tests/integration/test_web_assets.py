@@ -181,6 +181,10 @@ async def test_orders_come_open_first_and_the_evidence_in_the_readers_language(
             "故障频繁：1200 次运行中故障 2 次，即每千次运行 1.67 次（达到 0.1 次即为频繁）",  # noqa: RUF001
         )
     ]
+    # Faults by kind name each kind in Chinese, not by its code (``door``).
+    kinds = re.findall(r'data-kind="([^"]+)">([^<]*)<', html)
+    assert kinds
+    assert all(re.search(r"[\u4e00-\u9fff]", name) and name != kind for kind, name in kinds)
 
 
 async def test_a_manager_sees_the_orders_without_a_technicians_links(site: RunningApi) -> None:
@@ -188,6 +192,7 @@ async def test_a_manager_sees_the_orders_without_a_technicians_links(site: Runni
     html = (await site.client.get(PAGE, headers=EN)).text
     assert 'data-order="WO-2026-000777"' in html
     assert "/tech/orders/" not in html
+    assert 'href="/orders/WO-2026-000777"' in html  # staff's order page
     assert "Renewal evidence" in html
 
 

@@ -42,9 +42,16 @@ CATEGORY_NAMES: Final = {
     "lighting": N_("Lighting"),
     "cleaning": N_("Cleaning"),
     "maintenance_visit": N_("Maintenance visits"),
+    "rescue": N_("Rescues"),
+    "electrical": N_("Electricity"),
+    "door": N_("Doors and access"),
+    "fire": N_("Fire safety"),
+    "other": N_("Other"),
     "uncategorised": N_("Other"),
 }
-"""Spending categories as people read them (msgids); an unknown code is shown as it is."""
+"""Order categories as people read them (msgids): those alarms make, the maintenance
+visits', and those a resident picks (``resident.CATEGORIES``); an unknown code is shown
+as it is."""
 
 BASIS_NAMES: Final = {
     "statutory": N_("Every 15 days, as the rules require"),

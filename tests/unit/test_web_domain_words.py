@@ -1,0 +1,89 @@
+"""Every value of the domain's enumerations that a page shows has words in Chinese: the
+fault kinds of the rules file and of the platform's own alarms, order categories,
+statuses, history actions, rescue stages, SLA clocks, roles, inspection statuses,
+interval bases, evidence recommendations and findings, visit levels and item results.
+A new value in the domain without a name in the web layer fails here, not on a page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any, get_args
+
+import pytest
+
+from api.web.evidence import FINDINGS, RECOMMENDATIONS
+from api.web.faults import fault_kind_name
+from api.web.i18n import load_catalogues
+from api.web.nav import ROLE_NAMES
+from api.web.orders import ACTION_NAMES, CLOCK_NAMES, STAGE_NAMES, STATUS_NAMES
+from api.web.routes.public import BASIS_NAMES, CATEGORY_NAMES, CERTIFICATE_STATUS
+from api.web.routes.resident import CATEGORIES
+from api.web.routes.visits import ITEM_STATUS_NAMES, LEVEL_NAMES
+from maintenance.config_files import DEFAULT_RULES, load_rules
+from maintenance.domain import alarms
+from maintenance.domain.actors import Role
+from maintenance.domain.checklists import Level
+from maintenance.domain.evidence import FindingCode, Recommendation
+from maintenance.domain.inspections import FAULT_KIND as INSPECTION_FAULT_KIND
+from maintenance.domain.inspections import InspectionStatus
+from maintenance.domain.kpis import UNCATEGORISED
+from maintenance.domain.rescue import RESCUE_CATEGORY, Stage
+from maintenance.domain.sla import ClockName
+from maintenance.domain.visits import VISIT_CATEGORY, ItemStatus
+from maintenance.domain.workorders import Action, Status
+from maintenance.public_board import IntervalBasis
+from maintenance.services.plans import visit_fault_kind
+
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _fault_kinds() -> set[str]:
+    kinds = {rule.fault_kind for rule in load_rules(DEFAULT_RULES) if rule.fault_kind}
+    return kinds | {INSPECTION_FAULT_KIND, visit_fault_kind(date(2026, 12, 20)), "defect/1.1"}
+
+
+def _categories() -> set[str]:
+    made_by_alarms = {
+        *alarms._CATEGORY_BY_DEVICE_TYPE.values(),
+        *alarms._CATEGORY_BY_FAULT_KIND.values(),
+    }
+    return made_by_alarms | {RESCUE_CATEGORY, VISIT_CATEGORY, UNCATEGORISED} | set(CATEGORIES)
+
+
+def _names(table: Mapping[Any, Any]) -> dict[str, str]:
+    return {str(k): v["label"] if isinstance(v, dict) else v for k, v in table.items()}
+
+
+# (what, the domain's values, the web layer's msgid for each value, or None for none)
+ENUMERATIONS: list[tuple[str, Iterable[str], Any]] = [
+    ("fault kind", _fault_kinds(), fault_kind_name),
+    ("order category", _categories(), _names(CATEGORY_NAMES).get),
+    ("order status", [s.value for s in Status], _names(STATUS_NAMES).get),
+    ("history action", [a.value for a in Action], _names(ACTION_NAMES).get),
+    ("rescue stage", [s.value for s in Stage], _names(STAGE_NAMES).get),
+    ("SLA clock", get_args(ClockName), _names(CLOCK_NAMES).get),
+    ("role", get_args(Role), _names(ROLE_NAMES).get),
+    ("inspection status", [s.value for s in InspectionStatus], _names(CERTIFICATE_STATUS).get),
+    ("interval basis", get_args(IntervalBasis), _names(BASIS_NAMES).get),
+    ("recommendation", get_args(Recommendation), _names(RECOMMENDATIONS).get),
+    ("evidence finding", get_args(FindingCode), _names(FINDINGS).get),
+    ("visit level", get_args(Level), _names(LEVEL_NAMES).get),
+    ("visit item result", get_args(ItemStatus), _names(ITEM_STATUS_NAMES).get),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "values", "name_of"), ENUMERATIONS, ids=[e[0] for e in ENUMERATIONS]
+)
+def test_every_domain_value_has_chinese_words(
+    what: str, values: Iterable[str], name_of: Any
+) -> None:
+    chinese = load_catalogues()["zh_CN"]
+    missing = []
+    for value in sorted(values):
+        msgid = name_of(value)
+        if msgid is None or msgid == value or not CHINESE.search(chinese.gettext(msgid)):
+            missing.append(value)
+    assert not missing, f"{what}: no zh_CN name in the web layer for {missing}"
