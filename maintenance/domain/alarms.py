@@ -24,8 +24,10 @@ from typing import Literal
 from maintenance.domain.actors import Actor
 from maintenance.domain.errors import AlreadyAcknowledged, DomainError
 from maintenance.domain.events import DomainEvent
+from maintenance.domain.inspections import FAULT_KIND as INSPECTION_FAULT_KIND
 from maintenance.domain.rescue import RESCUE_CATEGORY, RESCUE_FAULT_KIND
 from maintenance.domain.signals import DeviceRef, Priority, Severity, Signal
+from maintenance.domain.visits import VISIT_CATEGORY
 from maintenance.domain.workorders import WorkOrder, repeat_of
 
 _CATEGORY_BY_DEVICE_TYPE = {
@@ -38,6 +40,16 @@ _CATEGORY_BY_FAULT_KIND = {
     "offline": "connectivity",
     RESCUE_FAULT_KIND: RESCUE_CATEGORY,  # an entrapment opens a rescue order
 }
+
+
+ADMINISTRATIVE_FAULT_KINDS = frozenset({INSPECTION_FAULT_KIND, VISIT_CATEGORY})
+"""Alarms about papers and schedules, not the machine: an expired inspection certificate,
+an overdue maintenance visit (``maintenance_visit/<due day>``). The car may run normally."""
+
+
+def is_administrative(fault_kind: str) -> bool:
+    """Whether an alarm of ``fault_kind`` is administrative (by its family, before ``/``)."""
+    return fault_kind.split("/", 1)[0] in ADMINISTRATIVE_FAULT_KINDS
 
 
 def asset_key(device: DeviceRef) -> str:

@@ -2,7 +2,7 @@
 
 What it shows, elevator first (chargers and smoke alarms show what they have):
 
-- its state as the duty board's car tile says it (:func:`api.web.routes.board.car_state`:
+- its state as the duty board's car tile says it (:func:`api.web.routes.board.live_state`:
   offline, fault, under maintenance, then running or idle from the latest reading; other
   devices: offline, fault, under maintenance, else online or unknown by the JSON API's
   rule, :func:`api.routes.assets.online_state`), floor, last fault, last seen, its open
@@ -38,7 +38,6 @@ from api.routes.assets import (
     evidence_for,
     last_seen,
     latest_rows,
-    online_state,
     visible_asset,
     with_telemetry,
 )
@@ -50,7 +49,7 @@ from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
 from api.web.evidence import FINDINGS, RECOMMENDATIONS
 from api.web.i18n import N_
 from api.web.orders import STATUS_NAMES
-from api.web.routes.board import CAR_STATES, OPEN, car_state, reading_number
+from api.web.routes.board import CAR_STATES, OPEN, is_machine_fault, live_state, reading_number
 from api.web.routes.public import CERTIFICATE_STATUS
 from estatewatch.influx.query import InfluxReader
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary, list_alarms
@@ -61,7 +60,7 @@ from maintenance.db.read.asset_history import (
     door_times,
     trips,
 )
-from maintenance.db.read.assets import OFFLINE, AssetInfo, asset_facts
+from maintenance.db.read.assets import AssetInfo, asset_facts
 from maintenance.db.read.inspections import inspected_cars
 from maintenance.db.read.pages import MAX_PAGE_SIZE, PageRequest
 from maintenance.db.read.sites import get_site
@@ -219,20 +218,18 @@ def _state(
 ) -> DeviceState:
     """The board's car state (and for other devices the JSON API's online rule)."""
     seen = last_seen(row)
-    offline_alarm = any(a.fault_kind == OFFLINE for a in open_alarms)
-    online, _ = online_state(asset.kind, offline_alarm, seen, now)
     is_elevator = asset.kind == "elevator"
-    state = car_state(
-        # The board trusts the offline alarm; a page read now may also see stale data.
-        offline=online is False,
-        fault=any(a.fault_kind != OFFLINE for a in open_alarms),
-        maintenance=any(o.status in (Status.IN_PROGRESS, Status.ON_HOLD) for o in orders),
-        speed=reading_number(row, "speed") if is_elevator else None,
+    state, online = live_state(
+        asset.kind,
+        open_alarms,
+        row,
+        worked_on=any(o.status in (Status.IN_PROGRESS, Status.ON_HOLD) for o in orders),
+        now=now,
     )
     if state == "unknown" and online:
         state = "online"
     floor = reading_number(row, "floor") if is_elevator else None
-    faults = [a for a in recent if a.fault_kind != OFFLINE]
+    faults = [a for a in recent if is_machine_fault(a)]
     return DeviceState(
         state, None if floor is None else int(floor), faults[0] if faults else None, seen
     )

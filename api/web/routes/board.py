@@ -1,7 +1,9 @@
 """The duty board (managers, admins; desktop and wall screen): ``/board``.
 
 Active alarms, open work orders with their SLA countdowns (the stored due time; the
-browser ticks it down: ``static/board.js``), a tile per elevator car, assigning an
+browser ticks it down: ``static/board.js``), a tile per elevator car (its state by
+:func:`live_state`, the asset page's rule too: a stale reading is offline, and an
+administrative alarm is a badge, not a fault), assigning an
 unassigned order to a technician of its site in one click, and closing verified work.
 Rescues under way come first, each with its timeline (``orders/_rescue.html``): the
 stages so far, the arrival countdown and who the escalation chain has called.
@@ -29,7 +31,7 @@ from fastapi import Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import AppServices, Clock, ReadSession, Settings, Sla, Uow
-from api.routes.assets import latest_rows, with_telemetry
+from api.routes.assets import last_seen, latest_rows, online_state, with_telemetry
 from api.routes.work_orders import OrderId, release
 from api.schemas.work_orders import RescueOut
 from api.users import list_users
@@ -57,6 +59,7 @@ from maintenance.db.read.work_orders import (
     open_rescues,
 )
 from maintenance.domain import commands as cmd
+from maintenance.domain.alarms import is_administrative
 from maintenance.domain.errors import DomainError, NotFound
 from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
 
@@ -67,6 +70,8 @@ __all__ = [
     "CarTile",
     "RescueCard",
     "car_state",
+    "is_machine_fault",
+    "live_state",
     "reading_number",
     "router",
 ]
@@ -120,6 +125,8 @@ class CarTile:
     state: str
     floor: int | None
     last_fault: str | None
+    notices: tuple[AlarmSummary, ...] = ()
+    """Administrative alarms (an expired certificate, an overdue visit): badges."""
 
 
 def car_state(*, offline: bool, fault: bool, maintenance: bool, speed: float | None) -> str:
@@ -134,6 +141,36 @@ def car_state(*, offline: bool, fault: bool, maintenance: bool, speed: float | N
     if speed is None:
         return "unknown"
     return "running" if speed > _MOVING else "idle"
+
+
+def live_state(
+    kind: str,
+    open_alarms: list[AlarmSummary],
+    row: dict[str, Any] | None,
+    *,
+    worked_on: bool,
+    now: datetime,
+) -> tuple[str, bool | None]:
+    """A device's state for the board's tile and the asset page alike (one rule), and
+    whether it is online: offline by the JSON API's rule (:func:`api.routes.assets.
+    online_state`: an offline alarm, or a reading older than its kind's limit); a fault
+    only for alarms about the machine, not administrative ones
+    (:func:`~maintenance.domain.alarms.is_administrative`: the car may run normally with
+    an expired certificate); then under maintenance, then running or idle."""
+    offline_alarm = any(a.fault_kind == OFFLINE for a in open_alarms)
+    online, _ = online_state(kind, offline_alarm, last_seen(row), now)
+    state = car_state(
+        offline=online is False,
+        fault=any(is_machine_fault(a) for a in open_alarms),
+        maintenance=worked_on,
+        speed=reading_number(row, "speed") if kind == "elevator" else None,
+    )
+    return state, online
+
+
+def is_machine_fault(alarm: AlarmSummary) -> bool:
+    """An alarm about the machine: neither the offline alarm nor an administrative one."""
+    return alarm.fault_kind != OFFLINE and not is_administrative(alarm.fault_kind)
 
 
 FilterQuery = Query(default=None, max_length=64)
@@ -167,6 +204,7 @@ def _tiles(
     alarms: list[AlarmSummary],
     orders: list[WorkOrderSummary],
     latest: dict[str, dict[str, Any]],
+    now: datetime,
 ) -> list[CarTile]:
     by_car: dict[str, list[AlarmSummary]] = {}
     for alarm in alarms:  # newest raised first
@@ -177,14 +215,8 @@ def _tiles(
         car_alarms = by_car.get(car.key, [])
         row = latest.get(car.key)
         floor = reading_number(row, "floor")
-        faults = [a for a in car_alarms if a.fault_kind != OFFLINE]
-        state = car_state(
-            offline=any(a.fault_kind == OFFLINE for a in car_alarms),
-            fault=bool(faults),
-            maintenance=car.key in worked_on,
-            speed=reading_number(row, "speed"),
-        )
-        last = faults[0].message if faults else None
+        faults = [a for a in car_alarms if is_machine_fault(a)]
+        state, _ = live_state(car.kind, car_alarms, row, worked_on=car.key in worked_on, now=now)
         tiles.append(
             CarTile(
                 car.site,
@@ -192,7 +224,8 @@ def _tiles(
                 car.building,
                 state,
                 None if floor is None else int(floor),
-                last,
+                faults[0].message if faults else None,
+                tuple(a for a in car_alarms if is_administrative(a.fault_kind)),
             )
         )
     return tiles
@@ -246,7 +279,7 @@ async def _panel_context(
         "stage_names": STAGE_NAMES,
         "chain_names": CHAIN_NAMES,
         "alarms": [a for a in alarms.items if filters.priority in (None, a.priority)],
-        "tiles": _tiles(cars, alarms.items, orders.items, latest),
+        "tiles": _tiles(cars, alarms.items, orders.items, latest, now),
         "technicians": technicians_by_site(people),
         "assignable": ASSIGNABLE,
         "closable": CLOSABLE,
