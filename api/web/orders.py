@@ -14,7 +14,8 @@ only successful answers).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -36,6 +37,7 @@ from api.web.i18n import N_
 from api.web.sessions import CSRF_FIELD
 from estatewatch.clock import Clock as ClockFn
 from maintenance import services
+from maintenance.db.read.notifications import NotificationView, order_notifications
 from maintenance.db.read.photos import order_photos
 from maintenance.db.read.work_orders import order_detail
 from maintenance.domain import commands as cmd
@@ -152,6 +154,14 @@ class TimelineItem:
 class OrderPage:
     order: WorkOrderOut
     photos: list[Photo]
+    notifications: Sequence[NotificationView] = ()
+    """Who was told about the order (staff pages only)."""
+
+    @property
+    def notified(self) -> dict[str, int]:
+        """How many notifications are sent, waiting and failed."""
+        counts = Counter(each.status for each in self.notifications)
+        return {"sent": counts["sent"], "waiting": counts["pending"], "failed": counts["failed"]}
 
     @property
     def timeline(self) -> list[TimelineItem]:
@@ -173,15 +183,18 @@ def _item(entry: HistoryOut) -> TimelineItem:
 async def load_order(
     reader: AsyncSession, order_id: str, me: Principal, clock: ClockFn, sla: SlaPolicy
 ) -> OrderPage | None:
-    """The order and its photos as ``me`` may see them; None when they may not."""
+    """The order, its photos and (for staff) who was told about it, as ``me`` may see
+    them; None when they may not."""
     scope = order_scope(me.user)
     detail = await order_detail(reader, order_id, policy=sla, now=clock(), visible=scope)
     photos = await order_photos(reader, order_id, visible=scope) if detail else None
+    resident = me.user.role == "resident"
+    told = None if resident else await order_notifications(reader, order_id, visible=scope)
     await release(reader)
     if detail is None or photos is None:
         return None
-    view = WorkOrderOut.of(detail, for_resident=me.user.role == "resident")
-    return OrderPage(view, photos)
+    view = WorkOrderOut.of(detail, for_resident=resident)
+    return OrderPage(view, photos, told or ())
 
 
 def order_page_context(found: OrderPage, now: datetime, error: str | None) -> dict[str, Any]:

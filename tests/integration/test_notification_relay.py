@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from api_support import SettableClock, bearer, running_api
+from api_support import SettableClock, bearer, running_api, web_login
 from notify_servers import (
     DINGTALK_SECRET,
     DINGTALK_TOKEN,
@@ -299,3 +299,12 @@ async def test_the_order_shows_who_was_told_through_the_json_api(
 
         hidden = await api.client.get(url, headers=bearer(stranger))
         assert hidden.status_code == 404
+
+        # The order's page says it too, in the reader's language.
+        await web_login(api, "tech-day", "technician", sites=["demo"])
+        await world.act(cmd.Assign(order, assignee="tech-day"))
+        await run(world, settings)  # and "assigned to you" goes to tech-day
+        page = await api.client.get(f"/tech/orders/{order}", headers={"Accept-Language": "zh-CN"})
+        assert page.status_code == 200
+        assert "已通知" in page.text
+        assert "已送达 4 条，待发送 0 条，失败 0 条" in page.text  # noqa: RUF001
