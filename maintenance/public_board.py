@@ -45,6 +45,7 @@ from maintenance.db.read.plans import PlanView, plan_rows
 from maintenance.db.read.sites import get_site, site_places
 from maintenance.domain.inspections import InspectionStatus
 from maintenance.domain.kpis import SlaCompliance, compute_kpis
+from maintenance.domain.plan_reasons import PlanReason
 from maintenance.domain.plans import STATUTORY_INTERVAL_DAYS
 from maintenance.domain.proposals import DECIDED
 from maintenance.domain.site_time import month_of, months_back, site_month_period
@@ -98,6 +99,8 @@ class CarPlan(BaseModel):
     """``longer`` only comes from the on-demand rule (a monitored, healthy car), ``shorter``
     from monitoring findings within a site minimum below 15 days."""
     reasons: tuple[str, ...]
+    findings: tuple[PlanReason, ...]
+    """The reasons as codes with their figures, for a page in the reader's language."""
     last_visit_on: date | None
     next_due: date
     overdue: bool

@@ -35,6 +35,7 @@ from maintenance.domain.audit import entry_from_event
 from maintenance.domain.checklists import ChecklistItem, Level
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.intervals import IntervalLimits
+from maintenance.domain.plan_reasons import PlanReason
 from maintenance.domain.plans import Plan, PlannedCar
 from maintenance.domain.visits import ItemResult, ItemStatus, Visit
 from maintenance.domain.workorders import TERMINAL
@@ -58,7 +59,8 @@ class PlanRow(Base):
     site: Mapped[str] = mapped_column(String(64))
     anchor: Mapped[date] = mapped_column(Date)
     interval_days: Mapped[int] = mapped_column(Integer)
-    reasons: Mapped[list[str]] = mapped_column(JSON)
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    """Each a ``{"code", "params"}`` (PlanReason), or an English sentence stored before."""
     last_visit_on: Mapped[date | None] = mapped_column(Date)
     last_done: Mapped[dict[str, str]] = mapped_column(JSON)
     """``{level: ISO date}``."""
@@ -104,7 +106,7 @@ def plan_from_row(row: RowData) -> Plan:
         site=row["site"],
         anchor=row["anchor"],
         interval_days=row["interval_days"],
-        reasons=tuple(row["reasons"]),
+        findings=tuple(PlanReason.from_json(value) for value in row["reasons"]),
         last_visit_on=row["last_visit_on"],
         last_done={cast(Level, k): date.fromisoformat(v) for k, v in row["last_done"].items()},
     )
@@ -116,7 +118,7 @@ def _plan_values(plan: Plan) -> dict[str, Any]:
         "site": plan.site,
         "anchor": plan.anchor,
         "interval_days": plan.interval_days,
-        "reasons": list(plan.reasons),
+        "reasons": [finding.to_json() for finding in plan.findings],
         "last_visit_on": plan.last_visit_on,
         "last_done": {level: on.isoformat() for level, on in plan.last_done.items()},
     }

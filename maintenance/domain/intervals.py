@@ -35,6 +35,7 @@ from typing import Final, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maintenance.domain.evidence import EvidencePolicy, faults_per_1000_trips
+from maintenance.domain.plan_reasons import Figure, PlanReason
 from maintenance.domain.plans import STATUTORY_INTERVAL_DAYS
 
 __all__ = [
@@ -108,34 +109,40 @@ class CarHealth:
 @dataclass(frozen=True, slots=True)
 class IntervalDecision:
     days: int
-    reasons: tuple[str, ...]
+    findings: tuple[PlanReason, ...]
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The findings as English sentences."""
+        return tuple(f.text for f in self.findings)
 
 
 def _findings(
     health: CarHealth, limits: IntervalLimits, policy: IntervalPolicy
-) -> list[tuple[int, str]]:
+) -> list[tuple[int, PlanReason]]:
     low, mid = limits.min_days, limits.middle
-    caps: list[tuple[int, str]] = []
+    caps: list[tuple[int, PlanReason]] = []
     evidence = policy.evidence
     frequent = evidence.frequent_faults_per_1000_trips
     # The committee's rule for a rate: enough trips to judge, and one fault is never frequent.
     rate = health.faults_per_1000_trips if health.trips >= evidence.min_trips_for_rate else None
     if rate is not None and rate >= frequent and health.faults >= evidence.min_faults_for_frequent:
-        caps.append((low, f"{rate:.2f} faults per 1,000 trips (frequent: {frequent:g})"))
+        caps.append((low, PlanReason("frequent_faults", {"rate": rate, "frequent": frequent})))
     elif rate is not None and rate > frequent / 2:
-        caps.append((mid, f"{rate:.2f} faults per 1,000 trips (over half of {frequent:g})"))
+        caps.append((mid, PlanReason("faults_over_half", {"rate": rate, "frequent": frequent})))
     drift = health.door_drift_pct
     if drift is not None and drift >= policy.door_drift_pct_severe:
-        caps.append((low, f"door cycles {drift:.0f} % slower than baseline"))
+        caps.append((low, PlanReason("door_slow", {"drift_pct": drift})))
     elif drift is not None and drift >= policy.door_drift_pct:
-        caps.append((mid, f"door cycles {drift:.0f} % slower than baseline"))
+        caps.append((mid, PlanReason("door_slow", {"drift_pct": drift})))
     if health.alarms >= policy.alarms_severe:
-        caps.append((low, f"{health.alarms} alarms since the last visit"))
+        caps.append((low, PlanReason("alarms_severe", {"alarms": health.alarms})))
     elif health.alarms:
-        caps.append((mid, f"{health.alarms} alarm(s) since the last visit"))
+        caps.append((mid, PlanReason("alarms", {"alarms": health.alarms})))
     watch = policy.evidence.watch_age_years
     if health.age_years >= watch:
-        caps.append((mid, f"{health.age_years} years old (watched from {watch})"))
+        age: dict[str, Figure] = {"age_years": health.age_years, "watch_age_years": watch}
+        caps.append((mid, PlanReason("watched_age", age)))
     return caps
 
 
@@ -155,25 +162,30 @@ def on_demand_interval(
     policy = policy or IntervalPolicy()
     fixed = statutory_interval(limits)
     if limits.max_days <= STATUTORY_INTERVAL_DAYS:
-        return IntervalDecision(fixed, (f"the site's limit is {limits.max_days} days",))
+        return IntervalDecision(fixed, (PlanReason("site_limit", {"max_days": limits.max_days}),))
     if not health.online:
-        return IntervalDecision(fixed, ("not monitored: the car is offline or sends no data",))
+        return IntervalDecision(fixed, (PlanReason("not_monitored"),))
     if not health.inspection_valid:
-        return IntervalDecision(fixed, ("inspection certificate expired or unknown",))
+        return IntervalDecision(fixed, (PlanReason("inspection_invalid"),))
     findings = _findings(health, limits, policy)
     if findings:
         target = min(cap for cap, _ in findings)
         reasons = [reason for _, reason in findings]
     else:
-        target, reasons = limits.max_days, ["healthy: no finding since the last visit"]
+        target, reasons = limits.max_days, [PlanReason("healthy")]
     current = limits.clamp(current_days)
     if target < current:
         days = target
-        reasons.append(f"shortened from {current_days} to {days} days")
+        reasons.append(PlanReason("shortened", {"from_days": current_days, "days": days}))
     elif target > current:
         days = min(target, current + policy.stretch_step_days)
-        reasons.append(f"lengthened from {current_days} to {days} days (limit {limits.max_days})")
+        span: dict[str, Figure] = {
+            "from_days": current_days,
+            "days": days,
+            "max_days": limits.max_days,
+        }
+        reasons.append(PlanReason("lengthened", span))
     else:
         days = current
-        reasons.append(f"kept at {days} days")
+        reasons.append(PlanReason("kept", {"days": days}))
     return IntervalDecision(days, tuple(reasons))

@@ -32,6 +32,7 @@ from typing import Final
 
 from maintenance.domain.checklists import LEVELS, Level
 from maintenance.domain.errors import InvalidRequest
+from maintenance.domain.plan_reasons import PlanReason
 
 __all__ = [
     "OVERDUE_RULE",
@@ -112,7 +113,7 @@ class Plan:
     anchor: date
     """First day of the plan year (the plan's start): levels count their periods from it."""
     interval_days: int = STATUTORY_INTERVAL_DAYS
-    reasons: tuple[str, ...] = ()
+    findings: tuple[PlanReason, ...] = ()
     """Why the interval is what it is (written by the on-demand rule)."""
     last_visit_on: date | None = None
     last_done: dict[Level, date] = field(default_factory=dict)
@@ -150,8 +151,13 @@ class Plan:
             done[covered] = on
         return replace(self, last_visit_on=on, last_done=done)
 
-    def with_interval(self, days: int, reasons: tuple[str, ...]) -> Plan:
-        return replace(self, interval_days=days, reasons=reasons)
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The findings as English sentences."""
+        return tuple(f.text for f in self.findings)
+
+    def with_interval(self, days: int, findings: tuple[PlanReason, ...]) -> Plan:
+        return replace(self, interval_days=days, findings=findings)
 
 
 def schedule(plan: Plan, until: date) -> list[PlannedVisit]:

@@ -39,6 +39,7 @@ from maintenance.domain.intervals import (
     on_demand_interval,
     statutory_interval,
 )
+from maintenance.domain.plan_reasons import Figure, PlanReason
 from maintenance.domain.plans import OVERDUE_RULE, Plan, PlannedCar
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import DeviceRef, Priority, Signal
@@ -128,7 +129,7 @@ async def schedule_visits(
                     car.site,
                     today,
                     statutory_interval(limits),
-                    ("new plan: the statutory 15 days within the site's limits",),
+                    (PlanReason("new_plan"),),
                 )
                 await uow.plans.put(plan, [_plan_event(plan, "created", now)])
                 run.plans_created.append(car.asset)
@@ -248,7 +249,7 @@ async def record_visit(
         limits = await uow.plans.limits(plan.site)
         plan = plan.visited(to_site_time(visit.ended_at or now, car.timezone).date(), visit.level)
         decision = _interval(plan, health, limits)
-        plan = plan.with_interval(decision.days, decision.reasons)
+        plan = plan.with_interval(decision.days, decision.findings)
         event = _plan_event(plan, "visited", now, actor, visit=order.id, level=visit.level)
         await uow.plans.put(plan, [event])
         await uow.visits.put(visit)
@@ -261,7 +262,7 @@ async def record_visit(
 def _interval(plan: Plan, health: CarHealth | None, limits: IntervalLimits) -> IntervalDecision:
     if health is None:
         fixed = statutory_interval(limits)
-        return IntervalDecision(fixed, ("no monitoring figures: the statutory interval",))
+        return IntervalDecision(fixed, (PlanReason("no_figures"),))
     return on_demand_interval(plan.interval_days, health, limits)
 
 
@@ -336,8 +337,8 @@ async def set_limits(
         for plan in await uow.plans.for_site(site):
             days = min(plan.interval_days, limits.max_days)
             if days != plan.interval_days:
-                reason = f"the site's limits are now {limits.min_days} to {limits.max_days} days"
-                plan = plan.with_interval(days, (reason,))
+                span: dict[str, Figure] = {"min_days": limits.min_days, "max_days": limits.max_days}
+                plan = plan.with_interval(days, (PlanReason("limits_changed", span),))
                 await uow.plans.put(plan, [_plan_event(plan, "interval", now, actor)])
             plans.append(plan)
         await uow.commit()

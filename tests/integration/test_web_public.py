@@ -131,4 +131,7 @@ async def test_the_board_shows_each_cars_maintenance_interval_and_an_overdue_vis
         assert "15 天" in cells
         assert "按规定每 15 天一次" in cells
         assert "已超时" in cells  # no visit since the plan began 20 days ago
+        # Why: the plan's reason in the reader's language, from its code, not in English.
+        assert '<li data-reason="new_plan">新建计划：在小区上下限内按法定 15 天</li>' in cells  # noqa: RUF001
+        assert 'lang="en"' not in cells
     assert "WO-" not in page.text

@@ -1,7 +1,7 @@
 """Every value of the domain's enumerations that a page shows has words in Chinese: the
 fault kinds of the rules file and of the platform's own alarms, order categories,
 statuses, history actions, rescue stages, SLA clocks, roles, inspection statuses,
-interval bases, evidence recommendations and findings, visit levels and item results.
+interval bases, plan reasons, evidence recommendations and findings, visit levels and item results.
 A new value in the domain without a name in the web layer fails here, not on a page."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from api.web.faults import fault_kind_name
 from api.web.i18n import load_catalogues
 from api.web.nav import ROLE_NAMES
 from api.web.orders import ACTION_NAMES, CLOCK_NAMES, STAGE_NAMES, STATUS_NAMES
+from api.web.plan_reasons import PLAN_REASONS
 from api.web.routes.public import BASIS_NAMES, CATEGORY_NAMES, CERTIFICATE_STATUS
 from api.web.routes.resident import CATEGORIES
 from api.web.routes.visits import ITEM_STATUS_NAMES, LEVEL_NAMES
@@ -29,6 +30,7 @@ from maintenance.domain.evidence import FindingCode, Recommendation
 from maintenance.domain.inspections import FAULT_KIND as INSPECTION_FAULT_KIND
 from maintenance.domain.inspections import InspectionStatus
 from maintenance.domain.kpis import UNCATEGORISED
+from maintenance.domain.plan_reasons import ReasonCode
 from maintenance.domain.rescue import RESCUE_CATEGORY, Stage
 from maintenance.domain.sla import ClockName
 from maintenance.domain.visits import VISIT_CATEGORY, ItemStatus
@@ -71,6 +73,7 @@ ENUMERATIONS: list[tuple[str, Iterable[str], Any]] = [
     ("evidence finding", get_args(FindingCode), _names(FINDINGS).get),
     ("visit level", get_args(Level), _names(LEVEL_NAMES).get),
     ("visit item result", get_args(ItemStatus), _names(ITEM_STATUS_NAMES).get),
+    ("plan reason", get_args(ReasonCode), _names(PLAN_REASONS).get),
 ]
 
 

@@ -21,6 +21,7 @@ from markupsafe import Markup
 from api.deps import AppServices, ReadSession
 from api.web.deps import PageDep, page_allow, page_public, page_router
 from api.web.i18n import DEFAULT_LOCALE, N_
+from api.web.plan_reasons import PLAN_REASONS
 from api.web.qr import QR_ROLES, qr_svg, report_url
 from estatewatch.wire import NAME_PATTERN
 from maintenance.db.read.sites import BuildingPlaces, Car, get_site, list_sites, site_places
@@ -121,6 +122,7 @@ async def notice_board(
             "category_names": CATEGORY_NAMES,
             "certificate_status": CERTIFICATE_STATUS,
             "basis_names": BASIS_NAMES,
+            "plan_reasons": PLAN_REASONS,
             "site_tz": board.timezone,
             "compound_name": board.name,
         },

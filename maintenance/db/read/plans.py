@@ -37,6 +37,7 @@ from maintenance.domain.checklists import Level
 from maintenance.domain.evidence import completed_years
 from maintenance.domain.inspections import inspection_valid
 from maintenance.domain.intervals import CarHealth
+from maintenance.domain.plan_reasons import PlanReason
 from maintenance.domain.plans import OVERDUE_RULE, Plan
 from maintenance.domain.site_time import to_site_time
 from maintenance.domain.visits import Visit
@@ -52,6 +53,8 @@ class PlanView:
     device_id: str
     interval_days: int
     reasons: tuple[str, ...]
+    findings: tuple[PlanReason, ...]
+    """The reasons as codes with their figures (the pages translate them)."""
     last_visit_on: date | None
     next_due: date
     next_level: Level
@@ -80,6 +83,7 @@ async def plan_rows(
                 device_id=plan.asset.rsplit("/", 1)[1],
                 interval_days=plan.interval_days,
                 reasons=plan.reasons,
+                findings=plan.findings,
                 last_visit_on=plan.last_visit_on,
                 next_due=plan.next_due(),
                 next_level=plan.next_level(),
