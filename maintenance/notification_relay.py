@@ -49,7 +49,7 @@ from estatewatch.backoff import equal_jitter
 from estatewatch.clock import Clock
 from maintenance.channels import Channel, ChannelError, Outgoing, SiteChannels
 from maintenance.channels.settings import NotifySettings
-from maintenance.db.notifications import NotificationAttemptRow, NotificationRow
+from maintenance.db.notifications import DEFAULT_ZONE, NotificationAttemptRow, NotificationRow
 from maintenance.db.tables import AuditRow, WorkOrderRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.notices import (
@@ -62,6 +62,8 @@ from maintenance.domain.notices import (
     on_duty,
     render,
     route,
+    warned,
+    warning_due,
 )
 from maintenance.domain.site_time import to_site_time
 from maintenance.periodic import Periodic
@@ -137,7 +139,25 @@ class NotificationRelay(Periodic):
                 await self._plan_entry(uow, entry)
             if entries:
                 await repo.save_cursor(entries[-1].id)
-                await uow.commit()
+            await self._plan_warnings(uow)
+            await uow.commit()
+
+    async def _plan_warnings(self, uow: SqlUnitOfWork) -> None:
+        """A warning for each order whose due time comes within the lead, once per due
+        time (its id names the order and the due time)."""
+        repo, now = uow.notifications, self._clock()
+        lead = timedelta(seconds=self._settings.warn_before_s)
+        for order in await repo.due_between(now, now + lead, list(self._settings.sites)):
+            site = self._channels.get(order.site)
+            if site is None or order.due_at is None or not warning_due(order.due_at, now, lead):
+                continue
+            found = await repo.order(order.id)
+            zone = DEFAULT_ZONE if found is None else found[1]
+            routed = warned(await repo.managers(order.site), order.assignee)
+            origin = (0, f"due:{order.id}@{order.due_at.isoformat()}")
+            facts = _facts(order, zone)
+            for target in await self._recipients(uow, routed, site):
+                await self._plan_one(uow, origin, routed, facts, target)
 
     async def _plan_entry(self, uow: SqlUnitOfWork, entry: AuditRow) -> None:
         if entry.entity_type != "work_order":
@@ -163,7 +183,7 @@ class NotificationRelay(Periodic):
             return
         facts = _facts(order, zone)
         for target in await self._recipients(uow, routed, site):
-            await self._plan_one(uow, entry, routed, facts, target)
+            await self._plan_one(uow, (entry.id, str(entry.id)), routed, facts, target)
 
     async def _recipients(
         self, uow: SqlUnitOfWork, routed: Routed, site: SiteChannels
@@ -187,12 +207,17 @@ class NotificationRelay(Periodic):
     async def _plan_one(
         self,
         uow: SqlUnitOfWork,
-        entry: AuditRow,
+        origin: tuple[int, str],
         routed: Routed,
         facts: OrderFacts,
         target: _Recipient,
     ) -> None:
+        """``origin``: the audit id (0 for a warning) and the id's first part."""
         repo, now = uow.notifications, self._clock()
+        audit_id, prefix = origin
+        notification_id = f"{prefix}:{facts.site}/{target.channel.name}:{target.recipient}"
+        if await repo.get(notification_id) is not None:  # planned before: once each
+            return
         key = routed.fold_key(facts)
         latest = await repo.latest(facts.site, target.channel.name, target.recipient, key)
         if latest is not None and latest.status == "pending":
@@ -202,8 +227,8 @@ class NotificationRelay(Periodic):
         last_sent = latest.settled_at if latest is not None and latest.status == "sent" else None
         await repo.add(
             NotificationRow(
-                id=f"{entry.id}:{facts.site}/{target.channel.name}:{target.recipient}",
-                audit_id=entry.id,
+                id=notification_id,
+                audit_id=audit_id,
                 work_order_id=facts.id,
                 site=facts.site,
                 channel=target.channel.name,

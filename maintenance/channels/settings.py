@@ -210,6 +210,8 @@ class NotifySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sites: dict[str, SiteNotifySettings] = {}
+    warn_before_s: float = Field(default=300.0, ge=0)
+    """A pre-breach warning goes this long before an order's SLA clock is due."""
     fold_window_s: float = Field(default=600.0, ge=0)
     """Repeats of a notice to one recipient within this many seconds go out as one."""
     max_attempts: int = Field(default=8, ge=1, le=30)

@@ -2,9 +2,11 @@
 and how far the relay has read the audit trail.
 
 ``notification``: one message for one recipient on one channel, with a stable ``id``
-(``{audit id}:{site}/{channel}:{recipient}``), the order's facts the message is rendered
-from at each attempt, ``count`` (repeats folded into it), ``status`` (``pending``,
-``sent``, ``failed``), ``attempts`` and ``next_attempt_at``. ``notification_attempt``:
+(``{audit id}:{site}/{channel}:{recipient}``; a pre-breach warning, made from a due time
+rather than an entry, has audit id 0 and ``due:{order}@{due time}`` in place of it),
+the order's facts the message is rendered from at each attempt, ``count`` (repeats
+folded into it), ``status`` (``pending``, ``sent``, ``failed``), ``attempts`` and
+``next_attempt_at``. ``notification_attempt``:
 each try (when, channel, recipient, ``result``: ``delivered``, ``retrying``, ``refused``,
 ``gave_up``, and the reason). ``notification_cursor``: one row, the newest audit entry
 turned into notifications. Migration ``0016`` creates them; the relay
@@ -34,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from maintenance.db.tables import AuditRow, Base, Site, UtcDateTime, WorkOrderRow
+from maintenance.db.tables import OPEN_ORDER, AuditRow, Base, Site, UtcDateTime, WorkOrderRow
 from maintenance.db.user_tables import UserRow
 from maintenance.db.webhook_cursor import store
 
@@ -138,6 +140,21 @@ class SqlNotifications:
             )
         ).first()
         return None if row is None else (row[0], row[1])
+
+    async def due_between(
+        self, start: datetime, end: datetime, sites: Sequence[str]
+    ) -> Sequence[WorkOrderRow]:
+        """Open orders at ``sites`` whose stored due time falls in ``(start, end]``."""
+        return (
+            await self._session().scalars(
+                select(WorkOrderRow).where(
+                    WorkOrderRow.due_at > start,
+                    WorkOrderRow.due_at <= end,
+                    WorkOrderRow.site.in_(sites),
+                    OPEN_ORDER,
+                )
+            )
+        ).all()
 
     async def managers(self, site: str) -> list[str]:
         """The active managers who work at ``site`` (by user id)."""

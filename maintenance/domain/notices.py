@@ -10,6 +10,12 @@ Routing (the first slice of issue 15), from audit entries:
 | | ``work_order.priority_raised`` to P1 | on-call technician, its robot groups |
 | ``rescue_opened`` | ``work_order.created`` of a rescue order (any priority) | the same |
 | ``assigned`` | ``work_order.assign`` | the new assignee |
+| ``due_soon`` | (time) the order's earliest running SLA | its assignee and the |
+| | clock is due within the lead (5 min) | site's managers |
+
+A pre-breach warning (``due_soon``) is about a due time, not an entry: it goes once per
+order and due time (:func:`warning_due`), so a clock that stops and another that takes
+over warn again for the new due time.
 
 Messages are a small table here, in zh-CN and English, not the web app's Babel
 catalogues: the maintenance worker sends them and a service never imports an entry
@@ -44,9 +50,11 @@ __all__ = [
     "on_duty",
     "render",
     "route",
+    "warned",
+    "warning_due",
 ]
 
-NoticeKind = Literal["p1_opened", "rescue_opened", "assigned"]
+NoticeKind = Literal["p1_opened", "rescue_opened", "assigned", "due_soon"]
 Language = Literal["zh-CN", "en"]
 LANGUAGES: Final[tuple[Language, ...]] = ("zh-CN", "en")
 
@@ -97,6 +105,9 @@ class Routed:
     groups: bool
 
     def fold_key(self, facts: OrderFacts) -> str:
+        if self.kind == "due_soon":  # a warning is about one order's due time: never held
+            due = facts.due_at.isoformat() if facts.due_at else ""
+            return f"{self.kind}:{facts.id}@{due}"
         return f"{self.kind}:{facts.asset}:{facts.fault_kind}"
 
 
@@ -145,6 +156,17 @@ def on_duty(rota: Iterable[Shift], at: time) -> list[str]:
     return [shift.user for shift in rota if shift.covers(at)]
 
 
+def warning_due(due_at: datetime, now: datetime, lead: timedelta) -> bool:
+    """Whether a clock due at ``due_at`` is within ``lead`` of breaking (and not broken)."""
+    return due_at - lead <= now < due_at
+
+
+def warned(managers: Iterable[str], assignee: str | None) -> Routed:
+    """Who a pre-breach warning goes to: the assignee first, then the managers."""
+    users = [assignee] if assignee else []
+    return Routed("due_soon", tuple(dict.fromkeys([*users, *managers])), groups=False)
+
+
 def language_of(locale: str | None) -> Language:
     """A user's locale as stored (``zh_CN``, ``en``, None) as a message language."""
     return "en" if locale is not None and locale.lower().startswith("en") else "zh-CN"
@@ -163,11 +185,13 @@ _SUBJECT: Final[dict[Language, dict[NoticeKind, str]]] = {
         "p1_opened": "【{priority}】新工单：{title}",
         "rescue_opened": "【救援】电梯困人：{title}",
         "assigned": "【派单】指派给您：{title}",
+        "due_soon": "【即将超时】{title}",
     },
     "en": {
         "p1_opened": "[{priority}] New order: {title}",
         "rescue_opened": "[Rescue] People trapped: {title}",
         "assigned": "[Assigned] To you: {title}",
+        "due_soon": "[Due soon] {title}",
     },
 }
 _LINES: Final[dict[Language, dict[str, str]]] = {

@@ -308,3 +308,31 @@ async def test_the_order_shows_who_was_told_through_the_json_api(
         assert page.status_code == 200
         assert "已通知" in page.text
         assert "已送达 4 条，待发送 0 条，失败 0 条" in page.text  # noqa: RUF001
+
+
+async def test_a_pre_breach_warning_goes_once_at_the_right_minute(world: World) -> None:
+    settings = world.write_settings()  # warn_before_s: 300 by default
+    await run(world, settings)
+    order = await world.order()  # P1: to be acknowledged within 10 minutes
+    await world.act(cmd.Assign(order, assignee="tech-night"))
+    await run(world, settings)
+    opened = len(world.mail.messages)
+
+    world.clock.now = T0 + timedelta(minutes=4, seconds=59)
+    await run(world, settings)
+    assert len(world.mail.messages) == opened  # not yet
+
+    for minute in (5, 6, 9):  # from 10:05 on, once
+        world.clock.now = T0 + timedelta(minutes=minute)
+        await run(world, settings)
+    warnings = [m for m in world.mail.messages if "Due soon" in str(m["Subject"])]
+    warnings += [m for m in world.mail.messages if "即将超时" in str(m["Subject"])]
+    assert sorted(str(m["To"]) for m in warnings) == ["mgr@estate.test", "night@estate.test"]
+    english = next(m for m in warnings if m["To"] == "mgr@estate.test").get_body()
+    assert english is not None
+    assert "Time left: 5 min (due 10:10)" in english.get_content()
+
+    await world.act(cmd.Acknowledge(order))  # the next clock (arrival, 1 h) is far off
+    world.clock.now = T0 + timedelta(minutes=11)
+    await run(world, settings)
+    assert len([m for m in world.mail.messages if "Due soon" in str(m["Subject"])]) == 1

@@ -15,6 +15,8 @@ from maintenance.domain.notices import (
     on_duty,
     render,
     route,
+    warned,
+    warning_due,
 )
 
 T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -106,3 +108,19 @@ def test_a_message_says_time_left_or_how_late_in_site_time() -> None:
 
 def test_facts_survive_json() -> None:
     assert OrderFacts.from_json(FACTS.as_json()) == FACTS
+
+
+def test_a_warning_is_due_within_the_lead_and_not_after_the_breach() -> None:
+    due, lead = T0 + timedelta(minutes=10), timedelta(minutes=5)
+    assert not warning_due(due, T0 + timedelta(minutes=4, seconds=59), lead)
+    assert warning_due(due, T0 + timedelta(minutes=5), lead)
+    assert warning_due(due, T0 + timedelta(minutes=9, seconds=59), lead)
+    assert not warning_due(due, due, lead)  # breached: the escalation's business
+
+
+def test_a_warning_goes_to_the_assignee_then_the_managers_and_is_never_folded() -> None:
+    routed = warned(["m1", "li"], "li")
+    assert routed == Routed("due_soon", ("li", "m1"), groups=False)
+    assert FACTS.due_at is not None
+    assert routed.fold_key(FACTS) == f"due_soon:{FACTS.id}@{FACTS.due_at.isoformat()}"
+    assert warned(["m1"], None).users == ("m1",)
