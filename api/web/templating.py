@@ -6,8 +6,9 @@ site's time zone (``site_tz`` in the context, Asia/Shanghai by default) or in th
 given as the argument, ``{{ when | localtime(site.timezone, "medium") }}``, formatted for
 the page's locale. Storage and SLA maths stay in UTC; only showing converts.
 ``{{ kind | fault_kind }}`` names a fault's kind (:mod:`api.web.faults`) in the page's
-language. ``{{ order.asset | asset_url }}`` is the page of the device an asset key names (None for
-a key that names no device).
+language; ``{{ alarm | alarm_message }}`` says an alarm (anything with ``rule`` and
+``message``) in it (:mod:`api.web.alarm_messages`). ``{{ order.asset | asset_url }}`` is
+the page of the device an asset key names (None for a key that names no device).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, Template, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from api.web.alarm_messages import alarm_message
 from api.web.faults import fault_kind_name
 from estatewatch.gbt24476 import CODES
 from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
@@ -106,6 +108,11 @@ class Templates:
             return translations.gettext(fault_kind_name(kind))
 
         env.filters["fault_kind"] = fault_kind_filter
+
+        def alarm_message_filter(alarm: Any) -> str:
+            return alarm_message(alarm.rule, alarm.message, translations.gettext)
+
+        env.filters["alarm_message"] = alarm_message_filter
         env.globals["locale"] = locale
         env.globals["lang"] = locale.replace("_", "-")
         env.globals["gbt24476"] = CODES  # names a fault's GB/T 24476 code (_gbt24476.html)

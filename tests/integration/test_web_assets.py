@@ -28,6 +28,7 @@ from infra.local import InfluxInstance
 from ingest.line_protocol import encode
 from ingest.points import points_from_telemetry
 from ingest.writers import Influx1Writer
+from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.services import handle_signal
@@ -306,3 +307,32 @@ async def test_an_elevators_page_shows_its_registration_code_and_coded_alarms(
     # elev-01's registration code from the demo site file, as the regulator feed sends it.
     assert "电梯注册代码</dt><dd>31103301002008090001</dd>" in html
     assert '<span class="gbt" title="GB/T 24476">GB/T 24476 代码 09 · 冲顶</span>' in html
+
+
+async def test_the_board_and_the_asset_page_say_a_rules_alarm_in_the_readers_language(
+    site: RunningApi,
+) -> None:
+    rule = next(r for r in load_rules(DEFAULT_RULES) if r.name == "level5_fault")
+    stored = rule.message.format(fault_code=41, floor=6, car_load=35)
+    stopped = Signal(
+        kind="raised",
+        rule=rule.name,
+        device=DeviceRef("demo", "elevator", "elev-01"),
+        at=NOW,
+        severity="critical",
+        priority="P2",
+        fault_kind="elevator_stopped",
+        message=stored,
+        building="B1",
+    )
+    await handle_signal(SqlUnitOfWork(site.services.sessions), stopped, lambda: NOW)
+    await web_login(site, "qian", "manager", sites=["demo"])
+    said = "控制柜故障 E41 停梯，轿厢在 6 层（载重 35 %）"  # noqa: RUF001
+
+    board = (await site.client.get("/board", headers=ZH)).text
+    assert f'<span class="msg">{said}</span>' in board
+    assert f'<span class="fault">{said}</span>' in board  # the car's tile
+    assert (
+        f'<span class="msg">{stored}</span>' in (await site.client.get("/board", headers=EN)).text
+    )
+    assert said in (await site.client.get(PAGE, headers=ZH)).text

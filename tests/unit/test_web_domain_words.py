@@ -1,8 +1,10 @@
 """Every value of the domain's enumerations that a page shows has words in Chinese: the
 fault kinds of the rules file and of the platform's own alarms, order categories,
 statuses, history actions, rescue stages, SLA clocks, roles, inspection statuses,
-interval bases, plan reasons, evidence recommendations and findings, visit levels and item results.
-A new value in the domain without a name in the web layer fails here, not on a page."""
+interval bases, plan reasons, evidence recommendations and findings, visit levels and item
+results; and every rule of the rules file has its alarm's sentence in Chinese, with the
+reading's figures. A new value in the domain without a name in the web layer fails here,
+not on a page."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, get_args
 
 import pytest
 
+from api.web.alarm_messages import alarm_message
 from api.web.evidence import FINDINGS, RECOMMENDATIONS
 from api.web.faults import fault_kind_name
 from api.web.i18n import load_catalogues
@@ -32,6 +35,7 @@ from maintenance.domain.inspections import InspectionStatus
 from maintenance.domain.kpis import UNCATEGORISED
 from maintenance.domain.plan_reasons import ReasonCode
 from maintenance.domain.rescue import RESCUE_CATEGORY, Stage
+from maintenance.domain.rules import RuleSpec
 from maintenance.domain.sla import ClockName
 from maintenance.domain.visits import VISIT_CATEGORY, ItemStatus
 from maintenance.domain.workorders import Action, Status
@@ -90,3 +94,35 @@ def test_every_domain_value_has_chinese_words(
         if msgid is None or msgid == value or not CHINESE.search(chinese.gettext(msgid)):
             missing.append(value)
     assert not missing, f"{what}: no zh_CN name in the web layer for {missing}"
+
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@pytest.mark.parametrize("rule", load_rules(DEFAULT_RULES), ids=lambda r: r.name)
+def test_every_rule_has_its_alarm_sentence_in_chinese_with_its_figures(rule: RuleSpec) -> None:
+    # Distinct figures, some with the separators a sentence uses, so a figure read back
+    # into the wrong place (or lost) shows.
+    names = list(dict.fromkeys(PLACEHOLDER.findall(rule.message)))
+    figures = {name: f"{4.5 + i}" if i % 2 else f"{17 + i}" for i, name in enumerate(names)}
+    stored = rule.message.format_map(figures)  # as the rules engine stores it
+
+    zh = alarm_message(rule.name, stored, load_catalogues()["zh_CN"].gettext)
+    en = alarm_message(rule.name, stored, load_catalogues()["en"].gettext)
+
+    assert CHINESE.search(zh), f"{rule.name}: no zh_CN sentence for {stored!r}"
+    assert en == stored
+    for name, figure in figures.items():
+        assert figure in zh, f"{rule.name}: {name}={figure} lost in {zh!r}"
+
+
+def test_an_alarm_the_catalogue_cannot_say_keeps_its_stored_sentence() -> None:
+    zh = load_catalogues()["zh_CN"].gettext
+    # A site's own rule, and a shipped rule's name whose sentence the site rewrote.
+    assert alarm_message("pump_room_flood", "water in pump room B2", zh) == "water in pump room B2"
+    assert alarm_message("overspeed", "car too fast: 3 m/s", zh) == "car too fast: 3 m/s"
+    # A figure the reading lacked is stored as "?" (rules' blanks) and still reads.
+    assert (
+        alarm_message("inspection_mode", "inspection mode at floor ?", zh)
+        == "检修状态，轿厢在 ? 层"  # noqa: RUF001
+    )

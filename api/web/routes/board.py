@@ -124,7 +124,7 @@ class CarTile:
     building: str
     state: str
     floor: int | None
-    last_fault: str | None
+    last_fault: AlarmSummary | None
     notices: tuple[AlarmSummary, ...] = ()
     """Administrative alarms (an expired certificate, an overdue visit): badges."""
 
@@ -224,7 +224,7 @@ def _tiles(
                 car.building,
                 state,
                 None if floor is None else int(floor),
-                faults[0].message if faults else None,
+                faults[0] if faults else None,
                 tuple(a for a in car_alarms if is_administrative(a.fault_kind)),
             )
         )
