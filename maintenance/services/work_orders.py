@@ -330,9 +330,9 @@ async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaChe
     """
     now = clock()
     escalations: list[Escalation] = []
-    events: list[DomainEvent] = []
     async with uow:
-        for order in await uow.work_orders.needing_sla_check():
+        orders = await uow.work_orders.needing_sla_check()
+        for order in orders:
             due = due_escalations(order, policy, now)
             for escalation in due:
                 order.record_escalation(
@@ -343,8 +343,10 @@ async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaChe
                     overdue_minutes=escalation.overdue_minutes,
                 )
             escalations += due + _escalate_rescue(order, now)
-            events += order.pull_events()
         await uow.commit()
+    # Pulled after the commit: the unit of work audits the events still pending on its
+    # orders, and an event pulled before would never reach the trail (nor webhooks).
+    events: list[DomainEvent] = [event for order in orders for event in order.pull_events()]
     return SlaCheck(escalations, events)
 
 
