@@ -7,9 +7,12 @@ Plan
     Reads the audit entries after its cursor (table ``notification_cursor``), asks
     :func:`maintenance.domain.notices.route` who each one concerns (a new P1 or rescue
     order: the site's managers, its on-call technician by the rota, its robot groups;
-    "assigned to you": the assignee), and writes one ``notification`` row per recipient
-    and channel, with a stable id (``{audit id}:{site}/{channel}:{recipient}``), in the
-    same transaction as the cursor's move: an entry is planned exactly once, and a crash
+    "assigned to you": the assignee; a breach: the people of the role its escalation
+    level tells), plus, from the stored due times, a pre-breach warning for each order
+    due within ``warn_before_s`` (to its assignee and the managers, once per due time),
+    and writes one ``notification`` row per recipient and channel, with a stable id
+    (``{audit id}:{site}/{channel}:{recipient}``), in the same transaction as the
+    cursor's move: an entry is planned exactly once, and a crash
     before the commit plans it again from scratch. A person is mailed when the site has
     a mail server and the settings file gives the person's address; robot groups get
     the site-wide notices in their own language; people in theirs (``api_user.locale``).
@@ -57,6 +60,7 @@ from maintenance.domain.notices import (
     NoticeKind,
     OrderFacts,
     Routed,
+    escalated_to,
     held_until,
     language_of,
     on_duty,
@@ -153,7 +157,7 @@ class NotificationRelay(Periodic):
                 continue
             found = await repo.order(order.id)
             zone = DEFAULT_ZONE if found is None else found[1]
-            routed = warned(await repo.managers(order.site), order.assignee)
+            routed = warned(await repo.people(order.site), order.assignee)
             origin = (0, f"due:{order.id}@{order.due_at.isoformat()}")
             facts = _facts(order, zone)
             for target in await self._recipients(uow, routed, site):
@@ -172,12 +176,14 @@ class NotificationRelay(Periodic):
         if site is None or site_settings is None:
             return
         local = to_site_time(entry.at, zone).time()
+        told = escalated_to(entry.action, entry.detail)
         routed = route(
             entry.action,
             entry.detail,
             order.category,
-            managers=await repo.managers(order.site) if entry.action != "work_order.assign" else (),
+            managers=await repo.people(order.site) if entry.action != "work_order.assign" else (),
             on_call=on_duty((each.shift for each in site_settings.on_call), local),
+            escalation=await repo.people(order.site, told) if told else (),
         )
         if routed is None:
             return

@@ -156,12 +156,13 @@ class SqlNotifications:
             )
         ).all()
 
-    async def managers(self, site: str) -> list[str]:
-        """The active managers who work at ``site`` (by user id)."""
+    async def people(self, site: str, role: str = "manager") -> list[str]:
+        """The active users of ``role`` at ``site`` (by user id; one with no sites, such as
+        a committee member, belongs to every site)."""
         rows = await self._session().scalars(
-            select(UserRow).where(UserRow.role == "manager", UserRow.active.is_(True))
+            select(UserRow).where(UserRow.role == role, UserRow.active.is_(True))
         )
-        return [row.username for row in rows if site in row.sites]
+        return [row.username for row in rows if not row.sites or site in row.sites]
 
     async def locales(self, users: Sequence[str]) -> dict[str, str | None]:
         rows = await self._session().execute(

@@ -10,6 +10,8 @@ Routing (the first slice of issue 15), from audit entries:
 | | ``work_order.priority_raised`` to P1 | on-call technician, its robot groups |
 | ``rescue_opened`` | ``work_order.created`` of a rescue order (any priority) | the same |
 | ``assigned`` | ``work_order.assign`` | the new assignee |
+| ``breached`` | ``work_order.escalated``: an SLA clock passed | the level's role at the |
+| | a level of the escalation chain | site (``notify``: managers, then the committee) |
 | ``due_soon`` | (time) the order's earliest running SLA | its assignee and the |
 | | clock is due within the lead (5 min) | site's managers |
 
@@ -45,6 +47,7 @@ __all__ = [
     "OrderFacts",
     "Routed",
     "Shift",
+    "escalated_to",
     "held_until",
     "language_of",
     "on_duty",
@@ -54,7 +57,7 @@ __all__ = [
     "warning_due",
 ]
 
-NoticeKind = Literal["p1_opened", "rescue_opened", "assigned", "due_soon"]
+NoticeKind = Literal["p1_opened", "rescue_opened", "assigned", "due_soon", "breached"]
 Language = Literal["zh-CN", "en"]
 LANGUAGES: Final[tuple[Language, ...]] = ("zh-CN", "en")
 
@@ -105,10 +108,17 @@ class Routed:
     groups: bool
 
     def fold_key(self, facts: OrderFacts) -> str:
-        if self.kind == "due_soon":  # a warning is about one order's due time: never held
+        # A warning or a breach is about one order's due time: never held back.
+        if self.kind in ("due_soon", "breached"):
             due = facts.due_at.isoformat() if facts.due_at else ""
             return f"{self.kind}:{facts.id}@{due}"
         return f"{self.kind}:{facts.asset}:{facts.fault_kind}"
+
+
+def escalated_to(action: str, detail: Mapping[str, Any]) -> str | None:
+    """The role an escalation entry tells (``manager``, ``committee``), if it is one."""
+    notify = detail.get("notify")
+    return notify if action == "work_order.escalated" and isinstance(notify, str) else None
 
 
 def route(
@@ -117,8 +127,12 @@ def route(
     category: str,
     managers: Iterable[str],
     on_call: Iterable[str],
+    escalation: Iterable[str] = (),
 ) -> Routed | None:
-    """The notice an audited action on a work order calls for, if any."""
+    """The notice an audited action on a work order calls for, if any; ``escalation``:
+    the people of the role an escalation tells (:func:`escalated_to`)."""
+    if escalated_to(action, detail) is not None:
+        return Routed("breached", tuple(dict.fromkeys(escalation)), groups=False)
     if action == "work_order.assign":
         assignee = detail.get("assignee")
         return Routed("assigned", (assignee,), groups=False) if isinstance(assignee, str) else None
@@ -186,12 +200,14 @@ _SUBJECT: Final[dict[Language, dict[NoticeKind, str]]] = {
         "rescue_opened": "【救援】电梯困人：{title}",
         "assigned": "【派单】指派给您：{title}",
         "due_soon": "【即将超时】{title}",
+        "breached": "【已超时】{title}",
     },
     "en": {
         "p1_opened": "[{priority}] New order: {title}",
         "rescue_opened": "[Rescue] People trapped: {title}",
         "assigned": "[Assigned] To you: {title}",
         "due_soon": "[Due soon] {title}",
+        "breached": "[Overdue] {title}",
     },
 }
 _LINES: Final[dict[Language, dict[str, str]]] = {

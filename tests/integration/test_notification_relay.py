@@ -336,3 +336,18 @@ async def test_a_pre_breach_warning_goes_once_at_the_right_minute(world: World) 
     world.clock.now = T0 + timedelta(minutes=11)
     await run(world, settings)
     assert len([m for m in world.mail.messages if "Due soon" in str(m["Subject"])]) == 1
+
+
+async def test_a_breach_tells_the_role_of_its_escalation_level(world: World) -> None:
+    settings = world.write_settings()
+    await run(world, settings)
+    order = await world.order()
+    world.clock.now = T0 + timedelta(minutes=11)  # acknowledge was due at 10:10
+    checked = await services.check_slas(SqlUnitOfWork(world.sessions), SlaPolicy(), world.clock)
+    assert [(e.order_id, e.level, e.notify) for e in checked.escalations] == [(order, 1, "manager")]
+    await run(world, settings)
+    overdue = [m for m in world.mail.messages if str(m["Subject"]).startswith("[Overdue]")]
+    assert [str(m["To"]) for m in overdue] == ["mgr@estate.test"]
+    body = overdue[0].get_body()
+    assert body is not None
+    assert "Overdue by 1 min (was due 10:10)" in body.get_content()
