@@ -56,6 +56,7 @@ from maintenance.db.notifications import DEFAULT_ZONE, NotificationAttemptRow, N
 from maintenance.db.tables import AuditRow, WorkOrderRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.notices import (
+    ROUTED_ACTIONS,
     Language,
     NoticeKind,
     OrderFacts,
@@ -164,7 +165,7 @@ class NotificationRelay(Periodic):
                 await self._plan_one(uow, origin, routed, facts, target)
 
     async def _plan_entry(self, uow: SqlUnitOfWork, entry: AuditRow) -> None:
-        if entry.entity_type != "work_order":
+        if entry.action not in ROUTED_ACTIONS:  # most entries: no query at all
             return
         repo = uow.notifications
         found = await repo.order(entry.entity_id)

@@ -42,6 +42,7 @@ from maintenance.domain.site_time import to_site_time
 
 __all__ = [
     "LANGUAGES",
+    "ROUTED_ACTIONS",
     "Language",
     "NoticeKind",
     "OrderFacts",
@@ -62,6 +63,8 @@ Language = Literal["zh-CN", "en"]
 LANGUAGES: Final[tuple[Language, ...]] = ("zh-CN", "en")
 
 _PRIORITY_KEY: Final = {"work_order.created": "priority", "work_order.priority_raised": "to"}
+ROUTED_ACTIONS: Final = frozenset({*_PRIORITY_KEY, "work_order.assign", "work_order.escalated"})
+"""The audited actions :func:`route` may turn into a notice (the others never are)."""
 
 
 @dataclass(frozen=True, slots=True)

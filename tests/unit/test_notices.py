@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from maintenance.domain.notices import (
+    ROUTED_ACTIONS,
     OrderFacts,
     Routed,
     Shift,
@@ -124,3 +125,15 @@ def test_a_warning_goes_to_the_assignee_then_the_managers_and_is_never_folded() 
     assert FACTS.due_at is not None
     assert routed.fold_key(FACTS) == f"due_soon:{FACTS.id}@{FACTS.due_at.isoformat()}"
     assert warned(["m1"], None).users == ("m1",)
+
+
+def test_only_the_routed_actions_can_make_a_notice() -> None:
+    for action in ("work_order.acknowledge", "work_order.comment", "alarm.raised"):
+        assert action not in ROUTED_ACTIONS
+        assert route(action, {"priority": "P1", "notify": "manager"}, "rescue", ["m"], []) is None
+    assert {
+        "work_order.created",
+        "work_order.priority_raised",
+        "work_order.assign",
+        "work_order.escalated",
+    } == ROUTED_ACTIONS
