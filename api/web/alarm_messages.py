@@ -7,18 +7,31 @@ translation with them. No migration: every alarm ever stored reads in the reader
 language. A rule the catalogue does not know (a site's own rules file), or a stored
 sentence its template no longer matches (the rules file changed), shows the stored
 English sentence. A test holds this table and the rules file together.
+:data:`PLATFORM_MESSAGES` does the same for the alarms the platform raises itself (an
+inspection certificate, an overdue maintenance visit), whatever their rule.
+
+An order the platform made carries an English title too, ``<device>: <what>``: from an
+alarm (its sentence), a rescue, a maintenance visit. :func:`order_title` says those the
+same way; any other title (one a person typed) shows as typed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Final
 
 from api.web.i18n import N_
 
-__all__ = ["ALARM_MESSAGES", "alarm_message", "template_pattern"]
+__all__ = [
+    "ALARM_MESSAGES",
+    "ORDER_TITLES",
+    "PLATFORM_MESSAGES",
+    "alarm_message",
+    "order_title",
+    "template_pattern",
+]
 
 ALARM_MESSAGES: Final[dict[str, str]] = {
     "entrapment": N_(
@@ -97,6 +110,29 @@ ALARM_MESSAGES: Final[dict[str, str]] = {
     "gateway_offline": N_("gateway offline"),
 }
 
+PLATFORM_MESSAGES: Final[tuple[str, ...]] = (
+    # maintenance/domain/inspections.py: with the certificate's number, or without.
+    N_("inspection certificate %(number)s expired after %(day)s"),
+    N_("inspection certificate expired after %(day)s"),
+    N_("inspection certificate %(number)s expires after %(day)s"),
+    N_("inspection certificate expires after %(day)s"),
+    # maintenance/services/plans.py: an overdue visit, since the last one or the first.
+    N_("maintenance visit overdue (%(days)s days since the last visit; due %(due)s)"),
+    N_("maintenance visit overdue (no visit yet; due %(due)s)"),
+)
+
+ORDER_TITLES: Final[tuple[str, ...]] = (
+    # maintenance/services/work_orders.py: a rescue.
+    N_("%(device)s: passengers trapped"),
+    # maintenance/services/plans.py: a maintenance visit, by its level.
+    N_("%(device)s: half-monthly maintenance visit, due %(due)s"),
+    N_("%(device)s: quarterly maintenance visit, due %(due)s"),
+    N_("%(device)s: half-yearly maintenance visit, due %(due)s"),
+    N_("%(device)s: yearly maintenance visit, due %(due)s"),
+)
+_ABOUT_ALARM: Final = N_("%(device)s: %(alarm)s")
+"""An order an alarm opened: its device and the alarm's sentence."""
+
 _PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s")
 
 
@@ -117,17 +153,39 @@ def template_pattern(msgid: str) -> re.Pattern[str]:
 
 
 @cache
-def _pattern(rule: str) -> re.Pattern[str]:
-    return template_pattern(ALARM_MESSAGES[rule])
+def _pattern(msgid: str) -> re.Pattern[str]:
+    return template_pattern(msgid)
+
+
+def _said(msgids: Iterable[str], text: str, gettext: Callable[[str], str]) -> str | None:
+    """``text`` in ``gettext``'s language by the first of ``msgids`` that made it."""
+    for msgid in msgids:
+        figures = _pattern(msgid).fullmatch(text)
+        if figures is not None:
+            return gettext(msgid) % figures.groupdict()
+    return None
 
 
 def alarm_message(rule: str, message: str, gettext: Callable[[str], str]) -> str:
     """The alarm's ``message`` said through ``gettext``: the translation of its rule's
-    sentence with the figures read back from ``message``; ``message`` itself for a rule
-    the catalogue does not know or a sentence its template does not match."""
-    if rule not in ALARM_MESSAGES:
-        return message
-    figures = _pattern(rule).fullmatch(message)
-    if figures is None:
-        return message
-    return gettext(ALARM_MESSAGES[rule]) % figures.groupdict()
+    sentence (or of the platform's own alarms') with the figures read back from
+    ``message``; ``message`` itself for a rule the catalogue does not know or a sentence
+    its template does not match."""
+    msgids = (ALARM_MESSAGES[rule],) if rule in ALARM_MESSAGES else PLATFORM_MESSAGES
+    return _said(msgids, message, gettext) or message
+
+
+def order_title(title: str, asset: str, gettext: Callable[[str], str]) -> str:
+    """An order's ``title`` said through ``gettext`` when the platform made it for the
+    device of ``asset`` (``site/device_type/device_id``); as typed otherwise."""
+    device = asset.rsplit("/", 1)[-1]
+    said = _said(ORDER_TITLES, title, gettext)
+    if said is not None:
+        return said
+    what = title.removeprefix(f"{device}: ")
+    if what == title:
+        return title
+    alarm = _said((*ALARM_MESSAGES.values(), *PLATFORM_MESSAGES), what, gettext)
+    if alarm is None:
+        return title
+    return gettext(_ABOUT_ALARM) % {"device": device, "alarm": alarm}

@@ -7,7 +7,8 @@ given as the argument, ``{{ when | localtime(site.timezone, "medium") }}``, form
 the page's locale. Storage and SLA maths stay in UTC; only showing converts.
 ``{{ kind | fault_kind }}`` names a fault's kind (:mod:`api.web.faults`) in the page's
 language; ``{{ alarm | alarm_message }}`` says an alarm (anything with ``rule`` and
-``message``) in it (:mod:`api.web.alarm_messages`). ``{{ order.asset | asset_url }}`` is
+``message``) in it, ``{{ order | order_title }}`` an order's title the platform made
+(:mod:`api.web.alarm_messages`). ``{{ order.asset | asset_url }}`` is
 the page of the device an asset key names (None for a key that names no device).
 """
 
@@ -25,7 +26,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, Template, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from api.web.alarm_messages import alarm_message
+from api.web.alarm_messages import alarm_message, order_title
 from api.web.faults import fault_kind_name
 from estatewatch.gbt24476 import CODES
 from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
@@ -113,6 +114,11 @@ class Templates:
             return alarm_message(alarm.rule, alarm.message, translations.gettext)
 
         env.filters["alarm_message"] = alarm_message_filter
+
+        def order_title_filter(order: Any) -> str:
+            return order_title(order.title, order.asset, translations.gettext)
+
+        env.filters["order_title"] = order_title_filter
         env.globals["locale"] = locale
         env.globals["lang"] = locale.replace("_", "-")
         env.globals["gbt24476"] = CODES  # names a fault's GB/T 24476 code (_gbt24476.html)

@@ -325,14 +325,21 @@ async def test_the_board_and_the_asset_page_say_a_rules_alarm_in_the_readers_lan
         message=stored,
         building="B1",
     )
-    await handle_signal(SqlUnitOfWork(site.services.sessions), stopped, lambda: NOW)
+    outcome = await handle_signal(SqlUnitOfWork(site.services.sessions), stopped, lambda: NOW)
+    assert outcome.work_order is not None
     await web_login(site, "qian", "manager", sites=["demo"])
     said = "控制柜故障 E41 停梯，轿厢在 6 层（载重 35 %）"  # noqa: RUF001
 
     board = (await site.client.get("/board", headers=ZH)).text
     assert f'<span class="msg">{said}</span>' in board
     assert f'<span class="fault">{said}</span>' in board  # the car's tile
+    # The order the alarm opened: its title said the same way, on the board and its page.
+    assert f"elev-01：{said}</a>" in board  # noqa: RUF001
+    order_page = await site.client.get(f"/orders/{outcome.work_order.id}", headers=ZH)
+    assert f'<h1><span class="prio P2">P2</span> elev-01：{said}</h1>' in order_page.text  # noqa: RUF001
     assert (
         f'<span class="msg">{stored}</span>' in (await site.client.get("/board", headers=EN)).text
     )
-    assert said in (await site.client.get(PAGE, headers=ZH)).text
+    asset_page = (await site.client.get(PAGE, headers=ZH)).text
+    assert said in asset_page
+    assert f"elev-01：{said}</span>" in asset_page  # noqa: RUF001

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, get_args
 
 import pytest
 
-from api.web.alarm_messages import alarm_message
+from api.web.alarm_messages import alarm_message, order_title
 from api.web.evidence import FINDINGS, RECOMMENDATIONS
 from api.web.faults import fault_kind_name
 from api.web.i18n import load_catalogues
@@ -28,14 +28,16 @@ from api.web.routes.visits import ITEM_STATUS_NAMES, LEVEL_NAMES
 from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain import alarms
 from maintenance.domain.actors import Role
-from maintenance.domain.checklists import Level
+from maintenance.domain.checklists import LEVELS, Level
 from maintenance.domain.evidence import FindingCode, Recommendation
 from maintenance.domain.inspections import FAULT_KIND as INSPECTION_FAULT_KIND
-from maintenance.domain.inspections import InspectionStatus
+from maintenance.domain.inspections import RULES as INSPECTION_RULES
+from maintenance.domain.inspections import Certificate, InspectionStatus, inspection_signal
 from maintenance.domain.kpis import UNCATEGORISED
 from maintenance.domain.plan_reasons import ReasonCode
 from maintenance.domain.rescue import RESCUE_CATEGORY, Stage
 from maintenance.domain.rules import RuleSpec
+from maintenance.domain.signals import DeviceRef
 from maintenance.domain.sla import ClockName
 from maintenance.domain.visits import VISIT_CATEGORY, ItemStatus
 from maintenance.domain.workorders import Action, Status
@@ -126,3 +128,51 @@ def test_an_alarm_the_catalogue_cannot_say_keeps_its_stored_sentence() -> None:
         alarm_message("inspection_mode", "inspection mode at floor ?", zh)
         == "检修状态，轿厢在 ? 层"  # noqa: RUF001
     )
+
+
+@pytest.mark.parametrize("number", ["TJ-2025-0042", None])
+@pytest.mark.parametrize("step", [s for s in InspectionStatus if s in INSPECTION_RULES])
+def test_the_platforms_own_alarms_and_the_orders_they_open_read_in_chinese(
+    step: InspectionStatus, number: str | None
+) -> None:
+    zh = load_catalogues()["zh_CN"].gettext
+    certificate = Certificate(date(2025, 12, 1), date(2026, 11, 30), number)
+    car = DeviceRef("demo", "elevator", "elev-02")
+    signal = inspection_signal("raised", step, car, certificate, datetime(2026, 12, 7, tzinfo=UTC))
+
+    said = alarm_message(signal.rule, signal.message, zh)
+    titled = order_title(f"elev-02: {signal.message}", str(car), zh)
+
+    assert CHINESE.search(said), said
+    assert "2026-11-30" in said
+    assert number is None or number in said
+    assert titled == f"elev-02：{said}"  # noqa: RUF001
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_visits_order_reads_in_chinese(level: str) -> None:
+    zh = load_catalogues()["zh_CN"].gettext
+    # As maintenance/services/plans.py titles the order it opens for a visit.
+    title = f"elev-02: {level.replace('_', '-')} maintenance visit, due 2026-12-20"
+
+    titled = order_title(title, "demo/elevator/elev-02", zh)
+
+    assert CHINESE.search(titled), titled
+    assert titled.startswith("elev-02")
+    assert "2026-12-20" in titled
+
+
+def test_system_made_order_titles_read_in_chinese_and_typed_ones_as_typed() -> None:
+    zh = load_catalogues()["zh_CN"].gettext
+    en = load_catalogues()["en"].gettext
+    asset = "demo/elevator/elev-06"
+    rule = next(r for r in load_rules(DEFAULT_RULES) if r.name == "overspeed")
+    alarm_title = "elev-06: " + rule.message.format(speed=2.4, speed_percent=120, car_load=10)
+
+    assert order_title("elev-06: passengers trapped", asset, zh) == "elev-06：困人"  # noqa: RUF001
+    assert order_title(alarm_title, asset, zh) == (
+        "elev-06：超速：2.4 米/秒，为额定速度的 120 %（载重 10 %）"  # noqa: RUF001
+    )
+    assert order_title(alarm_title, asset, en) == alarm_title
+    for typed in ("elev-06 门关不严", "elev-06: door will not close", "passengers trapped"):
+        assert order_title(typed, asset, zh) == typed
