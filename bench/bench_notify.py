@@ -21,8 +21,6 @@ import random
 import re
 import tempfile
 import time
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from api.users import NewUser, add_user_row
 from bench.bench_fault_to_order import p50_p99
+from demo.notify_catcher import received
 from estatewatch.clock import utc_now
 from estatewatch.ports import free_ports
 from maintenance import services
@@ -63,12 +62,7 @@ class _Arrivals:
     async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
-        assert isinstance(envelope.content, bytes)
-        mail = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(mail, EmailMessage)
-        body = mail.get_body()
-        assert body is not None
-        self.mail[self.order_in(body.get_content())] = time.monotonic()
+        self.mail[self.order_in(received(envelope)["body"])] = time.monotonic()
         return "250 OK"
 
     async def robot(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -4,7 +4,9 @@ Started in the order data flows backwards, so nothing publishes before its consu
 there: private Mosquitto and InfluxDB (:class:`infra.local.LocalServices`), the maintenance
 database (migrated, the demo site file imported), ``maintenance run``, ``ingest run``, the
 API with one demo user per role (a bearer token and a web password each), the simulated
-compound, and a gateway drafted from the simulator's inventory. Each is its own
+compound, and a gateway drafted from the simulator's inventory. What the platform notifies
+goes to a local mail catcher and robot endpoint (:mod:`demo.notify_catcher`): files
+``notify/mail.jsonl`` and ``notify/robot.jsonl`` in the work directory. Each is its own
 ``estatewatch`` process (:mod:`demo.processes`); the work directory (default ``var/demo``)
 is emptied first, so every run starts from the same compound.
 """
@@ -16,13 +18,14 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 import infra
+from demo.notify_catcher import running_catchers
 from demo.processes import Children
 from estatewatch.errors import ConfigError, ServiceError
 from infra.local import LocalServices, free_ports
@@ -92,7 +95,7 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    with LocalServices(work / "services") as services:
+    with ExitStack() as stack, LocalServices(work / "services") as services:
         mqtt, influx = services.mosquitto, services.influxdb
         maintenance_dir = work / "maintenance"
         db = ["--data-dir", str(maintenance_dir)]
@@ -101,6 +104,7 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
             "maintenance-import", ["maintenance", "import-site", str(options.site_file), *db]
         )
         metrics_port, _ = free_ports(2)
+        notify = stack.enter_context(running_catchers(work / "notify", site.site))
         children.start(
             "maintenance",
             [
@@ -111,6 +115,10 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
                 *db,
                 "--client-id",
                 "demo-maintenance",
+                "--notify",
+                str(notify),
+                "--public-base-url",
+                f"http://127.0.0.1:{options.api_port}",
             ],
         )
         children.start(

@@ -109,6 +109,18 @@ def test_the_scripted_faults_become_work_orders_and_everything_stops(tmp_path: P
             assert logged_in.status_code == 303, logged_in.text[:300]
             assert username in browser.get("/account").text
         assert EXPECTED.items() <= seen, seen
+        # The entrapment's rescue order reached the local mail catcher and chat group
+        # (the notification relay looks every second).
+        caught = work / "notify"
+        notify_deadline = time.monotonic() + 20
+        while not ((caught / "mail.jsonl").exists() and (caught / "robot.jsonl").exists()):
+            assert time.monotonic() < notify_deadline, "nothing reached the catchers"
+            time.sleep(0.5)
+        time.sleep(2)  # the rest of the first round
+        mails = [json.loads(line) for line in (caught / "mail.jsonl").read_text().splitlines()]
+        assert any(m["subject"].startswith("【救援】") for m in mails), mails
+        posts = [json.loads(line) for line in (caught / "robot.jsonl").read_text().splitlines()]
+        assert any(p["text"]["content"].startswith("【救援】") for p in posts), posts
         assert demo.wait(DURATION_S + 60) == 0
     finally:
         # As Ctrl-C would: the demo stops its children; a kill would orphan them.
