@@ -245,7 +245,7 @@ class NotificationRelay(Periodic):
                 kind=routed.kind,
                 fold_key=key,
                 facts=facts.as_json(),
-                link=self._link(facts.id, routed.kind),
+                link=self._link(facts.id),
                 count=1,
                 status="pending",
                 attempts=0,
@@ -256,10 +256,10 @@ class NotificationRelay(Periodic):
         )
         self.counters.planned += 1
 
-    def _link(self, order_id: str, kind: NoticeKind) -> str:
-        # The assignee works from the technician's page; managers from the duty board.
-        path = f"/tech/orders/{order_id}" if kind == "assigned" else f"/board#{order_id}"
-        return self._base_url + path
+    def _link(self, order_id: str) -> str:
+        # The order's one address in the web app: staff read it there, a technician is sent
+        # on to their own order page.
+        return f"{self._base_url}/orders/{order_id}"
 
     # -- send ----------------------------------------------------------------------------
 

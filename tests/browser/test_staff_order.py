@@ -113,7 +113,14 @@ def test_staff_open_orders_and_act_as_their_role_allows(
     committee.reload()
     expect(committee.locator(".facts")).to_contain_text("已派单")
 
-    # A technician has their own order page; staff's is not theirs.
+    # A technician has their own order page: the order's address (a notification's link)
+    # sends them there, and staff's desk actions are not theirs.
     tech = new_page(phone=True)
     login(tech, "technician")
-    assert tech.goto(web.url(f"/orders/{NEW}")).status == 403  # type: ignore[union-attr]
+    tech.goto(web.url(f"/orders/{NEW}"))
+    assert tech.url == web.url(f"/tech/orders/{NEW}")
+    token = tech.locator("input[name=csrf_token]").first.input_value()
+    refused = tech.request.post(
+        web.url(f"/orders/{NEW}/cancel"), form={"csrf_token": token, "reason": "不需要了"}
+    )
+    assert refused.status == 403

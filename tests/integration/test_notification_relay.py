@@ -180,7 +180,7 @@ async def test_a_p1_order_reaches_managers_on_call_and_the_group_in_their_langua
     assert "Place: 3号楼1单元" in text
     assert "Priority: P1" in text
     assert "Time left: 8 min (due 10:10)" in text  # P1: acknowledge within 10 min
-    assert f"Open: {BASE}/board#{order}" in text
+    assert f"Open: {BASE}/orders/{order}" in text
     [post] = world.robots.posts
     assert post.accepted
     assert "【P1】新工单" in post.document["text"]["content"]

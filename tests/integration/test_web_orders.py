@@ -161,6 +161,10 @@ async def test_the_technician_acknowledges_and_resolves_with_a_photo(api: Runnin
     sun = await person(api, "sun")
     listed = await sun.get("/tech")
     assert order_id in listed.text
+    # A notification's link is the order's one address: a technician is sent on to theirs.
+    linked = await sun.get(f"/orders/{order_id}")
+    assert (linked.status_code, linked.headers["location"]) == (303, f"/tech/orders/{order_id}")
+    assert (await wu.get(f"/orders/{order_id}")).status_code == 403
     page = await sun.get(f"/tech/orders/{order_id}")
     assert f"/tech/orders/{order_id}/acknowledge" in page.text
     assert f"/tech/orders/{order_id}/resolve" not in page.text  # not before acknowledging

@@ -85,7 +85,7 @@ def test_languages() -> None:
 
 
 def test_a_message_says_time_left_or_how_late_in_site_time() -> None:
-    link = "https://estate.test/board#WO-2026-000007"
+    link = "https://estate.test/orders/WO-2026-000007"
     subject, text = render("p1_opened", FACTS, "zh-CN", now=T0 + timedelta(seconds=30), link=link)
     assert subject == "【P1】新工单：电梯困人"  # noqa: RUF001
     assert text.splitlines() == [

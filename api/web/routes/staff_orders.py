@@ -48,6 +48,9 @@ __all__ = ["STAFF_ACTIONS", "STAFF_PAGE_ROLES", "router", "staff_may"]
 router = page_router()
 STAFF_PAGE_ROLES: Final[tuple[Role, ...]] = tuple(sorted(SEE_ALL))
 _STAFF = page_allow(*STAFF_PAGE_ROLES)
+# The order's one address, for links sent out of the app (notifications): a technician
+# opening it lands on their own order page.
+_ANYONE_AT_WORK = page_allow(*STAFF_PAGE_ROLES, "technician")
 
 # Each desk action: its form, and the JSON API route's last path segment whose policy
 # says who may take it; in the order the page offers them.
@@ -150,7 +153,7 @@ async def _order_page(
     )
 
 
-@router.get("/orders/{order_id}", dependencies=[_STAFF])
+@router.get("/orders/{order_id}", dependencies=[_ANYONE_AT_WORK])
 async def order_page(
     order_id: OrderId,
     request: Request,
@@ -160,6 +163,8 @@ async def order_page(
     clock: Clock,
     sla: Sla,
 ) -> Response:
+    if me.user.role == "technician":
+        return RedirectResponse(f"/tech/orders/{order_id}", status_code=303)
     return await _order_page(request, me, page, reader, clock, sla, order_id)
 
 
