@@ -302,7 +302,9 @@ class PostgresInstance(ManagedService):
         """Create database ``name`` (a copy of ``template`` when given) unless it exists."""
         if self._sql(f"SELECT 1 FROM pg_database WHERE datname = {_sql_literal(name)}"):
             return
-        copy = f" TEMPLATE {_sql_identifier(template)}" if template else ""
+        # FILE_COPY: for a small template, copying its files (and a checkpoint, cheap without
+        # fsync) takes a fraction of the default's writing every page to the WAL.
+        copy = f" TEMPLATE {_sql_identifier(template)} STRATEGY FILE_COPY" if template else ""
         self._sql(f"CREATE DATABASE {_sql_identifier(name)}{copy}")
 
     def drop_database(self, name: str) -> None:

@@ -29,7 +29,8 @@ from maintenance.domain.alarms import Alarm
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.sites import load_site_file
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
 ELEV01 = "/api/v1/assets/elev-01"
@@ -271,9 +272,9 @@ async def test_without_influxdb_the_register_still_answers(tmp_path: Path) -> No
         assert body["health"]["age_years"] == 18
         series = await api.client.get(SERIES, headers=manager, params=WINDOW | {"fields": "speed"})
         problem(series, 503)
-    async with running_api(tmp_path / "none", routers=[assets.router, telemetry.router]) as api:
-        await _seed(api)
-        manager = bearer(await api.user("mgr", "manager"))
+    # The same database again (the register is seeded), now with no InfluxDB configured.
+    async with running_api(tmp_path, routers=[assets.router, telemetry.router]) as api:
+        manager = bearer(await api.user("mgr-2", "manager"))
         body = (await api.client.get(ELEV01, headers=manager)).json()
         assert (body["telemetry"], body["latest"]) == ("not_configured", None)
         problem(

@@ -23,7 +23,8 @@ from api.routes import ROUTERS
 from infra.local.services import InfluxInstance, MosquittoInstance
 from maintenance.db.audit import history
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 
 def assert_problem(

@@ -24,7 +24,8 @@ from api.settings import ApiSettings
 from infra.local.services import InfluxInstance, MosquittoInstance
 from maintenance.domain.actors import Role
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 ROLES: tuple[Role, ...] = get_args(Role)
 ANONYMOUS = "anonymous"

@@ -16,7 +16,8 @@ from photo_samples import encoded, exif_of, gps_of, jpeg_with_gps, opened, pictu
 
 from api.errors import PROBLEM_MEDIA_TYPE
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 
 @dataclass

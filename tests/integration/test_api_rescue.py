@@ -15,7 +15,8 @@ from api_support import T0, RunningApi, SettableClock, bearer, running_api
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.sites import derived_rescue_code, load_site_file
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
 WO = "/api/v1/work-orders"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.users import User
 from api.visibility import can_see_order, order_scope
 from maintenance import services
-from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.engine import make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.tables import WorkOrderRow
 from maintenance.db.uow import SqlUnitOfWork
@@ -66,8 +65,8 @@ USERS = {
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine: AsyncEngine = make_engine(default_url(tmp_path))
+async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine: AsyncEngine = make_engine(db_url)
     await upgrade(engine)
     sessions = make_sessionmaker(engine)
     async with SqlUnitOfWork(sessions) as uow:

@@ -21,7 +21,8 @@ from maintenance import services
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 WO = "/api/v1/work-orders"
 

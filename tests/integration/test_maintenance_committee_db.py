@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from maintenance.db.audit import history, verify
-from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.engine import make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.read.assets import find_asset
 from maintenance.db.read.committee import (
@@ -94,10 +94,10 @@ def repair(
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     """The demo compound; elev-06 (installed 2004-11-01, inspected 2025-10-28) has four
     door faults in the year to NOW, one before it, and an offline alarm (no fault)."""
-    engine = make_engine(default_url(tmp_path))
+    engine = make_engine(db_url)
     await upgrade(engine)
     sessions = make_sessionmaker(engine)
     async with SqlUnitOfWork(sessions) as uow:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from maintenance import services
-from maintenance.db.engine import default_url, make_engine, make_sessionmaker, open_engine
+from maintenance.db.engine import make_engine, make_sessionmaker, open_engine
 from maintenance.db.inspection_tables import InspectionRow
 from maintenance.db.migrations import upgrade
 from maintenance.db.read.inspections import inspected_cars
@@ -45,8 +45,8 @@ class Clock:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(default_url(tmp_path))
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url)
     await upgrade(engine)
     yield engine
     await engine.dispose()
@@ -122,10 +122,11 @@ async def count(
 
 
 async def test_the_worker_opens_one_p2_order_at_expiry_and_a_new_inspection_ends_it(
-    tmp_path: Path,
+    tmp_path: Path, db_url: str
 ) -> None:
     config = MaintenanceSettings(
         data_dir=tmp_path / "data",
+        db_url=db_url,
         mqtt_port=1,  # no broker: the consumer keeps retrying while the scheduler runs
         client_id=f"maint-{tmp_path.name}",
         tick_interval=0.05,

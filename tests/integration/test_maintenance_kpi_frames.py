@@ -32,7 +32,7 @@ from estatewatch.wire import Reading, TelemetryMessage
 from infra.local import InfluxInstance
 from ingest.line_protocol import encode
 from ingest.points import points_from_telemetry
-from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.engine import make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.read.kpi_frames import kpi_frames
 from maintenance.db.uow import SqlUnitOfWork
@@ -192,8 +192,8 @@ async def build_november(engine: AsyncEngine) -> None:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(default_url(tmp_path))
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url)
     await upgrade(engine)
     await build_november(engine)
     yield engine

@@ -1,8 +1,6 @@
-"""The maintenance schema's migrations on a real SQLite file: they create exactly what the
-model registry declares, ``alembic check`` finds no drift, every revision goes down and
-up again, and a database that is behind is refused.
-
-(PostgreSQL is not available to the tests; the same checks would apply there.)
+"""The maintenance schema's migrations on a real SQLite file and a real PostgreSQL
+database: they create exactly what the model registry declares, ``alembic check`` finds no
+drift, every revision goes down and up again, and a database that is behind is refused.
 """
 
 from __future__ import annotations
@@ -33,8 +31,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(default_url(tmp_path))
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url)
     await upgrade(engine)
     yield engine
     await engine.dispose()

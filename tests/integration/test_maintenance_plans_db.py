@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maintenance.config_files import load_checklist
 from maintenance.db.audit import verify
-from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.engine import make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.read.assets import find_asset
 from maintenance.db.read.plans import car_health
@@ -50,8 +50,8 @@ ELEV = "demo/elevator/elev-01"
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(default_url(tmp_path))
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url)
     await upgrade(engine)
     uow = SqlUnitOfWork(make_sessionmaker(engine))
     async with uow:

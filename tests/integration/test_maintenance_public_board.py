@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from board_support import NOW, PERSONAL, seed_board
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.engine import make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.domain.errors import NotFound
 from maintenance.domain.inspections import InspectionStatus
@@ -25,8 +24,8 @@ POLICY = SlaPolicy()
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(default_url(tmp_path))
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url)
     await upgrade(engine)
     await seed_board(make_sessionmaker(engine))
     yield engine

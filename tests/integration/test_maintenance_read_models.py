@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from people_support import add_technicians
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from maintenance import services
-from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.engine import make_engine, make_sessionmaker
 from maintenance.db.mapping import ALARM, WORK_ORDER
 from maintenance.db.migrations import upgrade
 from maintenance.db.read.alarms import AlarmFilters, list_alarms
@@ -51,8 +50,8 @@ def at(minutes: float) -> datetime:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(default_url(tmp_path))
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url)
     await upgrade(engine)
     await add_technicians(make_sessionmaker(engine), TECH.user_id)  # who orders go to
     yield engine

@@ -22,7 +22,7 @@ from test_maintenance_webhooks import Receiver, now, receiver, settings, subscri
 
 from maintenance import services
 from maintenance.db import webhook_cursor
-from maintenance.db.engine import default_url, make_engine, make_sessionmaker
+from maintenance.db.engine import make_engine, make_sessionmaker
 from maintenance.db.migrations import upgrade
 from maintenance.db.tables import AuditRow
 from maintenance.db.uow import SqlUnitOfWork
@@ -100,8 +100,8 @@ class Db:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Db]:
-    url = default_url(tmp_path)
+async def db(db_url: str) -> AsyncIterator[Db]:
+    url = db_url
     writer, reader = make_engine(url), make_engine(url, read_only=True)
     await upgrade(writer)
     await add_technicians(make_sessionmaker(writer), TECH.user_id)  # who orders go to

@@ -8,8 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from api_support import RunningApi, SettableClock, bearer, running_api
 from test_web_login import HTML, PASSWORD, _csrf, _login, _person
+
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("api_db")
 
 
 def _link(page: httpx.Response) -> str:

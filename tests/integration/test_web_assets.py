@@ -33,7 +33,8 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.services import handle_signal
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 ZH = {"Accept": "text/html", "Accept-Language": "zh-CN"}
 EN = {"Accept": "text/html", "Accept-Language": "en"}

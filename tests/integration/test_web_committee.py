@@ -19,7 +19,8 @@ from maintenance.db.read.work_orders import awaiting_approval
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.services.committee import create_proposal
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 HTML = {"Accept": "text/html", "Accept-Language": "en"}
 ZH = {"Accept": "text/html", "Accept-Language": "zh-CN"}

@@ -16,6 +16,9 @@ from api.routes import work_orders as order_routes
 from api.web.routes import board as board_routes
 from maintenance.db.errors import StorageError
 
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("api_db")
+
 ZH = {"Accept": "text/html,application/xhtml+xml", "Accept-Language": "zh-CN,zh;q=0.9"}
 EN = {"Accept": "text/html,application/xhtml+xml", "Accept-Language": "en-GB,en;q=0.9"}
 SECRET = "db-host-7 password=hunter2"

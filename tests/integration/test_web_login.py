@@ -16,6 +16,9 @@ from api.web.deps import PageGate, PagePublic
 from api.web.sessions import CSRF_HEADER, LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from maintenance.db.uow import SqlUnitOfWork
 
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("api_db")
+
 PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html"}
 

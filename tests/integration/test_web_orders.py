@@ -19,7 +19,8 @@ from api.users import NewUser, create_user, set_password
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Role
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html"}

@@ -18,7 +18,8 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.services.plans import schedule_visits
 from maintenance.sites import load_site_file
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
 

@@ -15,7 +15,8 @@ from maintenance.config_files import load_checklist
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.services.plans import schedule_visits
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 HTML = {"Accept": "text/html"}
 

@@ -19,7 +19,8 @@ from api.users import NewUser, create_user, set_password
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.sites import derived_rescue_code, load_site_file
 
-pytestmark = pytest.mark.integration
+# Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
 
 DEMO = Path(__file__).parents[2] / "infra" / "sites" / "demo-compound.yaml"
 CODE = derived_rescue_code("demo", "elev-01")
