@@ -17,6 +17,10 @@ STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 # Extra pytest arguments, e.g. make test-unit PYTEST_ARGS='-k codec -x'
 PYTEST_ARGS ?=
+# `make test` runs the suite in this many processes, each test file whole in one of them
+# (its module-scoped servers and browser stay together). Most of a test's time is spent
+# waiting on servers, so three share two cores well; TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 3
 # A single benchmark NAME for `make bench`, e.g. make bench BENCH=catalogue
 BENCH ?=
 
@@ -43,8 +47,8 @@ setup: $(STAMP) ## venv, the Debian packages (mosquitto, influxdb, socat, chromi
 	scripts/ensure-system-packages.sh
 	$(MAKE) --no-print-directory $(NPM_STAMP)
 
-test: setup ## run every test: unit, integration, e2e
-	$(BIN)/pytest $(PYTEST_ARGS) tests
+test: setup ## run every test: unit, integration, e2e, browser (in TEST_WORKERS processes)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) tests
 
 test-unit: $(STAMP) ## run the unit tests (no servers)
 	$(BIN)/pytest $(PYTEST_ARGS) tests/unit

@@ -95,7 +95,8 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    with ExitStack() as stack, LocalServices(work / "services") as services:
+    with ExitStack() as stack:
+        services = stack.enter_context(LocalServices(work / "services"))
         mqtt, influx = services.mosquitto, services.influxdb
         maintenance_dir = work / "maintenance"
         db = ["--data-dir", str(maintenance_dir)]
@@ -105,6 +106,10 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
         )
         metrics_port, _ = free_ports(2)
         notify = stack.enter_context(running_catchers(work / "notify", site.site))
+        # On the way out the services stop first (newest first), then the servers and
+        # catchers they use: a broker gone under a running worker delivers the gateway's
+        # last will, which would open a false "gateway offline" order at every stop.
+        stack.callback(children.stop_all)
         children.start(
             "maintenance",
             [

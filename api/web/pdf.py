@@ -48,8 +48,12 @@ def _fetcher() -> Any:
 
 def pdf_of(html: str) -> bytes:
     """The PDF of a rendered page (blocking: call it in a thread)."""
+    from PIL import ImageFile
     from weasyprint import CSS, HTML
 
+    # Importing WeasyPrint turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES; the photo
+    # uploads this process also takes must still refuse a damaged JPEG (maintenance.images).
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     # Its warnings name screen CSS it skips (media queries by width, overflow): known,
     # and no news on every PDF.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)

@@ -84,7 +84,7 @@ def test_faults_in_the_simulated_compound_appear_on_the_open_board(
         expect(tile).not_to_have_class("tile fault")
         expect(alarms.filter(has_text="elev-03")).to_have_count(0)
         # The entrapment needs the car stuck for 30 s after the 10 s step: not yet here.
-        expect(alarms.filter(has_text="entrapment")).to_have_count(0)
+        expect(alarms.filter(has_text="困人")).to_have_count(0)
 
         # The safety circuit opens (E41): the controller stops the car, the gateway
         # reads it, maintenance raises a level-5 fault and an order.
@@ -100,11 +100,14 @@ def test_faults_in_the_simulated_compound_appear_on_the_open_board(
         expect(tile).to_have_class("tile fault", timeout=LIVE_TIMEOUT_MS)
         expect(tile.locator(".car-state")).to_have_text("故障")
         expect(tile.locator(".fault")).to_contain_text("E41")
-        order = desktop.locator(".order-row", has_text="elev-03: car stopped by fault E41")
+        # The rule's sentence in the reader's language (api/web/alarm_messages.py).
+        order = desktop.locator(".order-row", has_text="elev-03").filter(
+            has_text="控制柜故障 E41 停梯"
+        )
         expect(order).to_have_count(1)
 
         # The scripted scenario, live: the passenger trapped in elev-02 is a P1, announced.
-        entrapment = alarms.filter(has_text="elev-02").filter(has_text="entrapment")
+        entrapment = alarms.filter(has_text="elev-02").filter(has_text="困人")
         expect(entrapment).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
         expect(entrapment.locator(".prio")).to_have_text("P1")
         expect(trapped).to_have_class("tile fault", timeout=LIVE_TIMEOUT_MS)

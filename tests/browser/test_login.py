@@ -31,12 +31,14 @@ def test_log_in_and_out_in_chinese_on_a_phone(
     expect(phone.locator("h1")).to_have_text("登录")
 
 
-def test_log_in_in_english_and_switch_language(web: WebServer, new_page: NewPage) -> None:
+def test_log_in_in_english_and_switch_language(fresh_web: WebServer, new_page: NewPage) -> None:
+    # Its own server: the switch is the manager's saved setting, which would otherwise
+    # carry into every later test that logs the manager in.
     page = new_page(locale="en-US")
-    page.goto(web.url("/login"))
+    page.goto(fresh_web.url("/login"))
     expect(page.locator("h1")).to_have_text("Log in")
-    login_page(page, web, "manager")
-    page.goto(web.url("/account"))
+    login_page(page, fresh_web, "manager")
+    page.goto(fresh_web.url("/account"))
     expect(page.locator("h1")).to_have_text("My account")
     page.click("header form.lang button")
     expect(page.locator("h1")).to_have_text("我的账号")

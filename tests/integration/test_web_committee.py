@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 from api_support import SettableClock, csrf_of, running_api, web_login
 from board_support import MANAGER, NOW, seed_approvals, seed_board
+from photo_samples import encoded, picture
 
 from maintenance.db.read.assets import find_asset
 from maintenance.db.read.committee import list_proposals
 from maintenance.db.read.evidence import elevator_evidence
 from maintenance.db.read.work_orders import awaiting_approval
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.errors import PhotoRejected
+from maintenance.images import prepare
 from maintenance.services.committee import create_proposal
 
 # Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
@@ -283,3 +286,8 @@ async def test_the_monthly_report_is_also_a_pdf_set_in_chinese(tmp_path: Path) -
     # The Chinese text is set in the CJK font (not boxes from a Latin one).
     assert any("Noto-Sans-CJK-SC" in name for name in _embedded_fonts(pdf.content))
     assert bad_month.status_code == 422
+    # Making it left the same process's photo checks as strict as before (importing
+    # WeasyPrint turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES).
+    whole = encoded(picture((400, 300)), "JPEG")
+    with pytest.raises(PhotoRejected, match="damaged"):
+        prepare(whole[: len(whole) // 3])
