@@ -179,9 +179,11 @@ class InfluxInstance(ManagedService):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def create_database(self, name: str) -> None:
-        """Create database ``name`` unless it exists."""
-        self._query(f"CREATE DATABASE {_quote_identifier(name)}")
+    def create_database(self, name: str, *, shard_days: int | None = None) -> None:
+        """Create database ``name`` unless it exists; ``shard_days`` sets its shard groups'
+        length (InfluxDB's default for an unlimited retention policy is 7 days)."""
+        shards = f" WITH SHARD DURATION {shard_days}d" if shard_days is not None else ""
+        self._query(f"CREATE DATABASE {_quote_identifier(name)}{shards}")
 
     def drop_database(self, name: str) -> None:
         """Drop database ``name`` and its data if it exists."""

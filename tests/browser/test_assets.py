@@ -86,7 +86,11 @@ def lift_web(
 ) -> Iterator[WebServer]:
     """A server with InfluxDB holding elev-05's quarter, and its alarms and orders."""
     database = f"assets_{uuid.uuid4().hex[:8]}"
-    influxdb.create_database(database)
+    # One shard group for the whole quarter: with InfluxDB 1.6's weekly ones, a loaded CI
+    # machine once answered the 90-day chart without one week's shard (84 daily points,
+    # a known 1.x fault: influxdata/influxdb#10093), which is not what this test is about.
+    # Groups of 10,000 days are epoch-aligned: this one runs from 2024-10 to 2052.
+    influxdb.create_database(database, shard_days=10_000)
     _write(influxdb, database)
     server = start_web(
         tmp_path_factory.mktemp("assets"),
