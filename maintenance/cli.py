@@ -119,6 +119,13 @@ def _add_run(actions: Actions) -> None:
         ),
         ("--checklist", "checklist_path", Path, "maintenance checklist (default: TSG T5002)"),
         ("--checklist-extra", "checklist_extra", str, "a site's extra checklist items, a,b"),
+        (
+            "--gateway-offline-grace",
+            "gateway_offline_grace",
+            float,
+            "seconds a gateway's offline status (or last will) waits for it to come back"
+            " before gateway_offline is raised (120)",
+        ),
         ("--tick-interval", "tick_interval", float, "seconds between time-rule ticks (1.0)"),
         ("--sla-interval", "sla_interval", float, "seconds between SLA checks (15)"),
         ("--plan-interval", "plan_interval", float, "seconds between plan runs (3600)"),

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from estatewatch.mqtt import ALL_SITES, parse_sites
 from maintenance.db.engine import default_url
+from maintenance.domain.rules.offline import GATEWAY_GRACE_S
 
 
 def _paths(value: object) -> object:
@@ -55,6 +56,10 @@ class MaintenanceSettings(BaseSettings):
     # a site's extra items ("a.yaml,b.yaml" in the environment).
     checklist_path: Path | None = None
     checklist_extra: Annotated[tuple[Path, ...], NoDecode, BeforeValidator(_paths)] = ()
+    # Seconds a gateway's "offline" (its status or MQTT last will) waits for its "online"
+    # before gateway_offline is raised: a broker restart or a gateway restart within it
+    # opens nothing.
+    gateway_offline_grace: Annotated[float, Field(ge=0, le=86400)] = GATEWAY_GRACE_S
     tick_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     sla_interval: Annotated[float, Field(gt=0, le=3600)] = 15.0
     snapshot_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0

@@ -13,7 +13,8 @@ sends it again and the alarm policy absorbs the repeat (one active alarm per dev
 rule). Invalid messages go to the dead-letter file, as in ingest.
 
 The scheduler, every ``tick_interval``: time-based rules (offline devices, silent lifts,
-durations completed without new data); every ``sla_interval``: SLA escalations; every
+durations completed without new data, a gateway's "offline" past
+``gateway_offline_grace``); every ``sla_interval``: SLA escalations; every
 ``plan_interval`` (an hour): the maintenance plans' visits and overdue alarms
 (:func:`maintenance.services.plans.schedule_visits`); at start and every
 ``inspection_interval``: the elevators' inspection certificates of its sites
@@ -187,16 +188,17 @@ def load_engine(settings: MaintenanceSettings, clock: Clock) -> RuleEngine:
     rules = load_rules(settings.rules_path or DEFAULT_RULES)
     # The built-in profiles are the ones the gateways' controllers are read with.
     codes = controller_codes(builtin_catalogue())
+    grace = settings.gateway_offline_grace
     path = settings.data_dir / STATE_FILE
     if not path.exists():
-        return RuleEngine(rules, clock, fault_codes=codes)
+        return RuleEngine(rules, clock, fault_codes=codes, gateway_grace=grace)
     try:
         snapshot = json.loads(path.read_text())
-        engine = RuleEngine.restore(rules, clock, snapshot, fault_codes=codes)
+        engine = RuleEngine.restore(rules, clock, snapshot, fault_codes=codes, gateway_grace=grace)
     except (ValueError, KeyError, TypeError) as exc:
         # A damaged state file costs learned baselines, not alarms: those are in the DB.
         log.error("rule state %s unreadable (%s); starting from scratch", path, exc)
-        return RuleEngine(rules, clock, fault_codes=codes)
+        return RuleEngine(rules, clock, fault_codes=codes, gateway_grace=grace)
     log.info("rule state restored from %s", path)
     return engine
 

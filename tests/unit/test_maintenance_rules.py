@@ -294,12 +294,63 @@ def test_a_restart_does_not_declare_every_device_offline(clock: FakeClock) -> No
     assert kinds(restored.tick(at(3600 + 91))) == [("raised", "elevator_offline")]
 
 
-def test_gateway_offline_and_back(engine: RuleEngine) -> None:
+def test_gateway_offline_and_back(engine: RuleEngine, clock: FakeClock) -> None:
     down = GatewayState("site1", "gw-1", online=False, ts=at(0))
-    (raised,) = engine.observe(down)
+    assert engine.observe(down) == []  # within the grace (120 s by default)
+    clock.now = at(119)
+    assert engine.tick() == []
+    clock.now = at(120)
+    (raised,) = engine.tick()
     assert (raised.device, raised.priority) == (DeviceRef("site1", "gateway", "gw-1"), "P2")
+    assert raised.at == at(0)  # offline since its status arrived
     assert engine.observe(down) == []
+    assert engine.tick(at(600)) == []
+    clock.now = at(660)
     assert kinds(engine.observe(GatewayState("site1", "gw-1", True, at(60)))) == [
+        ("cleared", "gateway_offline")
+    ]
+
+
+def test_a_gateway_back_within_the_grace_raises_nothing(clock: FakeClock) -> None:
+    """A broker restart hands the workers every gateway's last will; the gateways are back
+    seconds later."""
+    engine = RuleEngine(RULES, clock, gateway_grace=30)
+    # A last will carries the time its connection began, hours ago: not the outage's start.
+    will = GatewayState("site1", "gw-1", online=False, ts=at(-7200))
+    assert engine.observe(will) == []
+    clock.now = at(10)
+    assert engine.tick() == []
+    assert engine.observe(GatewayState("site1", "gw-1", True, at(10))) == []
+    clock.now = at(3600)
+    assert engine.tick() == []
+    # A second outage is timed from its own status, not the first one's.
+    assert engine.observe(will) == []
+    clock.now = at(3629)
+    assert engine.tick() == []
+    clock.now = at(3630)
+    assert kinds(engine.tick()) == [("raised", "gateway_offline")]
+
+
+def test_a_zero_grace_raises_at_once(clock: FakeClock) -> None:
+    engine = RuleEngine(RULES, clock, gateway_grace=0)
+    assert kinds(engine.observe(GatewayState("site1", "gw-1", False, at(0)))) == [
+        ("raised", "gateway_offline")
+    ]
+
+
+def test_a_restart_keeps_a_gateway_s_pending_offline(clock: FakeClock) -> None:
+    engine = RuleEngine(RULES, clock, gateway_grace=60)
+    engine.observe(GatewayState("site1", "gw-1", online=False, ts=at(0)))
+    saved = json.loads(json.dumps(engine.snapshot()))
+    clock.now = at(30)
+    restored = RuleEngine.restore(RULES, clock, saved, gateway_grace=60)
+    assert restored.tick() == []
+    assert kinds(restored.tick(at(60))) == [("raised", "gateway_offline")]
+    # A snapshot from before the grace kept only the raised gateways, as a list.
+    saved["detectors"]["gateway_offline"] = ["site1/gateway/gw-1"]
+    older = RuleEngine.restore(RULES, clock, saved, gateway_grace=60)
+    assert older.tick(at(600)) == []
+    assert kinds(older.observe(GatewayState("site1", "gw-1", True, at(30)))) == [
         ("cleared", "gateway_offline")
     ]
 

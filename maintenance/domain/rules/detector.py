@@ -29,8 +29,8 @@ class Detector:
     def event(self, dev: DeviceState, ev: DeviceEvent, out: list[Signal]) -> None:
         """An event about a device of this detector's type."""
 
-    def gateway(self, state: GatewayState, out: list[Signal]) -> None:
-        """A gateway's status."""
+    def gateway(self, state: GatewayState, now: float, out: list[Signal]) -> None:
+        """A gateway's status, arriving at the engine's ``now``."""
 
     def tick(self, now: float, devices: Iterable[DeviceState], out: list[Signal]) -> None:
         """Time passed; ``devices`` are those of this detector's type."""

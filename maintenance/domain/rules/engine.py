@@ -32,7 +32,7 @@ from maintenance.domain.observations import (
 )
 from maintenance.domain.rules.condition_rule import CompiledRule, compile_rule
 from maintenance.domain.rules.detector import Detector
-from maintenance.domain.rules.offline import GatewayOffline, Offline
+from maintenance.domain.rules.offline import GATEWAY_GRACE_S, GatewayOffline, Offline
 from maintenance.domain.rules.silence import SilentLift
 from maintenance.domain.rules.spec import (
     ConditionRule,
@@ -52,7 +52,7 @@ SNAPSHOT_VERSION = 1
 NO_BUILDING = ""
 
 
-def _detector(rule: RuleSpec) -> Detector:
+def _detector(rule: RuleSpec, gateway_grace: float) -> Detector:
     if isinstance(rule, DoorZScoreRule):
         return DoorZScore(rule)
     if isinstance(rule, SilentLiftRule):
@@ -60,7 +60,7 @@ def _detector(rule: RuleSpec) -> Detector:
     if isinstance(rule, OfflineRule):
         return Offline(rule)
     assert isinstance(rule, GatewayOfflineRule)
-    return GatewayOffline(rule)
+    return GatewayOffline(rule, gateway_grace)
 
 
 class RuleEngine:
@@ -70,10 +70,12 @@ class RuleEngine:
         clock: Clock,
         *,
         fault_codes: Mapping[str, Mapping[int, str]] | None = None,
+        gateway_grace: float = GATEWAY_GRACE_S,
     ) -> None:
         """``fault_codes``: device type -> controller fault code -> GB/T 24476 code
         (:func:`estatewatch.gbt24476.controller_codes`), for rules that take their code
-        from a fault-code field."""
+        from a fault-code field. ``gateway_grace``: seconds a gateway's "offline" waits
+        for its "online" before it raises (:class:`~.offline.GatewayOffline`)."""
         self._clock = clock
         self._fault_codes = dict(fault_codes or {})
         self.rules = list(rules)
@@ -85,7 +87,7 @@ class RuleEngine:
                 codes = self._fault_codes.get(rule.device_type)
                 compiled[rule.device_type].extend(compile_rule(rule, codes))
             else:
-                detector = _detector(rule)
+                detector = _detector(rule, gateway_grace)
                 self._detectors.append(detector)
                 detectors[rule.device_type].append(detector)
         self._rules = {t: tuple(rs) for t, rs in compiled.items()}
@@ -107,8 +109,9 @@ class RuleEngine:
             for detector in self._watchers.get(obs.device.device_type, ()):
                 detector.event(dev, obs, out)
         elif isinstance(obs, GatewayState):
+            now = self._clock().timestamp()
             for detector in self._watchers.get("gateway", ()):
-                detector.gateway(obs, out)
+                detector.gateway(obs, now, out)
         if out:
             self._count(out)
         return out
@@ -198,13 +201,14 @@ class RuleEngine:
         snapshot: dict[str, Any],
         *,
         fault_codes: Mapping[str, Mapping[int, str]] | None = None,
+        gateway_grace: float = GATEWAY_GRACE_S,
     ) -> RuleEngine:
         """An engine carrying on from ``snapshot``: raised alarms stay raised, silently.
 
         State of rules no longer in ``rules`` is dropped; a rule new in ``rules`` starts
         from nothing.
         """
-        engine = cls(rules, clock, fault_codes=fault_codes)
+        engine = cls(rules, clock, fault_codes=fault_codes, gateway_grace=gateway_grace)
         if snapshot.get("version") != SNAPSHOT_VERSION:
             return engine  # an unknown layout: start afresh rather than misread it
         for key, raw in snapshot["devices"].items():

@@ -8,8 +8,12 @@ between its readings (gaps already past the limit are outages, not intervals, an
 not learned). A restored engine counts silence from the restart, not from the last
 reading before it, so a restart does not declare every device offline.
 
-A gateway is offline when its status (or its MQTT last will) says so, online again when
-its status says so.
+A gateway is offline when its status (or its MQTT last will) says so and it has not said
+"online" again within ``grace`` seconds of that status arriving; online again when its
+status says so. The grace absorbs what is not an outage: a broker restart hands every
+connected worker each gateway's last will, and a gateway restarting (a clean stop, an
+upgrade) says "offline" and "online" seconds apart. Time is the engine's clock at
+arrival, not the status's ``ts``: a last will carries the time its connection began.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from estatewatch.wire import FieldValue
 from maintenance.domain.observations import DeviceEvent, GatewayState
 from maintenance.domain.rules.detector import Detector
 from maintenance.domain.rules.spec import GatewayOfflineRule, OfflineRule
-from maintenance.domain.rules.state import DeviceState, device_key
+from maintenance.domain.rules.state import DeviceState, device_key, parse_device_key
 from maintenance.domain.signals import DeviceRef, Signal
 
-__all__ = ["GatewayOffline", "Offline"]
+__all__ = ["GATEWAY_GRACE_S", "GatewayOffline", "Offline"]
 
 LEARN_RATE = 0.1
+GATEWAY_GRACE_S = 120.0
+"""Default grace: a broker restart and the gateways' reconnect backoff fit well within it."""
 
 
 @dataclass(slots=True)
@@ -114,24 +120,42 @@ class Offline(Detector):
 
 
 class GatewayOffline(Detector):
-    def __init__(self, rule: GatewayOfflineRule) -> None:
+    def __init__(self, rule: GatewayOfflineRule, grace: float = GATEWAY_GRACE_S) -> None:
         super().__init__(rule)
+        self.grace = grace
         self._offline: set[str] = set()
+        # Gateways that said "offline" and not yet "online": key -> arrival time.
+        self._pending: dict[str, float] = {}
 
-    def gateway(self, state: GatewayState, out: list[Signal]) -> None:
+    def gateway(self, state: GatewayState, now: float, out: list[Signal]) -> None:
         ref = DeviceRef(state.site, "gateway", state.gateway_id)
         key = device_key(ref)
-        if state.online == (key not in self._offline):
-            return  # no change
         if state.online:
-            self._offline.discard(key)
-            out.append(self.announce.signal("cleared", self.name, ref, None, state.ts, {}))
-        else:
+            self._pending.pop(key, None)
+            if key in self._offline:
+                self._offline.discard(key)
+                out.append(self.announce.signal("cleared", self.name, ref, None, now, {}))
+        elif key not in self._offline:
+            self._pending.setdefault(key, now)
+            self._due(now, out)
+
+    def tick(self, now: float, devices: Iterable[DeviceState], out: list[Signal]) -> None:
+        self._due(now, out)
+
+    def _due(self, now: float, out: list[Signal]) -> None:
+        for key, since in list(self._pending.items()):
+            if now - since < self.grace:
+                continue
+            del self._pending[key]
             self._offline.add(key)
-            out.append(self.announce.signal("raised", self.name, ref, None, state.ts, {}))
+            ref = parse_device_key(key)
+            out.append(self.announce.signal("raised", self.name, ref, None, since, {}))
 
     def dump(self) -> Any:
-        return sorted(self._offline)
+        return {"offline": sorted(self._offline), "pending": self._pending}
 
     def load(self, raw: Any) -> None:
-        self._offline = set(raw)
+        if isinstance(raw, list):  # a snapshot from before the grace: raised ones only
+            raw = {"offline": raw, "pending": {}}
+        self._offline = set(raw["offline"])
+        self._pending = {k: float(v) for k, v in raw["pending"].items()}
