@@ -32,6 +32,16 @@ the audit trail (:mod:`maintenance.db.audit`) in the same transaction, once, so 
 and its audit row commit together. The service layer must therefore not audit the events
 it pulls after the commit again (pass ``audit=False`` to leave auditing to the caller).
 
+Concurrent writers: every alarm and work order a unit loads is locked until the unit ends
+(``SELECT ... FOR UPDATE`` on PostgreSQL), so two processes changing one order take turns
+and the second decides on what the first committed: the same action twice is then
+refused by the state machine (the API's 409) instead of both "winning" and auditing it
+twice. Under READ COMMITTED a locking read that waited returns the row as committed, and
+the order's items are read after it, so the object is whole. SQLite needs no row locks:
+each transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``,
+:mod:`maintenance.db.engine`). Reading without locks is the read models' job
+(:mod:`maintenance.db.read`).
+
 Work-order numbers come from ``work_order_counter`` (one row per year), incremented with
 an ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the unit's transaction: the row
 stays locked until the unit ends, so concurrent units get distinct numbers; a rolled-back
@@ -226,16 +236,17 @@ class SqlUnitOfWork:
 
     async def load_alarms(self, query: Select[Any]) -> list[Alarm]:
         await self.flush()
-        rows = (await self.session.execute(query)).mappings()
+        rows = (await self.session.execute(query.with_for_update())).mappings()
         return [
             self.tracked_alarm(row["id"]) or self.track_alarm(alarm_from_row(row), stored=True)
             for row in rows
         ]
 
     async def load_orders(self, query: Select[Any]) -> list[WorkOrder]:
-        """The orders ``query`` selects (whole ``work_order`` rows), in its order."""
+        """The orders ``query`` selects (whole ``work_order`` rows), in its order, locked
+        until the unit ends."""
         await self.flush()
-        rows = list((await self.session.execute(query)).mappings())
+        rows = list((await self.session.execute(query.with_for_update())).mappings())
         missing = [row["id"] for row in rows if row["id"] not in self._orders]
         items = await load_order_items(self.session, missing)
         return [self.tracked_order(row["id"]) or self._track_loaded(row, items) for row in rows]

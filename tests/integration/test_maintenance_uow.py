@@ -31,6 +31,7 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
 from maintenance.domain.alarms import Alarm
+from maintenance.domain.errors import IllegalTransition
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
@@ -354,6 +355,47 @@ async def test_concurrent_units_never_share_a_number(db_url: str, engine: AsyncE
         await second.dispose()
     numbers = sorted(n for taken in results for n in taken)
     assert numbers == list(range(1, 31))
+
+
+async def test_the_same_action_from_two_processes_at_once_is_done_once(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    """Two API processes (two engines, two pools) acknowledge the same order at the same
+    moment, round after round: one wins, the other is refused as the state machine refuses
+    a second acknowledgement (IllegalTransition: the API's 409), and the trail records one
+    acknowledgement per order in an intact chain."""
+    second = make_engine(db_url)
+    clock, policy = FakeClock(T0), SlaPolicy()
+    rounds = 20
+    try:
+        for number in range(1, rounds + 1):
+            async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
+                order = open_order(number, asset=f"demo/elevator/e{number}")
+                order.assign(MANAGER, T0, assignee=TECH.user_id)
+                await uow.work_orders.add(order)
+                await uow.commit()
+            ack = cmd.Acknowledge(f"WO-2026-{number:06d}")
+            results = await asyncio.gather(
+                *(
+                    services.perform(SqlUnitOfWork(make_sessionmaker(e)), ack, TECH, clock, policy)
+                    for e in (engine, second)
+                ),
+                return_exceptions=True,
+            )
+            won = [r for r in results if isinstance(r, services.OrderResult)]
+            refused = [r for r in results if isinstance(r, IllegalTransition)]
+            assert (len(won), len(refused)) == (1, 1), f"round {number}: {results}"
+    finally:
+        await second.dispose()
+    async with make_sessionmaker(engine)() as session:
+        acks = (
+            await session.scalars(
+                select(AuditRow.entity_id).where(AuditRow.action == "work_order.acknowledge")
+            )
+        ).all()
+        report = await verify(session)
+    assert sorted(acks) == [f"WO-2026-{n:06d}" for n in range(1, rounds + 1)]
+    assert report.intact, str(report)
 
 
 async def test_the_database_keeps_one_active_alarm_per_device_and_rule(
