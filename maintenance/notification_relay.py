@@ -13,11 +13,16 @@ Plan
     and writes one ``notification`` row per recipient and channel, with a stable id
     (``{audit id}:{site}/{channel}:{recipient}``), in the same transaction as the
     cursor's move: an entry is planned exactly once, and a crash
-    before the commit plans it again from scratch. A person is mailed when the site has
-    a mail server and the settings file gives the person's address; robot groups get
-    the site-wide notices in their own language; people in theirs (``api_user.locale``).
-    Folding: a notice whose recipient already got the same fold key within the window
-    waits for the window's end, and further repeats only raise its ``count``.
+    before the commit plans it again from scratch. A person is reached by the channels
+    they chose (:mod:`maintenance.domain.preferences`): mail when the site has a mail
+    server, to their own address (``api_user.email``) or else the one the settings file
+    gives them (``people:``); an @mention by the site's first chat robot when they gave
+    a chat handle. Robot groups get the site-wide notices in their own language; people
+    in theirs (``api_user.locale``). Folding: a notice whose recipient already got the
+    same fold key within the window waits for the window's end, and further repeats
+    only raise its ``count``. Quiet hours: a notice that can wait (not about a P1 or
+    rescue order) planned in the recipient's quiet hours waits until they end, and
+    repeats fold into it meanwhile.
 Send
     Every notification due (``pending``, ``next_attempt_at`` passed) is rendered as of
     now (so the time left is current) and sent on its channel; channels are sent to
@@ -70,6 +75,7 @@ from maintenance.domain.notices import (
     warned,
     warning_due,
 )
+from maintenance.domain.preferences import Preferences, QuietHours, released_at, urgent
 from maintenance.domain.site_time import to_site_time
 from maintenance.periodic import Periodic
 
@@ -95,7 +101,24 @@ class _Recipient:
     channel: Channel
     recipient: str
     address: str | None
+    """An email address, a chat handle to @mention, or None for a robot group."""
     language: Language
+    quiet: QuietHours | None = None
+
+
+def _reaching(user: str, mine: Preferences, site: SiteChannels) -> list[_Recipient]:
+    """A person's recipients by the channels they chose: mail to their own address (else
+    the site file's), and an @mention by the site's chat robot."""
+    language = language_of(mine.locale)
+    targets: list[_Recipient] = []
+    address = mine.email or site.people.get(user)
+    if "email" in mine.channels and site.email is not None and address is not None:
+        targets.append(_Recipient(site.email, user, address, language, mine.quiet))
+    if "chat" in mine.channels and site.mentions is not None and mine.chat_handle:
+        targets.append(_Recipient(site.mentions, user, mine.chat_handle, language, mine.quiet))
+    if not targets:
+        log.warning("notifications: %s has no address or chat handle to reach them", user)
+    return targets
 
 
 class NotificationRelay(Periodic):
@@ -196,16 +219,10 @@ class NotificationRelay(Periodic):
         self, uow: SqlUnitOfWork, routed: Routed, site: SiteChannels
     ) -> list[_Recipient]:
         targets: list[_Recipient] = []
-        if site.email is not None:
-            locales = await uow.notifications.locales(routed.users)
+        if site.email is not None or site.mentions is not None:
+            known = await uow.notifications.preferences(routed.users)
             for user in routed.users:
-                address = site.people.get(user)
-                if address is None:
-                    log.warning("notifications: %s has no address in the settings file", user)
-                    continue
-                targets.append(
-                    _Recipient(site.email, user, address, language_of(locales.get(user)))
-                )
+                targets += _reaching(user, known.get(user, Preferences()), site)
         if routed.groups:
             for robot, language in site.robots:
                 targets.append(_Recipient(robot, robot.name, None, cast(Language, language)))
@@ -227,11 +244,21 @@ class NotificationRelay(Periodic):
             return
         key = routed.fold_key(facts)
         latest = await repo.latest(facts.site, target.channel.name, target.recipient, key)
-        if latest is not None and latest.status == "pending":
+        at_once = urgent(routed.kind, facts.priority, facts.category)
+        if (
+            latest is not None
+            and latest.status == "pending"
+            # An urgent notice waits for a fold window at most, never for quiet hours.
+            and (not at_once or latest.next_attempt_at <= now + self._window)
+        ):
             latest.count += 1  # folded into the one waiting to go (or being retried)
             self.counters.folded += 1
             return
         last_sent = latest.settled_at if latest is not None and latest.status == "sent" else None
+        ready = held_until(last_sent, now, self._window)
+        if not at_once:
+            # The recipient's quiet hours hold what can wait; repeats fold into it meanwhile.
+            ready = max(ready, released_at(target.quiet, now, facts.timezone))
         await repo.add(
             NotificationRow(
                 id=notification_id,
@@ -250,7 +277,7 @@ class NotificationRelay(Periodic):
                 status="pending",
                 attempts=0,
                 created_at=now,
-                next_attempt_at=held_until(last_sent, now, self._window),
+                next_attempt_at=ready,
                 settled_at=None,
             )
         )
@@ -303,9 +330,14 @@ class NotificationRelay(Periodic):
                 now=now,
                 link=row.link,
                 count=row.count,
-                window=self._window,
+                # Repeats held by quiet hours came over more than one fold window.
+                window=max(self._window, now - row.created_at),
             )
-            message = Outgoing(row.id, row.address or "", subject, text, row.language)
+            # A person's row on a robot holds the chat handle it @mentions.
+            to, mention = (row.address or "", None)
+            if not channel.needs_address and row.address is not None:
+                to, mention = "", row.address
+            message = Outgoing(row.id, to, subject, text, row.language, mention)
             result, reason, healthy = await self._deliver(channel, message)
             row.attempts += 1
             if result == "retrying" and row.attempts >= self._settings.max_attempts:

@@ -25,6 +25,8 @@ class Outgoing:
     subject: str
     text: str
     language: str
+    mention: str | None = None
+    """A person's chat handle a group robot @mentions (None: for the whole group)."""
 
 
 class ChannelError(ServiceError):

@@ -22,16 +22,21 @@ _ROBOTS = {
     "feishu": FeishuRobot,
     "webhook": SignedWebhook,
 }
+_CHAT = frozenset({"wecom", "dingtalk", "feishu"})
+"""The robots that post in a group people read, so can @mention one of them."""
 
 
 @dataclass(frozen=True, slots=True)
 class SiteChannels:
-    """A site's channels: ``email`` for people with an address in ``people``; ``robots``
-    with the language each group reads."""
+    """A site's channels: ``email`` for people (to their own address, else the one in
+    ``people``); ``robots`` with the language each group reads; ``mentions``: the robot
+    that @mentions a person who asked for chat (the site's first chat robot, not a
+    webhook)."""
 
     email: Channel | None
     robots: tuple[tuple[Channel, str], ...]
     people: Mapping[str, str]
+    mentions: Channel | None = None
 
 
 @asynccontextmanager
@@ -47,11 +52,18 @@ async def open_channels(
             adapter = _ROBOTS[robot.kind](robot.name, robot.url, robot.secret, client, clock)
             return adapter, robot.language
 
-        yield {
-            code: SiteChannels(
+        sites: dict[str, SiteChannels] = {}
+        for code, site in settings.sites.items():
+            robots = tuple(robot(each) for each in site.robots)
+            chat = [
+                adapter
+                for (adapter, _), each in zip(robots, site.robots, strict=True)
+                if each.kind in _CHAT
+            ]
+            sites[code] = SiteChannels(
                 email=SmtpChannel(code, site.email, clock) if site.email else None,
-                robots=tuple(robot(each) for each in site.robots),
+                robots=robots,
                 people=site.people,
+                mentions=chat[0] if chat else None,
             )
-            for code, site in settings.sites.items()
-        }
+        yield sites

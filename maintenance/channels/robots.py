@@ -25,6 +25,12 @@ estatewatch webhook
     over ``f"{timestamp}.{body}"``), type ``notification``, ``data`` holding the
     ``subject``, ``text`` and ``language``; ``id`` is the notification's id.
 
+A message with a ``mention`` is for one person in the group: the robot @mentions that chat
+handle the vendor's way (WeCom ``text.mentioned_list``, the member's userid; DingTalk
+``at.atUserIds``, or ``at.atMobiles`` for a phone number, with ``@handle`` in the text
+as DingTalk requires; Feishu ``<at user_id="handle"></at>`` in the text; the webhook
+``data.mention``).
+
 Errors: a network failure, a timeout, HTTP 429 or 5xx, or a robot's rate-limit code is
 a retryable :class:`~maintenance.channels.base.ChannelError`; any other refusal (4xx, a
 non-zero code such as a bad signature or key) is not, since the same post would be
@@ -75,6 +81,25 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
 
 def _text(message: Outgoing) -> str:
     return f"{message.subject}\n{message.text}"
+
+
+def _wecom_text(message: Outgoing) -> dict[str, Any]:
+    text: dict[str, Any] = {"content": _text(message)}
+    if message.mention:
+        text["mentioned_list"] = [message.mention]
+    return {"msgtype": "text", "text": text}
+
+
+def _dingtalk_text(message: Outgoing) -> dict[str, Any]:
+    if not message.mention:
+        return {"msgtype": "text", "text": {"content": _text(message)}}
+    # DingTalk shows the mention only when the text names it too.
+    who = "atMobiles" if message.mention.lstrip("+").isdigit() else "atUserIds"
+    return {
+        "msgtype": "text",
+        "text": {"content": f"{_text(message)}\n@{message.mention}"},
+        "at": {who: [message.mention]},
+    }
 
 
 def _loggable(url: str) -> str:
@@ -145,7 +170,7 @@ class WeComRobot(_Robot):
     kind = "wecom"
 
     def _request(self, message: Outgoing) -> tuple[str, bytes, dict[str, str]]:
-        return self._url, _json({"msgtype": "text", "text": {"content": _text(message)}}), _JSON
+        return self._url, _json(_wecom_text(message)), _JSON
 
 
 class DingTalkRobot(_Robot):
@@ -157,14 +182,17 @@ class DingTalkRobot(_Robot):
             timestamp = int(self._clock().timestamp() * 1000)
             signature = quote_plus(dingtalk_sign(self._secret, timestamp))
             url += f"{'&' if '?' in url else '?'}timestamp={timestamp}&sign={signature}"
-        return url, _json({"msgtype": "text", "text": {"content": _text(message)}}), _JSON
+        return url, _json(_dingtalk_text(message)), _JSON
 
 
 class FeishuRobot(_Robot):
     kind = "feishu"
 
     def _request(self, message: Outgoing) -> tuple[str, bytes, dict[str, str]]:
-        document: dict[str, Any] = {"msg_type": "text", "content": {"text": _text(message)}}
+        text = _text(message)
+        if message.mention:  # the handle is checked on the way in: no quote can break the tag
+            text = f'<at user_id="{message.mention}"></at> {text}'
+        document: dict[str, Any] = {"msg_type": "text", "content": {"text": text}}
         if self._secret is not None:
             timestamp = int(self._clock().timestamp())
             document |= {"timestamp": str(timestamp), "sign": feishu_sign(self._secret, timestamp)}
@@ -186,6 +214,7 @@ class SignedWebhook(_Robot):
                     "subject": message.subject,
                     "text": message.text,
                     "language": message.language,
+                    **({"mention": message.mention} if message.mention else {}),
                 },
             }
         )

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from maintenance.db.tables import OPEN_ORDER, AuditRow, Base, Site, UtcDateTime, WorkOrderRow
 from maintenance.db.user_tables import UserRow
 from maintenance.db.webhook_cursor import store
+from maintenance.domain.preferences import Preferences
 
 __all__ = [
     "NotificationAttemptRow",
@@ -164,11 +165,11 @@ class SqlNotifications:
         )
         return [row.username for row in rows if not row.sites or site in row.sites]
 
-    async def locales(self, users: Sequence[str]) -> dict[str, str | None]:
-        rows = await self._session().execute(
-            select(UserRow.username, UserRow.locale).where(UserRow.username.in_(users))
-        )
-        return {username: locale for username, locale in rows}
+    async def preferences(self, users: Sequence[str]) -> dict[str, Preferences]:
+        """Each known user's own notification settings (address, channels, quiet hours,
+        language)."""
+        rows = await self._session().scalars(select(UserRow).where(UserRow.username.in_(users)))
+        return {row.username: row.preferences for row in rows}
 
     async def latest(
         self, site: str, channel: str, recipient: str, fold_key: str

@@ -6,17 +6,30 @@ registry (:mod:`maintenance.db.models`) puts them on the metadata Alembic compar
 A token row keeps only the SHA-256 of the secret: the secret itself is shown once.
 Migration ``0010`` adds what the web app needs: a user's argon2 ``password_hash`` (NULL:
 cannot log in with a password) and ``locale`` (NULL: the browser's language), and the
-tables of :mod:`maintenance.db.web_tables`.
+tables of :mod:`maintenance.db.web_tables`. Migration ``0018`` adds the person's own
+notification settings (:class:`maintenance.domain.preferences.Preferences`): ``email``,
+``chat_handle``, the channels (``notify_email``, ``notify_chat``) and quiet hours.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Time,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from maintenance.db.tables import Base, UtcDateTime
+from maintenance.domain.preferences import NotifyChannel, Preferences, QuietHours
 
 __all__ = ["ROLE_CHECK", "TokenRow", "UserRow"]
 
@@ -42,6 +55,22 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     locale: Mapped[str | None] = mapped_column(String(16))
+    email: Mapped[str | None] = mapped_column(String(254))
+    chat_handle: Mapped[str | None] = mapped_column(String(64))
+    notify_email: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)
+    notify_chat: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+
+    @property
+    def preferences(self) -> Preferences:
+        channels: list[NotifyChannel] = ["email"] if self.notify_email else []
+        if self.notify_chat:
+            channels.append("chat")
+        quiet = None
+        if self.quiet_start is not None and self.quiet_end is not None:
+            quiet = QuietHours(self.quiet_start, self.quiet_end)
+        return Preferences(self.email, frozenset(channels), self.chat_handle, quiet, self.locale)
 
 
 class TokenRow(Base):

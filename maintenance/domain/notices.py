@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Final, Literal
 
-from maintenance.domain.site_time import to_site_time
+from maintenance.domain.site_time import covers_daily, to_site_time
 
 __all__ = [
     "LANGUAGES",
@@ -163,9 +163,7 @@ class Shift:
     def covers(self, at: time) -> bool:
         if self.start is None or self.end is None:
             return True
-        if self.start <= self.end:
-            return self.start <= at < self.end
-        return at >= self.start or at < self.end
+        return covers_daily(self.start, self.end, at)
 
 
 def on_duty(rota: Iterable[Shift], at: time) -> list[str]:

@@ -12,7 +12,7 @@ not exist.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from functools import cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +21,7 @@ from maintenance.domain.errors import InvalidRequest
 
 __all__ = [
     "DEFAULT_TIMEZONE",
+    "covers_daily",
     "month_of",
     "months_back",
     "site_month_period",
@@ -48,6 +49,14 @@ def to_site_time(at: datetime, zone: str) -> datetime:
     if at.tzinfo is None:
         raise InvalidRequest(f"datetime {at.isoformat()} has no timezone: give it in UTC")
     return at.astimezone(site_zone(zone))
+
+
+def covers_daily(start: time, end: time, at: time) -> bool:
+    """Whether the daily span from ``start`` to ``end`` (past midnight when ``end`` is
+    earlier) holds the time of day ``at``: ``start`` in, ``end`` out."""
+    if start <= end:
+        return start <= at < end
+    return at >= start or at < end
 
 
 def month_of(at: datetime, zone: str) -> str:

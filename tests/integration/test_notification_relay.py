@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -65,7 +65,11 @@ class World:
     settings_path: Path
 
     async def order(
-        self, title: str = "Lift stuck between floors", *, asset: str = "elev-01"
+        self,
+        title: str = "Lift stuck between floors",
+        *,
+        asset: str = "elev-01",
+        priority: str = "P1",
     ) -> str:
         result = await services.create_order(
             SqlUnitOfWork(self.sessions),
@@ -76,7 +80,7 @@ class World:
             site="demo",
             category="elevator",
             fault_kind="stuck",
-            priority="P1",
+            priority=priority,
             location="3号楼1单元",
         )
         return result.order.id
@@ -85,6 +89,15 @@ class World:
         await services.perform(
             SqlUnitOfWork(self.sessions), command, MANAGER, self.clock, SlaPolicy()
         )
+
+    async def settle(self, username: str, **columns: object) -> None:
+        """Change a user's own settings as stored (``email``, ``quiet_start``...)."""
+        async with SqlUnitOfWork(self.sessions) as uow:
+            row = await uow.accounts.user(username)
+            assert row is not None
+            for name, value in columns.items():
+                setattr(row, name, value)
+            await uow.commit()
 
     async def notifications(self, order_id: str) -> list[NotificationView]:
         async with self.sessions() as session:
@@ -351,3 +364,86 @@ async def test_a_breach_tells_the_role_of_its_escalation_level(world: World) -> 
     body = overdue[0].get_body()
     assert body is not None
     assert "Overdue by 1 min (was due 10:10)" in body.get_content()
+
+
+def subjects(mail: MailServer, address: str, word: str) -> list[str]:
+    return [subject for subject in mail_to(mail, address) if word in subject]
+
+
+async def test_a_users_own_address_gets_their_assigned_mail_in_their_language(
+    world: World,
+) -> None:
+    settings = world.write_settings()
+    await world.settle("tech-night", email="li.own@estate.test", locale="en")
+    await run(world, settings)
+    order = await world.order("Door slow to close", priority="P3")
+    await world.act(cmd.Assign(order, assignee="tech-night"))
+    await run(world, settings)
+
+    [mail] = [m for m in world.mail.messages if m["To"] == "li.own@estate.test"]
+    assert str(mail["Subject"]) == "[Assigned] To you: Door slow to close"
+    assert mail["Content-Language"] == "en"
+    body = mail.get_body()
+    assert body is not None
+    assert f"Open: {BASE}/orders/{order}" in body.get_content()
+    assert world.mail.recipients[-1] == ["li.own@estate.test"]
+    assert mail_to(world.mail, "night@estate.test") == []  # the file's address: a fallback only
+
+
+async def test_quiet_hours_hold_what_can_wait_until_they_end_and_never_a_p1(
+    world: World,
+) -> None:
+    settings = world.write_settings()
+    await world.settle("tech-night", quiet_start=time(22, 0), quiet_end=time(7, 0))
+    world.clock.now = T0 + timedelta(hours=13)  # 23:00 in Shanghai
+    await run(world, settings)
+    for title in ("Door slow to close", "Door slow to close again"):
+        order = await world.order(title, priority="P3")
+        await world.act(cmd.Assign(order, assignee="tech-night"))
+        await run(world, settings)
+        await world.act(cmd.Cancel(order, reason="a duplicate"))  # one open order per fault
+        world.clock.now += timedelta(minutes=30)
+    assert mail_to(world.mail, "night@estate.test") == []  # held, the second folded in
+
+    # 00:00: a P1 on the same lift goes at once (tech-night is on call at night), and so
+    # does its assignment, which is not folded into the one held for the morning.
+    stuck = await world.order()
+    await run(world, settings)
+    assert mail_to(world.mail, "night@estate.test") == ["【P1】新工单：Lift stuck between floors"]  # noqa: RUF001
+    await world.act(cmd.Assign(stuck, assignee="tech-night"))
+    await run(world, settings)
+    assert subjects(world.mail, "night@estate.test", "派单") == [
+        "【派单】指派给您：Lift stuck between floors"  # noqa: RUF001
+    ]
+
+    world.clock.now = T0 + timedelta(hours=20, minutes=59)  # 06:59
+    await run(world, settings)
+    assert len(subjects(world.mail, "night@estate.test", "派单")) == 1
+    world.clock.now = T0 + timedelta(hours=21)  # 07:00: the quiet hours end
+    await run(world, settings)
+    assert subjects(world.mail, "night@estate.test", "派单")[1:] == [
+        "【派单】指派给您：Door slow to close"  # noqa: RUF001
+    ]
+    morning = [m for m in world.mail.messages if "Door slow" in str(m["Subject"])]
+    body = morning[0].get_body()
+    assert body is not None
+    assert "（480 分钟内共 2 次）" in body.get_content()  # noqa: RUF001
+    # Quiet hours are the recipient's own: the manager had the P1's mail at once too.
+    assert mail_to(world.mail, "mgr@estate.test") == ["[P1] New order: Lift stuck between floors"]
+
+
+async def test_a_person_who_chose_chat_is_mentioned_by_the_sites_robot(world: World) -> None:
+    settings = world.write_settings()
+    await world.settle("tech-day", notify_email=False, notify_chat=True, chat_handle="13800000001")
+    await run(world, settings)
+    order = await world.order()
+    await run(world, settings)
+
+    assert mail_to(world.mail, "day@estate.test") == []  # not by mail: they chose chat
+    group, mention = world.robots.posts
+    assert all(post.accepted for post in world.robots.posts)  # signed as DingTalk checks
+    assert "at" not in group.document
+    assert mention.document["at"] == {"atMobiles": ["13800000001"]}
+    assert mention.document["text"]["content"].endswith("\n@13800000001")
+    notes = {(n.channel, n.recipient) for n in await world.notifications(order)}
+    assert ("dingtalk:duty", "tech-day") in notes

@@ -3,6 +3,7 @@ server checking each robot's signature as its vendor documents it); the settings
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +169,23 @@ async def test_a_mail_server_that_is_down_is_retryable(
         with pytest.raises(ChannelError) as caught:
             await email.send(MESSAGE)
     assert caught.value.retryable
+
+
+async def test_every_robot_mentions_a_person_the_way_its_vendor_reads_it(
+    demo: SiteChannels, robots: RobotServer
+) -> None:
+    for robot, _ in demo.robots:
+        await robot.send(dataclasses.replace(MESSAGE, mention="wang.tech"))
+
+    assert all(post.accepted for post in robots.posts)  # still signed as the vendor checks
+    wecom, dingtalk, feishu, webhook = (post.document for post in robots.posts)
+    text = f"{MESSAGE.subject}\n{MESSAGE.text}"
+    assert wecom["text"] == {"content": text, "mentioned_list": ["wang.tech"]}
+    assert dingtalk["text"] == {"content": f"{text}\n@wang.tech"}
+    assert dingtalk["at"] == {"atUserIds": ["wang.tech"]}
+    assert feishu["content"] == {"text": f'<at user_id="wang.tech"></at> {text}'}
+    assert webhook["data"]["mention"] == "wang.tech"
+    assert demo.mentions is demo.robots[0][0]  # the site's first chat robot, never a webhook
 
 
 async def test_every_robot_posts_signed_as_its_vendor_checks(
