@@ -4,7 +4,9 @@ log line (ingest and the maintenance worker each keep their own file).
 A message the wire schema rejects, or points InfluxDB refuses, are kept with the reason
 and the time, so an operator can see what a gateway sent and why it was refused. Logging,
 under the caller's logger, is rate-limited (a burst of garbage is one line and a count,
-not thousands).
+not thousands). Each is counted by its reason code (``by_reason``: the
+:attr:`~estatewatch.inbound.Rejected.code` of a message, ``influx_refused`` for points),
+which Prometheus shows as ``..._dead_letters_total{reason}``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,17 +27,21 @@ _TEXT_LIMIT = 8192
 
 
 class DeadLetters:
-    """Appends each refused message to ``path``; ``count`` is how many so far."""
+    """Appends each refused message to ``path``; ``count`` is how many so far, ``by_reason``
+    how many per reason code."""
 
     def __init__(self, path: Path, log: logging.Logger) -> None:
         self.path, self._log = path, log
         self.count = 0
+        self.by_reason: Counter[str] = Counter()
         self._suppressed = 0
         self._last_log = -LOG_EVERY_S
 
-    def record(self, topic: str, reason: str, payload: str, *, source: str = "") -> None:
-        """Keep one refused thing; ``source`` names it in the log when there is no topic."""
+    def record(self, topic: str, reason: str, payload: str, *, code: str, source: str = "") -> None:
+        """Keep one refused thing; ``code`` is its reason's short code (a metric label),
+        ``source`` names it in the log when there is no topic."""
         self.count += 1
+        self.by_reason[code] += 1
         entry = {
             "time": datetime.now(UTC).isoformat(),
             "topic": topic,
@@ -56,4 +63,4 @@ class DeadLetters:
             self._suppressed += 1
 
     def rejected_message(self, rejected: Rejected) -> None:
-        self.record(rejected.topic, rejected.reason, rejected.payload_text)
+        self.record(rejected.topic, rejected.reason, rejected.payload_text, code=rejected.code)

@@ -62,18 +62,25 @@ class Parsed:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A message that cannot be used, and why; ``payload_text`` is for the dead letter."""
+    """A message that cannot be used, and why; ``payload_text`` is for the dead letter.
+
+    ``code`` is the reason in a word, from a fixed set (a Prometheus label, so never
+    built from what was received): ``unknown_topic``, ``too_large``, ``schema`` (not
+    JSON or not the wire schema), ``mismatch`` (topic and payload disagree),
+    ``not_writable`` (ingest: nothing line protocol can carry), ``invalid`` otherwise.
+    """
 
     topic: str
     reason: str
     payload_text: str
+    code: str = "invalid"
 
 
 def parse(topic: str, payload: bytes) -> Parsed | Rejected:
     """Validate ``payload`` against the model ``topic`` names."""
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != TOPIC_ROOT:
-        return reject(topic, "unknown topic", payload)
+        return reject(topic, "unknown topic", payload, code="unknown_topic")
     _, site, device_type, device_id, suffix = parts
     model: type[BaseModel]
     if suffix == "telemetry":
@@ -83,20 +90,25 @@ def parse(topic: str, payload: bytes) -> Parsed | Rejected:
     elif suffix == "status" and device_type == "gateway":
         model = GatewayStatus
     else:
-        return reject(topic, "unknown topic", payload)
+        return reject(topic, "unknown topic", payload, code="unknown_topic")
     if len(payload) > MAX_WIRE_PAYLOAD_BYTES:
         limit = MAX_WIRE_PAYLOAD_BYTES // 1024**2
-        return reject(topic, f"payload of {len(payload)} bytes is larger than {limit} MiB", payload)
+        return reject(
+            topic,
+            f"payload of {len(payload)} bytes is larger than {limit} MiB",
+            payload,
+            code="too_large",
+        )
     try:
         message = model.model_validate_json(payload)
     except ValidationError as exc:
-        return reject(topic, _describe(exc), payload)
+        return reject(topic, _describe(exc), payload, code="schema")
     if isinstance(message, GatewayStatus):
         mismatch = _mismatch(
             (("site", site, message.site), ("gateway_id", device_id, message.gateway_id))
         )
         if mismatch:
-            return reject(topic, mismatch, payload)
+            return reject(topic, mismatch, payload, code="mismatch")
         return Parsed(topic, "status", message, message.gateway_id, None)
     assert isinstance(message, TelemetryMessage | EventMessage)
     mismatch = _mismatch(
@@ -107,14 +119,14 @@ def parse(topic: str, payload: bytes) -> Parsed | Rejected:
         )
     )
     if mismatch:
-        return reject(topic, mismatch, payload)
+        return reject(topic, mismatch, payload, code="mismatch")
     kind: Kind = "telemetry" if isinstance(message, TelemetryMessage) else "event"
     return Parsed(topic, kind, message, message.gateway_id, message.seq)
 
 
-def reject(topic: str, reason: str, payload: bytes) -> Rejected:
+def reject(topic: str, reason: str, payload: bytes, *, code: str = "invalid") -> Rejected:
     text = payload[:PAYLOAD_TEXT_LIMIT].decode("utf-8", errors="replace")
-    return Rejected(topic, reason, text)
+    return Rejected(topic, reason, text, code)
 
 
 def _mismatch(checks: tuple[tuple[str, str, str], ...]) -> str:

@@ -5,7 +5,7 @@
 - :mod:`ingest.points`: the InfluxDB schema, wire messages to points (pure);
 - :mod:`ingest.batcher`: batches, retries, 413 splits and the on-disk spill;
 - :mod:`ingest.writers`, :mod:`ingest.influx_v2`: the InfluxDB 1.x and 2.x transports;
-- :mod:`ingest.metrics_http`: what is counted;
+- :mod:`ingest.metrics`: what Prometheus scrapes (through :mod:`estatewatch.metrics`);
 - :mod:`ingest.settings`, :mod:`ingest.service`, :mod:`ingest.cli`: the composition root,
   consuming through the kernel's :class:`estatewatch.mqtt.WireConsumer` and keeping
   refused messages in :class:`estatewatch.dead_letters.DeadLetters`.

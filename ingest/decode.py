@@ -53,5 +53,7 @@ def decode(topic: str, payload: bytes) -> Decoded | Rejected:
     count = lines.count(b"\n")
     if not count:
         left_out = "; ".join(f"{p.measurement} {p.key}: {p.reason}".strip() for p in problems)
-        return reject(topic, f"nothing writable as line protocol ({left_out})", payload)
+        return reject(
+            topic, f"nothing writable as line protocol ({left_out})", payload, code="not_writable"
+        )
     return Decoded(topic, parsed.kind, parsed.gateway_id, parsed.seq, lines, count, tuple(problems))

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from estatewatch.dead_letters import DeadLetters
 from estatewatch.durable_queue import DurableQueue
+from estatewatch.metrics import MetricsEndpoint, process_registry
 from estatewatch.mqtt import Ack, WireConsumer
-from ingest.batcher import Batcher, IngestCounters
+from ingest.batcher import Batcher
 from ingest.decode import Decoded, decode
 from ingest.influx_v2 import Influx2Writer
-from ingest.metrics_http import Sample, serve_metrics
+from ingest.metrics import register
 from ingest.settings import IngestSettings
 from ingest.writers import Influx1Writer, InfluxWriter
 
@@ -46,65 +47,6 @@ def make_writer(settings: IngestSettings) -> InfluxWriter:
     )
 
 
-def samples(
-    counters: IngestCounters, consumer: WireConsumer[Decoded], dead: DeadLetters
-) -> Iterable[Sample]:
-    yield (
-        "estatewatch_ingest_messages_total",
-        "counter",
-        "MQTT messages received",
-        consumer.received,
-    )
-    yield (
-        "estatewatch_ingest_points_written_total",
-        "counter",
-        "points stored in InfluxDB",
-        counters.points_written,
-    )
-    yield (
-        "estatewatch_ingest_batches_written_total",
-        "counter",
-        "batches stored in InfluxDB",
-        counters.batches_written,
-    )
-    yield (
-        "estatewatch_ingest_batch_latency_seconds",
-        "gauge",
-        "mean first-message-to-stored time of recent batches",
-        counters.avg_batch_latency_s,
-    )
-    yield (
-        "estatewatch_ingest_spill_depth",
-        "gauge",
-        "batches waiting on disk for InfluxDB",
-        counters.spill_depth,
-    )
-    yield (
-        "estatewatch_ingest_spilled_batches_total",
-        "counter",
-        "batches put on disk while InfluxDB failed",
-        counters.spilled_batches,
-    )
-    yield (
-        "estatewatch_ingest_dead_letters_total",
-        "counter",
-        "messages or points refused, kept with the reason",
-        dead.count,
-    )
-    yield (
-        "estatewatch_ingest_replayed_total",
-        "counter",
-        "messages with a seq already seen (redeliveries)",
-        consumer.replayed,
-    )
-    yield (
-        "estatewatch_ingest_write_errors_total",
-        "counter",
-        "failed InfluxDB writes",
-        sum(counters.write_errors.values()),
-    )
-
-
 @asynccontextmanager
 async def running_ingest(
     settings: IngestSettings,
@@ -126,6 +68,7 @@ async def running_ingest(
                     "",
                     f"InfluxDB refused points: {reason}",
                     lines.decode("utf-8", "replace"),
+                    code="influx_refused",
                     source="influxdb",
                 ),
             )
@@ -150,17 +93,13 @@ async def running_ingest(
                 password=settings.mqtt_password,
             )
         )
-        if settings.metrics_port:
-            server = await serve_metrics(
-                settings.metrics_host,
-                settings.metrics_port,
-                lambda: samples(batcher.metrics, consumer, dead),
+        registry = process_registry("ingest")
+        register(registry, consumer, batcher, dead)
+        await stack.enter_async_context(
+            MetricsEndpoint(
+                registry, settings.metrics_host, settings.metrics_port, service="ingest", log=log
             )
-            stack.push_async_callback(server.wait_closed)
-            stack.callback(server.close)
-            log.info(
-                "metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port
-            )
+        )
         log.info(
             "ingest %s (sites %s): mqtt://%s:%d -> %s",
             settings.client_id,

@@ -11,7 +11,9 @@ from pathlib import Path
 import aiomqtt
 import httpx
 import pytest
+from metrics_scrape import scrape
 
+from estatewatch.ports import free_ports
 from estatewatch.wire import Reading, TelemetryMessage, telemetry_topic
 from infra.local import InfluxInstance, MosquittoInstance
 from ingest.service import running_ingest
@@ -130,3 +132,41 @@ async def test_ingest_restarted_stores_what_was_published_meanwhile(
             await gw.publish(topic, message(seq, "elev-03", site).model_dump_json(), qos=1)
     async with running_ingest(config):
         await until_stored(influxdb, influx_database, site, 100, 15)
+
+
+async def test_metrics_count_exactly_what_was_received_stored_and_refused(
+    tmp_path: Path, mosquitto: MosquittoInstance, influxdb: InfluxInstance, influx_database: str
+) -> None:
+    site = f"m{tmp_path.name[-6:]}"
+    (port,) = free_ports(1)
+    config = settings(tmp_path, mosquitto, influxdb, influx_database).model_copy(
+        update={"metrics_port": port}
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    topic = telemetry_topic(site, "elevator", "elev-03")
+    good, not_json, mismatched = 137, 11, 5
+    async with running_ingest(config), aiomqtt.Client(mosquitto.host, mosquitto.port) as gw:
+        await asyncio.sleep(0.5)
+        before = await scrape(url)
+        assert before.value("estatewatch_ingest_mqtt_connected") == 1
+        for seq in range(1, good + 1):
+            await gw.publish(topic, message(seq, "elev-03", site).model_dump_json(), qos=1)
+        for _ in range(not_json):
+            await gw.publish(topic, b"{not json", qos=1)
+        for seq in range(mismatched):
+            # Speaks for another car than the topic names.
+            await gw.publish(topic, message(seq, "elev-99", site).model_dump_json(), qos=1)
+        await until_stored(influxdb, influx_database, site, good, 15)
+        await asyncio.sleep(0.5)
+        after = await scrape(url)
+
+    def grew(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert grew("estatewatch_ingest_messages_total") == good + not_json + mismatched
+    assert grew("estatewatch_ingest_points_written_total") == good
+    assert grew("estatewatch_ingest_dead_letters_total", reason="schema") == not_json
+    assert grew("estatewatch_ingest_dead_letters_total", reason="mismatch") == mismatched
+    assert after.total("estatewatch_ingest_write_errors_total") == 0
+    assert after.value("estatewatch_ingest_pending_points") == 0
+    assert after.value("estatewatch_ingest_mqtt_reconnects_total") == 0

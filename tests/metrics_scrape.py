@@ -1,0 +1,34 @@
+"""Reading a process's /metrics as Prometheus does (prometheus_client's own parser)."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+
+class Scrape:
+    """One scrape: every sample by name and labels, and the metric names exposed."""
+
+    def __init__(self, text: str) -> None:
+        self.samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        self.names: set[str] = set()
+        for family in text_string_to_metric_families(text):
+            self.names.add(family.name)
+            for sample in family.samples:
+                self.names.add(sample.name)
+                self.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sample ``name{labels}``; 0 when the process has not counted it yet."""
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def total(self, name: str) -> float:
+        """The sum over every label set of ``name``."""
+        return sum(value for (key, _), value in self.samples.items() if key == name)
+
+
+async def scrape(url: str) -> Scrape:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        reply = await client.get(url)
+    reply.raise_for_status()
+    return Scrape(reply.text)
