@@ -5,9 +5,11 @@ InfluxDB for trips, when a reader is given); :func:`report_csv` flattens it into
 table of ``section, metric, scope, value`` rows, so a spreadsheet reads every section.
 
 Everything is seen as of the month's end, so re-running a past month gives the same
-report: "open" P1/P2 orders are those created before the end and neither closed nor
-cancelled by then (their ``status`` is shown as it is now); approvals are the work-order
-spending decisions made in the month; proposals are those created or decided in it.
+report; in the current month a deadline is judged at the report's clock (``now``), so one
+still ahead is no breach. "Open" P1/P2 orders are those created before the end and neither
+closed nor cancelled by then (their ``status`` is shown as it is now); approvals are the
+work-order spending decisions made in the month; proposals are those created or decided
+in it.
 """
 
 from __future__ import annotations
@@ -147,15 +149,20 @@ def _proposal_line(record: ProposalRecord) -> ProposalLine:
 
 
 async def monthly_report(
-    session: AsyncSession, month: str, *, policy: SlaPolicy, reader: InfluxReader | None = None
+    session: AsyncSession,
+    month: str,
+    *,
+    now: datetime,
+    policy: SlaPolicy,
+    reader: InfluxReader | None = None,
 ) -> MonthlyReport:
-    """The report of ``month`` (``YYYY-MM``), read in ``session``."""
+    """The report of ``month`` (``YYYY-MM``) at ``now`` (the clock), read in ``session``."""
     start, end = month_period(month)
     frames = await kpi_frames(session, start, end, policy=policy, reader=reader)
     approvals = [_approval_line(a) for a in await approvals_between(session, start, end)]
     return MonthlyReport(
         month=month,
-        kpis=compute_kpis(frames, start, end),
+        kpis=compute_kpis(frames, start, end, as_of=now),
         open_priority_orders=tuple(
             _open_order_line(o) for o in await urgent_orders_open_at(session, end)
         ),

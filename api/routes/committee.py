@@ -177,12 +177,16 @@ async def monthly(
     month: Month,
     session: ReadSession,
     services: AppServices,
+    clock: Clock,
     fmt: FormatQuery = None,
 ) -> MonthlyReport | Response:
-    """KPIs, P1/P2 orders open at the month's end, approvals and proposals of the month."""
+    """KPIs, P1/P2 orders open at the month's end (the current month: as of now),
+    approvals and proposals of the month."""
     report, _ = await with_telemetry(
         services.influx,
-        lambda reader: monthly_report(session, month, policy=services.sla_policy, reader=reader),
+        lambda reader: monthly_report(
+            session, month, now=clock(), policy=services.sla_policy, reader=reader
+        ),
     )
     if wants_csv(request, fmt):
         return csv_response(report_csv(report), f"estatewatch-report-{month}.csv")

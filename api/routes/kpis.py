@@ -11,7 +11,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Query
 
-from api.deps import AppServices, ReadSession
+from api.deps import AppServices, Clock, ReadSession
 from api.errors import Problem
 from api.policy import allow
 from api.routes.assets import with_telemetry
@@ -42,6 +42,7 @@ async def kpis(
     end: Annotated[datetime, Query(alias="to", description="ISO 8601 with a zone, exclusive")],
     session: ReadSession,
     services: AppServices,
+    clock: Clock,
 ) -> KpisOut:
     for name, value in (("from", start), ("to", end)):
         if value.tzinfo is None:
@@ -55,4 +56,4 @@ async def kpis(
         return await kpi_frames(session, start, end, policy=services.sla_policy, reader=reader)
 
     inputs, trips = await with_telemetry(services.influx, frames)
-    return KpisOut(kpis=compute_kpis(inputs, start, end), trips=trips)
+    return KpisOut(kpis=compute_kpis(inputs, start, end, as_of=clock()), trips=trips)

@@ -31,7 +31,9 @@ past month's report does not change when it is re-run):
 - SLA compliance, time to acknowledge, repeat faults: orders **created** in the period.
   An order is *met* when acknowledged (for feedback: first feedback given) by its due
   time, *breached* when done late or still not done once the due time has passed by
-  period end, and *pending* (left out of the share) when not done and not yet due.
+  period end (or by ``as_of``, the clock, when earlier: in the current month a deadline
+  still ahead is no breach), and *pending* (left out of the share) when not done and not
+  yet due.
   Orders with no due time are left out. Share = met / (met + breached).
 - Time to resolve: orders **resolved** in the period, minutes from creation to
   resolution less time on hold. MTTR is its mean (overall), and per elevator.
@@ -276,13 +278,16 @@ def _none_if_nan(value: Any) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
-def _sla(orders: pd.DataFrame, done_column: str, due_column: str, end: datetime) -> SlaCompliance:
+def _sla(
+    orders: pd.DataFrame, done_column: str, due_column: str, end: datetime, as_of: datetime
+) -> SlaCompliance:
     due = orders[due_column]
     # As of the period end: an event after it has not happened yet.
     done = orders[done_column].where(orders[done_column] < end)
     with_due = due.notna()
     met = with_due & done.notna() & (done <= due)
-    breached = with_due & ((done.notna() & (done > due)) | (done.isna() & (due < end)))
+    # Not done is a breach only once the deadline has passed by ``as_of``.
+    breached = with_due & ((done.notna() & (done > due)) | (done.isna() & (due < as_of)))
     met_count, breached_count = int(met.sum()), int(breached.sum())
     judged = met_count + breached_count
     return SlaCompliance(
@@ -380,14 +385,23 @@ def _rescues(frame: pd.DataFrame | None, start: datetime, end: datetime) -> Resc
     )
 
 
-def compute_kpis(frames: KpiFrames, period_start: datetime, period_end: datetime) -> Kpis:
-    """The KPIs of ``[period_start, period_end)`` (both timezone-aware)."""
+def compute_kpis(
+    frames: KpiFrames,
+    period_start: datetime,
+    period_end: datetime,
+    *,
+    as_of: datetime | None = None,
+) -> Kpis:
+    """The KPIs of ``[period_start, period_end)`` (both timezone-aware), with deadlines
+    judged at ``as_of`` (the clock; default and at most the period end): in a period still
+    running, a deadline not yet passed is no breach."""
     if period_start.tzinfo is None or period_end.tzinfo is None:
         raise KpiInputError("the KPI period must be given in aware (UTC) datetimes")
     if period_end <= period_start:
         raise KpiInputError(f"KPI period end {period_end} is not after its start {period_start}")
     orders = _orders(frames.work_orders)
     start, end = period_start, period_end
+    judged = end if as_of is None else min(end, as_of)
     created = orders[_between(orders["created_at"], start, end)]
     resolved_mask = _between(orders["resolved_at"], start, end)
     closed = orders[_between(orders["closed_at"], start, end)]
@@ -406,8 +420,8 @@ def compute_kpis(frames: KpiFrames, period_start: datetime, period_end: datetime
         orders_created=len(created),
         orders_resolved=int(resolved_mask.sum()),
         orders_closed=len(closed),
-        response_sla=_sla(created, "acknowledged_at", "response_due_at", end),
-        feedback_sla=_sla(created, "first_feedback_at", "feedback_due_at", end),
+        response_sla=_sla(created, "acknowledged_at", "response_due_at", end, judged),
+        feedback_sla=_sla(created, "first_feedback_at", "feedback_due_at", end, judged),
         time_to_acknowledge_minutes=_stats(
             _minutes(acknowledged["acknowledged_at"], acknowledged["created_at"])
         ),

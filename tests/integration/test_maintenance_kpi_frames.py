@@ -301,8 +301,8 @@ async def test_the_monthly_report_lists_urgent_open_orders_and_reads_as_csv(
     engine: AsyncEngine,
 ) -> None:
     async with make_sessionmaker(engine)() as session:
-        report = await monthly_report(session, "2026-11", policy=POLICY)
-        october = await monthly_report(session, "2026-10", policy=POLICY)
+        report = await monthly_report(session, "2026-11", now=DEC, policy=POLICY)
+        october = await monthly_report(session, "2026-10", now=DEC, policy=POLICY)
     # WO-F (P1) is still open at the end of November; A and B were closed, C and D are P3.
     assert [o.id for o in report.open_priority_orders] == ["WO-F"]
     assert report.kpis.spending_total == 2300.0
@@ -315,6 +315,28 @@ async def test_the_monthly_report_lists_urgent_open_orders_and_reads_as_csv(
     assert "kpi,response_sla.share,,0.5" in lines
     assert "open_priority_order,priority,WO-F,P1" in lines
     assert f"kpi,elevator.faults,{ELEV01},2" in lines
+
+
+async def test_the_current_month_counts_only_deadlines_already_passed(
+    engine: AsyncEngine,
+) -> None:
+    """On 20 November at 09:05 WO-C (P3, created at 09:00, nobody has acknowledged it) is
+    not late yet: its 2 h response deadline is still ahead, so it is no breach."""
+    now = t(11, 20, 9, 5)
+    async with make_sessionmaker(engine)() as session:
+        so_far = await monthly_report(session, "2026-11", now=now, policy=POLICY)
+        whole = await monthly_report(session, "2026-11", now=DEC, policy=POLICY)
+    assert (so_far.kpis.response_sla.breached, so_far.kpis.response_sla.pending) == (
+        whole.kpis.response_sla.breached - 1,
+        whole.kpis.response_sla.pending + 1,
+    )
+    # Its feedback clock (8 h) is not due either; by the month's end both have passed.
+    assert so_far.kpis.feedback_sla.breached == whole.kpis.feedback_sla.breached - 1
+    # A past month read later is the same report whatever the clock says.
+    later = t(12, 20, 0)
+    async with make_sessionmaker(engine)() as session:
+        again = await monthly_report(session, "2026-11", now=later, policy=POLICY)
+    assert again == whole
 
 
 @pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-11", "2026-11'; DROP TABLE x", ""])

@@ -464,7 +464,9 @@ async def _report(
     chosen = month or month_of(now.replace(day=1) - timedelta(days=1), "UTC")
     content, telemetry = await with_telemetry(
         services.influx,
-        lambda influx: monthly_report(reader, chosen, policy=services.sla_policy, reader=influx),
+        lambda influx: monthly_report(
+            reader, chosen, now=now, policy=services.sla_policy, reader=influx
+        ),
     )
     html = page.render(
         "committee/report.html",
