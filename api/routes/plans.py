@@ -9,8 +9,9 @@
 - ``GET /maintenance/visits/{order_id}``: a visit's record, item by item.
 - ``POST /maintenance/visits/{order_id}/record`` (technicians, managers, admins): the
   technicians' record (:class:`~api.schemas.plans.VisitIn`). The car's health since its
-  last visit (:func:`maintenance.db.read.plans.car_health`, with trips from InfluxDB when
-  it answers) sets the next interval when the site allows on-demand intervals.
+  last visit (:func:`maintenance.db.read.plans.car_health`, with trips and the door-time
+  drift from InfluxDB when it answers; when it does not, the car is not known to be
+  monitored) sets the next interval when the site allows on-demand intervals.
 - ``POST /maintenance/visits/{order_id}/sign`` (managers): the property's elevator safety
   manager signs the recorded visit.
 

@@ -23,6 +23,7 @@ PLAN_REASONS: Final[dict[ReasonCode, str]] = {
     "frequent_faults": N_("%(rate).2f faults per 1,000 trips (frequent: %(frequent)g)"),
     "faults_over_half": N_("%(rate).2f faults per 1,000 trips (over half of %(frequent)g)"),
     "door_slow": N_("door cycles %(drift_pct).0f %% slower than baseline"),
+    "door_drift_unknown": N_("door-time drift unknown: no baseline of door times yet"),
     "alarms_severe": N_("%(alarms)d alarms since the last visit"),
     "alarms": N_("%(alarms)d alarm(s) since the last visit"),
     "watched_age": N_("%(age_years)d years old (watched from %(watch_age_years)d)"),

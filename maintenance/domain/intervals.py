@@ -16,8 +16,10 @@ The rule (figures from :mod:`.evidence`, thresholds in :class:`IntervalPolicy`):
    - faults per 1,000 trips since the last visit at or above the evidence policy's
      "frequent" rate (with its minimum of faults and trips: one fault is never frequent,
      and under 1,000 trips there is no rate): the minimum; above half of it: the middle;
-   - door-time drift (the mean door cycle against the car's own baseline) at or above
-     ``door_drift_pct_severe``: the minimum; above ``door_drift_pct``: the middle;
+   - door-time drift (:func:`door_drift_pct`: the mean door cycle since the last visit
+     against the car's own baseline) at or above ``door_drift_pct_severe``: the minimum;
+     at or above ``door_drift_pct``: the middle; not measured (no baseline yet), no cap,
+     but the plan says so;
    - alarms since the last visit: ``alarms_severe`` or more, the minimum; any, the middle;
    - age at or above the evidence policy's watch age (15 years): the middle.
 3. Healthy (no finding) the target is the maximum. The interval shrinks to a lower
@@ -29,6 +31,8 @@ Every number that decided is in the reasons, in English, for the plan's record.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Self
 
@@ -39,17 +43,25 @@ from maintenance.domain.plan_reasons import Figure, PlanReason
 from maintenance.domain.plans import STATUTORY_INTERVAL_DAYS
 
 __all__ = [
+    "DOOR_BASELINE_DAYS",
+    "DOOR_BASELINE_MIN_DAYS",
     "MAX_ON_DEMAND_DAYS",
     "CarHealth",
     "IntervalDecision",
     "IntervalLimits",
     "IntervalPolicy",
+    "door_drift_pct",
     "on_demand_interval",
     "statutory_interval",
 ]
 
 MAX_ON_DEMAND_DAYS: Final = 90
 """Public pilots speak of site visits every one to three months at most."""
+
+DOOR_BASELINE_DAYS: Final = 90
+"""A car's door baseline: the days before the period judged, this many back."""
+DOOR_BASELINE_MIN_DAYS: Final = 7
+"""Fewer days of door times than this before the period: no baseline, drift unknown."""
 
 
 class IntervalLimits(BaseModel):
@@ -99,7 +111,8 @@ class CarHealth:
     faults: int
     alarms: int
     door_drift_pct: float | None = None
-    """Mean door cycle time against the car's baseline, in percent (None: no baseline)."""
+    """Mean door cycle time against the car's baseline, in percent (None: not measured,
+    :func:`door_drift_pct`)."""
 
     @property
     def faults_per_1000_trips(self) -> float | None:
@@ -115,6 +128,26 @@ class IntervalDecision:
     def reasons(self) -> tuple[str, ...]:
         """The findings as English sentences."""
         return tuple(f.text for f in self.findings)
+
+
+def door_drift_pct(baseline_days: Sequence[float], period_days: Sequence[float]) -> float | None:
+    """How much slower the car's doors were in the period than usual, in percent.
+
+    Both arguments are daily mean door cycle times (opening plus closing, seconds), one
+    per day with readings: ``baseline_days`` from the :data:`DOOR_BASELINE_DAYS` before
+    the period, ``period_days`` since the last visit. The baseline is the *median* day, so
+    a few odd days (a door held open by movers) do not move it; the period is the mean
+    of its days, so a door that slowed over the period shows. A car's own history is the
+    yardstick because door operators, door widths and their settings differ from car to
+    car. Negative when the doors got faster; None without a baseline (fewer than
+    :data:`DOOR_BASELINE_MIN_DAYS` days) or with no day in the period.
+    """
+    if len(baseline_days) < DOOR_BASELINE_MIN_DAYS or not period_days:
+        return None
+    baseline = statistics.median(baseline_days)
+    if baseline <= 0:
+        return None
+    return round((statistics.fmean(period_days) / baseline - 1) * 100, 1)
 
 
 def _findings(
@@ -173,6 +206,9 @@ def on_demand_interval(
         reasons = [reason for _, reason in findings]
     else:
         target, reasons = limits.max_days, [PlanReason("healthy")]
+    if health.door_drift_pct is None:
+        # No cap (the door rule's alarms still count), but the reader is told it is unknown.
+        reasons.append(PlanReason("door_drift_unknown"))
     current = limits.clamp(current_days)
     if target < current:
         days = target

@@ -145,7 +145,8 @@ async def test_plans_visits_and_the_overdue_alarm_in_the_database(engine: AsyncE
 
 class CountersReader:
     """An InfluxDB reader's ``series`` for the controller's counters: ``trips`` over the
-    period, one row a day (the KPI read model asks for daily minimum and maximum)."""
+    period, one row a day (the KPI read model asks for daily minimum and maximum); any
+    other field asked for (the door times) has no reading."""
 
     def __init__(self, trips: int) -> None:
         self.trips = trips
@@ -159,13 +160,12 @@ class CountersReader:
         end: datetime,
         **_: Any,
     ) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "time": [start, end - timedelta(hours=1)],
-                "run_count": [1000, 1000 + self.trips],
-                "running_hours": [10.0, 10.0 + self.trips / 100],
-            }
-        )
+        counters = {
+            "run_count": [1000, 1000 + self.trips],
+            "running_hours": [10.0, 10.0 + self.trips / 100],
+        }
+        columns = {name: counters.get(name, [None, None]) for name in fields}
+        return pd.DataFrame({"time": [start, end - timedelta(hours=1)], **columns})
 
 
 async def test_a_cars_health_since_its_last_visit(engine: AsyncEngine) -> None:
@@ -178,6 +178,7 @@ async def test_a_cars_health_since_its_last_visit(engine: AsyncEngine) -> None:
     assert unmonitored.online is False  # no telemetry reader: not known to be monitored
     assert monitored.online is True
     assert monitored.trips == 9000
+    assert monitored.door_drift_pct is None  # no door times: no baseline
     assert (monitored.faults, monitored.alarms) == (0, 0)
     assert monitored.age_years >= 0
     # The demo car's certificate (from the site file) is current on 1 December 2026.

@@ -16,7 +16,13 @@ from maintenance.config_files import DEFAULT_CHECKLIST, load_checklist
 from maintenance.domain.actors import Actor
 from maintenance.domain.checklists import LEVELS
 from maintenance.domain.errors import InvalidRequest, NotPermitted
-from maintenance.domain.intervals import CarHealth, IntervalLimits, on_demand_interval
+from maintenance.domain.intervals import (
+    DOOR_BASELINE_MIN_DAYS,
+    CarHealth,
+    IntervalLimits,
+    door_drift_pct,
+    on_demand_interval,
+)
 from maintenance.domain.plans import Plan, level_for, schedule
 from maintenance.domain.visits import ItemResult, Visit
 
@@ -191,6 +197,32 @@ def test_findings_shrink_the_interval_at_once_with_the_figures_as_reasons() -> N
     old = on_demand_interval(30, _health(age_years=18), LIMITS)
     assert old.days == 22
     assert "18 years old" in old.reasons[0]
+
+
+def test_door_drift_is_the_periods_mean_against_the_baselines_median_day() -> None:
+    usual = [6.0, 6.2, 5.8, 6.0, 6.1, 5.9, 6.0]  # median 6.0 s a cycle
+    held_open = [*usual, 30.0, 30.0]  # movers' days: the median does not move
+    assert door_drift_pct(usual, [7.8, 7.8]) == 30.0
+    assert door_drift_pct(held_open, [7.8, 7.8]) == 30.0
+    # Slowing through the period: the mean of its days (6.6 s) against 6.0 s.
+    assert door_drift_pct(usual, [6.0, 6.6, 7.2]) == 10.0
+    assert door_drift_pct(usual, [5.4]) == -10.0  # faster doors: a negative drift
+    # No baseline yet (too few days) or no day in the period: not measured.
+    assert door_drift_pct(usual[: DOOR_BASELINE_MIN_DAYS - 1], [7.8]) is None
+    assert door_drift_pct(usual, []) is None
+
+
+def test_slow_doors_shrink_the_interval_and_unmeasured_doors_are_said() -> None:
+    slowed = on_demand_interval(30, _health(door_drift_pct=30.0), LIMITS)
+    assert slowed.days == LIMITS.min_days == 15
+    assert [f.code for f in slowed.findings] == ["door_slow", "shortened"]
+    assert slowed.reasons[0] == "door cycles 30 % slower than baseline"
+    unknown = on_demand_interval(15, _health(door_drift_pct=None), LIMITS)
+    # Unknown is no finding: a healthy car still earns its stretch, and the plan says so.
+    assert unknown.days == 20
+    assert [f.code for f in unknown.findings] == ["healthy", "door_drift_unknown", "lengthened"]
+    faster = on_demand_interval(15, _health(door_drift_pct=-8.0), LIMITS)
+    assert [f.code for f in faster.findings] == ["healthy", "lengthened"]
 
 
 @pytest.mark.parametrize(

@@ -13,37 +13,49 @@ the public board read it, a visit's record, and a car's health since its last vi
   :func:`maintenance.db.read.inspections.inspected_cars`), age, the alarms
   raised and the faults among them (alarms that open work orders, as the KPIs count
   faults), and trips from the controller's run counter when an InfluxDB reader is given
-  (else 0, so no rate). Door-time drift is not measured here (None); the door
-  degradation rule's alarms count among the alarms.
+  (else 0, so no rate); with the reader also the door-time drift (:func:`door_drift`).
+- :func:`door_drift`: the car's door cycle since ``since`` against its own baseline, from
+  the controller's door times in InfluxDB (the asset page's door chart,
+  :data:`~maintenance.db.read.asset_history.DOOR_FIELDS`): each day's mean opening plus
+  closing time, the days before ``since`` (90 back) the baseline, the days from it the
+  period; the figure itself is :func:`maintenance.domain.intervals.door_drift_pct`.
+
+Errors: :class:`~estatewatch.influx.query.InfluxQueryError` when the reader cannot answer
+(the API then asks again without one: the car is not known to be monitored).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Final
 
+import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from estatewatch.influx.query import InfluxReader
 from maintenance.db.mapping import WORK_ORDER
 from maintenance.db.plans import PLAN, VISIT, plan_from_row, visit_from_row
+from maintenance.db.read.asset_history import DOOR_FIELDS, bucket_start
 from maintenance.db.read.assets import AssetInfo, asset_facts, offline_devices
 from maintenance.db.read.inspections import inspected_cars
-from maintenance.db.read.kpi_frames import elevator_counters
+from maintenance.db.read.kpi_frames import ELEVATOR, elevator_counters
 from maintenance.db.tables import AlarmRow, Site
 from maintenance.domain.checklists import Level
 from maintenance.domain.evidence import completed_years
 from maintenance.domain.inspections import inspection_valid
-from maintenance.domain.intervals import CarHealth
+from maintenance.domain.intervals import DOOR_BASELINE_DAYS, CarHealth, door_drift_pct
 from maintenance.domain.plan_reasons import PlanReason
 from maintenance.domain.plans import OVERDUE_RULE, Plan
 from maintenance.domain.site_time import to_site_time
 from maintenance.domain.visits import Visit
 from maintenance.domain.workorders import TERMINAL
 
-__all__ = ["PlanView", "car_health", "plan_of", "plan_rows", "visit_record"]
+__all__ = ["PlanView", "car_health", "door_drift", "plan_of", "plan_rows", "visit_record"]
+
+_DAY: Final = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +154,12 @@ async def car_health(
         AlarmRow.rule != OVERDUE_RULE,  # the plan's own alarm says nothing of the car
     )
     raised, faults = (await session.execute(alarms)).one()
-    trips, reporting = 0, False
+    trips, reporting, drift = 0, False, None
     if reader is not None:
         frame, _ = await elevator_counters(reader, [asset], since, now)
         reporting = not frame.empty
         trips = int(frame["trips"].sum()) if reporting else 0
+        drift = await door_drift(reader, asset, since, now)
     return CarHealth(
         # Monitored: its counters reached InfluxDB in the period and no offline alarm is up.
         online=reporting and asset.key not in await offline_devices(session, [asset]),
@@ -155,5 +168,23 @@ async def car_health(
         trips=trips,
         faults=faults,
         alarms=raised,
-        door_drift_pct=None,
+        door_drift_pct=drift,
     )
+
+
+async def door_drift(
+    reader: InfluxReader, asset: AssetInfo, since: datetime, now: datetime
+) -> float | None:
+    """The car's door-time drift in percent over ``[since, now)`` (None: not measurable).
+
+    Days are InfluxDB's daily buckets (UTC); the day holding ``since`` is the period's
+    first. A day counts when both its opening and closing times have readings."""
+    first = bucket_start(since, _DAY)
+    days = await reader.series(
+        ELEVATOR, asset.device_id, DOOR_FIELDS, first - timedelta(days=DOOR_BASELINE_DAYS), now,
+        every=_DAY, aggregate="mean", site=asset.site,
+    )  # fmt: skip
+    days = days.dropna(subset=list(DOOR_FIELDS))
+    cycle = days[list(DOOR_FIELDS)].sum(axis=1)
+    in_period = days["time"] >= pd.Timestamp(first)
+    return door_drift_pct(cycle[~in_period].tolist(), cycle[in_period].tolist())
