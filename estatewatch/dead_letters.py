@@ -3,8 +3,9 @@ log line (ingest and the maintenance worker each keep their own file).
 
 A message the wire schema rejects, or points InfluxDB refuses, are kept with the reason
 and the time, so an operator can see what a gateway sent and why it was refused. Logging,
-under the caller's logger, is rate-limited (a burst of garbage is one line and a count,
-not thousands). Each is counted by its reason code (``by_reason``: the
+under the caller's logger, is rate-limited (:class:`~estatewatch.log_limit.RateLimitedLog`:
+a burst of garbage is one line and a count, not thousands; :meth:`DeadLetters.close`
+reports what the last line left out). Each is counted by its reason code (``by_reason``: the
 :attr:`~estatewatch.inbound.Rejected.code` of a message, ``influx_refused`` for points),
 which Prometheus shows as ``..._dead_letters_total{reason}``.
 """
@@ -15,10 +16,12 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from estatewatch.inbound import Rejected
+from estatewatch.log_limit import RateLimitedLog
 
 __all__ = ["DeadLetters"]
 
@@ -30,12 +33,14 @@ class DeadLetters:
     """Appends each refused message to ``path``; ``count`` is how many so far, ``by_reason``
     how many per reason code."""
 
-    def __init__(self, path: Path, log: logging.Logger) -> None:
+    def __init__(
+        self, path: Path, log: logging.Logger, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """``clock``: monotonic seconds, for the log's rate limit."""
         self.path, self._log = path, log
         self.count = 0
         self.by_reason: Counter[str] = Counter()
-        self._suppressed = 0
-        self._last_log = -LOG_EVERY_S
+        self._warn = RateLimitedLog(log, "dead letters", every=LOG_EVERY_S, clock=clock)
 
     def record(self, topic: str, reason: str, payload: str, *, code: str, source: str = "") -> None:
         """Keep one refused thing; ``code`` is its reason's short code (a metric label),
@@ -54,13 +59,11 @@ class DeadLetters:
                 out.write(json.dumps(entry) + "\n")
         except OSError as exc:
             self._log.error("dead letter not saved to %s: %s", self.path, exc.strerror or exc)
-        now = time.monotonic()
-        if now - self._last_log >= LOG_EVERY_S:
-            more = f" (+{self._suppressed} more since the last report)" if self._suppressed else ""
-            self._log.warning("dead letter from %s: %s%s", topic or source, reason, more)
-            self._last_log, self._suppressed = now, 0
-        else:
-            self._suppressed += 1
+        self._warn("dead letter from %s: %s", topic or source, reason)
+
+    def close(self) -> None:
+        """Log how many dead letters the last line left out (at shutdown)."""
+        self._warn.flush()
 
     def rejected_message(self, rejected: Rejected) -> None:
         self.record(rejected.topic, rejected.reason, rejected.payload_text, code=rejected.code)

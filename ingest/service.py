@@ -54,6 +54,7 @@ async def running_ingest(
     """Everything up and running inside the ``async with``; clean shutdown on exit."""
     dead = DeadLetters(settings.dead_letter_path, log)
     async with AsyncExitStack() as stack:
+        stack.callback(dead.close)
         spill = stack.enter_context(
             DurableQueue(settings.spill_path, settings.spill_max_bytes, fsync=True, label="spill")
         )

@@ -230,6 +230,7 @@ async def running_maintenance(
     engine = load_engine(settings, clock)
     dead = DeadLetters(settings.data_dir / "dead_letters.jsonl", log)
     async with AsyncExitStack() as stack:
+        stack.callback(dead.close)
         db = await stack.enter_async_context(open_engine(settings.database_url))
         await prepare_schema(db, migrate=settings.migrate)
         sessions = make_sessionmaker(db)
