@@ -34,6 +34,7 @@ from maintenance.db.user_tables import TokenRow, UserRow
 from maintenance.domain.actors import Actor, Role
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.errors import InvalidRequest, NotFound, NotPermitted
+from maintenance.domain.preferences import Preferences
 
 __all__ = [
     "MANAGER_MAY",
@@ -51,9 +52,12 @@ __all__ = [
     "list_tokens",
     "list_users",
     "may_manage",
+    "notify_settings",
     "revoke_token",
     "set_active",
+    "set_email",
     "set_locale",
+    "set_notify_settings",
     "set_password",
     "user_from_row",
 ]
@@ -377,6 +381,73 @@ async def set_locale(uow: SqlUnitOfWork, user_id: int, locale: str | None) -> No
     """The user's language for the web app (a preference: not audited)."""
     async with uow:
         await uow.accounts.set_locale(user_id, locale)
+        await uow.commit()
+
+
+async def notify_settings(session: AsyncSession, username: str) -> Preferences:
+    """``username``'s own notification settings."""
+    row = await session.scalar(select(UserRow).where(UserRow.username == username))
+    if row is None:
+        raise NotFound(f"no user {username}")
+    return row.preferences
+
+
+async def set_notify_settings(
+    uow: SqlUnitOfWork, username: str, settings: Preferences, *, actor: str, at: datetime
+) -> None:
+    """Store a user's own notification settings (their language too, which the web app
+    shares). Audited, since they decide where notices go; the address itself is not
+    written into the trail."""
+    quiet = settings.quiet
+    async with uow:
+        row = await uow.accounts.user(username)
+        if row is None:
+            raise NotFound(f"no user {username}")
+        row.email, row.chat_handle, row.locale = (
+            settings.email,
+            settings.chat_handle,
+            settings.locale,
+        )
+        row.notify_email = "email" in settings.channels
+        row.notify_chat = "chat" in settings.channels
+        row.quiet_start = quiet.start if quiet is not None else None
+        row.quiet_end = quiet.end if quiet is not None else None
+        await uow.accounts.record(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action="user.notify_settings_changed",
+                entity_type="user",
+                entity_id=username,
+                detail={
+                    "channels": sorted(settings.channels),
+                    "email_set": settings.email is not None,
+                    "quiet_hours": None
+                    if quiet is None
+                    else f"{quiet.start:%H:%M}-{quiet.end:%H:%M}",
+                },
+            )
+        )
+        await uow.commit()
+
+
+async def set_email(
+    uow: SqlUnitOfWork, creator: User, username: str, email: str | None, *, at: datetime
+) -> None:
+    """A staff member's address, set by whoever may manage them (:func:`may_manage`)."""
+    async with uow:
+        row = await _managed_row(uow, creator, username)
+        row.email = email
+        await uow.accounts.record(
+            AuditEntry(
+                at=at,
+                actor=creator.audit_name,
+                action="user.email_set",
+                entity_type="user",
+                entity_id=username,
+                detail={"email_set": email is not None},
+            )
+        )
         await uow.commit()
 
 

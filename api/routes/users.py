@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import users
 from api.deps import Clock, CurrentUser, ReadSession, Settings, Uow
 from api.policy import allow, authenticated
+from api.schemas.notify_settings import NotifySettingsIn, StaffEmail
 from maintenance.domain.actors import Role
 
 __all__ = ["router"]
@@ -86,6 +87,34 @@ class IssuedTokenOut(TokenOut):
 async def me(caller: CurrentUser) -> UserOut:
     """The caller's own user record."""
     return UserOut.of(caller.user)
+
+
+@router.get("/me/notifications", dependencies=[authenticated()])
+async def my_notifications(caller: CurrentUser, session: ReadSession) -> NotifySettingsIn:
+    """Where and when notices reach the caller."""
+    return NotifySettingsIn.of(await users.notify_settings(session, caller.user.username))
+
+
+@router.put("/me/notifications", dependencies=[authenticated()])
+async def set_my_notifications(
+    new: NotifySettingsIn, caller: CurrentUser, uow: Uow, clock: Clock
+) -> NotifySettingsIn:
+    """Replace the caller's notification settings (all fields; 422 names a bad one)."""
+    user = caller.user
+    await users.set_notify_settings(
+        uow, user.username, new.preferences, actor=user.audit_name, at=clock()
+    )
+    return new
+
+
+@router.put("/users/{username}/email", dependencies=[allow("admin", "manager")])
+async def set_staff_email(
+    username: UsernamePath, new: StaffEmail, caller: CurrentUser, uow: Uow, clock: Clock
+) -> StaffEmail:
+    """A staff member's address for notices: an admin anyone's, a manager the people
+    they manage (not their own: that is ``/me/notifications``)."""
+    await users.set_email(uow, caller.user, username, new.email, at=clock())
+    return new
 
 
 @router.get("/users", dependencies=[_ADMIN])

@@ -17,7 +17,8 @@ Example ``notify.yaml``::
             url: https://oapi.dingtalk.com/robot/send?access_token=${DINGTALK_TOKEN}
             secret_env: DINGTALK_SECRET
             language: zh-CN
-        people:                         # user id -> the address mail goes to
+        people:                         # fallback: user id -> address, for users
+                                        # with no address of their own
           wang.tech: wang@example.com
         on_call:                        # who is on duty when (site time)
           - {user: wang.tech, hours: "08:00-20:00"}
@@ -42,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from estatewatch.validation import load_yaml_model
 from maintenance.domain.notices import Language, Shift
+from maintenance.domain.preferences import EMAIL_ADDRESS
 
 __all__ = ["NotifySettings", "OnCall", "RobotSettings", "SiteNotifySettings", "SmtpSettings"]
 
@@ -187,14 +189,15 @@ class SiteNotifySettings(BaseModel):
     email: SmtpSettings | None = None
     robots: tuple[RobotSettings, ...] = ()
     people: dict[str, str] = {}
-    """User id -> email address (the users table has no address yet)."""
+    """User id -> email address: a fallback for a user with no address of their own
+    (``api_user.email``, set through the API or the account page), which wins."""
     on_call: tuple[OnCall, ...] = ()
 
     @field_validator("people")
     @classmethod
     def _addresses(cls, people: dict[str, str]) -> dict[str, str]:
         for user, address in people.items():
-            if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
+            if not re.fullmatch(EMAIL_ADDRESS, address):
                 raise ValueError(f"{user}: {address!r} is not an email address")
         return people
 

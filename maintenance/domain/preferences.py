@@ -23,6 +23,8 @@ from maintenance.domain.site_time import covers_daily, to_site_time
 
 __all__ = [
     "CHANNELS",
+    "CHAT_HANDLE",
+    "EMAIL_ADDRESS",
     "NotifyChannel",
     "Preferences",
     "QuietHours",
@@ -32,6 +34,13 @@ __all__ = [
 
 NotifyChannel = Literal["email", "chat"]
 CHANNELS: Final[tuple[NotifyChannel, ...]] = ("email", "chat")
+
+EMAIL_ADDRESS: Final = r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+"
+"""What passes for an email address: one ``@``, a dot after it, no spaces or brackets
+(the mail server is the judge of the rest)."""
+CHAT_HANDLE: Final = r"[A-Za-z0-9._@+-]{1,64}"
+"""A chat handle (a WeCom or DingTalk userid, a phone number, a Feishu open_id): plain
+characters only, so it can stand in a robot's markup unescaped."""
 
 _URGENT_KINDS: Final = frozenset({"p1_opened", "rescue_opened"})
 
