@@ -40,7 +40,10 @@ twice. Under READ COMMITTED a locking read that waited returns the row as commit
 the order's items are read after it, so the object is whole. SQLite needs no row locks:
 each transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``,
 :mod:`maintenance.db.engine`). Reading without locks is the read models' job
-(:mod:`maintenance.db.read`).
+(:mod:`maintenance.db.read`). What is looked for and not found cannot be locked as a row:
+:meth:`SqlWorkOrders.open_for` first locks its (asset, fault kind) as a name (a
+transaction-scoped advisory lock on PostgreSQL), so "no order open, so open one" is one
+step and two processes opening an order for one fault open one; the other finds it.
 
 Work-order numbers come from ``work_order_counter`` (one row per year), incremented with
 an ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the unit's transaction: the row
@@ -52,10 +55,11 @@ Not for concurrent use: make one per task (it is cheap; the engine holds the poo
 
 from __future__ import annotations
 
+import hashlib
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Select, Table, delete, insert, or_, select, update
+from sqlalchemy import Select, Table, delete, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -261,6 +265,16 @@ class SqlUnitOfWork:
         }
         return order
 
+    async def lock_name(self, *parts: str) -> None:
+        """Hold a lock on the name ``parts`` until the unit ends: PostgreSQL's
+        transaction-scoped advisory lock on a 64-bit hash of it (a rare collision only
+        makes two names wait for each other); SQLite holds the write lock already."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
     async def next_number(self, year: int) -> int:
         dialect = self.session.get_bind().dialect.name
         upsert: sqlite.Insert | postgresql.Insert
@@ -326,6 +340,7 @@ class SqlWorkOrders:
         return await self._one(select(WORK_ORDER).where(WORK_ORDER.c.id == order_id))
 
     async def open_for(self, asset: str, fault_kind: str) -> WorkOrder | None:
+        await self._uow.lock_name("open work order", asset, fault_kind)
         return await self._one(
             select(WORK_ORDER).where(
                 WORK_ORDER.c.asset == asset, WORK_ORDER.c.fault_kind == fault_kind, _OPEN

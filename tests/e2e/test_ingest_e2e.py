@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import re
 import signal
@@ -19,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ import aiomqtt
 import httpx
 import pytest
 import yaml
+from process_support import start, until
 
 from estatewatch.durable_queue import DurableQueue, NewItem
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
@@ -52,11 +52,6 @@ PointKey = tuple[str, tuple[tuple[str, str], ...], int]
 # --- processes ---------------------------------------------------------------------------
 
 
-def start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([*ESTATEWATCH, *args], cwd=cwd, stdout=out, stderr=out)
-
-
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
     """Signal ``process`` and reap it; one that ignores SIGTERM for 15 s is killed."""
     if process.poll() is None:
@@ -67,19 +62,6 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
         process.kill()
         process.wait()
         raise
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
 from maintenance.domain.alarms import Alarm
-from maintenance.domain.errors import IllegalTransition
+from maintenance.domain.errors import AlreadyOpen, IllegalTransition
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
@@ -396,6 +396,44 @@ async def test_the_same_action_from_two_processes_at_once_is_done_once(
         report = await verify(session)
     assert sorted(acks) == [f"WO-2026-{n:06d}" for n in range(1, rounds + 1)]
     assert report.intact, str(report)
+
+
+async def test_two_processes_opening_an_order_for_one_fault_at_once_open_one(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    """The check for an open order and the new order's insert are one step per (asset,
+    fault kind): of two processes asking at once, one opens it and the other is told it
+    is already open (the API's 409), never a unique-index error (a 500)."""
+    second = make_engine(db_url)
+    clock = FakeClock(T0)
+    rounds = 20
+
+    async def ask(engine: AsyncEngine, asset: str) -> services.OrderResult:
+        return await services.create_order(
+            SqlUnitOfWork(make_sessionmaker(engine)),
+            MANAGER,
+            clock,
+            title="Door slow",
+            asset=asset,
+            site="demo",
+            category="elevator",
+            fault_kind="door",
+            priority="P3",
+        )
+
+    try:
+        for number in range(rounds):
+            asset = f"demo/elevator/c{number}"
+            results = await asyncio.gather(
+                ask(engine, asset), ask(second, asset), return_exceptions=True
+            )
+            won = [r for r in results if isinstance(r, services.OrderResult)]
+            refused = [r for r in results if isinstance(r, AlreadyOpen)]
+            assert (len(won), len(refused)) == (1, 1), f"round {number}: {results}"
+    finally:
+        await second.dispose()
+    async with make_sessionmaker(engine)() as session:
+        assert (await verify(session)).intact
 
 
 async def test_the_database_keeps_one_active_alarm_per_device_and_rule(
