@@ -9,11 +9,13 @@ webhooks: the maintenance worker relays them from the audit trail
 (:mod:`maintenance.webhook_relay`). Resource routers come from :data:`api.routes.ROUTERS`
 and are mounted under ``/api/v1``; the OpenAPI document is at ``/openapi.json``, its pages
 at ``/docs``. The web app for people (:mod:`api.web`) is mounted at ``/`` by
-:func:`api.web.install_web`.
+:func:`api.web.install_web`. Prometheus metrics (:mod:`api.metrics`) are served on a port
+of their own (``metrics_port``), never on the application's.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -24,11 +26,13 @@ from api.deps import Services
 from api.errors import PROBLEM_RESPONSES, CatchAllMiddleware, install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.live import LiveHub
+from api.metrics import RequestMetricsMiddleware, register_live
 from api.policy import PUBLIC, route_policies
 from api.settings import ApiSettings
 from estatewatch import __version__
 from estatewatch.clock import Clock, utc_now
 from estatewatch.influx.query import InfluxReader
+from estatewatch.metrics import MetricsEndpoint, process_registry
 from maintenance.config_files import load_sla_policy
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.migrations import prepare_schema
@@ -54,10 +58,20 @@ def create_app(
 
     # Read the files now, so a bad one stops the command before the server starts.
     sla_policy = load_sla_policy(settings.sla_policy_path)
+    registry = process_registry("api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(
+                MetricsEndpoint(
+                    registry,
+                    settings.metrics_host,
+                    settings.metrics_port,
+                    service="api",
+                    log=logging.getLogger("estatewatch.api"),
+                )
+            )
             engine = await stack.enter_async_context(open_engine(settings.database_url))
             await prepare_schema(engine, migrate=settings.migrate)
             reader = await stack.enter_async_context(
@@ -118,6 +132,9 @@ def create_app(
         upload_max_bytes=settings.upload_max_bytes,
     )
     app.add_middleware(CatchAllMiddleware, answer=internal_error)
+    # Outermost, so refusals by the middlewares above (413, 500) are timed too.
+    app.add_middleware(RequestMetricsMiddleware, registry=registry)
+    register_live(registry, lambda: _live_clients(app))
     for router in ROOT_ROUTERS:
         app.include_router(router)
     for router in ROUTERS if routers is None else routers:
@@ -132,6 +149,11 @@ def end_live_streams(app: FastAPI) -> None:
     services = getattr(app.state, "services", None)
     if isinstance(services, Services):
         services.live.close()
+
+
+def _live_clients(app: FastAPI) -> int:
+    services = getattr(app.state, "services", None)
+    return services.live.clients if isinstance(services, Services) else 0
 
 
 def _document_policies(app: FastAPI) -> None:

@@ -55,6 +55,13 @@ def _add_api(subparsers: Actions) -> None:
     for option, dest, kind, text in (
         ("--host", "host", str, "address to listen on (127.0.0.1)"),
         ("--port", "port", int, "port to listen on (8000)"),
+        ("--metrics-host", "metrics_host", str, "address of the /metrics listener (127.0.0.1)"),
+        (
+            "--metrics-port",
+            "metrics_port",
+            int,
+            "Prometheus /metrics port, not the API's (0: off)",
+        ),
         ("--mqtt-host", "mqtt_host", str, "central broker host, checked by /readyz (127.0.0.1)"),
         ("--mqtt-port", "mqtt_port", int, "central broker port (1883)"),
         ("--influx-url", "influx_url", str, "InfluxDB 1.x URL for telemetry (default: none)"),

@@ -41,6 +41,10 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: Port = 8000
+    # Prometheus /metrics on a listener of its own, never on the public port (see
+    # api/metrics.py); 0: none. 0.0.0.0 in a container, kept off the proxy's routes.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 0
 
     data_dir: Path = Path("var/maintenance")
     db_url: str | None = None
