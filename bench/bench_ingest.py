@@ -190,6 +190,9 @@ def _start_worker(
         str(work / "dead.jsonl"),
         "--metrics-port",
         str(metrics_port),
+        # The traffic is dated from START, a fixed day: past the default 30-day window.
+        "--max-age",
+        "36500d",
     ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

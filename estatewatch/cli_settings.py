@@ -16,6 +16,18 @@ from estatewatch.errors import ConfigError
 S = TypeVar("S", bound=BaseSettings)
 
 
+def add_screen_options(parser: argparse.ArgumentParser) -> None:
+    """The central checks' options (:class:`estatewatch.screen.ScreenSettings`), shared by
+    ``ingest run`` and ``maintenance run``."""
+    for option, text in (
+        ("--max-ahead", "latest a reading may be dated after its receipt (5m)"),
+        ("--max-age", "earliest before its receipt: a gateway buffer's longest replay (30d)"),
+        ("--max-readings", "readings one telemetry message may carry (1000)"),
+        ("--tag-keys", "tag keys gateways may send, separated by commas (building,location)"),
+    ):
+        parser.add_argument(option, help=text)
+
+
 def settings_from_args(cls: type[S], args: argparse.Namespace, label: str) -> S:
     given = {
         key: value

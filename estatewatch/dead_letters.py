@@ -50,6 +50,7 @@ class DeadLetters:
         entry = {
             "time": datetime.now(UTC).isoformat(),
             "topic": topic,
+            "code": code,
             "reason": reason,
             "payload": payload[:_TEXT_LIMIT],
         }

@@ -58,6 +58,9 @@ class Parsed:
     message: WireMessage
     gateway_id: str
     seq: int | None  # status messages carry none
+    refused: Rejected | None = None
+    """What the central checks (:mod:`estatewatch.screen`) took out of ``message``, for
+    the dead-letter file; ``message`` is what is left."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,9 @@ class Rejected:
     ``code`` is the reason in a word, from a fixed set (a Prometheus label, so never
     built from what was received): ``unknown_topic``, ``too_large``, ``schema`` (not
     JSON or not the wire schema), ``mismatch`` (topic and payload disagree),
-    ``not_writable`` (ingest: nothing line protocol can carry), ``invalid`` otherwise.
+    ``not_writable`` (ingest: nothing line protocol can carry), the central checks'
+    codes (:mod:`estatewatch.screen`: ``out_of_range``, ``time_ahead``, ...), ``invalid``
+    otherwise.
     """
 
     topic: str

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from estatewatch.cli_settings import add_screen_options
+
 if TYPE_CHECKING:
     from ingest.settings import IngestSettings
 
@@ -49,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("--session-expiry-s", int, "seconds the broker keeps a stopped worker's queue (86400)"),
     ):
         run.add_argument(option, type=kind, help=text)
+    add_screen_options(run)
     run.set_defaults(handler=_run)
 
 

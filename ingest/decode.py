@@ -1,7 +1,8 @@
 """Broker message to line protocol, or a reason to dead-letter it (pure, on the hot path).
 
-:func:`decode` validates a message with :func:`estatewatch.inbound.parse` (which says
-when a message is rejected) and returns either a :class:`Decoded` (line protocol ready
+:func:`decode` validates a message with the kernel's central checks (its ``screen``: the
+service passes :class:`estatewatch.screen.Screen`; :func:`estatewatch.inbound.parse`, the
+wire schema alone, is the default) and returns either a :class:`Decoded` (line protocol ready
 for InfluxDB, with the gateway's id and ``seq`` for de-duplication statistics) or a
 :class:`~estatewatch.inbound.Rejected` (topic, reason and payload text, for the
 dead-letter log). It never raises: one bad message must not stop a worker. A valid
@@ -12,9 +13,10 @@ fields or points that line protocol cannot carry are left out and listed in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from estatewatch.inbound import PAYLOAD_TEXT_LIMIT, Kind, Rejected, parse, reject
+from estatewatch.inbound import PAYLOAD_TEXT_LIMIT, Kind, Parsed, Rejected, parse, reject
 from estatewatch.wire import EventMessage, TelemetryMessage
 from ingest.line_protocol import Point, Problem, encode
 from ingest.points import points_from_event, points_from_status, points_from_telemetry
@@ -33,11 +35,15 @@ class Decoded:
     lines: bytes
     points: int
     problems: tuple[Problem, ...] = ()
+    refused: Rejected | None = None
+    """What the screen took out of the message (for the dead-letter file)."""
 
 
-def decode(topic: str, payload: bytes) -> Decoded | Rejected:
+def decode(
+    topic: str, payload: bytes, screen: Callable[[str, bytes], Parsed | Rejected] = parse
+) -> Decoded | Rejected:
     """Validate ``payload`` against the model ``topic`` names and encode its points."""
-    parsed = parse(topic, payload)
+    parsed = screen(topic, payload)
     if isinstance(parsed, Rejected):
         return parsed
     message = parsed.message
@@ -56,4 +62,13 @@ def decode(topic: str, payload: bytes) -> Decoded | Rejected:
         return reject(
             topic, f"nothing writable as line protocol ({left_out})", payload, code="not_writable"
         )
-    return Decoded(topic, parsed.kind, parsed.gateway_id, parsed.seq, lines, count, tuple(problems))
+    return Decoded(
+        topic,
+        parsed.kind,
+        parsed.gateway_id,
+        parsed.seq,
+        lines,
+        count,
+        tuple(problems),
+        parsed.refused,
+    )

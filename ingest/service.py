@@ -12,11 +12,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
+from estatewatch.catalogue import builtin_catalogue
+from estatewatch.clock import Clock, utc_now
 from estatewatch.dead_letters import DeadLetters
 from estatewatch.durable_queue import DurableQueue
 from estatewatch.metrics import MetricsEndpoint, process_registry
 from estatewatch.mqtt import Ack, WireConsumer
+from estatewatch.screen import Screen
 from ingest.batcher import Batcher
 from ingest.decode import Decoded, decode
 from ingest.influx_v2 import Influx2Writer
@@ -49,10 +53,11 @@ def make_writer(settings: IngestSettings) -> InfluxWriter:
 
 @asynccontextmanager
 async def running_ingest(
-    settings: IngestSettings,
+    settings: IngestSettings, clock: Clock = utc_now
 ) -> AsyncIterator[tuple[WireConsumer[Decoded], Batcher]]:
     """Everything up and running inside the ``async with``; clean shutdown on exit."""
     dead = DeadLetters(settings.dead_letter_path, log)
+    screen = Screen(builtin_catalogue(), settings.screen_limits, clock)
     async with AsyncExitStack() as stack:
         stack.callback(dead.close)
         spill = stack.enter_context(
@@ -76,6 +81,8 @@ async def running_ingest(
         )
 
         async def handle(decoded: Decoded, ack: Ack) -> None:
+            if decoded.refused is not None:
+                dead.rejected_message(decoded.refused)
             await batcher.submit(decoded.lines, decoded.points, ack)
 
         consumer = await stack.enter_async_context(
@@ -84,7 +91,7 @@ async def running_ingest(
                 settings.mqtt_port,
                 name="ingest",
                 log=log,
-                decoder=decode,
+                decoder=partial(decode, screen=screen),
                 handler=handle,
                 on_rejected=dead.rejected_message,
                 client_id=settings.client_id,

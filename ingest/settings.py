@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from estatewatch.mqtt import ALL_SITES, parse_sites
+from estatewatch.screen import ScreenSettings
 
 
-class IngestSettings(BaseSettings):
+class IngestSettings(ScreenSettings):
+    """The central checks' settings (``max_ahead``, ``max_age``, ``max_readings``,
+    ``tag_keys``) come from :class:`ScreenSettings`."""
+
     model_config = SettingsConfigDict(env_prefix="ESTATEWATCH_INGEST_", extra="forbid")
 
     mqtt_host: str = "127.0.0.1"

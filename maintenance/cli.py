@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
+from estatewatch.cli_settings import add_screen_options
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -137,6 +139,7 @@ def _add_run(actions: Actions) -> None:
         ),
     ):
         run.add_argument(option, dest=dest, type=kind, help=text)
+    add_screen_options(run)
     add_migrate_option(run)
     add_database_options(run)
     run.set_defaults(handler=_run)

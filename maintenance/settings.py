@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from estatewatch.mqtt import ALL_SITES, parse_sites
+from estatewatch.screen import ScreenSettings
 from maintenance.db.engine import default_url
 from maintenance.domain.rules.offline import GATEWAY_GRACE_S
 
@@ -29,7 +30,10 @@ def _paths(value: object) -> object:
     return value
 
 
-class MaintenanceSettings(BaseSettings):
+class MaintenanceSettings(ScreenSettings):
+    """The worker's central checks (``max_ahead``, ``max_age``, ``max_readings``,
+    ``tag_keys``) come from :class:`ScreenSettings`."""
+
     model_config = SettingsConfigDict(env_prefix="ESTATEWATCH_MAINTENANCE_", extra="forbid")
 
     data_dir: Path = Path("var/maintenance")

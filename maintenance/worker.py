@@ -4,13 +4,14 @@ work orders, plus the scheduler that ticks time-based rules and checks SLAs.
 The composition root of detection. It consumes the telemetry, event and status topics
 of its sites (``sites``, every site by default) through the kernel's
 :class:`estatewatch.mqtt.WireConsumer` on its own persistent session, apart from
-ingest's, which gets every message too. Each message is validated
-(:func:`estatewatch.inbound.parse`), turned into observations, and judged by the
-:class:`~maintenance.domain.rules.RuleEngine`; each signal goes through
-:func:`maintenance.services.handle_signal` in its own transaction, and the message is
-acknowledged to the broker only after that commit. A crash before then means the broker
-sends it again and the alarm policy absorbs the repeat (one active alarm per device and
-rule). Invalid messages go to the dead-letter file, as in ingest.
+ingest's, which gets every message too. Each message is validated by the kernel's
+central checks (:class:`estatewatch.screen.Screen`, as in ingest), turned into
+observations, and judged by the :class:`~maintenance.domain.rules.RuleEngine`; each
+signal goes through :func:`maintenance.services.handle_signal` in its own transaction,
+and the message is acknowledged to the broker only after that commit. A crash before
+then means the broker sends it again and the alarm policy absorbs the repeat (one active
+alarm per device and rule). Invalid messages, and the parts the checks take out of a
+message, go to the dead-letter file, as in ingest.
 
 The scheduler, every ``tick_interval``: time-based rules (offline devices, silent lifts,
 durations completed without new data, a gateway's "offline" past
@@ -51,8 +52,9 @@ from estatewatch.catalogue import builtin_catalogue
 from estatewatch.clock import Clock, utc_now
 from estatewatch.dead_letters import DeadLetters
 from estatewatch.gbt24476 import controller_codes
-from estatewatch.inbound import Parsed, parse
+from estatewatch.inbound import Parsed
 from estatewatch.mqtt import Ack, WireConsumer
+from estatewatch.screen import Screen
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
 from maintenance.channels import NotifySettings, open_channels
 from maintenance.config_files import DEFAULT_RULES, load_checklist, load_rules, load_sla_policy
@@ -258,6 +260,8 @@ async def running_maintenance(
         stack.callback(save_engine, engine, settings.data_dir)
 
         async def handle(parsed: Parsed, ack: Ack) -> None:
+            if parsed.refused is not None:
+                dead.rejected_message(parsed.refused)
             await detection.message(parsed.message)
             ack()
 
@@ -268,7 +272,7 @@ async def running_maintenance(
                 settings.mqtt_port,
                 name="maintenance",
                 log=log,
-                decoder=parse,
+                decoder=Screen(builtin_catalogue(), settings.screen_limits, clock),
                 handler=handle,
                 on_rejected=dead.rejected_message,
                 client_id=settings.client_id,

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from estatewatch.catalogue.model import (
+    DerivedFieldSpec,
     FaultSpec,
     FieldSpec,
     PayloadFieldSpec,
@@ -41,6 +42,7 @@ class Profile:
     faults: dict[int, FaultSpec]
     topic: str | None
     source: Path
+    derived: tuple[DerivedFieldSpec, ...] = ()
     _by_key: dict[str, RegisterField] = field(repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -143,12 +145,22 @@ def _check_whole(fields: list[RegisterField], spec: ProfileSpec, source: str) ->
             claimed.setdefault((f.table, addr), []).append((mask, f.key))
 
 
+def _check_derived(fields: list[RegisterField], spec: ProfileSpec, source: str) -> None:
+    # A derived field shares the readings' key space with the register fields.
+    taken = {f.key for f in fields} | {p.name for p in spec.payload}
+    for derived in spec.derived:
+        if derived.name in taken:
+            raise ConfigError(f"{source}: derived {derived.name}: the name is used twice")
+        taken.add(derived.name)
+
+
 def load_profile(path: Path) -> Profile:
     """Load one profile file; raise ConfigError naming file and field when it is wrong."""
     spec = load_yaml_model(ProfileSpec, path)
     fields = _expand(spec)
     _check_whole(fields, spec, str(path))
     _check_payload(spec, str(path))
+    _check_derived(fields, spec, str(path))
     return Profile(
         name=spec.profile,
         device_type=spec.device_type,
@@ -160,6 +172,7 @@ def load_profile(path: Path) -> Profile:
         faults=dict(spec.faults),
         topic=spec.topic,
         source=path,
+        derived=tuple(spec.derived),
     )
 
 

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from estatewatch.catalogue.loader import Catalogue, Profile
-from estatewatch.catalogue.model import DataType, PayloadFieldSpec, RegisterField, Table
+from estatewatch.catalogue.model import (
+    DataType,
+    DerivedFieldSpec,
+    PayloadFieldSpec,
+    RegisterField,
+    Table,
+)
 from estatewatch.gbt24476 import describe
 
 _TABLE_TITLES = {
@@ -197,8 +203,8 @@ def _gbt24476_block(profile: Profile) -> Block | None:
     )
 
 
-def _payload_range(spec: PayloadFieldSpec) -> str:
-    if spec.choices:
+def _payload_range(spec: PayloadFieldSpec | DerivedFieldSpec) -> str:
+    if isinstance(spec, PayloadFieldSpec) and spec.choices:
         return ", ".join(spec.choices)
     if spec.minimum is not None and spec.maximum is not None:
         return f"{_number(spec.minimum)} to {_number(spec.maximum)}"
@@ -234,6 +240,25 @@ def _payload_block(profile: Profile) -> Block:
     )
 
 
+def _derived_block(profile: Profile) -> Block | None:
+    if not profile.derived:
+        return None
+    rows = tuple(
+        (spec.name, spec.type, _payload_range(spec), spec.unit, spec.description)
+        for spec in profile.derived
+    )
+    return Block(
+        "Derived fields",
+        ("name", "type", "range", "unit", "description"),
+        rows,
+        note=(
+            "Computed by the gateway from successive polls and sent with the register"
+            " fields; the central services refuse them outside these types and ranges."
+        ),
+        code_columns=frozenset({0}),
+    )
+
+
 def profile_blocks(profile: Profile) -> list[Block]:
     """The tables that describe ``profile``, in reading order."""
     if profile.protocol == "mqtt":
@@ -244,6 +269,7 @@ def profile_blocks(profile: Profile) -> list[Block]:
         for table in Table:
             blocks.append(_single_fields(profile, table))
             blocks.extend(_repeated_fields(profile, table, g) for g in groups)
+        blocks.append(_derived_block(profile))
     blocks.append(_fault_block(profile))
     blocks.append(_gbt24476_block(profile))
     return [b for b in blocks if b is not None]

@@ -167,6 +167,20 @@ class PayloadFieldSpec(BaseModel):
     description: str = ""
 
 
+class DerivedFieldSpec(BaseModel):
+    """A field the gateway computes from successive readings rather than reads (an
+    elevator's ``speed_percent``): declared here so the central checks know its type and
+    range like any register's."""
+
+    model_config = _Strict
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    type: Literal["int", "float", "bool"]
+    minimum: float | None = None
+    maximum: float | None = None
+    unit: str = ""
+    description: str = ""
+
+
 class FaultSpec(BaseModel):
     model_config = _Strict
     name: str
@@ -197,6 +211,7 @@ class ProfileSpec(BaseModel):
     fields: list[FieldSpec] = []
     repeats: list[RepeatSpec] = []
     payload: list[PayloadFieldSpec] = []
+    derived: list[DerivedFieldSpec] = []
     # Where the vendor publishes, with {device_id} filled in; MQTT profiles only.
     topic: str | None = None
     faults: dict[int, FaultSpec] = {}

@@ -43,6 +43,9 @@ pytestmark = pytest.mark.e2e
 ESTATEWATCH = [sys.executable, "-m", "cli"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+# The readings here are dated from T0, a fixed day in the past: a window back to 1926 lets
+# them through the central checks' time window, which tests/unit/test_screen.py tests.
+HISTORY = "36500d"
 READY_MARKER = "ingest {client_id} (sites"  # logged once the worker is subscribed
 
 # (measurement, sorted tag items, time in ns) -> fields
@@ -97,6 +100,7 @@ class Ingest:
     database: str
     prefix: str = field(default_factory=lambda: f"g{uuid.uuid4().hex[:10]}")
     workers: list[Worker] = field(default_factory=list)
+    max_age: str = HISTORY
 
     @property
     def dead_letter_path(self) -> Path:
@@ -116,6 +120,7 @@ class Ingest:
             "--spill-path", str(self.tmp_path / f"spill-{name}.sqlite"),
             "--dead-letter-path", str(self.dead_letter_path),
             "--metrics-port", str(port),
+            "--max-age", self.max_age,
         ]  # fmt: skip
         worker = Worker(client_id, start(args, self.tmp_path, log), log, port)
         self.workers.append(worker)
@@ -172,7 +177,7 @@ async def influxql(influxdb: InfluxInstance, database: str, statement: str) -> l
 
 
 async def stored_values(
-    influxdb: InfluxInstance, database: str, site: str, field_name: str = "n"
+    influxdb: InfluxInstance, database: str, site: str, field_name: str = "run_count"
 ) -> list[Any]:
     statement = f'SELECT "{field_name}" FROM "elevator" WHERE "site" = \'{site}\''
     series = await influxql(influxdb, database, statement)
@@ -211,7 +216,8 @@ async def stored_points(
 def telemetry(
     site: str, seq: int, *, device_id: str = "elev-01", tags: dict[str, str] | None = None
 ) -> tuple[str, bytes]:
-    """One reading of ``elev-01`` at ``T0 + seq ms`` with ``n = seq``."""
+    """One reading of ``elev-01`` at ``T0 + seq ms`` with ``run_count = seq`` (a profile
+    field: the central checks take out any other)."""
     message = TelemetryMessage(
         gateway_id="gw-e2e",
         seq=seq,
@@ -221,7 +227,10 @@ def telemetry(
         profile="elevator-nice3000",
         tags={"building": "B1"} if tags is None else tags,
         readings=[
-            Reading(ts=T0 + timedelta(milliseconds=seq), fields={"n": seq, "speed": seq / 8})
+            Reading(
+                ts=T0 + timedelta(milliseconds=seq),
+                fields={"run_count": seq, "speed": seq % 500 / 8},
+            )
         ],
     )
     return telemetry_topic(site, "elevator", device_id), message.model_dump_json().encode()
@@ -602,7 +611,7 @@ async def test_hostile_device_ids_are_dead_lettered_and_harm_nothing(
         for device_id in [*hostile, "elev-01\r"]:
             latest = await reader.latest("elevator", device_ids=[device_id])
             assert latest.empty, device_id
-            series = await reader.series("elevator", device_id, ["n"], start_at, end_at)
+            series = await reader.series("elevator", device_id, ["run_count"], start_at, end_at)
             assert series.empty, device_id
         for name in (f'n" FROM elevator; DROP DATABASE "{influx_database}" --', "n\nx"):
             with pytest.raises(ValueError, match="not a valid name"):
@@ -611,7 +620,7 @@ async def test_hostile_device_ids_are_dead_lettered_and_harm_nothing(
                 await reader.latest(name)
         honest = await reader.latest("elevator", site=other)
         assert honest["device_id"].tolist() == ["elev-01"]
-        assert honest["n"].tolist() == [2]
+        assert honest["run_count"].tolist() == [2]
     async with InfluxReader(influxdb.url, f"{influx_database}_none") as reader:
         with pytest.raises(InfluxQueryError, match="database"):
             await reader.latest("elevator")

@@ -22,6 +22,7 @@ from ingest.settings import IngestSettings
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+HISTORY = 100 * 365 * 86400.0
 
 
 def settings(
@@ -37,6 +38,9 @@ def settings(
         spill_path=tmp_path / "spill.sqlite",
         dead_letter_path=tmp_path / "dead.jsonl",
         metrics_port=0,
+        # The readings are dated from START, a fixed day in the past; the time window is
+        # tests/unit/test_screen.py's to test.
+        max_age=HISTORY,
     )
 
 

@@ -39,6 +39,9 @@ def settings(tmp_path: Path, broker: MosquittoInstance) -> MaintenanceSettings:
         client_id=f"maint-{tmp_path.name}",
         tick_interval=0.2,
         migrate=True,  # a fresh database per test, which this worker is the one to migrate
+        # The readings are dated from T0, a fixed day in the past; the time window is
+        # tests/unit/test_screen.py's to test.
+        max_age=100 * 365 * 86400.0,
     )
 
 

@@ -417,3 +417,32 @@ def test_a_fault_mapped_to_no_gbt24476_fault_code_is_refused(tmp_path: Path) -> 
     assert message.startswith(f"{path}: ")
     assert "faults[41].gbt24476" in message
     assert "'44' is no GB/T 24476 fault code" in message
+
+
+def test_a_derived_field_loads_with_its_type_and_range(tmp_path: Path) -> None:
+    text = MODBUS_HEAD + textwrap.dedent("""\
+        fields:
+          - {name: speed, address: 0}
+        derived:
+          - {name: speed_percent, type: float, minimum: 0, maximum: 200, unit: "%"}
+        """)
+    (derived,) = load_profile(write(tmp_path, text)).derived
+    assert (derived.name, derived.type, derived.minimum, derived.maximum) == (
+        "speed_percent",
+        "float",
+        0,
+        200,
+    )
+
+
+def test_a_derived_field_may_not_take_a_register_fields_name(tmp_path: Path) -> None:
+    text = MODBUS_HEAD + textwrap.dedent("""\
+        fields:
+          - {name: speed, address: 0}
+        derived:
+          - {name: speed, type: float}
+        """)
+    with pytest.raises(
+        ConfigError, match=r"test-device.yaml: derived speed: the name is used twice"
+    ):
+        load_profile(write(tmp_path, text))
