@@ -88,7 +88,10 @@ def running_catchers(directory: Path, site: str) -> Iterator[Path]:
     robot = ThreadingHTTPServer(("127.0.0.1", http_port), _robot_handler(directory / "robot.jsonl"))
     os.environ.setdefault(KEY_VARIABLE, "demo-robot-key")  # the maintenance worker inherits it
     settings = directory / "notify.yaml"
-    people = {f"demo-{role}": f"demo-{role}@estate.demo" for role in ("manager", "technician")}
+    people = {
+        f"demo-{role}": f"demo-{role}@estate.demo"
+        for role in ("manager", "technician", "committee", "resident")
+    }
     document = {
         "sites": {
             site: {

@@ -8,10 +8,15 @@ Plan
     :func:`maintenance.domain.notices.route` who each one concerns (a new P1 or rescue
     order: the site's managers, its on-call technician by the rota, its robot groups;
     "assigned to you": the assignee; a breach: the people of the role its escalation
-    level tells), plus, from the stored due times, a pre-breach warning for each order
-    due within ``warn_before_s`` (to its assignee and the managers, once per due time),
-    and writes one ``notification`` row per recipient and channel, with a stable id
-    (``{audit id}:{site}/{channel}:{recipient}``), in the same transaction as the
+    level tells) and the site's routing table (:mod:`maintenance.domain.routes`) who
+    hears a cost awaiting approval, a proposal, its vote and result, and each step of a
+    resident's request; plus, from the stored due times, a pre-breach warning for each
+    order due within ``warn_before_s`` (to its assignee and the managers, once per due
+    time), and each site's daily digest once its hour has come
+    (:mod:`maintenance.domain.digest`, figures from the KPI read model), and writes one
+    ``notification`` row per recipient and channel, with a stable id
+    (``{audit id}:{site}/{channel}:{recipient}``; ``digest:{site}@{date}`` in place of
+    the audit id for a digest), in the same transaction as the
     cursor's move: an entry is planned exactly once, and a crash
     before the commit plans it again from scratch. A person is reached by the channels
     they chose (:mod:`maintenance.domain.preferences`): mail when the site has a mail
@@ -47,19 +52,27 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import cast
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from estatewatch.backoff import equal_jitter
 from estatewatch.clock import Clock
 from maintenance.channels import Channel, ChannelError, Outgoing, SiteChannels
-from maintenance.channels.settings import NotifySettings
+from maintenance.channels.settings import NotifySettings, SiteNotifySettings
 from maintenance.db.notifications import DEFAULT_ZONE, NotificationAttemptRow, NotificationRow
+from maintenance.db.read.committee import get_proposal, list_proposals
+from maintenance.db.read.kpi_frames import kpi_frames
+from maintenance.db.read.sites import list_sites
+from maintenance.db.read.work_orders import open_orders
 from maintenance.db.tables import AuditRow, WorkOrderRow
 from maintenance.db.uow import SqlUnitOfWork
+from maintenance.domain.committee_notices import ProposalFacts
+from maintenance.domain.digest import compose_digest, digest_day, digest_key, digest_period
+from maintenance.domain.errors import NotFound
+from maintenance.domain.kpis import compute_kpis
 from maintenance.domain.notices import (
     ROUTED_ACTIONS,
     Language,
@@ -70,13 +83,23 @@ from maintenance.domain.notices import (
     held_until,
     language_of,
     on_duty,
-    render,
     route,
     warned,
     warning_due,
 )
 from maintenance.domain.preferences import Preferences, QuietHours, released_at, urgent
+from maintenance.domain.routes import (
+    ORDER_ACTIONS,
+    ROLES,
+    Audience,
+    RoutedKind,
+    addressed,
+    order_notice,
+    proposal_notice,
+    render_notice,
+)
 from maintenance.domain.site_time import to_site_time
+from maintenance.domain.sla import SlaPolicy
 from maintenance.periodic import Periodic
 
 __all__ = ["NotificationRelay", "NotifyCounters"]
@@ -121,6 +144,21 @@ def _reaching(user: str, mine: Preferences, site: SiteChannels) -> list[_Recipie
     return targets
 
 
+@dataclass(frozen=True, slots=True)
+class _About:
+    """What a notice is about, as its rows store it."""
+
+    site: str
+    timezone: str
+    """The site's, for the recipient's quiet hours."""
+    work_order_id: str | None
+    facts: dict[str, Any] = field(hash=False)
+    link: str
+    fold_key: str
+    urgent: bool = False
+    """Whether it goes even in quiet hours (about a P1 or rescue order)."""
+
+
 class NotificationRelay(Periodic):
     """Plans and sends notifications; use as ``async with NotificationRelay(...):``, or
     call :meth:`step` yourself (tests, under a fake clock)."""
@@ -133,16 +171,21 @@ class NotificationRelay(Periodic):
         clock: Clock,
         *,
         base_url: str,
+        policy: SlaPolicy | None = None,
         interval: float = 1.0,
         batch: int = 100,
     ) -> None:
+        """``policy``: the SLA targets the digest's breach counts are judged by."""
         super().__init__("notification-relay", interval)
         self._settings, self._channels = settings, channels
         self._sessions, self._clock = sessions, clock
         self._base_url = base_url.rstrip("/")
+        self._policy = policy or SlaPolicy()
         self._batch = batch
         self._window = timedelta(seconds=settings.fold_window_s)
         self._down: set[str] = set()
+        self._digested: dict[str, date] = {}
+        """Per site, the date whose digest is planned (saves a look in the table)."""
         self.counters = NotifyCounters()
 
     async def step(self) -> None:
@@ -168,7 +211,9 @@ class NotificationRelay(Periodic):
             if entries:
                 await repo.save_cursor(entries[-1].id)
             await self._plan_warnings(uow)
+            digested = await self._plan_digests(uow)
             await uow.commit()
+        self._digested.update(digested)
 
     async def _plan_warnings(self, uow: SqlUnitOfWork) -> None:
         """A warning for each order whose due time comes within the lead, once per due
@@ -183,13 +228,16 @@ class NotificationRelay(Periodic):
             zone = DEFAULT_ZONE if found is None else found[1]
             routed = warned(await repo.people(order.site), order.assignee)
             origin = (0, f"due:{order.id}@{order.due_at.isoformat()}")
-            facts = _facts(order, zone)
+            about = self._order(routed, _facts(order, zone))
             for target in await self._recipients(uow, routed, site):
-                await self._plan_one(uow, origin, routed, facts, target)
+                await self._plan_one(uow, origin, routed, about, target)
 
     async def _plan_entry(self, uow: SqlUnitOfWork, entry: AuditRow) -> None:
-        if entry.action not in ROUTED_ACTIONS:  # most entries: no query at all
+        if entry.entity_type == "proposal":
+            await self._plan_proposal(uow, entry)
             return
+        if entry.action not in ROUTED_ACTIONS and entry.action not in ORDER_ACTIONS:
+            return  # most entries: no query at all
         repo = uow.notifications
         found = await repo.order(entry.entity_id)
         if found is None:
@@ -199,21 +247,114 @@ class NotificationRelay(Periodic):
         site_settings = self._settings.sites.get(order.site)
         if site is None or site_settings is None:
             return
-        local = to_site_time(entry.at, zone).time()
-        told = escalated_to(entry.action, entry.detail)
-        routed = route(
-            entry.action,
-            entry.detail,
-            order.category,
-            managers=await repo.people(order.site) if entry.action != "work_order.assign" else (),
-            on_call=on_duty((each.shift for each in site_settings.on_call), local),
-            escalation=await repo.people(order.site, told) if told else (),
-        )
-        if routed is None:
+        origin = (entry.id, str(entry.id))
+        if entry.action in ROUTED_ACTIONS:
+            local = to_site_time(entry.at, zone).time()
+            told = escalated_to(entry.action, entry.detail)
+            routed = route(
+                entry.action,
+                entry.detail,
+                order.category,
+                managers=(
+                    await repo.people(order.site) if entry.action != "work_order.assign" else ()
+                ),
+                on_call=on_duty((each.shift for each in site_settings.on_call), local),
+                escalation=await repo.people(order.site, told) if told else (),
+            )
+            if routed is not None:
+                about = self._order(routed, _facts(order, zone))
+                for target in await self._recipients(uow, routed, site):
+                    await self._plan_one(uow, origin, routed, about, target)
+        kind = order_notice(entry.action, entry.from_state, entry.to_state, order.source)
+        if kind is None:
             return
-        facts = _facts(order, zone)
+        # One notice per entry and person: one the rota's route already told is not
+        # told twice (the id is the entry's and the person's).
+        audience = _audience(site_settings, kind)
+        routed = addressed(
+            kind, audience, await _people(uow, order.site, audience), order.requested_by
+        )
+        amount = entry.detail.get("amount")
+        facts = _facts(
+            order,
+            zone,
+            amount=amount if isinstance(amount, str) else None,
+            status=entry.to_state if kind == "request_update" else None,
+        )
+        about = self._order(routed, facts)
         for target in await self._recipients(uow, routed, site):
-            await self._plan_one(uow, (entry.id, str(entry.id)), routed, facts, target)
+            await self._plan_one(uow, origin, routed, about, target)
+
+    async def _plan_proposal(self, uow: SqlUnitOfWork, entry: AuditRow) -> None:
+        """A committee notice; a proposal about no asset belongs to no compound, so every
+        site's audience hears it, each person once."""
+        kind = proposal_notice(entry.action)
+        if kind is None:
+            return
+        try:
+            record = await get_proposal(uow.session, entry.entity_id)
+        except NotFound:
+            return
+        passed = entry.detail.get("passed")
+        facts = ProposalFacts(
+            id=record.id,
+            site=record.site,
+            title=record.title,
+            amount=str(record.amount),
+            emergency=record.emergency,
+            passed=passed if isinstance(passed, bool) else None,
+        )
+        told: set[str] = set()
+        zones = await _zones(uow)
+        for code in [record.site] if record.site is not None else list(self._settings.sites):
+            site, site_settings = self._channels.get(code), self._settings.sites.get(code)
+            if site is None or site_settings is None:
+                continue
+            audience = _audience(site_settings, kind)
+            routed = addressed(kind, audience, await _people(uow, code, audience))
+            routed = Routed(kind, tuple(u for u in routed.users if u not in told), routed.groups)
+            told.update(routed.users)
+            about = _About(
+                code,
+                zones.get(code, DEFAULT_ZONE),
+                None,
+                facts.as_json(),
+                self._link(f"/committee/proposals/{record.id}"),
+                f"{kind}:{record.id}",
+            )
+            for target in await self._recipients(uow, routed, site):
+                await self._plan_one(uow, (entry.id, str(entry.id)), routed, about, target)
+
+    async def _plan_digests(self, uow: SqlUnitOfWork) -> dict[str, date]:
+        """Each site's digest once its hour has come, once per site and date (its id
+        names both); the sites and dates planned now."""
+        now, planned = self._clock(), {}
+        zones = await _zones(uow)
+        for code, site_settings in self._settings.sites.items():
+            site, audience = self._channels.get(code), site_settings.routes.digest
+            zone = zones.get(code, DEFAULT_ZONE)
+            day = digest_day(now, zone, site_settings.digest_at)
+            if site is None or not audience or day is None or self._digested.get(code) == day:
+                continue
+            planned[code] = day
+            key = digest_key(code, day)
+            if await uow.notifications.planned(code, key):  # before a restart
+                continue
+            start, end = digest_period(day, zone)
+            frames = await kpi_frames(uow.session, start, end, policy=self._policy, site=code)
+            proposals = await list_proposals(uow.session, "open")
+            facts = compose_digest(
+                code,
+                day,
+                compute_kpis(frames, start, end),
+                await open_orders(uow.session),
+                [each.site for each in proposals],
+            )
+            routed = addressed("digest", audience, await _people(uow, code, audience))
+            about = _About(code, zone, None, facts.as_json(), self._link("/committee"), key)
+            for target in await self._recipients(uow, routed, site):
+                await self._plan_one(uow, (0, key), routed, about, target)
+        return planned
 
     async def _recipients(
         self, uow: SqlUnitOfWork, routed: Routed, site: SiteChannels
@@ -233,46 +374,45 @@ class NotificationRelay(Periodic):
         uow: SqlUnitOfWork,
         origin: tuple[int, str],
         routed: Routed,
-        facts: OrderFacts,
+        about: _About,
         target: _Recipient,
     ) -> None:
-        """``origin``: the audit id (0 for a warning) and the id's first part."""
+        """``origin``: the audit id (0 for a warning or a digest) and the id's first part."""
         repo, now = uow.notifications, self._clock()
         audit_id, prefix = origin
-        notification_id = f"{prefix}:{facts.site}/{target.channel.name}:{target.recipient}"
+        notification_id = f"{prefix}:{about.site}/{target.channel.name}:{target.recipient}"
         if await repo.get(notification_id) is not None:  # planned before: once each
             return
-        key = routed.fold_key(facts)
-        latest = await repo.latest(facts.site, target.channel.name, target.recipient, key)
-        at_once = urgent(routed.kind, facts.priority, facts.category)
+        key = about.fold_key
+        latest = await repo.latest(about.site, target.channel.name, target.recipient, key)
         if (
             latest is not None
             and latest.status == "pending"
             # An urgent notice waits for a fold window at most, never for quiet hours.
-            and (not at_once or latest.next_attempt_at <= now + self._window)
+            and (not about.urgent or latest.next_attempt_at <= now + self._window)
         ):
             latest.count += 1  # folded into the one waiting to go (or being retried)
             self.counters.folded += 1
             return
         last_sent = latest.settled_at if latest is not None and latest.status == "sent" else None
         ready = held_until(last_sent, now, self._window)
-        if not at_once:
+        if not about.urgent:
             # The recipient's quiet hours hold what can wait; repeats fold into it meanwhile.
-            ready = max(ready, released_at(target.quiet, now, facts.timezone))
+            ready = max(ready, released_at(target.quiet, now, about.timezone))
         await repo.add(
             NotificationRow(
                 id=notification_id,
                 audit_id=audit_id,
-                work_order_id=facts.id,
-                site=facts.site,
+                work_order_id=about.work_order_id,
+                site=about.site,
                 channel=target.channel.name,
                 recipient=target.recipient,
                 address=target.address,
                 language=target.language,
                 kind=routed.kind,
                 fold_key=key,
-                facts=facts.as_json(),
-                link=self._link(facts.id),
+                facts=about.facts,
+                link=about.link,
                 count=1,
                 status="pending",
                 attempts=0,
@@ -283,10 +423,23 @@ class NotificationRelay(Periodic):
         )
         self.counters.planned += 1
 
-    def _link(self, order_id: str) -> str:
+    def _order(self, routed: Routed, facts: OrderFacts) -> _About:
         # The order's one address in the web app: staff read it there, a technician is sent
-        # on to their own order page.
-        return f"{self._base_url}/orders/{order_id}"
+        # on to their own order page; a resident reads their request's page.
+        page = "my/requests" if routed.kind == "request_update" else "orders"
+        link = self._link(f"/{page}/{facts.id}")
+        return _About(
+            facts.site,
+            facts.timezone,
+            facts.id,
+            facts.as_json(),
+            link,
+            routed.fold_key(facts),
+            urgent(routed.kind, facts.priority, facts.category),
+        )
+
+    def _link(self, path: str) -> str:
+        return f"{self._base_url}{path}"
 
     # -- send ----------------------------------------------------------------------------
 
@@ -323,9 +476,9 @@ class NotificationRelay(Periodic):
             if row is None or row.status != "pending":
                 return True
             now = self._clock()
-            subject, text = render(
+            subject, text = render_notice(
                 cast(NoticeKind, row.kind),
-                OrderFacts.from_json(row.facts),
+                row.facts,
                 cast(Language, row.language),
                 now=now,
                 link=row.link,
@@ -400,7 +553,26 @@ class NotificationRelay(Periodic):
         )
 
 
-def _facts(order: WorkOrderRow, zone: str) -> OrderFacts:
+async def _zones(uow: SqlUnitOfWork) -> dict[str, str]:
+    """Each imported site's time zone, by code."""
+    return {each.code: each.timezone for each in await list_sites(uow.session)}
+
+
+def _audience(settings: SiteNotifySettings, kind: RoutedKind) -> tuple[Audience, ...]:
+    audience: tuple[Audience, ...] = getattr(settings.routes, kind)
+    return audience
+
+
+async def _people(
+    uow: SqlUnitOfWork, site: str, audience: Sequence[Audience]
+) -> dict[str, list[str]]:
+    """The site's active users of each role the audience names."""
+    return {role: await uow.notifications.people(site, role) for role in ROLES if role in audience}
+
+
+def _facts(
+    order: WorkOrderRow, zone: str, *, amount: str | None = None, status: str | None = None
+) -> OrderFacts:
     return OrderFacts(
         id=order.id,
         site=order.site,
@@ -412,4 +584,6 @@ def _facts(order: WorkOrderRow, zone: str) -> OrderFacts:
         fault_kind=order.fault_kind,
         due_at=order.due_at,
         timezone=zone,
+        amount=amount,
+        status=status,
     )

@@ -243,7 +243,12 @@ async def running_maintenance(
             channels = await stack.enter_async_context(open_channels(notify, clock))
             await stack.enter_async_context(
                 NotificationRelay(
-                    notify, channels, sessions, clock, base_url=settings.public_base_url or ""
+                    notify,
+                    channels,
+                    sessions,
+                    clock,
+                    base_url=settings.public_base_url or "",
+                    policy=policy,
                 )
             )
         refreshed = await refresh_due_times(SqlUnitOfWork(sessions, sla=policy))

@@ -23,6 +23,10 @@ Example ``notify.yaml``::
         on_call:                        # who is on duty when (site time)
           - {user: wang.tech, hours: "08:00-20:00"}
           - {user: li.tech, hours: "20:00-08:00"}
+        routes:                         # the committee's and residents' notices
+          vote_decided: [committee, manager]
+          digest: [committee]           # [] turns a notice off
+        digest_at: "08:00"              # the daily digest, site time
 
 Secrets never stand in the file: a password or signing secret is named by an ``*_env``
 field (the variable holding it), and a token inside a URL is written ``${VARIABLE}``.
@@ -44,8 +48,16 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from estatewatch.validation import load_yaml_model
 from maintenance.domain.notices import Language, Shift
 from maintenance.domain.preferences import EMAIL_ADDRESS
+from maintenance.domain.routes import DEFAULT_ROUTES, Audience
 
-__all__ = ["NotifySettings", "OnCall", "RobotSettings", "SiteNotifySettings", "SmtpSettings"]
+__all__ = [
+    "NotifySettings",
+    "OnCall",
+    "RobotSettings",
+    "Routes",
+    "SiteNotifySettings",
+    "SmtpSettings",
+]
 
 RobotKind = Literal["wecom", "dingtalk", "feishu", "webhook"]
 
@@ -183,6 +195,27 @@ class OnCall(BaseModel):
         return Shift(self.user, time.fromisoformat(start), time.fromisoformat(end))
 
 
+class Routes(BaseModel):
+    """Who hears each of the committee's and residents' notices
+    (:mod:`maintenance.domain.routes`): roles, ``requester``, ``groups``; [] turns one off."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approval_needed: tuple[Audience, ...] = DEFAULT_ROUTES["approval_needed"]
+    proposal_opened: tuple[Audience, ...] = DEFAULT_ROUTES["proposal_opened"]
+    vote_opened: tuple[Audience, ...] = DEFAULT_ROUTES["vote_opened"]
+    vote_decided: tuple[Audience, ...] = DEFAULT_ROUTES["vote_decided"]
+    request_update: tuple[Audience, ...] = DEFAULT_ROUTES["request_update"]
+    digest: tuple[Audience, ...] = DEFAULT_ROUTES["digest"]
+
+    @field_validator("approval_needed", "proposal_opened", "vote_opened", "vote_decided", "digest")
+    @classmethod
+    def _no_requester(cls, audience: tuple[Audience, ...]) -> tuple[Audience, ...]:
+        if "requester" in audience:
+            raise ValueError("requester: only a resident's request (request_update) has one")
+        return audience
+
+
 class SiteNotifySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -192,6 +225,17 @@ class SiteNotifySettings(BaseModel):
     """User id -> email address: a fallback for a user with no address of their own
     (``api_user.email``, set through the API or the account page), which wins."""
     on_call: tuple[OnCall, ...] = ()
+    routes: Routes = Routes()
+    digest_at: time = time(8, 0)
+    """When the daily digest goes, in the site's time (``HH:MM``)."""
+
+    @field_validator("digest_at", mode="before")
+    @classmethod
+    def _clock_time(cls, raw: Any) -> Any:
+        # YAML reads 08:00 unquoted as a number of minutes (sexagesimal): ask for text.
+        if not isinstance(raw, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", raw):
+            raise ValueError(f'must be "HH:MM" (quoted), got {raw!r}')
+        return time.fromisoformat(raw)
 
     @field_validator("people")
     @classmethod

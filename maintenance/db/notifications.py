@@ -3,7 +3,9 @@ and how far the relay has read the audit trail.
 
 ``notification``: one message for one recipient on one channel, with a stable ``id``
 (``{audit id}:{site}/{channel}:{recipient}``; a pre-breach warning, made from a due time
-rather than an entry, has audit id 0 and ``due:{order}@{due time}`` in place of it),
+rather than an entry, has audit id 0 and ``due:{order}@{due time}`` in place of it, a
+daily digest audit id 0 and ``digest:{site}@{date}``), the order it is about (none for
+a proposal or a digest, revision 0019),
 the order's facts the message is rendered from at each attempt, ``count`` (repeats
 folded into it), ``status`` (``pending``, ``sent``, ``failed``), ``attempts`` and
 ``next_attempt_at``. ``notification_attempt``:
@@ -64,7 +66,8 @@ class NotificationRow(Base):
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     audit_id: Mapped[int] = mapped_column(BigInteger)
-    work_order_id: Mapped[str] = mapped_column(ForeignKey("work_order.id"), index=True)
+    work_order_id: Mapped[str | None] = mapped_column(ForeignKey("work_order.id"), index=True)
+    """None for a notice about no order (a proposal, a digest; revision 0019)."""
     site: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(100))
     recipient: Mapped[str] = mapped_column(String(100))
@@ -186,6 +189,15 @@ class SqlNotifications:
             .order_by(NotificationRow.created_at.desc(), NotificationRow.id.desc())
             .limit(1)
         )
+
+    async def planned(self, site: str, fold_key: str) -> bool:
+        """Whether any notification with this fold key was planned at ``site``."""
+        found = await self._session().scalar(
+            select(NotificationRow.id)
+            .where(NotificationRow.site == site, NotificationRow.fold_key == fold_key)
+            .limit(1)
+        )
+        return found is not None
 
     async def add(self, row: NotificationRow) -> None:
         session = self._session()

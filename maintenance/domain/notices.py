@@ -2,7 +2,10 @@
 # ruff: noqa: RUF001
 """Who is told what, and in which words (pure, no I/O).
 
-Routing (the first slice of issue 15), from audit entries:
+Routing of the staff's urgent notices, from audit entries (the committee's and the
+residents' notices and the daily digest follow each site's table,
+:mod:`maintenance.domain.routes`; their order notices, ``approval_needed`` and
+``request_update``, are worded here):
 
 | notice | audit action | to |
 |---|---|---|
@@ -42,6 +45,7 @@ from maintenance.domain.site_time import covers_daily, to_site_time
 
 __all__ = [
     "LANGUAGES",
+    "REQUEST_STATES",
     "ROUTED_ACTIONS",
     "Language",
     "NoticeKind",
@@ -58,7 +62,21 @@ __all__ = [
     "warning_due",
 ]
 
-NoticeKind = Literal["p1_opened", "rescue_opened", "assigned", "due_soon", "breached"]
+NoticeKind = Literal[
+    "p1_opened",
+    "rescue_opened",
+    "assigned",
+    "due_soon",
+    "breached",
+    "approval_needed",
+    "request_update",
+    "proposal_opened",
+    "vote_opened",
+    "vote_decided",
+    "digest",
+]
+"""Every kind of notice; the last six are routed by a site's table
+(:mod:`maintenance.domain.routes`)."""
 Language = Literal["zh-CN", "en"]
 LANGUAGES: Final[tuple[Language, ...]] = ("zh-CN", "en")
 
@@ -81,6 +99,10 @@ class OrderFacts:
     fault_kind: str
     due_at: datetime | None
     timezone: str
+    amount: str | None = None
+    """The cost estimate awaiting approval (``approval_needed``)."""
+    status: str | None = None
+    """The state a resident's request moved to (``request_update``)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +116,8 @@ class OrderFacts:
             "fault_kind": self.fault_kind,
             "due_at": None if self.due_at is None else self.due_at.isoformat(),
             "timezone": self.timezone,
+            "amount": self.amount,
+            "status": self.status,
         }
 
     @classmethod
@@ -115,6 +139,9 @@ class Routed:
         if self.kind in ("due_soon", "breached"):
             due = facts.due_at.isoformat() if facts.due_at else ""
             return f"{self.kind}:{facts.id}@{due}"
+        # An approval and each step of a resident's request: one order's one moment.
+        if self.kind in ("approval_needed", "request_update"):
+            return f"{self.kind}:{facts.id}:{facts.status or ''}"
         return f"{self.kind}:{facts.asset}:{facts.fault_kind}"
 
 
@@ -195,13 +222,15 @@ def held_until(last_sent: datetime | None, now: datetime, window: timedelta) -> 
     return last_sent + window
 
 
-_SUBJECT: Final[dict[Language, dict[NoticeKind, str]]] = {
+_SUBJECT: Final[dict[Language, dict[str, str]]] = {
     "zh-CN": {
         "p1_opened": "【{priority}】新工单：{title}",
         "rescue_opened": "【救援】电梯困人：{title}",
         "assigned": "【派单】指派给您：{title}",
         "due_soon": "【即将超时】{title}",
         "breached": "【已超时】{title}",
+        "approval_needed": "【待审批】维修费用：{title}",
+        "request_update": "【报修进度】{status}：{title}",
     },
     "en": {
         "p1_opened": "[{priority}] New order: {title}",
@@ -209,8 +238,28 @@ _SUBJECT: Final[dict[Language, dict[NoticeKind, str]]] = {
         "assigned": "[Assigned] To you: {title}",
         "due_soon": "[Due soon] {title}",
         "breached": "[Overdue] {title}",
+        "approval_needed": "[Approval needed] Repair cost: {title}",
+        "request_update": "[Your request] {status}: {title}",
     },
 }
+_REQUEST_STATUS: Final[dict[Language, dict[str, str]]] = {
+    "zh-CN": {
+        "assigned": "已派工",
+        "acknowledged": "已受理",
+        "in_progress": "维修中",
+        "resolved": "已修好，请确认",
+    },
+    "en": {
+        "assigned": "Assigned",
+        "acknowledged": "Acknowledged",
+        "in_progress": "In progress",
+        "resolved": "Resolved, please confirm",
+    },
+}
+REQUEST_STATES: Final = frozenset(_REQUEST_STATUS["en"])
+"""The states of a resident's request the resident is told of."""
+_TIMED: Final = frozenset({"p1_opened", "rescue_opened", "assigned", "due_soon", "breached"})
+"""The notices that say the time left (staff's; not an approval or a resident's update)."""
 _LINES: Final[dict[Language, dict[str, str]]] = {
     "zh-CN": {
         "place": "地点：{place}",
@@ -218,6 +267,8 @@ _LINES: Final[dict[Language, dict[str, str]]] = {
         "left": "剩余时间：{minutes} 分钟（{due} 前）",
         "late": "已超时 {minutes} 分钟（应于 {due} 前）",
         "link": "处理：{link}",
+        "view": "查看：{link}",
+        "amount": "预算：{amount} 元",
         "folded": "（{window} 分钟内共 {count} 次）",
     },
     "en": {
@@ -226,6 +277,8 @@ _LINES: Final[dict[Language, dict[str, str]]] = {
         "left": "Time left: {minutes} min (due {due})",
         "late": "Overdue by {minutes} min (was due {due})",
         "link": "Open: {link}",
+        "view": "View: {link}",
+        "amount": "Cost estimate: CNY {amount}",
         "folded": "({count} times in {window} min)",
     },
 }
@@ -241,14 +294,20 @@ def render(
     count: int = 1,
     window: timedelta = timedelta(0),
 ) -> tuple[str, str]:
-    """The subject and text of a notice, as of ``now`` (the time left is computed then)."""
+    """The subject and text of a notice about an order, as of ``now`` (the time left is
+    computed then). A resident's update says the place and the new state, not the
+    priority or the staff's clocks."""
     words = _LINES[language]
-    subject = _SUBJECT[language][kind].format(priority=facts.priority, title=facts.title)
-    lines = [
-        words["place"].format(place=facts.place),
-        words["priority"].format(priority=facts.priority),
-    ]
-    if facts.due_at is not None:
+    status = _REQUEST_STATUS[language].get(facts.status or "", facts.status or "")
+    subject = _SUBJECT[language][kind].format(
+        priority=facts.priority, title=facts.title, status=status
+    )
+    lines = [words["place"].format(place=facts.place)]
+    if kind != "request_update":
+        lines.append(words["priority"].format(priority=facts.priority))
+    if kind == "approval_needed" and facts.amount is not None:
+        lines.append(words["amount"].format(amount=facts.amount))
+    if kind in _TIMED and facts.due_at is not None:
         due = to_site_time(facts.due_at, facts.timezone).strftime("%H:%M")
         seconds = (facts.due_at - now).total_seconds()
         # Whole minutes, rounded toward the person: "3 min left" while 3:59 remain.
@@ -256,5 +315,5 @@ def render(
         lines.append(words["left" if seconds >= 0 else "late"].format(minutes=minutes, due=due))
     if count > 1:
         lines.append(words["folded"].format(count=count, window=int(window.total_seconds() // 60)))
-    lines.append(words["link"].format(link=link))
+    lines.append(words["view" if kind == "request_update" else "link"].format(link=link))
     return subject, "\n".join(lines)
