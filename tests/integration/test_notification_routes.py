@@ -6,7 +6,7 @@ restart."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -235,3 +235,26 @@ async def test_the_digest_goes_once_at_the_hour_and_once_across_a_restart(world:
     subjects = mail_to(world.mail, "com2@estate.test")
     assert subjects[-1] == "[Daily digest] demo 2026-12-07"
     assert len([s for s in subjects if "Daily digest" in s]) == 2
+
+
+async def test_a_resident_is_mailed_at_their_own_address_and_not_woken_at_night(
+    world: World,
+) -> None:
+    settings = world.write_settings(people=PEOPLE, site=NO_DIGEST)
+    await world.settle(
+        "res-b", email="b.own@estate.test", quiet_start=time(22, 0), quiet_end=time(7, 0)
+    )
+    world.clock.now = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
+    await run(world, settings)
+    order = await request(world, "res-b", "Door buzzer broken", "entrance")
+    await world.act(cmd.Assign(order, assignee="tech-night"))
+    await run(world, settings)
+    assert mail_to(world.mail, "b.own@estate.test") == []  # held: it can wait till 07:00
+    assert mail_to(world.mail, "night@estate.test") == ["【派单】指派给您：Door buzzer broken"]  # noqa: RUF001
+
+    world.clock.now = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)  # 07:00 on the 8th
+    await run(world, settings)
+    assert mail_to(world.mail, "b.own@estate.test") == [
+        "[Your request] Assigned: Door buzzer broken"
+    ]
+    assert mail_to(world.mail, "b@estate.test") == []  # the file's address is a fallback
