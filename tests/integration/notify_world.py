@@ -150,11 +150,14 @@ sites:
 
 
 @asynccontextmanager
-async def notify_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+async def notify_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | None = None
+) -> AsyncIterator[World]:
+    """``url``: the database (``db_url``'s; SQLite in ``tmp_path`` when None)."""
     monkeypatch.setenv("T_MAIL_PASSWORD", MAIL_PASSWORD)
     monkeypatch.setenv("T_DING_TOKEN", DINGTALK_TOKEN)
     monkeypatch.setenv("T_DING_SECRET", DINGTALK_SECRET)
-    writer = make_engine(default_url(tmp_path))
+    writer = make_engine(url or default_url(tmp_path))
     await upgrade(writer)
     async with mail_server(tmp_path) as mail, robot_server() as robots:
         sessions = make_sessionmaker(writer)

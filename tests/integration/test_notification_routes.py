@@ -1,7 +1,7 @@
 """The committee's and residents' notices and the daily digest, from the audit trail to a
 real mail server (aiosmtpd) and a real robot endpoint, under a fake clock: each reaches
 the people its route names and nobody else; the digest goes once a day, also across a
-restart."""
+restart. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,8 +35,10 @@ PEOPLE = {
 
 
 @pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    async with notify_world(tmp_path, monkeypatch) as world:
+async def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> AsyncIterator[World]:
+    async with notify_world(tmp_path, monkeypatch, db_url) as world:
         await world.user("com-1", "committee", "zh_CN")
         await world.user("com-2", "committee", "en", sites=())  # no sites: every compound's
         await world.user("res-a", "resident", "zh_CN")
