@@ -66,7 +66,8 @@ __all__ = [
 _REQUEST_LIMIT: Final = 16 * 1024
 _READ_TIMEOUT_S: Final = 5.0
 
-Value = float | Mapping[str, float]
+# A number, or numbers keyed by one label value (str) or several (a tuple of str).
+Value = float | Mapping[Any, float]
 
 
 def process_registry(service: str) -> CollectorRegistry:
@@ -85,15 +86,16 @@ def process_registry(service: str) -> CollectorRegistry:
 class Reading:
     """One metric read from a service's own state at scrape time.
 
-    ``read`` returns a number, or, with ``label``, a mapping from that label's values to
-    numbers (a ``collections.Counter`` of reasons, say).
+    ``read`` returns a number, or, with ``labels``, a mapping from those labels' values to
+    numbers: keyed by one value for one label (a ``collections.Counter`` of reasons, say),
+    by a tuple of values for several.
     """
 
     name: str
     documentation: str
     read: Callable[[], Value]
     kind: Literal["counter", "gauge"] = "counter"
-    label: str | None = None
+    labels: tuple[str, ...] = ()
 
 
 class StateCollector(Collector):
@@ -104,7 +106,7 @@ class StateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         for reading in self._readings:
-            labels = [reading.label] if reading.label else []
+            labels = list(reading.labels)
             family: CounterMetricFamily | GaugeMetricFamily
             if reading.kind == "counter":
                 family = CounterMetricFamily(reading.name, reading.documentation, labels=labels)
@@ -113,7 +115,8 @@ class StateCollector(Collector):
             value = reading.read()
             if isinstance(value, Mapping):
                 for key, number in sorted(value.items()):
-                    family.add_metric([key], number)
+                    values = [str(v) for v in key] if isinstance(key, tuple) else [str(key)]
+                    family.add_metric(values, number)
             else:
                 family.add_metric([], value)
             yield family
@@ -138,12 +141,19 @@ def consumer_readings(prefix: str, consumer: WireConsumer[Any]) -> list[Reading]
 
 
 def link_readings(prefix: str, link: Link) -> list[Reading]:
-    """An MQTT link's state: reconnections after the first connection, and up or down."""
+    """An MQTT link's state: reconnections after the first connection, the received
+    messages waiting for their handler, and up or down."""
     return [
         Reading(
             f"{prefix}_mqtt_reconnects_total",
             "MQTT connections made again after the first",
             lambda: max(link.connections - 1, 0),
+        ),
+        Reading(
+            f"{prefix}_mqtt_backlog",
+            "messages received from the broker, waiting to be handled",
+            lambda: link.backlog,
+            kind="gauge",
         ),
         Reading(
             f"{prefix}_mqtt_connected",
@@ -161,7 +171,7 @@ def dead_letter_readings(prefix: str, dead: DeadLetters) -> list[Reading]:
             f"{prefix}_dead_letters_total",
             "messages or points refused, kept with the reason",
             lambda: dead.by_reason,
-            label="reason",
+            labels=("reason",),
         )
     ]
 

@@ -52,7 +52,7 @@ def register(
             "failed InfluxDB writes by kind (retryable, too_large, rejected, unauthorized,"
             " not_found)",
             lambda: counters.write_errors,
-            label="kind",
+            labels=("kind",),
         ),
         Reading(
             f"{PREFIX}_rejected_points_total",

@@ -128,6 +128,8 @@ def _add_run(actions: Actions) -> None:
             "seconds a gateway's offline status (or last will) waits for it to come back"
             " before gateway_offline is raised (120)",
         ),
+        ("--metrics-host", "metrics_host", str, "address of the /metrics endpoint (127.0.0.1)"),
+        ("--metrics-port", "metrics_port", int, "Prometheus /metrics port (0: off)"),
         ("--tick-interval", "tick_interval", float, "seconds between time-rule ticks (1.0)"),
         ("--sla-interval", "sla_interval", float, "seconds between SLA checks (15)"),
         ("--plan-interval", "plan_interval", float, "seconds between plan runs (3600)"),

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -112,9 +112,11 @@ class NotifyCounters:
     planned: int = 0
     folded: int = 0
     """Repeats counted into a waiting notification instead of a new one."""
-    delivered: int = 0
+    delivered: Counter[str] = field(default_factory=Counter)
+    """Notifications sent, by channel name."""
     retries: int = 0
-    failed: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    """Notifications given up or refused, by channel name."""
     outages: int = 0
     """Times a channel went from working to failing."""
 
@@ -502,7 +504,7 @@ class NotificationRelay(Periodic):
                 row.status = "sent" if result == "delivered" else "failed"
                 row.settled_at = now
                 if result != "delivered":
-                    self.counters.failed += 1
+                    self.counters.failed[channel.name] += 1
                     log.error("notification %s on %s %s: %s", row.id, channel.name, result, reason)
             await uow.notifications.record(
                 NotificationAttemptRow(
@@ -532,7 +534,7 @@ class NotificationRelay(Periodic):
             self._failing(channel, "timed out")
             return "retrying", "timed out", False
         self._up(channel)
-        self.counters.delivered += 1
+        self.counters.delivered[channel.name] += 1
         return "delivered", None, True
 
     def _failing(self, channel: Channel, reason: str) -> None:

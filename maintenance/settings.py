@@ -72,6 +72,9 @@ class MaintenanceSettings(ScreenSettings):
     # Inspection certificates change by the day; an hourly look sends a reminder within
     # the hour its day begins at the site.
     inspection_interval: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+    # Prometheus /metrics (maintenance/metrics.py); 0: none. 0.0.0.0 in a container.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Field(ge=0, lt=65536)] = 0
     # Migrate the database at start instead of refusing one that is behind. Off: one
     # process (`estatewatch maintenance db upgrade`) migrates, so two never race.
     migrate: bool = False

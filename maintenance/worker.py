@@ -53,6 +53,7 @@ from estatewatch.clock import Clock, utc_now
 from estatewatch.dead_letters import DeadLetters
 from estatewatch.gbt24476 import controller_codes
 from estatewatch.inbound import Parsed
+from estatewatch.metrics import MetricsEndpoint, process_registry
 from estatewatch.mqtt import Ack, WireConsumer
 from estatewatch.screen import Screen
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
@@ -67,6 +68,8 @@ from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import Signal
 from maintenance.domain.sla import SlaPolicy
+from maintenance.metrics import OpenOrders, WorkerReadings
+from maintenance.metrics import register as register_metrics
 from maintenance.notification_relay import NotificationRelay
 from maintenance.services import (
     check_inspections,
@@ -239,9 +242,10 @@ async def running_maintenance(
         reader = await stack.enter_async_context(open_engine(settings.database_url, read_only=True))
         webhooks = await stack.enter_async_context(WebhookSender(hooks, clock))
         await stack.enter_async_context(WebhookRelay(webhooks, sessions, make_sessionmaker(reader)))
+        relay = None
         if notify is not None:
             channels = await stack.enter_async_context(open_channels(notify, clock))
-            await stack.enter_async_context(
+            relay = await stack.enter_async_context(
                 NotificationRelay(
                     notify,
                     channels,
@@ -271,7 +275,7 @@ async def running_maintenance(
             ack()
 
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
-        await stack.enter_async_context(
+        consumer = await stack.enter_async_context(
             WireConsumer(
                 settings.mqtt_host,
                 settings.mqtt_port,
@@ -288,6 +292,27 @@ async def running_maintenance(
         )
         scheduler = tasks.create_task(_schedule(detection, settings), name="maintenance-scheduler")
         stack.callback(scheduler.cancel)
+        open_orders = await stack.enter_async_context(
+            OpenOrders(make_sessionmaker(reader), detection.sites, settings.sla_interval)
+        )
+        registry = process_registry("maintenance")
+        readings = WorkerReadings(
+            engine,
+            detection.counters,
+            open_orders,
+            webhooks.counters,
+            relay.counters if relay is not None else None,
+        )
+        register_metrics(registry, consumer, dead, readings)
+        await stack.enter_async_context(
+            MetricsEndpoint(
+                registry,
+                settings.metrics_host,
+                settings.metrics_port,
+                service="maintenance",
+                log=log,
+            )
+        )
         log.info(
             "maintenance %s (sites %s): mqtt://%s:%d, database %s",
             settings.client_id,

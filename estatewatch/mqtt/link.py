@@ -282,6 +282,13 @@ class Link:
         self.connected = False
         self.connections = 0
         self.last_error: str | None = None
+        self._client_now: aiomqtt.Client | None = None  # the open connection's, for backlog
+
+    @property
+    def backlog(self) -> int:
+        """Messages received from the broker and not yet handed to ``on_message``."""
+        client = self._client_now
+        return len(client.messages) if client is not None else 0
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
@@ -359,6 +366,7 @@ class Link:
     async def _connection(self) -> None:
         async with self._client() as client:
             connection = Connection(client, self._timeout)
+            self._client_now = client
             try:
                 for topic in self.subscriptions:
                     self._check_granted(topic, await client.subscribe(topic, qos=1))
@@ -374,6 +382,7 @@ class Link:
                     reader.cancel()
             finally:
                 connection.open = False
+                self._client_now = None
 
     def _client(self) -> aiomqtt.Client:
         will = None

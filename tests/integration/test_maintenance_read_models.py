@@ -25,6 +25,7 @@ from maintenance.db.read.work_orders import (
     WorkOrderFilters,
     WorkOrderSort,
     list_work_orders,
+    open_order_counts,
     order_detail,
 )
 from maintenance.db.uow import SqlUnitOfWork
@@ -402,3 +403,19 @@ async def test_alarms_filter_and_page(
         first = await list_alarms(session, page=PageRequest(limit=2))
         second = await list_alarms(session, page=PageRequest(limit=2, cursor=first.next_cursor))
         assert [a.id for a in first.items + second.items] == made[::-1][:4]
+
+
+async def test_open_order_counts_per_site_and_priority_leave_out_closed_and_cancelled(
+    desk: Desk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await desk.order(0, "demo/building/B1/stairwell", priority="P1")
+    await desk.order(1, "demo/building/B2/lobby", priority="P3")
+    await desk.order(2, "demo/building/B3/lobby", priority="P3")
+    cancelled = await desk.order(3, "demo/building/B4/gate", priority="P2")
+    await desk.order(4, "north/building/B1/gate", priority="P3", site="north")
+    await desk.act(5, cmd.Cancel(cancelled, reason="duplicate of a phone call"), MANAGER)
+    async with sessions() as session:
+        every = await open_order_counts(session)
+        demo_only = await open_order_counts(session, ["demo"])
+    assert every == {("demo", "P1"): 1, ("demo", "P3"): 2, ("north", "P3"): 1}
+    assert demo_only == {("demo", "P1"): 1, ("demo", "P3"): 2}

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from metrics_scrape import Scrape, scrape
 from notify_servers import WECOM_KEY, robot_server
 
+from estatewatch import __version__
+from estatewatch.ports import free_ports
 from estatewatch.wire import Reading, TelemetryMessage, telemetry_topic
 from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
@@ -185,8 +188,13 @@ async def test_an_entrapment_reaches_the_sites_chat_group(
         notify.write_text(
             f"sites:\n  {site}:\n    robots:\n      - {{name: duty, kind: wecom, url: '{url}'}}\n"
         )
+        (port,) = free_ports(1)
         config = settings(tmp_path, mosquitto).model_copy(
-            update={"notify_path": notify, "public_base_url": "https://estate.test"}
+            update={
+                "notify_path": notify,
+                "public_base_url": "https://estate.test",
+                "metrics_port": port,
+            }
         )
         async with (
             running_maintenance(config),
@@ -197,6 +205,75 @@ async def test_an_entrapment_reaches_the_sites_chat_group(
             await gw.car("elev-01", 0)
             await gw.car("elev-01", 31, stopped_outside_zone_s=31.0, alarm_button=True)
             await until(lambda: asyncio.sleep(0, robots.posts), 10, "the group's message")
+
+            async def sent() -> Scrape | None:
+                seen = await scrape(f"http://127.0.0.1:{port}/metrics")
+                return (
+                    seen if seen.total("estatewatch_maintenance_notifications_sent_total") else None
+                )
+
+            metrics = await until(sent, 10, "the message counted")
+    assert isinstance(metrics, Scrape)
+    sent_by_channel = {
+        dict(labels)["channel"]: value
+        for (name, labels), value in metrics.samples.items()
+        if name == "estatewatch_maintenance_notifications_sent_total"
+    }
+    assert len(sent_by_channel) == 1
+    assert "duty" in next(iter(sent_by_channel))
+    assert sum(sent_by_channel.values()) == len(robots.posts)
+    assert metrics.total("estatewatch_maintenance_notifications_failed_total") == 0
     [post] = robots.posts
     assert post.accepted
     assert post.document["text"]["content"].startswith("【救援】电梯困人")
+
+
+async def test_metrics_count_exactly_what_the_worker_received_judged_and_opened(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    site = f"p{tmp_path.name[-8:]}"
+    (port,) = free_ports(1)
+    # Its own site only: retained statuses of other tests' gateways would count too.
+    config = settings(tmp_path, mosquitto).model_copy(
+        update={"metrics_port": port, "sites": (site,), "sla_interval": 0.2}
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    asset = str(DeviceRef(site, "elevator", "elev-06"))
+    readings, not_json = 20, 3
+    async with (
+        running_maintenance(config) as detection,
+        aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
+    ):
+        await asyncio.sleep(0.5)
+        gw = Gateway(client, site)
+        for second in range(readings):
+            await gw.car("elev-05", second)
+        for _ in range(not_json):
+            await client.publish(telemetry_topic(site, "elevator", "elev-05"), b"{", qos=1)
+        await gw.car("elev-06", 0, fault_code=53)
+        order = await until(lambda: open_order(config, asset, "elevator_stopped"), 10, "an order")
+        assert isinstance(order, WorkOrder)
+        await asyncio.sleep(1.0)  # the fault's other signals committed too
+
+        async def all_counted() -> Scrape | None:
+            seen = await scrape(url)
+            opened = seen.total("estatewatch_maintenance_open_work_orders")
+            total = seen.value("estatewatch_maintenance_messages_total")
+            done = opened == detection.counters.orders_opened and total == readings + not_json + 1
+            return seen if done else None
+
+        seen = await until(all_counted, 10, "every message and the open order counted")
+        assert isinstance(seen, Scrape)
+        evaluations = detection.engine.evaluations
+        alarms, opened = detection.counters.alarms_raised, detection.counters.orders_opened
+    assert seen.value("estatewatch_maintenance_dead_letters_total", reason="schema") == not_json
+    assert seen.value("estatewatch_maintenance_rule_observations_total") == readings + 1
+    assert seen.value("estatewatch_maintenance_rule_evaluations_total") == evaluations > readings
+    # A level-5 fault raises more than one rule's alarm and order; every one is open.
+    assert seen.value("estatewatch_maintenance_alarms_raised_total") == alarms >= 1
+    assert seen.value("estatewatch_maintenance_work_orders_opened_total") == opened >= 1
+    assert seen.total("estatewatch_maintenance_open_work_orders") == opened
+    by_priority = "estatewatch_maintenance_open_work_orders"
+    assert seen.value(by_priority, site=site, priority=order.priority) >= 1
+    assert seen.value("estatewatch_maintenance_mqtt_connected") == 1
+    assert seen.value("estatewatch_build_info", service="maintenance", version=__version__) == 1

@@ -31,7 +31,7 @@ async def test_readings_show_the_state_as_it_is_when_scraped() -> None:
         StateCollector(
             [
                 Reading("x_depth", "items waiting", lambda: queue.depth, kind="gauge"),
-                Reading("x_refused_total", "refused", lambda: queue.refused, label="reason"),
+                Reading("x_refused_total", "refused", lambda: queue.refused, labels=("reason",)),
             ]
         )
     )

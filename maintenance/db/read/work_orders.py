@@ -5,7 +5,8 @@
   pagination (:mod:`maintenance.db.read.pages`).
 - :func:`order_detail`: the order, its audit history and its SLA clocks.
 - :func:`load_orders`: whole orders a query selects, for reports and KPIs;
-  :func:`awaiting_approval`: the orders waiting for the committee; :func:`open_orders`.
+  :func:`awaiting_approval`: the orders waiting for the committee; :func:`open_orders`,
+  and :func:`open_order_counts` per site and priority (the metrics gauge).
 - :func:`urgent_orders_open_at` and :func:`approvals_between`: the monthly report's
   orders still open at a time and spending decisions in a period.
 
@@ -21,7 +22,7 @@ the detail show the same due time. An order is overdue when it is before ``now``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -321,6 +322,22 @@ async def awaiting_approval(session: AsyncSession) -> list[WorkOrder]:
         .where(WO.status == Status.AWAITING_APPROVAL.value)
         .order_by(WO.created_at, WO.id),
     )
+
+
+async def open_order_counts(
+    session: AsyncSession, sites: Collection[str] | None = None
+) -> dict[tuple[str, str], int]:
+    """How many orders are open (neither closed nor cancelled) per (site, priority), of
+    ``sites`` (None: every site); one grouped count, for the metrics gauge."""
+    query = (
+        select(WO.site, WO.priority, func.count())
+        .where(WO.status.not_in([status.value for status in TERMINAL]))
+        .group_by(WO.site, WO.priority)
+    )
+    if sites is not None:
+        query = query.where(WO.site.in_(list(sites)))
+    rows = await session.execute(query)
+    return {(site, priority): count for site, priority, count in rows}
 
 
 async def open_orders(session: AsyncSession) -> list[WorkOrder]:

@@ -96,11 +96,15 @@ class RuleEngine:
         self._devices: dict[DeviceRef, DeviceState] = {}
         self._notices: dict[str, dict[str, int]] = {}
         self._notice_rules = {r.name for r in rules if r.notice}
+        # For metrics: readings, events and statuses judged, and rules applied to them.
+        self.observations = 0
+        self.evaluations = 0
 
     # --- feeding -----------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[Signal]:
         out: list[Signal] = []
+        self.observations += 1
         if obs.__class__ is TelemetryReading:
             assert isinstance(obs, TelemetryReading)
             self._reading(obs, out)
@@ -124,9 +128,12 @@ class RuleEngine:
         t = ts.timestamp()
         fields = obs.fields
         device_type = obs.device.device_type
-        for rule in self._rules.get(device_type, ()):
+        rules = self._rules.get(device_type, ())
+        watchers = self._watchers.get(device_type, ())
+        self.evaluations += len(rules) + len(watchers)
+        for rule in rules:
             rule.observe(dev, fields, t, ts, out)
-        for detector in self._watchers.get(device_type, ()):
+        for detector in watchers:
             detector.reading(dev, t, out)
         dev.values.update(fields)
         if dev.last_seen is None or t > dev.last_seen:
