@@ -131,9 +131,12 @@ class _Recipient:
     quiet: QuietHours | None = None
 
 
-def _reaching(user: str, mine: Preferences, site: SiteChannels) -> list[_Recipient]:
+def _reaching(
+    user: str, mine: Preferences, site: SiteChannels, *, optional: bool = False
+) -> list[_Recipient]:
     """A person's recipients by the channels they chose: mail to their own address (else
-    the site file's), and an @mention by the site's chat robot."""
+    the site file's), and an @mention by the site's chat robot. ``optional``: a person
+    who need not be reachable (a resident who gave no address), so none is no warning."""
     language = language_of(mine.locale)
     targets: list[_Recipient] = []
     address = mine.email or site.people.get(user)
@@ -141,7 +144,7 @@ def _reaching(user: str, mine: Preferences, site: SiteChannels) -> list[_Recipie
         targets.append(_Recipient(site.email, user, address, language, mine.quiet))
     if "chat" in mine.channels and site.mentions is not None and mine.chat_handle:
         targets.append(_Recipient(site.mentions, user, mine.chat_handle, language, mine.quiet))
-    if not targets:
+    if not targets and not optional:
         log.warning("notifications: %s has no address or chat handle to reach them", user)
     return targets
 
@@ -364,8 +367,9 @@ class NotificationRelay(Periodic):
         targets: list[_Recipient] = []
         if site.email is not None or site.mentions is not None:
             known = await uow.notifications.preferences(routed.users)
+            optional = routed.kind == "request_update"  # residents give an address if they like
             for user in routed.users:
-                targets += _reaching(user, known.get(user, Preferences()), site)
+                targets += _reaching(user, known.get(user, Preferences()), site, optional=optional)
         if routed.groups:
             for robot, language in site.robots:
                 targets.append(_Recipient(robot, robot.name, None, cast(Language, language)))

@@ -5,6 +5,7 @@ restart. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -260,3 +261,16 @@ async def test_a_resident_is_mailed_at_their_own_address_and_not_woken_at_night(
         "[Your request] Assigned: Door buzzer broken"
     ]
     assert mail_to(world.mail, "b@estate.test") == []  # the file's address is a fallback
+
+
+async def test_a_resident_with_no_address_is_no_warning(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = world.write_settings(site=NO_DIGEST)  # no resident has an address
+    await run(world, settings)
+    order = await request(world, "res-a", "楼道灯不亮", "stairwell")
+    await world.act(cmd.Assign(order, assignee="tech-day"))
+    await run(world, settings)
+    assert mail_to(world.mail, "day@estate.test") == ["【派单】指派给您：楼道灯不亮"]  # noqa: RUF001
+    ours = [r for r in caplog.records if r.name.startswith("maintenance")]
+    assert [r.getMessage() for r in ours if r.levelno >= logging.WARNING] == []
