@@ -68,6 +68,7 @@ from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import Signal
 from maintenance.domain.sla import SlaPolicy
+from maintenance.domain.workorders import SELF_CLEARED
 from maintenance.metrics import OpenOrders, WorkerReadings
 from maintenance.metrics import register as register_metrics
 from maintenance.notification_relay import NotificationRelay
@@ -147,6 +148,12 @@ class Detection:
                     signal.message,
                 )
             order = outcome.work_order
+            if order is not None and order.resolution == SELF_CLEARED:
+                log.info(
+                    "work order %s closed as self-cleared: its alarm cleared before anyone"
+                    " acknowledged it",
+                    order.id,
+                )
             if order is not None and any(e.action == "created" for e in outcome.events):
                 self.counters.orders_opened += 1
                 log.info(

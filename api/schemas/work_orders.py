@@ -27,7 +27,7 @@ from maintenance.domain.audit import AuditEntry
 from maintenance.domain.rescue import RESCUE_CLOCK, Rescue, Stage
 from maintenance.domain.signals import Priority, Severity
 from maintenance.domain.sla import MINUTE, SlaClock
-from maintenance.domain.workorders import Arrival, SentEscalation, Status
+from maintenance.domain.workorders import Arrival, Resolution, SentEscalation, Status
 
 __all__ = [
     "ALARM_ID_PATTERN",
@@ -185,6 +185,12 @@ class CommentIn(_In):
 
 # -- responses -----------------------------------------------------------------------------
 
+RESOLUTION: Final = (
+    "how a closed order ended when not through its steps: self_cleared (its only alarm"
+    " cleared before anyone acknowledged it; closed by the system, not repaired); null"
+    " otherwise"
+)
+
 
 class WorkOrderSummaryOut(BaseModel):
     id: str
@@ -202,6 +208,7 @@ class WorkOrderSummaryOut(BaseModel):
     due_at: datetime | None = Field(description="when the earliest running SLA clock is due")
     overdue: bool
     gbt24476_code: GbtCode = None
+    resolution: Resolution | None = Field(default=None, description=RESOLUTION)
 
     @classmethod
     def of(cls, summary: WorkOrderSummary) -> WorkOrderSummaryOut:
@@ -381,6 +388,7 @@ class WorkOrderOut(BaseModel):
     cost_estimate: Decimal | None
     cost_actual: Decimal | None
     cancel_reason: str | None
+    resolution: Resolution | None = Field(description=RESOLUTION)
     notes: list[NoteOut]
     rating: RatingOut | None
     allowed_actions: list[str] = Field(description="state-machine actions the status allows")
@@ -423,6 +431,7 @@ class WorkOrderOut(BaseModel):
             cost_estimate=order.cost_estimate,
             cost_actual=order.cost_actual,
             cancel_reason=order.cancel_reason,
+            resolution=order.resolution,
             notes=[NoteOut(by=n.by.user_id, at=n.at, text=n.text, public=n.public) for n in notes],
             rating=None
             if rating is None

@@ -52,11 +52,12 @@ from maintenance.domain.errors import (
 )
 from maintenance.domain.photos import Photo
 from maintenance.domain.sla import SlaPolicy
-from maintenance.domain.workorders import Status
+from maintenance.domain.workorders import Resolution, Status
 
 __all__ = [
     "ACTION_NAMES",
     "CHAIN_NAMES",
+    "RESOLUTION_NAMES",
     "STAGE_NAMES",
     "STATUS_NAMES",
     "FormAction",
@@ -73,6 +74,11 @@ __all__ = [
     "refusal",
     "technicians_by_site",
 ]
+
+# An order closed as self-cleared (Resolution): said beside its status.
+RESOLUTION_NAMES: Final[dict[str, str]] = {
+    Resolution.SELF_CLEARED: N_("cleared by itself"),
+}
 
 STATUS_NAMES: Final[dict[str, str]] = {
     Status.NEW: N_("New"),
@@ -117,6 +123,7 @@ ACTION_NAMES: Final[dict[str, str]] = {
     "release": N_("Passengers released"),
     "return_to_service": N_("Car back in service"),
     "false_alarm": N_("Marked a false alarm"),
+    "self_cleared": N_("Closed: the alarm cleared before anyone acknowledged it"),
 }
 
 # A rescue order's timeline (maintenance.domain.rescue.Stage) and escalation chain.
@@ -206,6 +213,7 @@ def order_page_context(found: OrderPage, now: datetime, error: str | None) -> di
         "now": now,
         "error": error,
         "status_names": STATUS_NAMES,
+        "resolution_names": RESOLUTION_NAMES,
         "action_names": ACTION_NAMES,
         "clock_names": CLOCK_NAMES,
         "stage_names": STAGE_NAMES,

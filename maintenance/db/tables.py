@@ -227,6 +227,8 @@ class WorkOrderRow(Base):
     rating_stars: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    """How a closed order ended when not through its steps (``self_cleared``), else NULL."""
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     """When the earliest running SLA clock is due (``sla.order_due_at``), written by the
     unit of work at every change; ``due_policy`` names the targets it was computed under

@@ -10,6 +10,8 @@ work-order decisions.
   priority if the alarm is more urgent); otherwise open
   a new order, linked as a repeat fault when the last order for the same (asset, fault
   kind) was closed within 30 days of the signal (``workorders.REPEAT_WINDOW``).
+- An order whose only alarm cleared before anyone acknowledged either closes as
+  self-cleared (:func:`self_clears`).
 
 The asset key of a device is ``str(DeviceRef)``; the category comes from the fault kind,
 else the device type (:func:`category_for`).
@@ -28,7 +30,7 @@ from maintenance.domain.inspections import FAULT_KIND as INSPECTION_FAULT_KIND
 from maintenance.domain.rescue import RESCUE_CATEGORY, RESCUE_FAULT_KIND
 from maintenance.domain.signals import DeviceRef, Priority, Severity, Signal
 from maintenance.domain.visits import VISIT_CATEGORY
-from maintenance.domain.workorders import WorkOrder, repeat_of
+from maintenance.domain.workorders import SELF_CLEARABLE, WorkOrder, repeat_of
 
 _CATEGORY_BY_DEVICE_TYPE = {
     "elevator": "elevator",
@@ -166,6 +168,23 @@ class Alarm:
 # -- the policy ----------------------------------------------------------------------
 
 AlarmStep = Literal["open", "bump", "clear", "ignore"]
+
+
+def self_clears(order: WorkOrder, alarm: Alarm) -> bool:
+    """Whether ``order`` closes as self-cleared now that ``alarm`` cleared: the alarm is
+    the order's only one, opened it (not a resident's or staff's report, not a rescue,
+    whose timeline needs the passengers released, not papers or schedules, which people
+    settle: :func:`is_administrative`), and neither was acknowledged."""
+    return (
+        not alarm.active
+        and not is_administrative(order.fault_kind)
+        and alarm.acknowledged_at is None
+        and order.alarm_ids == [alarm.id]
+        and order.source == "alarm"
+        and order.rescue is None
+        and order.status in SELF_CLEARABLE
+        and order.acknowledged_at is None
+    )
 
 
 @dataclass(frozen=True, slots=True)

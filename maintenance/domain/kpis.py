@@ -13,7 +13,8 @@ out, as None, counts as empty):
     ``response_due_at``, ``feedback_due_at``: the due times as the SLA clocks finally put
     them (pauses on hold included), NaT when the priority has no such target;
     ``on_hold_minutes`` float, total time on hold; ``cost_actual`` float or NaN;
-    ``rating`` 1-5 or NaN; ``repeat_of`` id of the order this one repeats, or None.
+    ``rating`` 1-5 or NaN; ``repeat_of`` id of the order this one repeats, or None;
+    ``resolution`` ``self_cleared`` for an order closed as self-cleared, else None.
 ``faults``
     ``asset_id``, ``at``: one row per elevator fault (any period; filtered here).
 ``trips``
@@ -34,7 +35,11 @@ past month's report does not change when it is re-run):
   period end (or by ``as_of``, the clock, when earlier: in the current month a deadline
   still ahead is no breach), and *pending* (left out of the share) when not done and not
   yet due.
-  Orders with no due time are left out. Share = met / (met + breached).
+  Orders with no due time are left out, and so is an order that closed as self-cleared
+  (its alarm cleared before anyone acknowledged it) before its due time: nobody was late
+  for it; one that cleared after its due time is a breach. Share = met / (met + breached).
+- Self-cleared: orders **created** in the period and closed as self-cleared by its end;
+  they are in ``orders_closed`` too but in no repair figure (never resolved or rated).
 - Time to resolve: orders **resolved** in the period, minutes from creation to
   resolution less time on hold. MTTR is its mean (overall), and per elevator.
 - Satisfaction and spending: orders **closed** in the period. Satisfied = rating >= 4.
@@ -95,6 +100,7 @@ WORK_ORDER_COLUMNS: Final = (
     "cost_actual",
     "rating",
     "repeat_of",
+    "resolution",
 )
 _WORK_ORDER_TIMES: Final = (
     "created_at",
@@ -115,6 +121,7 @@ RESCUE_COLUMNS: Final = (
 )
 SATISFIED_FROM: Final = 4
 UNCATEGORISED: Final = "uncategorised"
+SELF_CLEARED: Final = "self_cleared"
 ELEVATOR: Final = "elevator"
 
 KpiRow = dict[str, str | float | int | None]
@@ -199,6 +206,8 @@ class Kpis(BaseModel):
     orders_created: int
     orders_resolved: int
     orders_closed: int
+    orders_self_cleared: int
+    """Created in the period and closed as self-cleared: in ``orders_closed`` too."""
     response_sla: SlaCompliance
     feedback_sla: SlaCompliance
     time_to_acknowledge_minutes: MinutesStats
@@ -284,7 +293,8 @@ def _sla(
     due = orders[due_column]
     # As of the period end: an event after it has not happened yet.
     done = orders[done_column].where(orders[done_column] < end)
-    with_due = due.notna()
+    cleared = orders["closed_at"].where(_self_cleared(orders, end))
+    with_due = due.notna() & ~(cleared <= due)
     met = with_due & done.notna() & (done <= due)
     # Not done is a breach only once the deadline has passed by ``as_of``.
     breached = with_due & ((done.notna() & (done > due)) | (done.isna() & (due < as_of)))
@@ -296,6 +306,11 @@ def _sla(
         pending=int((with_due & ~met & ~breached).sum()),
         share=met_count / judged if judged else None,
     )
+
+
+def _self_cleared(orders: pd.DataFrame, end: datetime) -> pd.Series:
+    """Orders closed as self-cleared by ``end``."""
+    return (orders["resolution"] == SELF_CLEARED) & (orders["closed_at"] < end)
 
 
 def _stats(minutes: pd.Series) -> MinutesStats:
@@ -420,6 +435,7 @@ def compute_kpis(
         orders_created=len(created),
         orders_resolved=int(resolved_mask.sum()),
         orders_closed=len(closed),
+        orders_self_cleared=int(_self_cleared(created, end).sum()),
         response_sla=_sla(created, "acknowledged_at", "response_due_at", end, judged),
         feedback_sla=_sla(created, "first_feedback_at", "feedback_due_at", end, judged),
         time_to_acknowledge_minutes=_stats(

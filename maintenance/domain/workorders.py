@@ -19,6 +19,11 @@ with detours:
   resolved.
 - ``assign`` also re-assigns (from assigned, acknowledged, in_progress, reopened): the new
   assignee acknowledges again; the response clock keeps its first acknowledgement.
+- Self-cleared: an alarm's order whose only alarm cleared before anyone acknowledged
+  either closes by itself (:meth:`WorkOrder.close_self_cleared`, from new or assigned,
+  no actor) with ``resolution`` ``self_cleared``: kept, counted apart from repairs
+  (:mod:`.kpis`), never resolved or verified. The rule is
+  :func:`maintenance.domain.alarms.self_clears`.
 
 Actions that keep the state: ``comment``, ``set_cost``, ``rate`` (resolved, verified or
 closed; the requesting resident, 1-5, once), ``arrive`` (a technician confirms arrival on
@@ -80,6 +85,15 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Resolution(StrEnum):
+    """How a closed order ended when not through its steps."""
+
+    SELF_CLEARED = "self_cleared"
+
+
+SELF_CLEARED = Resolution.SELF_CLEARED
+
+
 class Action(StrEnum):
     ASSIGN = "assign"
     ACKNOWLEDGE = "acknowledge"
@@ -117,6 +131,8 @@ _BEFORE_RESOLVED = (
     S.REOPENED,
 )
 _DONE = (S.RESOLVED, S.VERIFIED, S.CLOSED)
+SELF_CLEARABLE: frozenset[Status] = frozenset({S.NEW, S.ASSIGNED})
+"""Where an order may close as self-cleared: nobody has acknowledged it yet."""
 
 
 def _to(target: Status, *sources: Status) -> dict[Status, Status]:
@@ -296,6 +312,8 @@ class WorkOrder:
     notes: list[Note] = field(default_factory=list)
     rating: Rating | None = None
     cancel_reason: str | None = None
+    resolution: Resolution | None = None
+    """How a closed order ended when not through its steps: ``self_cleared``."""
     escalations: list[SentEscalation] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
     rescue: Rescue | None = None
@@ -505,6 +523,19 @@ class WorkOrder:
     def close(self, actor: Actor, now: datetime) -> None:
         self._transition(Action.CLOSE, actor, now)
         self.closed_at = now
+
+    def close_self_cleared(self, now: datetime) -> None:
+        """Its alarm cleared before anyone acknowledged: closed by the system, kept."""
+        if self.status not in SELF_CLEARABLE or self.acknowledged_at is not None:
+            raise InvalidRequest(
+                f"work order {self.id} is {self.status} and was acknowledged: it cannot close"
+                " as self-cleared; it is worked through its steps"
+            )
+        before, self.status = self.status, Status.CLOSED
+        self.entered_at[Status.CLOSED] = now
+        self.closed_at, self.resolution = now, SELF_CLEARED
+        detail = {"resolution": SELF_CLEARED.value}
+        self._emit(SELF_CLEARED.value, None, now, before, Status.CLOSED, detail)
 
     def cancel(self, actor: Actor, now: datetime, *, reason: str) -> None:
         self._check(Action.CANCEL)

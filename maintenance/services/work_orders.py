@@ -55,7 +55,15 @@ from typing import Any, TypeVar
 from estatewatch.clock import Clock
 from maintenance.domain import commands as cmd
 from maintenance.domain.actors import Actor
-from maintenance.domain.alarms import Alarm, AttachToOrder, Decision, OpenOrder, asset_key, decide
+from maintenance.domain.alarms import (
+    Alarm,
+    AttachToOrder,
+    Decision,
+    OpenOrder,
+    asset_key,
+    decide,
+    self_clears,
+)
 from maintenance.domain.errors import AlreadyOpen, NotFound
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.ports import UnitOfWork
@@ -141,10 +149,22 @@ async def apply_signal(
         await uow.alarms.add(alarm)
     elif decision.alarm == "clear":
         alarm.clear(signal.at)
+        return Outcome(decision, alarm, await _self_cleared(uow, alarm, clock))
     else:
         alarm.bump(signal)
     order = await _place_alarm(uow, alarm, decision.work_order, clock)
     return Outcome(decision, alarm, order)
+
+
+async def _self_cleared(uow: UnitOfWork, alarm: Alarm, clock: Clock) -> WorkOrder | None:
+    """The cleared alarm's order, closed as self-cleared when nobody had acknowledged it."""
+    if alarm.work_order_id is None:
+        return None
+    order = await _get_order(uow, alarm.work_order_id)
+    if not self_clears(order, alarm):
+        return None
+    order.close_self_cleared(clock())
+    return order
 
 
 async def _place_alarm(

@@ -36,7 +36,7 @@ from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.staff import Worker
-from maintenance.domain.workorders import Status, WorkOrder
+from maintenance.domain.workorders import Resolution, Status, WorkOrder
 from maintenance.sites import RescuePolicy
 
 # The fake lives beside the unit tests, which import it as a top-level module.
@@ -184,12 +184,36 @@ async def test_a_work_order_and_its_alarm_come_back_exactly_as_stored(uow: UnitO
         assert alarm_back is not None
         assert state(order_back) == expected_order
         assert state(alarm_back) == expected_alarm
-    # The round trip covers every field: all are filled in but these two.
+    # The round trip covers every field: all are filled in but these three (the resolution
+    # of an order closed as self-cleared: the next test).
     empty = [name for name, value in expected_order.items() if value in (None, [], {})]
-    assert empty == ["repeat_of", "cancel_reason"]
+    assert empty == ["repeat_of", "cancel_reason", "resolution"]
     assert [len(expected_order[name]) for name in ("notes", "holds", "approvals")] == [2, 1, 2]
     assert expected_order["cost_estimate"] == Decimal("7200.00")
     assert str(expected_order["cost_estimate"]) == "7200.00"
+
+
+async def test_a_self_cleared_order_comes_back_closed_with_its_resolution(
+    uow: UnitOfWork,
+) -> None:
+    order = open_order(2)
+    async with uow:
+        await uow.work_orders.add(order)
+        await uow.commit()
+    async with uow:
+        stored = await uow.work_orders.get(order.id)
+        assert stored is not None
+        stored.close_self_cleared(at(5))
+        await uow.commit()
+    async with uow:
+        back = await uow.work_orders.get(order.id)
+        assert back is not None
+        assert (back.status, back.resolution, back.closed_at) == (
+            Status.CLOSED,
+            Resolution.SELF_CLEARED,
+            at(5),
+        )
+        assert await uow.work_orders.open_for(order.asset, order.fault_kind) is None
 
 
 async def test_a_unit_sees_its_own_changes_and_one_object_per_id(uow: UnitOfWork) -> None:

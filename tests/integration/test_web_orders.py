@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,10 @@ from api_support import RunningApi, running_api
 from photo_samples import gps_of, jpeg_with_gps
 
 from api.users import NewUser, create_user, set_password
+from maintenance import services
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Role
+from maintenance.domain.signals import DeviceRef, Signal
 
 # Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
@@ -223,3 +225,41 @@ async def test_a_technician_cannot_open_another_sites_order(api: RunningApi) -> 
     # A resident is not let into the technician's pages, nor a technician into theirs.
     assert (await wu.get("/tech")).status_code == 403
     assert (await feng.get("/report")).status_code == 403
+
+
+async def test_a_self_cleared_order_is_kept_and_says_so(api: RunningApi) -> None:
+    """A lift's alarm cleared before anyone acknowledged its order: closed by itself, shown
+    as such to the manager in the API and on the order's page (Chinese by default)."""
+    car = DeviceRef("north", "elevator", "elev-07")
+    raised = Signal(
+        kind="raised",
+        rule="heatsink_hot",
+        device=car,
+        at=api.services.clock(),
+        severity="major",
+        priority="P3",
+        fault_kind="overheat",
+        message="heatsink 82 °C",
+        building="B1",
+    )
+    sessions = api.services.sessions
+    opened = await services.handle_signal(SqlUnitOfWork(sessions), raised, api.services.clock)
+    assert opened.work_order is not None
+    order_id = opened.work_order.id
+    cleared = replace(raised, kind="cleared", at=api.services.clock())
+    await services.handle_signal(SqlUnitOfWork(sessions), cleared, api.services.clock)
+
+    token = {"Authorization": f"Bearer {await api.user('qian-api', 'manager')}"}
+    detail = (await api.client.get(f"/api/v1/work-orders/{order_id}", headers=token)).json()
+    assert (detail["status"], detail["resolution"]) == ("closed", "self_cleared")
+    assert detail["resolved_at"] is None
+    assert detail["history"][-1]["action"] == "work_order.self_cleared"
+    listed = await api.client.get("/api/v1/work-orders", params={"status": "closed"}, headers=token)
+    assert [(o["id"], o["resolution"]) for o in listed.json()["items"]] == [
+        (order_id, "self_cleared")
+    ]
+    qian = await person(api, "qian")
+    page = await qian.get(f"/orders/{order_id}")
+    assert page.status_code == 200, page.text[:300]
+    assert "<strong>已关闭</strong> · 告警已自行解除" in page.text  # beside its status
+    assert "无人确认前告警已自行解除" in page.text  # the timeline's entry

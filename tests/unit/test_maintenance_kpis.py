@@ -38,6 +38,7 @@ def order(order_id: str, **values: Any) -> dict[str, Any]:
         "cost_actual": None,
         "rating": None,
         "repeat_of": None,
+        "resolution": None,
     }
     return base | values
 
@@ -264,3 +265,24 @@ def test_rescue_arrival_and_duration_of_rescues_reported_in_the_period() -> None
 def test_no_rescues_is_no_figures() -> None:
     r = compute_kpis(KpiFrames(), START, END).rescues
     assert (r.reported, r.arrival_minutes.mean, r.arrived_on_time_share) == (0, None, None)
+
+
+def test_a_self_cleared_order_is_counted_apart_and_late_only_if_it_cleared_late() -> None:
+    """Both P1 orders' alarms cleared with nobody acknowledging: one 4 minutes in (no one
+    was late for it), one 25 minutes in (the 10-minute response was already missed)."""
+    early = order("wo-early", created_at=t(10, 3, 8), closed_at=t(10, 3, 8, 4),
+                  response_due_at=t(10, 3, 8, 10), feedback_due_at=t(10, 3, 9),
+                  resolution="self_cleared")  # fmt: skip
+    late = order("wo-late", created_at=t(10, 4, 8), closed_at=t(10, 4, 8, 25),
+                 response_due_at=t(10, 4, 8, 10), feedback_due_at=t(10, 4, 9),
+                 resolution="self_cleared")  # fmt: skip
+    result = compute_kpis(KpiFrames(pd.DataFrame([early, late])), START, END)
+    assert (result.orders_created, result.orders_closed, result.orders_self_cleared) == (2, 2, 2)
+    assert (result.orders_resolved, result.time_to_resolve_minutes.count) == (0, 0)
+    response = result.response_sla
+    assert (response.met, response.breached, response.pending) == (0, 1, 0)
+    # Feedback was due at 09:00: both cleared before it, so neither counts.
+    feedback = result.feedback_sla
+    assert (feedback.met, feedback.breached, feedback.pending, feedback.share) == (0, 0, 0, None)
+    rows = {(row["metric"], row["scope"]): row["value"] for row in result.to_rows()}
+    assert rows[("orders_self_cleared", "")] == 2

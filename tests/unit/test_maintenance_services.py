@@ -18,6 +18,7 @@ from maintenance.domain.actors import Actor
 from maintenance.domain.errors import (
     AlreadyAcknowledged,
     AlreadyOpen,
+    InvalidRequest,
     NotAssignable,
     NotFound,
     NotPermitted,
@@ -25,7 +26,13 @@ from maintenance.domain.errors import (
 from maintenance.domain.signals import DeviceRef, Signal
 from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.staff import Worker
-from maintenance.domain.workorders import Action, Status, WorkOrder
+from maintenance.domain.workorders import (
+    Action,
+    Resolution,
+    Status,
+    WorkOrder,
+    allowed_actions,
+)
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ELEV = DeviceRef("north", "elevator", "elev-01")
@@ -328,6 +335,54 @@ async def test_acknowledge_alarm(uow: FakeUnitOfWork, clock: FakeClock) -> None:
     assert other.alarm.acknowledged_by is None
     with pytest.raises(AlreadyAcknowledged, match=r"already acknowledged by mgr-1 \(manager\)"):
         await services.acknowledge_alarm(uow, outcome.alarm.id, MANAGER, clock)
+
+
+async def test_an_order_whose_only_alarm_cleared_unacknowledged_closes_self_cleared(
+    uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    opened = await services.handle_signal(uow, RAISED, clock, ids())
+    order = opened.work_order
+    assert order is not None
+    await services.perform(uow, cmd.Assign(order.id, TECH.user_id), MANAGER, clock, POLICY)
+    clock.advance(minutes=3)
+    cleared = await services.handle_signal(
+        uow, replace(RAISED, kind="cleared", at=T0 + timedelta(minutes=3)), clock, ids()
+    )
+    assert cleared.work_order is order
+    assert (order.status, order.resolution) == (Status.CLOSED, Resolution.SELF_CLEARED)
+    assert order.closed_at == T0 + timedelta(minutes=3)
+    assert (order.resolved_at, order.acknowledged_at) == (None, None)  # no repair, no response
+    assert [(e.subject, e.action, e.from_status, e.to_status) for e in cleared.events] == [
+        ("alarm", "cleared", None, None),
+        ("work_order", "self_cleared", "assigned", "closed"),
+    ]
+    assert order.allowed_actions == allowed_actions(Status.CLOSED)  # as any closed order
+    # The fault returning opens a new order, linked to this one as a repeat fault.
+    again = await services.handle_signal(uow, RAISED, clock, ids())
+    assert again.work_order is not None
+    assert again.work_order.repeat_of == order.id
+
+
+@pytest.mark.parametrize("acknowledged", ["order", "alarm"])
+async def test_an_acknowledged_order_or_alarm_does_not_self_clear(
+    uow: FakeUnitOfWork, clock: FakeClock, acknowledged: str
+) -> None:
+    opened = await services.handle_signal(uow, RAISED, clock, ids())
+    order, alarm = opened.work_order, opened.alarm
+    assert order is not None
+    assert alarm is not None
+    if acknowledged == "order":
+        await services.perform(uow, cmd.Assign(order.id, TECH.user_id), MANAGER, clock, POLICY)
+        await services.perform(uow, cmd.Acknowledge(order.id), TECH, clock, POLICY)
+    else:
+        await services.acknowledge_alarm(uow, alarm.id, MANAGER, clock)
+    cleared = await services.handle_signal(uow, replace(RAISED, kind="cleared"), clock, ids())
+    assert cleared.work_order is None
+    assert order.resolution is None
+    assert order.status is (Status.ACKNOWLEDGED if acknowledged == "order" else Status.NEW)
+    if acknowledged == "order":
+        with pytest.raises(InvalidRequest, match="cannot close as self-cleared"):
+            order.close_self_cleared(T0)
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ from api.visibility import order_scope
 from api.web.deps import Page, PageDep, WebUser, page_allow, page_router
 from api.web.evidence import FINDINGS, RECOMMENDATIONS
 from api.web.i18n import N_
-from api.web.orders import STATUS_NAMES
+from api.web.orders import RESOLUTION_NAMES, STATUS_NAMES
 from api.web.routes.board import CAR_STATES, OPEN, is_machine_fault, live_state, reading_number
 from api.web.routes.public import CERTIFICATE_STATUS
 from estatewatch.influx.query import InfluxReader
@@ -350,6 +350,7 @@ async def asset_page(
             "open_orders": open_orders,
             "closed_orders": closed_orders,
             "status_names": STATUS_NAMES,
+            "resolution_names": RESOLUTION_NAMES,
             "inspection": inspection,
             "inspection_status": None if inspection is None else inspection.status(now),
             "certificate_status": CERTIFICATE_STATUS,

@@ -179,6 +179,7 @@ def _order_row(
         "cost_actual": None if order.cost_actual is None else float(order.cost_actual),
         "rating": None if order.rating is None else order.rating.stars,
         "repeat_of": order.repeat_of,
+        "resolution": None if order.resolution is None else order.resolution.value,
     }
 
 

@@ -50,7 +50,7 @@ from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.rescue import RESCUE_CATEGORY
 from maintenance.domain.signals import Priority
 from maintenance.domain.sla import SlaClocks, SlaPolicy
-from maintenance.domain.workorders import TERMINAL, Status, WorkOrder
+from maintenance.domain.workorders import TERMINAL, Resolution, Status, WorkOrder
 
 __all__ = [
     "URGENT",
@@ -129,6 +129,8 @@ class WorkOrderSummary:
     overdue: bool
     gbt24476_code: str | None = None
     """The GB/T 24476 code of the alarm that opened it."""
+    resolution: Resolution | None = None
+    """How a closed order ended when not through its steps (self-cleared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,7 @@ async def list_work_orders(
             WO.created_at,
             WO.due_at,
             WO.code,
+            WO.resolution,
             sort_value.label("sort_value"),
         )
         .where(*where)
@@ -268,6 +271,7 @@ def _summary(row: RowData, now: datetime) -> WorkOrderSummary:
         due_at=due,
         overdue=due is not None and due < now,
         gbt24476_code=row["code"],
+        resolution=None if row["resolution"] is None else Resolution(row["resolution"]),
     )
 
 
