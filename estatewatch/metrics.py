@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -51,9 +51,10 @@ from estatewatch.errors import ServiceError
 
 if TYPE_CHECKING:
     from estatewatch.dead_letters import DeadLetters
-    from estatewatch.mqtt import Link, WireConsumer
+    from estatewatch.mqtt import WireConsumer
 
 __all__ = [
+    "LinkState",
     "MetricsEndpoint",
     "Reading",
     "StateCollector",
@@ -136,24 +137,33 @@ def consumer_readings(prefix: str, consumer: WireConsumer[Any]) -> list[Reading]
             "messages whose handling failed (left unacknowledged, so delivered again)",
             lambda: consumer.handler_errors,
         ),
+        Reading(
+            f"{prefix}_mqtt_backlog",
+            "messages received from the broker, waiting to be handled",
+            lambda: consumer.link.backlog,
+            kind="gauge",
+        ),
         *link_readings(prefix, consumer.link),
     ]
 
 
-def link_readings(prefix: str, link: Link) -> list[Reading]:
-    """An MQTT link's state: reconnections after the first connection, the received
-    messages waiting for their handler, and up or down."""
+class LinkState(Protocol):
+    """What :func:`link_readings` reads: an :class:`~estatewatch.mqtt.Link`, or a part
+    that owns one (the gateway's uplink)."""
+
+    @property
+    def connections(self) -> int: ...
+    @property
+    def connected(self) -> bool: ...
+
+
+def link_readings(prefix: str, link: LinkState) -> list[Reading]:
+    """An MQTT link's state: reconnections after the first connection, and up or down."""
     return [
         Reading(
             f"{prefix}_mqtt_reconnects_total",
             "MQTT connections made again after the first",
             lambda: max(link.connections - 1, 0),
-        ),
-        Reading(
-            f"{prefix}_mqtt_backlog",
-            "messages received from the broker, waiting to be handled",
-            lambda: link.backlog,
-            kind="gauge",
         ),
         Reading(
             f"{prefix}_mqtt_connected",

@@ -65,6 +65,14 @@ class BufferConfig(BaseModel):
     fsync: bool = True
 
 
+class MetricsConfig(BaseModel):
+    """The gateway's Prometheus endpoint (gateway/prometheus.py); port 0: none."""
+
+    model_config = _Strict
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, lt=65536)] = 0
+
+
 class ReportConfig(BaseModel):
     """What a poll puts on the wire."""
 
@@ -140,6 +148,7 @@ class SiteConfig(BaseModel):
     gateway_id: Name
     uplink: UplinkConfig = UplinkConfig()
     buffer: BufferConfig = BufferConfig()
+    metrics: MetricsConfig = MetricsConfig()
     modbus: ModbusConfig = ModbusConfig()
     mqtt_sources: list[MqttSourceConfig] = []
 

@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from estatewatch import __version__
 from estatewatch.catalogue import Catalogue
 from estatewatch.durable_queue import DurableQueue
+from estatewatch.metrics import MetricsEndpoint, process_registry
 from estatewatch.wire import GatewayStatus
 from gateway.config import SiteConfig
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt_source import MqttSource
 from gateway.outbox import Outbox
 from gateway.poller import Acquisition
+from gateway.prometheus import register as register_metrics
 from gateway.status import build_status
 from gateway.uplink import Uplink
 
@@ -63,14 +65,20 @@ async def run_gateway(config: SiteConfig, catalogue: Catalogue, stop: asyncio.Ev
                 now=datetime.now(UTC),
             )
 
-        async with Uplink(
+        uplink = Uplink(
             config.uplink,
             queue,
             site=config.site,
             gateway_id=config.gateway_id,
             describe=describe,
             metrics=metrics,
-        ) as uplink:
+        )
+        registry = process_registry("gateway")
+        register_metrics(registry, metrics, queue, uplink)
+        endpoint = MetricsEndpoint(
+            registry, config.metrics.host, config.metrics.port, service="gateway", log=log
+        )
+        async with uplink, endpoint:
             outbox = Outbox(
                 queue,
                 site=config.site,

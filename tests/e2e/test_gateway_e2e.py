@@ -23,7 +23,10 @@ from pathlib import Path
 import aiomqtt
 import pytest
 import yaml
+from metrics_scrape import scrape
 
+from estatewatch import __version__
+from estatewatch.ports import free_ports
 from estatewatch.wire import DeadLetter, EventMessage, GatewayStatus, TelemetryMessage
 from infra.local import MosquittoInstance
 
@@ -374,3 +377,61 @@ async def test_poison_retained_and_in_a_flood_neither_stops_the_gateway_nor_its_
     text = log.read_text()
     assert "Traceback" not in text
     assert text.count("MQTT source smoke: reconnected") == 2
+
+
+async def test_metrics_count_exactly_what_the_gateway_published_and_refused(
+    tmp_path: Path, smoke_broker: MosquittoInstance, mosquitto: MosquittoInstance
+) -> None:
+    site = f"m{uuid.uuid4().hex[:8]}"
+    (port,) = free_ports(1)
+    config = {
+        "site": site,
+        "gateway_id": "gw-1",
+        "uplink": {"host": "127.0.0.1", "port": mosquitto.port},
+        "buffer": {"path": str(tmp_path / "buffer.sqlite")},
+        "metrics": {"port": port},
+        "mqtt_sources": [
+            {
+                "name": "smoke",
+                "host": "127.0.0.1",
+                "port": smoke_broker.port,
+                "topic": "vendor/smoke/+/up",
+            }
+        ],
+    }
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(config))
+    log = tmp_path / "gateway.log"
+    good, bad = 12, 4
+
+    def ours(heard: Heard) -> set[int]:
+        """The distinct seqs this gateway's messages reached the centre with."""
+        messages = [*heard.telemetry, *heard.events, *heard.dead_letters]
+        return {m.seq for m in messages if m.site == site}
+
+    async with listening(mosquitto, f"central-{tmp_path.name}") as heard:
+        gateway = start(["gateway", "run", "--config", str(site_file)], tmp_path, log)
+        try:
+            await until(lambda: "MQTT source smoke: connected" in log.read_text(), 20, "the source")
+            async with aiomqtt.Client(smoke_broker.host, smoke_broker.port) as vendor:
+                for seq in range(good):
+                    payload = smoke_payload("smoke-001", seq, "alarm" if seq % 3 else "heartbeat")
+                    await vendor.publish("vendor/smoke/smoke-001/up", payload, qos=1)
+                for n in range(bad):
+                    await vendor.publish("vendor/smoke/smoke-001/up", b"not json %d" % n, qos=1)
+            await until(
+                lambda: len([d for d in heard.dead_letters if d.site == site]) == bad,
+                20,
+                "the dead letters",
+            )
+            await asyncio.sleep(2 * BATCH_INTERVAL)  # the heartbeats' batch went out too
+            seen = await scrape(f"http://127.0.0.1:{port}/metrics")
+        finally:
+            assert stop(gateway) == 0, log.read_text()
+    assert seen.value("estatewatch_gateway_dead_letters_total") == bad
+    assert seen.value("estatewatch_gateway_messages_published_total") == len(ours(heard))
+    assert seen.value("estatewatch_gateway_buffer_depth") == 0
+    assert seen.value("estatewatch_gateway_buffer_dropped_total") == 0
+    assert seen.value("estatewatch_gateway_mqtt_connected") == 1
+    assert seen.value("estatewatch_gateway_devices", state="online") == 1
+    assert seen.value("estatewatch_build_info", service="gateway", version=__version__) == 1
