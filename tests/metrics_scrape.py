@@ -5,6 +5,13 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+_SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "summary": ("", "_sum", "_count"),
+    "info": ("_info",),
+}
+
 
 class Scrape:
     """One scrape: every sample by name and labels, and the metric names exposed."""
@@ -13,7 +20,9 @@ class Scrape:
         self.samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
         self.names: set[str] = set()
         for family in text_string_to_metric_families(text):
-            self.names.add(family.name)
+            # A family without samples yet (a labelled counter nothing has counted) still
+            # names its series: the parser drops a counter's _total from the family name.
+            self.names |= {family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",))}
             for sample in family.samples:
                 self.names.add(sample.name)
                 self.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
