@@ -138,9 +138,17 @@ async def test_every_metric_the_dashboard_queries_is_exposed_by_a_running_servic
 
             await until(answered, 60, f"{name}'s /metrics")
         # The API answers a request, so its histogram has series; its /metrics is not on
-        # the public port.
+        # the public port. The metrics listener opens before the public one (the
+        # migrations run between them), so the public port is waited for in its turn.
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as client:
-            assert (await client.get("/healthz")).status_code == 200
+
+            async def healthy() -> bool:
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await until(healthy, 60, "the API's public port")
             assert (await client.get("/metrics")).status_code == 404
         scrapes["api"] = await scrape(f"http://127.0.0.1:{api_metrics_port}/metrics")
     finally:
