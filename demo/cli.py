@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
+from typing import Final
+
+_MAX_VISIT_DAYS: Final = 365
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -14,9 +17,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Start private Mosquitto and InfluxDB, a simulated compound (6 elevators, one 18"
             " years old; 2 charger cabinets; 60 smoke alarms in 3 buildings), its gateway,"
-            " ingest, maintenance and the API, then play a scenario: doors slowing, an"
+            " ingest, maintenance and the API, with a month of signed maintenance visits"
+            " behind every elevator's plan, then play a scenario: doors slowing, an"
             " entrapment, a charger overheating, smoke in the bike shed, a resident's"
-            " request. Shows readings, alarms and work orders with their SLA clocks live."
+            " request, a maintenance visit and a rescue drill. Shows readings, alarms and"
+            " work orders with their SLA clocks live."
             " Ctrl-C stops everything. All data lives in --work-dir and is recreated on"
             " every run."
         ),
@@ -39,7 +44,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo.add_argument(
         "--plain", action="store_true", help="summary lines instead of the live screen"
     )
+    demo.add_argument(
+        "--visit-days",
+        type=_visit_days,
+        default=30,
+        help="days of maintenance visits played before the start (default 30; 0: none)",
+    )
     demo.set_defaults(handler=_demo)
+
+
+def _visit_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if not 0 <= days <= _MAX_VISIT_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 0 to 365")
+    return days
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -48,7 +69,9 @@ def _demo(args: argparse.Namespace) -> int:
     from demo.session import run_demo
     from estatewatch.stopping import interrupt_on_signals
 
-    options = DemoOptions(work_dir=args.work_dir, api_port=args.api_port)
+    options = DemoOptions(
+        work_dir=args.work_dir, api_port=args.api_port, visit_days=args.visit_days
+    )
     if args.site_file is not None:
         options = replace(options, site_file=args.site_file)
     live = is_terminal() and not args.plain

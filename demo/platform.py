@@ -4,7 +4,9 @@ Started in the order data flows backwards, so nothing publishes before its consu
 there: private Mosquitto and InfluxDB (:class:`infra.local.LocalServices`), the maintenance
 database (migrated, the demo site file imported), ``maintenance run``, ``ingest run``, the
 API with one demo user per role (a bearer token and a web password each), the simulated
-compound, and a gateway drafted from the simulator's inventory. What the platform notifies
+compound, and a gateway drafted from the simulator's inventory. Before the maintenance
+worker first runs, a month of maintenance visits is played in this process
+(:mod:`demo.history`), so the plans start with history. What the platform notifies
 goes to a local mail catcher and robot endpoint (:mod:`demo.notify_catcher`): files
 ``notify/mail.jsonl`` and ``notify/robot.jsonl`` in the work directory. Each is its own
 ``estatewatch`` process (:mod:`demo.processes`); the work directory (default ``var/demo``)
@@ -13,6 +15,7 @@ is emptied first, so every run starts from the same compound.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -25,10 +28,15 @@ from pathlib import Path
 import httpx
 
 import infra
+from demo.history import Crew, play_visits
 from demo.notify_catcher import running_catchers
 from demo.processes import Children
+from estatewatch.clock import utc_now
 from estatewatch.errors import ConfigError, ServiceError
 from infra.local import LocalServices, free_ports
+from maintenance.config_files import load_checklist
+from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.domain.sla import SlaPolicy
 from maintenance.sites import load_site_file
 
 SITE_FILE = Path(infra.__file__).parent / "sites" / "demo-compound.yaml"
@@ -54,6 +62,8 @@ class DemoOptions:
     elevators: int = 6
     chargers: int = 2
     smoke: int = 60
+    visit_days: int = 30
+    """Days of maintenance visits played before the platform starts (0: none)."""
 
 
 @dataclass
@@ -88,7 +98,11 @@ def check_port_free(port: int, what: str, option: str) -> None:
 
 
 @contextmanager
-def running_platform(options: DemoOptions, children: Children) -> Iterator[Platform]:
+def running_platform(
+    options: DemoOptions, children: Children, *, first_visit: str | None = None
+) -> Iterator[Platform]:
+    """Everything running; ``first_visit``: the car whose next maintenance visit opens as
+    the platform starts (the script records it live)."""
     site = load_site_file(options.site_file)  # a broken site file stops us before anything runs
     check_port_free(options.api_port, "the API", "--api-port")
     work = options.work_dir.absolute()
@@ -104,12 +118,29 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
         children.run(
             "maintenance-import", ["maintenance", "import-site", str(options.site_file), *db]
         )
+        database_url = f"sqlite+aiosqlite:///{maintenance_dir / 'maintenance.db'}"
         metrics_port, _ = free_ports(2)
         notify = stack.enter_context(running_catchers(work / "notify", site.site))
         # On the way out the services stop first (newest first), then the servers and
         # catchers they use: a broker gone under a running worker delivers the gateway's
         # last will, which would open a false "gateway offline" order at every stop.
         stack.callback(children.stop_all)
+        # Ingest needs nothing of maintenance's: it starts while the history is played.
+        children.start(
+            "ingest",
+            [
+                "ingest", "run", "--mqtt-port", str(mqtt.port), "--influx-url", influx.url,
+                "--client-id", "demo-ingest", "--metrics-port", str(metrics_port),
+                "--spill-path", str(work / "ingest" / "spill.sqlite"),
+                "--dead-letter-path", str(work / "ingest" / "dead_letters.jsonl"),
+            ],
+        )  # fmt: skip
+        early = ("technician",) if options.visit_days else ()
+        for role in early:  # the month's visits are assigned to the technician
+            add_user(children, db, role)
+        if options.visit_days:
+            # Before the worker's first scheduler run, which would start every plan today.
+            asyncio.run(month_of_visits(database_url, site.site, options.visit_days, first_visit))
         children.start(
             "maintenance",
             [
@@ -126,17 +157,12 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
                 f"http://127.0.0.1:{options.api_port}",
             ],
         )
-        children.start(
-            "ingest",
-            [
-                "ingest", "run", "--mqtt-port", str(mqtt.port), "--influx-url", influx.url,
-                "--client-id", "demo-ingest", "--metrics-port", str(metrics_port),
-                "--spill-path", str(work / "ingest" / "spill.sqlite"),
-                "--dead-letter-path", str(work / "ingest" / "dead_letters.jsonl"),
-            ],
-        )  # fmt: skip
         api_url = f"http://127.0.0.1:{options.api_port}"
-        tokens = start_api(children, options, db, mqtt.port, influx.url)
+        start_api(children, options, db, mqtt.port, influx.url)  # boots while users are made
+        for role in ROLES:
+            if role not in early:
+                add_user(children, db, role)
+        tokens = {role: create_token(children, db, role) for role in ROLES}
         inventory = work / "inventory.json"
         children.start(
             "simulator",
@@ -168,25 +194,53 @@ def running_platform(options: DemoOptions, children: Children) -> Iterator[Platf
             influx_url=influx.url,
             metrics_port=metrics_port,
             control_port=int(control["port"]),
-            database_url=f"sqlite+aiosqlite:///{maintenance_dir / 'maintenance.db'}",
+            database_url=database_url,
             api_url=api_url,
             tokens=tokens,
         )
 
 
+def add_user(children: Children, db: list[str], role: str) -> None:
+    """The demo user of ``role``, with its web password."""
+    username, password = demo_login(role)
+    details = _USER_DETAILS.get(role, [])
+    user = ["users", "add", username, "--role", role, *details, "--password-prompt", *db]
+    children.run(f"user-{role}", user, stdin=f"{password}\n{password}\n")
+
+
+def create_token(children: Children, db: list[str], role: str) -> str:
+    """A bearer token for the demo user of ``role``."""
+    token = ["tokens", "create", demo_login(role)[0], "--label", "demo", *db]
+    return children.run(f"token-{role}", token).strip()
+
+
+DEMO_CREW = Crew(
+    technician=demo_login("technician")[0],
+    colleagues=("zhou.qiang", "li.wei"),
+    manager=demo_login("manager")[0],
+    supervisor=demo_login("supervisor")[0],
+)
+
+
+async def month_of_visits(database_url: str, site: str, days: int, first: str | None) -> None:
+    """``days`` of completed visits for the site's cars, with the worker's default
+    checklist and SLA policy (:func:`demo.history.play_visits`)."""
+    async with open_engine(database_url) as engine:
+        await play_visits(
+            make_sessionmaker(engine),
+            site,
+            utc_now(),
+            days=days,
+            crew=DEMO_CREW,
+            checklist=load_checklist(),
+            policy=SlaPolicy(),
+            first=first,
+        )
+
+
 def start_api(
     children: Children, options: DemoOptions, db: list[str], mqtt_port: int, influx_url: str
-) -> dict[str, str]:
-    """Users (with web passwords) and tokens for every role, then the API; the tokens by
-    role."""
-    tokens: dict[str, str] = {}
-    for role in ROLES:
-        username, password = demo_login(role)
-        details = _USER_DETAILS.get(role, [])
-        user = ["users", "add", username, "--role", role, *details, "--password-prompt", *db]
-        children.run(f"user-{role}", user, stdin=f"{password}\n{password}\n")
-        token = ["tokens", "create", username, "--label", "demo", *db]
-        tokens[role] = children.run(f"token-{role}", token).strip()
+) -> None:
     children.start(
         "api",
         [
@@ -194,7 +248,6 @@ def start_api(
             "--influx-url", influx_url,
         ],
     )  # fmt: skip
-    return tokens
 
 
 def _wait_for_api(url: str, children: Children, seconds: float = 60.0) -> None:

@@ -71,6 +71,11 @@ SCRIPT = (
 )  # fmt: skip
 
 
+VISIT_CAR = next(step.device for step in SCRIPT if step.visit)
+"""The car whose visit the script records: the month of visits played before the demo
+(:mod:`demo.history`) leaves its next visit open as the demo starts."""
+
+
 async def play(platform: Platform, announce: Callable[[str], None]) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -19,7 +19,7 @@ from demo.board import BoardReader
 from demo.console import render, summary
 from demo.platform import DemoOptions, Platform, running_platform
 from demo.processes import Children
-from demo.script import play
+from demo.script import VISIT_CAR, play
 from estatewatch.stopping import stop_on_signals
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.domain.sla import SlaPolicy
@@ -33,7 +33,7 @@ SUMMARY_EVERY_S = 10.0
 def run_demo(options: DemoOptions, duration: float | None, live: bool) -> int:
     with (
         Children(options.work_dir.absolute() / "logs") as children,
-        running_platform(options, children) as platform,
+        running_platform(options, children, first_visit=VISIT_CAR) as platform,
     ):
         print(banner(platform), flush=True)
         (options.work_dir / "demo.json").write_text(

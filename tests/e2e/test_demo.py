@@ -14,7 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -84,17 +86,28 @@ def test_the_scripted_faults_become_work_orders_and_everything_stops(tmp_path: P
             )
             assert mine.status_code == 200, mine.text
             assert [o["asset"] for o in mine.json()["items"]] == ["demo/building/B2/stairwell-7f"]
+            # The month of visits played before the start (demo/history.py): every car
+            # visited within 15 days, so none is overdue; its visits closed.
+            plans = api.get("/api/v1/maintenance/plans", params={"site": "demo"}).json()
+            assert len(plans) == 6
+            for plan in plans:
+                assert plan["last_visit_on"] is not None, plan
+                assert not plan["overdue"], plan
             # The scripted maintenance visit (demo/script.py, at 30 s): recorded and signed.
+            today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
             visit_deadline = time.monotonic() + 40
             while True:
                 plans = api.get("/api/v1/maintenance/plans", params={"site": "demo"}).json()
                 car = next(p for p in plans if p["device_id"] == "elev-03")
-                if car["last_visit_on"] is not None or time.monotonic() > visit_deadline:
+                if car["last_visit_on"] == today or time.monotonic() > visit_deadline:
                     break
                 time.sleep(1)
             assert car["last_visit_on"] is not None, car
+            assert car["last_visit_on"] == today, car
             orders = api.get("/api/v1/work-orders", params={"asset": car["asset"]}).json()
             (visited,) = [o for o in orders["items"] if o["status"] == "resolved"]
+            history = [o for o in orders["items"] if o["category"] == "maintenance_visit"]
+            assert len(history) >= 3, history  # the month's visits and today's
             record = api.get(f"/api/v1/maintenance/visits/{visited['id']}").json()
             assert record["signed_by"] == "demo-manager"
             assert [i["code"] for i in record["items"] if i["status"] == "defect"] == ["HM29"]
@@ -164,3 +177,14 @@ def test_bad_input_is_one_clear_line_and_starts_nothing(tmp_path: Path) -> None:
     assert "floors" in line
     assert not (tmp_path / "a").exists()
     assert not (tmp_path / "b").exists()
+    negative = subprocess.run(
+        [*ESTATEWATCH, "demo", "--visit-days", "-3", "--work-dir", str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert negative.returncode == 2
+    assert negative.stderr.strip().splitlines()[-1] == (
+        "estatewatch demo: error: argument --visit-days: '-3' is not a number of days from 0 to 365"
+    )
+    assert not (tmp_path / "c").exists()
