@@ -18,6 +18,7 @@ What becomes what:
 | :class:`Conflict` (a username already taken...) | 409 |
 | ``InvalidRequest``, ``PhotoRejected`` (not an image we take) | 422 |
 | ``NotAssignable`` (an assignee who cannot take the order) | 422, ``not-assignable`` |
+| ``AssetRefused`` (a new order's asset: malformed, elsewhere, unknown) | 422, ``asset-<code>`` |
 | ``PhotoTooLarge`` (a photo over the size limit) | 413 |
 | ``estatewatch.errors.ConfigError`` | 400 |
 | ``maintenance.db.errors.StorageError``, other ``ServiceError`` | 503, generic detail |
@@ -47,6 +48,7 @@ from maintenance.db.errors import StorageError
 from maintenance.domain.errors import (
     AlreadyAcknowledged,
     AlreadyOpen,
+    AssetRefused,
     CommitteeConflict,
     IllegalTransition,
     InvalidRequest,
@@ -157,6 +159,7 @@ _DOMAIN: Final[Sequence[tuple[type[Exception], int, str]]] = (
     (CommitteeConflict, 409, "conflict"),
     (Conflict, 409, "conflict"),
     (NotAssignable, 422, "not-assignable"),  # before its base class: the first match wins
+    (AssetRefused, 422, "asset"),  # the kind gets the error's code: asset-site-mismatch...
     (InvalidRequest, 422, "invalid-request"),
     (PhotoTooLarge, 413, "photo-too-large"),  # before its base class: the first match wins
     (PhotoRejected, 422, "photo-rejected"),
@@ -201,7 +204,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> JSONResponse:
         for cls, status, kind in _DOMAIN:
             if isinstance(exc, cls):
-                return problem_response(request, status, str(exc), kind=kind)
+                extra = None
+                if isinstance(exc, AssetRefused):
+                    kind = f"{kind}-{exc.code}"
+                    extra = {"errors": [{"field": "asset", "where": "body", "message": str(exc)}]}
+                return problem_response(request, status, str(exc), kind=kind, extra=extra)
         return await on_unavailable(request, exc)
 
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:

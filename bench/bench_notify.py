@@ -30,6 +30,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from api.users import NewUser, add_user_row
 from bench.bench_fault_to_order import p50_p99
 from demo.notify_catcher import received
+from demo.platform import SITE_FILE
 from estatewatch.clock import utc_now
 from estatewatch.ports import free_ports
 from maintenance import services
@@ -39,6 +40,7 @@ from maintenance.db.migrations import upgrade
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.notification_relay import NotificationRelay
+from maintenance.sites import load_site_file
 
 NAME = "notify"
 ORDERS = 100
@@ -115,6 +117,10 @@ async def _measure(work: Path) -> list[float]:
     async with SqlUnitOfWork(sessions) as uow:
         manager = NewUser(username=MANAGER.user_id, role="manager", sites=["demo"])
         await add_user_row(uow, manager, at=utc_now())
+        # Orders are opened only for registered devices: the demo compound's cars.
+        await uow.sites.import_file(
+            load_site_file(SITE_FILE), actor="cli:bench", at=utc_now(), source="bench"
+        )
         await uow.commit()
     arrivals = _Arrivals()
     mail = Controller(arrivals, hostname="127.0.0.1", port=free_ports(1)[0])
@@ -136,10 +142,10 @@ async def _measure(work: Path) -> list[float]:
                     MANAGER,
                     utc_now,
                     title="Lift stopped",
-                    asset=f"demo/elevator/bench-{index:03d}",
+                    asset=f"demo/elevator/elev-{index % 6 + 1:02d}",
                     site="demo",
                     category="elevator",
-                    fault_kind="stopped",
+                    fault_kind=f"stopped-{index:03d}",  # one open order per (car, kind)
                     priority="P1",
                 )
                 committed, order = time.monotonic(), created.order.id

@@ -5,13 +5,15 @@ becomes a work order of source ``resident``, requested by them, with the asset k
 ``<site>/building/<building>/<place>`` (the building is the resident's own unless the
 request names one, as a QR code's link does; the place is free text) and fault kind =
 category, so a second report of
-the same need while the first is open answers 409 naming the open order. Residents list
+the same need while the first is open answers 409, naming the open order only when it is
+the resident's own (a neighbour's request is "already open", without its id). Residents list
 and read only their own requests (anyone else's is a 404, exactly like a missing one),
 see only the notes staff marked public, and rate the result once it is resolved.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -30,7 +32,7 @@ from api.schemas.work_orders import (
     WorkOrderPageOut,
     WorkOrderQuery,
 )
-from api.visibility import order_scope
+from api.visibility import can_see_order, order_scope
 from estatewatch.clock import Clock as ClockFn
 from maintenance import services
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders
@@ -79,6 +81,7 @@ async def open_request(
         # No words in the stored text: it is shown as is in either language.
         location=f"{building} {new.place}" + (f" · {me.user.unit}" if me.user.unit else ""),
         description=new.description,
+        visible=partial(can_see_order, me.user),
     )
 
 

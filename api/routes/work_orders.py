@@ -152,6 +152,7 @@ async def create_order(new: NewWorkOrderIn, desk: Act) -> WorkOrderOut:
         location=new.location,
         description=new.description,
         requested_by=new.requested_by,
+        visible=partial(can_see_order, desk.me.user),
     )
     return await read_order(desk.session, result.order.id, desk.me, desk.clock, desk.sla)
 

@@ -13,7 +13,9 @@ trail with the fields' old and new values. Devices in the database but missing f
 file are reported, not deleted: their alarms and work orders still refer to them.
 
 The same repository tells the service layer what a rescue at a car opens with
-(:meth:`SqlSites.rescue_targets`: the site's rescue settings and the car's contractor).
+(:meth:`SqlSites.rescue_targets`: the site's rescue settings and the car's contractor)
+and whether a device is in the register (:meth:`SqlSites.has_device`, before an order
+is opened for it).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import append
 from maintenance.db.inspection_tables import InspectionRow
+from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
 from maintenance.db.tables import Asset, Base, Building, Site
 from maintenance.domain.audit import AuditEntry
 from maintenance.domain.events import JsonValue
 from maintenance.domain.rescue import RescueTargets
+from maintenance.domain.signals import DeviceRef
 from maintenance.sites import (
     ChargerCabinet,
     Device,
@@ -220,6 +224,19 @@ class SqlSites:
             .where(Site.code == site, Asset.device_id == device_id)
         )
         return RescuePolicy.model_validate(stored or {}).targets(contractor)
+
+    async def has_device(self, device: DeviceRef) -> bool:
+        kinds = [k for k, t in DEVICE_TYPE_OF_KIND.items() if t == device.device_type]
+        found = await self._session().scalar(
+            select(Asset.id)
+            .join(Site, Site.id == Asset.site_id)
+            .where(
+                Site.code == device.site,
+                Asset.device_id == device.device_id,
+                Asset.kind.in_(kinds),
+            )
+        )
+        return found is not None
 
 
 async def _import(

@@ -6,7 +6,9 @@
         +-- NotPermitted            the state allows it, but not for this actor
         +-- InvalidRequest          the arguments break a rule (a rating of 7, no reason...)
         |   +-- NotAssignable       the order's assignee cannot take it (no such person,
-        |                           deactivated, not staff, not at the order's site)
+        |   |                       deactivated, not staff, not at the order's site)
+        |   +-- AssetRefused        a new order's asset is malformed, at another site than
+        |                           the order, or a device not in the asset register
         +-- NotFound                no alarm or work order with that id
         +-- AlreadyOpen             an open order already covers this (asset, fault kind)
         +-- AlreadyAcknowledged     someone acknowledged this alarm before
@@ -67,19 +69,38 @@ class NotAssignable(InvalidRequest):
         super().__init__(f"work order {order_id}: cannot assign it to {username!r}: {why}")
 
 
+AssetProblem = Literal["malformed", "site-mismatch", "unknown"]
+
+
+class AssetRefused(InvalidRequest):
+    """A new order names an asset it cannot be about; ``code`` says why (the API answers
+    a 422 of kind ``asset-<code>``): ``malformed`` (neither a device's nor a place's
+    key), ``site-mismatch`` (the key's site is not the order's), ``unknown`` (a device
+    the site's asset register does not have)."""
+
+    def __init__(self, code: AssetProblem, why: str) -> None:
+        self.code = code
+        super().__init__(why)
+
+
 class NotFound(DomainError):  # noqa: N818
     """No alarm or work order with the given id."""
 
 
 class AlreadyOpen(DomainError):  # noqa: N818
-    """An open work order already covers this (asset, fault kind)."""
+    """An open work order already covers this (asset, fault kind). ``order_id`` is None
+    when the caller may not see that order: the message then does not name it either."""
 
-    def __init__(self, order_id: str, asset: str, fault_kind: str) -> None:
+    def __init__(self, order_id: str | None, asset: str, fault_kind: str) -> None:
         self.order_id = order_id
-        super().__init__(
-            f"work order {order_id} is already open for {fault_kind} on {asset}; "
-            "add to it instead of opening another"
-        )
+        if order_id is None:
+            said = f"an order is already open for {fault_kind} on {asset}; it is being handled"
+        else:
+            said = (
+                f"work order {order_id} is already open for {fault_kind} on {asset}; "
+                "add to it instead of opening another"
+            )
+        super().__init__(said)
 
 
 class AlreadyAcknowledged(DomainError):  # noqa: N818

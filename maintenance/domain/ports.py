@@ -97,6 +97,9 @@ class SiteRepository(Protocol):
         """What a rescue at this car opens with: the site's rescue settings (defaults for
         an unregistered site) and the car's contracted maintainer (None if unknown)."""
 
+    async def has_device(self, device: DeviceRef) -> bool:
+        """Whether the site's asset register has this device, of this device type."""
+
 
 class PlanRepository(Protocol):
     """Plans are values: ``put`` writes one (new or changed) with the events to audit."""

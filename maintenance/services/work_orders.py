@@ -7,7 +7,8 @@ events, which the caller turns into audit rows and webhooks *after* the commit.
 - :func:`handle_signal`: a rule's signal -> alarm opened, bumped or cleared, and a work
   order opened or attached (policy in :mod:`maintenance.domain.alarms`). Clearing an
   alarm leaves its work order alone: the condition going away is not a repair.
-- :func:`create_order`: staff or a resident asks for work.
+- :func:`create_order`: staff or a resident asks for work, for a registered device or a
+  place, at a site the caller may see; refused before anything is written otherwise.
 - :func:`report_entrapment`: a resident ("I am trapped") or the duty room reports
   passengers trapped in a car: the open rescue order for the car, or a new one. A rule's
   entrapment opens one through :func:`handle_signal` (fault kind ``entrapment``).
@@ -64,7 +65,8 @@ from maintenance.domain.alarms import (
     decide,
     self_clears,
 )
-from maintenance.domain.errors import AlreadyOpen, NotFound
+from maintenance.domain.asset_keys import parse_asset
+from maintenance.domain.errors import AlreadyOpen, AssetRefused, NotFound, NotPermitted
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.rescue import (
@@ -215,18 +217,25 @@ async def create_order(
     location: str | None = None,
     description: str | None = None,
     requested_by: str | None = None,
+    visible: Callable[[WorkOrder], bool] = lambda order: True,
 ) -> OrderResult:
     """A work order asked for by a resident (source ``resident``, requested by them) or by
     staff (source ``staff``, on behalf of ``requested_by`` if given).
 
-    Raises :class:`AlreadyOpen` when an order is open for (asset, fault kind); links the
-    new order as a repeat fault when the last one closed within 30 days.
+    Every check comes before the commit, so a refused request changes nothing:
+    ``visible`` is the caller's sight (as in :func:`perform`), and a caller may open only
+    an order they would then see (:class:`NotPermitted` otherwise: a technician at
+    another site); the asset must agree with ``site`` and a device must be in the
+    register (:class:`AssetRefused`, :mod:`maintenance.domain.asset_keys`);
+    :class:`AlreadyOpen` when an order is open for (asset, fault kind), naming it only
+    if ``visible`` lets the caller see it. Links the new order as a repeat fault when the
+    last one closed within 30 days.
     """
     resident = actor.role == "resident"
     async with uow:
+        # Looked up first, as every path that opens an order does (it locks the asset and
+        # fault kind before the year's counter), but told only after the checks below.
         existing = await uow.work_orders.open_for(asset, fault_kind)
-        if existing is not None:
-            raise AlreadyOpen(existing.id, asset, fault_kind)
         now = clock()
         last_closed = await uow.work_orders.last_closed_for(asset, fault_kind)
         order = WorkOrder.open(
@@ -245,6 +254,19 @@ async def create_order(
             description=description,
             repeat_of=repeat_of(last_closed, now),
         )
+        # Sight first: what comes after (the register, open orders) is none of theirs.
+        if not visible(order):
+            raise NotPermitted(
+                f"{actor.user_id} ({actor.role}) may not open an order at site {site}"
+            )
+        named = parse_asset(site, asset)
+        if isinstance(named, DeviceRef) and not await uow.sites.has_device(named):
+            raise AssetRefused(
+                "unknown",
+                f"no {named.device_type} {named.device_id!r} at site {site} in the asset register",
+            )
+        if existing is not None:
+            raise AlreadyOpen(existing.id if visible(existing) else None, asset, fault_kind)
         await uow.work_orders.add(order)
         await uow.commit()
     return OrderResult(order, order.pull_events())

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from api_support import register_devices
 from notify_servers import (
     DINGTALK_SECRET,
     DINGTALK_TOKEN,
@@ -165,6 +166,8 @@ async def notify_world(
         await world.user("mgr-1", "manager", "en")
         await world.user("tech-day", "technician", "zh_CN")
         await world.user("tech-night", "technician", None)
+        # World.order's car, and the one the committee's tests spend on.
+        await register_devices(sessions, "demo/elevator/elev-01", "demo/elevator/elev-03")
         yield world
     await writer.dispose()
 

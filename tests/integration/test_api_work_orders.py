@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import T0, RunningApi, SettableClock, bearer, running_api
+from api_support import T0, RunningApi, SettableClock, bearer, register_devices, running_api
 
 from api.errors import PROBLEM_MEDIA_TYPE
 from api.users import get_user, set_active
@@ -90,6 +90,8 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
                 f"/api/v1/users/{name}/tokens", json={}, headers=bearer(admin)
             )
             tokens[name] = issued.json()["token"]
+        cars = [f"demo/elevator/elev-{n:03d}" for n in range(10)]
+        await register_devices(api.services.sessions, *cars, "north/elevator/elev-01")
         yield Desk(api, clock, tokens)
 
 

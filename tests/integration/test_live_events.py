@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from api_support import register_devices
 from sqlalchemy import insert, select
 
 from api.users import NewUser, create_user, issue_token
@@ -84,6 +85,7 @@ async def _prepare(data: Path) -> dict[str, str]:
                 at=T0,
             )
             tokens[username] = issued.secret
+        await register_devices(sessions, "north/elevator/car-1", "south/elevator/car-1")
         return tokens
     finally:
         await engine.dispose()

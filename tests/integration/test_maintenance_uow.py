@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_support import register_devices
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -445,15 +446,16 @@ async def test_two_processes_opening_an_order_for_one_fault_at_once_open_one(
             priority="P3",
         )
 
+    cars = [f"demo/elevator/c{number}" for number in range(rounds)]
+    await register_devices(make_sessionmaker(engine), *cars)
     try:
-        for number in range(rounds):
-            asset = f"demo/elevator/c{number}"
+        for asset in cars:
             results = await asyncio.gather(
                 ask(engine, asset), ask(second, asset), return_exceptions=True
             )
             won = [r for r in results if isinstance(r, services.OrderResult)]
             refused = [r for r in results if isinstance(r, AlreadyOpen)]
-            assert (len(won), len(refused)) == (1, 1), f"round {number}: {results}"
+            assert (len(won), len(refused)) == (1, 1), f"{asset}: {results}"
     finally:
         await second.dispose()
     async with make_sessionmaker(engine)() as session:

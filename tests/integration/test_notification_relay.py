@@ -12,7 +12,7 @@ from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
-from api_support import SettableClock, bearer, running_api, web_login
+from api_support import SettableClock, bearer, register_devices, running_api, web_login
 from notify_servers import (
     DINGTALK_SECRET,
     DINGTALK_TOKEN,
@@ -156,6 +156,7 @@ async def test_the_order_shows_who_was_told_through_the_json_api(
         manager = await api.user("mgr-1", "manager", sites=["demo"])
         stranger = await api.user("tech-far", "technician", sites=["other"])
         world = World(api.services.sessions, FakeClock(), mail, robots, tmp_path / "n.yaml")
+        await register_devices(world.sessions, "demo/elevator/elev-01")
         settings = world.write_settings()
         await run(world, settings)
         order = await world.order()

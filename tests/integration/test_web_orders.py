@@ -126,6 +126,26 @@ async def test_a_resident_reports_with_a_photo_and_follows_it(api: RunningApi) -
     assert refused.status_code == 404
 
 
+async def test_a_second_report_of_the_same_need_names_the_open_one_only_to_its_reporter(
+    api: RunningApi,
+) -> None:
+    wu = await person(api, "wu")
+    order_id = await raise_request(wu, "灯不亮了")
+    again = {"category": "lighting", "place": "5楼走廊", "description": "还是不亮"}
+    await wu.get("/report")
+    mine = await wu.post("/report", again)
+    assert mine.status_code == 422
+    assert f"该位置的同类问题已有报修在处理中：{order_id}。" in mine.text  # noqa: RUF001
+    # A neighbour reporting the same place (by its QR code's building) is told it is in
+    # hand, but not the id of a request that is not theirs.
+    zheng = await person(api, "zheng")
+    await zheng.get("/report")
+    theirs = await zheng.post("/report", {**again, "site": "north", "building": "B1"})
+    assert theirs.status_code == 422
+    assert "该位置的同类问题已有报修在处理中，无需重复报修。" in theirs.text  # noqa: RUF001
+    assert order_id not in theirs.text
+
+
 async def test_a_qr_link_fills_in_the_place(api: RunningApi) -> None:
     wu = await person(api, "wu")
     form = await wu.get("/report?site=north&building=B7&asset=elev-02")

@@ -116,15 +116,20 @@ class FakePhotos:
 
 
 class FakeSites:
-    """Rescue settings per site (defaults for the rest) and contractors per device id."""
+    """Rescue settings per site (defaults for the rest), contractors per device id, and
+    the devices in the register."""
 
     def __init__(self) -> None:
         self.policies: dict[str, RescuePolicy] = {}
         self.contractors: dict[str, str] = {}
+        self.devices: set[DeviceRef] = set()
 
     async def rescue_targets(self, site: str, device_id: str) -> RescueTargets:
         policy = self.policies.get(site, RescuePolicy())
         return policy.targets(self.contractors.get(device_id))
+
+    async def has_device(self, device: DeviceRef) -> bool:
+        return device in self.devices
 
 
 class FakePlans:

@@ -18,6 +18,7 @@ from maintenance.domain.actors import Actor
 from maintenance.domain.errors import (
     AlreadyAcknowledged,
     AlreadyOpen,
+    AssetRefused,
     InvalidRequest,
     NotAssignable,
     NotFound,
@@ -60,7 +61,9 @@ RAISED = Signal(
 
 @pytest.fixture
 def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork(TECH_ACCOUNT)
+    uow = FakeUnitOfWork(TECH_ACCOUNT)
+    uow.sites.devices.add(ELEV)
+    return uow
 
 
 @pytest.fixture
@@ -266,6 +269,88 @@ async def test_a_resident_request_is_theirs_to_verify_and_rate(
     await run(uow, clock, steps)
     assert order.rating is not None
     assert order.rating.stars == 5
+
+
+async def new_order(
+    uow: FakeUnitOfWork,
+    clock: FakeClock,
+    actor: Actor = MANAGER,
+    *,
+    asset: str = str(ELEV),
+    site: str = "north",
+    visible: Callable[[WorkOrder], bool] = lambda order: True,
+) -> services.OrderResult:
+    return await services.create_order(
+        uow,
+        actor,
+        clock,
+        title="Lift door slow",
+        asset=asset,
+        site=site,
+        category="elevator",
+        fault_kind="door",
+        priority="P1",
+        visible=visible,
+    )
+
+
+@pytest.mark.parametrize(
+    ("site", "asset", "code", "says"),
+    [
+        ("north", "north/elevator/elev-99", "unknown", "no elevator 'elev-99' at site north"),
+        ("north", "south/elevator/elev-01", "site-mismatch", "at site 'south', not"),
+        ("south", "north/elevator/elev-01", "site-mismatch", "at site 'north', not"),
+        ("north", "north/charger/elev-01", "unknown", "no charger 'elev-01'"),
+        ("north", "elev-01", "malformed", "not of the form"),
+        ("north", "north//elev-01", "malformed", "not of the form"),
+        ("north", "north/building/B3", "malformed", "no place in it"),
+        ("north", "north/elevator/elev-01/x", "malformed", "not of the form"),
+    ],
+)
+async def test_an_order_for_an_unknown_or_misplaced_asset_is_refused_before_anything_is_written(
+    uow: FakeUnitOfWork, clock: FakeClock, site: str, asset: str, code: str, says: str
+) -> None:
+    with pytest.raises(AssetRefused, match=says) as refused:
+        await new_order(uow, clock, asset=asset, site=site)
+    assert refused.value.code == code
+    assert (uow.work_orders.items, uow.commits) == ({}, 0)
+    # The register's device and a place (free text, only its site checked) are taken.
+    assert (await new_order(uow, clock)).order.asset == str(ELEV)
+    place = await new_order(uow, clock, asset="north/building/B3/B1 lift lobby")
+    assert place.order.asset == "north/building/B3/B1 lift lobby"
+
+
+async def test_a_caller_opens_only_an_order_they_would_see_and_learns_nothing_else(
+    uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    # A technician's sight (api.visibility): theirs, or unassigned at their site.
+    def sees_north_unassigned(order: WorkOrder) -> bool:
+        return order.assignee == TECH.user_id or (order.assignee is None and order.site == "north")
+
+    theirs = await new_order(uow, clock, TECH, visible=sees_north_unassigned)
+    # Another site's order: refused before the register is asked (no "unknown asset"
+    # answer to probe another site's devices with) and nothing is stored.
+    with pytest.raises(
+        NotPermitted, match="tech-1 \\(technician\\) may not open an order at site south"
+    ):
+        await new_order(
+            uow, clock, TECH, asset="south/elevator/ghost", site="south",
+            visible=sees_north_unassigned,
+        )  # fmt: skip
+    assert list(uow.work_orders.items) == [theirs.order.id]
+    commits = uow.commits
+    # Already open: named to whom sees the open order, "an order" to whom does not.
+    with pytest.raises(AlreadyOpen, match=f"^work order {theirs.order.id} is already open"):
+        await new_order(uow, clock, TECH, visible=sees_north_unassigned)
+    colleague = Worker("tech-2", "technician", active=True, sites=frozenset({"north"}))
+    uow.accounts.people[colleague.username] = colleague
+    await services.perform(uow, cmd.Assign(theirs.order.id, "tech-2"), MANAGER, clock, POLICY)
+    with pytest.raises(AlreadyOpen, match=r"^an order is already open for door on") as hidden:
+        await new_order(uow, clock, TECH, visible=sees_north_unassigned)
+    assert hidden.value.order_id is None
+    assert theirs.order.id not in str(hidden.value)
+    assert uow.commits == commits + 1  # the assignment only
+    assert list(uow.work_orders.items) == [theirs.order.id]
 
 
 def test_every_command_has_one_handler_for_its_own_action() -> None:

@@ -185,9 +185,14 @@ async def report(
         )
         result = await open_request(new, me, uow, clock)
     except AlreadyOpen as exc:
-        message = page.gettext(
-            "An open request already covers this place and problem: %(order)s.",
-            order=exc.order_id,
+        # A neighbour's request is not the resident's to see: "already open", no id.
+        message = (
+            page.gettext("An open request already covers this place and problem.")
+            if exc.order_id is None
+            else page.gettext(
+                "An open request already covers this place and problem: %(order)s.",
+                order=exc.order_id,
+            )
         )
         return _report_page(page, values, error=message, status_code=hx_status(request))
     except Problem as exc:  # no site on record to raise it at
