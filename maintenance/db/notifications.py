@@ -210,7 +210,10 @@ class SqlNotifications:
             await self._session().scalars(
                 select(NotificationRow)
                 .where(NotificationRow.status == "pending", NotificationRow.next_attempt_at <= now)
-                .order_by(NotificationRow.next_attempt_at, NotificationRow.id)
+                # In the trail's order: ids are text ("100:..." sorts before "99:...").
+                .order_by(
+                    NotificationRow.next_attempt_at, NotificationRow.audit_id, NotificationRow.id
+                )
                 .limit(limit)
             )
         ).all()
