@@ -174,9 +174,12 @@ def self_clears(order: WorkOrder, alarm: Alarm) -> bool:
     """Whether ``order`` closes as self-cleared now that ``alarm`` cleared: the alarm is
     the order's only one, opened it (not a resident's or staff's report, not a rescue,
     whose timeline needs the passengers released, not papers or schedules, which people
-    settle: :func:`is_administrative`), and neither was acknowledged."""
+    settle: :func:`is_administrative`), and neither was acknowledged. Never a P1 order:
+    life safety is looked at by a person even when the alarm stopped (a smoke alarm
+    that fell silent may have burnt)."""
     return (
         not alarm.active
+        and order.priority != "P1"
         and not is_administrative(order.fault_kind)
         and alarm.acknowledged_at is None
         and order.alarm_ids == [alarm.id]

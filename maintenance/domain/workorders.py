@@ -19,8 +19,8 @@ with detours:
   resolved.
 - ``assign`` also re-assigns (from assigned, acknowledged, in_progress, reopened): the new
   assignee acknowledges again; the response clock keeps its first acknowledgement.
-- Self-cleared: an alarm's order whose only alarm cleared before anyone acknowledged
-  either closes by itself (:meth:`WorkOrder.close_self_cleared`, from new or assigned,
+- Self-cleared: an alarm's order (not P1) whose only alarm cleared before anyone
+  acknowledged either closes by itself (:meth:`WorkOrder.close_self_cleared`, from new or assigned,
   no actor) with ``resolution`` ``self_cleared``: kept, counted apart from repairs
   (:mod:`.kpis`), never resolved or verified. The rule is
   :func:`maintenance.domain.alarms.self_clears`.

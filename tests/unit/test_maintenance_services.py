@@ -422,16 +422,19 @@ async def test_acknowledge_alarm(uow: FakeUnitOfWork, clock: FakeClock) -> None:
         await services.acknowledge_alarm(uow, outcome.alarm.id, MANAGER, clock)
 
 
+P2_RAISED = replace(RAISED, priority="P2")  # a fault that may clear by itself
+
+
 async def test_an_order_whose_only_alarm_cleared_unacknowledged_closes_self_cleared(
     uow: FakeUnitOfWork, clock: FakeClock
 ) -> None:
-    opened = await services.handle_signal(uow, RAISED, clock, ids())
+    opened = await services.handle_signal(uow, P2_RAISED, clock, ids())
     order = opened.work_order
     assert order is not None
     await services.perform(uow, cmd.Assign(order.id, TECH.user_id), MANAGER, clock, POLICY)
     clock.advance(minutes=3)
     cleared = await services.handle_signal(
-        uow, replace(RAISED, kind="cleared", at=T0 + timedelta(minutes=3)), clock, ids()
+        uow, replace(P2_RAISED, kind="cleared", at=T0 + timedelta(minutes=3)), clock, ids()
     )
     assert cleared.work_order is order
     assert (order.status, order.resolution) == (Status.CLOSED, Resolution.SELF_CLEARED)
@@ -443,16 +446,24 @@ async def test_an_order_whose_only_alarm_cleared_unacknowledged_closes_self_clea
     ]
     assert order.allowed_actions == allowed_actions(Status.CLOSED)  # as any closed order
     # The fault returning opens a new order, linked to this one as a repeat fault.
-    again = await services.handle_signal(uow, RAISED, clock, ids())
+    again = await services.handle_signal(uow, P2_RAISED, clock, ids())
     assert again.work_order is not None
     assert again.work_order.repeat_of == order.id
+
+
+async def test_a_p1_order_never_self_clears(uow: FakeUnitOfWork, clock: FakeClock) -> None:
+    opened = await services.handle_signal(uow, RAISED, clock, ids())  # P1
+    cleared = await services.handle_signal(uow, replace(RAISED, kind="cleared"), clock, ids())
+    assert cleared.work_order is None
+    assert opened.work_order is not None
+    assert (opened.work_order.status, opened.work_order.resolution) == (Status.NEW, None)
 
 
 @pytest.mark.parametrize("acknowledged", ["order", "alarm"])
 async def test_an_acknowledged_order_or_alarm_does_not_self_clear(
     uow: FakeUnitOfWork, clock: FakeClock, acknowledged: str
 ) -> None:
-    opened = await services.handle_signal(uow, RAISED, clock, ids())
+    opened = await services.handle_signal(uow, P2_RAISED, clock, ids())
     order, alarm = opened.work_order, opened.alarm
     assert order is not None
     assert alarm is not None
@@ -461,7 +472,7 @@ async def test_an_acknowledged_order_or_alarm_does_not_self_clear(
         await services.perform(uow, cmd.Acknowledge(order.id), TECH, clock, POLICY)
     else:
         await services.acknowledge_alarm(uow, alarm.id, MANAGER, clock)
-    cleared = await services.handle_signal(uow, replace(RAISED, kind="cleared"), clock, ids())
+    cleared = await services.handle_signal(uow, replace(P2_RAISED, kind="cleared"), clock, ids())
     assert cleared.work_order is None
     assert order.resolution is None
     assert order.status is (Status.ACKNOWLEDGED if acknowledged == "order" else Status.NEW)
