@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, get_args
 
+from estatewatch.cli_settings import name_environment
 from maintenance.cli import add_database_options, add_migrate_option, cli_actor, quiet_alembic
 from maintenance.domain.actors import Role
 
@@ -32,6 +33,28 @@ T = TypeVar("T")
 Actions: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 ROLES: tuple[str, ...] = get_args(Role)
+# ApiSettings' fields with no option: InfluxDB's login (kept out of process listings),
+# limits, the web app's address, sessions and front-end files (README, Configuration).
+ENVIRONMENT_ONLY = (
+    "influx_username",
+    "influx_password",
+    "public_base_url",
+    "cookie_secure",
+    "session_lifetime",
+    "session_idle",
+    "invite_lifetime",
+    "token_lifetime",
+    "vendor_dir",
+    "photos_dir",
+    "page_size_max",
+    "max_body_bytes",
+    "photo_max_bytes",
+    "upload_max_bytes",
+    "readiness_timeout",
+    "live_poll_interval",
+    "live_queue_bytes",
+    "live_keep_alive",
+)
 
 
 def register(subparsers: Actions) -> None:
@@ -48,8 +71,8 @@ def _add_api(subparsers: Actions) -> None:
             "Serve the estatewatch HTTP API for staff, the owners' committee and residents:"
             " /api/v1 (bearer tokens from 'estatewatch tokens create'), OpenAPI pages at"
             " /docs, /healthz and /readyz. The database must be migrated first ('estatewatch"
-            " maintenance db upgrade') unless --migrate is given. Every option can also be"
-            " set as ESTATEWATCH_API_<OPTION>."
+            " maintenance db upgrade') unless --migrate is given. Each option can also be"
+            " set by the environment variable named after it; options win."
         ),
     )
     for option, dest, kind, text in (
@@ -71,6 +94,7 @@ def _add_api(subparsers: Actions) -> None:
         api.add_argument(option, dest=dest, type=kind, help=text)
     add_migrate_option(api)
     add_database_options(api)
+    name_environment(api, "ESTATEWATCH_API_", ENVIRONMENT_ONLY)
     api.set_defaults(handler=_serve)
 
 

@@ -6,6 +6,7 @@ variables or the defaults; a validation error becomes one ConfigError naming the
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -26,6 +27,22 @@ def add_screen_options(parser: argparse.ArgumentParser) -> None:
         ("--tag-keys", "tag keys gateways may send, separated by commas (building,location)"),
     ):
         parser.add_argument(option, help=text)
+
+
+def name_environment(
+    parser: argparse.ArgumentParser, prefix: str, environment_only: Sequence[str] = ()
+) -> None:
+    """Say in ``parser``'s help which variable sets each setting: every option's line
+    ends with its variable (``prefix`` and the option's destination, the settings field, in
+    capitals: ``--mqtt-host`` -> ``[ESTATEWATCH_INGEST_MQTT_HOST]``), and the epilog names
+    the settings read from the environment only (``environment_only``: passwords, which a
+    process listing would show, and rarely changed limits). Call after the last option."""
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help" and action.help:
+            action.help = f"{action.help} [{prefix}{action.dest.upper()}]"
+    if environment_only:
+        names = ", ".join(f"{prefix}{name.upper()}" for name in environment_only)
+        parser.epilog = f"environment only: {names}"
 
 
 def settings_from_args(cls: type[S], args: argparse.Namespace, label: str) -> S:

@@ -6,10 +6,22 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from estatewatch.cli_settings import add_screen_options
+from estatewatch.cli_settings import add_screen_options, name_environment
 
 if TYPE_CHECKING:
     from ingest.settings import IngestSettings
+
+# IngestSettings' fields with no option: secrets, kept out of process listings, and the
+# spill's size limit.
+ENVIRONMENT_ONLY = (
+    "mqtt_username",
+    "mqtt_password",
+    "influx_username",
+    "influx_password",
+    "influx_token",
+    "influx_retention_policy",
+    "spill_max_bytes",
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +43,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = ingest.add_subparsers(dest="action", metavar="<action>", required=True)
-    run = actions.add_parser("run", help="run until SIGTERM or Ctrl-C")
+    run = actions.add_parser(
+        "run",
+        help="run until SIGTERM or Ctrl-C",
+        description=(
+            "Store the telemetry of this worker's sites in InfluxDB until SIGTERM or Ctrl-C."
+            " Each option can also be set by the environment variable named after it;"
+            " options win."
+        ),
+    )
     for option, kind, text in (
         ("--mqtt-host", str, "central broker host (127.0.0.1)"),
         ("--mqtt-port", int, "central broker port (1883)"),
@@ -52,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         run.add_argument(option, type=kind, help=text)
     add_screen_options(run)
+    name_environment(run, "ESTATEWATCH_INGEST_", ENVIRONMENT_ONLY)
     run.set_defaults(handler=_run)
 
 

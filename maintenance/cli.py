@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
-from estatewatch.cli_settings import add_screen_options
+from estatewatch.cli_settings import add_screen_options, name_environment
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -94,8 +94,8 @@ def _add_run(actions: Actions) -> None:
             " broker (a persistent MQTT 5 session), judge them with the detection rules, keep"
             " alarms and work orders in the database, check SLAs, send webhooks and"
             " notifications. The database must be migrated first ('estatewatch maintenance"
-            " db upgrade') unless --migrate is given. Every option can also be set as"
-            " ESTATEWATCH_MAINTENANCE_<OPTION>."
+            " db upgrade') unless --migrate is given. Each option can also be set by the"
+            " environment variable named after it; options win."
         ),
     )
     for option, dest, kind, text in (
@@ -144,6 +144,10 @@ def _add_run(actions: Actions) -> None:
     add_screen_options(run)
     add_migrate_option(run)
     add_database_options(run)
+    # The broker's login stays out of process listings; snapshots rarely need tuning.
+    name_environment(
+        run, "ESTATEWATCH_MAINTENANCE_", ("mqtt_username", "mqtt_password", "snapshot_interval")
+    )
     run.set_defaults(handler=_run)
 
 
