@@ -374,8 +374,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 def quiet_alembic() -> None:
     # Alembic logs its plugins (on import) and dialect at INFO on every run; our commands
-    # print what matters. Called before the first import of alembic.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # print what matters. Called before the first import of alembic, after the logging is
+    # set up: with --log-level DEBUG (an operator looking into a migration) it still talks.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def cli_actor() -> str:

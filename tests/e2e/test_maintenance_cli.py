@@ -62,6 +62,17 @@ def test_upgrade_import_and_verify_then_catch_a_forgery(tmp_path: Path) -> None:
     assert done.stdout.startswith("audit trail broken at row id 40 (entry 40 of those checked)")
 
 
+def test_alembic_speaks_only_when_asked_for_debug_logs(tmp_path: Path) -> None:
+    """A migration is quiet (above: nothing on stderr); --log-level DEBUG, for an operator
+    looking into one, shows what Alembic runs."""
+    done = estatewatch(
+        "--log-level", "DEBUG", "maintenance", "db", "upgrade", "--data-dir", str(tmp_path),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "alembic.runtime.migration: Running upgrade" in done.stderr
+
+
 def test_a_bad_site_file_is_refused_naming_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "site.yaml"
     bad.write_text(DEMO.read_text().replace("rated_load_kg: 800", "rated_load_kg: -800"))
