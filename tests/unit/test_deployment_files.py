@@ -17,6 +17,7 @@ import re
 import shlex
 import subprocess
 from collections.abc import Mapping
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -184,7 +185,7 @@ def test_compose_services_run_real_commands_with_valid_settings(
     commands = {name: spec["command"] for name, spec in services.items()}
     assert commands == {
         "migrate": ["maintenance", "db", "upgrade"],
-        "ingest": ["ingest", "run", "--influx-version", "2"],
+        "ingest": ["ingest", "run"],  # InfluxDB 2 from its environment, as the others
         "maintenance": ["maintenance", "run"],
         "api": ["api"],
     }
@@ -324,3 +325,29 @@ def test_the_shipped_broker_saves_often_enough_for_the_documented_loss_bound() -
     readme = (INFRA.parent / "README.md").read_text()
     (promised,) = re.findall(r"`autosave_interval (\d+)`", readme)
     assert settings["autosave_interval"] == promised
+
+
+# --- the image's build context ---------------------------------------------------------
+
+
+def test_the_build_context_leaves_out_the_venv_and_secrets_but_not_what_the_image_copies() -> None:
+    root = INFRA.parent
+    ignored = [
+        line.strip()
+        for line in (root / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for heavy_or_secret in (".venv", "node_modules", "var", ".git", "infra/central/.env"):
+        assert heavy_or_secret in ignored, heavy_or_secret
+    dockerfile = (CENTRAL / "Dockerfile").read_text()
+    copied = [
+        source
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+        for source in line.split()[1:-1]
+        if not source.startswith("--")
+    ]
+    assert "cli" in copied  # the estatewatch command's package
+    for source in copied:
+        assert (root / source).exists(), source
+        assert not any(fnmatch(source, pattern) for pattern in ignored), source
