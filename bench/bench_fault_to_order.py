@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bench.bench_gateway import start_simulator, stop_process
 from estatewatch.clock import utc_now
 from infra.local import MosquittoInstance
-from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.engine import default_url, make_sessionmaker, open_engine
+from maintenance.db.migrations import prepare_schema
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.domain.commands import Cancel, FalseAlarm
 from maintenance.domain.signals import DeviceRef
 from maintenance.services import perform
 from maintenance.settings import MaintenanceSettings
+from maintenance.sites import site_from_inventory
 from maintenance.worker import Detection, running_maintenance
 from simulators.control import send_control
 
@@ -119,6 +122,17 @@ async def _measure(
     return latencies
 
 
+async def _register(data_dir: Path, site: str, gateway_id: str, inventory: Any) -> None:
+    """The fleet and its gateway in the register of the maintenance database in
+    ``data_dir``: the worker believes only registered senders."""
+    register = site_from_inventory(inventory, site, gateway_id, installed=date(2015, 6, 1))
+    async with open_engine(default_url(data_dir)) as engine:
+        await prepare_schema(engine, migrate=True)
+        async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
+            await uow.sites.import_file(register, actor="bench", at=utc_now(), source="bench")
+            await uow.commit()
+
+
 @contextmanager
 def running_fleet(cars: int, work: Path, broker: MosquittoInstance) -> Iterator[tuple[str, Any]]:
     """``estatewatch simulate`` with ``cars`` elevators and ``estatewatch gateway run``
@@ -137,7 +151,10 @@ def running_fleet(cars: int, work: Path, broker: MosquittoInstance) -> Iterator[
             check=True,
             capture_output=True,
         )  # fmt: skip
-        site = yaml.safe_load(site_file.read_text())["site"]
+        drafted = yaml.safe_load(site_file.read_text())
+        site = drafted["site"]
+        inventory = json.loads(inventory_path.read_text())
+        asyncio.run(_register(work / "maintenance", site, drafted["gateway_id"], inventory))
         gateway = subprocess.Popen(
             [
                 sys.executable, "-m", "cli", "--log-level", "WARNING",
@@ -146,7 +163,7 @@ def running_fleet(cars: int, work: Path, broker: MosquittoInstance) -> Iterator[
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        yield site, json.loads(inventory_path.read_text())
+        yield site, inventory
     finally:
         if gateway is not None:
             stop_process(gateway)

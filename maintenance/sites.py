@@ -180,7 +180,18 @@ class SiteFile(_Strict):
     timezone: Annotated[str, Field(max_length=64)] = DEFAULT_TIMEZONE
     """IANA zone the site's people read times in (pages, months); storage stays UTC."""
     rescue: RescuePolicy = RescuePolicy()
+    gateways: list[Name] = []
+    """The site's gateway ids: the maintenance worker believes only these gateways (and
+    quarantines what any other sends, see :mod:`maintenance.gatekeeper`)."""
     buildings: Annotated[list[Building], Field(min_length=1)]
+
+    @field_validator("gateways")
+    @classmethod
+    def _gateways_unique(cls, gateways: list[str]) -> list[str]:
+        twice = sorted({name for name in gateways if gateways.count(name) > 1})
+        if twice:
+            raise ValueError(f"gateway {twice[0]} appears twice")
+        return gateways
 
     @field_validator("timezone")
     @classmethod
@@ -227,6 +238,40 @@ class SiteFile(_Strict):
 def validate_site(raw: Any, source: str) -> SiteFile:
     """Validate a parsed site file (e.g. an upload); errors name ``source`` and the field."""
     return validate(SiteFile, raw, source)
+
+
+def site_from_inventory(
+    inventory: dict[str, Any], site: str, gateway_id: str, *, installed: date
+) -> SiteFile:
+    """The register of a simulated compound (what ``estatewatch simulate --inventory``
+    wrote): its buildings and devices, and ``gateway_id``, with plausible facts for what
+    the inventory does not say (an elevator's make, rated load and speed, floors)."""
+    buildings: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for row in inventory["devices"]:
+        devices = buildings.setdefault(row["building"], {})
+        entry: dict[str, Any] = {"name": row["device_id"]}
+        profile = str(row["profile"])
+        if profile.startswith("elevator"):
+            entry |= {
+                "make": "simulated",
+                "model": profile,
+                "install_date": installed,
+                "rated_load_kg": 1000,
+                "rated_speed_mps": 1.75,
+                "floors_served": 20,
+            }
+            devices.setdefault("elevators", []).append(entry)
+        elif profile.startswith("charger"):
+            devices.setdefault("chargers", []).append(entry | {"ports": 8})
+        else:
+            devices.setdefault("smoke_alarms", []).append(entry)
+    raw = {
+        "site": site,
+        "name": f"simulated compound {site}",
+        "gateways": [gateway_id],
+        "buildings": [{"name": name, **devices} for name, devices in sorted(buildings.items())],
+    }
+    return validate_site(raw, "inventory")
 
 
 def load_site_file(path: Path) -> SiteFile:

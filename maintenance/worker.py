@@ -11,7 +11,9 @@ signal goes through :func:`maintenance.services.handle_signal` in its own transa
 and the message is acknowledged to the broker only after that commit. A crash before
 then means the broker sends it again and the alarm policy absorbs the repeat (one active
 alarm per device and rule). Invalid messages, and the parts the checks take out of a
-message, go to the dead-letter file, as in ingest.
+message, go to the dead-letter file, as in ingest. A message from a device or gateway
+the register does not know reaches no rule: its sender is quarantined
+(:class:`~maintenance.gatekeeper.Gatekeeper`).
 
 The scheduler, every ``tick_interval``: time-based rules (offline devices, silent lifts,
 durations completed without new data, a gateway's "offline" past
@@ -69,6 +71,7 @@ from maintenance.domain.rules import RuleEngine
 from maintenance.domain.signals import Signal
 from maintenance.domain.sla import SlaPolicy
 from maintenance.domain.workorders import SELF_CLEARED
+from maintenance.gatekeeper import Gatekeeper
 from maintenance.metrics import OpenOrders, WorkerReadings
 from maintenance.metrics import register as register_metrics
 from maintenance.notification_relay import NotificationRelay
@@ -275,10 +278,17 @@ async def running_maintenance(
         )
         stack.callback(save_engine, engine, settings.data_dir)
 
+        gate = await stack.enter_async_context(
+            Gatekeeper(
+                make_sessionmaker(reader), lambda: SqlUnitOfWork(sessions, sla=policy), clock
+            )
+        )
+
         async def handle(parsed: Parsed, ack: Ack) -> None:
             if parsed.refused is not None:
                 dead.rejected_message(parsed.refused)
-            await detection.message(parsed.message)
+            if await gate.admit(parsed):
+                await detection.message(parsed.message)
             ack()
 
         tasks = await stack.enter_async_context(asyncio.TaskGroup())

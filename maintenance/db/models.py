@@ -18,6 +18,7 @@ from maintenance.db import (
     notifications,
     photos,
     plans,
+    quarantine_tables,
     rescue_tables,
     tables,
     user_tables,
@@ -41,6 +42,7 @@ MODEL_MODULES: tuple[str, ...] = tuple(
         plans,
         inspection_tables,
         notifications,
+        quarantine_tables,
         indexes,
     )
 )

@@ -12,10 +12,11 @@ corrected file updates rows in place. Every creation and change is written to th
 trail with the fields' old and new values. Devices in the database but missing from the
 file are reported, not deleted: their alarms and work orders still refer to them.
 
-The same repository tells the service layer what a rescue at a car opens with
-(:meth:`SqlSites.rescue_targets`: the site's rescue settings and the car's contractor)
-and whether a device is in the register (:meth:`SqlSites.has_device`, before an order
-is opened for it).
+:meth:`SqlSites.register_device` adds one device to a registered site's building, as an
+import would (the quarantine's "register"). The same repository tells the service layer
+what a rescue at a car opens with (:meth:`SqlSites.rescue_targets`: the site's rescue
+settings and the car's contractor) and whether a device is in the register
+(:meth:`SqlSites.has_device`, before an order is opened for it).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import append
 from maintenance.db.inspection_tables import InspectionRow
+from maintenance.db.quarantine_tables import SiteGateway
 from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
 from maintenance.db.tables import Asset, Base, Building, Site
 from maintenance.domain.audit import AuditEntry
+from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.events import JsonValue
 from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
@@ -74,13 +77,13 @@ R = TypeVar("R", bound=Base)
 
 class _Importer:
     def __init__(
-        self, session: AsyncSession, report: ImportReport, actor: str, at: datetime, source: str
+        self, session: AsyncSession, report: ImportReport, actor: str, at: datetime, reason: str
     ) -> None:
         self.session = session
         self.report = report
         self.actor = actor
         self.at = at
-        self.reason = f"imported from site file {source}"
+        self.reason = reason
 
     async def save(
         self,
@@ -213,6 +216,48 @@ class SqlSites:
         """
         return await _import(self._session(), site_file, actor, at, source)
 
+    async def register_device(
+        self, site: str, building: str, device: Device, *, actor: str, at: datetime
+    ) -> None:
+        """Add ``device`` to ``building`` of ``site``, audited as an import would be.
+
+        InvalidRequest when the site or building is not registered, or the site has a
+        device with this id already."""
+        session = self._session()
+        site_id = await session.scalar(select(Site.id).where(Site.code == site))
+        if site_id is None:
+            raise InvalidRequest(f"site {site} is not in the register: import its site file first")
+        building_id = await session.scalar(
+            select(Building.id).where(Building.site_id == site_id, Building.code == building)
+        )
+        if building_id is None:
+            raise InvalidRequest(f"site {site} has no building {building}")
+        taken = await session.scalar(
+            select(Asset.id).where(Asset.site_id == site_id, Asset.device_id == device.name)
+        )
+        if taken is not None:
+            raise InvalidRequest(f"site {site} has a device {device.name} already")
+        importer = _Importer(
+            session, ImportReport(site), actor, at, "registered from the quarantine"
+        )
+
+        def shown(columns: Columns) -> Columns:
+            return {
+                **{k: v for k, v in columns.items() if k != "building_id"},
+                "building": building,
+            }
+
+        asset = await importer.save(
+            f"asset {site}/{device.name}",
+            None,
+            Asset,
+            {"site_id": site_id, "device_id": device.name},
+            _asset_columns(site, device, building_id),
+            shown,
+        )
+        if isinstance(device, Elevator):
+            await _save_certificate(importer, asset, device)
+
     async def rescue_targets(self, site: str, device_id: str) -> RescueTargets:
         """What a rescue at ``device_id`` opens with: its site's rescue settings (the
         defaults for a site not registered) and the car's maintenance contractor."""
@@ -244,7 +289,7 @@ async def _import(
 ) -> ImportReport:
     code = site_file.site
     report = ImportReport(code)
-    importer = _Importer(session, report, actor, at, source)
+    importer = _Importer(session, report, actor, at, f"imported from site file {source}")
 
     site = await importer.save(
         f"site {code}",
@@ -309,5 +354,17 @@ async def _import(
             )
             if isinstance(device, Elevator):
                 await _save_certificate(importer, asset, device)
+    gateways = set(
+        await session.scalars(select(SiteGateway.gateway_id).where(SiteGateway.site_id == site.id))
+    )
+    for gateway in site_file.gateways:
+        if gateway in gateways:  # a gateway has no facts to change
+            gateways.discard(gateway)
+            report.unchanged += 1
+            continue
+        session.add(SiteGateway(site_id=site.id, gateway_id=gateway))
+        report.created.append(f"gateway {code}/{gateway}")
+        await importer.audit("gateway.created", "gateway", f"{code}/{gateway}", {})
     report.not_in_file = sorted(f"asset {code}/{device_id}" for device_id in assets)
+    report.not_in_file += sorted(f"gateway {code}/{gateway}" for gateway in gateways)
     return report

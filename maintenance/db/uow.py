@@ -18,7 +18,8 @@ work orders' photos (``photos``, :class:`maintenance.db.photos.SqlPhotos`), the
 maintenance plans and visit records (``plans`` and ``visits``, :mod:`maintenance.db.plans`)
 the elevator inspections (``inspections``,
 :class:`maintenance.db.inspections.SqlInspections`) and the notification relay's outbox
-(``notifications``, :class:`maintenance.db.notifications.SqlNotifications`).
+(``notifications``, :class:`maintenance.db.notifications.SqlNotifications`), and the
+quarantine of unknown senders (``quarantine``, :class:`maintenance.db.quarantine.SqlQuarantine`).
 
 SLA due times: each work-order row carries the order's due time
 (:func:`maintenance.domain.sla.order_due_at`) under the unit's ``sla`` policy, rewritten
@@ -84,6 +85,7 @@ from maintenance.db.mapping import (
 from maintenance.db.notifications import SqlNotifications
 from maintenance.db.photos import SqlPhotos
 from maintenance.db.plans import SqlPlans, SqlVisits
+from maintenance.db.quarantine import SqlQuarantine
 from maintenance.db.site_import import SqlSites
 from maintenance.db.tables import Base, WorkOrderCounterRow
 from maintenance.db.webhook_cursor import SqlWebhookCursor
@@ -129,6 +131,7 @@ class SqlUnitOfWork:
         self.visits = SqlVisits(lambda: self.session, self.flush)
         self.inspections = SqlInspections(lambda: self.session)
         self.notifications = SqlNotifications(lambda: self.session)
+        self.quarantine = SqlQuarantine(lambda: self.session)
 
     async def __aenter__(self) -> Self:
         if self._session is not None:

@@ -46,11 +46,11 @@ def test_upgrade_import_and_verify_then_catch_a_forgery(tmp_path: Path) -> None:
     done = estatewatch(
         "maintenance", "import-site", str(DEMO), "--actor", "ops:li", *data, cwd=tmp_path
     )
-    assert (done.returncode, done.stdout) == (0, "site demo: 72 created, 0 updated, 0 unchanged\n")
+    assert (done.returncode, done.stdout) == (0, "site demo: 73 created, 0 updated, 0 unchanged\n")
 
     done = estatewatch("maintenance", "audit", "verify", *data, cwd=tmp_path)
     assert done.returncode == 0
-    assert done.stdout.startswith("audit trail intact: 72 entries, head ")
+    assert done.stdout.startswith("audit trail intact: 73 entries, head ")
 
     # Someone with the file and a SQL shell rewrites history.
     with sqlite3.connect(tmp_path / "data" / "maintenance.db") as db:

@@ -15,7 +15,9 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from process_support import ESTATEWATCH, start, stop, until
@@ -26,11 +28,27 @@ from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
+from maintenance.sites import site_from_inventory
 from simulators.control import send_control
 
 pytestmark = pytest.mark.e2e
 
 SITE = "e2e"
+
+
+def register(work: Path, inventory: dict[str, Any], gateway_id: str) -> None:
+    """Put the simulated cars and the gateway in the register of the worker's database
+    (``work/maintenance``): the worker believes only registered senders."""
+    site = site_from_inventory(inventory, SITE, gateway_id, installed=date(2015, 6, 1))
+    site_file = work / "register.yaml"  # JSON is YAML
+    site_file.write_text(json.dumps(site.model_dump(mode="json", exclude_defaults=True)))
+    for step in (["db", "upgrade"], ["import-site", str(site_file)]):
+        done = subprocess.run(
+            [*ESTATEWATCH, "maintenance", *step, "--data-dir", str(work / "maintenance")],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture
@@ -61,6 +79,7 @@ def compound(tmp_path: Path, mosquitto: MosquittoInstance) -> Iterator[tuple[Pat
         )  # fmt: skip
         assert drafted.returncode == 0, drafted.stderr
         gateway = start(["gateway", "run", "--config", str(site)], tmp_path, tmp_path / "gw.log")
+        register(tmp_path, json.loads(inventory.read_text()), f"gw-{tmp_path.name[-8:]}")
         yield tmp_path, json.loads(inventory.read_text())["control"]
     finally:
         if gateway is not None:

@@ -90,8 +90,8 @@ async def test_the_demo_site_imports_once_however_often_it_is_imported(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
     site = load_site_file(DEMO)
-    assert await import_file(engine, site) == "site demo: 72 created, 0 updated, 0 unchanged"
-    assert await import_file(engine, site) == "site demo: 0 created, 0 updated, 72 unchanged"
+    assert await import_file(engine, site) == "site demo: 73 created, 0 updated, 0 unchanged"
+    assert await import_file(engine, site) == "site demo: 0 created, 0 updated, 73 unchanged"
 
     kinds = dict(
         (await session.execute(select(Asset.kind, func.count()).group_by(Asset.kind))).all()
@@ -104,8 +104,9 @@ async def test_the_demo_site_imports_once_however_often_it_is_imported(
         18,
         2.5,
     )
-    # one audit entry per created row (site, 3 buildings, 68 assets), none for re-imports
-    assert (await verify(session)).entries == 72
+    # one audit entry per created row (site, 3 buildings, 68 assets, the gateway), none
+    # for re-imports
+    assert (await verify(session)).entries == 73
 
 
 async def test_a_corrected_site_file_updates_in_place_and_audits_old_and_new(
@@ -120,7 +121,7 @@ async def test_a_corrected_site_file_updates_in_place_and_audits_old_and_new(
     raw["buildings"][2]["smoke_alarms"].pop()  # smoke-060 left out of the file
     report = await import_file(engine, validate_site(raw, "v2.yaml"), source="v2.yaml")
     assert report == (
-        "site demo: 0 created, 1 updated, 70 unchanged;"
+        "site demo: 0 created, 1 updated, 71 unchanged;"
         " in the database but not in the file: asset demo/smoke-060"
     )
 
@@ -240,7 +241,7 @@ async def test_the_site_time_zone_is_stored_read_and_updated_by_a_new_import(
     await session.rollback()  # end the read, so the next import can write
 
     report = await import_file(engine, validate_site(raw | {"timezone": "Asia/Urumqi"}, "v2.yaml"))
-    assert report == "site demo: 0 created, 1 updated, 71 unchanged"
+    assert report == "site demo: 0 created, 1 updated, 72 unchanged"
     assert (await get_site(session, "demo")).timezone == "Asia/Urumqi"
     assert [s.code for s in await list_sites(session)] == ["demo"]
     with pytest.raises(NotFound, match="no site 'nowhere'"):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from register_support import registered
 
 from estatewatch.durable_queue import DurableQueue
 from gateway.config import UplinkConfig
@@ -67,6 +68,7 @@ async def test_a_broker_restart_opens_no_gateway_offline_order(
         migrate=True,
     )
     uplink_config = UplinkConfig.model_validate({"host": broker.host, "port": broker.port})
+    await registered(config.database_url, site)
     with DurableQueue(tmp_path / "buffer.sqlite", max_bytes=2**20, fsync=False) as queue:
         async with running_maintenance(config) as detection:
             gateway = Uplink(uplink_config, queue, site=site, gateway_id="gw-1", backoff=FAST_RETRY)

@@ -17,15 +17,18 @@ import aiomqtt
 import pytest
 from metrics_scrape import Scrape, scrape
 from notify_servers import WECOM_KEY, robot_server
+from register_support import registered
 
 from estatewatch import __version__
 from estatewatch.ports import free_ports
-from estatewatch.wire import Reading, TelemetryMessage, telemetry_topic
+from estatewatch.wire import Reading, TelemetryMessage, status_topic, telemetry_topic
 from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.read.quarantine import quarantine_entries
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
+from maintenance.services.quarantine import register
 from maintenance.settings import MaintenanceSettings
 from maintenance.worker import running_maintenance
 
@@ -49,8 +52,8 @@ def settings(tmp_path: Path, broker: MosquittoInstance) -> MaintenanceSettings:
 
 
 class Gateway:
-    def __init__(self, client: aiomqtt.Client, site: str) -> None:
-        self.client, self.site, self.seq = client, site, 0
+    def __init__(self, client: aiomqtt.Client, site: str, gateway_id: str = "gw-1") -> None:
+        self.client, self.site, self.seq, self.gateway_id = client, site, 0, gateway_id
 
     async def car(self, device: str, second: int, **fields: bool | int | float) -> None:
         self.seq += 1
@@ -62,7 +65,7 @@ class Gateway:
             "stopped_outside_zone_s": 0.0,
         }
         message = TelemetryMessage(
-            gateway_id="gw-1",
+            gateway_id=self.gateway_id,
             seq=self.seq,
             site=self.site,
             device_type="elevator",
@@ -96,6 +99,7 @@ async def test_entrapment_opens_one_p1_order_and_a_repeat_attaches_to_it(
 ) -> None:
     site = f"s{tmp_path.name[-8:]}"
     config = settings(tmp_path, mosquitto)
+    await registered(config.database_url, site, "elev-01")
     asset = str(DeviceRef(site, "elevator", "elev-01"))
     async with (
         running_maintenance(config),
@@ -128,6 +132,7 @@ async def test_restart_keeps_rule_state_and_does_not_reraise(
 ) -> None:
     site = f"r{tmp_path.name[-8:]}"
     config = settings(tmp_path, mosquitto)
+    await registered(config.database_url, site, "elev-02")
     asset = str(DeviceRef(site, "elevator", "elev-02"))
     async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
         gw = Gateway(client, site)
@@ -159,6 +164,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(
 ) -> None:
     site = f"d{tmp_path.name[-8:]}"
     config = settings(tmp_path, mosquitto)
+    await registered(config.database_url, site, "elev-03")
     asset = str(DeviceRef(site, "elevator", "elev-03"))
     async with (
         running_maintenance(config),
@@ -196,6 +202,7 @@ async def test_an_entrapment_reaches_the_sites_chat_group(
                 "metrics_port": port,
             }
         )
+        await registered(config.database_url, site, "elev-01")
         async with (
             running_maintenance(config),
             aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
@@ -240,6 +247,7 @@ async def test_metrics_count_exactly_what_the_worker_received_judged_and_opened(
     url = f"http://127.0.0.1:{port}/metrics"
     asset = str(DeviceRef(site, "elevator", "elev-06"))
     readings, not_json = 20, 3
+    await registered(config.database_url, site, "elev-05", "elev-06")
     async with (
         running_maintenance(config) as detection,
         aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
@@ -259,21 +267,84 @@ async def test_metrics_count_exactly_what_the_worker_received_judged_and_opened(
             seen = await scrape(url)
             opened = seen.total("estatewatch_maintenance_open_work_orders")
             total = seen.value("estatewatch_maintenance_messages_total")
-            done = opened == detection.counters.orders_opened and total == readings + not_json + 1
+            # The registered cars' first maintenance visits are open orders too.
+            counted = detection.counters.orders_opened + detection.counters.visits_opened
+            done = opened == counted and total == readings + not_json + 1
             return seen if done else None
 
         seen = await until(all_counted, 10, "every message and the open order counted")
         assert isinstance(seen, Scrape)
         evaluations = detection.engine.evaluations
         alarms, opened = detection.counters.alarms_raised, detection.counters.orders_opened
+        visits = detection.counters.visits_opened
     assert seen.value("estatewatch_maintenance_dead_letters_total", reason="schema") == not_json
     assert seen.value("estatewatch_maintenance_rule_observations_total") == readings + 1
     assert seen.value("estatewatch_maintenance_rule_evaluations_total") == evaluations > readings
     # A level-5 fault raises more than one rule's alarm and order; every one is open.
     assert seen.value("estatewatch_maintenance_alarms_raised_total") == alarms >= 1
     assert seen.value("estatewatch_maintenance_work_orders_opened_total") == opened >= 1
-    assert seen.total("estatewatch_maintenance_open_work_orders") == opened
+    assert seen.total("estatewatch_maintenance_open_work_orders") == opened + visits
     by_priority = "estatewatch_maintenance_open_work_orders"
     assert seen.value(by_priority, site=site, priority=order.priority) >= 1
     assert seen.value("estatewatch_maintenance_mqtt_connected") == 1
     assert seen.value("estatewatch_build_info", service="maintenance", version=__version__) == 1
+
+
+async def test_unknown_devices_and_gateways_are_quarantined_and_open_nothing(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    site = f"q{tmp_path.name[-8:]}"
+    config = settings(tmp_path, mosquitto)
+    await registered(config.database_url, site, "elev-01")
+    trapped = {"stopped_outside_zone_s": 31.0, "alarm_button": True, "car_load": 20.0}
+    async with (
+        running_maintenance(config) as detection,
+        aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
+    ):
+        await asyncio.sleep(0.5)  # subscribed
+        known, spoof = Gateway(client, site), Gateway(client, site, "gw-spoof")
+        # A device the register does not have, through a known gateway; a registered car
+        # through a gateway the register does not have; the spoofed gateway's last will.
+        for second in (0, 31):
+            await known.car("ghost-lift-99", second, **(trapped if second else {}))
+            await spoof.car("elev-01", second, **(trapped if second else {}))
+        status = {"gateway_id": "gw-spoof", "site": site, "state": "offline"}
+        status["ts"] = T0.isoformat()
+        await client.publish(status_topic(site, "gw-spoof"), json.dumps(status), qos=1)
+
+        async def quarantined() -> list[tuple[str, str, int]]:
+            async with (
+                open_engine(config.database_url) as engine,
+                make_sessionmaker(engine)() as session,
+            ):
+                entries = await quarantine_entries(session, sites=[site])
+            found = [(e.device_type, e.device_id, e.messages) for e in entries]
+            return found if sum(count for *_, count in found) >= 5 else []
+
+        found = await until(quarantined, 10, "the quarantine's entries")
+        assert isinstance(found, list)
+        assert sorted(found) == [
+            ("elevator", "ghost-lift-99", 2),
+            ("gateway", "gw-spoof", 3),
+        ]
+        # Only the messages of known senders reached the rules: none so far.
+        assert detection.counters.messages == 0
+        for device in ("ghost-lift-99", "elev-01"):
+            assert (
+                await open_order(config, str(DeviceRef(site, "elevator", device)), "entrapment")
+                is None
+            )
+
+        # Registered, the gateway is believed: the car it speaks for is judged.
+        async with open_engine(config.database_url) as engine:
+            async with make_sessionmaker(engine)() as session:
+                entries = await quarantine_entries(session, sites=[site])
+            (gateway,) = [e for e in entries if e.device_type == "gateway"]
+            uow = SqlUnitOfWork(make_sessionmaker(engine))
+            await register(uow, gateway.id, by="cli:test", clock=lambda: T0)
+        await asyncio.sleep(1.1)  # the gatekeeper reads the register again after a second
+        await spoof.car("elev-01", 62)
+        await spoof.car("elev-01", 93, **trapped)
+        asset = str(DeviceRef(site, "elevator", "elev-01"))
+        order = await until(lambda: open_order(config, asset, "entrapment"), 10, "a work order")
+        assert isinstance(order, WorkOrder)
