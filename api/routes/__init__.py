@@ -17,6 +17,7 @@ from api.routes import (
     kpis,
     photos,
     plans,
+    quarantine,
     requests,
     rescues,
     system,
@@ -44,4 +45,5 @@ ROUTERS: list[APIRouter] = [
     telemetry.router,
     events.router,
     plans.router,
+    quarantine.router,
 ]
