@@ -35,6 +35,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/admin/invites", N_("Invites"), _STAFF),
     NavItem("/admin/tokens", N_("API tokens"), frozenset({"admin"})),
     NavItem("/admin/sites", N_("Sites"), _STAFF),
+    NavItem("/admin/quarantine", N_("Quarantine"), _STAFF),
     NavItem("/supervise", N_("To verify"), frozenset({"supervisor"})),
     NavItem("/committee", N_("Committee"), frozenset(COMMITTEE_READERS)),
     NavItem("/qr", N_("QR sheets"), frozenset(QR_ROLES)),
