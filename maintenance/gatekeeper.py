@@ -57,8 +57,6 @@ class Gatekeeper:
         self._loaded_at = -reload_after
         self._pending: dict[str, Sighting] = {}
         self._task: asyncio.Task[None] | None = None
-        self.quarantined = 0
-        """Messages turned away so far."""
 
     async def __aenter__(self) -> Self:
         await self._load()
@@ -84,7 +82,6 @@ class Gatekeeper:
             unknown = self._unknown(parsed)
         if not unknown:
             return True
-        self.quarantined += 1
         at, sample = self._clock(), _gist(parsed)
         for site, device_type, device_id in unknown:
             seen = Sighting(site, device_type, device_id, parsed.gateway_id, at, at, 1, sample)

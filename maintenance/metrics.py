@@ -76,6 +76,8 @@ class WorkerReadings:
              lambda: self.engine.observations),
             ("rule_evaluations_total", "rules applied to readings",
              lambda: self.engine.evaluations),
+            ("quarantined_total", "messages from senders not in the asset register, held back",
+             lambda: c.quarantined),
             ("signals_total", "rule verdicts (raised, cleared) handled", lambda: c.signals),
             ("alarms_raised_total", "alarms raised", lambda: c.alarms_raised),
             ("work_orders_opened_total", "work orders opened from alarms",

@@ -94,6 +94,8 @@ STATE_FILE = "rule-state.json"
 @dataclass
 class WorkerCounters:
     messages: int = 0
+    quarantined: int = 0
+    """Messages from a device or gateway not in the register, turned away."""
     signals: int = 0
     alarms_raised: int = 0
     orders_opened: int = 0
@@ -289,6 +291,8 @@ async def running_maintenance(
                 dead.rejected_message(parsed.refused)
             if await gate.admit(parsed):
                 await detection.message(parsed.message)
+            else:
+                detection.counters.quarantined += 1
             ack()
 
         tasks = await stack.enter_async_context(asyncio.TaskGroup())

@@ -329,6 +329,7 @@ async def test_unknown_devices_and_gateways_are_quarantined_and_open_nothing(
         ]
         # Only the messages of known senders reached the rules: none so far.
         assert detection.counters.messages == 0
+        assert detection.counters.quarantined == 5
         for device in ("ghost-lift-99", "elev-01"):
             assert (
                 await open_order(config, str(DeviceRef(site, "elevator", device)), "entrapment")
