@@ -1,8 +1,9 @@
 """``estatewatch api``, ``estatewatch users ...`` and ``estatewatch tokens ...``.
 
-Every command takes the database as ``--db URL`` or ``--data-dir DIR`` (SQLite file
-``maintenance.db`` in it), else ``ESTATEWATCH_API_DB_URL`` / ``ESTATEWATCH_API_DATA_DIR``,
-else ``var/maintenance``: the maintenance worker's database. No command here migrates it
+Every command takes the database as ``--db URL``, else the SQLite file ``maintenance.db``
+in ``--data-dir DIR`` (which holds the API's photos either way), else
+``ESTATEWATCH_API_DB_URL`` / ``ESTATEWATCH_API_DATA_DIR``, else ``var/maintenance``: the
+maintenance worker's database. No command here migrates it
 unless told to (``estatewatch api --migrate``): on a fresh install run ``estatewatch
 maintenance db upgrade`` first; a database that is behind is refused in one line naming it.
 """

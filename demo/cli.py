@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "examples:\n"
             "  estatewatch demo\n"
             "  estatewatch demo --duration 60          # no terminal needed; exits 0\n"
-            "  estatewatch demo --api-port 8080"
+            "  estatewatch demo --api-port 8080\n"
+            "  estatewatch demo --db postgresql        # the central database on PostgreSQL"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -49,6 +50,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_visit_days,
         default=30,
         help="days of maintenance visits played before the start (default 30; 0: none)",
+    )
+    demo.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help=(
+            "the maintenance database: an SQLite file in --work-dir (default), or a private"
+            " PostgreSQL server started there (Debian's postgresql-15: 'make setup')"
+        ),
     )
     demo.set_defaults(handler=_demo)
 
@@ -70,7 +80,10 @@ def _demo(args: argparse.Namespace) -> int:
     from estatewatch.stopping import interrupt_on_signals
 
     options = DemoOptions(
-        work_dir=args.work_dir, api_port=args.api_port, visit_days=args.visit_days
+        work_dir=args.work_dir,
+        api_port=args.api_port,
+        visit_days=args.visit_days,
+        database=args.db,
     )
     if args.site_file is not None:
         options = replace(options, site_file=args.site_file)

@@ -2,7 +2,8 @@
 
 Started in the order data flows backwards, so nothing publishes before its consumer is
 there: private Mosquitto and InfluxDB (:class:`infra.local.LocalServices`), the maintenance
-database (migrated, the demo site file imported), ``maintenance run``, ``ingest run``, the
+database (SQLite in the work directory, or with ``--db postgresql`` a private PostgreSQL
+server there too; migrated, the demo site file imported), ``maintenance run``, ``ingest run``, the
 API with one demo user per role (a bearer token and a web password each), the simulated
 compound, and a gateway drafted from the simulator's inventory. Before the maintenance
 worker first runs, a month of maintenance visits is played in this process
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -33,9 +35,9 @@ from demo.notify_catcher import running_catchers
 from demo.processes import Children
 from estatewatch.clock import utc_now
 from estatewatch.errors import ConfigError, ServiceError
-from infra.local import LocalServices, free_ports
+from infra.local import LocalServices, PostgresInstance, free_ports
 from maintenance.config_files import load_checklist
-from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.engine import default_url, make_sessionmaker, open_engine
 from maintenance.domain.sla import SlaPolicy
 from maintenance.sites import load_site_file
 
@@ -64,6 +66,7 @@ class DemoOptions:
     smoke: int = 60
     visit_days: int = 30
     """Days of maintenance visits played before the platform starts (0: none)."""
+    database: Literal["sqlite", "postgresql"] = "sqlite"
 
 
 @dataclass
@@ -113,17 +116,26 @@ def running_platform(
         services = stack.enter_context(LocalServices(work / "services"))
         mqtt, influx = services.mosquitto, services.influxdb
         maintenance_dir = work / "maintenance"
+        # The data directory holds more than SQLite's file (the worker's rule state, the
+        # API's photos): in the work directory on PostgreSQL too. Left to its default
+        # (var/maintenance), a rule state restored from an earlier run kept its alarms
+        # raised, so that run's faults opened no orders in this one.
         db = ["--data-dir", str(maintenance_dir)]
+        if options.database == "postgresql":
+            postgres = stack.enter_context(PostgresInstance(work / "services"))
+            database_url = postgres.url()
+            db += ["--db", database_url]  # no password in it: trust on loopback only
+        else:
+            database_url = default_url(maintenance_dir)
         children.run("maintenance-db", ["maintenance", "db", "upgrade", *db])
         children.run(
             "maintenance-import", ["maintenance", "import-site", str(options.site_file), *db]
         )
-        database_url = f"sqlite+aiosqlite:///{maintenance_dir / 'maintenance.db'}"
         metrics_port, _ = free_ports(2)
         notify = stack.enter_context(running_catchers(work / "notify", site.site))
         # On the way out the services stop first (newest first), then the servers and
-        # catchers they use: a broker gone under a running worker delivers the gateway's
-        # last will, which would open a false "gateway offline" order at every stop.
+        # catchers they use: one gone under a running service makes it log failures (and the
+        # broker's last wills look like gateways going offline).
         stack.callback(children.stop_all)
         # Ingest needs nothing of maintenance's: it starts while the history is played.
         children.start(

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
@@ -35,7 +37,7 @@ def run_demo(options: DemoOptions, duration: float | None, live: bool) -> int:
         Children(options.work_dir.absolute() / "logs") as children,
         running_platform(options, children, first_visit=VISIT_CAR) as platform,
     ):
-        print(banner(platform), flush=True)
+        print(banner(platform, datetime.now(UTC)), flush=True)
         (options.work_dir / "demo.json").write_text(
             json.dumps(
                 {
@@ -55,8 +57,14 @@ def run_demo(options: DemoOptions, duration: float | None, live: bool) -> int:
     return 0
 
 
-def banner(platform: Platform) -> str:
+def banner(platform: Platform, now: datetime) -> str:
+    """What to open and run, as copy-paste lines: an ``export`` line first, so the curl
+    lines (and the README's) find the tokens; this month's KPIs as of ``now``."""
     api = platform.api_url
+    month_start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    kpis = f"$API/api/v1/kpis?from={_z(month_start)}&to={_z(next_month)}"
+    tokens = " ".join(f"{role.upper()}={token}" for role, token in platform.tokens.items())
     lines = [
         "",
         f"estatewatch demo: compound '{platform.site}' is running",
@@ -72,18 +80,33 @@ def banner(platform: Platform) -> str:
         f" {platform.options.work_dir / 'demo.json'}",
         "  demo tokens (one per role):",
         *(f"    {role:<11} {token}" for role, token in platform.tokens.items()),
+        "  in another shell, for the lines below and the README's examples:",
+        f"    export API={api} PORT={platform.control_port} {tokens}",
         "  try:",
-        f"    curl -s -H 'Authorization: Bearer {platform.tokens.get('manager', '')}'"
-        f" {api}/api/v1/work-orders",
-        f"    curl -s -H 'Authorization: Bearer {platform.tokens.get('manager', '')}'"
-        f" {api}/api/v1/alarms",
-        f"    curl -s -H 'Authorization: Bearer {platform.tokens.get('committee', '')}'"
-        f" '{api}/api/v1/kpis'",
-        f"    estatewatch fault --control 127.0.0.1:{platform.control_port}"
-        " inject elev-03 safety_circuit",
+        '    curl -s -H "Authorization: Bearer $MANAGER" "$API/api/v1/work-orders"',
+        '    curl -s -H "Authorization: Bearer $MANAGER" "$API/api/v1/alarms"',
+        f'    curl -s -H "Authorization: Bearer $COMMITTEE" "{kpis}"',
+        f"    {estatewatch_command()} fault --control 127.0.0.1:$PORT inject elev-03"
+        " safety_circuit",
         "",
     ]
     return "\n".join(lines)
+
+
+def _z(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def estatewatch_command() -> str:
+    """How to call ``estatewatch`` from this directory: the venv's script (not on PATH
+    after ``make demo``), relative when it is below the current directory."""
+    script = Path(sys.executable).parent / "estatewatch"
+    if not script.exists():
+        return f"{sys.executable} -m cli"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 async def _watch(

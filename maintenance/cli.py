@@ -1,9 +1,10 @@
 """``estatewatch maintenance ...``: the maintenance database, site import, audit trail,
 maintenance plans (:mod:`maintenance.plans_cli`), elevator inspections.
 
-Every action takes the database as ``--db URL`` or ``--data-dir DIR`` (SQLite file
-``maintenance.db`` in it), else ``ESTATEWATCH_MAINTENANCE_DB_URL`` or
-``ESTATEWATCH_MAINTENANCE_DATA_DIR``, else ``var/maintenance``.
+Every action takes the database as ``--db URL``, else the SQLite file ``maintenance.db``
+in ``--data-dir DIR`` (which holds the worker's other files either way), else
+``ESTATEWATCH_MAINTENANCE_DB_URL`` or ``ESTATEWATCH_MAINTENANCE_DATA_DIR``, else
+``var/maintenance``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def register(subparsers: Actions) -> None:
             "The maintenance service's database: schema migrations, the compound's assets"
             " (from a site file), the tamper-evident audit trail and the elevators'"
             " inspection certificates. Every action takes the"
-            " database as --db URL or --data-dir DIR, or ESTATEWATCH_MAINTENANCE_DB_URL /"
-            " ESTATEWATCH_MAINTENANCE_DATA_DIR (default: SQLite in var/maintenance)."
+            " database as --db URL, else SQLite in --data-dir DIR, or"
+            " ESTATEWATCH_MAINTENANCE_DB_URL / ESTATEWATCH_MAINTENANCE_DATA_DIR (default:"
+            " SQLite in var/maintenance)."
         ),
         epilog=(
             "examples:\n"
@@ -67,11 +69,20 @@ def register(subparsers: Actions) -> None:
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
-    """``--db URL`` or ``--data-dir DIR``: the maintenance database (the API's too)."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--db", dest="db_url", metavar="URL", help="SQLAlchemy async URL")
-    where.add_argument(
-        "--data-dir", type=Path, metavar="DIR", help="SQLite file maintenance.db in DIR"
+    """``--db URL`` and ``--data-dir DIR``: the maintenance database (the API's too) and
+    the directory of the files beside it. Not exclusive: on PostgreSQL the data directory
+    still holds the worker's rule state and dead letters and the API's photos."""
+    parser.add_argument(
+        "--db", dest="db_url", metavar="URL", help="SQLAlchemy async URL (default: SQLite)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help=(
+            "the service's files: the SQLite file maintenance.db unless --db is given, the"
+            " worker's rule state and dead letters, the API's photos (var/maintenance)"
+        ),
     )
 
 
