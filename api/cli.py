@@ -125,6 +125,7 @@ def _add_users(subparsers: Actions) -> None:
     )
     add.add_argument("--building", help="a resident's building")
     add.add_argument("--unit", help="a resident's unit (required for residents)")
+    add.add_argument("--email", help="where notices are mailed (they can change it themselves)")
     add.add_argument(
         "--password-prompt",
         action="store_true",
@@ -290,6 +291,7 @@ def _users_add(args: argparse.Namespace) -> int:
         "sites": args.sites,
         "building": args.building,
         "unit": args.unit,
+        "email": args.email,
     }
     new = validate(NewUser, fields, f"users add {args.username}")
     password = _ask_password(new.username) if args.password_prompt else None

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import Conflict
 from api.passwords import hash_password, weakness
+from api.schemas.notify_settings import Email
 from api.token_secrets import hash_secret, new_secret
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.db.user_tables import TokenRow, UserRow
@@ -83,6 +84,7 @@ class NewUser(BaseModel):
     sites: list[Code] = Field(default_factory=list, max_length=100)
     building: Code | None = None
     unit: Code | None = None
+    email: Email | None = Field(default=None, description="where notices are mailed")
 
     @model_validator(mode="after")
     def _fits_role(self) -> Self:
@@ -179,6 +181,7 @@ async def add_user_row(
         active=True,
         created_at=at,
         password_hash=password_hash,
+        email=new.email,
     )
     try:
         await uow.accounts.add_user(row)

@@ -60,6 +60,12 @@ def test_make_an_admin_serve_the_api_call_it_and_stop_on_sigterm(tmp_path: Path)
     refused = estatewatch("users", "add", "li", "--role", "resident", *data, cwd=tmp_path)
     assert refused.returncode == 2
     assert "a resident needs the unit they live in" in refused.stderr
+    with_address = ["users", "add", "wang", "--role", "technician", "--email"]
+    mistyped = estatewatch(*with_address, "wang@", *data, cwd=tmp_path)
+    assert mistyped.returncode == 2
+    assert "users add wang: email:" in mistyped.stderr
+    mailed = estatewatch(*with_address, "wang@example.com", *data, cwd=tmp_path)
+    assert mailed.returncode == 0, mailed.stderr
 
     created = estatewatch("tokens", "create", "alice", "--expires-in", "2h", *data, cwd=tmp_path)
     assert created.returncode == 0, created.stderr

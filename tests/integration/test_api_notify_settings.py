@@ -138,3 +138,23 @@ async def test_an_admin_or_manager_sets_a_staff_members_address(tmp_path: Path) 
         assert own.status_code == 403  # a technician uses /me/notifications
         bad = await api.client.put(url, json={"email": "x@"}, headers=admin)
         refused(bad, "email")
+
+
+async def test_an_admin_gives_a_new_user_their_address_when_adding_them(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        admin = bearer(await api.user("root", "admin"))
+        new = {"username": "li.tech", "role": "technician", "sites": ["demo"]}
+        bad = await api.client.post("/api/v1/users", json=new | {"email": "li@"}, headers=admin)
+        refused(bad, "email")
+        added = await api.client.post(
+            "/api/v1/users", json=new | {"email": "li@example.com"}, headers=admin
+        )
+        assert added.status_code == 201, added.text
+        assert "email" not in added.json()  # the address is theirs to read, not the list's
+        async with api.services.readers() as session:
+            row = await session.scalar(select(UserRow).where(UserRow.username == "li.tech"))
+            assert row is not None
+            assert row.email == "li@example.com"
+            entry = await session.scalar(select(AuditRow).where(AuditRow.action == "user.created"))
+            assert entry is not None
+            assert "li@example.com" not in str(entry.detail)
