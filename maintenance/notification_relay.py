@@ -285,6 +285,7 @@ class NotificationRelay(Periodic):
             zone,
             amount=amount if isinstance(amount, str) else None,
             status=entry.to_state if kind == "request_update" else None,
+            reason=entry.reason if kind == "request_update" else None,
         )
         about = self._order(routed, facts)
         for target in await self._recipients(uow, routed, site):
@@ -577,7 +578,12 @@ async def _people(
 
 
 def _facts(
-    order: WorkOrderRow, zone: str, *, amount: str | None = None, status: str | None = None
+    order: WorkOrderRow,
+    zone: str,
+    *,
+    amount: str | None = None,
+    status: str | None = None,
+    reason: str | None = None,
 ) -> OrderFacts:
     return OrderFacts(
         id=order.id,
@@ -592,4 +598,5 @@ def _facts(
         timezone=zone,
         amount=amount,
         status=status,
+        reason=reason,
     )

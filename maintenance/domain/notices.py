@@ -103,6 +103,9 @@ class OrderFacts:
     """The cost estimate awaiting approval (``approval_needed``)."""
     status: str | None = None
     """The state a resident's request moved to (``request_update``)."""
+    reason: str | None = None
+    """Why it was put on hold or cancelled (``request_update``): the reason the staff
+    gave, which the resident's request page shows too."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class OrderFacts:
             "timezone": self.timezone,
             "amount": self.amount,
             "status": self.status,
+            "reason": self.reason,
         }
 
     @classmethod
@@ -248,16 +252,26 @@ _REQUEST_STATUS: Final[dict[Language, dict[str, str]]] = {
         "acknowledged": "已受理",
         "in_progress": "维修中",
         "resolved": "已修好，请确认",
+        "on_hold": "暂停处理",
+        "closed": "已办结",
+        "cancelled": "已取消",
     },
     "en": {
         "assigned": "Assigned",
         "acknowledged": "Acknowledged",
         "in_progress": "In progress",
         "resolved": "Resolved, please confirm",
+        "on_hold": "On hold",
+        "closed": "Closed",
+        "cancelled": "Cancelled",
     },
 }
 REQUEST_STATES: Final = frozenset(_REQUEST_STATUS["en"])
-"""The states of a resident's request the resident is told of."""
+"""The states of a resident's request the resident is told of (not ``verified``: the
+resident confirms the fix themselves; not ``reopened``: they dispute it themselves)."""
+_REASONED: Final = frozenset({"on_hold", "cancelled"})
+"""The states a resident's update gives the staff's reason for: a request that stops
+says why."""
 _TIMED: Final = frozenset({"p1_opened", "rescue_opened", "assigned", "due_soon", "breached"})
 """The notices that say the time left (staff's; not an approval or a resident's update)."""
 _LINES: Final[dict[Language, dict[str, str]]] = {
@@ -270,6 +284,7 @@ _LINES: Final[dict[Language, dict[str, str]]] = {
         "view": "查看：{link}",
         "amount": "预算：{amount} 元",
         "folded": "（{window} 分钟内共 {count} 次）",
+        "reason": "原因：{reason}",
     },
     "en": {
         "place": "Place: {place}",
@@ -280,6 +295,7 @@ _LINES: Final[dict[Language, dict[str, str]]] = {
         "view": "View: {link}",
         "amount": "Cost estimate: CNY {amount}",
         "folded": "({count} times in {window} min)",
+        "reason": "Reason: {reason}",
     },
 }
 
@@ -296,7 +312,7 @@ def render(
 ) -> tuple[str, str]:
     """The subject and text of a notice about an order, as of ``now`` (the time left is
     computed then). A resident's update says the place and the new state, not the
-    priority or the staff's clocks."""
+    priority or the staff's clocks; put on hold or cancelled, also the staff's reason."""
     words = _LINES[language]
     status = _REQUEST_STATUS[language].get(facts.status or "", facts.status or "")
     subject = _SUBJECT[language][kind].format(
@@ -305,6 +321,8 @@ def render(
     lines = [words["place"].format(place=facts.place)]
     if kind != "request_update":
         lines.append(words["priority"].format(priority=facts.priority))
+    if kind == "request_update" and facts.status in _REASONED and facts.reason:
+        lines.append(words["reason"].format(reason=facts.reason))
     if kind == "approval_needed" and facts.amount is not None:
         lines.append(words["amount"].format(amount=facts.amount))
     if kind in _TIMED and facts.due_at is not None:

@@ -7,7 +7,8 @@
 | ``vote_opened`` | ``proposal.vote_opened``: the owners' vote is open | ``committee`` |
 | ``vote_decided`` | ``proposal.decided``: its result (or the emergency decision) | ``committee`` |
 | ``request_update`` | a resident's request moves to assigned, acknowledged, | ``requester`` |
-| | in progress or resolved | |
+| | in progress, resolved or closed; is put on hold or cancelled (with | |
+| | the staff's reason) | |
 | ``digest`` | (time) once a day at ``digest_at`` (:mod:`.digest`) | ``committee`` |
 
 An audience is a list of roles (the site's active users of that role: ``committee``,

@@ -125,6 +125,50 @@ async def test_a_resident_hears_each_step_of_their_own_request_and_nobody_elses(
     assert ("request_update", "res-b") not in told
 
 
+async def test_a_resident_hears_when_their_request_is_put_on_hold_cancelled_or_closed(
+    world: World,
+) -> None:
+    settings = world.write_settings(site=NO_DIGEST)
+    await world.settle("res-a", email="a.own@estate.test")
+    await world.settle("res-b", email="b.own@estate.test")
+    await run(world, settings)
+    held = await request(world, "res-a", "楼道灯不亮", "stairwell")
+    done = await request(world, "res-b", "Door buzzer broken", "entrance")
+    for command, actor in (
+        (cmd.Assign(held, assignee="tech-day"), MANAGER),
+        (cmd.Acknowledge(held), TECH),
+        (cmd.Hold(held, reason="等灯具到货，预计周五"), TECH),  # noqa: RUF001
+        (cmd.Cancel(held, reason="与 WO-2026-000001 重复"), MANAGER),
+        (cmd.Assign(done, assignee="tech-day"), MANAGER),
+        (cmd.Acknowledge(done), TECH),
+        (cmd.Resolve(done, note="Replaced the buzzer"), TECH),
+        (cmd.Verify(done), Actor("res-b", "resident")),  # their own doing: not news
+        (cmd.Close(done), MANAGER),
+    ):
+        await world.act(command, actor)
+        world.clock.now += timedelta(minutes=1)
+        await run(world, settings)
+
+    assert mail_to(world.mail, "a.own@estate.test") == [
+        "【报修进度】已派工：楼道灯不亮",  # noqa: RUF001
+        "【报修进度】已受理：楼道灯不亮",  # noqa: RUF001
+        "【报修进度】暂停处理：楼道灯不亮",  # noqa: RUF001
+        "【报修进度】已取消：楼道灯不亮",  # noqa: RUF001
+    ]
+    held_text, cancelled_text = bodies(world, "a.own@estate.test")[2:]
+    assert "原因：等灯具到货，预计周五" in held_text.splitlines()  # noqa: RUF001
+    assert "原因：与 WO-2026-000001 重复" in cancelled_text.splitlines()  # noqa: RUF001
+    assert f"{BASE}/my/requests/{held}" in cancelled_text
+    assert mail_to(world.mail, "b.own@estate.test") == [
+        "[Your request] Assigned: Door buzzer broken",
+        "[Your request] Acknowledged: Door buzzer broken",
+        "[Your request] Resolved, please confirm: Door buzzer broken",
+        "[Your request] Closed: Door buzzer broken",
+    ]
+    assert "Reason" not in bodies(world, "b.own@estate.test")[-1]
+    assert world.robots.posts == []
+
+
 async def test_the_committee_hears_approvals_proposals_and_votes_and_technicians_do_not(
     world: World,
 ) -> None:

@@ -64,7 +64,14 @@ PEOPLE = {"committee": ["c1", "c2"], "manager": ["m1", "c1"], "technician": ["t1
         ("work_order.assign", "new", "assigned", "staff", None),  # staff's own order
         ("work_order.assign", "new", "assigned", "alarm", None),
         ("work_order.comment", "assigned", "assigned", "resident", None),
-        ("work_order.hold", "in_progress", "on_hold", "resident", None),
+        # A request that stops or ends is news to its resident too.
+        ("work_order.hold", "in_progress", "on_hold", "resident", "request_update"),
+        ("work_order.close", "verified", "closed", "resident", "request_update"),
+        ("work_order.cancel", "new", "cancelled", "resident", "request_update"),
+        ("work_order.cancel", "in_progress", "cancelled", "staff", None),
+        # Their own confirmation or dispute is not news to them.
+        ("work_order.verify", "resolved", "verified", "resident", None),
+        ("work_order.fail_verification", "resolved", "reopened", "resident", None),
     ],
 )  # fmt: skip
 def test_which_order_actions_the_table_routes(
@@ -84,6 +91,10 @@ def test_the_cheap_filter_is_the_actions_that_reach_a_told_state() -> None:
         "work_order.resume",
         "work_order.resolve",
         "work_order.return_to_service",
+        "work_order.hold",
+        "work_order.close",
+        "work_order.cancel",
+        "work_order.false_alarm",
     } == ORDER_ACTIONS
 
 
@@ -124,6 +135,27 @@ def test_a_residents_update_says_the_state_and_links_their_request_page() -> Non
     assert Routed("request_update", (), False).fold_key(update) != Routed(
         "request_update", (), False
     ).fold_key(replace(update, status="resolved"))  # each step goes at once
+
+
+def test_a_request_put_on_hold_or_cancelled_says_why_and_a_closed_one_that_it_is_done() -> None:
+    link = "https://estate.test/my/requests/WO-2026-000009"
+    held = replace(ORDER, status="on_hold", reason="等灯具到货")
+    subject, text = render("request_update", held, "zh-CN", now=T0, link=link)
+    assert subject == "【报修进度】暂停处理：楼道灯不亮"  # noqa: RUF001
+    assert text.splitlines() == ["地点：3号楼1单元", "原因：等灯具到货", f"查看：{link}"]  # noqa: RUF001
+    cancelled = replace(ORDER, status="cancelled", reason="Reported twice: see WO-2026-000008")
+    subject, text = render("request_update", cancelled, "en", now=T0, link=link)
+    assert subject == "[Your request] Cancelled: 楼道灯不亮"
+    assert "Reason: Reported twice: see WO-2026-000008" in text.splitlines()
+    # A resolution's note is not a reason: only a request that stops says why.
+    closed = replace(ORDER, status="closed", reason="换了灯泡")
+    subject, text = render("request_update", closed, "zh-CN", now=T0, link=link)
+    assert subject == "【报修进度】已办结：楼道灯不亮"  # noqa: RUF001
+    assert "换了灯泡" not in text
+    # A notification stored before reasons were kept still renders.
+    stored = {k: v for k, v in held.as_json().items() if k != "reason"}
+    assert OrderFacts.from_json(stored) == replace(held, reason=None)
+    assert OrderFacts.from_json(held.as_json()) == held
 
 
 def test_an_approval_says_the_amount() -> None:
