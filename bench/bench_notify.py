@@ -57,7 +57,7 @@ class _Arrivals:
 
     @staticmethod
     def order_in(text: str) -> str:
-        found = re.search(r"#(WO-\d{4}-\d+)", text)
+        found = re.search(r"/orders/(WO-\d{4}-\d+)", text)  # the link every message ends with
         assert found is not None, text
         return found.group(1)
 
