@@ -33,8 +33,9 @@ from estatewatch.clock import Clock
 from estatewatch.inbound import Parsed
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
 from maintenance.db.read.quarantine import known_senders
+from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.quarantine import GATEWAY, SAMPLE_LIMIT, Sighting, sender_key
-from maintenance.services.quarantine import QuarantineUnit, note_sightings
+from maintenance.services.quarantine import note_sightings
 
 __all__ = ["Gatekeeper"]
 
@@ -45,7 +46,7 @@ class Gatekeeper:
     def __init__(
         self,
         reader: async_sessionmaker[AsyncSession],
-        uow: Callable[[], QuarantineUnit],
+        uow: Callable[[], UnitOfWork],
         clock: Clock,
         *,
         reload_after: float = 1.0,

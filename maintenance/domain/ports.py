@@ -1,10 +1,10 @@
 """The persistence port the maintenance service layer uses.
 
-A :class:`UnitOfWork` is an async context manager around one transaction, with eight
+A :class:`UnitOfWork` is an async context manager around one transaction, with nine
 repositories (alarms, work orders, spending proposals, work-order photos, the site
-register's rescue settings, maintenance plans, maintenance visits and elevator
-inspections), and a read of the people with accounts (``accounts``: who may be given
-an order). Contract for
+register (rescue settings, its devices), maintenance plans, maintenance visits, elevator
+inspections and the quarantine of senders the register does not have), and a read
+of the people with accounts (``accounts``: who may be given an order). Contract for
 adapters (SQLAlchemy in ``maintenance/db/``, an in-memory fake in the tests):
 
 - Objects passed to ``add`` or returned by any getter are *tracked*: changes made through
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from maintenance.domain.alarms import Alarm
 from maintenance.domain.events import DomainEvent
@@ -31,11 +31,15 @@ from maintenance.domain.intervals import IntervalLimits
 from maintenance.domain.photos import Photo
 from maintenance.domain.plans import Plan, PlannedCar
 from maintenance.domain.proposals import SpendingProposal
+from maintenance.domain.quarantine import Decision, Sighting
 from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.staff import Worker
 from maintenance.domain.visits import Visit
 from maintenance.domain.workorders import WorkOrder
+
+if TYPE_CHECKING:  # the site file's device models (pydantic, no I/O) import the domain
+    from maintenance.sites import Device
 
 
 class AlarmRepository(Protocol):
@@ -99,6 +103,42 @@ class SiteRepository(Protocol):
 
     async def has_device(self, device: DeviceRef) -> bool:
         """Whether the site's asset register has this device, of this device type."""
+
+    async def register_device(
+        self, site: str, building: str, device: Device, *, actor: str, at: datetime
+    ) -> None:
+        """Add ``device`` to ``building`` of ``site`` as an import would (audited);
+        InvalidRequest for an unknown site or building or a device id taken already."""
+
+
+class QuarantinedSender(Protocol):
+    """What a decision needs of a quarantine entry."""
+
+    @property
+    def site(self) -> str: ...
+
+    @property
+    def device_type(self) -> str:
+        """The wire's device type, or ``gateway``."""
+
+    @property
+    def device_id(self) -> str: ...
+
+
+class QuarantineRepository(Protocol):
+    async def note(self, sightings: Iterable[Sighting]) -> None:
+        """Add ``sightings`` to their senders' entries, creating the entries not there."""
+
+    async def entry(self, entry_id: int) -> QuarantinedSender:
+        """The entry; NotFound when there is none."""
+
+    async def decide(self, entry_id: int, decision: Decision, *, by: str, at: datetime) -> None:
+        """Record an operator's decision (audited); InvalidRequest for an entry that is
+        registered already."""
+
+    async def add_gateway(self, site: str, gateway_id: str, *, by: str, at: datetime) -> None:
+        """Put the gateway in ``site``'s register (audited; nothing if it is there);
+        InvalidRequest for a site the register does not have."""
 
 
 class PlanRepository(Protocol):
@@ -184,6 +224,9 @@ class UnitOfWork(Protocol):
 
     @property
     def accounts(self) -> PeopleDirectory: ...
+
+    @property
+    def quarantine(self) -> QuarantineRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

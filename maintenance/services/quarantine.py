@@ -14,74 +14,29 @@ another name or kind, or a site or building the register does not have.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
 
 from estatewatch.clock import Clock
 from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
 from maintenance.domain.errors import InvalidRequest
+from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.quarantine import GATEWAY, Decision, Sighting
 from maintenance.sites import Device
 
-__all__ = ["QuarantineUnit", "block", "note_sightings", "register"]
+__all__ = ["block", "note_sightings", "register"]
 
 
-class _Entry(Protocol):
-    site: str
-    device_type: str
-    device_id: str
-
-
-class _Quarantine(Protocol):
-    async def note(self, sightings: Iterable[Sighting]) -> None: ...
-
-    async def entry(self, entry_id: int) -> _Entry: ...
-
-    async def decide(self, entry_id: int, decision: Decision, *, by: str, at: datetime) -> None: ...
-
-    async def add_gateway(self, site: str, gateway_id: str, *, by: str, at: datetime) -> None: ...
-
-
-class _Register(Protocol):
-    async def register_device(
-        self, site: str, building: str, device: Device, *, actor: str, at: datetime
-    ) -> None: ...
-
-
-class QuarantineUnit(Protocol):
-    """What these use cases need of a unit of work (the SQL one has it)."""
-
-    @property
-    def quarantine(self) -> _Quarantine: ...
-
-    @property
-    def sites(self) -> _Register: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
-
-
-async def note_sightings(uow: QuarantineUnit, sightings: Iterable[Sighting]) -> None:
+async def note_sightings(uow: UnitOfWork, sightings: Iterable[Sighting]) -> None:
     async with uow:
         await uow.quarantine.note(sightings)
         await uow.commit()
 
 
-async def block(uow: QuarantineUnit, entry_id: int, *, by: str, clock: Clock) -> None:
+async def block(uow: UnitOfWork, entry_id: int, *, by: str, clock: Clock) -> None:
     await _decide(uow, entry_id, "blocked", by, clock)
 
 
 async def register(
-    uow: QuarantineUnit,
+    uow: UnitOfWork,
     entry_id: int,
     *,
     by: str,
@@ -93,7 +48,7 @@ async def register(
 
 
 async def _decide(
-    uow: QuarantineUnit,
+    uow: UnitOfWork,
     entry_id: int,
     decision: Decision,
     by: str,

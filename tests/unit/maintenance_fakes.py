@@ -7,25 +7,27 @@ once; ``commits`` counts commits so tests can tell a committed unit from a rolle
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
+from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
 from maintenance.domain.alarms import Alarm
-from maintenance.domain.errors import NotFound
+from maintenance.domain.errors import InvalidRequest, NotFound
 from maintenance.domain.events import DomainEvent
 from maintenance.domain.inspections import CarInspection, Certificate, Step
 from maintenance.domain.intervals import IntervalLimits
 from maintenance.domain.photos import Photo
 from maintenance.domain.plans import Plan, PlannedCar
 from maintenance.domain.proposals import SpendingProposal
+from maintenance.domain.quarantine import Decision, Sighting
 from maintenance.domain.rescue import RescueTargets
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.staff import Worker
 from maintenance.domain.visits import Visit
 from maintenance.domain.workorders import WorkOrder
-from maintenance.sites import RescuePolicy
+from maintenance.sites import Device, RescuePolicy
 
 
 class FakeClock:
@@ -123,6 +125,7 @@ class FakeSites:
         self.policies: dict[str, RescuePolicy] = {}
         self.contractors: dict[str, str] = {}
         self.devices: set[DeviceRef] = set()
+        self.buildings: dict[str, set[str]] = {}
 
     async def rescue_targets(self, site: str, device_id: str) -> RescueTargets:
         policy = self.policies.get(site, RescuePolicy())
@@ -130,6 +133,55 @@ class FakeSites:
 
     async def has_device(self, device: DeviceRef) -> bool:
         return device in self.devices
+
+    async def register_device(
+        self, site: str, building: str, device: Device, *, actor: str, at: datetime
+    ) -> None:
+        if building not in self.buildings.get(site, ()):
+            raise InvalidRequest(f"site {site} has no building {building}")
+        self.devices.add(DeviceRef(site, DEVICE_TYPE_OF_KIND[device.kind], device.name))
+
+
+@dataclass
+class FakeEntry:
+    site: str
+    device_type: str
+    device_id: str
+    messages: int = 0
+    state: str = "held"
+
+
+class FakeQuarantine:
+    """Entries by id; the gateways registered per site."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, FakeEntry] = {}
+        self.gateways: set[tuple[str, str]] = set()
+
+    async def note(self, sightings: Iterable[Sighting]) -> None:
+        for seen in sightings:
+            key = (seen.site, seen.device_type, seen.device_id)
+            entry = next(
+                (e for e in self.entries.values() if (e.site, e.device_type, e.device_id) == key),
+                None,
+            )
+            if entry is None:
+                entry = self.entries[len(self.entries) + 1] = FakeEntry(*key)
+            entry.messages += seen.messages
+
+    async def entry(self, entry_id: int) -> FakeEntry:
+        if entry_id not in self.entries:
+            raise NotFound(f"no quarantine entry {entry_id}")
+        return self.entries[entry_id]
+
+    async def decide(self, entry_id: int, decision: Decision, *, by: str, at: datetime) -> None:
+        entry = await self.entry(entry_id)
+        if entry.state == "registered":
+            raise InvalidRequest(f"quarantine entry {entry_id} is registered already")
+        entry.state = decision
+
+    async def add_gateway(self, site: str, gateway_id: str, *, by: str, at: datetime) -> None:
+        self.gateways.add((site, gateway_id))
 
 
 class FakePlans:
@@ -246,6 +298,7 @@ class FakeUnitOfWork:
         self.visits = FakeVisits(self.work_orders)
         self.inspections = FakeInspections()
         self.accounts = FakeAccounts(*people)
+        self.quarantine = FakeQuarantine()
         self.commits = 0
 
     async def __aenter__(self) -> Self:
