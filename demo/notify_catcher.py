@@ -4,8 +4,9 @@ lands in files under the work directory instead of reaching anyone.
 :func:`running_catchers` starts, on loopback, an SMTP server (aiosmtpd) that appends
 each mail to ``mail.jsonl`` (``to``, ``subject``, ``body``) and a WeCom-style robot
 endpoint that appends each post to ``robot.jsonl`` and answers as WeCom does; it writes
-the notification settings file pointing the demo site at them (the demo's users as
-recipients, its technician on call). Real servers are the same file with their
+the notification settings file pointing the demo site at them (its technician on
+call; the demo's users carry their own addresses, ``demo-ROLE@estate.demo``, given when
+they are added). Real servers are the same file with their
 addresses (README, "Notifications").
 """
 
@@ -88,10 +89,6 @@ def running_catchers(directory: Path, site: str) -> Iterator[Path]:
     robot = ThreadingHTTPServer(("127.0.0.1", http_port), _robot_handler(directory / "robot.jsonl"))
     os.environ.setdefault(KEY_VARIABLE, "demo-robot-key")  # the maintenance worker inherits it
     settings = directory / "notify.yaml"
-    people = {
-        f"demo-{role}": f"demo-{role}@estate.demo"
-        for role in ("manager", "technician", "committee", "resident")
-    }
     document = {
         "sites": {
             site: {
@@ -109,7 +106,6 @@ def running_catchers(directory: Path, site: str) -> Iterator[Path]:
                         f"?key=${{{KEY_VARIABLE}}}",
                     }
                 ],
-                "people": people,
                 "on_call": [{"user": "demo-technician"}],
             }
         }

@@ -9,7 +9,9 @@ compound, and a gateway drafted from the simulator's inventory. Before the maint
 worker first runs, a month of maintenance visits is played in this process
 (:mod:`demo.history`), so the plans start with history. What the platform notifies
 goes to a local mail catcher and robot endpoint (:mod:`demo.notify_catcher`): files
-``notify/mail.jsonl`` and ``notify/robot.jsonl`` in the work directory. Each is its own
+``notify/mail.jsonl`` and ``notify/robot.jsonl`` in the work directory; every demo user
+has their own address, and the manager reads the chat too (the robot @mentions them,
+so a pre-breach warning shows there as well). Each is its own
 ``estatewatch`` process (:mod:`demo.processes`); the work directory (default ``var/demo``)
 is emptied first, so every run starts from the same compound.
 """
@@ -199,6 +201,7 @@ def running_platform(
         )  # fmt: skip
         children.start("gateway", ["gateway", "run", "--config", str(gateway_file)])
         _wait_for_api(api_url, children)
+        _manager_reads_chat(api_url, tokens["manager"])
         yield Platform(
             options=options,
             site=site.site,
@@ -215,7 +218,8 @@ def running_platform(
 def add_user(children: Children, db: list[str], role: str) -> None:
     """The demo user of ``role``, with its web password."""
     username, password = demo_login(role)
-    details = _USER_DETAILS.get(role, [])
+    # Their own address: where the demo's mail catcher shows their notices.
+    details = [*_USER_DETAILS.get(role, []), "--email", f"{username}@estate.demo"]
     user = ["users", "add", username, "--role", role, *details, "--password-prompt", *db]
     children.run(f"user-{role}", user, stdin=f"{password}\n{password}\n")
 
@@ -260,6 +264,27 @@ def start_api(
             "--influx-url", influx_url,
         ],
     )  # fmt: skip
+
+
+def _manager_reads_chat(url: str, token: str) -> None:
+    """The duty manager takes notices by mail and in the group chat, as anyone sets it on
+    their account page: the robot @mentions them, so the chat also shows what no group
+    hears (a pre-breach warning goes to the people it concerns)."""
+    username, _ = demo_login("manager")
+    settings = {
+        "email": f"{username}@estate.demo",
+        "channels": ["email", "chat"],
+        "chat_handle": username,
+        "language": "zh-CN",
+    }
+    answer = httpx.put(
+        f"{url}/api/v1/me/notifications",
+        json=settings,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10.0,
+    )
+    if answer.status_code != 200:
+        raise ServiceError(f"the manager's notification settings: {answer.text}")
 
 
 def _wait_for_api(url: str, children: Children, seconds: float = 60.0) -> None:
