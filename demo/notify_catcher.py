@@ -13,6 +13,7 @@ addresses (README, "Notifications").
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -111,6 +112,9 @@ def running_catchers(directory: Path, site: str) -> Iterator[Path]:
         }
     }
     settings.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
+    # aiosmtpd logs every connection at INFO (six lines a mail) on the demo's screen; the
+    # mails are in the file, as the robot's posts are.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     mail.start()
     serving = threading.Thread(target=robot.serve_forever, name="demo-robot", daemon=True)
     serving.start()
