@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import Clock, CurrentUser, ReadSession, Uow
+from api.deps import Clock, CurrentUser, Page, ReadSession, Uow
 from api.policy import allow
 from api.routes.work_orders import release
 from api.schemas.quarantine import QuarantineOut, QuarantineState, RegisterIn
@@ -38,15 +38,18 @@ _DECIDERS = allow("admin", "manager")
 async def list_quarantine(
     me: CurrentUser,
     session: ReadSession,
+    page: Page,
     site: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64)] = None,
     state: Annotated[list[QuarantineState] | None, Query()] = None,
 ) -> list[QuarantineOut]:
     """Entries (of ``site``; ``state`` held and blocked unless given), the most recently
-    heard first."""
+    heard first, a page at a time."""
     entries = await quarantine_entries(
         session,
         sites=None if site is None else (site,),
         states=state or ("held", "blocked"),
+        limit=page.limit,
+        offset=page.offset,
     )
     await release(session)
     return [QuarantineOut.of(e) for e in entries if can_see_site(me.user, e.site)]

@@ -75,6 +75,11 @@ async def test_managers_list_register_and_block_what_the_register_does_not_know(
         assert entries[0]["messages"] == 3
         assert entries[0]["gateway_id"] == "gw-demo"
         assert (await api.client.get(f"{URL}?site=north", headers=manager)).json() == []
+        # A page at a time: a flood of invented ids is one entry each.
+        second = await api.client.get(f"{URL}?limit=1&offset=1", headers=manager)
+        assert [e["device_id"] for e in second.json()] == ["gw-spoof"]
+        too_many = await api.client.get(f"{URL}?limit=100000", headers=manager)
+        assert too_many.status_code == 422
 
         blocked = await api.client.post(f"{URL}/{ids['gw-spoof']}/block", headers=admin)
         assert blocked.status_code == 200

@@ -11,6 +11,7 @@ import pytest
 from api_support import SettableClock, running_api
 from test_web_login import _csrf, _login, _person
 
+from api.web.routes import quarantine as quarantine_page
 from maintenance.db.read.quarantine import known_senders, quarantine_entries
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.quarantine import Sighting
@@ -27,7 +28,7 @@ ZH = {"Accept": "text/html", "Accept-Language": "zh-CN"}
 
 
 async def test_a_manager_blocks_and_registers_what_the_register_does_not_know(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with running_api(tmp_path, SettableClock(NOW)) as api:
         sessions = api.services.sessions
@@ -61,6 +62,12 @@ async def test_a_manager_blocks_and_registers_what_the_register_does_not_know(
         assert "gw-spoof" in page.text
         assert "2026-12-07 10:30" in page.text  # the site's time, not UTC
         assert "请先导入该小区的台账文件" in page.text  # gw-n1: site north is not registered
+        assert "仅显示最近收到的" not in page.text
+        monkeypatch.setattr(quarantine_page, "SHOWN", 2)
+        first_two = await api.client.get("/admin/quarantine", headers=EN)
+        assert "The 2 most recently heard are shown" in first_two.text
+        assert first_two.text.count("data-sender=") == 2
+        monkeypatch.undo()
 
         async def entry(device_id: str) -> int:
             async with sessions() as session:

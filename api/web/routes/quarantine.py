@@ -33,6 +33,8 @@ __all__ = ["router"]
 
 router = page_router(prefix="/admin/quarantine")
 _STAFF = page_allow("admin", "manager")
+SHOWN: Final = 200
+"""Entries the page lists at most, the most recently heard (the API pages through all)."""
 
 _MODELS: Final = {
     DEVICE_TYPE_OF_KIND[model.kind]: model for model in (Elevator, ChargerCabinet, SmokeAlarm)
@@ -77,11 +79,17 @@ async def quarantine_page(
 ) -> Response:
     """Held and blocked entries, the most recently heard first; ``done`` confirms the
     decision just taken."""
-    entries = await quarantine_entries(reader)
+    entries = await quarantine_entries(reader, limit=SHOWN)
     zones = {site.code: site.timezone for site in await list_sites(reader)}
     return page.render(
         "admin/quarantine.html",
-        {"entries": entries, "zones": zones, "type_names": TYPE_NAMES, "done": done},
+        {
+            "entries": entries,
+            "zones": zones,
+            "type_names": TYPE_NAMES,
+            "done": done,
+            "shown": SHOWN if len(entries) == SHOWN else None,
+        },
     )
 
 

@@ -67,12 +67,16 @@ async def quarantine_entries(
     *,
     sites: Collection[str] | None = None,
     states: Collection[str] = ("held", "blocked"),
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[QuarantineEntry]:
-    """Entries of ``sites`` (None: every site) in ``states``, the most recently heard first."""
+    """Entries of ``sites`` (None: every site) in ``states``, the most recently heard
+    first; ``limit`` of them after ``offset`` (a flood of invented ids is one entry each)."""
     query = select(QuarantineRow).where(QuarantineRow.state.in_(list(states)))
     if sites is not None:
         query = query.where(QuarantineRow.site.in_(list(sites)))
     query = query.order_by(QuarantineRow.last_seen.desc(), QuarantineRow.id.desc())
+    query = query.offset(offset).limit(limit)
     return [_entry(row) for row in await session.scalars(query)]
 
 
