@@ -10,6 +10,8 @@
 #              its own browser download is not used) and Chinese text in their screenshots
 #   libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz-subset0  WeasyPrint's text layout
 #              (the committee's monthly report as a PDF, with fonts-noto-cjk for Chinese)
+#   curl       the demo's printed lines and the README's examples (the demo's e2e test
+#              runs them)
 #   nodejs, npm  only when there is no npm command: `npm ci` installs the web app's
 #              front-end packages (package-lock.json). A machine with nodesource's nodejs
 #              has npm inside it, and Debian's npm package would conflict with that.
@@ -21,7 +23,7 @@
 set -euo pipefail
 
 PACKAGES=(mosquitto mosquitto-clients influxdb postgresql-15 socat chromium fonts-noto-cjk
-          libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+          libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 curl)
 if ! command -v npm >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
 fi
