@@ -57,6 +57,7 @@ Not for concurrent use: make one per task (it is cheap; the engine holds the poo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from types import TracebackType
 from typing import Any, Self
 
@@ -362,10 +363,11 @@ class SqlWorkOrders:
             .limit(1)
         )
 
-    async def needing_sla_check(self) -> list[WorkOrder]:
-        return await self._uow.load_orders(
-            select(WORK_ORDER).where(_OPEN).order_by(WORK_ORDER.c.created_at, WORK_ORDER.c.id)
-        )
+    async def needing_sla_check(self, sites: Collection[str] | None = None) -> list[WorkOrder]:
+        query = select(WORK_ORDER).where(_OPEN)
+        if sites is not None:
+            query = query.where(WORK_ORDER.c.site.in_(sorted(sites)))
+        return await self._uow.load_orders(query.order_by(WORK_ORDER.c.created_at, WORK_ORDER.c.id))
 
     async def with_stale_due_times(self) -> list[WorkOrder]:
         policy = self._uow.sla.due_fingerprint

@@ -67,8 +67,9 @@ class WorkOrderRepository(Protocol):
         """The order for (asset, fault kind) with the latest ``closed_at`` (status closed;
         cancelled orders do not count), or None."""
 
-    async def needing_sla_check(self) -> list[WorkOrder]:
-        """Every open order (not closed or cancelled), oldest first, for the SLA scheduler."""
+    async def needing_sla_check(self, sites: Collection[str] | None = None) -> list[WorkOrder]:
+        """Every open order (not closed or cancelled) of ``sites`` (None: of every site),
+        oldest first, for the SLA scheduler."""
 
     async def with_stale_due_times(self) -> list[WorkOrder]:
         """Open orders whose stored SLA due time was computed under other targets than the

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -364,8 +364,13 @@ async def acknowledge_alarm(
     return alarm
 
 
-async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaCheck:
+async def check_slas(
+    uow: UnitOfWork, policy: SlaPolicy, clock: Clock, *, sites: Collection[str] | None = None
+) -> SlaCheck:
     """Find escalations due on open orders, record them on the orders and return them.
+
+    ``sites``: only the orders of these sites (None: every site), so maintenance workers
+    that split the sites between them each escalate their own, and no order twice.
 
     Recorded on the order and in the audit trail in one commit; the maintenance worker's
     webhook relay (:mod:`maintenance.webhook_relay`) sends them from there.
@@ -373,7 +378,7 @@ async def check_slas(uow: UnitOfWork, policy: SlaPolicy, clock: Clock) -> SlaChe
     now = clock()
     escalations: list[Escalation] = []
     async with uow:
-        orders = await uow.work_orders.needing_sla_check()
+        orders = await uow.work_orders.needing_sla_check(sites)
         for order in orders:
             due = due_escalations(order, policy, now)
             for escalation in due:

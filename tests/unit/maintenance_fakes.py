@@ -80,8 +80,11 @@ class FakeWorkOrders:
         closed = [o for o in self._of(asset, fault_kind) if o.closed_at is not None]
         return max(closed, key=lambda o: o.closed_at or o.created_at, default=None)
 
-    async def needing_sla_check(self) -> list[WorkOrder]:
-        return sorted((o for o in self.items.values() if o.is_open), key=lambda o: o.created_at)
+    async def needing_sla_check(self, sites: Collection[str] | None = None) -> list[WorkOrder]:
+        return sorted(
+            (o for o in self.items.values() if o.is_open and (sites is None or o.site in sites)),
+            key=lambda o: o.created_at,
+        )
 
     async def with_stale_due_times(self) -> list[WorkOrder]:
         return []  # stores no due times

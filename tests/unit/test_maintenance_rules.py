@@ -294,6 +294,37 @@ def test_a_restart_does_not_declare_every_device_offline(clock: FakeClock) -> No
     assert kinds(restored.tick(at(3600 + 91))) == [("raised", "elevator_offline")]
 
 
+def test_a_restore_keeps_only_the_sites_the_engine_now_judges(clock: FakeClock) -> None:
+    """A site moved to another worker: its cars' and gateways' restored state is dropped
+    here, so nothing goes offline on a worker its messages no longer reach, and the sites
+    kept carry on as before."""
+    moved = DeviceRef("site2", "elevator", "elev-09")
+    engine = RuleEngine(RULES, clock, gateway_grace=30)
+    feed(engine, *(reading(car, s, speed=0.0) for s in range(0, 10) for car in (CAR, moved)))
+    engine.observe(GatewayState("site2", "gw-2", online=False, ts=at(9)))  # pending offline
+    engine.observe(GatewayState("site1", "gw-1", online=False, ts=at(9)))
+    saved = json.loads(json.dumps(engine.snapshot()))
+
+    kept = RuleEngine.restore(RULES, clock, saved, gateway_grace=30, sites=["site1"])
+    clock.now = at(3600)
+    raised = sorted((s.rule, s.device.site) for s in kept.tick())
+    assert raised == [("elevator_offline", "site1"), ("gateway_offline", "site1")]
+    snapshot = kept.snapshot()
+    assert all(key.startswith("site1/") for key in snapshot["devices"])
+    assert "site2" not in json.dumps(snapshot["detectors"])
+    # The other worker, restored from the same file with every site, would judge both.
+    clock.now = at(9)
+    both = RuleEngine.restore(RULES, clock, saved, gateway_grace=30)
+    clock.now = at(3600)
+    raised = {(s.rule, s.device.site) for s in both.tick()}
+    assert raised == {
+        ("elevator_offline", "site1"),
+        ("elevator_offline", "site2"),
+        ("gateway_offline", "site1"),
+        ("gateway_offline", "site2"),
+    }
+
+
 def test_gateway_offline_and_back(engine: RuleEngine, clock: FakeClock) -> None:
     down = GatewayState("site1", "gw-1", online=False, ts=at(0))
     assert engine.observe(down) == []  # within the grace (120 s by default)

@@ -403,6 +403,24 @@ async def test_check_slas_escalates_once_per_level(uow: FakeUnitOfWork, clock: F
     ]
 
 
+async def test_check_slas_escalates_only_the_sites_it_is_given(
+    uow: FakeUnitOfWork, clock: FakeClock
+) -> None:
+    """Two workers splitting the sites each escalate their own orders, none twice."""
+    south = replace(RAISED, device=DeviceRef("south", "elevator", "elev-01"))
+    await services.handle_signal(uow, RAISED, clock, ids())
+    await services.handle_signal(uow, south, clock, ids())
+    clock.advance(minutes=11)  # both P1 orders past their 10-minute response
+
+    def escalated(check: services.SlaCheck) -> list[str]:
+        return sorted(uow.work_orders.items[e.order_id].site for e in check.escalations)
+
+    assert escalated(await services.check_slas(uow, POLICY, clock, sites=["north"])) == ["north"]
+    assert escalated(await services.check_slas(uow, POLICY, clock, sites=["north"])) == []
+    assert escalated(await services.check_slas(uow, POLICY, clock, sites=["south"])) == ["south"]
+    assert escalated(await services.check_slas(uow, POLICY, clock)) == []
+
+
 async def test_acknowledge_alarm(uow: FakeUnitOfWork, clock: FakeClock) -> None:
     outcome = await services.handle_signal(uow, RAISED, clock, ids())
     assert outcome.alarm is not None

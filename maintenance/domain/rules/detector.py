@@ -5,7 +5,7 @@ Every hook defaults to doing nothing, so a detector implements only what it watc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from maintenance.domain.observations import DeviceEvent, GatewayState
@@ -43,3 +43,7 @@ class Detector:
 
     def load(self, raw: Any) -> None:
         """Take back what ``dump`` returned (JSON-decoded)."""
+
+    def forget(self, owned: Callable[[str], bool]) -> None:
+        """Drop what is held about the devices whose key ``owned`` refuses (restored state
+        of sites another worker now judges)."""

@@ -19,7 +19,7 @@ reading with only the fields that changed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -209,16 +209,23 @@ class RuleEngine:
         *,
         fault_codes: Mapping[str, Mapping[int, str]] | None = None,
         gateway_grace: float = GATEWAY_GRACE_S,
+        sites: Collection[str] | None = None,
     ) -> RuleEngine:
         """An engine carrying on from ``snapshot``: raised alarms stay raised, silently.
 
         State of rules no longer in ``rules`` is dropped; a rule new in ``rules`` starts
-        from nothing.
+        from nothing. With ``sites`` (the sites this engine now judges; None: every one),
+        the state of devices and gateways of other sites is dropped: a site moved to
+        another worker is judged there, and its devices, whose messages no longer come
+        here, must not go "offline" here.
         """
         engine = cls(rules, clock, fault_codes=fault_codes, gateway_grace=gateway_grace)
         if snapshot.get("version") != SNAPSHOT_VERSION:
             return engine  # an unknown layout: start afresh rather than misread it
+        owned = _owned_by(sites)
         for key, raw in snapshot["devices"].items():
+            if not owned(key):
+                continue
             dev = DeviceState.load(key, raw)
             ids = engine._by_id.get(dev.ref.device_type, {})
             dev.verdicts = {r: v for r, v in dev.verdicts.items() if r in ids}
@@ -228,6 +235,7 @@ class RuleEngine:
             saved = snapshot["detectors"].get(detector.name)
             if saved is not None:
                 detector.load(saved)
+                detector.forget(owned)
             detector.resume(now)
         engine._notices = {
             rule: dict(counts)
@@ -235,3 +243,11 @@ class RuleEngine:
             if rule in engine._notice_rules
         }
         return engine
+
+
+def _owned_by(sites: Collection[str] | None) -> Callable[[str], bool]:
+    """Whether a device key (``site/type/id``) belongs to ``sites`` (None: every site)."""
+    if sites is None:
+        return lambda key: True
+    owned = frozenset(sites)
+    return lambda key: key.split("/", 1)[0] in owned

@@ -18,7 +18,7 @@ arrival, not the status's ``ts``: a last will carries the time its connection be
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +118,9 @@ class Offline(Detector):
     def load(self, raw: Any) -> None:
         self._links = {k: _Link(v["interval"], v["active"]) for k, v in raw.items()}
 
+    def forget(self, owned: Callable[[str], bool]) -> None:
+        self._links = {k: link for k, link in self._links.items() if owned(k)}
+
 
 class GatewayOffline(Detector):
     def __init__(self, rule: GatewayOfflineRule, grace: float = GATEWAY_GRACE_S) -> None:
@@ -159,3 +162,9 @@ class GatewayOffline(Detector):
             raw = {"offline": raw, "pending": {}}
         self._offline = set(raw["offline"])
         self._pending = {k: float(v) for k, v in raw["pending"].items()}
+
+    def forget(self, owned: Callable[[str], bool]) -> None:
+        # A gateway's pending "offline" kept by a worker that no longer owns its site
+        # would raise gateway_offline for a gateway this worker never hears come back.
+        self._offline = {k for k in self._offline if owned(k)}
+        self._pending = {k: t for k, t in self._pending.items() if owned(k)}

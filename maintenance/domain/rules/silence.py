@@ -15,7 +15,7 @@ car whose latest reading is older than ``min_quiet`` is not judged. The next tri
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,3 +124,6 @@ class SilentLift(Detector):
                 },
                 active=item["active"],
             )
+
+    def forget(self, owned: Callable[[str], bool]) -> None:
+        self._cars = {k: car for k, car in self._cars.items() if owned(k)}

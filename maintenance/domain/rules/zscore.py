@@ -16,6 +16,7 @@ the gateway's sampled ones (``open_s``). Each landing is its own alarm, with the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,3 +141,6 @@ class DoorZScore(Detector):
                 calm=item["calm"],
                 active=item["active"],
             )
+
+    def forget(self, owned: Callable[[str], bool]) -> None:
+        self._landings = {k: s for k, s in self._landings.items() if owned(k[0])}
