@@ -153,6 +153,15 @@ def _add_run(actions: Actions) -> None:
     ):
         run.add_argument(option, dest=dest, type=kind, help=text)
     add_screen_options(run)
+    run.add_argument(
+        "--no-relays",
+        dest="relays",
+        action="store_const",
+        const=False,
+        default=None,  # None: not given, so ESTATEWATCH_MAINTENANCE_RELAYS decides
+        help="do not send webhooks and notifications: with several workers on one database,"
+        " every worker but one (which sends them for every site)",
+    )
     add_migrate_option(run)
     add_database_options(run)
     # The broker's login stays out of process listings; snapshots rarely need tuning.

@@ -46,8 +46,13 @@ class MaintenanceSettings(ScreenSettings):
     mqtt_password: str | None = None
     client_id: str = "estatewatch-maintenance-1"  # names the persistent MQTT session
     # The sites this worker judges ("a,b" in the environment; + is every site). The rule
-    # engine keeps per-device state, so each site must belong to exactly one worker.
+    # engine keeps per-device state, so each site must belong to exactly one worker; the
+    # worker's timers (time rules, SLA escalations, plans, inspections) cover these sites.
     sites: Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_sites)] = ALL_SITES
+    # Run the relays that read the whole audit trail (webhooks, the regulator feed,
+    # notifications). They are per database, not per site: with several workers on one
+    # database exactly one runs them, the others are started with relays off.
+    relays: bool = True
     rules_path: Path | None = None  # None: the shipped maintenance/rules/default.yaml
     sla_policy_path: Path | None = None  # None: the built-in SLA policy (P1 10 min / 1 h / 4 h)
     webhooks_path: Path | None = None  # None: no webhooks

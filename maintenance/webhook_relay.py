@@ -24,7 +24,8 @@ PostgreSQL's table lock held to commit: see :mod:`maintenance.db.audit`), so ids
 visible in commit order and no entry can appear behind the cursor later.
 
 One relay per database: several maintenance workers on one database would each send
-every event (with the same ids, so de-duplicating receivers would still cope). Changes
+every event (with the same ids, so de-duplicating receivers would still cope), so all
+but one run with ``relays`` off (:mod:`maintenance.worker`). Changes
 made by any process (the API's included) go out within about ``interval`` of the commit.
 
 First start: with no cursor stored the relay starts at the newest entry, so an existing

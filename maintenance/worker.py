@@ -34,25 +34,33 @@ P1 or rescue order to the site's managers, on-call technician and chat groups an
 assignment to the assignee, by mail and chat robot.
 
 Scaling out: the rule engine keeps per-device state, so a device's messages must reach
-one worker. Workers therefore split by site: give each its own ``--sites`` (and its own
-client id); one worker judging every site is the default and enough for most estates
-(its load is small: see ``make bench``).
+one worker. Workers therefore split by site: give each its own ``--sites``, client id and
+data directory (the rule state there holds only its sites' devices: a restore drops the
+others, and a second worker on the same directory is refused at start). What runs on
+time is per site too: time rules tick over the devices the worker has heard, SLA
+escalations, maintenance visits and inspection checks cover its sites' orders and cars.
+The relays (webhooks, the regulator feed, notifications) read the whole audit trail, so
+exactly one worker per database runs them and the others are started with ``relays``
+off (``--no-relays``). One worker judging every site is the default and enough for most
+estates (its load is small: see ``make bench``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from estatewatch.catalogue import builtin_catalogue
 from estatewatch.clock import Clock, utc_now
 from estatewatch.dead_letters import DeadLetters
+from estatewatch.errors import ConfigError
 from estatewatch.gbt24476 import controller_codes
 from estatewatch.inbound import Parsed
 from estatewatch.metrics import MetricsEndpoint, process_registry
@@ -89,6 +97,7 @@ from maintenance.webhooks import WebhookSender, WebhookSettings
 log = logging.getLogger("estatewatch.maintenance")
 
 STATE_FILE = "rule-state.json"
+LOCK_FILE = "worker.lock"
 
 
 @dataclass
@@ -121,7 +130,8 @@ class Detection:
         self.policy = policy
         self.checklist = checklist
         self.sites = sites
-        """The sites whose certificates this worker checks (None: every site)."""
+        """The sites whose orders, plans and certificates this worker looks after (None:
+        every site)."""
         self.counters = WorkerCounters()
 
     async def message(self, message: TelemetryMessage | EventMessage | GatewayStatus) -> None:
@@ -170,7 +180,7 @@ class Detection:
                 )
 
     async def check_slas(self) -> None:
-        result = await check_slas(self._uow(), self.policy, self._clock)
+        result = await check_slas(self._uow(), self.policy, self._clock, sites=self.sites)
         for escalation in result.escalations:
             self.counters.escalations += 1
             log.warning(
@@ -211,13 +221,40 @@ def load_engine(settings: MaintenanceSettings, clock: Clock) -> RuleEngine:
         return RuleEngine(rules, clock, fault_codes=codes, gateway_grace=grace)
     try:
         snapshot = json.loads(path.read_text())
-        engine = RuleEngine.restore(rules, clock, snapshot, fault_codes=codes, gateway_grace=grace)
+        engine = RuleEngine.restore(
+            rules,
+            clock,
+            snapshot,
+            fault_codes=codes,
+            gateway_grace=grace,
+            sites=owned_sites(settings),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         # A damaged state file costs learned baselines, not alarms: those are in the DB.
         log.error("rule state %s unreadable (%s); starting from scratch", path, exc)
         return RuleEngine(rules, clock, fault_codes=codes, gateway_grace=grace)
     log.info("rule state restored from %s", path)
     return engine
+
+
+def owned_sites(settings: MaintenanceSettings) -> tuple[str, ...] | None:
+    """The sites the worker judges; None: every site."""
+    return None if "+" in settings.sites else settings.sites
+
+
+@contextmanager
+def _own_data_dir(data_dir: Path) -> Iterator[None]:
+    """Hold the data directory for this worker alone: two workers sharing one would
+    overwrite each other's rule state (each keeps only its own sites' devices)."""
+    with (data_dir / LOCK_FILE).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"data_dir: {data_dir} is in use by another maintenance worker; give each"
+                " worker its own data directory (--data-dir)"
+            ) from None
+        yield
 
 
 def save_engine(engine: RuleEngine, data_dir: Path) -> None:
@@ -244,18 +281,23 @@ async def running_maintenance(
         else WebhookSettings(subscriptions=())
     )
     notify = NotifySettings.load(settings.notify_path) if settings.notify_path else None
-    engine = load_engine(settings, clock)
-    dead = DeadLetters(settings.data_dir / "dead_letters.jsonl", log)
     async with AsyncExitStack() as stack:
+        stack.enter_context(_own_data_dir(settings.data_dir))
+        engine = load_engine(settings, clock)
+        dead = DeadLetters(settings.data_dir / "dead_letters.jsonl", log)
         stack.callback(dead.close)
         db = await stack.enter_async_context(open_engine(settings.database_url))
         await prepare_schema(db, migrate=settings.migrate)
         sessions = make_sessionmaker(db)
         reader = await stack.enter_async_context(open_engine(settings.database_url, read_only=True))
+        # The sender only delivers what the relay publishes: idle on a worker without it.
         webhooks = await stack.enter_async_context(WebhookSender(hooks, clock))
-        await stack.enter_async_context(WebhookRelay(webhooks, sessions, make_sessionmaker(reader)))
         relay = None
-        if notify is not None:
+        if settings.relays:
+            await stack.enter_async_context(
+                WebhookRelay(webhooks, sessions, make_sessionmaker(reader))
+            )
+        if notify is not None and settings.relays:
             channels = await stack.enter_async_context(open_channels(notify, clock))
             relay = await stack.enter_async_context(
                 NotificationRelay(
@@ -276,7 +318,7 @@ async def running_maintenance(
             clock,
             policy,
             checklist,
-            sites=None if "+" in settings.sites else settings.sites,
+            sites=owned_sites(settings),
         )
         stack.callback(save_engine, engine, settings.data_dir)
 

@@ -20,6 +20,7 @@ from notify_servers import WECOM_KEY, robot_server
 from register_support import registered
 
 from estatewatch import __version__
+from estatewatch.errors import ConfigError
 from estatewatch.ports import free_ports
 from estatewatch.wire import Reading, TelemetryMessage, status_topic, telemetry_topic
 from infra.local import MosquittoInstance
@@ -157,6 +158,21 @@ async def test_restart_keeps_rule_state_and_does_not_reraise(
         order = await open_order(config, asset, "elevator_stopped")
         assert order is not None
         assert len(order.alarm_ids) == 1
+
+
+async def test_a_second_worker_on_the_same_data_directory_is_refused(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    """Each worker keeps its own sites' rule state in its data directory; a second one
+    there would overwrite it, so it stops at start with an error naming the setting."""
+    config = settings(tmp_path, mosquitto)
+    async with running_maintenance(config):
+        other = config.model_copy(update={"client_id": f"{config.client_id}-b"})
+        with pytest.raises(ConfigError, match=r"^data_dir: .* in use by another maintenance"):
+            async with running_maintenance(other):
+                pass
+    async with running_maintenance(config):  # free again once the first has stopped
+        pass
 
 
 async def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(
