@@ -31,15 +31,23 @@ from maintenance.domain.audit import (
     chain_hash,
 )
 
-__all__ = ["AuditReport", "append", "history", "verify"]
+__all__ = ["AuditReport", "append", "history", "lock_trail", "verify"]
 
 _VERIFY_BATCH = 1000
 
 
-async def append(session: AsyncSession, entry: AuditEntry) -> AuditRow:
-    """Seal ``entry`` onto the newest entry and add it to the session's transaction."""
+async def lock_trail(session: AsyncSession) -> None:
+    """Take the trail's append lock until the transaction ends (PostgreSQL; on SQLite the
+    transaction holds the write lock already). :func:`append` takes it; so does whatever
+    would otherwise lock a row first and append after, so that every writer locks in one
+    order (the trail first) and none waits for another in a circle."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE"))
+
+
+async def append(session: AsyncSession, entry: AuditEntry) -> AuditRow:
+    """Seal ``entry`` onto the newest entry and add it to the session's transaction."""
+    await lock_trail(session)
     newest = await session.scalar(select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1))
     prev_hash = newest or GENESIS
     row = AuditRow(

@@ -49,7 +49,9 @@ step and two processes opening an order for one fault open one; the other finds 
 Work-order numbers come from ``work_order_counter`` (one row per year), incremented with
 an ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the unit's transaction: the row
 stays locked until the unit ends, so concurrent units get distinct numbers; a rolled-back
-unit's number was never stored and is handed out again.
+unit's number was never stored and is handed out again. On PostgreSQL the audit trail's
+lock is taken before the row's (:func:`maintenance.db.audit.lock_trail`), the order every
+writer locks in.
 
 Not for concurrent use: make one per task (it is cheap; the engine holds the pool).
 """
@@ -66,7 +68,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from maintenance.db.accounts import SqlAccounts
-from maintenance.db.audit import append
+from maintenance.db.audit import append, lock_trail
 from maintenance.db.committee import SqlProposals
 from maintenance.db.errors import StorageError
 from maintenance.db.inspections import SqlInspections
@@ -285,6 +287,11 @@ class SqlUnitOfWork:
         if dialect == "sqlite":
             upsert = sqlite.insert(COUNTER)
         elif dialect == "postgresql":
+            # The trail first: the new order is audited in this transaction anyway, and a
+            # unit that took the counter's row and then waited for the trail while another
+            # held the trail and waited for the row (one opening several visits) was a
+            # deadlock two workers on one database met.
+            await lock_trail(self.session)
             upsert = postgresql.insert(COUNTER)
         else:
             raise StorageError(f"work-order numbers need SQLite or PostgreSQL, not {dialect}")

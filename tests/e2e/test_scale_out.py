@@ -4,28 +4,45 @@
    request sent to both at the same moment, for many orders and several actions, is done
    once; the other process answers 409, and the audit trail stays one intact chain
    (``estatewatch maintenance audit verify``).
-
-(Two ingest workers sharing the stream by site: ``test_ingest_e2e.py``.)
+2. (Two ingest workers sharing the stream by site: ``test_ingest_e2e.py``.)
+3. Two ``estatewatch maintenance run`` workers splitting four sites: every alarm raised
+   once, its regulator report sent once (one worker runs the relays), each car's rule
+   state in one worker's data directory, and a restarted worker carrying on from it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import httpx
 import pytest
-from process_support import estatewatch, start, stop
+import yaml
+from process_support import estatewatch, start, stop, until
 from sqlalchemy import func, select
 
+from estatewatch.mqtt import discard_session
 from estatewatch.ports import free_ports
+from estatewatch.wire import Reading, TelemetryMessage, telemetry_topic
+from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
-from maintenance.db.tables import AuditRow
+from maintenance.db.tables import AlarmRow, AuditRow
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.sites import load_site_file
+
+# The webhook receiver of the notification tests stands in for the regulator's platform.
+sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+from notify_servers import WEBHOOK_SECRET, robot_server
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +170,192 @@ async def test_two_api_processes_do_each_request_once_and_refuse_its_twin(
         assert audited[("work_order.assign", order)] == 2
     verified = estatewatch("maintenance", "audit", "verify", "--db", db_url, cwd=Path.cwd())
     assert f"audit trail intact: {entries} entries" in verified
+
+
+# --- 3. maintenance workers partitioned by site -------------------------------------------
+
+
+@dataclass
+class Compound:
+    """Four sites of two cars each, imported into the database."""
+
+    sites: list[str]
+    cars: list[str]
+
+    def registration(self, site: str, car: str) -> str:
+        return f"3110330100{self.sites.index(site)}{self.cars.index(car):09d}"
+
+
+async def import_sites(tmp_path: Path, db_url: str, compound: Compound) -> None:
+    async with open_engine(db_url) as engine:
+        for site in compound.sites:
+            path = tmp_path / f"{site}.yaml"
+            elevators = [
+                {"name": car, "make": "Otis", "model": "GeN2", "install_date": "2015-01-01",
+                 "rated_load_kg": 1000, "rated_speed_mps": 1.75, "floors_served": 11,
+                 "last_safety_inspection": "2026-10-01",
+                 "registration_code": compound.registration(site, car)}
+                for car in compound.cars
+            ]  # fmt: skip
+            document = {"site": site, "name": site, "buildings": [
+                {"name": "B1", "floors": 11, "elevators": elevators}]}  # fmt: skip
+            path.write_text(yaml.safe_dump(document))
+            async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
+                await uow.sites.import_file(
+                    load_site_file(path), actor="cli:test", at=datetime.now(UTC), source=path.name
+                )
+                await uow.commit()
+
+
+@dataclass
+class MaintenanceWorker:
+    client_id: str
+    args: list[str]
+    data: Path
+    log: Path
+    process: Any = None
+    launches: int = 0
+
+    def start(self, cwd: Path) -> None:
+        # With --db, the data directory (rule state, dead letters) comes from the
+        # environment: the command line's --data-dir names an SQLite database's directory.
+        env = {"ESTATEWATCH_MAINTENANCE_DATA_DIR": str(self.data),
+               "ESTATEWATCH_MAINTENANCE_SNAPSHOT_INTERVAL": "1"}  # fmt: skip
+        self.process = start(["maintenance", "run", *self.args], cwd, self.log, env)
+        self.launches += 1
+
+    def ready(self) -> bool:
+        """Subscribed: each start logs this line once its subscriptions are made."""
+        assert self.process.poll() is None, self.log.read_text()[-3000:]
+        subscribed = f"maintenance {self.client_id} (sites"
+        return self.log.read_text().count(subscribed) == self.launches
+
+    def devices(self) -> set[str]:
+        """The devices of its saved rule state."""
+        return set(json.loads((self.data / "rule-state.json").read_text())["devices"])
+
+
+async def publish_cars(
+    mosquitto: MosquittoInstance, compound: Compound, sites: list[str], fault_code: int
+) -> None:
+    """Each car of ``sites`` reports ``fault_code``, each reading sent twice (a gateway's
+    replay after a lost PUBACK), as a gateway per site would."""
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as gateway:
+        for site in sites:
+            for seq, car in enumerate(compound.cars):
+                message = TelemetryMessage(
+                    gateway_id=f"gw-{site}",
+                    seq=seq,
+                    site=site,
+                    device_type="elevator",
+                    device_id=car,
+                    profile="elevator-nice3000",
+                    tags={"building": "B1"},
+                    readings=[
+                        Reading(
+                            ts=datetime.now(UTC),
+                            fields={"fault_code": fault_code, "floor": 3, "car_load": 0.0},
+                        )
+                    ],
+                )
+                topic = telemetry_topic(site, "elevator", car)
+                for _ in range(2):
+                    await gateway.publish(topic, message.model_dump_json(), qos=1)
+
+
+@ON_POSTGRESQL
+async def test_two_workers_split_four_sites_raise_each_alarm_once_and_resume(
+    tmp_path: Path, db_url: str, mosquitto: MosquittoInstance
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    compound = Compound([f"w{tag}{n}" for n in range(1, 5)], ["elev-01", "elev-02"])
+    await import_sites(tmp_path, db_url, compound)
+    halves = {"a": compound.sites[:2], "b": compound.sites[2:]}
+    async with robot_server() as regulator:
+        hooks = tmp_path / "webhooks.yaml"
+        hooks.write_text(
+            yaml.safe_dump(
+                {"subscriptions": [{"url": regulator.url("/regulator"),
+                                    "secret": WEBHOOK_SECRET, "events": ["regulator.report"]}]}
+            )
+        )  # fmt: skip
+        workers = {}
+        for name, sites in halves.items():
+            client_id = f"maint-{tag}-{name}"
+            data = tmp_path / f"data-{name}"
+            args = ["--db", db_url, "--mqtt-port", str(mosquitto.port), "--client-id", client_id,
+                    "--sites", ",".join(sites), "--tick-interval", "0.2"]  # fmt: skip
+            # One worker per database runs the relays (webhooks, notifications).
+            args += ["--webhooks", str(hooks)] if name == "a" else ["--no-relays"]
+            workers[name] = MaintenanceWorker(client_id, args, data, tmp_path / f"{name}.log")
+        try:
+            for worker in workers.values():
+                worker.start(tmp_path)
+            for worker in workers.values():
+                await until(worker.ready, 30, f"{worker.client_id} to subscribe")
+            await publish_cars(mosquitto, compound, compound.sites, fault_code=41)
+
+            async def alarms(active: bool | None = None) -> list[tuple[str, str]]:
+                async with open_engine(db_url) as engine, make_sessionmaker(engine)() as session:
+                    query = select(AlarmRow.site, AlarmRow.device_id).where(
+                        AlarmRow.rule == "level5_fault"
+                    )
+                    if active is not None:
+                        cleared = AlarmRow.cleared_at
+                        query = query.where(cleared.is_(None) if active else cleared.is_not(None))
+                    return sorted((row.site, row.device_id) for row in await session.execute(query))
+
+            every_car = sorted((s, c) for s in compound.sites for c in compound.cars)
+            await until(lambda: _equal(alarms(), every_car), 30, "an alarm for each car")
+
+            def reports(state: str) -> list[tuple[str, str]]:
+                documents = [post.document for post in regulator.at("/regulator")]
+                return sorted(
+                    (d["data"]["site"], d["data"]["device_id"])
+                    for d in documents
+                    if d["data"]["state"] == state
+                )
+
+            await until(lambda: reports("raised") == every_car, 30, "each raise reported")
+
+            # Each car's rule state lives with the worker of its site, and only there.
+            for name, worker in workers.items():
+                expected = {f"{s}/elevator/{c}" for s in halves[name] for c in compound.cars}
+
+                def saved(
+                    worker: MaintenanceWorker = worker, expected: set[str] = expected
+                ) -> bool:
+                    state = worker.data / "rule-state.json"
+                    return state.exists() and worker.devices() == expected
+
+                await until(saved, 10, f"{name}'s rule state saved")
+
+            # Worker b restarts: restored, it still knows its cars' alarms are raised, so
+            # the fault again raises nothing new and the fault's end clears each one.
+            assert stop(workers["b"].process) == 0, workers["b"].log.read_text()[-3000:]
+            workers["b"].start(tmp_path)
+            await until(workers["b"].ready, 30, "worker b to subscribe again")
+            assert "rule state restored" in workers["b"].log.read_text()
+            await publish_cars(mosquitto, compound, halves["b"], fault_code=41)
+            await publish_cars(mosquitto, compound, compound.sites, fault_code=0)
+            await until(lambda: _equal(alarms(active=False), every_car), 30, "every alarm cleared")
+            await until(lambda: reports("cleared") == every_car, 30, "each clear reported")
+            await asyncio.sleep(2)  # a second raise or a second send would come about now
+            assert await alarms() == every_car, "one alarm per car, never raised again"
+            assert reports("raised") == every_car
+            assert reports("cleared") == every_car
+            ids = [post.document["id"] for post in regulator.at("/regulator")]
+            assert len(ids) == len(set(ids)), "every report sent once"
+        finally:
+            for worker in workers.values():
+                if worker.process is not None:
+                    stop(worker.process)
+            for worker in workers.values():
+                await discard_session(mosquitto.host, mosquitto.port, worker.client_id)
+    for worker in workers.values():
+        log = worker.log.read_text()
+        assert "Traceback" not in log, log[-3000:]
+
+
+async def _equal(found: Any, expected: object) -> bool:
+    return bool(await found == expected)
