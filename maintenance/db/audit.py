@@ -10,16 +10,19 @@ On SQLite every transaction already holds the write lock from its first statemen
 takes ``LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE`` (conflicts only with itself
 and with writers, never with readers) until the transaction ends; ``SELECT ... FOR
 UPDATE`` on the newest row would not do, since under READ COMMITTED a writer that waited
-would still see the old newest row. Whatever the database, ``prev_hash`` is unique, so a
-fork is refused by a constraint rather than stored.
+would still see the old newest row. A unit of work takes the lock as its transaction
+begins (:func:`lock_trail_first`), before any row's. Whatever the database,
+``prev_hash`` is unique, so a fork is refused by a constraint rather than stored.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from maintenance.db.tables import AuditRow
 from maintenance.domain.audit import (
@@ -31,23 +34,32 @@ from maintenance.domain.audit import (
     chain_hash,
 )
 
-__all__ = ["AuditReport", "append", "history", "lock_trail", "verify"]
+__all__ = ["AuditReport", "append", "history", "lock_trail_first", "verify"]
 
 _VERIFY_BATCH = 1000
 
 
-async def lock_trail(session: AsyncSession) -> None:
-    """Take the trail's append lock until the transaction ends (PostgreSQL; on SQLite the
-    transaction holds the write lock already). :func:`append` takes it; so does whatever
-    would otherwise lock a row first and append after, so that every writer locks in one
-    order (the trail first) and none waits for another in a circle."""
+_LOCK_TRAIL = "LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE"
+
+
+def lock_trail_first(session: AsyncSession) -> None:
+    """Make each transaction of ``session`` begin by taking the trail's append lock
+    (PostgreSQL; an SQLite transaction begins with the write lock already), held to its
+    end. A writer that locked a row and then waited for the trail while another held the
+    trail and waited for that row would deadlock; beginning with the trail, every writer
+    locks in one order."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE"))
+        event.listen(session.sync_session, "after_begin", _lock_on_begin)
+
+
+def _lock_on_begin(_session: Session, _transaction: SessionTransaction, conn: Connection) -> None:
+    conn.exec_driver_sql(_LOCK_TRAIL)
 
 
 async def append(session: AsyncSession, entry: AuditEntry) -> AuditRow:
     """Seal ``entry`` onto the newest entry and add it to the session's transaction."""
-    await lock_trail(session)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(_LOCK_TRAIL))
     newest = await session.scalar(select(AuditRow.hash).order_by(AuditRow.id.desc()).limit(1))
     prev_hash = newest or GENESIS
     row = AuditRow(

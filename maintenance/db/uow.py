@@ -41,7 +41,14 @@ twice. Under READ COMMITTED a locking read that waited returns the row as commit
 the order's items are read after it, so the object is whole. SQLite needs no row locks:
 each transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``,
 :mod:`maintenance.db.engine`). Reading without locks is the read models' job
-(:mod:`maintenance.db.read`). What is looked for and not found cannot be locked as a row:
+(:mod:`maintenance.db.read`). On PostgreSQL a unit's transaction begins by taking the
+audit trail's lock (:func:`maintenance.db.audit.lock_trail_first`), as SQLite's begins
+with the write lock, so writers lock in one order and none waits in a circle: a unit that
+audited a change and then loaded a row another held, while that other waited for the
+trail to audit its own (an alarm clearing as its order is acknowledged; a unit opening
+several visits as a worker opens an order) was a deadlock, failing one. Units on one
+database therefore take turns; a unit is a few statements, and the trail serialised
+every writer's commit already. What is looked for and not found cannot be locked as a row:
 :meth:`SqlWorkOrders.open_for` first locks its (asset, fault kind) as a name (a
 transaction-scoped advisory lock on PostgreSQL), so "no order open, so open one" is one
 step and two processes opening an order for one fault open one; the other finds it.
@@ -49,9 +56,7 @@ step and two processes opening an order for one fault open one; the other finds 
 Work-order numbers come from ``work_order_counter`` (one row per year), incremented with
 an ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in the unit's transaction: the row
 stays locked until the unit ends, so concurrent units get distinct numbers; a rolled-back
-unit's number was never stored and is handed out again. On PostgreSQL the audit trail's
-lock is taken before the row's (:func:`maintenance.db.audit.lock_trail`), the order every
-writer locks in.
+unit's number was never stored and is handed out again.
 
 Not for concurrent use: make one per task (it is cheap; the engine holds the pool).
 """
@@ -68,7 +73,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from maintenance.db.accounts import SqlAccounts
-from maintenance.db.audit import append, lock_trail
+from maintenance.db.audit import append, lock_trail_first
 from maintenance.db.committee import SqlProposals
 from maintenance.db.errors import StorageError
 from maintenance.db.inspections import SqlInspections
@@ -140,6 +145,7 @@ class SqlUnitOfWork:
         if self._session is not None:
             raise RuntimeError("SqlUnitOfWork is already in use; make one per task")
         self._session = self._sessions()
+        lock_trail_first(self._session)
         self._forget()
         return self
 
@@ -287,11 +293,6 @@ class SqlUnitOfWork:
         if dialect == "sqlite":
             upsert = sqlite.insert(COUNTER)
         elif dialect == "postgresql":
-            # The trail first: the new order is audited in this transaction anyway, and a
-            # unit that took the counter's row and then waited for the trail while another
-            # held the trail and waited for the row (one opening several visits) was a
-            # deadlock two workers on one database met.
-            await lock_trail(self.session)
             upsert = postgresql.insert(COUNTER)
         else:
             raise StorageError(f"work-order numbers need SQLite or PostgreSQL, not {dialect}")

@@ -462,6 +462,48 @@ async def test_two_processes_opening_an_order_for_one_fault_at_once_open_one(
         assert (await verify(session)).intact
 
 
+async def test_an_alarm_clearing_while_its_order_is_acknowledged_does_both(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    """A worker clears an alarm (its unit audits the clear, then loads the alarm's order)
+    while an API process holds that order to acknowledge it: both commit, one after the
+    other. Had the worker's unit taken the audit trail's lock and then waited for the
+    order's row, while the API's held the row and waited for the trail, PostgreSQL would
+    have broken the circle by failing one of them."""
+    clock = FakeClock(T0)
+    raised = await services.handle_signal(
+        SqlUnitOfWork(make_sessionmaker(engine)), RAISED, clock, lambda: "ALM-1"
+    )
+    assert raised.work_order is not None
+    order_id = raised.work_order.id
+    api = make_engine(db_url)  # its own connections, like another process
+    try:
+        async with SqlUnitOfWork(make_sessionmaker(api)) as held:
+            order = await held.work_orders.get(order_id)  # locked until this unit ends
+            assert order is not None
+            clear = replace(RAISED, kind="cleared", at=at(1))
+            worker = SqlUnitOfWork(make_sessionmaker(engine))
+            clearing = asyncio.create_task(services.handle_signal(worker, clear, clock))
+            await asyncio.sleep(0.5)  # the clear gets as far as the lock it must wait for
+            assert not clearing.done()
+            order.assign(MANAGER, at(2), assignee=TECH.user_id)
+            order.acknowledge(TECH, at(2))
+            await held.commit()
+        cleared = await clearing
+    finally:
+        await api.dispose()
+    assert cleared.alarm is not None
+    assert not cleared.alarm.active
+    async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
+        stored = await uow.work_orders.get(order_id)
+        assert stored is not None
+        assert stored.status == Status.ACKNOWLEDGED  # acknowledged in time: not self-cleared
+    async with make_sessionmaker(engine)() as session:
+        actions = (await session.scalars(select(AuditRow.action).order_by(AuditRow.id))).all()
+        assert (await verify(session)).intact
+    assert actions[-3:] == ["work_order.assign", "work_order.acknowledge", "alarm.cleared"]
+
+
 async def test_the_database_keeps_one_active_alarm_per_device_and_rule(
     sql_uow: SqlUnitOfWork, engine: AsyncEngine
 ) -> None:
