@@ -8,7 +8,11 @@ Session Expiry Interval). The difference matters: Mosquitto 2.0 restores a persi
 session's plain subscriptions after a restart, but not its shared (``$share/...``) ones,
 so what gateways replay right after a broker restart would reach nobody until the worker
 re-subscribes. Work is split between workers by giving each its own sites; two workers
-owning the same site both get all of its messages.
+owning the same site both get all of its messages. A session outlives a change of
+``sites``: a worker restarted under the same client id without a site still holds that
+site's subscription, so its messages keep arriving; they are acknowledged unread (the
+site's new owner handles them) and logged once per site, since handling them would judge
+or store the site twice.
 
 Each message is decoded in arrival order by ``decoder`` (ingest's
 :func:`ingest.decode.decode`, maintenance's :func:`estatewatch.inbound.parse`); a decoded
@@ -162,6 +166,7 @@ class WireConsumer(Generic[T]):
         # gateway: redeliveries after a reconnect, or a gateway's replayed backlog.
         self.replayed = 0
         self._highest_seq: dict[str, int] = {}
+        self._warned_sites: set[str] = set()
 
     def __repr__(self) -> str:
         return f"WireConsumer({self.link!r}, sites {','.join(self.sites)})"
@@ -191,6 +196,11 @@ class WireConsumer(Generic[T]):
         await self.link.__aexit__(exc_type, exc, tb)
 
     async def _handle(self, message: Message) -> None:
+        site = _site_of(message.topic)
+        if "+" not in self.sites and site not in self.sites:
+            self._given_up(site)
+            message.ack()
+            return
         self.received += 1
         result = self._decoder(message.topic, message.payload)
         try:
@@ -201,7 +211,6 @@ class WireConsumer(Generic[T]):
                 return
             if result.seq is not None:
                 # Gateway ids are unique within a site only.
-                site = result.topic.split("/", 2)[1]
                 self._count_replay(f"{site}/{result.gateway_id}", result.seq)
             await self._handler(result, message.ack)
         except Exception:
@@ -209,8 +218,27 @@ class WireConsumer(Generic[T]):
             self.handler_errors += 1
             self._log.exception("%s: handling a message on %s failed", self.name, message.topic)
 
+    def _given_up(self, site: str) -> None:
+        if site in self._warned_sites:
+            return
+        self._warned_sites.add(site)
+        self._log.warning(
+            "%s: messages of site %s arrive, which this worker does not own: its MQTT"
+            " session %s kept the subscription of an earlier sites setting. They are"
+            " acknowledged unread; to stop them, end that session or use a new client id",
+            self.name,
+            site,
+            self.client_id,
+        )
+
     def _count_replay(self, gateway: str, seq: int) -> None:
         if seq <= self._highest_seq.get(gateway, -1):
             self.replayed += 1
         else:
             self._highest_seq[gateway] = seq
+
+
+def _site_of(topic: str) -> str:
+    """The site segment of a wire topic (``estatewatch/<site>/...``)."""
+    parts = topic.split("/", 2)
+    return parts[1] if len(parts) > 1 else ""

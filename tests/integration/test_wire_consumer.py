@@ -192,6 +192,44 @@ async def test_two_consumers_owning_different_sites_split_the_stream(scenario: S
     assert second.seqs == sorted(second.seqs)
 
 
+async def test_a_site_given_up_is_left_to_its_new_owner_though_the_session_kept_it(
+    scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker restarted under the same client id without one of its sites (moved to
+    another worker) still has that site's subscription in its session: the site's
+    messages arrive, and are acknowledged without reaching the handler, with one warning
+    naming the site and the session."""
+    kept, moved = scenario.site, f"{scenario.site}m"
+    async with scenario.consumer(Recorder(kept), _cid(scenario, 1), sites=(kept, moved)):
+        pass  # subscribed to both: the broker keeps the session
+    handled: list[str] = []
+
+    async def handler(decoded: Decoded, ack: Ack) -> None:
+        handled.append(decoded.topic.split("/")[1])
+        ack()
+
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    async with scenario.consumer(
+        Recorder(kept), _cid(scenario, 1), sites=(kept,), handler=handler
+    ) as consumer:
+        await scenario.publish(
+            scenario.telemetry(1, site=moved),
+            scenario.telemetry(2, site=moved),
+            scenario.telemetry(3, site=kept),
+        )
+        await until(lambda: handled == [kept], "the kept site's message")
+        assert consumer.received == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    given_up = [w for w in warnings if f"site {moved} arrive" in w]
+    assert len(given_up) == 1, warnings
+    assert _cid(scenario, 1) in given_up[0]
+    # Acknowledged: owning both sites again, the session has nothing left to deliver.
+    again = Recorder(moved)
+    async with scenario.consumer(again, _cid(scenario, 1), sites=(kept, moved)):
+        await asyncio.sleep(0.5)
+    assert again.decoded == []
+
+
 async def test_messages_published_while_stopped_arrive_after_restart(scenario: Scenario) -> None:
     before = Recorder(scenario.site)
     async with scenario.consumer(before, _cid(scenario, 1)):
