@@ -160,7 +160,7 @@ def _add_run(actions: Actions) -> None:
         const=False,
         default=None,  # None: not given, so ESTATEWATCH_MAINTENANCE_RELAYS decides
         help="do not send webhooks and notifications: with several workers on one database,"
-        " every worker but one (which sends them for every site)",
+        " every worker but one (which sends them for every site); in the environment: =0",
     )
     add_migrate_option(run)
     add_database_options(run)

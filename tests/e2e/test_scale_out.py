@@ -285,8 +285,8 @@ async def test_two_workers_split_four_sites_raise_each_alarm_once_and_resume(
             data = tmp_path / f"data-{name}"
             args = ["--db", db_url, "--mqtt-port", str(mosquitto.port), "--client-id", client_id,
                     "--sites", ",".join(sites), "--tick-interval", "0.2"]  # fmt: skip
-            # One worker per database runs the relays (webhooks, notifications).
-            args += ["--webhooks", str(hooks)] if name == "a" else ["--no-relays"]
+            # Both know the webhooks; one per database runs the relays that send them.
+            args += ["--webhooks", str(hooks)] + (["--no-relays"] if name == "b" else [])
             workers[name] = MaintenanceWorker(client_id, args, data, tmp_path / f"{name}.log")
         try:
             for worker in workers.values():
