@@ -37,12 +37,11 @@ from estatewatch.wire import Reading, TelemetryMessage, telemetry_topic
 from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.tables import AlarmRow, AuditRow
-from maintenance.db.uow import SqlUnitOfWork
-from maintenance.sites import load_site_file
 
 # The webhook receiver of the notification tests stands in for the regulator's platform.
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from notify_servers import WEBHOOK_SECRET, robot_server
+from register_support import registered
 
 pytestmark = pytest.mark.e2e
 
@@ -186,27 +185,6 @@ class Compound:
         return f"3110330100{self.sites.index(site)}{self.cars.index(car):09d}"
 
 
-async def import_sites(tmp_path: Path, db_url: str, compound: Compound) -> None:
-    async with open_engine(db_url) as engine:
-        for site in compound.sites:
-            path = tmp_path / f"{site}.yaml"
-            elevators = [
-                {"name": car, "make": "Otis", "model": "GeN2", "install_date": "2015-01-01",
-                 "rated_load_kg": 1000, "rated_speed_mps": 1.75, "floors_served": 11,
-                 "last_safety_inspection": "2026-10-01",
-                 "registration_code": compound.registration(site, car)}
-                for car in compound.cars
-            ]  # fmt: skip
-            document = {"site": site, "name": site, "buildings": [
-                {"name": "B1", "floors": 11, "elevators": elevators}]}  # fmt: skip
-            path.write_text(yaml.safe_dump(document))
-            async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
-                await uow.sites.import_file(
-                    load_site_file(path), actor="cli:test", at=datetime.now(UTC), source=path.name
-                )
-                await uow.commit()
-
-
 @dataclass
 class MaintenanceWorker:
     client_id: str
@@ -269,7 +247,11 @@ async def test_two_workers_split_four_sites_raise_each_alarm_once_and_resume(
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     compound = Compound([f"w{tag}{n}" for n in range(1, 5)], ["elev-01", "elev-02"])
-    await import_sites(tmp_path, db_url, compound)
+    for site in compound.sites:
+        codes = {car: compound.registration(site, car) for car in compound.cars}
+        await registered(
+            db_url, site, *compound.cars, gateway=f"gw-{site}", registration_codes=codes
+        )
     halves = {"a": compound.sites[:2], "b": compound.sites[2:]}
     async with robot_server() as regulator:
         hooks = tmp_path / "webhooks.yaml"

@@ -3,6 +3,7 @@ senders (the rest are quarantined), so a test's simulated site must be imported 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from estatewatch.clock import utc_now
@@ -14,10 +15,18 @@ from maintenance.sites import validate_site
 IMPORTED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-async def registered(database_url: str, site: str, *cars: str, gateway: str = "gw-1") -> None:
+async def registered(
+    database_url: str,
+    site: str,
+    *cars: str,
+    gateway: str = "gw-1",
+    registration_codes: Mapping[str, str] | None = None,
+) -> None:
     """Put ``site`` with ``cars`` (elevators in building B1) and ``gateway`` in the
     register of the database at ``database_url``, migrating it first. The cars were
-    inspected a month ago (the worker's real clock finds no certificate due)."""
+    inspected a month ago (the worker's real clock finds no certificate due); a car in
+    ``registration_codes`` carries its code (the regulator feed reports only those)."""
+    codes = registration_codes or {}
     inspected = (utc_now() - timedelta(days=30)).date().isoformat()
     elevators = [
         {
@@ -30,6 +39,7 @@ async def registered(database_url: str, site: str, *cars: str, gateway: str = "g
             "floors_served": 20,
             "last_safety_inspection": inspected,
         }
+        | ({"registration_code": codes[car]} if car in codes else {})
         for car in cars
     ]
     raw = {
