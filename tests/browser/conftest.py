@@ -138,7 +138,7 @@ def start_web(work: Path, env: dict[str, str] | None = None) -> WebServer:
             env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"} | (env or {}),
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"estatewatch api exited: {(work / 'api.log').read_text()}")
@@ -149,7 +149,7 @@ def start_web(work: Path, env: dict[str, str] | None = None) -> WebServer:
             pass
         if time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError("estatewatch api did not answer /healthz within 30 s")
+            raise RuntimeError("estatewatch api did not answer /healthz within 90 s")
         time.sleep(0.1)
     logins = {role: Login(name, password_for(role)) for role, (name, _f) in PEOPLE.items()}
     return WebServer(base, data_dir, process, logins)

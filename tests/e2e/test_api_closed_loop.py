@@ -63,7 +63,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
     ) as process:
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90
             while True:
                 assert process.poll() is None, "estatewatch api exited before serving"
                 try:
@@ -71,7 +71,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
                         break
                 except httpx.TransportError:
                     pass
-                assert time.monotonic() < deadline, "estatewatch api did not start in 30 s"
+                assert time.monotonic() < deadline, "estatewatch api did not start in 90 s"
                 time.sleep(0.1)
             yield base, admin, data
         finally:

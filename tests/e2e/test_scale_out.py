@@ -72,10 +72,10 @@ async def two_apis(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[Api, Api,
             apis.append(api)
         async with httpx.AsyncClient() as client:
             for api, process in zip(apis, processes, strict=True):
-                deadline = time.monotonic() + 30
+                deadline = time.monotonic() + 90
                 while not await _healthy(client, api):
                     assert process.poll() is None, api.log.read_text()
-                    assert time.monotonic() < deadline, f"{api.base} did not start in 30 s"
+                    assert time.monotonic() < deadline, f"{api.base} did not start in 90 s"
                     await asyncio.sleep(0.2)
         yield apis[0], apis[1], token
     finally:

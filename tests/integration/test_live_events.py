@@ -112,7 +112,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         env=env,
     ) as process:
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90
             while True:
                 assert process.poll() is None, "estatewatch api exited before serving"
                 try:
@@ -120,7 +120,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
                         break
                 except httpx.TransportError:
                     pass
-                assert time.monotonic() < deadline, "estatewatch api did not start in 30 s"
+                assert time.monotonic() < deadline, "estatewatch api did not start in 90 s"
                 time.sleep(0.1)
             yield Server(base, data, tokens, process)
         finally:

@@ -288,7 +288,7 @@ async def test_metrics_count_exactly_what_the_worker_received_judged_and_opened(
             done = opened == counted and total == readings + not_json + 1
             return seen if done else None
 
-        seen = await until(all_counted, 10, "every message and the open order counted")
+        seen = await until(all_counted, 30, "every message and the open order counted")
         assert isinstance(seen, Scrape)
         evaluations = detection.engine.evaluations
         alarms, opened = detection.counters.alarms_raised, detection.counters.orders_opened
