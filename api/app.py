@@ -22,12 +22,12 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from api.deps import Services
+from api.deps import Services, takes_page
 from api.errors import PROBLEM_RESPONSES, CatchAllMiddleware, install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.live import LiveHub
 from api.metrics import RequestMetricsMiddleware, register_live
-from api.policy import PUBLIC, route_policies
+from api.policy import PUBLIC, api_routes, route_policies
 from api.settings import ApiSettings
 from estatewatch import __version__
 from estatewatch.clock import Clock, utc_now
@@ -140,7 +140,7 @@ def create_app(
     for router in ROUTERS if routers is None else routers:
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     install_web(app, settings)
-    _document_policies(app)
+    _document(app, settings)
     return app
 
 
@@ -156,8 +156,9 @@ def _live_clients(app: FastAPI) -> int:
     return services.live.clients if isinstance(services, Services) else 0
 
 
-def _document_policies(app: FastAPI) -> None:
-    """Show each operation's allowed roles in the OpenAPI document as ``x-allowed-roles``."""
+def _document(app: FastAPI, settings: ApiSettings) -> None:
+    """Show each operation's allowed roles in the OpenAPI document as ``x-allowed-roles``,
+    and the page size this app's settings allow."""
     plain_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -166,6 +167,13 @@ def _document_policies(app: FastAPI) -> None:
             operation = schema.get("paths", {}).get(path, {}).get(method.lower())
             if operation is not None and policy is not None:
                 operation["x-allowed-roles"] = [PUBLIC] if policy == PUBLIC else sorted(policy)
+        for entry in api_routes(app):
+            if takes_page(entry.dependant):
+                for method in entry.methods:
+                    operation = schema["paths"][entry.path][method.lower()]
+                    for parameter in operation.get("parameters", []):
+                        if (parameter["in"], parameter["name"]) == ("query", "limit"):
+                            parameter["schema"]["maximum"] = settings.page_size_max
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -11,7 +11,8 @@
 - ``Settings``: :class:`~api.settings.ApiSettings`; ``Sla``: the ``SlaPolicy``.
 - ``Influx``: an ``InfluxReader``; 503 when no InfluxDB is configured.
 - ``Photos``: the :class:`~maintenance.photo_store.PhotoStore` of work-order photos.
-- ``Page``: :class:`PageParams` from ``?limit=&offset=`` (limit at most ``page_size_max``).
+- ``Page``: :class:`PageParams` from ``?limit=&offset=`` (limit at most ``page_size_max``,
+  which the app writes into the OpenAPI document: :func:`takes_page`).
 - ``AppServices``: the whole :class:`Services` (health checks, the live hub).
 
 On SQLite every transaction takes the write lock at its start (see
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -244,6 +246,12 @@ def _page(
 
 
 Page = Annotated[PageParams, Depends(_page)]
+
+
+def takes_page(dependant: Dependant) -> bool:
+    """Whether a route takes a :data:`Page` (the app writes ``page_size_max`` into its
+    OpenAPI document as the ``maximum`` of ``limit``)."""
+    return any(d.call is _page or takes_page(d) for d in dependant.dependencies)
 
 
 def _photos(services: AppServices) -> PhotoStore:

@@ -60,7 +60,9 @@ _VOTE = allow(*VOTERS)
 _APPROVALS = allow(*APPROVAL_READERS)
 
 ProposalId = Annotated[str, Path(pattern=PROPOSAL_ID_PATTERN, description="PRP-<12 hex>")]
-Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM, e.g. 2026-11")]
+Month = Annotated[
+    str, Query(pattern=r"^[12]\d{3}-(0[1-9]|1[0-2])$", description="YYYY-MM, e.g. 2026-11")
+]
 
 
 @router.get("/approvals", dependencies=[_APPROVALS])

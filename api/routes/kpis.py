@@ -6,10 +6,11 @@ are computed without them and ``trips`` says why.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from api.deps import AppServices, Clock, ReadSession
 from api.errors import Problem
@@ -38,15 +39,20 @@ def _invalid(field: str, message: str) -> Problem:
 
 @router.get("/kpis", dependencies=[allow("admin", "manager", "committee", "supervisor")])
 async def kpis(
-    start: Annotated[datetime, Query(alias="from", description="ISO 8601 with a zone")],
-    end: Annotated[datetime, Query(alias="to", description="ISO 8601 with a zone, exclusive")],
+    start: Annotated[AwareDatetime, Query(alias="from", description="ISO 8601 with a zone")],
+    end: Annotated[
+        AwareDatetime,
+        Query(
+            alias="to",
+            description=(
+                f"ISO 8601 with a zone, exclusive; after from, at most {MAX_PERIOD.days} days on"
+            ),
+        ),
+    ],
     session: ReadSession,
     services: AppServices,
     clock: Clock,
 ) -> KpisOut:
-    for name, value in (("from", start), ("to", end)):
-        if value.tzinfo is None:
-            raise _invalid(name, "give the time with its zone, e.g. 2026-11-01T00:00:00Z")
     if end <= start:
         raise _invalid("to", "must be after from")
     if end - start > MAX_PERIOD:

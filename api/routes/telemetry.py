@@ -8,17 +8,20 @@ intervals per field; ``every`` defaults to the smallest whole second that keeps 
 them. Field names must match :data:`estatewatch.influx.query.NAME_PATTERN`; together with the
 register lookup (an unknown device id is a 404 before InfluxDB is asked) nothing a caller
 sends reaches the query text unchecked. Times need a zone (``Z`` or ``+08:00``).
+The parameters' patterns (:data:`FIELDS_PATTERN`, :data:`EVERY_PATTERN`) and zoned times
+put these rules in the OpenAPI document; what a pattern cannot say (the range, the
+points) is in the parameters' descriptions and checked here.
 Charger ports: ``port=N`` reads the ``charger_port`` measurement for that port.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime, timedelta
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import AwareDatetime
 
 from api.deps import CurrentUser, Influx, ReadSession
 from api.errors import Problem
@@ -30,14 +33,18 @@ from estatewatch.durations import parse_duration
 from estatewatch.influx.query import NAME_PATTERN, Aggregate
 from estatewatch.influx.schema import PORT_SUFFIX
 
-__all__ = ["MAX_FIELDS", "MAX_POINTS", "MAX_RANGE", "router"]
+__all__ = ["EVERY_PATTERN", "FIELDS_PATTERN", "MAX_FIELDS", "MAX_POINTS", "MAX_RANGE", "router"]
 
 router = APIRouter(tags=["telemetry"])
 
 MAX_RANGE: Final = timedelta(days=31)
 MAX_FIELDS: Final = 20
 MAX_POINTS: Final = 10_000
-_NAME: Final = re.compile(NAME_PATTERN)
+_BARE_NAME: Final = NAME_PATTERN.strip("^$")
+FIELDS_PATTERN: Final = rf"^ *{_BARE_NAME} *(, *{_BARE_NAME} *){{0,{MAX_FIELDS - 1}}}$"
+"""``fields`` as the document states it: 1 to :data:`MAX_FIELDS` names, commas between."""
+EVERY_PATTERN: Final = r"^[1-9][0-9]{0,7}[smhdw]?$"
+"""``every`` as the document states it: a whole number of one unit (no zero, no sign)."""
 
 
 def _invalid(field: str, message: str) -> Problem:
@@ -50,36 +57,20 @@ def _invalid(field: str, message: str) -> Problem:
 
 
 def _fields(text: str) -> list[str]:
-    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-    if not names:
-        raise _invalid("fields", "name at least one field, e.g. fields=speed,floor")
-    if len(names) > MAX_FIELDS:
-        raise _invalid("fields", f"at most {MAX_FIELDS} fields per request")
-    bad = [name for name in names if not _NAME.fullmatch(name)]
-    if bad:
-        raise _invalid("fields", f"{bad[0]!r} is not a field name (expected {NAME_PATTERN})")
-    return names
+    """The names ``fields`` lists (:data:`FIELDS_PATTERN` checked them), each once."""
+    return list(dict.fromkeys(name.strip() for name in text.split(",")))
 
 
 def _every(text: str | None, span: timedelta) -> timedelta:
     if text is None:
         return timedelta(seconds=max(1, math.ceil(span.total_seconds() / MAX_POINTS)))
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise _invalid("every", str(exc)) from None
-    if seconds < 1 or seconds != int(seconds):
-        raise _invalid("every", f"{text!r} must be a whole number of seconds, at least 1s")
-    every = timedelta(seconds=seconds)
+    every = timedelta(seconds=parse_duration(text))  # EVERY_PATTERN: whole, at least 1 s
     if span / every > MAX_POINTS:
         raise _invalid("every", f"{text} gives more than {MAX_POINTS} points in the range")
     return every
 
 
 def _range(start: datetime, end: datetime) -> timedelta:
-    for name, value in (("from", start), ("to", end)):
-        if value.tzinfo is None:
-            raise _invalid(name, "give the time with its zone, e.g. 2026-11-24T08:00:00Z")
     if end <= start:
         raise _invalid("to", "must be after from")
     if end - start > MAX_RANGE:
@@ -96,13 +87,36 @@ def _range(start: datetime, end: datetime) -> timedelta:
 async def telemetry(
     request: Request,
     device_id: Annotated[str, Path(min_length=1, max_length=64)],
-    fields: Annotated[str, Query(max_length=2000, description="comma-separated field names")],
-    start: Annotated[datetime, Query(alias="from", description="ISO 8601 with a zone")],
-    end: Annotated[datetime, Query(alias="to", description="ISO 8601 with a zone")],
+    fields: Annotated[
+        str,
+        Query(
+            max_length=2000,
+            pattern=FIELDS_PATTERN,
+            description=f"comma-separated field names, at most {MAX_FIELDS}",
+        ),
+    ],
+    start: Annotated[AwareDatetime, Query(alias="from", description="ISO 8601 with a zone")],
+    end: Annotated[
+        AwareDatetime,
+        Query(
+            alias="to",
+            description=f"ISO 8601 with a zone, after from and at most {MAX_RANGE.days} days on",
+        ),
+    ],
     me: CurrentUser,
     session: ReadSession,
     reader: Influx,
-    every: Annotated[str | None, Query(max_length=16, description="e.g. 10s, 1m, 1h")] = None,
+    every: Annotated[
+        str | None,
+        Query(
+            max_length=16,
+            pattern=EVERY_PATTERN,
+            description=(
+                f"a whole number of s, m, h, d or w (default s), e.g. 10s, 1m, 1h; at most"
+                f" {MAX_POINTS} intervals in the range (default: the fewest seconds within that)"
+            ),
+        ),
+    ] = None,
     aggregate: Aggregate = "mean",
     port: Annotated[int | None, Query(ge=1, le=64, description="a charger port")] = None,
     site: SiteQuery = None,

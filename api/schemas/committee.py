@@ -12,8 +12,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from api.schemas.constraints import NOT_BLANK, amount_limit, amount_schema
 from maintenance.db.read.committee import ProposalRecord
 from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.evidence import ElevatorEvidence
@@ -42,7 +51,10 @@ TelemetryState = Literal["ok", "not_configured", "unavailable"]
 Owners = Annotated[int, Field(ge=0, le=10_000_000)]
 Area = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 Members = Annotated[int, Field(ge=0, le=1000)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=NOT_BLANK),
+]
 
 D = TypeVar("D", bound=BaseModel)
 
@@ -59,8 +71,26 @@ class _In(BaseModel):
 
 
 class ProposalIn(_In):
+    """An emergency proposal needs a justification (the domain's rule, said here too, so
+    the document states it and the 422 names the field)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"emergency": {"const": True}}, "required": ["emergency"]},
+            "then": {
+                "required": ["justification"],
+                "properties": {"justification": {"type": "string", "pattern": NOT_BLANK}},
+            },
+        },
+    )
+
     title: Text
-    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+    amount: Annotated[
+        Decimal,
+        Field(ge=0, le=amount_limit(12), max_digits=14, decimal_places=2),
+        amount_schema(12),
+    ]
     device_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None, description="the elevator (or other asset) the money is for"
     )
@@ -68,7 +98,16 @@ class ProposalIn(_In):
         default=None, description="needed only when two sites have the same device id"
     )
     emergency: bool = False
-    justification: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    justification: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None, validate_default=True, description="needed when emergency is true"
+    )
+
+    @field_validator("justification")
+    @classmethod
+    def _emergency_is_justified(cls, text: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("emergency") and not (text and text.strip()):
+            raise ValueError("an emergency proposal needs a justification: who is endangered, how")
+        return text
 
 
 class ElectorateIn(_In):

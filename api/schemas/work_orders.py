@@ -12,8 +12,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
+from api.schemas.constraints import NOT_BLANK, amount_limit, amount_schema
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary
 from maintenance.db.read.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest
 from maintenance.db.read.work_orders import (
@@ -64,12 +72,23 @@ ORDER_ID_PATTERN: Final = r"^WO-\d{4}-\d{6}$"
 ALARM_ID_PATTERN: Final = r"^ALM-[0-9a-f]{32}$"
 SORT_PATTERN: Final = rf"^-?({'|'.join(k.value for k in SortKey)})$"
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=NOT_BLANK),
+]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=NOT_BLANK),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Code = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ]
-Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), max_digits=14, decimal_places=2)]
+Money = Annotated[
+    Decimal,
+    Field(ge=0, le=amount_limit(9), max_digits=14, decimal_places=2),
+    amount_schema(9),
+]
 # Where in a building, as a resident says it ('5楼走廊', 'lift-2'): free text, one line.
 Place = Annotated[
     str,
@@ -94,7 +113,7 @@ class _In(BaseModel):
 class NewWorkOrderIn(_In):
     """Staff open an order for an asset (a device key or a place)."""
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    title: Title
     site: Code
     asset: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
     category: Code
@@ -110,7 +129,7 @@ class NewWorkOrderIn(_In):
 class NewRequestIn(_In):
     """A resident raises a need about a place in their building."""
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    title: Title
     place: Place = Field(
         description="where in the building, free text without '/': 'stairwell', '5楼走廊'..."
     )
@@ -138,8 +157,28 @@ class NoteIn(_In):
 
 
 class CostIn(_In):
+    """An estimate, an actual cost, or both (at least one of them, not null)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                for name in ("estimate", "actual")
+            ]
+        },
+    )
+
     estimate: Money | None = None
-    actual: Money | None = None
+    actual: Money | None = Field(default=None, validate_default=True)
+
+    @field_validator("actual")
+    @classmethod
+    def _one_of_them(cls, actual: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        # Checked on the last field, so the 422 names one (a model check names none).
+        if actual is None and "estimate" in info.data and info.data["estimate"] is None:
+            raise ValueError("give an estimate or an actual cost (or both)")
+        return actual
 
 
 class ArriveIn(_In):

@@ -206,6 +206,7 @@ KIND_GROUPS: Final = {
 }
 _TOO_LONG: Final = N_("At most %(max_length)s characters.")
 _NOT_AN_ASSET: Final = N_("This asset is not in the register: choose one from the list.")
+_UNJUSTIFIED: Final = N_("An emergency proposal needs a justification: who is endangered, and how.")
 PROPOSAL_ERRORS: Final[ErrorTable] = {
     "title": {"missing": N_("Give the proposal a title."), "string_too_long": _TOO_LONG},
     "amount": {
@@ -215,7 +216,10 @@ PROPOSAL_ERRORS: Final[ErrorTable] = {
         "decimal_max_places": N_("At most two decimals (fen)."),
         ANY: N_("The amount is too large."),
     },
-    "justification": {"string_too_long": _TOO_LONG},
+    "justification": {
+        "string_too_long": _TOO_LONG,
+        "value_error": _UNJUSTIFIED,
+    },
     "device_id": {ANY: _NOT_AN_ASSET},
     "site": {ANY: _NOT_AN_ASSET},
 }
@@ -291,14 +295,6 @@ async def create_proposal(
         )
     except NotFound:  # the asset named is not in the register
         errors = {"asset": page.gettext(_NOT_AN_ASSET)}
-    except InvalidRequest:
-        # What the model lets through and the domain refuses: an emergency proposal
-        # without its justification (maintenance.domain.votes.Proposal).
-        errors = {
-            "justification": page.gettext(
-                N_("An emergency proposal needs a justification: who is endangered, and how.")
-            )
-        }
     else:
         return RedirectResponse(
             f"/committee/proposals/{proposal_id}?done=proposed", status_code=303
