@@ -20,7 +20,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 from api.deps import Services, takes_page
 from api.errors import PROBLEM_RESPONSES, CatchAllMiddleware, install_error_handlers
@@ -122,9 +124,10 @@ def create_app(
             " application/problem+json."
         ),
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url=None,
+        docs_url=None,  # FastAPI's own loads Swagger UI from a CDN: served below instead
+        redoc_url=None,  # one page of documentation is enough
     )
+    _swagger_ui(app)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -142,6 +145,23 @@ def create_app(
     install_web(app, settings)
     _document(app, settings)
     return app
+
+
+def _swagger_ui(app: FastAPI) -> None:
+    """``/docs``: Swagger UI over ``/openapi.json``, its script and style from the npm
+    package ``swagger-ui-dist`` (:data:`api.web.app.VENDOR_FILES`), so it works on a
+    site's LAN with no way out to a CDN."""
+
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-favicon.png",
+        )
+
+    app.add_route("/docs", docs, include_in_schema=False)
 
 
 def end_live_streams(app: FastAPI) -> None:

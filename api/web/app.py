@@ -37,6 +37,10 @@ VENDOR_FILES: Final = {
     "sse.min.js": "htmx-ext-sse/dist/sse.min.js",
     "uPlot.iife.min.js": "uplot/dist/uPlot.iife.min.js",
     "uPlot.min.css": "uplot/dist/uPlot.min.css",
+    # Swagger UI at /docs (api.app), from here rather than a CDN: a site LAN has none.
+    "swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+    "swagger-favicon.png": "swagger-ui-dist/favicon-32x32.png",
 }
 _CACHE: Final = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
 
