@@ -8,11 +8,13 @@ notes marked public and leaves private staff comments out of the history.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,6 +22,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from api.schemas.constraints import NOT_BLANK, amount_limit, amount_schema
 from maintenance.db.read.alarms import AlarmFilters, AlarmSummary
@@ -40,6 +43,7 @@ from maintenance.domain.workorders import Arrival, Resolution, SentEscalation, S
 __all__ = [
     "ALARM_ID_PATTERN",
     "ORDER_ID_PATTERN",
+    "PLACE_PATTERN",
     "SORT_PATTERN",
     "AlarmOut",
     "AlarmPageOut",
@@ -89,12 +93,28 @@ Money = Annotated[
     Field(ge=0, le=amount_limit(9), max_digits=14, decimal_places=2),
     amount_schema(9),
 ]
+PLACE_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff/<>]+$"
+"""A place: one line of text in any script, with spaces ('B1 lift lobby', '3号楼大堂'); no
+control or invisible formatting characters (line breaks, bidi overrides, zero widths),
+no '/' (it ends the asset key's place) and no '<' or '>' (markup)."""
+_PLACE: Final = re.compile(PLACE_PATTERN)
+
+
+def _plain_place(text: str) -> str:
+    if not _PLACE.match(text):
+        raise PydanticCustomError(
+            "place_text",
+            "write the place as one line of plain text: no control characters, '/', '<' or '>'",
+        )
+    return text
+
+
 # Where in a building, as a resident says it ('5楼走廊', 'lift-2'): free text, one line.
 Place = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f/]+$"
-    ),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_plain_place),
+    Field(json_schema_extra={"pattern": PLACE_PATTERN}),
 ]
 
 
@@ -131,7 +151,8 @@ class NewRequestIn(_In):
 
     title: Title
     place: Place = Field(
-        description="where in the building, free text without '/': 'stairwell', '5楼走廊'..."
+        description="where in the building, one line of text without '/', '<' or '>':"
+        " 'stairwell', 'B1 lift lobby', '5楼走廊'..."
     )
     category: Code = Field(description="'lighting', 'elevator', 'plumbing', 'cleaning'...")
     description: Text | None = None

@@ -236,6 +236,19 @@ async def test_a_404_never_tells_someone_elses_order_from_a_missing_one(desk: De
         assert_problem(await desk.call("POST", "/api/v1/requests", "res", body), 422)
 
 
+async def test_a_place_is_a_line_of_text_in_any_script_but_no_markup(desk: Desk) -> None:
+    for place in ("B1 lift lobby", "3号楼大堂", "café №3 (east)"):
+        body = {"title": "Light out", "place": place, "category": "lighting"}
+        made = await desk.ok("POST", "/api/v1/requests", "res", body)
+        assert made["asset"] == f"demo/building/B3/{place}"
+    hostile = ("<b>lobby</b>", "lobby\x07", "lobby\x7f", "\u202elobby", "lobby\u2028B2", "a\tb")
+    for place in hostile:
+        body = {"title": "Light out", "place": place, "category": "lighting"}
+        refused = await desk.call("POST", "/api/v1/requests", "res", body)
+        assert "no control characters, '/', '<' or '>'" in assert_problem(refused, 422, "place")
+    assert len((await desk.ok("GET", "/api/v1/requests", "res"))["items"]) == 3
+
+
 async def test_every_action_moves_the_order_and_is_recorded(desk: Desk) -> None:
     order = await desk.order(0, priority="P2")
     path = f"{WO}/{order}"

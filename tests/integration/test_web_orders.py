@@ -146,6 +146,23 @@ async def test_a_second_report_of_the_same_need_names_the_open_one_only_to_its_r
     assert order_id not in theirs.text
 
 
+async def test_a_place_in_any_script_is_taken_and_markup_is_refused_saying_why(
+    api: RunningApi,
+) -> None:
+    wu = await person(api, "wu")
+    for place in ("B1 lift lobby", "3号楼大堂"):
+        await wu.get("/report")
+        sent = await wu.post("/report", {"category": "lighting", "place": place})
+        assert sent.status_code == 303, sent.text[:300]
+        assert place in (await wu.get(sent.headers["location"])).text
+    for place in ("<b>大堂</b>", "大堂\x07", "大堂\u202e"):
+        await wu.get("/report")
+        refused = await wu.post("/report", {"category": "lighting", "place": place})
+        assert refused.status_code == 422
+        assert "请用一行文字写明位置，不要包含“/”“&lt;”或“&gt;”。" in refused.text  # noqa: RUF001
+        assert "<b>大堂" not in refused.text  # what was typed comes back escaped
+
+
 async def test_a_qr_link_fills_in_the_place(api: RunningApi) -> None:
     wu = await person(api, "wu")
     form = await wu.get("/report?site=north&building=B7&asset=elev-02")

@@ -202,6 +202,12 @@ async def report(
         return _report_page(page, values, error=message, status_code=hx_status(request))
     except (DomainError, ValidationError) as exc:
         message = refusal(page, exc, settings)
+        if isinstance(exc, ValidationError) and any(
+            error["type"] == "place_text" for error in exc.errors()
+        ):
+            message = page.gettext(
+                "Write the place as one line of plain text, without “/”, “<” or “>”."
+            )
         return _report_page(page, values, error=message, status_code=hx_status(request))
     order_id = result.order.id
     photos = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
