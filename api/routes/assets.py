@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, TypeVar
 
@@ -37,6 +37,7 @@ from api.schemas.assets import (
 from api.schemas.committee import TelemetryState
 from api.users import User
 from api.visibility import can_see_site
+from estatewatch.catalogue import builtin_catalogue
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from maintenance.db.read.assets import (
     OFFLINE,
@@ -56,6 +57,7 @@ from maintenance.domain.evidence import ElevatorEvidence
 __all__ = [
     "STALE_AFTER",
     "SiteQuery",
+    "enum_labels",
     "evidence_for",
     "last_seen",
     "latest_rows",
@@ -140,6 +142,22 @@ def plain_value(value: Any) -> FieldValue:
     if isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def enum_labels(device_type: str, fields: Mapping[str, Any]) -> dict[str, str]:
+    """The device catalogue's label of each enumerated field's value in ``fields`` (a
+    latest row): ``car_state`` 6 is ``stopped``. A value the enum does not list has none."""
+    known = builtin_catalogue().enum_labels(device_type)
+    labels = {}
+    for name, value in fields.items():
+        number = plain_value(value)
+        if isinstance(number, float) and number.is_integer():
+            number = int(number)  # a column with gaps comes back from pandas as floats
+        if name in known and isinstance(number, int) and not isinstance(number, bool):
+            label = known[name].get(number)
+            if label is not None:
+                labels[name] = label
+    return labels
 
 
 def online_state(
@@ -301,6 +319,7 @@ async def get_asset(
         telemetry=state,
         telemetry_error=_TELEMETRY_NOTES.get(state),
         latest=fields,
+        latest_labels=None if fields is None else enum_labels(asset.device_type, fields),
         open_alarms=alarms,
         health=health,
     )

@@ -80,6 +80,13 @@ class AssetDetailOut(AssetOut):
     telemetry_error: str | None
     latest: dict[str, FieldValue] | None
     """Each field's latest value; None when InfluxDB is not configured or did not answer."""
+    latest_labels: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "beside latest: the device catalogue's label of each enumerated field's value"
+            " ({'car_state': 'stopped'} for car_state 6); None when latest is"
+        ),
+    )
     open_alarms: list[AlarmBrief]
     health: ElevatorHealth | None
     """Elevators only."""

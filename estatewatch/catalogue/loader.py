@@ -187,6 +187,23 @@ class Catalogue:
             known = ", ".join(sorted(self.profiles))
             raise ConfigError(f"unknown device profile {name!r} (known: {known})") from None
 
+    def enum_labels(self, device_type: str) -> dict[str, dict[int, str]]:
+        """Field -> number -> label, for the enumerated fields of ``device_type``'s own
+        measurement (a repeat's fields, which have a measurement of their own, left out):
+        what a reader shows for ``car_state: 6``. The data does not say which profile
+        sent it, so a field two profiles of the type label differently is left out."""
+        labels: dict[str, dict[int, str]] = {}
+        clashing: set[str] = set()
+        for profile in self.profiles.values():
+            if profile.device_type != device_type:
+                continue
+            for spec in profile.fields:
+                if spec.enum is None or spec.group is not None:
+                    continue
+                if labels.setdefault(spec.key, spec.enum) != spec.enum:
+                    clashing.add(spec.key)
+        return {key: enum for key, enum in labels.items() if key not in clashing}
+
 
 def load_catalogue(directory: Path = PROFILES_DIR) -> Catalogue:
     profiles: dict[str, Profile] = {}

@@ -58,7 +58,13 @@ async def _write_readings(influxdb: InfluxInstance, database: str) -> None:
     readings = [
         Reading(
             ts=T0 - timedelta(seconds=120 - 30 * i),
-            fields={"speed": 1.0 + i, "floor": 1 + i, "run_count": 100_000 + i},
+            fields={
+                "speed": 1.0 + i,
+                "floor": 1 + i,
+                "run_count": 100_000 + i,
+                "car_state": 5 if i < 3 else 6,  # running, then stopped
+                "mode": 7,  # automatic
+            },
         )
         for i in range(4)
     ]
@@ -145,6 +151,9 @@ async def test_detail_shows_latest_values_and_the_elevators_health(site: Site) -
         "floor": 4,
         "run_count": 100_003,
     }
+    # Enumerated fields keep their number, and the catalogue's label stands beside it.
+    assert (body["latest"]["car_state"], body["latest"]["mode"]) == (6, 7)
+    assert body["latest_labels"] == {"car_state": "stopped", "mode": "automatic"}
     health = body["health"]
     # Installed 2008-09-16: 18 years old; no alarm, inspected 2026-05-20.
     assert (health["age_years"], health["open_alarms"], health["faults_last_30_days"]) == (

@@ -59,6 +59,8 @@ async def _write(influxdb: InfluxInstance, database: str, site: str, door_s: flo
                 "run_count": 200_000 + 10 * k if site == "demo" else 5_000_000 + 1000 * k,
                 "speed": 0.0,
                 "floor": 3,
+                "car_state": 6,  # stopped
+                "mode": 7,  # automatic
             },
         )
         for k, ts in enumerate(reversed(times))
@@ -130,6 +132,9 @@ async def test_an_elevators_page_charts_its_week_from_influxdb(site: RunningApi)
     assert re.search(r"最近故障</dt><dd>door fault · <time>2026-12-01 01:00</time>", html)
     # The certificate from the site file's inspection of 2026-05-20, as the notice board has it.
     assert re.search(r'data-certificate="valid">.*有效期至 <time>2027-05-19</time>', html)
+    # The controller's enumerated states as words, never as their numbers.
+    assert "<dt>轿厢与门</dt><dd>停止</dd>" in html
+    assert "<dt>运行模式</dt><dd>自动运行</dd>" in html
     status, points, _ = chart(html, "doors")
     doors = drawn(html, "doors")
     # 84 two-hourly reports in the week and the last one, each in an hourly bucket of its

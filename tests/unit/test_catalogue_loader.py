@@ -19,6 +19,7 @@ from estatewatch.catalogue import (
     load_catalogue,
     load_profile,
 )
+from estatewatch.catalogue.loader import PROFILES_DIR
 from estatewatch.errors import ConfigError
 
 BUILTIN = builtin_catalogue()
@@ -446,3 +447,24 @@ def test_a_derived_field_may_not_take_a_register_fields_name(tmp_path: Path) -> 
         ConfigError, match=r"test-device.yaml: derived speed: the name is used twice"
     ):
         load_profile(write(tmp_path, text))
+
+
+def test_enum_labels_are_a_device_types_own_and_left_out_where_profiles_disagree(
+    tmp_path: Path,
+) -> None:
+    builtin = builtin_catalogue()
+    assert builtin.enum_labels("elevator")["car_state"][6] == "stopped"
+    # A charger's enumerated fields are its ports' (a measurement of their own).
+    assert builtin.enum_labels("charger") == {}
+    # A second elevator profile that numbers car_state otherwise: a 6 from an unknown
+    # profile could be either, so car_state gets no label; mode still agrees.
+    source = (PROFILES_DIR / "elevator-nice3000.yaml").read_text()
+    other = source.replace("profile: elevator-nice3000", "profile: elevator-other").replace(
+        "5: running, 6: stopped}", "5: stopped, 6: running}"
+    )
+    assert other != source.replace("profile: elevator-nice3000", "profile: elevator-other")
+    (tmp_path / "a.yaml").write_text(source)
+    (tmp_path / "b.yaml").write_text(other)
+    labels = load_catalogue(tmp_path).enum_labels("elevator")
+    assert "car_state" not in labels
+    assert labels["mode"][7] == "automatic"

@@ -2,7 +2,8 @@
 fault kinds of the rules file and of the platform's own alarms, order categories,
 statuses, history actions, rescue stages, SLA clocks, roles, inspection statuses,
 interval bases, plan reasons, evidence recommendations and findings, visit levels and item
-results; and every rule of the rules file has its alarm's sentence in Chinese, with the
+results, the device catalogue's enumerated fields and their labels (car_state 6: stopped);
+and every rule of the rules file has its alarm's sentence in Chinese, with the
 reading's figures. A new value in the domain without a name in the web layer fails here,
 not on a page."""
 
@@ -22,9 +23,11 @@ from api.web.i18n import load_catalogues
 from api.web.nav import ROLE_NAMES
 from api.web.orders import ACTION_NAMES, CLOCK_NAMES, STAGE_NAMES, STATUS_NAMES
 from api.web.plan_reasons import PLAN_REASONS
+from api.web.routes.assets import READING_LABELS, READING_NAMES
 from api.web.routes.public import BASIS_NAMES, CATEGORY_NAMES, CERTIFICATE_STATUS
 from api.web.routes.resident import CATEGORIES
 from api.web.routes.visits import ITEM_STATUS_NAMES, LEVEL_NAMES
+from estatewatch.catalogue import builtin_catalogue
 from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain import alarms
 from maintenance.domain.actors import Role
@@ -60,6 +63,18 @@ def _categories() -> set[str]:
     return made_by_alarms | {RESCUE_CATEGORY, VISIT_CATEGORY, UNCATEGORISED} | set(CATEGORIES)
 
 
+def _enumerated() -> tuple[set[str], set[str]]:
+    """The enumerated fields a device's page shows, and their labels, in the catalogue."""
+    fields: set[str] = set()
+    labels: set[str] = set()
+    catalogue = builtin_catalogue()
+    for device_type in {profile.device_type for profile in catalogue.profiles.values()}:
+        for field, enum in catalogue.enum_labels(device_type).items():
+            fields.add(field)
+            labels.update(enum.values())
+    return fields, labels
+
+
 def _names(table: Mapping[Any, Any]) -> dict[str, str]:
     return {str(k): v["label"] if isinstance(v, dict) else v for k, v in table.items()}
 
@@ -80,6 +95,8 @@ ENUMERATIONS: list[tuple[str, Iterable[str], Any]] = [
     ("visit level", get_args(Level), _names(LEVEL_NAMES).get),
     ("visit item result", get_args(ItemStatus), _names(ITEM_STATUS_NAMES).get),
     ("plan reason", get_args(ReasonCode), _names(PLAN_REASONS).get),
+    ("catalogue enumerated field", _enumerated()[0], READING_NAMES.get),
+    ("catalogue enum label", _enumerated()[1], READING_LABELS.get),
 ]
 
 

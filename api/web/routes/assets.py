@@ -35,6 +35,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import AppServices, ReadSession
 from api.routes.assets import (
+    enum_labels,
     evidence_for,
     last_seen,
     latest_rows,
@@ -75,7 +76,7 @@ from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.evidence import ElevatorEvidence
 from maintenance.domain.workorders import TERMINAL, Status
 
-__all__ = ["CLOSED_SHOWN", "DEVICE_STATES", "Chart", "router"]
+__all__ = ["CLOSED_SHOWN", "DEVICE_STATES", "READING_LABELS", "READING_NAMES", "Chart", "router"]
 
 router = page_router()
 
@@ -90,6 +91,31 @@ POINT_NOTES: Final = {
     7: N_("One point per hour."),
     30: N_("One point per 6 hours."),
     90: N_("One point per day (days counted in UTC)."),
+}
+# The device catalogue's enumerated fields (estatewatch/catalogue/profiles): a field's
+# name and each label as a reader sees them (a test holds every label of the catalogue).
+READING_NAMES: Final = {
+    "mode": N_("Operating mode"),
+    "car_state": N_("Car and doors"),
+    "direction": N_("Direction of travel"),
+}
+READING_LABELS: Final = {
+    "inspection": N_("Inspection"),
+    "fire_return": N_("Fire recall"),
+    "fault": N_("Fault"),
+    "firefighter": N_("Firefighter service"),
+    "automatic": N_("Automatic"),
+    "locked": N_("Locked out"),
+    "relevelling": N_("Relevelling"),
+    "emergency_power": N_("Emergency power"),
+    "door_opening": N_("Doors opening"),
+    "door_open_hold": N_("Doors held open"),
+    "door_closing": N_("Doors closing"),
+    "door_closed_hold": N_("Doors closed, waiting"),
+    "running": N_("Running"),
+    "stopped": N_("Stopped"),
+    "up": N_("Up"),
+    "down": N_("Down"),
 }
 OPEN_SHOWN: Final = 50
 CLOSED_SHOWN: Final = 10
@@ -235,14 +261,28 @@ def _state(
     )
 
 
-def _readings(row: dict[str, Any] | None) -> list[tuple[str, Any]]:
-    """The latest reading's fields with a value, by name (devices other than elevators)."""
+def _readings(page: Page, asset: AssetInfo, row: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The latest reading's fields with a value, by name, an enumerated one as its
+    catalogue label in the reader's language (``car_state`` 6: 停止). An elevator shows
+    only those: its numbers are in the tile and the charts."""
     if row is None:
         return []
     skip = {"device_id", "port", "time"}
-    return sorted(
-        (name, value) for name, value in row.items() if name not in skip and not pd.isna(value)
-    )
+    fields = {k: v for k, v in row.items() if k not in skip and not pd.isna(v)}
+    labels = enum_labels(asset.device_type, fields)
+    if asset.kind == "elevator":
+        fields = {name: value for name, value in fields.items() if name in labels}
+    shown = []
+    for name, value in sorted(fields.items()):
+        label = labels.get(name)
+        named = READING_NAMES.get(name)
+        shown.append(
+            (
+                name if named is None else page.gettext(named),
+                value if label is None else page.gettext(READING_LABELS.get(label, label)),
+            )
+        )
+    return shown
 
 
 async def _orders(
@@ -338,7 +378,7 @@ async def asset_page(
             "kind_name": KIND_NAMES.get(asset.kind, asset.kind),
             "device": _state(asset, row, open_alarms, recent, open_orders, now),
             "device_states": DEVICE_STATES,
-            "readings": [] if asset.kind == "elevator" else _readings(row),
+            "readings": _readings(page, asset, row),
             "telemetry": telemetry,
             "open_alarms": open_alarms,
             "window": window,
