@@ -5,9 +5,12 @@ InfluxDB itself takes the same points on this machine (the ceiling), in the same
 gateways, each with ``ELEVATORS`` cars and ``CHARGERS`` 8-port charger cabinets polled
 every second. Field values come from the simulators read through the gateway's own read
 plans, so messages have the real size and shape (an elevator reading is one point of
-~37 fields, a charger reading nine points). Two variants: one reading per message (the
-gateway's default ``batch_interval`` of 1 s) and ``BATCHED_READINGS`` per message (a
-gateway set to ``batch_interval: 10``); the points are the same.
+~37 fields, a charger reading nine points). Three variants of the same points: what a
+gateway sends by default (``batch_interval`` 1 s, wire version 2: each gateway's
+readings of one second in one :class:`~estatewatch.wire.TelemetryBundle`), the same
+with ``wire_version: 1`` (one message per device and reading: the default before
+version 2, keys ``v1_*``), and version 1 with ``BATCHED_READINGS`` readings per message
+(a gateway set to ``batch_interval: 10``, keys ``batched_*``).
 
 **The ceiling.** The traffic's own points, decoded to line protocol beforehand, POSTed in
 5,000-line batches one after another through :class:`ingest.writers.Influx1Writer` to a
@@ -20,11 +23,22 @@ and drains it. The rate is points stored per second between the first and the la
 stored, read from the worker's Prometheus endpoint; the CPU shares of the worker, the
 broker and InfluxDB over the drain come from /proc. Afterwards the points are counted
 in InfluxDB: the benchmark fails rather than report a rate for data that did not arrive.
+
+**The maintenance worker** (``maintenance.messages_per_s``, ``maintenance.readings_per_s``)
+drains the same backlog of the default traffic (and of the version 1 traffic, ``v1_*``)
+after ingest, from its own persistent session: ``estatewatch maintenance run`` with its
+shipped rules and a fresh SQLite database, timed from its Prometheus endpoint until the
+rule engine has observed every reading.
+
+**Profiling.** With ``BENCH_INGEST_PROFILE=DIR`` each worker run (ingest and
+maintenance) runs under cProfile and leaves ``DIR/<variant>-<worker>.prof`` (read it
+with ``python -m pstats``); the rates are then lower than without it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
 import subprocess
@@ -39,7 +53,13 @@ import httpx
 
 from bench.bench_gateway import cpu_seconds, stop_process
 from estatewatch.catalogue import Profile, builtin_catalogue
-from estatewatch.wire import Reading, TelemetryMessage, telemetry_topic
+from estatewatch.wire import (
+    Reading,
+    TelemetryBundle,
+    TelemetryMessage,
+    bundle_topic,
+    telemetry_topic,
+)
 from gateway.derive import STOPPED_OUTSIDE_ZONE
 from gateway.plan import ReadPlan, plan_device
 from infra.local import InfluxInstance, MosquittoInstance, free_ports
@@ -60,6 +80,8 @@ START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 # The same traffic again with gateways set to batch_interval: 10 s (ten readings a message).
 BATCHED_READINGS = 10
 DATABASE = "bench_ingest"
+# A worker's start (the maintenance worker's migrations, cProfile) on a host others load.
+STARTUP_S = 300.0
 
 
 def ceiling_batches(messages: list[tuple[str, bytes]]) -> list[bytes]:
@@ -113,7 +135,9 @@ class _Device:
         return values
 
 
-def build_traffic(readings_per_message: int) -> tuple[list[tuple[str, bytes]], dict[str, int]]:
+def build_traffic(
+    readings_per_message: int, seconds: int = SECONDS
+) -> tuple[list[tuple[str, bytes]], dict[str, int]]:
     """Messages in publishing order, and how many points each measurement should get."""
     catalogue = builtin_catalogue()
     elevator, charger = catalogue.profiles["elevator-nice3000"], catalogue.profiles["charger-8port"]
@@ -131,14 +155,14 @@ def build_traffic(readings_per_message: int) -> tuple[list[tuple[str, bytes]], d
     messages: list[tuple[str, bytes]] = []
     expected = {"elevator": 0, "charger": 0, "charger_port": 0}
     seq = [0] * SITES
-    for first in range(1, SECONDS + 1, readings_per_message):
-        seconds = range(first, min(first + readings_per_message, SECONDS + 1))
+    for first in range(1, seconds + 1, readings_per_message):
+        instants = range(first, min(first + readings_per_message, seconds + 1))
         for s, (site, devices) in enumerate(sites):
             for device in devices:
                 seq[s] += 1
                 readings = [
                     Reading(ts=START + timedelta(seconds=t), fields=device.fields(float(t)))
-                    for t in seconds
+                    for t in instants
                 ]
                 message = TelemetryMessage(
                     gateway_id=f"gw-{site}",
@@ -162,73 +186,131 @@ def build_traffic(readings_per_message: int) -> tuple[list[tuple[str, bytes]], d
     return messages, expected
 
 
-# --- the worker's run -----------------------------------------------------------------------
+def bundled(messages: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """One-reading ``messages`` as gateways send them by default (wire version 2): each
+    gateway's devices of one second in one bundle, with the gateway's own ``seq``."""
+    groups: dict[tuple[str, datetime], list[TelemetryMessage]] = {}
+    for _, payload in messages:
+        message = TelemetryMessage.model_validate_json(payload)
+        groups.setdefault((message.site, message.readings[0].ts), []).append(message)
+    seq: dict[str, int] = {}
+    bundles = []
+    for (site, _), members in groups.items():
+        gateway = members[0].gateway_id
+        seq[gateway] = seq.get(gateway, 0) + 1
+        bundle = TelemetryBundle.of(gateway, seq[gateway], site, members)
+        bundles.append((bundle_topic(site, gateway), bundle.model_dump_json().encode()))
+    return bundles
 
 
-def _start_worker(
-    broker: MosquittoInstance, influx: InfluxInstance, work: Path, metrics_port: int
-) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "cli",
-        "--log-level",
-        "WARNING",
-        "ingest",
-        "run",
-        "--mqtt-port",
-        str(broker.port),
-        "--client-id",
-        "bench-ingest",
-        "--influx-url",
-        influx.url,
-        "--influx-database",
-        DATABASE,
-        "--spill-path",
-        str(work / "spill.sqlite"),
-        "--dead-letter-path",
-        str(work / "dead.jsonl"),
-        "--metrics-port",
-        str(metrics_port),
-        # The traffic is dated from START, a fixed day: past the default 30-day window.
-        "--max-age",
-        "36500d",
-    ]
+# --- the workers' runs ----------------------------------------------------------------------
+
+
+def _start(args: list[str], profile: str | None = None) -> subprocess.Popen[bytes]:
+    """``estatewatch <args>`` as its own process; under cProfile if asked (see the
+    docstring), writing ``<profile>.prof``."""
+    python = [sys.executable]
+    directory = os.environ.get("BENCH_INGEST_PROFILE")
+    if directory and profile:
+        python += ["-m", "cProfile", "-o", str(Path(directory) / f"{profile}.prof")]
+    command = [*python, "-m", "cli", "--log-level", "WARNING", *args]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _points_written(metrics_port: int) -> int | None:
+def _ingest_args(
+    broker: MosquittoInstance, influx: InfluxInstance, work: Path, metrics_port: int
+) -> list[str]:
+    return [
+        "ingest", "run",
+        "--mqtt-port", str(broker.port),
+        "--client-id", "bench-ingest",
+        "--influx-url", influx.url,
+        "--influx-database", DATABASE,
+        "--spill-path", str(work / "spill.sqlite"),
+        "--dead-letter-path", str(work / "dead.jsonl"),
+        "--metrics-port", str(metrics_port),
+        # The traffic is dated from START, a fixed day: past the default 30-day window.
+        "--max-age", "36500d",
+    ]  # fmt: skip
+
+
+def _maintenance_args(broker: MosquittoInstance, data: Path, metrics_port: int) -> list[str]:
+    return [
+        "maintenance", "run",
+        "--mqtt-port", str(broker.port),
+        "--client-id", "bench-maintenance",
+        "--data-dir", str(data),
+        "--migrate",
+        "--metrics-port", str(metrics_port),
+        "--max-age", "36500d",
+    ]  # fmt: skip
+
+
+def _counter(metrics_port: int, name: str) -> int | None:
     try:
         text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2.0).text
     except httpx.HTTPError:
         return None
-    match = re.search(r"^estatewatch_ingest_points_written_total (\d+)", text, re.M)
-    return int(match[1]) if match else None
+    match = re.search(rf"^{name} (\d+(?:\.0)?)$", text, re.M)
+    return int(float(match[1])) if match else None
 
 
 def _wait_for(
-    metrics_port: int, worker: subprocess.Popen[bytes], points: int, seconds: float
+    metrics_port: int, name: str, worker: subprocess.Popen[bytes], target: int, seconds: float
 ) -> list[tuple[float, int]]:
-    """(time, points written) samples until ``points`` are written."""
+    """(time, counter ``name``) samples until it reaches ``target``."""
     samples: list[tuple[float, int]] = []
     deadline = time.monotonic() + seconds
-    while not samples or samples[-1][1] < points:
+    while not samples or samples[-1][1] < target:
         if worker.poll() is not None:
             err = worker.stderr.read().decode() if worker.stderr else ""
-            raise RuntimeError(f"the ingest worker exited: {err[-2000:]}")
+            raise RuntimeError(f"the worker exited: {err[-2000:]}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"only {samples[-1][1] if samples else 0} of {points} points")
-        written = _points_written(metrics_port)
-        if written is not None:
-            samples.append((time.monotonic(), written))
+            raise RuntimeError(f"{name}: only {samples[-1][1] if samples else 0} of {target}")
+        count = _counter(metrics_port, name)
+        if count is not None:
+            samples.append((time.monotonic(), count))
         time.sleep(0.1)
     return samples
 
 
-async def _publish(broker: MosquittoInstance, messages: list[tuple[str, bytes]]) -> None:
-    async with aiomqtt.Client(broker.host, broker.port, max_queued_outgoing_messages=0) as client:
-        for topic, payload in messages:
-            await client.publish(topic, payload, qos=1)
+def _session(args: list[str], metrics_port: int, name: str) -> None:
+    """A worker's first run: creates its persistent session and subscriptions, then goes
+    away, so the broker keeps what is published next for it."""
+    worker = _start(args)
+    try:
+        _wait_for(metrics_port, name, worker, 0, STARTUP_S)
+    finally:
+        stop_process(worker)
+
+
+def _drain(
+    args: list[str],
+    metrics_port: int,
+    name: str,
+    target: int,
+    others: dict[str, int | None],
+    profile: str,
+) -> tuple[float, dict[str, float]]:
+    """Start the worker, time counter ``name`` from 0 to ``target``: its rate per second
+    (from the first sample above 0, the end of the first batch, to the last) and each
+    process's CPU share over the drain."""
+    worker = _start(args, profile)
+    pids = {"worker": worker.pid, **others}
+    try:
+        _wait_for(metrics_port, name, worker, 0, STARTUP_S)
+        cpu0 = {who: cpu_seconds(pid) for who, pid in pids.items() if pid}
+        samples = _wait_for(metrics_port, name, worker, target, 600.0)
+        cpu = {who: cpu_seconds(pid) - cpu0[who] for who, pid in pids.items() if pid}
+    finally:
+        stop_process(worker)
+    if samples[-1][1] != target:
+        raise RuntimeError(f"{name}: {samples[-1][1]}, expected {target}")
+    first = next(i for i, (_, n) in enumerate(samples) if n > 0)
+    (t_first, n_first), (t_last, n_last) = samples[first], samples[-1]
+    wall = t_last - samples[0][0]
+    shares = {f"{who}_cpu_percent": round(100.0 * s / wall, 1) for who, s in cpu.items()}
+    return (n_last - n_first) / (t_last - t_first), shares
 
 
 # A field every point of the measurement has, to count the points by.
@@ -242,50 +324,71 @@ def _count(influx: InfluxInstance, measurement: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def _worker_rate(
+async def _publish(broker: MosquittoInstance, messages: list[tuple[str, bytes]]) -> None:
+    async with aiomqtt.Client(broker.host, broker.port, max_queued_outgoing_messages=0) as client:
+        for topic, payload in messages:
+            await client.publish(topic, payload, qos=1)
+
+
+def _variant(
     broker: MosquittoInstance,
     influx: InfluxInstance,
     work: Path,
+    variant: str,
     messages: list[tuple[str, bytes]],
     expected: dict[str, int],
-) -> dict[str, float]:
-    total = sum(expected.values())
+    maintenance: bool,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The ingest worker's figures on ``messages``, and the maintenance worker's (if
+    ``maintenance``) on the same backlog."""
+    points = sum(expected.values())
+    readings = expected["elevator"] + expected["charger"]
     influx.create_database(DATABASE)
-    (metrics_port,) = free_ports(1)
-    # First run: creates the persistent session and its subscriptions, then goes away.
-    worker = _start_worker(broker, influx, work, metrics_port)
-    try:
-        _wait_for(metrics_port, worker, 0, 30.0)
-    finally:
-        stop_process(worker)
-    print(f"  publishing {len(messages):,} messages ({total:,} points) ...", file=sys.stderr)
+    ingest_port, maintenance_port = free_ports(2)
+    ingest = _ingest_args(broker, influx, work, ingest_port)
+    judge = _maintenance_args(broker, work / f"maintenance-{variant}", maintenance_port)
+    _session(ingest, ingest_port, "estatewatch_ingest_points_written_total")
+    if maintenance:
+        _session(judge, maintenance_port, "estatewatch_maintenance_rule_observations_total")
+    print(
+        f"  {variant}: publishing {len(messages):,} messages ({points:,} points) ...",
+        file=sys.stderr,
+    )
     asyncio.run(_publish(broker, messages))
-    worker = _start_worker(broker, influx, work, metrics_port)
-    pids = {"worker": worker.pid, "broker": broker.pid, "influxdb": influx.pid}
-    try:
-        _wait_for(metrics_port, worker, 0, 30.0)
-        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
-        samples = _wait_for(metrics_port, worker, total, 600.0)
-        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items() if pid}
-    finally:
-        stop_process(worker)
+    rate, cpu = _drain(
+        ingest,
+        ingest_port,
+        "estatewatch_ingest_points_written_total",
+        points,
+        {"broker": broker.pid, "influxdb": influx.pid},
+        f"{variant}-ingest",
+    )
     stored = {m: _count(influx, m) for m in expected}
-    if stored != expected or samples[-1][1] != total:
-        raise RuntimeError(f"stored {stored} ({samples[-1][1]} reported), expected {expected}")
+    if stored != expected:
+        raise RuntimeError(f"stored {stored}, expected {expected}")
     influx.drop_database(DATABASE)
-    # From the first sample with points stored (the end of the first batch) to the last.
-    first = next(i for i, (_, n) in enumerate(samples) if n > 0)
-    (t_first, n_first), (t_last, n_last) = samples[first], samples[-1]
-    rate = (n_last - n_first) / (t_last - t_first)
-    wall = t_last - samples[0][0]
-    figures = {
+    ingest_figures = {
         "points_per_s": round(rate),
-        "messages_per_s": round(rate * len(messages) / total),
-        "points_per_message": round(total / len(messages), 2),
+        "messages_per_s": round(rate * len(messages) / points),
+        "points_per_message": round(points / len(messages), 2),
+        **cpu,
     }
-    for name, seconds in cpu.items():
-        figures[f"{name}_cpu_percent"] = round(100.0 * seconds / wall, 1)
-    return figures
+    if not maintenance:
+        return ingest_figures, {}
+    rate, cpu = _drain(
+        judge,
+        maintenance_port,
+        "estatewatch_maintenance_rule_observations_total",
+        readings,
+        {"broker": broker.pid},
+        f"{variant}-maintenance",
+    )
+    maintenance_figures = {
+        "messages_per_s": round(rate * len(messages) / readings),
+        "readings_per_s": round(rate),
+        **cpu,
+    }
+    return ingest_figures, maintenance_figures
 
 
 def run() -> dict[str, float]:
@@ -294,8 +397,8 @@ def run() -> dict[str, float]:
         work = Path(tmp)
         with InfluxInstance(work / "influx") as influx, MosquittoInstance(work / "mqtt") as broker:
             print("  building the traffic from the simulators ...", file=sys.stderr)
-            traffic = {n: build_traffic(n) for n in (1, BATCHED_READINGS)}
-            batches = ceiling_batches(traffic[1][0])
+            one, expected = build_traffic(1)
+            batches = ceiling_batches(one)
             for gzip, key in (
                 (False, "influx_ceiling_points_per_s"),
                 (True, "influx_ceiling_gzip_points_per_s"),
@@ -307,16 +410,22 @@ def run() -> dict[str, float]:
                 figures[f"{NAME}.{key}"] = round(rate)
                 print(f"  {key}: {rate:,.0f} points/s", file=sys.stderr)
             del batches
-            for prefix, readings in (("", 1), ("batched_", BATCHED_READINGS)):
-                messages, expected = traffic.pop(readings)
-                for key, value in _worker_rate(broker, influx, work, messages, expected).items():
-                    figures[f"{NAME}.{prefix}{key}"] = value
-                    print(f"  {prefix}{key}: {value:,}", file=sys.stderr)
+            variants = {
+                "": (bundled(one), expected, True),
+                "v1_": (one, expected, True),
+                "batched_": (*build_traffic(BATCHED_READINGS), False),
+            }
+            for prefix, (messages, counts, maintenance) in variants.items():
+                name = prefix.rstrip("_") or "default"
+                found = _variant(broker, influx, work, name, messages, counts, maintenance)
+                for service, service_figures in zip(("ingest", "maintenance"), found, strict=True):
+                    for key, value in service_figures.items():
+                        figures[f"{service}.{prefix}{key}"] = value
+                        print(f"  {service}.{prefix}{key}: {value:,}", file=sys.stderr)
     ceiling = figures[f"{NAME}.influx_ceiling_points_per_s"]
-    figures[f"{NAME}.ratio_to_ceiling"] = round(figures[f"{NAME}.points_per_s"] / ceiling, 3)
-    figures[f"{NAME}.batched_ratio_to_ceiling"] = round(
-        figures[f"{NAME}.batched_points_per_s"] / ceiling, 3
-    )
+    for prefix in variants:
+        points = figures[f"{NAME}.{prefix}points_per_s"]
+        figures[f"{NAME}.{prefix}ratio_to_ceiling"] = round(points / ceiling, 3)
     return figures
 
 

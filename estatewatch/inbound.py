@@ -4,6 +4,7 @@ Every central consumer (ingest, maintenance) reads the same topics; :func:`parse
 each of them turns what the broker delivered into a validated wire model::
 
     estatewatch/{site}/{device_type}/{device_id}/telemetry   TelemetryMessage
+    estatewatch/{site}/gateway/{gateway_id}/telemetry        TelemetryBundle (version 2)
     estatewatch/{site}/{device_type}/{device_id}/event       EventMessage
     estatewatch/{site}/gateway/{gateway_id}/status           GatewayStatus
 
@@ -19,16 +20,24 @@ unread, and pydantic's JSON parser refuses nesting deeper than its fixed limit (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from estatewatch.wire import TOPIC_ROOT, EventMessage, GatewayStatus, TelemetryMessage
+from estatewatch.wire import (
+    TOPIC_ROOT,
+    EventMessage,
+    GatewayStatus,
+    TelemetryBundle,
+    TelemetryMessage,
+)
 
 __all__ = [
     "MAX_WIRE_PAYLOAD_BYTES",
     "PAYLOAD_TEXT_LIMIT",
+    "DeviceMessage",
     "Kind",
     "Parsed",
     "Rejected",
@@ -37,7 +46,8 @@ __all__ = [
 ]
 
 Kind = Literal["telemetry", "event", "status"]
-WireMessage = TelemetryMessage | EventMessage | GatewayStatus
+DeviceMessage = TelemetryMessage | EventMessage | GatewayStatus
+WireMessage = DeviceMessage | TelemetryBundle
 
 # The gateway's dead letters keep this much of a payload; so do the central services.
 PAYLOAD_TEXT_LIMIT: Final = 8 * 1024
@@ -61,6 +71,14 @@ class Parsed:
     refused: Rejected | None = None
     """What the central checks (:mod:`estatewatch.screen`) took out of ``message``, for
     the dead-letter file; ``message`` is what is left."""
+
+    @property
+    def messages(self) -> Sequence[DeviceMessage]:
+        """What ``message`` says, as version 1 messages: a bundle's, one per device."""
+        message = self.message
+        if isinstance(message, TelemetryBundle):
+            return message.messages()
+        return (message,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +106,9 @@ def parse(topic: str, payload: bytes) -> Parsed | Rejected:
         return reject(topic, "unknown topic", payload, code="unknown_topic")
     _, site, device_type, device_id, suffix = parts
     model: type[BaseModel]
-    if suffix == "telemetry":
+    if suffix == "telemetry" and device_type == "gateway":
+        model = TelemetryBundle
+    elif suffix == "telemetry":
         model = TelemetryMessage
     elif suffix == "event":
         model = EventMessage
@@ -108,12 +128,14 @@ def parse(topic: str, payload: bytes) -> Parsed | Rejected:
         message = model.model_validate_json(payload)
     except ValidationError as exc:
         return reject(topic, _describe(exc), payload, code="schema")
-    if isinstance(message, GatewayStatus):
+    if isinstance(message, GatewayStatus | TelemetryBundle):
         mismatch = _mismatch(
             (("site", site, message.site), ("gateway_id", device_id, message.gateway_id))
         )
         if mismatch:
             return reject(topic, mismatch, payload, code="mismatch")
+        if isinstance(message, TelemetryBundle):
+            return Parsed(topic, "telemetry", message, message.gateway_id, message.seq)
         return Parsed(topic, "status", message, message.gateway_id, None)
     assert isinstance(message, TelemetryMessage | EventMessage)
     mismatch = _mismatch(

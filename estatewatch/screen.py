@@ -40,6 +40,13 @@ taken out becomes one dead letter (:attr:`Parsed.refused`: the first problem's c
 problems named, and the parts themselves as JSON), so nothing is dropped unseen. A
 message left with no reading, or a status outside the time window, is refused whole.
 
+**Bundles** (wire version 2, several devices' telemetry in one message): each device's
+part is judged exactly as its version 1 message would be, and what a version 1 message
+would lose whole (an unknown profile, too many readings, no reading left) only that
+device's part loses. One dead letter for the bundle names every device's problems
+(``elev-01: readings[0].speed: ...``) and keeps the parts taken out (``{"devices":
+[...]}``); a bundle with no device left is refused whole.
+
 Fast: the profile's fields are compiled into per-key rules once (:class:`Screen` builds
 them at construction); a message costs a dictionary lookup and a type and range test per
 field.
@@ -63,7 +70,14 @@ from estatewatch.catalogue.model import DataType, RegisterField
 from estatewatch.clock import Clock
 from estatewatch.durations import parse_duration
 from estatewatch.inbound import PAYLOAD_TEXT_LIMIT, Parsed, Rejected, parse, reject
-from estatewatch.wire import EventMessage, FieldValue, GatewayStatus, Reading, TelemetryMessage
+from estatewatch.wire import (
+    EventMessage,
+    FieldValue,
+    GatewayStatus,
+    Reading,
+    TelemetryBundle,
+    TelemetryMessage,
+)
 
 __all__ = [
     "EVENT_DETAIL",
@@ -270,6 +284,10 @@ class _Refusals:
     def add(self, code: str, where: str, why: str) -> None:
         self.problems.append((code, f"{where}: {why}"))
 
+    def whole(self, code: str, why: str) -> None:
+        """The message as a whole is refused, and ``why`` is the reason."""
+        self.problems = [(code, why)]
+
     def reason(self) -> str:
         listed = "; ".join(text for _, text in self.problems[:_MAX_LISTED])
         more = len(self.problems) - _MAX_LISTED
@@ -306,9 +324,26 @@ class Screen:
             if problem is not None:
                 return reject(topic, f"ts: {problem[1]}", payload, code=problem[0])
             return parsed
+        if isinstance(message, TelemetryBundle):
+            return self._bundle(parsed, message, window, payload)
         refusals = _Refusals()
+        kept = self._device(message, window, refusals)
+        if kept is None:
+            return reject(topic, refusals.reason(), payload, code=refusals.problems[0][0])
+        if kept is message:
+            return parsed
+        refused = refusals.rejected(topic) if refusals.problems else None
+        return Parsed(parsed.topic, parsed.kind, kept, parsed.gateway_id, parsed.seq, refused)
+
+    def _device(
+        self,
+        message: TelemetryMessage | EventMessage,
+        window: tuple[datetime, datetime],
+        refusals: _Refusals,
+    ) -> TelemetryMessage | EventMessage | None:
+        """What of ``message`` passes (``message`` itself if all of it); None if nothing
+        does, or it is refused whole. ``refusals`` gets the problems."""
         tags = self._tags(message.tags, refusals)
-        kept: TelemetryMessage | EventMessage | None
         if isinstance(message, TelemetryMessage):
             known = self._profiles.get(message.profile)
             if known is None or known[0] != message.device_type:
@@ -316,22 +351,60 @@ class Screen:
                     f"profile {_label(message.profile)} is no catalogue profile of"
                     f" device type {message.device_type}"
                 )
-                return reject(topic, why, payload, code=UNKNOWN_PROFILE)
+                refusals.whole(UNKNOWN_PROFILE, why)
+                return None
             if len(message.readings) > self.limits.max_readings:
                 why = f"{len(message.readings)} readings, more than {self.limits.max_readings}"
-                return reject(topic, why, payload, code=TOO_MANY_READINGS)
-            kept = self._telemetry(message, known[1], tags, window, refusals)
-        else:
-            if message.device_type not in self._device_types:
-                why = f"device type {message.device_type} is in no catalogue profile"
-                return reject(topic, why, payload, code=UNKNOWN_DEVICE_TYPE)
-            kept = self._event(message, tags, window, refusals)
-        if kept is None:
-            return reject(topic, refusals.reason(), payload, code=refusals.problems[0][0])
-        if kept is message:
+                refusals.whole(TOO_MANY_READINGS, why)
+                return None
+            return self._telemetry(message, known[1], tags, window, refusals)
+        if message.device_type not in self._device_types:
+            why = f"device type {message.device_type} is in no catalogue profile"
+            refusals.whole(UNKNOWN_DEVICE_TYPE, why)
+            return None
+        return self._event(message, tags, window, refusals)
+
+    def _bundle(
+        self,
+        parsed: Parsed,
+        bundle: TelemetryBundle,
+        window: tuple[datetime, datetime],
+        payload: bytes,
+    ) -> Parsed | Rejected:
+        """Each device's part screened as its version 1 message would be; one dead letter
+        for the bundle names every device's problems, and keeps the parts taken out."""
+        kept: list[TelemetryMessage] = []
+        problems: list[tuple[str, str]] = []
+        parts: list[dict[str, object]] = []
+        changed = False
+        for message in bundle.messages():
+            refusals = _Refusals()
+            passed = self._device(message, window, refusals)
+            assert passed is None or isinstance(passed, TelemetryMessage)
+            changed = changed or passed is not message
+            if passed is not None:
+                kept.append(passed)
+            device = message.device_id
+            problems += [(code, f"{device}: {text}") for code, text in refusals.problems]
+            if passed is None:
+                # Refused whole: the device's part goes to the dead letter as it came.
+                parts.append(message.model_dump(mode="json", exclude={"schema_version"}))
+            elif refusals.parts:
+                parts.append({"device_id": device, **refusals.parts})
+        if not changed:
             return parsed
-        refused = refusals.rejected(topic) if refusals.problems else None
-        return Parsed(parsed.topic, parsed.kind, kept, parsed.gateway_id, parsed.seq, refused)
+        taken_out = _Refusals()
+        taken_out.problems, taken_out.parts = problems, {"devices": parts}
+        if not kept:
+            return reject(parsed.topic, taken_out.reason(), payload, code=problems[0][0])
+        return Parsed(
+            parsed.topic,
+            parsed.kind,
+            TelemetryBundle.of(bundle.gateway_id, bundle.seq, bundle.site, kept),
+            parsed.gateway_id,
+            parsed.seq,
+            taken_out.rejected(parsed.topic) if problems else None,
+        )
 
     def _tags(self, tags: dict[str, str], refusals: _Refusals) -> dict[str, str]:
         allowed = self.limits.tag_keys

@@ -1,8 +1,9 @@
-"""The wire contract between gateways and the central services (schema version 1).
+"""The wire contract between gateways and the central services (schema versions 1 and 2).
 
 Topics (``{site}`` and ids are MQTT-safe names, see ``NAME_PATTERN``)::
 
     estatewatch/{site}/{device_type}/{device_id}/telemetry   TelemetryMessage, QoS 1
+    estatewatch/{site}/gateway/{gateway_id}/telemetry        TelemetryBundle (v2), QoS 1
     estatewatch/{site}/{device_type}/{device_id}/event       EventMessage, QoS 1
     estatewatch/{site}/gateway/{gateway_id}/status           GatewayStatus, QoS 1, retained;
                                                              the MQTT last will says "offline"
@@ -14,16 +15,26 @@ consumer can drop duplicates (QoS 1 is at-least-once) and see gaps. Status messa
 a current state, not a stream, and carry none. A telemetry message batches one
 or more readings of one device; a reading is the device's fields at one instant (UTC).
 Field keys are the catalogue's: ``speed``, or ``port3.power`` inside a repeated group.
+
+**Version 2** adds one message: a :class:`TelemetryBundle` carries several devices'
+telemetry (what a gateway gathered in one ``batch_interval``) under one ``seq``, on the
+gateway's own telemetry topic. It says exactly what the same devices' version 1 messages
+would say (:meth:`TelemetryBundle.messages` gives them back), so a consumer handles both
+alike; a broker then delivers, and a worker acknowledges, one message per gateway and
+interval instead of one per device, which is most of a worker's cost per message. Every
+other message stays version 1, and version 1 telemetry is still accepted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
+BUNDLE_SCHEMA_VERSION = 2
 TOPIC_ROOT = "estatewatch"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -67,6 +78,70 @@ class TelemetryMessage(_DeviceMessage):
     tags: dict[str, str] = {}
     units: dict[str, str] = {}
     readings: Annotated[list[Reading], Field(min_length=1)]
+
+
+class DeviceTelemetry(BaseModel):
+    """One device's part of a :class:`TelemetryBundle`: a version 1 telemetry message
+    without what the bundle says once (gateway, ``seq``, site)."""
+
+    model_config = _Wire
+    device_type: Name
+    device_id: Name
+    profile: str
+    tags: dict[str, str] = {}
+    units: dict[str, str] = {}
+    readings: Annotated[list[Reading], Field(min_length=1)]
+
+
+class TelemetryBundle(BaseModel):
+    """Several devices' telemetry from one gateway under one ``seq`` (schema version 2)."""
+
+    model_config = _Wire
+    schema_version: Literal[2] = 2
+    gateway_id: Name
+    seq: Annotated[int, Field(ge=0)]
+    site: Name
+    devices: Annotated[list[DeviceTelemetry], Field(min_length=1)]
+
+    @classmethod
+    def of(
+        cls, gateway_id: str, seq: int, site: str, messages: Sequence[TelemetryMessage]
+    ) -> TelemetryBundle:
+        """The bundle of ``messages`` (validated already, so not validated again)."""
+        return cls.model_construct(
+            gateway_id=gateway_id,
+            seq=seq,
+            site=site,
+            devices=[
+                DeviceTelemetry.model_construct(
+                    device_type=m.device_type,
+                    device_id=m.device_id,
+                    profile=m.profile,
+                    tags=m.tags,
+                    units=m.units,
+                    readings=m.readings,
+                )
+                for m in messages
+            ],
+        )
+
+    def messages(self) -> list[TelemetryMessage]:
+        """The version 1 messages saying the same, one per device, all with ``seq``."""
+        # Built without validating again: every value was validated as part of the bundle.
+        return [
+            TelemetryMessage.model_construct(
+                gateway_id=self.gateway_id,
+                seq=self.seq,
+                site=self.site,
+                device_type=part.device_type,
+                device_id=part.device_id,
+                profile=part.profile,
+                tags=part.tags,
+                units=part.units,
+                readings=part.readings,
+            )
+            for part in self.devices
+        ]
 
 
 EventKind = Literal[
@@ -134,6 +209,11 @@ class DeadLetter(BaseModel):
 
 def telemetry_topic(site: str, device_type: str, device_id: str) -> str:
     return f"{TOPIC_ROOT}/{site}/{device_type}/{device_id}/telemetry"
+
+
+def bundle_topic(site: str, gateway_id: str) -> str:
+    """Where a gateway publishes its :class:`TelemetryBundle` (its own telemetry topic)."""
+    return f"{TOPIC_ROOT}/{site}/gateway/{gateway_id}/telemetry"
 
 
 def event_topic(site: str, device_type: str, device_id: str) -> str:

@@ -46,14 +46,15 @@ def decode(
     parsed = screen(topic, payload)
     if isinstance(parsed, Rejected):
         return parsed
-    message = parsed.message
-    points: list[Point]
-    if isinstance(message, TelemetryMessage):
-        points = points_from_telemetry(message)
-    elif isinstance(message, EventMessage):
-        points = points_from_event(message)
-    else:
-        points = points_from_status(message)
+    points: list[Point] = []
+    # A bundle (wire version 2) is its devices' version 1 messages: the same points.
+    for message in parsed.messages:
+        if isinstance(message, TelemetryMessage):
+            points += points_from_telemetry(message)
+        elif isinstance(message, EventMessage):
+            points += points_from_event(message)
+        else:
+            points += points_from_status(message)
     problems: list[Problem] = []
     lines = encode(points, problems)
     count = lines.count(b"\n")

@@ -30,7 +30,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from estatewatch.clock import Clock
-from estatewatch.inbound import Parsed
+from estatewatch.inbound import DeviceMessage
 from estatewatch.wire import EventMessage, GatewayStatus, TelemetryMessage
 from maintenance.db.read.quarantine import known_senders
 from maintenance.domain.ports import UnitOfWork
@@ -75,17 +75,18 @@ class Gatekeeper:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush()
 
-    async def admit(self, parsed: Parsed) -> bool:
-        """Whether ``parsed`` comes from known senders; if not, its senders are noted."""
-        unknown = self._unknown(parsed)
+    async def admit(self, gateway_id: str, message: DeviceMessage) -> bool:
+        """Whether ``message``, through ``gateway_id``, comes from known senders; if not,
+        its senders are noted. A bundle's messages (wire version 2) come one by one."""
+        unknown = self._unknown(gateway_id, message)
         if unknown and time.monotonic() - self._loaded_at >= self._reload_after:
             await self._load()
-            unknown = self._unknown(parsed)
+            unknown = self._unknown(gateway_id, message)
         if not unknown:
             return True
-        at, sample = self._clock(), _gist(parsed)
+        at, sample = self._clock(), _gist(message)
         for site, device_type, device_id in unknown:
-            seen = Sighting(site, device_type, device_id, parsed.gateway_id, at, at, 1, sample)
+            seen = Sighting(site, device_type, device_id, gateway_id, at, at, 1, sample)
             earlier = self._pending.get(seen.key)
             self._pending[seen.key] = seen if earlier is None else earlier.merge(seen)
         return False
@@ -96,9 +97,8 @@ class Gatekeeper:
         if pending:
             await note_sightings(self._uow(), pending.values())
 
-    def _unknown(self, parsed: Parsed) -> list[tuple[str, str, str]]:
-        message = parsed.message
-        senders = [(message.site, GATEWAY, parsed.gateway_id)]
+    def _unknown(self, gateway_id: str, message: DeviceMessage) -> list[tuple[str, str, str]]:
+        senders = [(message.site, GATEWAY, gateway_id)]
         if not isinstance(message, GatewayStatus):
             senders.append((message.site, message.device_type, message.device_id))
         return [s for s in senders if sender_key(*s) not in self._known]
@@ -118,9 +118,8 @@ class Gatekeeper:
                 log.exception("maintenance: the quarantine's sightings were not saved")
 
 
-def _gist(parsed: Parsed) -> str:
+def _gist(message: DeviceMessage) -> str:
     """What a message was, for an operator deciding about its sender."""
-    message = parsed.message
     if isinstance(message, TelemetryMessage):
         last = message.readings[-1]
         fields = ", ".join(sorted(last.fields))

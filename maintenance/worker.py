@@ -331,10 +331,13 @@ async def running_maintenance(
         async def handle(parsed: Parsed, ack: Ack) -> None:
             if parsed.refused is not None:
                 dead.rejected_message(parsed.refused)
-            if await gate.admit(parsed):
-                await detection.message(parsed.message)
-            else:
-                detection.counters.quarantined += 1
+            # A bundle (wire version 2) is judged as its devices' version 1 messages, each
+            # device admitted or quarantined on its own.
+            for message in parsed.messages:
+                if await gate.admit(parsed.gateway_id, message):
+                    await detection.message(message)
+                else:
+                    detection.counters.quarantined += 1
             ack()
 
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
