@@ -20,7 +20,7 @@ import aiomqtt
 import yaml
 
 from bench.bench_gateway import cpu_seconds, rss_mb, start_simulator, stop_process
-from estatewatch.wire import GatewayStatus, TelemetryMessage
+from estatewatch.wire import GatewayStatus, TelemetryBundle, TelemetryMessage
 from infra.local import MosquittoInstance
 
 NAME = "gateway_pipeline"
@@ -47,7 +47,11 @@ async def _measure(broker: MosquittoInstance, gateway: subprocess.Popen[bytes]) 
             if measuring:
                 topic = message.topic.value
                 payload = message.payload
-                if topic.endswith("/telemetry"):
+                if topic.endswith("/telemetry") and topic.split("/")[2] == "gateway":
+                    messages += 1  # the gateway's default, a bundle (wire version 2)
+                    bundle = TelemetryBundle.model_validate_json(payload)
+                    readings += sum(len(d.readings) for d in bundle.devices)
+                elif topic.endswith("/telemetry"):
                     messages += 1
                     readings += len(TelemetryMessage.model_validate_json(payload).readings)
                 elif topic.endswith("/status"):

@@ -53,6 +53,9 @@ class BrokerConfig(BaseModel):
 class UplinkConfig(BrokerConfig):
     batch_interval: Seconds = 1.0  # readings of a device gathered into one message
     max_readings_per_message: Annotated[int, Field(ge=1, le=10_000)] = 60
+    # 2: each flush's telemetry of all devices in one bundle; 1 for central services
+    # that predate wire version 2 (one message per device).
+    wire_version: Literal[1, 2] = 2
     max_inflight: Annotated[int, Field(ge=1, le=65_535)] = 100
     status_interval: Seconds = 30.0
 

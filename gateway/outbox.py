@@ -13,6 +13,15 @@ so SIGTERM leaves nothing in memory. Until a flush, readings live only in memory
 SIGKILL or power cut loses at most what arrived since the last flush started (one
 ``batch_interval``).
 
+**Wire version.** With ``wire_version`` 2 (the default) a flush puts the telemetry of all
+devices into bundles (:class:`estatewatch.wire.TelemetryBundle`, at most
+``BUNDLE_READINGS`` readings each, so mostly one per flush) on the gateway's own
+telemetry topic: one message, one ``seq`` and one acknowledgement per interval instead
+of one per device, which is what a central worker pays for most. Version 1 sends one
+message per device (for central services older than version 2). What a flush stores, and
+so what a crash can lose, is the same either way; events, dead letters and the status
+stay version 1 messages.
+
 The batching itself is synchronous and needs no event loop; only ``run()`` is async.
 
 Errors: ``reading()`` and ``event()`` never raise into acquisition. Input the wire schema
@@ -31,7 +40,7 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,7 +52,9 @@ from estatewatch.wire import (
     EventMessage,
     FieldValue,
     Reading,
+    TelemetryBundle,
     TelemetryMessage,
+    bundle_topic,
     dead_letter_topic,
     event_topic,
     telemetry_topic,
@@ -54,6 +65,10 @@ from gateway.sink import DeviceInfo
 __all__ = ["MessageQueue", "Outbox"]
 
 log = logging.getLogger(__name__)
+
+# Readings per bundle: a few hundred KB of JSON (an elevator's reading is ~1 KB, an 8-port
+# charger's ~2.5 KB), far below what the broker and the workers accept (4 MiB).
+BUNDLE_READINGS: Final = 200
 
 
 class MessageQueue(Protocol):
@@ -107,6 +122,7 @@ class Outbox:
         gateway_id: str,
         batch_interval: float = 1.0,
         max_readings_per_message: int = 60,
+        wire_version: Literal[1, 2] = 2,
         on_flush: Callable[[], None] | None = None,
         metrics: GatewayMetrics | None = None,
     ) -> None:
@@ -117,6 +133,7 @@ class Outbox:
         self.gateway_id = gateway_id
         self.batch_interval = batch_interval
         self.max_readings = max_readings_per_message
+        self.wire_version = wire_version
         self._on_flush = on_flush
         self._metrics = metrics if metrics is not None else GatewayMetrics()
         self._batches: dict[str, _DeviceBatch] = {}
@@ -215,6 +232,8 @@ class Outbox:
         self._batches.clear()
         # Time order across devices and kinds; sort is stable, so ties keep arrival order.
         ready = sorted(self._ready, key=lambda r: r.ts)
+        if self.wire_version == 2:
+            ready = self._bundled(ready)
         readings = self._held_readings
         stored = self._when_stored
         self._ready, self._held_readings, self._when_stored = [], 0, []
@@ -281,6 +300,33 @@ class Outbox:
             return
         topic = telemetry_topic(self.site, device.device_type, device.device_id)
         self._ready.append(_Ready(readings[0].ts, topic, message))
+
+    def _bundled(self, ready: list[_Ready]) -> list[_Ready]:
+        """``ready`` with its telemetry messages in bundles, in the same time order."""
+        others: list[_Ready] = []
+        bundles: list[_Ready] = []
+        members: list[TelemetryMessage] = []
+        readings = 0
+
+        def close() -> None:
+            bundle = TelemetryBundle.of(self.gateway_id, 0, self.site, members)
+            topic = bundle_topic(self.site, self.gateway_id)
+            bundles.append(_Ready(members[0].readings[0].ts, topic, bundle))
+
+        for item in ready:
+            message = item.model
+            if not isinstance(message, TelemetryMessage):
+                others.append(item)
+                continue
+            if members and readings + len(message.readings) > BUNDLE_READINGS:
+                close()
+                members, readings = [], 0
+            members.append(message)
+            readings += len(message.readings)
+        if members:
+            close()
+        # Both lists are in time order; sorted() is stable, so ties keep bundles first.
+        return sorted(bundles + others, key=lambda r: r.ts)
 
     def _flush_logged(self) -> None:
         try:

@@ -85,6 +85,7 @@ async def run_gateway(config: SiteConfig, catalogue: Catalogue, stop: asyncio.Ev
                 gateway_id=config.gateway_id,
                 batch_interval=config.uplink.batch_interval,
                 max_readings_per_message=config.uplink.max_readings_per_message,
+                wire_version=config.uplink.wire_version,
                 on_flush=uplink.notify,
                 metrics=metrics,
             )

@@ -27,7 +27,13 @@ from metrics_scrape import scrape
 
 from estatewatch import __version__
 from estatewatch.ports import free_ports
-from estatewatch.wire import DeadLetter, EventMessage, GatewayStatus, TelemetryMessage
+from estatewatch.wire import (
+    DeadLetter,
+    EventMessage,
+    GatewayStatus,
+    TelemetryBundle,
+    TelemetryMessage,
+)
 from infra.local import MosquittoInstance
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +76,12 @@ async def listening(broker: MosquittoInstance, client_id: str) -> AsyncIterator[
                     async for message in client.messages:
                         payload = bytes(message.payload)  # type: ignore[arg-type]
                         topic = message.topic.value
-                        if topic.endswith("/telemetry"):
+                        if topic.endswith("/telemetry") and topic.split("/")[2] == "gateway":
+                            # The gateway's default, wire version 2: its devices' messages
+                            bundle = TelemetryBundle.model_validate_json(payload)
+                            heard.telemetry.extend(bundle.messages())
+                            heard.arrivals.append(bundle.seq)
+                        elif topic.endswith("/telemetry"):
                             telemetry = TelemetryMessage.model_validate_json(payload)
                             heard.telemetry.append(telemetry)
                             heard.arrivals.append(telemetry.seq)

@@ -33,7 +33,13 @@ from process_support import start, until
 from estatewatch.durable_queue import DurableQueue, NewItem
 from estatewatch.influx.query import InfluxQueryError, InfluxReader
 from estatewatch.mqtt import discard_session
-from estatewatch.wire import FieldValue, Reading, TelemetryMessage, telemetry_topic
+from estatewatch.wire import (
+    FieldValue,
+    Reading,
+    TelemetryBundle,
+    TelemetryMessage,
+    telemetry_topic,
+)
 from gateway.config import UplinkConfig
 from gateway.uplink import Uplink
 from infra.local import InfluxInstance, MosquittoInstance, free_ports
@@ -284,9 +290,12 @@ def compound(tmp_path: Path, mosquitto: MosquittoInstance, site: str) -> Iterato
 
 
 @contextlib.asynccontextmanager
-async def recording(broker: MosquittoInstance, site: str) -> AsyncIterator[dict[int, bytes]]:
-    """Every telemetry payload of ``site`` by seq, heard on a subscription of our own."""
-    heard: dict[int, bytes] = {}
+async def recording(
+    broker: MosquittoInstance, site: str
+) -> AsyncIterator[dict[int, list[TelemetryMessage]]]:
+    """Every telemetry message of ``site`` by seq, heard on a subscription of our own; a
+    bundle (wire version 2, the gateway's default) as its devices' messages."""
+    heard: dict[int, list[TelemetryMessage]] = {}
     subscribed = asyncio.Event()
 
     async def listen() -> None:
@@ -295,7 +304,12 @@ async def recording(broker: MosquittoInstance, site: str) -> AsyncIterator[dict[
             subscribed.set()
             async for message in client.messages:
                 payload = bytes(message.payload)
-                heard[TelemetryMessage.model_validate_json(payload).seq] = payload
+                if message.topic.value.split("/")[2] == "gateway":
+                    bundle = TelemetryBundle.model_validate_json(payload)
+                    heard[bundle.seq] = bundle.messages()
+                else:
+                    telemetry = TelemetryMessage.model_validate_json(payload)
+                    heard[telemetry.seq] = [telemetry]
 
     task = asyncio.create_task(listen())
     try:
@@ -350,12 +364,14 @@ async def test_simulated_readings_reach_influxdb_unchanged(
     async with recording(mosquitto, site) as heard:
         gateway = start(["gateway", "run", "--config", str(compound)], tmp_path, gateway_log)
         try:
-            await until(lambda: len(heard) >= 12, 30, "a dozen telemetry messages")
+            await until(
+                lambda: sum(map(len, heard.values())) >= 12, 30, "a dozen devices' telemetry"
+            )
         finally:
             assert stop(gateway) == 0, gateway_log.read_text()
         # In flight when the gateway exited: the broker forwards it to us at once.
         await asyncio.sleep(1.0)
-    messages = [TelemetryMessage.model_validate_json(payload) for payload in heard.values()]
+    messages = [message for messages in heard.values() for message in messages]
     assert {m.device_id for m in messages} == {"elev-01", "elev-02", "charger-01"}
 
     site_file = yaml.safe_load(compound.read_bytes())  # noqa: ASYNC240 (a small file)

@@ -24,7 +24,7 @@ import pytest
 
 from estatewatch.catalogue import Profile, Value, builtin_catalogue
 from estatewatch.durable_queue import DurableQueue, QueuedItem
-from estatewatch.wire import DeadLetter, EventKind, FieldValue, TelemetryMessage
+from estatewatch.wire import DeadLetter, EventKind, FieldValue, TelemetryBundle
 from gateway.config import MqttSourceConfig
 from gateway.metrics import DeviceState, GatewayMetrics
 from gateway.mqtt_source import MqttSource
@@ -404,7 +404,11 @@ async def test_a_message_is_acknowledged_only_once_it_is_on_the_durable_queue(
         async with source(Outbox(queue, site="rose-garden", gateway_id="gw")) as third:
             await asyncio.sleep(0.5)
             assert third.received == 0
-    (message,) = [TelemetryMessage.model_validate_json(m.payload) for m in queue_items(tmp_path)]
+    (message,) = [  # in the gateway's default bundle (wire version 2)
+        m
+        for item in queue_items(tmp_path)
+        for m in TelemetryBundle.model_validate_json(item.payload).messages()
+    ]
     assert message.readings[0].fields["vendor_sequence"] == alarm["vendor_sequence"]
 
 

@@ -151,7 +151,10 @@ async def test_readings_arrive_once_in_seq_order_as_wire_messages(
             assert uplink.connected
             status = await next_status(sub)
             assert (status.state, status.version) == ("online", "9.9.9")
-            outbox = Outbox(queue, site=site, gateway_id="gw-1", on_flush=uplink.notify)
+            # Wire version 1: one message per device and flush, 60 seqs to count.
+            outbox = Outbox(
+                queue, site=site, gateway_id="gw-1", on_flush=uplink.notify, wire_version=1
+            )
             for second in range(20):
                 for lift in lifts:
                     for tenth in range(5):
@@ -318,7 +321,8 @@ async def test_telemetry_payloads_are_the_wire_schema(
         subscriber(mosquitto, f"estatewatch/{site}/elevator/+/telemetry") as sub,
         Uplink(config(mosquitto), queue, site=site, gateway_id="gw-1") as uplink,
     ):
-        outbox = Outbox(queue, site=site, gateway_id="gw-1", on_flush=uplink.notify)
+        # A device's own telemetry topic is wire version 1 (version 2 bundles: the outbox's tests).
+        outbox = Outbox(queue, site=site, gateway_id="gw-1", on_flush=uplink.notify, wire_version=1)
         outbox.reading(lift, T0, {"speed": 1.25, "door": "open", "moving": True})
         outbox.flush()
         async with asyncio.timeout(TIMEOUT_S):

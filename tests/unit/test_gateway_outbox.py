@@ -12,9 +12,16 @@ import pytest
 
 from estatewatch.durable_queue import DurableQueue, NewItem, QueuedItem
 from estatewatch.errors import ServiceError
-from estatewatch.wire import DeadLetter, EventMessage, GatewayStatus, TelemetryMessage
+from estatewatch.wire import (
+    DeadLetter,
+    EventMessage,
+    GatewayStatus,
+    TelemetryBundle,
+    TelemetryMessage,
+    bundle_topic,
+)
 from gateway.metrics import DeviceState, GatewayMetrics
-from gateway.outbox import Outbox
+from gateway.outbox import BUNDLE_READINGS, Outbox
 from gateway.sink import DeviceInfo, Sink
 from gateway.status import build_status, publish_every
 
@@ -46,7 +53,9 @@ def metrics() -> GatewayMetrics:
 
 @pytest.fixture
 def outbox(queue: DurableQueue, metrics: GatewayMetrics) -> Outbox:
-    return Outbox(queue, site="site-a", gateway_id="gw-1", metrics=metrics)
+    # Wire version 1 (one message per device): these tests read each device's message;
+    # the bundles of version 2 are tested at the end.
+    return Outbox(queue, site="site-a", gateway_id="gw-1", metrics=metrics, wire_version=1)
 
 
 def queued(queue: DurableQueue) -> list[QueuedItem]:
@@ -89,7 +98,9 @@ def test_readings_are_batched_per_device_in_time_order(outbox: Outbox, queue: Du
 
 
 def test_a_full_batch_is_closed_at_max_readings(queue: DurableQueue) -> None:
-    outbox = Outbox(queue, site="site-a", gateway_id="gw-1", max_readings_per_message=2)
+    outbox = Outbox(
+        queue, site="site-a", gateway_id="gw-1", max_readings_per_message=2, wire_version=1
+    )
     for n in range(5):
         outbox.reading(LIFT, at(n), {"speed": float(n)})
     assert outbox.pending_messages == 2  # two full batches closed, one reading open
@@ -121,10 +132,10 @@ def test_events_and_readings_share_one_time_ordered_seq(
 
 
 def test_seqs_continue_across_flushes_and_outboxes(queue: DurableQueue) -> None:
-    first = Outbox(queue, site="site-a", gateway_id="gw-1")
+    first = Outbox(queue, site="site-a", gateway_id="gw-1", wire_version=1)
     first.reading(LIFT, at(0), {"speed": 0.0})
     first.flush()
-    second = Outbox(queue, site="site-a", gateway_id="gw-1")
+    second = Outbox(queue, site="site-a", gateway_id="gw-1", wire_version=1)
     for n in range(3):
         second.reading(LIFT, at(n), {"speed": 0.0})
         second.reading(CHARGER, at(n), {"port1.power": 1.0})
@@ -190,7 +201,9 @@ class BrokenQueue:
 def test_a_queue_that_cannot_be_written_says_what_was_lost(
     metrics: GatewayMetrics, caplog: pytest.LogCaptureFixture
 ) -> None:
-    outbox = Outbox(BrokenQueue(), site="site-a", gateway_id="gw-1", metrics=metrics)
+    outbox = Outbox(
+        BrokenQueue(), site="site-a", gateway_id="gw-1", metrics=metrics, wire_version=1
+    )
     outbox.reading(LIFT, at(0), {"speed": 0.0})
     outbox.reading(LIFT, at(1), {"speed": 0.0})
     with pytest.raises(ServiceError, match=r"disk is full: 1 messages \(2 readings\) were lost"):
@@ -214,7 +227,7 @@ async def test_run_flushes_on_schedule_and_on_stop(queue: DurableQueue) -> None:
     stop.set()
     await runner
 
-    slow = Outbox(queue, site="site-a", gateway_id="gw-1", batch_interval=3600.0)
+    slow = Outbox(queue, site="site-a", gateway_id="gw-1", batch_interval=3600.0, wire_version=1)
     stop = asyncio.Event()
     runner = asyncio.create_task(slow.run(stop))
     slow.reading(LIFT, at(9), {"speed": 0.0})
@@ -229,7 +242,12 @@ async def test_an_urgent_reading_is_flushed_at_once_and_the_schedule_stands(
 ) -> None:
     flushed = asyncio.Event()
     outbox = Outbox(
-        queue, site="site-a", gateway_id="gw-1", batch_interval=3600.0, on_flush=flushed.set
+        queue,
+        site="site-a",
+        gateway_id="gw-1",
+        batch_interval=3600.0,
+        on_flush=flushed.set,
+        wire_version=1,
     )
     stop = asyncio.Event()
     runner = asyncio.create_task(outbox.run(stop))
@@ -248,9 +266,16 @@ async def test_an_urgent_reading_is_flushed_at_once_and_the_schedule_stands(
 async def test_run_flushes_when_cancelled_and_survives_a_broken_queue(
     queue: DurableQueue, metrics: GatewayMetrics, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = Outbox(BrokenQueue(), site="s", gateway_id="g", batch_interval=0.01, metrics=metrics)
+    broken = Outbox(
+        BrokenQueue(),
+        site="s",
+        gateway_id="g",
+        batch_interval=0.01,
+        metrics=metrics,
+        wire_version=1,
+    )
     broken.reading(LIFT, at(0), {"speed": 0.0})
-    outbox = Outbox(queue, site="site-a", gateway_id="gw-1", batch_interval=3600.0)
+    outbox = Outbox(queue, site="site-a", gateway_id="gw-1", batch_interval=3600.0, wire_version=1)
     outbox.reading(LIFT, at(0), {"speed": 0.0})
     stop = asyncio.Event()
     with caplog.at_level(logging.ERROR, logger="gateway.outbox"):
@@ -325,3 +350,71 @@ async def test_the_status_loop_publishes_on_schedule_until_stopped() -> None:
     async with asyncio.timeout(5):
         await loop
     assert publisher.sent[0] == status
+
+
+# --- wire version 2: one bundle per flush -------------------------------------------------
+
+
+def _readings(outbox: Outbox) -> None:
+    outbox.reading(LIFT, at(1), {"speed": 1.5, "load": 300})
+    outbox.reading(CHARGER, at(0.5), {"port1.power": 220.0})
+    outbox.reading(LIFT, at(0), {"speed": 0.0, "load": 320})
+    outbox.event(LIFT, at(0.7), "trip", {"from_floor": 1, "to_floor": 3})
+
+
+def test_version_2_bundles_the_telemetry_of_a_flush_saying_what_version_1_says(
+    queue: DurableQueue, tmp_path: Path
+) -> None:
+    bundling = Outbox(queue, site="site-a", gateway_id="gw-1")
+    assert bundling.wire_version == 2  # the default
+    _readings(bundling)
+    assert bundling.flush() == 2  # one bundle for both devices, and the event
+    bundle_item, event_item = queued(queue)
+    assert bundle_item.key == bundle_topic("site-a", "gw-1")
+    bundle = TelemetryBundle.model_validate_json(bundle_item.payload)
+    assert bundle.seq == bundle_item.seq == 1
+    assert EventMessage.model_validate_json(event_item.payload).seq == 2
+    with DurableQueue(tmp_path / "v1.sqlite", max_bytes=1024**2, fsync=False) as v1_queue:
+        one_by_one = Outbox(v1_queue, site="site-a", gateway_id="gw-1", wire_version=1)
+        _readings(one_by_one)
+        one_by_one.flush()
+        v1 = [telemetry(m) for m in queued(v1_queue) if m.key.endswith("/telemetry")]
+    # The same messages, but for their seq (one per bundle instead of one per device).
+    assert [m.model_copy(update={"seq": 0}) for m in bundle.messages()] == [
+        m.model_copy(update={"seq": 0}) for m in v1
+    ]
+
+
+def test_a_bundle_holds_at_most_bundle_readings(queue: DurableQueue) -> None:
+    outbox = Outbox(queue, site="site-a", gateway_id="gw-1")
+    devices = [DeviceInfo(f"elev-{n:03d}", "elevator", "elevator") for n in range(150)]
+    for second in range(2):
+        for device in devices:
+            outbox.reading(device, at(second), {"speed": 0.0})
+    assert outbox.flush() == 2  # 300 readings: 200 and 100
+    bundles = [TelemetryBundle.model_validate_json(m.payload) for m in queued(queue)]
+    assert [sum(len(d.readings) for d in b.devices) for b in bundles] == [
+        BUNDLE_READINGS,
+        300 - BUNDLE_READINGS,
+    ]
+    assert [b.seq for b in bundles] == [1, 2]
+
+
+async def test_version_2_still_flushes_an_urgent_reading_at_once(queue: DurableQueue) -> None:
+    flushed = asyncio.Event()
+    outbox = Outbox(
+        queue, site="site-a", gateway_id="gw-1", batch_interval=3600.0, on_flush=flushed.set
+    )
+    stop = asyncio.Event()
+    runner = asyncio.create_task(outbox.run(stop))
+    outbox.reading(CHARGER, at(0), {"port1.power": 1.0})
+    await asyncio.sleep(0.05)
+    assert queue.depth == 0
+    outbox.reading(LIFT, at(1), {"fault_code": 41}, urgent=True)
+    async with asyncio.timeout(5):
+        await flushed.wait()
+    (item,) = queued(queue)
+    bundle = TelemetryBundle.model_validate_json(item.payload)
+    assert [d.device_id for d in bundle.devices] == ["chg-07", "elev-01"]
+    stop.set()
+    await runner
