@@ -21,7 +21,7 @@ unread, and pydantic's JSON parser refuses nesting deeper than its fixed limit (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -71,14 +71,21 @@ class Parsed:
     refused: Rejected | None = None
     """What the central checks (:mod:`estatewatch.screen`) took out of ``message``, for
     the dead-letter file; ``message`` is what is left."""
+    # A bundle's messages, built once: the central checks read them, then the consumer.
+    _messages: Sequence[DeviceMessage] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def messages(self) -> Sequence[DeviceMessage]:
         """What ``message`` says, as version 1 messages: a bundle's, one per device."""
         message = self.message
-        if isinstance(message, TelemetryBundle):
-            return message.messages()
-        return (message,)
+        if not isinstance(message, TelemetryBundle):
+            return (message,)
+        if self._messages is None:
+            object.__setattr__(self, "_messages", message.messages())  # frozen: a memo
+        assert self._messages is not None
+        return self._messages
 
 
 @dataclass(frozen=True, slots=True)

@@ -377,7 +377,8 @@ class Screen:
         problems: list[tuple[str, str]] = []
         parts: list[dict[str, object]] = []
         changed = False
-        for message in bundle.messages():
+        for message in parsed.messages:  # built once, and kept for the consumer
+            assert isinstance(message, TelemetryMessage)
             refusals = _Refusals()
             passed = self._device(message, window, refusals)
             assert passed is None or isinstance(passed, TelemetryMessage)
@@ -492,6 +493,20 @@ def _fields(
     kept: dict[str, FieldValue] | None = None
     for key, value in fields.items():
         rule = rules.get(key)
+        # The common case first, without a call: a number of its rule's type in range,
+        # or a bool. Anything else takes the full judgement below.
+        if rule is not None:
+            kind = rule.kind
+            if (
+                (type(value) is float and kind == "float") or (type(value) is int and kind == "int")
+            ) and rule.low <= value <= rule.high:
+                if kept is not None:
+                    kept[key] = value
+                continue
+            if type(value) is bool and kind == "bool":
+                if kept is not None:
+                    kept[key] = value
+                continue
         if rule is None:
             problem: tuple[str, str] | None = (UNKNOWN_FIELD, "not a field of the profile")
         else:

@@ -74,6 +74,8 @@ class Problem:
 _measurement_cache: dict[str, str | None] = {}
 _name_cache: dict[str, str | None] = {}
 _series_cache: dict[tuple[object, ...], str] = {}
+# A field key's "escaped=" prefix, or "" when the key cannot be written.
+_field_cache: dict[str, str] = {}
 
 
 def _escape_measurement(name: str) -> str | None:
@@ -139,6 +141,18 @@ def _field_value(value: FieldValue) -> str | None:
     return None
 
 
+def _field_prefix(key: str) -> str:
+    prefix = _field_cache.get(key)
+    if prefix is None:
+        # InfluxDB refuses a field named "time".
+        escaped = None if key == "time" else _escape_name(key)
+        prefix = "" if escaped is None else f"{escaped}="
+        if len(_field_cache) >= _CACHE_LIMIT:
+            _field_cache.clear()
+        _field_cache[key] = prefix
+    return prefix
+
+
 def _report(problems: list[Problem] | None, point: Point, key: str, reason: str) -> None:
     if problems is not None:
         problems.append(Problem(point.measurement, key, reason))
@@ -173,7 +187,7 @@ def encode(points: Iterable[Point], problems: list[Problem] | None = None) -> by
     """
     lines: list[str] = []
     append = lines.append
-    name_cache = _name_cache
+    field_cache = _field_cache
     series_cache = _series_cache
     for point in points:
         # Most points of a batch share a few hundred series, so the escaped series key is
@@ -189,23 +203,22 @@ def encode(points: Iterable[Point], problems: list[Problem] | None = None) -> by
             series_cache[raw_series] = series
         fields: list[str] = []
         for key, value in point.fields.items():
-            escaped_key = name_cache.get(key)
-            if escaped_key is None or key == "time":
-                # InfluxDB refuses a field named "time"; the cache is shared with tags.
-                escaped_key = None if key == "time" else _escape_name(key)
-                if escaped_key is None:
-                    _report(problems, point, key, "field key cannot be written")
-                    continue
+            prefix = field_cache.get(key)
+            if prefix is None:
+                prefix = _field_prefix(key)
+            if not prefix:
+                _report(problems, point, key, "field key cannot be written")
+                continue
             # Inlined type dispatch: this loop runs once per field, millions of times a
             # minute. ``type() is`` keeps bool (an int subclass) out of the int branch.
             if type(value) is float:
                 if value - value == 0.0:  # false for nan and +-inf
-                    fields.append(f"{escaped_key}={value!r}")
+                    fields.append(prefix + repr(value))
                     continue
                 text = None
             elif type(value) is int:
                 if _INT64_MIN <= value <= _INT64_MAX:
-                    fields.append(f"{escaped_key}={value}i")
+                    fields.append(f"{prefix}{value}i")
                     continue
                 text = None
             else:
@@ -213,7 +226,7 @@ def encode(points: Iterable[Point], problems: list[Problem] | None = None) -> by
             if text is None:
                 _report(problems, point, key, f"field value {value!r} cannot be written")
                 continue
-            fields.append(f"{escaped_key}={text}")
+            fields.append(prefix + text)
         if not fields:
             _report(problems, point, "", "no field left to write")
             continue

@@ -57,6 +57,24 @@ __all__ = [
 ]
 
 _PORT_KEY = re.compile(r"^port([1-9][0-9]*)\.(.+)$")
+# Each field key's (port, name), or None for a device's own field: the same few hundred
+# keys come in every reading, so the split is remembered (and forgotten past the limit,
+# so a stream of unique keys cannot eat memory).
+_port_of: dict[str, tuple[str, str] | None] = {}
+_PORT_CACHE_LIMIT = 10_000
+
+
+def _port(key: str) -> tuple[str, str] | None:
+    try:
+        return _port_of[key]
+    except KeyError:
+        pass
+    match = _PORT_KEY.match(key) if key.startswith("port") else None
+    split = None if match is None else (match[1], match[2])
+    if len(_port_of) >= _PORT_CACHE_LIMIT:
+        _port_of.clear()
+    _port_of[key] = split
+    return split
 
 
 def points_from_telemetry(msg: TelemetryMessage) -> list[Point]:
@@ -70,11 +88,11 @@ def points_from_telemetry(msg: TelemetryMessage) -> list[Point]:
         own: dict[str, FieldValue] = {}
         ports: defaultdict[str, dict[str, FieldValue]] = defaultdict(dict)
         for key, value in reading.fields.items():
-            match = _PORT_KEY.match(key) if key.startswith("port") else None
-            if match is None:
+            split = _port(key)
+            if split is None:
                 own[key] = value
             else:
-                ports[match[1]][match[2]] = value
+                ports[split[0]][split[1]] = value
         if own:
             points.append(Point(msg.device_type, tags, own, ts))
         # Sorted numerically so the points come out port1, port2, ..., port10.
