@@ -73,24 +73,30 @@ class _DeviceMessage(BaseModel):
     device_id: Name
 
 
-class TelemetryMessage(_DeviceMessage):
+class _Telemetry(BaseModel):
+    """What a device's telemetry says after who it is, in version 1 and 2 alike."""
+
+    model_config = _Wire
     profile: str
     tags: dict[str, str] = {}
     units: dict[str, str] = {}
     readings: Annotated[list[Reading], Field(min_length=1)]
 
 
-class DeviceTelemetry(BaseModel):
-    """One device's part of a :class:`TelemetryBundle`: a version 1 telemetry message
-    without what the bundle says once (gateway, ``seq``, site)."""
-
+class _Device(BaseModel):
     model_config = _Wire
     device_type: Name
     device_id: Name
-    profile: str
-    tags: dict[str, str] = {}
-    units: dict[str, str] = {}
-    readings: Annotated[list[Reading], Field(min_length=1)]
+
+
+# pydantic orders fields from the last base to the first: the header, then _Telemetry.
+class TelemetryMessage(_Telemetry, _DeviceMessage):
+    pass
+
+
+class DeviceTelemetry(_Telemetry, _Device):
+    """One device's part of a :class:`TelemetryBundle`: a version 1 telemetry message
+    without what the bundle says once (gateway, ``seq``, site)."""
 
 
 class TelemetryBundle(BaseModel):
