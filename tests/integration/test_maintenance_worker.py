@@ -22,7 +22,14 @@ from register_support import registered
 from estatewatch import __version__
 from estatewatch.errors import ConfigError
 from estatewatch.ports import free_ports
-from estatewatch.wire import Reading, TelemetryMessage, status_topic, telemetry_topic
+from estatewatch.wire import (
+    Reading,
+    TelemetryBundle,
+    TelemetryMessage,
+    bundle_topic,
+    status_topic,
+    telemetry_topic,
+)
 from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.read.quarantine import quarantine_entries
@@ -58,6 +65,21 @@ class Gateway:
 
     async def car(self, device: str, second: int, **fields: bool | int | float) -> None:
         self.seq += 1
+        message = self._reading(device, second, fields)
+        topic = telemetry_topic(self.site, "elevator", device)
+        await self.client.publish(topic, message.model_dump_json(), qos=1)
+
+    async def cars(self, devices: list[str], second: int, **fields: bool | int | float) -> None:
+        """One bundle (wire version 2, the gateway's default) of ``devices``' readings."""
+        self.seq += 1
+        messages = [self._reading(device, second, fields) for device in devices]
+        bundle = TelemetryBundle.of(self.gateway_id, self.seq, self.site, messages)
+        topic = bundle_topic(self.site, self.gateway_id)
+        await self.client.publish(topic, bundle.model_dump_json(), qos=1)
+
+    def _reading(
+        self, device: str, second: int, fields: dict[str, bool | int | float]
+    ) -> TelemetryMessage:
         base: dict[str, bool | int | float | str] = {
             "floor": 7,
             "car_load": 0.0,
@@ -65,7 +87,7 @@ class Gateway:
             "fault_code": 0,
             "stopped_outside_zone_s": 0.0,
         }
-        message = TelemetryMessage(
+        return TelemetryMessage(
             gateway_id=self.gateway_id,
             seq=self.seq,
             site=self.site,
@@ -75,8 +97,6 @@ class Gateway:
             tags={"building": "B1"},
             readings=[Reading(ts=T0 + timedelta(seconds=second), fields={**base, **fields})],
         )
-        topic = telemetry_topic(self.site, "elevator", device)
-        await self.client.publish(topic, message.model_dump_json(), qos=1)
 
 
 async def open_order(config: MaintenanceSettings, asset: str, kind: str) -> WorkOrder | None:
@@ -365,3 +385,27 @@ async def test_unknown_devices_and_gateways_are_quarantined_and_open_nothing(
         asset = str(DeviceRef(site, "elevator", "elev-01"))
         order = await until(lambda: open_order(config, asset, "entrapment"), 10, "a work order")
         assert isinstance(order, WorkOrder)
+
+
+async def test_a_bundle_is_judged_device_by_device_and_its_unknown_devices_quarantined(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    site = f"b{tmp_path.name[-8:]}"
+    config = settings(tmp_path, mosquitto)
+    await registered(config.database_url, site, "elev-01")
+    trapped = {"stopped_outside_zone_s": 31.0, "alarm_button": True, "car_load": 20.0}
+    async with (
+        running_maintenance(config) as detection,
+        aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
+    ):
+        await asyncio.sleep(0.5)  # subscribed
+        gateway = Gateway(client, site)
+        for second in (0, 31):
+            await gateway.cars(["elev-01", "ghost-lift-99"], second, **(trapped if second else {}))
+        asset = str(DeviceRef(site, "elevator", "elev-01"))
+        order = await until(lambda: open_order(config, asset, "entrapment"), 10, "a work order")
+        assert isinstance(order, WorkOrder)
+        assert detection.counters.messages == 2  # elev-01's readings, out of two bundles
+        assert detection.counters.quarantined == 2  # the ghost's
+        ghost = str(DeviceRef(site, "elevator", "ghost-lift-99"))
+        assert await open_order(config, ghost, "entrapment") is None
