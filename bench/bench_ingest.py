@@ -27,7 +27,8 @@ in InfluxDB: the benchmark fails rather than report a rate for data that did not
 **The maintenance worker** (``maintenance.messages_per_s``, ``maintenance.readings_per_s``)
 drains the same backlog of the default traffic (and of the version 1 traffic, ``v1_*``)
 after ingest, from its own persistent session: ``estatewatch maintenance run`` with its
-shipped rules and a fresh SQLite database, timed from its Prometheus endpoint until the
+shipped rules and a fresh SQLite database holding the traffic's sites (the worker judges
+only registered senders), timed from its Prometheus endpoint until the
 rule engine has observed every reading.
 
 **Profiling.** With ``BENCH_INGEST_PROFILE=DIR`` each worker run (ingest and
@@ -47,6 +48,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import httpx
@@ -65,6 +67,10 @@ from gateway.plan import ReadPlan, plan_device
 from infra.local import InfluxInstance, MosquittoInstance, free_ports
 from ingest.decode import Decoded, decode
 from ingest.writers import Influx1Writer
+from maintenance.db.engine import default_url, make_sessionmaker, open_engine
+from maintenance.db.migrations import prepare_schema
+from maintenance.db.uow import SqlUnitOfWork
+from maintenance.sites import validate_site
 from simulators.charger import ChargerCabinet
 from simulators.elevator import Elevator
 
@@ -135,6 +141,52 @@ class _Device:
         return values
 
 
+def _building(device_id: str) -> str:
+    return f"b{int(device_id[-2:]) % 3 + 1}"
+
+
+def _site_file(s: int) -> dict[str, Any]:
+    """Site ``s`` of the traffic as a site file (:mod:`maintenance.sites`): its gateway,
+    and its cars and cabinets in the buildings their tags name."""
+    buildings: dict[str, dict[str, Any]] = {}
+    for n in range(1, ELEVATORS + 1):
+        building = buildings.setdefault(_building(f"{n:02d}"), {"elevators": [], "chargers": []})
+        building["elevators"].append(
+            {
+                "name": f"elev-{n:02d}",
+                "make": "Monarch",
+                "model": "NICE3000+",
+                "install_date": "2015-06-01",
+                "rated_load_kg": 1000,
+                "rated_speed_mps": 1.75,
+                "floors_served": 20,
+                "last_safety_inspection": (START - timedelta(days=30)).date().isoformat(),
+            }
+        )
+    for n in range(1, CHARGERS + 1):
+        building = buildings.setdefault(_building(f"{n:02d}"), {"elevators": [], "chargers": []})
+        building["chargers"].append({"name": f"charger-{n:02d}", "ports": 8})
+    site = f"site-{s + 1:02d}"
+    return {
+        "site": site,
+        "name": site,
+        "gateways": [f"gw-{site}"],
+        "buildings": [{"name": name, **devices} for name, devices in sorted(buildings.items())],
+    }
+
+
+async def _register(data: Path) -> None:
+    """The traffic's sites in the register of the maintenance worker's database in
+    ``data`` (it judges only registered senders and quarantines the rest)."""
+    async with open_engine(default_url(data)) as engine:
+        await prepare_schema(engine, migrate=True)
+        async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
+            for s in range(SITES):
+                site = validate_site(_site_file(s), f"bench site {s + 1}")
+                await uow.sites.import_file(site, actor="cli:bench", at=START, source="bench")
+            await uow.commit()
+
+
 def build_traffic(
     readings_per_message: int, seconds: int = SECONDS
 ) -> tuple[list[tuple[str, bytes]], dict[str, int]]:
@@ -171,7 +223,7 @@ def build_traffic(
                     device_type=device.profile.device_type,
                     device_id=device.device_id,
                     profile=device.profile.name,
-                    tags={"building": f"b{int(device.device_id[-2:]) % 3 + 1}"},
+                    tags={"building": _building(device.device_id)},
                     readings=readings,
                 )
                 messages.append((device.topic, message.model_dump_json().encode()))
@@ -346,9 +398,12 @@ def _variant(
     influx.create_database(DATABASE)
     ingest_port, maintenance_port = free_ports(2)
     ingest = _ingest_args(broker, influx, work, ingest_port)
-    judge = _maintenance_args(broker, work / f"maintenance-{variant}", maintenance_port)
+    data = work / f"maintenance-{variant}"
+    judge = _maintenance_args(broker, data, maintenance_port)
     _session(ingest, ingest_port, "estatewatch_ingest_points_written_total")
     if maintenance:
+        data.mkdir()
+        asyncio.run(_register(data))
         _session(judge, maintenance_port, "estatewatch_maintenance_rule_observations_total")
     print(
         f"  {variant}: publishing {len(messages):,} messages ({points:,} points) ...",
