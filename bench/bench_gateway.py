@@ -176,11 +176,12 @@ def start_simulator(n: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
     return process, inventory
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, and SIGKILL if ``process`` has not exited ``timeout`` seconds later."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(10.0)
+            process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

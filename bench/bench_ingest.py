@@ -355,7 +355,8 @@ def _drain(
         samples = _wait_for(metrics_port, name, worker, target, 600.0)
         cpu = {who: cpu_seconds(pid) - cpu0[who] for who, pid in pids.items() if pid}
     finally:
-        stop_process(worker)
+        # Under cProfile the worker writes its profile on the way out: give it time.
+        stop_process(worker, timeout=120.0)
     # Above target only by redeliveries (a reconnect on a loaded host): written again to
     # the same points, or judged again; the caller counts what was stored.
     first = next(i for i, (_, n) in enumerate(samples) if n > 0)
