@@ -7,9 +7,10 @@ through the SQL unit of work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
 from maintenance.services.quarantine import register
 from maintenance.settings import MaintenanceSettings
-from maintenance.worker import running_maintenance
+from maintenance.worker import Detection, running_maintenance
 
 pytestmark = pytest.mark.integration
 
@@ -326,24 +327,37 @@ async def test_metrics_count_exactly_what_the_worker_received_judged_and_opened(
     assert seen.value("estatewatch_build_info", service="maintenance", version=__version__) == 1
 
 
-async def test_unknown_devices_and_gateways_are_quarantined_and_open_nothing(
-    tmp_path: Path, mosquitto: MosquittoInstance
-) -> None:
-    site = f"q{tmp_path.name[-8:]}"
-    config = settings(tmp_path, mosquitto)
+# An entrapment: the car stopped outside a door zone past the rule's 30 s, alarm pressed.
+TRAPPED = {"stopped_outside_zone_s": 31.0, "alarm_button": True, "car_load": 20.0}
+
+
+@contextlib.asynccontextmanager
+async def judging(
+    config: MaintenanceSettings, mosquitto: MosquittoInstance, site: str
+) -> AsyncIterator[tuple[Detection, aiomqtt.Client]]:
+    """The worker running with ``site``'s gw-1 and elev-01 registered, and a client to
+    publish as gateways."""
     await registered(config.database_url, site, "elev-01")
-    trapped = {"stopped_outside_zone_s": 31.0, "alarm_button": True, "car_load": 20.0}
     async with (
         running_maintenance(config) as detection,
         aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
     ):
         await asyncio.sleep(0.5)  # subscribed
+        yield detection, client
+
+
+async def test_unknown_devices_and_gateways_are_quarantined_and_open_nothing(
+    tmp_path: Path, mosquitto: MosquittoInstance
+) -> None:
+    site = f"q{tmp_path.name[-8:]}"
+    config = settings(tmp_path, mosquitto)
+    async with judging(config, mosquitto, site) as (detection, client):
         known, spoof = Gateway(client, site), Gateway(client, site, "gw-spoof")
         # A device the register does not have, through a known gateway; a registered car
         # through a gateway the register does not have; the spoofed gateway's last will.
         for second in (0, 31):
-            await known.car("ghost-lift-99", second, **(trapped if second else {}))
-            await spoof.car("elev-01", second, **(trapped if second else {}))
+            await known.car("ghost-lift-99", second, **(TRAPPED if second else {}))
+            await spoof.car("elev-01", second, **(TRAPPED if second else {}))
         status = {"gateway_id": "gw-spoof", "site": site, "state": "offline"}
         status["ts"] = T0.isoformat()
         await client.publish(status_topic(site, "gw-spoof"), json.dumps(status), qos=1)
@@ -381,7 +395,7 @@ async def test_unknown_devices_and_gateways_are_quarantined_and_open_nothing(
             await register(uow, gateway.id, by="cli:test", clock=lambda: T0)
         await asyncio.sleep(1.1)  # the gatekeeper reads the register again after a second
         await spoof.car("elev-01", 62)
-        await spoof.car("elev-01", 93, **trapped)
+        await spoof.car("elev-01", 93, **TRAPPED)
         asset = str(DeviceRef(site, "elevator", "elev-01"))
         order = await until(lambda: open_order(config, asset, "entrapment"), 10, "a work order")
         assert isinstance(order, WorkOrder)
@@ -392,16 +406,10 @@ async def test_a_bundle_is_judged_device_by_device_and_its_unknown_devices_quara
 ) -> None:
     site = f"b{tmp_path.name[-8:]}"
     config = settings(tmp_path, mosquitto)
-    await registered(config.database_url, site, "elev-01")
-    trapped = {"stopped_outside_zone_s": 31.0, "alarm_button": True, "car_load": 20.0}
-    async with (
-        running_maintenance(config) as detection,
-        aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
-    ):
-        await asyncio.sleep(0.5)  # subscribed
+    async with judging(config, mosquitto, site) as (detection, client):
         gateway = Gateway(client, site)
         for second in (0, 31):
-            await gateway.cars(["elev-01", "ghost-lift-99"], second, **(trapped if second else {}))
+            await gateway.cars(["elev-01", "ghost-lift-99"], second, **(TRAPPED if second else {}))
         asset = str(DeviceRef(site, "elevator", "elev-01"))
         order = await until(lambda: open_order(config, asset, "entrapment"), 10, "a work order")
         assert isinstance(order, WorkOrder)
