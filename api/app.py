@@ -24,6 +24,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
+from api.auth import ForgetVerifiedOnWrites, VerifiedTokens
 from api.deps import Services, takes_page
 from api.errors import PROBLEM_RESPONSES, CatchAllMiddleware, install_error_handlers
 from api.limits import BodyLimitMiddleware
@@ -61,6 +62,7 @@ def create_app(
     # Read the files now, so a bad one stops the command before the server starts.
     sla_policy = load_sla_policy(settings.sla_policy_path)
     registry = process_registry("api")
+    tokens = VerifiedTokens()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -111,6 +113,7 @@ def create_app(
                 influx,
                 PhotoStore(settings.photo_root),
                 live,
+                tokens,
             )
             yield
 
@@ -135,6 +138,8 @@ def create_app(
         upload_max_bytes=settings.upload_max_bytes,
     )
     app.add_middleware(CatchAllMiddleware, answer=internal_error)
+    # Outside the catch-all, so that its 500 answers forget the tokens too.
+    app.add_middleware(ForgetVerifiedOnWrites, tokens=tokens)
     # Outermost, so refusals by the middlewares above (413, 500) are timed too.
     app.add_middleware(RequestMetricsMiddleware, registry=registry)
     register_live(registry, lambda: _live_clients(app))

@@ -55,7 +55,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth import Authenticated, AuthFailure, authenticate
+from api.auth import Authenticated, AuthFailure, VerifiedTokens, authenticate
 from api.errors import Problem
 from api.live import LiveHub
 from api.settings import ApiSettings
@@ -99,6 +99,7 @@ class Services:
     influx: InfluxReader | None
     photos: PhotoStore
     live: LiveHub
+    tokens: VerifiedTokens  # recently accepted bearer tokens (see api.auth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +150,17 @@ async def current_user(
             headers=_CHALLENGE,
         )
     now = services.clock()
+    secret = credentials.credentials
+    if (accepted := services.tokens.get(secret, now)) is not None:
+        return Principal(accepted.user)
     async with services.readers() as reader:
-        found = await authenticate(reader, credentials.credentials, now)
-    if isinstance(found, Authenticated) and found.stale:
-        async with SqlUnitOfWork(services.sessions) as uow:
-            await uow.accounts.touch(found.token_id, now)
-            await uow.commit()
+        found = await authenticate(reader, secret, now)
+    if isinstance(found, Authenticated):
+        if found.stale:
+            async with SqlUnitOfWork(services.sessions) as uow:
+                await uow.accounts.touch(found.token_id, now)
+                await uow.commit()
+        services.tokens.put(secret, found, now)
     if isinstance(found, AuthFailure):
         log.info("bearer token refused: %s", found.reason)
         raise Problem(

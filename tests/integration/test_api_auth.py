@@ -1,6 +1,7 @@
 """Authentication and error answers of the API, on a real SQLite database.
 
-Tokens are hashed at rest, expire by the injected clock, are revoked at once; 401 and 403
+Tokens are hashed at rest, expire by the injected clock, are revoked at once (elsewhere:
+within ``VERIFIED_FOR``); 401 and 403
 are told apart; every error is problem+json and none leaks a traceback.
 """
 
@@ -17,11 +18,14 @@ import pytest
 from api_support import SettableClock, bearer, running_api
 from sqlalchemy import text
 
+from api.auth import VERIFIED_FOR
 from api.errors import PROBLEM_MEDIA_TYPE
 from api.policy import allow
 from api.routes import ROUTERS
+from api.users import revoke_token
 from infra.local.services import InfluxInstance, MosquittoInstance
 from maintenance.db.audit import history
+from maintenance.db.uow import SqlUnitOfWork
 
 # Every API here runs on SQLite and on PostgreSQL (api_db in tests/conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("api_db")]
@@ -127,6 +131,22 @@ async def test_a_revoked_token_is_refused_at_once_and_the_revocation_audited(
         async with api.services.sessions() as session:
             trail = await history(session, "api_token", str(token_id))
         assert [e.action for e in trail] == ["api_token.created", "api_token.revoked"]
+
+
+async def test_a_token_revoked_elsewhere_is_refused_within_the_stated_bound(
+    tmp_path: Path,
+) -> None:
+    """The command line (or another API process) revokes a token this API has just
+    accepted: believed from memory for at most VERIFIED_FOR, refused from then on."""
+    clock = SettableClock()
+    async with running_api(tmp_path, clock) as api:
+        token = await api.user("wang", "technician", sites=["demo"])
+        assert (await api.client.get("/api/v1/me", headers=bearer(token))).status_code == 200
+        await revoke_token(SqlUnitOfWork(api.services.sessions), 1, actor="cli:x", at=clock())
+        clock.now += VERIFIED_FOR - timedelta(milliseconds=1)
+        assert (await api.client.get("/api/v1/me", headers=bearer(token))).status_code == 200
+        clock.now += timedelta(milliseconds=1)
+        assert_problem(await api.client.get("/api/v1/me", headers=bearer(token)), 401)
 
 
 @pytest.mark.parametrize(
