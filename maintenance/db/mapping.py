@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Final, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import CompoundSelect, Table, exists, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.rescue_tables import WorkOrderArrivalRow, WorkOrderRescueRow
@@ -345,13 +345,22 @@ OrderItems = dict[str, dict[Table, list[RowData]]]
 """Each order's list rows, by order id and list table, in position order."""
 
 
+_PROBE_MAX: Final = 200
+"""Up to this many orders (a detail, a page), one query first asks which child tables
+hold any of their rows; beyond it the probe's bound parameters (one per order and table)
+would approach SQLite's limit, and a report's many orders use most tables anyway."""
+
+
 async def load_order_items(session: AsyncSession, order_ids: Sequence[str]) -> OrderItems:
     """The list rows (notes, holds, ...) and rescue rows of ``order_ids``: one query per
-    table."""
+    table that holds any of them."""
     items: OrderItems = {order_id: {} for order_id in order_ids}
     if not order_ids:
         return items
-    for table in CHILD_TABLES:
+    tables = (
+        await _tables_holding(session, order_ids) if len(order_ids) <= _PROBE_MAX else CHILD_TABLES
+    )
+    for table in tables:
         order = [table.c.order_id, *(c for c in table.primary_key.columns if c.name == "position")]
         found = await session.execute(
             select(table).where(table.c.order_id.in_(list(order_ids))).order_by(*order)
@@ -359,6 +368,23 @@ async def load_order_items(session: AsyncSession, order_ids: Sequence[str]) -> O
         for item in found.mappings():
             items[item["order_id"]].setdefault(table, []).append(item)
     return items
+
+
+async def _tables_holding(session: AsyncSession, order_ids: Sequence[str]) -> list[Table]:
+    """Those of :data:`CHILD_TABLES` with a row of one of ``order_ids``, in one query: an
+    order has few kinds of item, and on SQLite each query costs far more than its rows
+    (the driver's thread hop), so eight queries for mostly nothing were a detail's
+    largest cost."""
+    probe: CompoundSelect[Any] = union_all(
+        *(
+            select(literal_column(str(n))).where(
+                exists().where(table.c.order_id.in_(list(order_ids)))
+            )
+            for n, table in enumerate(CHILD_TABLES)
+        )
+    )
+    found = set((await session.scalars(probe)).all())
+    return [table for n, table in enumerate(CHILD_TABLES) if n in found]
 
 
 def order_from_rows(row: RowData, items: Mapping[Table, Sequence[RowData]]) -> WorkOrder:

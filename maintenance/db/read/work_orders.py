@@ -293,13 +293,13 @@ async def order_detail(
     """The order with its history and SLA clocks; None if it does not exist *or*
     ``visible`` leaves it out, so the caller cannot tell the two apart."""
     query = select(WORK_ORDER).where(WO.id == order_id, *visible_clauses(visible))
-    found = await load_orders(session, query)
-    if not found:
+    row = (await session.execute(query)).mappings().one_or_none()
+    if row is None:
         return None
-    order = found[0]
+    items = await load_order_items(session, [order_id])
+    order = order_from_rows(row, items[order_id])
     trail = await history(session, "work_order", order_id)
-    due_at = await session.scalar(select(WO.due_at).where(WO.id == order_id))
-    return WorkOrderDetail(order, SlaClocks.of(order, policy, now), trail, due_at)
+    return WorkOrderDetail(order, SlaClocks.of(order, policy, now), trail, row["due_at"])
 
 
 async def open_rescues(
