@@ -15,6 +15,9 @@ one at a time, which suits the embedded default; PostgreSQL is for more.
 Readers need none of that: a *read-only* engine (``read_only=True``, what the API's
 queries use) begins deferred transactions on connections set ``query_only``, so in WAL
 mode they read a consistent snapshot while a writer works, and never queue for its lock.
+Its statements run on the event loop's thread (:mod:`maintenance.db.inline_sqlite`), not
+handed to a driver thread and back: a read never waits for a lock, and its trips to and
+from that thread cost more than the indexed queries themselves.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from maintenance.db import inline_sqlite
 from maintenance.db.errors import StorageError
 
 BUSY_TIMEOUT_MS = 10_000
@@ -63,8 +67,16 @@ def ensure_sqlite_dir(url: str) -> None:
 
 def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url``; no connection is made until first use."""
-    if make_url(url).get_backend_name() != "sqlite":
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    if read_only and parsed.database not in (None, "", ":memory:"):
+        database = parsed.database
+
+        async def inline() -> inline_sqlite.InlineConnection:
+            return inline_sqlite.connect(database)
+
+        kwargs.setdefault("async_creator", inline)
     engine = create_async_engine(url, **kwargs)
     event.listen(
         engine.sync_engine, "connect", _sqlite_connect_reader if read_only else _sqlite_connect
@@ -109,7 +121,8 @@ def _sqlite_connect_reader(dbapi_connection: Any, _record: ConnectionPoolEntry) 
 def _pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:
     # Autocommit at the driver level, so that the begin listener alone decides how a
     # transaction starts (the recipe in SQLAlchemy's SQLite dialect documentation).
-    dbapi_connection.isolation_level = None
+    if dbapi_connection.isolation_level is not None:  # an inline reader's already is
+        dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         for pragma in pragmas:
