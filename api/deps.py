@@ -41,6 +41,10 @@ Example (a resource route; the policy is declared with :func:`api.policy.allow`)
 
 Nothing here is built at import time: the app factory puts one :class:`Services` on
 ``app.state.services`` in its lifespan, and these dependencies read it from the request.
+
+Every dependency here is ``async def``, even those that do not await: FastAPI runs a
+plain ``def`` dependency in a worker thread and waits for it, a trip that cost more than
+the rest of a small dependency's work several times over (a list request had five).
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ class PageParams:
     offset: int
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
     services = getattr(request.app.state, "services", None)
     if not isinstance(services, Services):
         raise RuntimeError("the API runs without its lifespan: use create_app() under a server")
@@ -193,35 +197,35 @@ ReadSession = Annotated[AsyncSession, Depends(_read_session)]
 routes that only read, so they never queue behind a writer's lock."""
 
 
-def _uow(services: AppServices) -> SqlUnitOfWork:
+async def _uow(services: AppServices) -> SqlUnitOfWork:
     return SqlUnitOfWork(services.sessions, sla=services.sla_policy)
 
 
 Uow = Annotated[SqlUnitOfWork, Depends(_uow)]
 
 
-def _clock(services: AppServices) -> ClockFn:
+async def _clock(services: AppServices) -> ClockFn:
     return services.clock
 
 
 Clock = Annotated[ClockFn, Depends(_clock)]
 
 
-def _settings(services: AppServices) -> ApiSettings:
+async def _settings(services: AppServices) -> ApiSettings:
     return services.settings
 
 
 Settings = Annotated[ApiSettings, Depends(_settings)]
 
 
-def _sla(services: AppServices) -> SlaPolicy:
+async def _sla(services: AppServices) -> SlaPolicy:
     return services.sla_policy
 
 
 Sla = Annotated[SlaPolicy, Depends(_sla)]
 
 
-def _influx(services: AppServices) -> InfluxReader:
+async def _influx(services: AppServices) -> InfluxReader:
     if services.influx is None:
         raise Problem(
             503,
@@ -235,7 +239,7 @@ def _influx(services: AppServices) -> InfluxReader:
 Influx = Annotated[InfluxReader, Depends(_influx)]
 
 
-def _page(
+async def _page(
     services: AppServices,
     limit: Annotated[int, Query(ge=1, description="items per page (at most page_size_max)")] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")] = 0,
@@ -260,7 +264,7 @@ def takes_page(dependant: Dependant) -> bool:
     return any(d.call is _page or takes_page(d) for d in dependant.dependencies)
 
 
-def _photos(services: AppServices) -> PhotoStore:
+async def _photos(services: AppServices) -> PhotoStore:
     return services.photos
 
 
