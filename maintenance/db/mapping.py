@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import CompoundSelect, Table, exists, literal_column, select, union_all
+from sqlalchemy import CompoundSelect, Table, bindparam, exists, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.rescue_tables import WorkOrderArrivalRow, WorkOrderRescueRow
@@ -370,20 +370,24 @@ async def load_order_items(session: AsyncSession, order_ids: Sequence[str]) -> O
     return items
 
 
+_HOLDING: Final[CompoundSelect[Any]] = union_all(
+    *(
+        select(literal_column(str(n))).where(
+            exists().where(table.c.order_id.in_(bindparam("ids", expanding=True)))
+        )
+        for n, table in enumerate(CHILD_TABLES)
+    )
+)
+"""The positions in CHILD_TABLES of the tables with a row of one of ``ids``; built once,
+as building it took longer than running it."""
+
+
 async def _tables_holding(session: AsyncSession, order_ids: Sequence[str]) -> list[Table]:
     """Those of :data:`CHILD_TABLES` with a row of one of ``order_ids``, in one query: an
-    order has few kinds of item, and on SQLite each query costs far more than its rows
-    (the driver's thread hop), so eight queries for mostly nothing were a detail's
-    largest cost."""
-    probe: CompoundSelect[Any] = union_all(
-        *(
-            select(literal_column(str(n))).where(
-                exists().where(table.c.order_id.in_(list(order_ids)))
-            )
-            for n, table in enumerate(CHILD_TABLES)
-        )
-    )
-    found = set((await session.scalars(probe)).all())
+    order has few kinds of item, and each query costs far more than its few rows (a round
+    trip to PostgreSQL, a thread hop on SQLite's writer), so eight queries for mostly
+    nothing were a detail's largest cost."""
+    found = set((await session.scalars(_HOLDING, {"ids": list(order_ids)})).all())
     return [table for n, table in enumerate(CHILD_TABLES) if n in found]
 
 
