@@ -1,39 +1,37 @@
-"""API: latency of the work-order list and detail with 100,000 orders in the database.
+"""API: the work-order list and detail with 100,000 orders, on SQLite and on PostgreSQL.
 
-**Data**: ``ORDERS`` work orders bulk-inserted through SQLAlchemy Core into a fresh SQLite
-database (migrated to the newest revision) in a temporary directory, spread over two
-years, ``SITES`` compounds of ``BUILDINGS`` buildings and ``TECHNICIANS`` technicians:
-most old orders closed, a few cancelled, the recent ones open in every state; priorities
-P1 5 %, P2 15 %, P3 50 %, P4 30 %.
+**Data**: ``ORDERS`` work orders bulk-inserted through SQLAlchemy Core into a fresh
+database (migrated to the newest revision; SQLite in a temporary directory, then a private
+PostgreSQL from :mod:`infra.local`), spread over two years, ``SITES`` compounds of
+``BUILDINGS`` buildings and ``TECHNICIANS`` technicians: most old orders closed, a few
+cancelled, the recent ones open in every state; priorities P1 5 %, P2 15 %, P3 50 %, P4 30 %.
 
-**Load**: the API (``create_app``) under uvicorn in a subprocess (``estatewatch api``
-semantics: the same app factory and settings from the environment), and ``CLIENTS``
-concurrent httpx clients for ``DURATION_S`` seconds each run, alternating a filtered list
-(open orders of one site at one or two priorities, newest first, 50 per page; every
-fourth request follows the page's cursor) and the detail of an order the list returned.
-Latency is from request sent to body read, per request, after a warm-up. Two runs:
+**Load**: ``estatewatch api`` in a subprocess (the same app factory and settings), and the
+load generator (:mod:`bench.api_load`) in another, so the two share the machine's cores
+the way a server and its clients would and neither's Python slows the other's. A visit is
+a filtered list (open orders of one site at one or two priorities, newest first, 50 per
+page; every fourth follows the page's cursor) and the detail of an order it returned.
+Three runs on each database (keys for PostgreSQL end in ``_postgres``):
 
 - *closed loop* (``api.list_p50_ms``, ``api.list_p99_ms``, ``api.detail_p50_ms``,
-  ``api.detail_p99_ms``, ``api.requests_per_s``): each client sends its next request as
-  soon as the last one is answered, so the server is saturated and latency is mostly
-  queueing (20 clients / throughput);
-- *paced* (``api.paced_*``): each client opens a list and an order once every
-  ``PACE_S`` seconds (20 people using the app at once), the load the target describes.
+  ``api.detail_p99_ms``, ``api.requests_per_s``): ``CLIENTS`` clients, each asking again
+  as soon as answered, so the server is saturated and latency is mostly queueing;
+- *paced* (``api.paced_*``): each of the ``CLIENTS`` opens a list and an order once every
+  ``PACE_S`` seconds (20 people using the app at once);
+- *capacity* (``api.capacity_rps_p99_50ms``): visits started at a fixed rate whatever the
+  answers (latency counted from when each was due), in steps of ``RATE_STEP``
+  requests/s; the figure is the highest rate answered in full with a p99 under
+  ``P99_BOUND_MS``.
 
-**What bounds it** (2026-11-24, the 2-core CI-class VM, shared with the load generator):
-one uvicorn process serves about 125 requests/s (a list ~8 ms, a detail ~12 ms of
-Python: FastAPI, pydantic, SQLAlchemy and aiosqlite's thread hop per query; SQLite
-itself is ~0.1 ms for the list). Paced, p99 is ~33 ms for both, under the 50 ms target;
-saturated, it is ~200-270 ms, which is 20 clients queueing for one core. Reads run on a
-read-only engine (deferred transactions on ``query_only`` connections), so they never
-wait for a writer's lock; before that the saturated p99 was 1.6 s. More throughput needs
-more server processes (``uvicorn --workers``, or several ``estatewatch api`` behind a
-proxy) and PostgreSQL.
+Each run also reports the server's and the generator's CPU (``*_cpu_percent``) and the
+server's CPU time per request (``api.server_cpu_ms_per_request``), which depends far less
+on what else the machine is doing than a throughput does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -42,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +48,10 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
+from bench.api_load import SITES
+from bench.bench_gateway import cpu_seconds
 from estatewatch.ports import free_ports
+from infra.local import PostgresInstance
 from maintenance.db.engine import default_url, make_engine
 from maintenance.db.mapping import WORK_ORDER, order_from_rows
 from maintenance.db.migrations import upgrade
@@ -60,14 +61,20 @@ from maintenance.domain.workorders import Status
 
 NAME = "api"
 ORDERS = 100_000
-SITES = 8
 BUILDINGS = 10
 TECHNICIANS = 40
 CLIENTS = 20
 WARMUP_S = 3.0
 DURATION_S = 20.0
 PACE_S = 1.0  # the paced run: each client opens a list and an order once a second
-PAGE = 50
+# The capacity search: offered rates RATE_STEP, 2 * RATE_STEP, ... up to RATE_MAX
+# requests/s, STEP_S measured at each; a rate holds when its p99 is under P99_BOUND_MS
+# and at least CAPACITY_ANSWERED of what was offered was answered within the step.
+RATE_STEP = 50.0
+RATE_MAX = 2000.0
+STEP_S = 8.0
+P99_BOUND_MS = 50.0
+CAPACITY_ANSWERED = 0.97
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SPAN = timedelta(days=730)
 _BATCH = 5_000
@@ -159,6 +166,8 @@ def order_rows(count: int, seed: int = 1) -> Iterator[dict[str, Any]]:
             "rating_stars": None,
             "rating_comment": None,
             "cancel_reason": "duplicate" if status is Status.CANCELLED else None,
+            "resolution": None,
+            "code": None,
         }
 
 
@@ -192,77 +201,6 @@ async def seed(url: str, count: int = ORDERS) -> None:
 # -- the load ------------------------------------------------------------------------------
 
 _ESTATEWATCH = [sys.executable, "-m", "cli"]
-_OPEN_STATUSES = [s.value for s in Status if s not in (Status.CLOSED, Status.CANCELLED)]
-_PRIORITY_SETS = (["P1", "P2"], ["P3"], ["P2", "P3"], ["P4"])
-
-
-Params = list[tuple[str, str | int | float | bool | None]]
-
-
-@dataclass
-class Latencies:
-    list_ms: list[float] = field(default_factory=list)
-    detail_ms: list[float] = field(default_factory=list)
-
-
-def _list_params(rng: random.Random, cursor: str | None) -> Params:
-    params: Params = [("status", s) for s in _OPEN_STATUSES]
-    params += [("site", f"site-{rng.randrange(SITES):02d}"), ("limit", PAGE)]
-    params += [("priority", p) for p in _PRIORITY_SETS[rng.randrange(len(_PRIORITY_SETS))]]
-    if cursor:
-        params.append(("cursor", cursor))
-    return params
-
-
-async def _client(
-    base: str,
-    token: str,
-    seed: int,
-    measure_from: float,
-    until: float,
-    out: Latencies,
-    pace_s: float | None,
-) -> None:
-    """One client: a filtered list page, then the detail of one of its orders; again at
-    once (closed loop), or every ``pace_s`` seconds from a random start (paced)."""
-    rng = random.Random(seed)
-    headers = {"Authorization": f"Bearer {token}"}
-    cursor: str | None = None
-    n = 0
-    next_at = time.perf_counter() + (rng.uniform(0, pace_s) if pace_s else 0.0)
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-        while True:
-            if pace_s:
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                next_at += pace_s
-            if (started := time.perf_counter()) >= until:
-                break
-            use_cursor = cursor if n % 4 == 3 else None
-            page = await client.get("/api/v1/work-orders", params=_list_params(rng, use_cursor))
-            page.raise_for_status()
-            body = page.json()
-            listed = time.perf_counter()
-            if started >= measure_from:
-                out.list_ms.append((listed - started) * 1000)
-            cursor = body["next_cursor"]
-            n += 1
-            if not body["items"]:
-                continue
-            order_id = body["items"][rng.randrange(len(body["items"]))]["id"]
-            detail = await client.get(f"/api/v1/work-orders/{order_id}")
-            detail.raise_for_status()
-            if listed >= measure_from:
-                out.detail_ms.append((time.perf_counter() - listed) * 1000)
-
-
-async def _load(base: str, token: str, pace_s: float | None) -> tuple[Latencies, float]:
-    out = Latencies()
-    now = time.perf_counter()
-    measure_from, until = now + WARMUP_S, now + WARMUP_S + DURATION_S
-    await asyncio.gather(
-        *(_client(base, token, n, measure_from, until, out, pace_s) for n in range(CLIENTS))
-    )
-    return out, DURATION_S
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -293,12 +231,22 @@ def _wait_serving(base: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("estatewatch api did not answer /healthz within 60 s")
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    base: str
+    port: int
+    pid: int
+
+
 @contextmanager
-def serving(work: Path, data: Path) -> Iterator[str]:
-    """``estatewatch api`` on ``data`` in a subprocess (its log in ``work/api.log``): its
-    base URL once it answers, stopped (SIGTERM) at exit."""
+def serving(work: Path, data: Path, db_url: str | None = None) -> Iterator[Served]:
+    """``estatewatch api`` on ``data`` (or the database at ``db_url``) in a subprocess, its
+    log in ``work/api.log``: its address once it answers, stopped (SIGTERM) at exit."""
     (port,) = free_ports(1)
     base = f"http://127.0.0.1:{port}"
+    env = os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"}
+    if db_url is not None:
+        env["ESTATEWATCH_API_DB_URL"] = db_url
     with (
         (work / "api.log").open("wb") as log,
         subprocess.Popen(
@@ -306,37 +254,141 @@ def serving(work: Path, data: Path) -> Iterator[str]:
             cwd=work,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
+            env=env,
         ) as server,
     ):
         try:
             _wait_serving(base, server)
-            yield base
+            yield Served(base, port, server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What one run of the load generator (:mod:`bench.api_load`) measured."""
+
+    list_ms: list[float]
+    detail_ms: list[float]
+    errors: int
+    requests_per_s: float
+    server_cpu_percent: float
+    generator_cpu_percent: float
+    server_cpu_ms_per_request: float
+
+    @property
+    def p99_ms(self) -> float:
+        return _percentile(self.list_ms + self.detail_ms, 0.99)
+
+
+def generate(served: Served, token: str, mode: str, **spec: float) -> Load:
+    """Run the load generator in its own process against ``served``; ``spec`` as
+    :class:`bench.api_load.Spec` takes it (``rate``, ``clients``, ``pace_s``...)."""
+    spec = {"warmup_s": WARMUP_S, "duration_s": DURATION_S} | spec
+    args = json.dumps({"host": "127.0.0.1", "port": served.port, "token": token, "mode": mode})
+    args = args[:-1] + ", " + json.dumps(spec)[1:]
+    cpu = cpu_seconds(served.pid)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.api_load", args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=spec["warmup_s"] + spec["duration_s"] + 120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed: {done.stderr.strip()[-2000:]}")
+    cpu = cpu_seconds(served.pid) - cpu
+    out = json.loads(done.stdout)
+    answered = len(out["list_ms"]) + len(out["detail_ms"])
+    return Load(
+        out["list_ms"],
+        out["detail_ms"],
+        out["errors"],
+        round(answered / spec["duration_s"], 1),
+        round(100 * cpu / out["wall_s"], 1),
+        round(100 * out["cpu_s"] / out["wall_s"], 1),
+        round(1000 * cpu / max(1, out["requests"]), 2),
+    )
+
+
+def capacity(served: Served, token: str) -> tuple[float, Load | None]:
+    """The highest offered rate (requests/s, in :data:`RATE_STEP` steps) that the server
+    answered in full with a p99 under :data:`P99_BOUND_MS`, and what was measured there.
+
+    A step that fails is tried once more before the search stops: the benchmark shares its
+    two cores with whatever else runs, and one burst of someone else's work should not end
+    the search."""
+    held: tuple[float, Load | None] = (0.0, None)
+    rate = RATE_STEP
+    while rate <= RATE_MAX:
+        for _ in range(2):
+            load = generate(served, token, "rate", rate=rate, warmup_s=2.0, duration_s=STEP_S)
+            print(
+                f"  {rate:.0f}/s offered: {load.requests_per_s}/s answered, p99 {load.p99_ms} ms,"
+                f" server {load.server_cpu_ms_per_request} ms CPU a request",
+                file=sys.stderr,
+            )
+            if _holds(load, rate):
+                break
+        else:
+            return held
+        held = (rate, load)
+        rate += RATE_STEP
+    return held
+
+
+def _holds(load: Load, rate: float) -> bool:
+    return (
+        load.errors == 0
+        and load.p99_ms < P99_BOUND_MS
+        and load.requests_per_s >= CAPACITY_ANSWERED * rate
+    )
+
+
+def _figures(served: Served, token: str, suffix: str) -> dict[str, float]:
+    closed = generate(served, token, "closed", clients=CLIENTS)
+    paced = generate(served, token, "paced", clients=CLIENTS, pace_s=PACE_S)
+    rate, at_capacity = capacity(served, token)
+    figures = {
+        "api.list_p50_ms": _percentile(closed.list_ms, 0.50),
+        "api.list_p99_ms": _percentile(closed.list_ms, 0.99),
+        "api.detail_p50_ms": _percentile(closed.detail_ms, 0.50),
+        "api.detail_p99_ms": _percentile(closed.detail_ms, 0.99),
+        "api.requests_per_s": closed.requests_per_s,
+        "api.server_cpu_percent": closed.server_cpu_percent,
+        "api.generator_cpu_percent": closed.generator_cpu_percent,
+        "api.server_cpu_ms_per_request": closed.server_cpu_ms_per_request,
+        "api.paced_list_p50_ms": _percentile(paced.list_ms, 0.50),
+        "api.paced_list_p99_ms": _percentile(paced.list_ms, 0.99),
+        "api.paced_detail_p99_ms": _percentile(paced.detail_ms, 0.99),
+        "api.capacity_rps_p99_50ms": rate,
+    }
+    if at_capacity is not None:
+        figures |= {
+            "api.capacity_p99_ms": at_capacity.p99_ms,
+            "api.capacity_server_cpu_percent": at_capacity.server_cpu_percent,
+            "api.capacity_generator_cpu_percent": at_capacity.generator_cpu_percent,
+        }
+    return {f"{key}{suffix}": value for key, value in figures.items()}
+
+
+def _measure(work: Path, data: Path, db_url: str, suffix: str) -> dict[str, float]:
+    """Seed ``db_url``, give a manager a token, serve it and measure."""
+    asyncio.run(seed(db_url))
+    where = ["--db", db_url]
+    _estatewatch("users", "add", "bench-manager", "--role", "manager", *where, cwd=work)
+    token = _estatewatch("tokens", "create", "bench-manager", *where, cwd=work)
+    with serving(work, data, db_url) as served:
+        return _figures(served, token, suffix)
 
 
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         work = Path(tmp)
         data = work / "data"
-        where = ["--data-dir", str(data)]
         data.mkdir()
-        asyncio.run(seed(default_url(data)))
-        _estatewatch("users", "add", "bench-manager", "--role", "manager", *where, cwd=work)
-        token = _estatewatch("tokens", "create", "bench-manager", *where, cwd=work)
-        with serving(work, data) as base:
-            latencies, seconds = asyncio.run(_load(base, token, None))
-            paced, _ = asyncio.run(_load(base, token, PACE_S))
-    lists, details = latencies.list_ms, latencies.detail_ms
-    return {
-        "api.list_p50_ms": _percentile(lists, 0.50),
-        "api.list_p99_ms": _percentile(lists, 0.99),
-        "api.detail_p50_ms": _percentile(details, 0.50),
-        "api.detail_p99_ms": _percentile(details, 0.99),
-        "api.requests_per_s": round((len(lists) + len(details)) / seconds, 1),
-        "api.paced_list_p50_ms": _percentile(paced.list_ms, 0.50),
-        "api.paced_list_p99_ms": _percentile(paced.list_ms, 0.99),
-        "api.paced_detail_p99_ms": _percentile(paced.detail_ms, 0.99),
-    }
+        figures = _measure(work, data, default_url(data), "")
+        with PostgresInstance(work / "services") as postgres:
+            figures |= _measure(work, data, postgres.url(), "_postgres")
+    return figures

@@ -160,7 +160,8 @@ def run() -> dict[str, float]:
         _estatewatch("users", "add", MANAGER, "--role", "manager", *where, cwd=work)
         asyncio.run(set_bench_password(url, MANAGER))
         token = _estatewatch("tokens", "create", MANAGER, *where, cwd=work)
-        with serving(work, data) as base:
+        with serving(work, data) as served:
+            base = served.base
             board, assets_kb = _board(base)
             fan_out = asyncio.run(_fan_out(base, token, url))
     return {

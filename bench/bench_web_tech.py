@@ -89,7 +89,8 @@ def run() -> dict[str, float]:
             "users", "add", TECHNICIAN, "--role", "technician", "--site", SITE, *where, cwd=work
         )
         asyncio.run(set_bench_password(default_url(data), TECHNICIAN))
-        with serving(work, data) as base:
+        with serving(work, data) as served:
+            base = served.base
             latencies, cards = _measure(base)
     return {
         "web.tech_list_p50_ms": _percentile(latencies, 0.50),
