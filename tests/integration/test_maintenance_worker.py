@@ -19,6 +19,7 @@ import pytest
 from metrics_scrape import Scrape, scrape
 from notify_servers import WECOM_KEY, robot_server
 from register_support import registered
+from sqlalchemy import func, select
 
 from estatewatch import __version__
 from estatewatch.errors import ConfigError
@@ -34,6 +35,7 @@ from estatewatch.wire import (
 from infra.local import MosquittoInstance
 from maintenance.db.engine import make_sessionmaker, open_engine
 from maintenance.db.read.quarantine import quarantine_entries
+from maintenance.db.tables import WorkOrderRow
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef
 from maintenance.domain.workorders import WorkOrder
@@ -300,27 +302,51 @@ async def test_metrics_count_exactly_what_the_worker_received_judged_and_opened(
         assert isinstance(order, WorkOrder)
         await asyncio.sleep(1.0)  # the fault's other signals committed too
 
-        async def all_counted() -> Scrape | None:
+        def counts() -> tuple[int, int, int, int]:
+            c = detection.counters
+            return detection.engine.evaluations, c.alarms_raised, c.orders_opened, c.visits_opened
+
+        async def closed() -> int:
+            """The site's orders no longer open (an alarm that cleared by itself)."""
+            async with (
+                open_engine(config.database_url) as engine,
+                make_sessionmaker(engine)() as session,
+            ):
+                ended = await session.scalar(
+                    select(func.count())
+                    .select_from(WorkOrderRow)
+                    .where(
+                        WorkOrderRow.site == site, WorkOrderRow.status.in_(("closed", "cancelled"))
+                    )
+                )
+            return ended or 0
+
+        async def all_counted() -> tuple[Scrape, tuple[int, int, int, int], int] | None:
+            # The scheduler may open an order (a car gone quiet) while the scrape is read:
+            # compare the scrape only with counts that did not move meanwhile.
+            before = counts()
             seen = await scrape(url)
+            ended = await closed()
+            if counts() != before:
+                return None
             opened = seen.total("estatewatch_maintenance_open_work_orders")
             total = seen.value("estatewatch_maintenance_messages_total")
-            # The registered cars' first maintenance visits are open orders too.
-            counted = detection.counters.orders_opened + detection.counters.visits_opened
-            done = opened == counted and total == readings + not_json + 1
-            return seen if done else None
+            # The registered cars' first maintenance visits are open orders too; an order
+            # whose only alarm cleared before anyone acknowledged it is closed.
+            done = opened == before[2] + before[3] - ended and total == readings + not_json + 1
+            return (seen, before, ended) if done else None
 
-        seen = await until(all_counted, 30, "every message and the open order counted")
-        assert isinstance(seen, Scrape)
-        evaluations = detection.engine.evaluations
-        alarms, opened = detection.counters.alarms_raised, detection.counters.orders_opened
-        visits = detection.counters.visits_opened
+        found = await until(all_counted, 30, "every message and the open order counted")
+        assert isinstance(found, tuple)
+        seen, (evaluations, alarms, opened, visits), ended = found
     assert seen.value("estatewatch_maintenance_dead_letters_total", reason="schema") == not_json
     assert seen.value("estatewatch_maintenance_rule_observations_total") == readings + 1
     assert seen.value("estatewatch_maintenance_rule_evaluations_total") == evaluations > readings
-    # A level-5 fault raises more than one rule's alarm and order; every one is open.
+    # A level-5 fault raises more than one rule's alarm and order; every one still open
+    # is counted open.
     assert seen.value("estatewatch_maintenance_alarms_raised_total") == alarms >= 1
     assert seen.value("estatewatch_maintenance_work_orders_opened_total") == opened >= 1
-    assert seen.total("estatewatch_maintenance_open_work_orders") == opened + visits
+    assert seen.total("estatewatch_maintenance_open_work_orders") == opened + visits - ended
     by_priority = "estatewatch_maintenance_open_work_orders"
     assert seen.value(by_priority, site=site, priority=order.priority) >= 1
     assert seen.value("estatewatch_maintenance_mqtt_connected") == 1
