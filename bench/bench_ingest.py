@@ -49,6 +49,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -293,11 +294,14 @@ def _ingest_args(
     ]  # fmt: skip
 
 
-def _maintenance_args(broker: MosquittoInstance, data: Path, metrics_port: int) -> list[str]:
+def _maintenance_args(
+    broker: MosquittoInstance, data: Path, metrics_port: int, variant: str
+) -> list[str]:
     return [
         "maintenance", "run",
         "--mqtt-port", str(broker.port),
-        "--client-id", "bench-maintenance",
+        # Its own session per variant: none holds what was published before it started.
+        "--client-id", f"bench-maintenance-{variant}",
         "--data-dir", str(data),
         "--migrate",
         "--metrics-port", str(metrics_port),
@@ -361,9 +365,13 @@ def _drain(
     try:
         _wait_for(metrics_port, name, worker, 0, STARTUP_S)
         cpu0 = {who: cpu_seconds(pid) for who, pid in pids.items() if pid}
-        if feed is not None:
-            feed()
-        samples = _wait_for(metrics_port, name, worker, target, 600.0)
+        # Fed from a thread, so the counter is sampled while the traffic goes out.
+        feeder = threading.Thread(target=feed or (lambda: None), name="bench-feed")
+        feeder.start()
+        try:
+            samples = _wait_for(metrics_port, name, worker, target, 600.0)
+        finally:
+            feeder.join()
         cpu = {who: cpu_seconds(pid) - cpu0[who] for who, pid in pids.items() if pid}
     finally:
         # Under cProfile the worker writes its profile on the way out: give it time.
@@ -413,7 +421,7 @@ def _variant(
     ingest_port, maintenance_port = free_ports(2)
     ingest = _ingest_args(broker, influx, work, ingest_port, variant)
     data = work / f"maintenance-{variant}"
-    judge = _maintenance_args(broker, data, maintenance_port)
+    judge = _maintenance_args(broker, data, maintenance_port, variant)
     _session(ingest, ingest_port, "estatewatch_ingest_points_written_total")
 
     def publish() -> None:
