@@ -143,7 +143,9 @@ def _worker(devices: int, inventory_path: Path) -> None:
 # --- the orchestration --------------------------------------------------------------------
 
 
-def start_simulator(n: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def simulator_command(n: int, work: Path) -> tuple[list[str], Path]:
+    """``estatewatch simulate`` for ``n`` cars working in ``work``, and where it will write
+    its inventory."""
     inventory = work / f"inventory-{n}.json"
     command = [
         sys.executable,
@@ -165,14 +167,26 @@ def start_simulator(n: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
         "--work-dir",
         str(work / "sim"),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60.0
+    return command, inventory
+
+
+def wait_for_inventory(
+    process: subprocess.Popen[bytes], inventory: Path, n: int, seconds: float = 60.0
+) -> None:
+    """Until the simulator wrote ``inventory`` (its servers are up); stops it if it fails."""
+    deadline = time.monotonic() + seconds
     while not inventory.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process(process)
             err = process.stderr.read().decode() if process.stderr else ""
             raise RuntimeError(f"the simulator did not start for {n} cars: {err[-2000:]}")
         time.sleep(0.1)
+
+
+def start_simulator(n: int, work: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    command, inventory = simulator_command(n, work)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_inventory(process, inventory, n)
     return process, inventory
 
 

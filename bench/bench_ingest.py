@@ -112,11 +112,11 @@ async def _ceiling(url: str, database: str, batches: list[bytes], *, gzip: bool)
         for body in warm_up:
             await writer.write(body, body.count(b"\n") + 1)
         points = 0
-        start = time.perf_counter()
+        start = time.perfcounter()
         for body in timed:
             points += body.count(b"\n") + 1
             await writer.write(body, body.count(b"\n") + 1)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perfcounter() - start
     return points / elapsed
 
 
@@ -309,7 +309,9 @@ def _maintenance_args(
     ]  # fmt: skip
 
 
-def _counter(metrics_port: int, name: str) -> int | None:
+def counter(metrics_port: int, name: str) -> int | None:
+    """A whole-number metric ``name`` from a worker's Prometheus endpoint on this host, or
+    None while the endpoint does not answer (yet) or lacks it."""
     try:
         text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2.0).text
     except httpx.HTTPError:
@@ -330,7 +332,7 @@ def _wait_for(
             raise RuntimeError(f"the worker exited: {err[-2000:]}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"{name}: only {samples[-1][1] if samples else 0} of {target}")
-        count = _counter(metrics_port, name)
+        count = counter(metrics_port, name)
         if count is not None:
             samples.append((time.monotonic(), count))
         time.sleep(0.1)

@@ -1,0 +1,453 @@
+"""The city-scale model: many gateways, one broker, two ingest workers and the maintenance
+worker on this box, each its own process as deployed, measured end to end.
+
+**What runs.** ``ELEVATORS`` cars in ``GATEWAYS`` compounds (sites ``city-01`` ...), their
+controllers played by ``SIMULATORS`` ``estatewatch simulate`` processes (five compounds
+each), each compound polled every second (the default fast group) by its own
+``estatewatch gateway run``; a private Mosquitto; two
+``estatewatch ingest run`` workers, each owning half the sites (*not* an MQTT shared
+subscription: workers own whole sites, see the README's "Workers own sites"), into a
+private InfluxDB; one ``estatewatch maintenance run`` for every site on SQLite.
+
+**What is measured**, over ``MEASURE_S`` once every car's points reach InfluxDB:
+
+- *reading taken -> point in InfluxDB*: every ``LAG_POLL_S`` the bench asks InfluxDB for
+  each car's newest elevator point; when a car's newest point is newer than last time,
+  the lag is the reply's arrival minus the reading's timestamp (the gateway's clock, on
+  this host). So a figure is an upper bound, high by up to one poll and one query;
+- *fault injected -> work order*: ``FAULTS`` cars, one per compound, get a safety-circuit
+  fault (E41, a level-5 fault: an order at once) through the simulator's control port,
+  spread over the window; from the control port's reply until the order is visible in the
+  database (one reader for all, every ``FAULT_POLL_S``, as :mod:`bench.bench_entrapment`);
+- each process's CPU over the window from /proc (simulators and gateways summed by
+  kind), the messages each worker took per second, and so the readings each kind of
+  process handles per core.
+
+**Scale.** 5,000 cars at a 1 s poll do not fit a 2-core box: the simulators' models alone
+step every car five times a second (about 11,000 steps/s a core here) and a gateway
+costs about a millisecond of CPU a car-second, so the simulated side alone would want
+some eight cores. ``ELEVATORS`` is what an otherwise idle box of two cores carries;
+``python -m bench.bench_city 5000`` runs the full model on a larger machine. Other work
+on the box starves the chain (each process gets its share of the cores: one simulator
+process for all cars got a twentieth of a core on a busy box), so the run
+records how busy the whole machine was and the gateways' own poll lateness.
+``docs/scaling.md`` turns the per-core figures into sizes. The run fails, rather than
+report figures, when a car's points never arrive or a fault never becomes an order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import httpx
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bench.bench_fault_to_order import FAULT_KIND, p50_p99
+from bench.bench_gateway import (
+    cpu_seconds,
+    simulator_command,
+    stop_process,
+    wait_for_inventory,
+)
+from bench.bench_ingest import counter
+from gateway.inventory import site_config_from_inventory
+from infra.local import InfluxInstance, MosquittoInstance, free_ports
+from maintenance.db.engine import make_sessionmaker, open_engine
+from maintenance.db.read.work_orders import open_orders
+from maintenance.domain.signals import DeviceRef
+from simulators.control import send_control
+
+NAME = "city"
+ELEVATORS: Final = 500
+GATEWAYS: Final = 25
+SIMULATORS: Final = 5  # each plays five compounds' controllers (a process each: see Scale)
+INGEST_WORKERS: Final = 2
+MEASURE_S: Final = 60.0
+WARM_UP_LIMIT_S: Final = 240.0  # 25 gateways and three workers starting on a shared box
+LAG_POLL_S: Final = 0.5
+FAULTS: Final = GATEWAYS
+FAULT_POLL_S: Final = 0.1
+FAULT_LIMIT_S: Final = 30.0
+DATABASE: Final = "estatewatch"  # ingest's default database, which InfluxInstance creates
+
+T = TypeVar("T")
+
+
+def split(items: Sequence[T], parts: int) -> list[list[T]]:
+    """``items`` in ``parts`` contiguous runs whose lengths differ by at most one."""
+    size, extra = divmod(len(items), parts)
+    runs, start = [], 0
+    for part in range(parts):
+        end = start + size + (1 if part < extra else 0)
+        runs.append(list(items[start:end]))
+        start = end
+    return runs
+
+
+@dataclass
+class LagMeter:
+    """Lags from successive looks at each car's newest point in InfluxDB."""
+
+    newest: dict[str, float] = field(default_factory=dict)
+    lags: list[float] = field(default_factory=list)
+
+    def observe(self, newest: Mapping[str, float], seen_at: float) -> None:
+        """``newest``: each car's newest reading's time (Unix seconds) as InfluxDB answered
+        at ``seen_at``. A car's first look only sets where it stands: when its point
+        arrived before that is unknown."""
+        for car, taken in newest.items():
+            before = self.newest.get(car)
+            if before is not None and taken > before:
+                self.lags.append(seen_at - taken)
+            if before is None or taken > before:
+                self.newest[car] = taken
+
+
+@dataclass
+class City:
+    """The processes of a running city, by name, and where to reach its parts."""
+
+    processes: dict[str, int]  # name -> pid, the servers' included
+    sites: dict[str, list[str]]  # site -> its cars
+    control: dict[str, dict[str, Any]]  # site -> its simulator's control port
+    influx_url: str
+    database_url: str
+    metrics: dict[str, int]  # worker -> its Prometheus port
+
+
+# --- starting it ----------------------------------------------------------------------------
+
+
+def _start(stack: ExitStack, logs: Path, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    """``command`` as process ``name``, its log in ``logs``, stopped when ``stack``
+    closes."""
+    log = (logs / f"{name}.log").open("wb")
+    stack.callback(log.close)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+    stack.callback(stop_process, process)
+    return process
+
+
+def _cli(stack: ExitStack, logs: Path, name: str, arguments: list[str]) -> subprocess.Popen[bytes]:
+    """``estatewatch ARGUMENTS`` as process ``name`` (:func:`_start`)."""
+    command = [sys.executable, "-m", "cli", "--log-level", "WARNING", *arguments]
+    return _start(stack, logs, name, command)
+
+
+@contextmanager
+def running_city(elevators: int, work: Path) -> Iterator[City]:
+    """Every process of the model running (not yet warmed up); all stopped on the way out,
+    newest first, then the servers."""
+    logs = work / "logs"
+    logs.mkdir()
+    with (
+        InfluxInstance(work / "influx") as influx,
+        MosquittoInstance(work / "mqtt") as broker,
+        ExitStack() as stack,
+    ):
+        pids: dict[str, int] = {}
+        for server, pid in (("broker", broker.pid), ("influxdb", influx.pid)):
+            if pid is None:  # started, so never; but its CPU is a figure
+                raise RuntimeError(f"no process id for the {server}")
+            pids[server] = pid
+        # The simulators first (they start side by side), then each compound's gateway.
+        simulators = []
+        for number, cars in enumerate(split(range(elevators), SIMULATORS), start=1):
+            name = f"sim-{number}"
+            (work / name).mkdir()
+            command, inventory_path = simulator_command(len(cars), work / name)
+            process = _start(stack, logs, name, command)
+            pids[name] = process.pid
+            simulators.append((name, process, inventory_path, len(cars)))
+        sites: dict[str, list[str]] = {}
+        control: dict[str, dict[str, Any]] = {}
+        compounds = []
+        for name, process, inventory_path, count in simulators:
+            try:
+                wait_for_inventory(process, inventory_path, count, WARM_UP_LIMIT_S)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}{_tail(logs, name)}") from None
+            inventory = json.loads(inventory_path.read_text())
+            for devices in split(inventory["devices"], GATEWAYS // SIMULATORS):
+                compounds.append(({**inventory, "devices": devices}, inventory["control"]))
+        for number, (inventory, simulator_control) in enumerate(compounds, start=1):
+            site, gateway = f"city-{number:02d}", f"gw-{number:02d}"
+            sites[site] = [d["device_id"] for d in inventory["devices"]]
+            control[site] = simulator_control
+            config = site_config_from_inventory(
+                inventory,
+                site=site,
+                gateway_id=gateway,
+                uplink=(broker.host, broker.port),
+                buffer_path=str(work / gateway / "buffer.sqlite"),
+            )
+            config_file = work / f"{gateway}.yaml"
+            config_file.write_text(yaml.safe_dump(config))
+            process = _cli(stack, logs, gateway, ["gateway", "run", "--config", str(config_file)])
+            pids[gateway] = process.pid
+        ports = free_ports(INGEST_WORKERS + 1)
+        metrics: dict[str, int] = {}
+        for number, owned in enumerate(split(sorted(sites), INGEST_WORKERS), start=1):
+            name = f"ingest-{number}"
+            metrics[name] = ports[number - 1]
+            process = _cli(
+                stack,
+                logs,
+                name,
+                [
+                    "ingest", "run", "--mqtt-port", str(broker.port), "--client-id", name,
+                    "--sites", ",".join(owned), "--influx-url", influx.url,
+                    "--spill-path", str(work / name / "spill.sqlite"),
+                    "--dead-letter-path", str(work / name / "dead_letters.jsonl"),
+                    "--metrics-port", str(metrics[name]),
+                ],
+            )  # fmt: skip
+            pids[name] = process.pid
+        metrics["maintenance"] = ports[-1]
+        process = _cli(
+            stack,
+            logs,
+            "maintenance",
+            [
+                "maintenance", "run", "--mqtt-port", str(broker.port),
+                "--client-id", "city-maintenance", "--data-dir", str(work / "maintenance"),
+                "--migrate", "--metrics-port", str(metrics["maintenance"]),
+            ],
+        )  # fmt: skip
+        pids["maintenance"] = process.pid
+        yield City(
+            processes=pids,
+            sites=sites,
+            control=control,
+            influx_url=influx.url,
+            database_url=f"sqlite+aiosqlite:///{work / 'maintenance' / 'maintenance.db'}",
+            metrics=metrics,
+        )
+
+
+# --- measuring it ---------------------------------------------------------------------------
+
+
+async def _newest_points(client: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """Each car's newest elevator point in InfluxDB (Unix seconds), by ``site/car``."""
+    query = (
+        'SELECT last("floor") FROM "elevator" WHERE time > now() - 30s GROUP BY "site", "device_id"'
+    )
+    reply = await client.get(
+        f"{url}/query", params={"db": DATABASE, "q": query, "epoch": "ms"}, timeout=10.0
+    )
+    reply.raise_for_status()
+    series = reply.json()["results"][0].get("series", [])
+    return {
+        f"{s['tags']['site']}/{s['tags']['device_id']}": s["values"][0][0] / 1000 for s in series
+    }
+
+
+def _tail(logs: Path, name: str) -> str:
+    log = logs / f"{name}.log"
+    return log.read_text(errors="replace")[-2000:] if log.exists() else ""
+
+
+def _check_running(city: City, logs: Path) -> None:
+    for name, pid in city.processes.items():
+        if not Path(f"/proc/{pid}").exists():
+            raise RuntimeError(f"{name} exited: {_tail(logs, name)}")
+
+
+async def _warm_up(city: City, client: httpx.AsyncClient, logs: Path) -> None:
+    """Until every car's points reach InfluxDB and the maintenance worker hears them."""
+    cars = sum(len(c) for c in city.sites.values())
+    deadline = time.monotonic() + WARM_UP_LIMIT_S
+    heard = 0
+    while True:
+        _check_running(city, logs)
+        stored = await _newest_points(client, city.influx_url)
+        heard = int(await asyncio.to_thread(_messages, city, "maintenance"))
+        if len(stored) == cars and heard >= 3 * cars:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"after {WARM_UP_LIMIT_S:.0f} s: {len(stored)} of {cars} cars in InfluxDB,"
+                f" the maintenance worker heard {heard} messages"
+            )
+        await asyncio.sleep(1.0)
+
+
+def _messages(city: City, worker: str) -> float:
+    prefix = "estatewatch_maintenance" if worker == "maintenance" else "estatewatch_ingest"
+    return float(counter(city.metrics[worker], f"{prefix}_messages_total") or 0)
+
+
+async def _lags(city: City, client: httpx.AsyncClient, until: float) -> list[float]:
+    meter = LagMeter()
+    while time.monotonic() < until:
+        newest = await _newest_points(client, city.influx_url)
+        meter.observe(newest, time.time())
+        await asyncio.sleep(LAG_POLL_S)
+    return meter.lags
+
+
+async def _faults(
+    city: City, sessions: async_sessionmaker[AsyncSession], spread_s: float
+) -> list[float]:
+    """One fault in a car of each compound, ``spread_s`` apart in all; the time until each
+    one's order is visible."""
+    targets = [(site, cars[len(cars) // 2]) for site, cars in sorted(city.sites.items())]
+    targets = targets[:FAULTS]
+    injected: dict[str, float] = {}
+    latencies: list[float] = []
+
+    async def inject() -> None:
+        for site, car in targets:
+            await send_control(
+                city.control[site]["host"],
+                city.control[site]["port"],
+                {"cmd": "inject", "device": car, "fault": "safety_circuit"},
+            )
+            injected[str(DeviceRef(site, "elevator", car))] = time.monotonic()
+            await asyncio.sleep(spread_s / len(targets))
+
+    async def watch() -> None:
+        found: set[str] = set()
+        while len(found) < len(targets):
+            async with sessions() as session:
+                orders = await open_orders(session)
+            now = time.monotonic()
+            for order in orders:
+                asset = order.asset
+                if order.fault_kind == FAULT_KIND and asset in injected and asset not in found:
+                    found.add(asset)
+                    latencies.append(now - injected[asset])
+            late = [a for a, at in injected.items() if a not in found and now - at > FAULT_LIMIT_S]
+            if late:
+                raise RuntimeError(f"no work order {FAULT_LIMIT_S:.0f} s after a fault: {late}")
+            await asyncio.sleep(FAULT_POLL_S)
+
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(inject())
+        tasks.create_task(watch())
+    return latencies
+
+
+def box_cpu_ticks(stat: Path = Path("/proc/stat")) -> tuple[int, int]:
+    """The whole machine's (busy, total) CPU ticks since boot, every core."""
+    ticks = [int(t) for t in stat.read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+async def _worst_poll_p99_ms(client: httpx.AsyncClient, url: str) -> float:
+    """The highest p99 poll lateness a gateway reported in its status during the window:
+    whether the gateways kept their 1 s schedule."""
+    query = f'SELECT max("poll_p99_ms") FROM "gateway" WHERE time > now() - {MEASURE_S:.0f}s'
+    reply = await client.get(f"{url}/query", params={"db": DATABASE, "q": query}, timeout=10.0)
+    reply.raise_for_status()
+    series = reply.json()["results"][0].get("series", [])
+    return float(series[0]["values"][0][1]) if series else 0.0
+
+
+@dataclass
+class Window:
+    seconds: float
+    cpu: dict[str, float]  # process -> CPU seconds in the window
+    messages: dict[str, float]  # worker -> messages taken in the window
+    lags: list[float]
+    faults: list[float]
+    box_busy: float  # of the whole machine, every core: 1.0 = all busy
+    poll_p99_ms: float
+
+
+async def _measure(city: City, logs: Path) -> Window:
+    async with (
+        httpx.AsyncClient() as client,
+        # Read-only: the worker it watches is the one writer (a reader never locks it out).
+        open_engine(city.database_url, read_only=True) as engine,
+    ):
+        await _warm_up(city, client, logs)
+        sessions = make_sessionmaker(engine)
+        cpu0 = {name: cpu_seconds(pid) for name, pid in city.processes.items()}
+        box0 = box_cpu_ticks()
+        messages0 = {w: await asyncio.to_thread(_messages, city, w) for w in city.metrics}
+        started = time.monotonic()
+        lags = asyncio.create_task(_lags(city, client, started + MEASURE_S))
+        faults = await _faults(city, sessions, MEASURE_S * 0.8)
+        lag_samples = await lags
+        seconds = time.monotonic() - started
+        _check_running(city, logs)
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in city.processes.items()}
+        box1 = box_cpu_ticks()
+        box_busy = (box1[0] - box0[0]) / max(1, box1[1] - box0[1])
+        poll_p99_ms = await _worst_poll_p99_ms(client, city.influx_url)
+        messages = {
+            w: await asyncio.to_thread(_messages, city, w) - messages0[w] for w in city.metrics
+        }
+    return Window(seconds, cpu, messages, lag_samples, faults, box_busy, poll_p99_ms)
+
+
+def figures(window: Window, elevators: int) -> dict[str, float]:
+    """The run's figures: lags, each kind of process's CPU (percent of one core) and the
+    readings it handles per core-second."""
+    lag_p50, lag_p99 = p50_p99(window.lags, "readings taken -> in InfluxDB")
+    fault_p50, fault_p99 = p50_p99(window.faults, "faults -> work orders")
+    kinds = {
+        "simulators": [n for n in window.cpu if n.startswith("sim-")],
+        "gateways": [n for n in window.cpu if n.startswith("gw-")],
+        "broker": ["broker"],
+        "ingest": [n for n in window.cpu if n.startswith("ingest-")],
+        "maintenance": ["maintenance"],
+        "influxdb": ["influxdb"],
+    }
+    ingest_messages = sum(v for w, v in window.messages.items() if w.startswith("ingest-"))
+    readings_per_s = ingest_messages / window.seconds
+    result = {
+        f"{NAME}.elevators": float(elevators),
+        f"{NAME}.gateways": float(GATEWAYS),
+        f"{NAME}.ingest_messages_per_s": round(readings_per_s, 1),
+        f"{NAME}.maintenance_messages_per_s": round(
+            window.messages["maintenance"] / window.seconds, 1
+        ),
+        f"{NAME}.lag_p50_s": lag_p50,
+        f"{NAME}.lag_p99_s": lag_p99,
+        f"{NAME}.fault_to_order_p50_s": fault_p50,
+        f"{NAME}.fault_to_order_p99_s": fault_p99,
+        # Others' work shares this box: how busy it was says how far to trust the lags.
+        f"{NAME}.gateway_poll_late_p99_ms": round(window.poll_p99_ms, 1),
+        f"{NAME}.box_cpu_busy_percent": round(100 * window.box_busy, 1),
+        f"{NAME}.all_processes_cpu_percent": round(
+            100 * sum(window.cpu.values()) / window.seconds, 1
+        ),
+    }
+    for kind, names in kinds.items():
+        cores = sum(window.cpu[n] for n in names) / window.seconds
+        result[f"{NAME}.{kind}_cpu_percent"] = round(100 * cores, 1)
+        if kind != "simulators" and cores > 0:
+            result[f"{NAME}.{kind}_messages_per_core_s"] = round(readings_per_s / cores)
+        print(f"  {kind}: {100 * cores:.1f} % of a core", file=sys.stderr)
+    return result
+
+
+def run(elevators: int = ELEVATORS) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-city-") as tmp:
+        work = Path(tmp)
+        with running_city(elevators, work) as city:
+            print(
+                f"  {elevators} cars, {GATEWAYS} gateways, {INGEST_WORKERS} ingest workers",
+                file=sys.stderr,
+            )
+            window = asyncio.run(_measure(city, work / "logs"))
+    return figures(window, elevators)
+
+
+if __name__ == "__main__":
+    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else ELEVATORS))
