@@ -122,11 +122,11 @@ async def _measure(
     return latencies
 
 
-async def _register(data_dir: Path, site: str, gateway_id: str, inventory: Any) -> None:
-    """The fleet and its gateway in the register of the maintenance database in
-    ``data_dir``: the worker believes only registered senders."""
+async def register_fleet(database_url: str, site: str, gateway_id: str, inventory: Any) -> None:
+    """The fleet and its gateway in the register of the maintenance database at
+    ``database_url`` (migrated first): the worker believes only registered senders."""
     register = site_from_inventory(inventory, site, gateway_id, installed=date(2015, 6, 1))
-    async with open_engine(default_url(data_dir)) as engine:
+    async with open_engine(database_url) as engine:
         await prepare_schema(engine, migrate=True)
         async with SqlUnitOfWork(make_sessionmaker(engine)) as uow:
             await uow.sites.import_file(register, actor="bench", at=utc_now(), source="bench")
@@ -154,7 +154,11 @@ def running_fleet(cars: int, work: Path, broker: MosquittoInstance) -> Iterator[
         drafted = yaml.safe_load(site_file.read_text())
         site = drafted["site"]
         inventory = json.loads(inventory_path.read_text())
-        asyncio.run(_register(work / "maintenance", site, drafted["gateway_id"], inventory))
+        asyncio.run(
+            register_fleet(
+                default_url(work / "maintenance"), site, drafted["gateway_id"], inventory
+            )
+        )
         gateway = subprocess.Popen(
             [
                 sys.executable, "-m", "cli", "--log-level", "WARNING",

@@ -112,11 +112,11 @@ async def _ceiling(url: str, database: str, batches: list[bytes], *, gzip: bool)
         for body in warm_up:
             await writer.write(body, body.count(b"\n") + 1)
         points = 0
-        start = time.perfcounter()
+        start = time.perf_counter()
         for body in timed:
             points += body.count(b"\n") + 1
             await writer.write(body, body.count(b"\n") + 1)
-        elapsed = time.perfcounter() - start
+        elapsed = time.perf_counter() - start
     return points / elapsed
 
 
