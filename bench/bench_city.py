@@ -24,8 +24,8 @@ registered senders).
   spread over the window; from the control port's reply until the order is visible in the
   database (one reader for all, every ``FAULT_POLL_S``, as :mod:`bench.bench_entrapment`);
 - each process's CPU over the window from /proc (simulators and gateways summed by
-  kind), the messages each worker took per second, and so the readings each kind of
-  process handles per core.
+  kind), the messages each worker took per second, and so the messages each kind of
+  process handles per core (under wire version 2 a message is a compound's second).
 
 **Scale.** 5,000 cars at a 1 s poll do not fit a 2-core box: the simulators' models alone
 step every car five times a second (about 11,000 steps/s a core here) and a gateway
