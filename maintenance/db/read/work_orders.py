@@ -29,7 +29,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import history
@@ -53,6 +53,7 @@ from maintenance.domain.sla import SlaClocks, SlaPolicy
 from maintenance.domain.workorders import TERMINAL, Resolution, Status, WorkOrder
 
 __all__ = [
+    "OPEN_ONLY",
     "URGENT",
     "ApprovalRecord",
     "SortKey",
@@ -155,10 +156,18 @@ def _in_building(site: str | None, building: str) -> ColumnElement[bool]:
     return or_(exists().where(*alarm_here), named)
 
 
+OPEN_ONLY: Final = WO.status.not_in([literal_column(f"'{s}'") for s in ("closed", "cancelled")])
+"""The open-order index's predicate in its own words (literals, not bound parameters, in
+its order: ``maintenance.db.tables.OPEN_ORDER``). Neither SQLite nor PostgreSQL's generic
+plans prove it from ``status IN (?, ...)``, so a list of open statuses says it too."""
+
+
 def _filter_clauses(filters: WorkOrderFilters, now: datetime) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.status:
         clauses.append(WO.status.in_(sorted(s.value for s in filters.status)))
+        if filters.status.isdisjoint(TERMINAL):
+            clauses.append(OPEN_ONLY)
     if filters.priority:
         clauses.append(WO.priority.in_(sorted(filters.priority)))
     if filters.site is not None:
