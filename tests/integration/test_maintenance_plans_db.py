@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maintenance.config_files import load_checklist
@@ -166,6 +166,31 @@ class CountersReader:
         }
         columns = {name: counters.get(name, [None, None]) for name in fields}
         return pd.DataFrame({"time": [start, end - timedelta(hours=1)], **columns})
+
+
+async def test_a_fleets_first_run_commits_a_few_cars_at_a_time(engine: AsyncEngine) -> None:
+    """A city registering thousands of cars: the scheduler lays them out ``batch`` cars a
+    transaction (one transaction for all held the audit trail's lock, and so every alarm
+    and order of the telemetry, for minutes), and the result is what one transaction
+    gave: one plan and one open visit per car, an intact audit chain, nothing again on the
+    next run."""
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda connection: commits.append(1))
+    uow = SqlUnitOfWork(make_sessionmaker(engine), sla=POLICY)
+    first = await schedule_visits(uow, lambda: T0, CHECKLIST, POLICY, batch=4)
+    assert len(commits) == 2  # six cars: four, then two
+    assert sorted(first.plans_created) == [f"demo/elevator/elev-0{n}" for n in range(1, 7)]
+    assert len(set(first.visits_opened)) == 6
+    again = await schedule_visits(uow, lambda: T0, CHECKLIST, POLICY, batch=4)
+    assert (again.plans_created, again.visits_opened) == ([], [])
+    async with uow:
+        for car in first.plans_created:
+            assert await uow.plans.get(car) is not None
+            visit = await uow.visits.pending_for(car)
+            assert visit is not None
+            assert visit.order_id in first.visits_opened
+    async with make_sessionmaker(engine)() as session:
+        assert (await verify(session)).intact
 
 
 async def test_a_cars_health_since_its_last_visit(engine: AsyncEngine) -> None:
