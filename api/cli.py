@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, get_args
 
 from estatewatch.cli_settings import name_environment
-from maintenance.cli import add_database_options, add_migrate_option, cli_actor, quiet_alembic
+from maintenance.cli import add_database_options, add_migrate_option, cli_actor
 from maintenance.domain.actors import Role
 
 if TYPE_CHECKING:
@@ -181,7 +181,6 @@ def _settings(args: argparse.Namespace) -> ApiSettings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    quiet_alembic()
     from api.app import create_app
     from estatewatch.stopping import run_until_signalled
 
@@ -245,7 +244,6 @@ def _on_database(
 ) -> T:
     """Run ``work`` on a database at the code's revision (else one line naming the command
     that migrates it)."""
-    quiet_alembic()
     from maintenance.db.engine import make_sessionmaker, open_engine
     from maintenance.db.migrations import ensure_current
 

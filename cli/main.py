@@ -77,6 +77,11 @@ def configure_logging(level: str) -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     # httpx logs every request at INFO: noise in a service that polls or writes all day.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic logs its plugins (on import) and dialect at INFO on every run; our commands
+    # print what matters. With --log-level DEBUG (an operator looking into a migration)
+    # it still talks.
+    if level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -172,7 +171,6 @@ def _add_run(actions: Actions) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    quiet_alembic()
     from estatewatch.stopping import run_until_signalled
     from maintenance.worker import run_maintenance
 
@@ -264,7 +262,6 @@ def _add_inspection(actions: Actions) -> None:
 
 
 def _inspection_record(args: argparse.Namespace) -> int:
-    quiet_alembic()
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
     from maintenance.db.uow import SqlUnitOfWork
@@ -298,7 +295,6 @@ def _inspection_record(args: argparse.Namespace) -> int:
 
 
 def _inspection_list(args: argparse.Namespace) -> int:
-    quiet_alembic()
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
     from maintenance.db.read.inspections import inspected_cars
@@ -342,7 +338,6 @@ def _with_engine(settings: MaintenanceSettings, work: Callable[[AsyncEngine], Aw
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    quiet_alembic()
     from maintenance.db.migrations import head_revision, upgrade
 
     settings = _settings(args)
@@ -352,7 +347,6 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _import_site(args: argparse.Namespace) -> int:
-    quiet_alembic()
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
     from maintenance.db.site_import import ImportReport
@@ -377,7 +371,6 @@ def _import_site(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    quiet_alembic()
     from maintenance.db.audit import AuditReport, verify
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
@@ -390,14 +383,6 @@ def _audit_verify(args: argparse.Namespace) -> int:
     report = _with_engine(_settings(args), work)
     print(report)
     return 0 if report.intact else 1
-
-
-def quiet_alembic() -> None:
-    # Alembic logs its plugins (on import) and dialect at INFO on every run; our commands
-    # print what matters. Called before the first import of alembic, after the logging is
-    # set up: with --log-level DEBUG (an operator looking into a migration) it still talks.
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def cli_actor() -> str:

@@ -23,7 +23,6 @@ from maintenance.cli import (
     _with_engine,
     add_database_options,
     cli_actor,
-    quiet_alembic,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +97,6 @@ def add_plans(actions: Actions) -> None:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    quiet_alembic()  # before anything imports alembic
     from maintenance.config_files import load_checklist, load_sla_policy
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
@@ -140,7 +138,6 @@ def format_plans(views: list[PlanView]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    quiet_alembic()  # before anything imports alembic
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
     from maintenance.db.read.plans import plan_rows
@@ -164,8 +161,6 @@ def _limits(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from estatewatch.errors import ConfigError
-
-    quiet_alembic()  # before anything imports alembic
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
     from maintenance.db.read.sites import get_site
@@ -229,7 +224,6 @@ def format_visit(visit: Visit, zone: str) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    quiet_alembic()  # before anything imports alembic
     from maintenance.db.engine import make_sessionmaker
     from maintenance.db.migrations import ensure_current
     from maintenance.db.read.plans import visit_record

@@ -14,7 +14,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from maintenance.cli import Actions, _settings, _with_engine, add_database_options, quiet_alembic
+from maintenance.cli import Actions, _settings, _with_engine, add_database_options
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -100,7 +100,6 @@ def _command(args: argparse.Namespace) -> OrderCommand:
 
 
 def _run(args: argparse.Namespace) -> int:
-    quiet_alembic()
     from maintenance import services
     from maintenance.config_files import load_sla_policy
     from maintenance.db.engine import make_sessionmaker
