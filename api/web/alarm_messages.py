@@ -11,8 +11,10 @@ English sentence. A test holds this table and the rules file together.
 inspection certificate, an overdue maintenance visit), whatever their rule.
 
 An order the platform made carries an English title too, ``<device>: <what>``: from an
-alarm (its sentence), a rescue, a maintenance visit. :func:`order_title` says those the
-same way; any other title (one a person typed) shows as typed.
+alarm (its sentence), a rescue, a maintenance visit, a defect a visit found (with the
+checklist item's English title, which the caller's ``item_title`` says in the reader's
+language). :func:`order_title` says those the same way; any other title (one a person
+typed) shows as typed.
 """
 
 from __future__ import annotations
@@ -130,6 +132,9 @@ ORDER_TITLES: Final[tuple[str, ...]] = (
     N_("%(device)s: half-yearly maintenance visit, due %(due)s"),
     N_("%(device)s: yearly maintenance visit, due %(due)s"),
 )
+_DEFECT: Final = N_("%(device)s: defect at %(item)s %(title)s")
+"""An order a visit's defect opened (maintenance/services/plans.py): the checklist item's
+code and English title."""
 _ABOUT_ALARM: Final = N_("%(device)s: %(alarm)s")
 """An order an alarm opened: its device and the alarm's sentence."""
 
@@ -175,13 +180,25 @@ def alarm_message(rule: str, message: str, gettext: Callable[[str], str]) -> str
     return _said(msgids, message, gettext) or message
 
 
-def order_title(title: str, asset: str, gettext: Callable[[str], str]) -> str:
+def order_title(
+    title: str,
+    asset: str,
+    gettext: Callable[[str], str],
+    item_title: Callable[[str, str], str] = lambda code, title: title,
+) -> str:
     """An order's ``title`` said through ``gettext`` when the platform made it for the
-    device of ``asset`` (``site/device_type/device_id``); as typed otherwise."""
+    device of ``asset`` (``site/device_type/device_id``); as typed otherwise.
+    ``item_title(code, english_title)`` says a checklist item's title in the reader's
+    language."""
     device = asset.rsplit("/", 1)[-1]
     said = _said(ORDER_TITLES, title, gettext)
     if said is not None:
         return said
+    defect = _pattern(_DEFECT).fullmatch(title)
+    if defect is not None:
+        figures = defect.groupdict()
+        figures["title"] = item_title(figures["item"], figures["title"])
+        return gettext(_DEFECT) % figures
     what = title.removeprefix(f"{device}: ")
     if what == title:
         return title

@@ -23,6 +23,7 @@ from api.web.deps import WebState
 from api.web.errors import install_page_errors
 from api.web.i18n import load_catalogues
 from api.web.templating import Templates
+from maintenance.config_files import load_checklist
 
 __all__ = ["STATIC_DIR", "VENDOR_FILES", "install_web"]
 
@@ -68,7 +69,10 @@ def install_web(app: FastAPI, settings: ApiSettings) -> None:
             vendor_dir,
             ", ".join(missing),
         )
-    app.state.web = WebState(Templates(load_catalogues()), vendor_dir)
+    # The shipped checklist says a defect order's item in Chinese (order titles are stored
+    # in English); a site's own extra items show as stored.
+    checklist = load_checklist()
+    app.state.web = WebState(Templates(load_catalogues(), checklist.items), vendor_dir)
     app.router.routes.append(_vendor_route(vendor_dir))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in PAGE_ROUTERS:

@@ -14,7 +14,7 @@ the page of the device an asset key names (None for a key that names no device).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +30,7 @@ from api.web.alarm_messages import alarm_message, order_title
 from api.web.faults import fault_kind_name
 from estatewatch.gbt24476 import CODES
 from maintenance.db.read.assets import DEVICE_TYPE_OF_KIND
+from maintenance.domain.checklists import ChecklistItem
 from maintenance.domain.site_time import DEFAULT_TIMEZONE
 
 __all__ = [
@@ -73,16 +74,27 @@ class Templates:
     """``get(locale, name)``: the template, compiled once per locale."""
 
     def __init__(
-        self, catalogues: Mapping[str, Translations], directory: Path = TEMPLATE_DIR
+        self,
+        catalogues: Mapping[str, Translations],
+        checklist_items: Iterable[ChecklistItem] = (),
+        directory: Path = TEMPLATE_DIR,
     ) -> None:
         self._catalogues = dict(catalogues)
+        # A checklist item's Chinese title by its code and English title: a defect order's
+        # title names the item in English (see alarm_messages.order_title).
+        zh_titles = {(item.name, item.title): item.title_zh for item in checklist_items}
         self._envs = {
-            locale: self._environment(locale, translations, directory)
+            locale: self._environment(locale, translations, directory, zh_titles)
             for locale, translations in catalogues.items()
         }
 
     @staticmethod
-    def _environment(locale: str, translations: Translations, directory: Path) -> Environment:
+    def _environment(
+        locale: str,
+        translations: Translations,
+        directory: Path,
+        zh_titles: Mapping[tuple[str, str], str],
+    ) -> Environment:
         env = Environment(
             loader=FileSystemLoader(directory),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -115,8 +127,11 @@ class Templates:
 
         env.filters["alarm_message"] = alarm_message_filter
 
+        def item_title(code: str, title: str) -> str:
+            return zh_titles.get((code, title), title) if locale == "zh_CN" else title
+
         def order_title_filter(order: Any) -> str:
-            return order_title(order.title, order.asset, translations.gettext)
+            return order_title(order.title, order.asset, translations.gettext, item_title)
 
         env.filters["order_title"] = order_title_filter
         env.globals["locale"] = locale

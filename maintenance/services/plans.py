@@ -31,7 +31,7 @@ from typing import Final
 
 from estatewatch.clock import Clock
 from maintenance.domain.actors import Actor
-from maintenance.domain.checklists import Checklist
+from maintenance.domain.checklists import Checklist, ChecklistItem
 from maintenance.domain.errors import NotFound
 from maintenance.domain.events import DomainEvent, JsonValue
 from maintenance.domain.intervals import (
@@ -56,6 +56,7 @@ __all__ = [
     "VISIT_PRIORITY",
     "ScheduleRun",
     "VisitReport",
+    "defect_order_title",
     "record_visit",
     "schedule_visits",
     "set_limits",
@@ -204,6 +205,12 @@ def visit_fault_kind(due: date) -> str:
     return f"{VISIT_CATEGORY}/{due.isoformat()}"
 
 
+def defect_order_title(device: str, item: ChecklistItem) -> str:
+    """The title of the repair order a visit's defect opens, stored in English;
+    api/web/alarm_messages.py says it in the reader's language."""
+    return f"{device}: defect at {item.name} {item.title}"
+
+
 def _overdue_signal(
     car: PlannedCar, plan: Plan, today: date, now: datetime, pending: Visit | None
 ) -> Signal:
@@ -307,7 +314,7 @@ async def _repair_order(
     item = next(i for i in visit.items if i.name == defect.code)
     repair = WorkOrder.open(
         id=format_order_id(now.year, await uow.work_orders.next_number(now.year)),
-        title=f"{order.asset.rsplit('/', 1)[1]}: defect at {item.name} {item.title}",
+        title=defect_order_title(order.asset.rsplit("/", 1)[1], item),
         asset=visit.asset,
         site=visit.site,
         location=order.location,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any, get_args
 
 import pytest
@@ -27,8 +28,9 @@ from api.web.routes.assets import READING_LABELS, READING_NAMES
 from api.web.routes.public import BASIS_NAMES, CATEGORY_NAMES, CERTIFICATE_STATUS
 from api.web.routes.resident import CATEGORIES
 from api.web.routes.visits import ITEM_STATUS_NAMES, LEVEL_NAMES
+from api.web.templating import Templates
 from estatewatch.catalogue import builtin_catalogue
-from maintenance.config_files import DEFAULT_RULES, load_rules
+from maintenance.config_files import DEFAULT_RULES, load_checklist, load_rules
 from maintenance.domain import alarms
 from maintenance.domain.actors import Role
 from maintenance.domain.checklists import LEVELS, Level
@@ -45,7 +47,7 @@ from maintenance.domain.sla import ClockName
 from maintenance.domain.visits import VISIT_CATEGORY, ItemStatus
 from maintenance.domain.workorders import Action, Status
 from maintenance.public_board import IntervalBasis
-from maintenance.services.plans import visit_fault_kind
+from maintenance.services.plans import defect_order_title, visit_fault_kind
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
@@ -193,3 +195,22 @@ def test_system_made_order_titles_read_in_chinese_and_typed_ones_as_typed() -> N
     assert order_title(alarm_title, asset, en) == alarm_title
     for typed in ("elev-06 门关不严", "elev-06: door will not close", "passengers trapped"):
         assert order_title(typed, asset, zh) == typed
+
+
+def test_a_defect_order_names_its_checklist_item_in_the_readers_language() -> None:
+    catalogues = load_catalogues()
+    checklist = load_checklist()
+    item = checklist.items[0]
+    title = defect_order_title("elev-02", item)
+    templates = Templates(catalogues, checklist.items)
+    order = SimpleNamespace(title=title, asset="demo/elevator/elev-02")
+
+    def render(locale: str) -> str:
+        # The filter the pages use, from the locale's environment.
+        env = templates.get(locale, "base.html").environment
+        return str(env.from_string("{{ order | order_title }}").render(order=order))
+
+    zh, en = render("zh_CN"), render("en")
+
+    assert zh == f"elev-02：维保发现缺陷 {item.name} {item.title_zh}"  # noqa: RUF001
+    assert en == title
