@@ -172,13 +172,17 @@ async def lift_history(sessions: async_sessionmaker[AsyncSession]) -> str:
         ebike = n == 7
         signal = Signal(
             kind="raised",
-            rule="ebike_in_car" if ebike else "door_fault",
+            # The shipped rules' sentences, as the worker stores them: the pages say them in
+            # the reader's language.
+            rule="ebike_in_elevator" if ebike else "door_failures_rising",
             device=device,
             at=raised,
             severity="minor" if ebike else "major",
             priority=None if ebike else "P2",
             fault_kind="ebike" if ebike else "door",
-            message="电动车进入轿厢" if ebike else "E49 关门故障",
+            message="e-bike in the car at floor 1"
+            if ebike
+            else f"door failures rising: 2 new failures within a week (total {30 + 2 * n})",
         )
         alarm = Alarm.raise_from(f"ALM-9{n:05d}", signal)
         alarm.clear(raised + timedelta(minutes=40))
