@@ -270,7 +270,14 @@ class NotificationRelay(Periodic):
                 about = self._order(routed, _facts(order, zone))
                 for target in await self._recipients(uow, routed, site):
                     await self._plan_one(uow, origin, routed, about, target)
-        kind = order_notice(entry.action, entry.from_state, entry.to_state, order.source)
+        kind = order_notice(
+            entry.action,
+            entry.from_state,
+            entry.to_state,
+            order.source,
+            actor=entry.actor,
+            requester=order.requested_by,
+        )
         if kind is None:
             return
         # One notice per entry and person: one the rota's route already told is not

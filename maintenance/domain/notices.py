@@ -252,6 +252,7 @@ _REQUEST_STATUS: Final[dict[Language, dict[str, str]]] = {
         "acknowledged": "已受理",
         "in_progress": "维修中",
         "resolved": "已修好，请确认",
+        "verified": "业主监督员已代您确认修好",
         "on_hold": "暂停处理",
         "closed": "已办结",
         "cancelled": "已取消",
@@ -261,14 +262,17 @@ _REQUEST_STATUS: Final[dict[Language, dict[str, str]]] = {
         "acknowledged": "Acknowledged",
         "in_progress": "In progress",
         "resolved": "Resolved, please confirm",
+        "verified": "The owners' supervisor confirmed the fix for you",
         "on_hold": "On hold",
         "closed": "Closed",
         "cancelled": "Cancelled",
     },
 }
 REQUEST_STATES: Final = frozenset(_REQUEST_STATUS["en"])
-"""The states of a resident's request the resident is told of (not ``verified``: the
-resident confirms the fix themselves; not ``reopened``: they dispute it themselves)."""
+"""The states of a resident's request the resident is told of (``verified`` only when
+the owners' supervisor confirmed the fix for them: see
+:func:`maintenance.domain.routes.order_notice`; not ``reopened``: they dispute it
+themselves)."""
 _REASONED: Final = frozenset({"on_hold", "cancelled"})
 """The states a resident's update gives the staff's reason for: a request that stops
 says why."""

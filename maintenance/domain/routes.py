@@ -8,7 +8,7 @@
 | ``vote_decided`` | ``proposal.decided``: its result (or the emergency decision) | ``committee`` |
 | ``request_update`` | a resident's request moves to assigned, acknowledged, | ``requester`` |
 | | in progress, resolved or closed; is put on hold or cancelled (with | |
-| | the staff's reason) | |
+| | the staff's reason); the owners' supervisor confirms the fix for them | |
 | ``digest`` | (time) once a day at ``digest_at`` (:mod:`.digest`) | ``committee`` |
 
 An audience is a list of roles (the site's active users of that role: ``committee``,
@@ -85,15 +85,26 @@ ORDER_ACTIONS: Final = frozenset(
 
 
 def order_notice(
-    action: str, from_state: str | None, to_state: str | None, source: str
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    source: str,
+    *,
+    actor: str,
+    requester: str | None,
 ) -> RoutedKind | None:
     """The table's notice an audited action on a work order calls for, if any: a cost
-    awaiting approval, or a resident's request changing to a state they are told of."""
+    awaiting approval, or a resident's request changing to a state they are told of.
+    ``actor`` is the entry's (``role:user_id``), ``requester`` the request's resident: a
+    resident who confirmed the fix is not told so, one for whom the owners' supervisor
+    confirmed it is."""
     if action == "work_order.request_approval":
         return "approval_needed"
-    if source == "resident" and to_state != from_state and to_state in REQUEST_STATES:
-        return "request_update"
-    return None
+    if source != "resident" or to_state == from_state or to_state not in REQUEST_STATES:
+        return None
+    if to_state == "verified" and actor == f"resident:{requester}":
+        return None
+    return "request_update"
 
 
 def proposal_notice(action: str) -> ProposalNotice | None:

@@ -131,9 +131,12 @@ async def test_a_resident_hears_when_their_request_is_put_on_hold_cancelled_or_c
     settings = world.write_settings(site=NO_DIGEST)
     await world.settle("res-a", email="a.own@estate.test")
     await world.settle("res-b", email="b.own@estate.test")
+    await world.user("res-c", "resident", "en")
+    await world.settle("res-c", email="c.own@estate.test")
     await run(world, settings)
     held = await request(world, "res-a", "楼道灯不亮", "stairwell")
     done = await request(world, "res-b", "Door buzzer broken", "entrance")
+    for_them = await request(world, "res-c", "Mailbox lock jammed", "lobby")
     for command, actor in (
         (cmd.Assign(held, assignee="tech-day"), MANAGER),
         (cmd.Acknowledge(held), TECH),
@@ -144,6 +147,11 @@ async def test_a_resident_hears_when_their_request_is_put_on_hold_cancelled_or_c
         (cmd.Resolve(done, note="Replaced the buzzer"), TECH),
         (cmd.Verify(done), Actor("res-b", "resident")),  # their own doing: not news
         (cmd.Close(done), MANAGER),
+        (cmd.Assign(for_them, assignee="tech-day"), MANAGER),
+        (cmd.Acknowledge(for_them), TECH),
+        (cmd.Resolve(for_them, note="Freed the lock"), TECH),
+        # The owners' supervisor confirms it for them (they did not answer): news.
+        (cmd.Verify(for_them), Actor("sup-1", "supervisor")),
     ):
         await world.act(command, actor)
         world.clock.now += timedelta(minutes=1)
@@ -166,6 +174,10 @@ async def test_a_resident_hears_when_their_request_is_put_on_hold_cancelled_or_c
         "[Your request] Closed: Door buzzer broken",
     ]
     assert "Reason" not in bodies(world, "b.own@estate.test")[-1]
+    assert mail_to(world.mail, "c.own@estate.test")[-2:] == [
+        "[Your request] Resolved, please confirm: Mailbox lock jammed",
+        "[Your request] The owners' supervisor confirmed the fix for you: Mailbox lock jammed",
+    ]
     assert world.robots.posts == []
 
 

@@ -47,6 +47,7 @@ ORDER = OrderFacts(
     timezone=ZONE,
 )
 ASK = "work_order.request_approval"
+VERIFY = "work_order.verify"
 PEOPLE = {"committee": ["c1", "c2"], "manager": ["m1", "c1"], "technician": ["t1"]}
 
 
@@ -77,9 +78,20 @@ PEOPLE = {"committee": ["c1", "c2"], "manager": ["m1", "c1"], "technician": ["t1
 def test_which_order_actions_the_table_routes(
     action: str, before: str, after: str, source: str, expected: str | None
 ) -> None:
-    assert order_notice(action, before, after, source) == expected
+    # The actor: the staff's for the staff's steps, the resident's for theirs.
+    actor = "resident:r-1" if action in {VERIFY, "work_order.fail_verification"} else "manager:m1"
+    assert order_notice(action, before, after, source, actor=actor, requester="r-1") == expected
     if expected is not None:
         assert action in ORDER_ACTIONS  # the relay's cheap filter lets it through
+
+
+def test_a_resident_is_told_when_the_supervisor_confirms_the_fix_for_them() -> None:
+    routed = order_notice(
+        VERIFY, "resolved", "verified", "resident", actor="supervisor:s1", requester="r-1"
+    )
+
+    assert routed == "request_update"
+    assert VERIFY in ORDER_ACTIONS
 
 
 def test_the_cheap_filter_is_the_actions_that_reach_a_told_state() -> None:
@@ -95,6 +107,7 @@ def test_the_cheap_filter_is_the_actions_that_reach_a_told_state() -> None:
         "work_order.close",
         "work_order.cancel",
         "work_order.false_alarm",
+        VERIFY,
     } == ORDER_ACTIONS
 
 
