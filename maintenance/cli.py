@@ -49,7 +49,8 @@ def register(subparsers: Actions) -> None:
             "  estatewatch maintenance audit verify --db postgresql+asyncpg://host/estatewatch\n"
             "  estatewatch maintenance rescue report --site demo --car elev-01\n"
             "  estatewatch maintenance plans list --site demo\n"
-            "  estatewatch maintenance inspection list --site demo"
+            "  estatewatch maintenance inspection list --site demo\n"
+            "  estatewatch maintenance quarantine list"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -65,6 +66,9 @@ def register(subparsers: Actions) -> None:
 
     add_plans(actions)
     _add_inspection(actions)
+    from maintenance.quarantine_cli import add_quarantine  # imports this module: not at the top
+
+    add_quarantine(actions)
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -230,7 +234,8 @@ def _add_inspection(actions: Actions) -> None:
             "examples:\n"
             "  estatewatch maintenance inspection record demo elev-04 --inspected-on"
             " 2027-02-09 --certificate TSX-2027-0044\n"
-            "  estatewatch maintenance inspection list --site demo"
+            "  estatewatch maintenance inspection list --site demo\n"
+            "  estatewatch maintenance quarantine list"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

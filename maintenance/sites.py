@@ -29,7 +29,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from estatewatch.validation import read_yaml, validate
-from estatewatch.wire import Name
+from estatewatch.wire import NAME_PATTERN, Name
 from maintenance.domain.errors import InvalidRequest
 from maintenance.domain.inspections import Certificate, default_valid_until
 from maintenance.domain.rescue import AREA_ARRIVAL, ChainStep, RescueTargets
@@ -122,6 +122,32 @@ class SmokeAlarm(_Device):
 
 
 Device = Elevator | ChargerCabinet | SmokeAlarm
+
+
+class Registration(BaseModel):
+    """What registering a quarantined sender needs (:mod:`maintenance.services.quarantine`):
+    nothing for a gateway; for a device, the building it is in and its facts as the site
+    file gives them (exactly one of ``elevator``, ``charger_cabinet``, ``smoke_alarm``,
+    its ``name`` the entry's device id). The API's body and the CLI's file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    building: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=64)
+    elevator: Elevator | None = None
+    charger_cabinet: ChargerCabinet | None = None
+    smoke_alarm: SmokeAlarm | None = None
+
+    @model_validator(mode="after")
+    def _one_device(self) -> Self:
+        given = [d for d in (self.elevator, self.charger_cabinet, self.smoke_alarm) if d]
+        if len(given) > 1:
+            raise ValueError("give one of elevator, charger_cabinet, smoke_alarm, not several")
+        if given and self.building is None:
+            raise ValueError("a device needs the building it is in")
+        return self
+
+    def device(self) -> Device | None:
+        return self.elevator or self.charger_cabinet or self.smoke_alarm
 
 
 class Building(_Strict):

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
-from estatewatch.wire import NAME_PATTERN
 from maintenance.db.read.quarantine import QuarantineEntry
-from maintenance.sites import ChargerCabinet, Device, Elevator, SmokeAlarm
+from maintenance.sites import Registration
 
 __all__ = ["QuarantineOut", "QuarantineState", "RegisterIn"]
 
@@ -42,26 +41,7 @@ class QuarantineOut(BaseModel):
         return cls.model_validate(entry, from_attributes=True)
 
 
-class RegisterIn(BaseModel):
+class RegisterIn(Registration):
     """What registering an entry needs: nothing for a gateway; for a device, the building
     it is in and its facts as the site file gives them (exactly one of ``elevator``,
     ``charger_cabinet``, ``smoke_alarm``, its ``name`` the entry's device id)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    building: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=64)
-    elevator: Elevator | None = None
-    charger_cabinet: ChargerCabinet | None = None
-    smoke_alarm: SmokeAlarm | None = None
-
-    @model_validator(mode="after")
-    def _one_device(self) -> Self:
-        given = [d for d in (self.elevator, self.charger_cabinet, self.smoke_alarm) if d]
-        if len(given) > 1:
-            raise ValueError("give one of elevator, charger_cabinet, smoke_alarm, not several")
-        if given and self.building is None:
-            raise ValueError("a device needs the building it is in")
-        return self
-
-    def device(self) -> Device | None:
-        return self.elevator or self.charger_cabinet or self.smoke_alarm
