@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from api.deps import Services
@@ -25,43 +24,8 @@ from api.settings import ApiSettings
 from api.users import NewUser, create_user, issue_token, set_password
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Role
-from maintenance.sites import validate_site
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-
-_SECTION = {"elevator": "elevators", "charger": "chargers", "smoke_alarm": "smoke_alarms"}
-_FACTS: dict[str, dict[str, Any]] = {
-    "elevator": {
-        "make": "Monarch",
-        "model": "NICE3000+",
-        "install_date": "2012-05-01",
-        "rated_load_kg": 1000,
-        "rated_speed_mps": 1.75,
-        "floors_served": 18,
-    },
-    "charger": {"ports": 10},
-    "smoke_alarm": {},
-}
-
-
-async def register_devices(
-    sessions: async_sessionmaker[AsyncSession], *keys: str, building: str = "B1"
-) -> None:
-    """Put the devices ``site/device_type/device_id`` in the asset register of their sites
-    (in ``building``), as a site file would: orders are opened only for registered ones."""
-    sites: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for key in keys:
-        site, device_type, device_id = key.split("/")
-        devices = sites.setdefault(site, {}).setdefault(_SECTION[device_type], [])
-        devices.append({"name": device_id, **_FACTS[device_type]})
-    async with SqlUnitOfWork(sessions) as uow:
-        for site, sections in sites.items():
-            site_file = {"site": site, "name": site, "buildings": [{"name": building, **sections}]}
-            await uow.sites.import_file(
-                validate_site(site_file, f"{site}.yaml"), actor="cli:test", at=T0, source="test"
-            )
-        await uow.commit()
 
 
 class SettableClock:

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from api_support import register_devices
 from notify_servers import (
     DINGTALK_SECRET,
     DINGTALK_TOKEN,
@@ -24,6 +23,7 @@ from notify_servers import (
     mail_server,
     robot_server,
 )
+from register_support import register_devices
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.users import NewUser, add_user_row

@@ -20,7 +20,8 @@ from typing import Any, get_args
 
 import httpx
 import pytest
-from api_support import bearer, register_devices, running_api
+from api_support import bearer, running_api
+from register_support import register_devices
 from sqlalchemy import select
 
 from api.app import API_PREFIX, create_app

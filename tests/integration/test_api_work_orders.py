@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import T0, RunningApi, SettableClock, bearer, register_devices, running_api
+from api_support import T0, RunningApi, SettableClock, bearer, running_api
+from register_support import register_devices
 
 from api.errors import PROBLEM_MEDIA_TYPE
 from api.users import get_user, set_active

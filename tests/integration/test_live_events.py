@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import register_devices
+from register_support import register_devices
 from sqlalchemy import insert, select
 
 from api.users import NewUser, create_user, issue_token

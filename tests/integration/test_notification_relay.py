@@ -12,7 +12,7 @@ from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
-from api_support import SettableClock, bearer, register_devices, running_api, web_login
+from api_support import SettableClock, bearer, running_api, web_login
 from notify_servers import (
     DINGTALK_SECRET,
     DINGTALK_TOKEN,
@@ -22,6 +22,7 @@ from notify_servers import (
     robot_server,
 )
 from notify_world import BASE, T0, FakeClock, World, mail_to, notify_world, run
+from register_support import register_devices
 
 from estatewatch.ports import free_ports
 from maintenance import services
