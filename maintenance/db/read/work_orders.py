@@ -29,7 +29,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import history
@@ -215,6 +225,31 @@ _CURSOR_VALUE: Final[Mapping[SortKey, tuple[Callable[[Any], Any], Callable[[Any]
 }
 
 
+_SUMMARY_COLUMNS: Final[Mapping[SortKey, Select[Any]]] = {
+    key: select(
+        WO.id,
+        WO.title,
+        WO.site,
+        WO.asset,
+        WO.location,
+        WO.category,
+        WO.priority,
+        WO.status,
+        WO.source,
+        WO.assignee,
+        WO.requested_by,
+        WO.created_at,
+        WO.due_at,
+        WO.code,
+        WO.resolution,
+        _sort_column(key).label("sort_value"),
+    )
+    for key in SortKey
+}
+"""A list's columns for each sort, built once: building a statement costs more than the
+indexed query runs, so the list adds only its filters, order and limit."""
+
+
 async def list_work_orders(
     session: AsyncSession,
     *,
@@ -235,27 +270,7 @@ async def list_work_orders(
         where.append(after(sort_value, WO.id, value, last_id, sort.descending))
     order = (sort_value.desc(), WO.id.desc()) if sort.descending else (sort_value, WO.id)
     query: Select[Any] = (
-        select(
-            WO.id,
-            WO.title,
-            WO.site,
-            WO.asset,
-            WO.location,
-            WO.category,
-            WO.priority,
-            WO.status,
-            WO.source,
-            WO.assignee,
-            WO.requested_by,
-            WO.created_at,
-            WO.due_at,
-            WO.code,
-            WO.resolution,
-            sort_value.label("sort_value"),
-        )
-        .where(*where)
-        .order_by(*order)
-        .limit(page.limit + 1)
+        _SUMMARY_COLUMNS[sort.key].where(*where).order_by(*order).limit(page.limit + 1)
     )
     rows = list((await session.execute(query)).mappings())
     items = [_summary(row, now) for row in rows[: page.limit]]
@@ -291,6 +306,9 @@ async def load_orders(session: AsyncSession, query: Select[Any]) -> list[WorkOrd
     return [order_from_rows(row, items[row["id"]]) for row in rows]
 
 
+_ORDER: Final = select(WORK_ORDER).where(WO.id == bindparam("order_id"))
+
+
 async def order_detail(
     session: AsyncSession,
     order_id: str,
@@ -301,8 +319,8 @@ async def order_detail(
 ) -> WorkOrderDetail | None:
     """The order with its history and SLA clocks; None if it does not exist *or*
     ``visible`` leaves it out, so the caller cannot tell the two apart."""
-    query = select(WORK_ORDER).where(WO.id == order_id, *visible_clauses(visible))
-    row = (await session.execute(query)).mappings().one_or_none()
+    query = _ORDER.where(*visible_clauses(visible))
+    row = (await session.execute(query, {"order_id": order_id})).mappings().one_or_none()
     if row is None:
         return None
     items = await load_order_items(session, [order_id])
