@@ -86,6 +86,7 @@ __all__ = [
     "Sla",
     "Uow",
     "current_user",
+    "services_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,11 +124,18 @@ class PageParams:
     offset: int
 
 
-async def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """What the lifespan put on the app. The dependencies below call this instead of
+    depending on :data:`AppServices`: FastAPI solves a dependency's dependencies anew for
+    every use, even cached ones, and that solving was a sixth of a detail's time."""
     services = getattr(request.app.state, "services", None)
     if not isinstance(services, Services):
         raise RuntimeError("the API runs without its lifespan: use create_app() under a server")
     return services
+
+
+async def _services(request: Request) -> Services:
+    return services_of(request)
 
 
 AppServices = Annotated[Services, Depends(_services)]
@@ -142,10 +150,11 @@ _INVALID = {"WWW-Authenticate": 'Bearer realm="estatewatch", error="invalid_toke
 
 
 async def current_user(
-    services: AppServices,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the ``Authorization: Bearer`` header; 401 without a valid one."""
+    services = services_of(request)
     if credentials is None:
         raise Problem(
             401,
@@ -179,16 +188,16 @@ async def current_user(
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-async def _session(services: AppServices) -> AsyncIterator[AsyncSession]:
-    async with services.sessions() as session:
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with services_of(request).sessions() as session:
         yield session
 
 
 Session = Annotated[AsyncSession, Depends(_session)]
 
 
-async def _read_session(services: AppServices) -> AsyncIterator[AsyncSession]:
-    async with services.readers() as session:
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with services_of(request).readers() as session:
         yield session
 
 
@@ -197,35 +206,37 @@ ReadSession = Annotated[AsyncSession, Depends(_read_session)]
 routes that only read, so they never queue behind a writer's lock."""
 
 
-async def _uow(services: AppServices) -> SqlUnitOfWork:
+async def _uow(request: Request) -> SqlUnitOfWork:
+    services = services_of(request)
     return SqlUnitOfWork(services.sessions, sla=services.sla_policy)
 
 
 Uow = Annotated[SqlUnitOfWork, Depends(_uow)]
 
 
-async def _clock(services: AppServices) -> ClockFn:
-    return services.clock
+async def _clock(request: Request) -> ClockFn:
+    return services_of(request).clock
 
 
 Clock = Annotated[ClockFn, Depends(_clock)]
 
 
-async def _settings(services: AppServices) -> ApiSettings:
-    return services.settings
+async def _settings(request: Request) -> ApiSettings:
+    return services_of(request).settings
 
 
 Settings = Annotated[ApiSettings, Depends(_settings)]
 
 
-async def _sla(services: AppServices) -> SlaPolicy:
-    return services.sla_policy
+async def _sla(request: Request) -> SlaPolicy:
+    return services_of(request).sla_policy
 
 
 Sla = Annotated[SlaPolicy, Depends(_sla)]
 
 
-async def _influx(services: AppServices) -> InfluxReader:
+async def _influx(request: Request) -> InfluxReader:
+    services = services_of(request)
     if services.influx is None:
         raise Problem(
             503,
@@ -240,11 +251,11 @@ Influx = Annotated[InfluxReader, Depends(_influx)]
 
 
 async def _page(
-    services: AppServices,
+    request: Request,
     limit: Annotated[int, Query(ge=1, description="items per page (at most page_size_max)")] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")] = 0,
 ) -> PageParams:
-    bound = services.settings.page_size_max
+    bound = services_of(request).settings.page_size_max
     if limit > bound:
         raise Problem(
             422,
@@ -264,8 +275,8 @@ def takes_page(dependant: Dependant) -> bool:
     return any(d.call is _page or takes_page(d) for d in dependant.dependencies)
 
 
-async def _photos(services: AppServices) -> PhotoStore:
-    return services.photos
+async def _photos(request: Request) -> PhotoStore:
+    return services_of(request).photos
 
 
 Photos = Annotated[PhotoStore, Depends(_photos)]
