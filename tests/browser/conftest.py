@@ -24,16 +24,15 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from process_support import wait_until_serving
 
 from api.users import NewUser, create_user, set_password
 from estatewatch.ports import free_ports
@@ -138,19 +137,11 @@ def start_web(work: Path, env: dict[str, str] | None = None) -> WebServer:
             env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"} | (env or {}),
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"estatewatch api exited: {(work / 'api.log').read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("estatewatch api did not answer /healthz within 90 s")
-        time.sleep(0.1)
+    try:
+        wait_until_serving(base, process, log=work / "api.log")
+    except BaseException:
+        process.kill()
+        raise
     logins = {role: Login(name, password_for(role)) for role, (name, _f) in PEOPLE.items()}
     return WebServer(base, data_dir, process, logins)
 

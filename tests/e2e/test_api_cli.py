@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from process_support import wait_until_serving
 
 from estatewatch.ports import free_ports
 
@@ -23,20 +23,6 @@ def estatewatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*ESTATEWATCH, *args], cwd=cwd, capture_output=True, text=True, timeout=60
     )
-
-
-def wait_until_serving(base: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"estatewatch api exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("estatewatch api did not answer /healthz within 30 s")
 
 
 def start_api(port: int, *args: str, cwd: Path) -> subprocess.Popen[str]:

@@ -16,7 +16,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from process_support import wait_until_serving
 
 from estatewatch.ports import free_ports
 from maintenance.db.engine import default_url, make_engine, make_sessionmaker
@@ -63,16 +63,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         env=os.environ | {"ESTATEWATCH_API_MQTT_PORT": "1"},
     ) as process:
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert process.poll() is None, "estatewatch api exited before serving"
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "estatewatch api did not start in 90 s"
-                time.sleep(0.1)
+            wait_until_serving(base, process)
             yield base, admin, data
         finally:
             process.terminate()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 from metrics_scrape import Scrape, scrape
-from process_support import start, stop, until
+from process_support import serving, start, stop, until
 
 from estatewatch.ports import free_ports
 from infra.local import InfluxInstance, MosquittoInstance
@@ -140,15 +140,9 @@ async def test_every_metric_the_dashboard_queries_is_exposed_by_a_running_servic
         # The API answers a request, so its histogram has series; its /metrics is not on
         # the public port. The metrics listener opens before the public one (the
         # migrations run between them), so the public port is waited for in its turn.
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as client:
-
-            async def healthy() -> bool:
-                try:
-                    return (await client.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await until(healthy, 60, "the API's public port")
+        public = f"http://127.0.0.1:{api_port}"
+        await until(lambda: serving(public), 60, "the API's public port")
+        async with httpx.AsyncClient(base_url=public) as client:
             assert (await client.get("/metrics")).status_code == 404
         scrapes["api"] = await scrape(f"http://127.0.0.1:{api_metrics_port}/metrics")
     finally:

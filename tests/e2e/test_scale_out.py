@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ import aiomqtt
 import httpx
 import pytest
 import yaml
-from process_support import estatewatch, start, stop, until
+from process_support import estatewatch, start, stop, until, wait_until_serving
 from sqlalchemy import func, select
 
 from estatewatch.mqtt import discard_session
@@ -70,26 +69,14 @@ async def two_apis(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[Api, Api,
             args = ["api", "--port", str(port), "--mqtt-port", "1", *db]
             processes.append(start(args, tmp_path, api.log))
             apis.append(api)
-        async with httpx.AsyncClient() as client:
-            for api, process in zip(apis, processes, strict=True):
-                deadline = time.monotonic() + 90
-                while not await _healthy(client, api):
-                    assert process.poll() is None, api.log.read_text()
-                    assert time.monotonic() < deadline, f"{api.base} did not start in 90 s"
-                    await asyncio.sleep(0.2)
+        for api, process in zip(apis, processes, strict=True):
+            wait_until_serving(api.base, process, log=api.log)
         yield apis[0], apis[1], token
     finally:
         for process in processes:
             stop(process)
     for api in apis:
         assert "Traceback" not in api.log.read_text(), api.log.read_text()[-3000:]
-
-
-async def _healthy(client: httpx.AsyncClient, api: Api) -> bool:
-    try:
-        return (await client.get(f"{api.base}/healthz", timeout=1)).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @ON_POSTGRESQL
