@@ -38,6 +38,15 @@ What each write error does (see :mod:`ingest.writers`)
 
 Writes are sequential: one batch in flight at a time. The spill queue is SQLite and is
 used from the event loop's thread, as SQLite connections are bound to their thread.
+
+Keeping InfluxDB busy
+    The consumer and the writes share one event loop, and a consumer with a backlog
+    decodes until ``max_pending_points`` stops it. Were it woken as soon as a write
+    ends, it would decode the next batch's worth of messages before the next request
+    could be sent (an HTTP body goes out only while the loop is free), and InfluxDB
+    would wait for it every batch. So the room a written batch frees is handed back
+    only once the next batch's body is on its way (the writer's ``sent``), or at once
+    when no batch is ready: decoding and InfluxDB's work then overlap.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ from estatewatch.durable_queue import DurableQueue, NewItem
 from estatewatch.errors import ServiceError
 from ingest.writers import (
     InfluxWriter,
+    Sent,
     WriteError,
     WriteRejected,
     WriteRetryable,
@@ -152,6 +162,9 @@ class Batcher:
         self._current: _Batch | None = None
         self._ready: deque[_Batch] = deque()
         self._in_memory_points = 0
+        # Points of the batch written last whose room is not handed back to submit() yet
+        # (see "Keeping InfluxDB busy").
+        self._held_points = 0
         self._changed = asyncio.Condition()
         self._closing = False
         # One log line per outage, not one per retry; reset by the next good write.
@@ -220,9 +233,8 @@ class Batcher:
             # A message bigger than the whole allowance is let through alone rather
             # than blocking forever.
             while (
-                self._in_memory_points > 0
-                and self._in_memory_points + points > self.max_pending_points
-            ):
+                occupied := self._in_memory_points + self._held_points
+            ) > 0 and occupied + points > self.max_pending_points:
                 self._check_running()
                 await self._changed.wait()
             self._check_running()
@@ -268,9 +280,9 @@ class Batcher:
             if batch is None:
                 return
             await self._deliver(batch)
-            async with self._changed:
-                self._in_memory_points -= batch.points
-                self._changed.notify_all()
+            # No notify: the room is handed back by the next write's _release.
+            self._in_memory_points -= batch.points
+            self._held_points += batch.points
 
     async def _next_batch(self) -> _Batch | None:
         """The next batch to write, waiting for one to fill or time out; None at close."""
@@ -278,6 +290,10 @@ class Batcher:
             while True:
                 if self._ready:
                     return self._ready.popleft()
+                if self._held_points:
+                    # Nothing to write next: nothing to wait for.
+                    self._held_points = 0
+                    self._changed.notify_all()
                 if self._closing:
                     return None
                 current = self._current
@@ -297,11 +313,13 @@ class Batcher:
             await self._append_spill(body)
         else:
             try:
-                await self._write_splitting(body, batch.points)
+                await self._write_splitting(body, batch.points, self._release)
             except _Deferred as deferred:
                 await self._append_spill(deferred.body)
             else:
                 self.metrics.batch_latency_s.append(time.monotonic() - batch.started)
+        # Also when nothing was sent (spilled, or failed before the body went out).
+        await self._release()
         for ack in batch.acks:
             try:
                 ack()
@@ -309,6 +327,13 @@ class Batcher:
                 # The points are safe either way; an ack that could not reach the broker
                 # (its connection dropped) only means a redelivery, which is harmless.
                 log.exception("acknowledging a message failed; the broker may redeliver it")
+
+    async def _release(self) -> None:
+        """Hand the room of the batch written last back to submit()."""
+        if self._held_points:
+            async with self._changed:
+                self._held_points = 0
+                self._changed.notify_all()
 
     async def _append_spill(self, body: bytes) -> None:
         # Raises ServiceError if SQLite fails: the flusher then dies with the acks
@@ -320,14 +345,15 @@ class Batcher:
 
     # --- writing ---------------------------------------------------------------------
 
-    async def _write_splitting(self, body: bytes, points: int) -> None:
-        """Write ``body``, splitting on 413; raises _Deferred with what is left to retry."""
+    async def _write_splitting(self, body: bytes, points: int, sent: Sent | None = None) -> None:
+        """Write ``body``, splitting on 413; raises _Deferred with what is left to retry.
+        ``sent`` goes to the writer (see "Keeping InfluxDB busy")."""
         # A stack of chunks keeps the lines in order: the first half is written first.
         stack: list[tuple[bytes, int]] = [(body, points)]
         while stack:
             chunk, count = stack.pop()
             try:
-                await self._writer.write(chunk, count)
+                await self._writer.write(chunk, count, sent)
             except WriteTooLarge as exc:
                 self.metrics.write_errors["too_large"] += 1
                 lines = chunk.splitlines(keepends=True)

@@ -17,7 +17,7 @@ from influxdb_client.client.write_api_async import WriteApiAsync
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from ingest.writers import WriteError, WriteRetryable, check_http_url, error_for_status
+from ingest.writers import Sent, WriteError, WriteRetryable, check_http_url, error_for_status
 
 __all__ = ["Influx2Writer"]
 
@@ -65,9 +65,12 @@ class Influx2Writer:
         if client is not None:
             await client.close()  # type: ignore[no-untyped-call]
 
-    async def write(self, body: bytes, points: int) -> None:
+    async def write(self, body: bytes, points: int, sent: Sent | None = None) -> None:
         if self._write_api is None:
             raise RuntimeError(f"{self!r} is not open: use 'async with'")
+        if sent is not None:
+            # influxdb-client has no hook for a sent body.
+            await sent()
         try:
             await self._write_api.write(
                 bucket=self.bucket,

@@ -27,8 +27,9 @@ import email.utils
 import gzip
 import json
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import Any, Final, Protocol, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,6 +39,7 @@ from estatewatch.errors import ConfigError, ServiceError
 __all__ = [
     "Influx1Writer",
     "InfluxWriter",
+    "Sent",
     "WriteError",
     "WriteRejected",
     "WriteRetryable",
@@ -88,11 +90,19 @@ class WriteUnauthorized(WriteError):  # noqa: N818
     """Credentials are missing, wrong or lack write permission: a configuration error."""
 
 
+Sent = Callable[[], Awaitable[None]]
+
+
 class InfluxWriter(Protocol):
     """Writes batches of line protocol; use as ``async with writer: await writer.write(...)``."""
 
-    async def write(self, body: bytes, points: int) -> None:
-        """Store ``body`` (``points`` lines, precision ns) or raise a :class:`WriteError`."""
+    async def write(self, body: bytes, points: int, sent: Sent | None = None) -> None:
+        """Store ``body`` (``points`` lines, precision ns) or raise a :class:`WriteError`.
+
+        ``sent``, if given, is awaited once the body is on its way, before InfluxDB
+        answers (a transport that cannot tell awaits it before sending): the caller
+        lets other work run from then on without delaying the request.
+        """
         ...
 
     async def __aenter__(self) -> Self: ...
@@ -161,6 +171,14 @@ def check_http_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"InfluxDB URL must look like http://host:8086, got {url!r}")
     return url.rstrip("/")
+
+
+def _when_sent(sent: Sent) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event == "http11.send_request_body.complete":
+            await sent()
+
+    return trace
 
 
 def _influx1_reason(response: httpx.Response) -> str:
@@ -248,17 +266,20 @@ class Influx1Writer:
         if client is not None:
             await client.aclose()
 
-    async def write(self, body: bytes, points: int) -> None:
+    async def write(self, body: bytes, points: int, sent: Sent | None = None) -> None:
         if self._client is None:
             raise RuntimeError(f"{self!r} is not open: use 'async with'")
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.gzip:
             body = gzip.compress(body, compresslevel=_GZIP_LEVEL)
             headers["Content-Encoding"] = "gzip"
+        # httpcore's trace hook says when the body has been written to the socket.
+        extensions = {"trace": _when_sent(sent)} if sent is not None else None
         try:
             response = await self._client.post(
-                "/write", params=self._params, content=body, headers=headers
-            )
+                "/write", params=self._params, content=body, headers=headers,
+                extensions=extensions,
+            )  # fmt: skip
         except httpx.TimeoutException as exc:
             raise WriteRetryable(
                 f"InfluxDB at {self._target} timed out after {self._timeout:g} s "

@@ -48,6 +48,23 @@ async def test_batch_is_stored_and_reads_back(
     assert [type(row[1]) for row in rows] == [int, int]
 
 
+@pytest.mark.parametrize("gzip", [False, True])
+async def test_sent_is_awaited_once_the_body_is_out(
+    influxdb: InfluxInstance, influx_database: str, gzip: bool
+) -> None:
+    # The batcher hands room back to the consumer on it (see ingest.batcher).
+    events: list[str] = []
+
+    async def sent() -> None:
+        events.append("sent")
+
+    async with Influx1Writer(influxdb.url, influx_database, gzip=gzip) as writer:
+        await writer.write(_lines(1000), 1000, sent)
+        events.append("answered")
+        await writer.write(_lines(10), 10)
+    assert events == ["sent", "answered"]
+
+
 async def test_retention_policy_is_used(influxdb: InfluxInstance, influx_database: str) -> None:
     async with Influx1Writer(influxdb.url, influx_database, retention_policy="autogen") as writer:
         await writer.write(_lines(3), 3)

@@ -14,6 +14,7 @@ import pytest
 from estatewatch.durable_queue import DurableQueue
 from ingest.batcher import Batcher, IngestCounters
 from ingest.writers import (
+    Sent,
     WriteError,
     WriteRejected,
     WriteRetryable,
@@ -25,7 +26,8 @@ FAST = (0.001, 0.01)  # backoff: retries in milliseconds keep the tests quick
 
 
 class FakeWriter:
-    """Records stored bodies; ``fail`` decides an error per attempt, ``gate`` holds writes."""
+    """Records stored bodies; ``fail`` decides an error per attempt, ``gate`` holds writes,
+    ``sending`` holds them before their body is sent."""
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
@@ -33,10 +35,15 @@ class FakeWriter:
         self.fail: Callable[[bytes], WriteError | None] = lambda _body: None
         self.gate = asyncio.Event()
         self.gate.set()
+        self.sending = asyncio.Event()
+        self.sending.set()
 
-    async def write(self, body: bytes, points: int) -> None:
+    async def write(self, body: bytes, points: int, sent: Sent | None = None) -> None:
         assert points == len(body.splitlines())
         self.attempts += 1
+        await self.sending.wait()
+        if sent is not None:
+            await sent()
         await self.gate.wait()
         error = self.fail(body)
         if error is not None:
@@ -259,6 +266,32 @@ async def test_backpressure_makes_submit_wait(spill: DurableQueue) -> None:
         assert not blocked.done()
         assert batcher.pending_points == 4
         writer.gate.set()
+        await blocked
+    assert writer.lines() == [line(i).rstrip() for i in range(5)]
+    assert acks.done == list(range(5))
+
+
+async def test_room_comes_back_once_the_next_body_is_sent(spill: DurableQueue) -> None:
+    # A consumer woken as soon as a write ends would decode while the next request waits
+    # for the event loop; it is let in once the next body is on its way.
+    writer, acks = FakeWriter(), Acks()
+    writer.gate.clear()
+    async with Batcher(
+        writer, spill, max_points=2, max_delay=60, max_pending_points=4, backoff=FAST
+    ) as batcher:
+        for i in range(4):
+            await batcher.submit(line(i), 1, acks(i))
+        blocked = asyncio.create_task(batcher.submit(line(4), 1, acks(4)))
+        await eventually(lambda: writer.attempts == 1)
+        writer.sending.clear()
+        writer.gate.set()
+        # The first batch is stored and acknowledged; the second is not sent yet.
+        try:
+            await eventually(lambda: writer.attempts == 2 and acks.done == [0, 1])
+            await settle()
+            assert not blocked.done()
+        finally:
+            writer.sending.set()
         await blocked
     assert writer.lines() == [line(i).rstrip() for i in range(5)]
     assert acks.done == list(range(5))
