@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from typing import Any
 
 from estatewatch import __version__
 from estatewatch.catalogue import Catalogue
@@ -26,6 +27,7 @@ from gateway.mqtt_source import MqttSource
 from gateway.outbox import Outbox
 from gateway.poller import Acquisition
 from gateway.prometheus import register as register_metrics
+from gateway.sink import Sink
 from gateway.status import build_status
 from gateway.uplink import Uplink
 
@@ -33,9 +35,16 @@ log = logging.getLogger("estatewatch.gateway")
 
 SUMMARY_INTERVAL = 60.0  # s between the operator's one-line summaries in the log
 
+Acquire = Callable[[Sink, GatewayMetrics], Coroutine[Any, Any, None]]
+"""Hands readings and events to the sink until cancelled."""
 
-async def run_gateway(config: SiteConfig, catalogue: Catalogue, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set, then shut down cleanly (see the module docstring)."""
+
+async def run_gateway(
+    config: SiteConfig, catalogue: Catalogue, stop: asyncio.Event, *, acquire: Acquire | None = None
+) -> None:
+    """Run until ``stop`` is set, then shut down cleanly (see the module docstring).
+    ``acquire``: what feeds the outbox instead of polling the site's Modbus endpoints (the
+    city benchmark's recorded cars, which stand in for thousands of simulated ones)."""
     metrics = GatewayMetrics()
     started = datetime.now(UTC)
     log.info(
@@ -106,9 +115,14 @@ async def run_gateway(config: SiteConfig, catalogue: Catalogue, stop: asyncio.Ev
                                 state_dir=config.buffer.path.parent,
                             )
                         )
-                    acquisition = Acquisition(config.modbus.endpoints, catalogue, outbox, metrics)
+                    if acquire is None:
+                        acquisition = Acquisition(
+                            config.modbus.endpoints, catalogue, outbox, metrics
+                        ).run()
+                    else:
+                        acquisition = acquire(outbox, metrics)
                     async with asyncio.TaskGroup() as running:
-                        polling = running.create_task(acquisition.run(), name="acquisition")
+                        polling = running.create_task(acquisition, name="acquisition")
                         summary = running.create_task(
                             _summaries(describe, uplink, SUMMARY_INTERVAL), name="summary"
                         )
