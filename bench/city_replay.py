@@ -65,22 +65,24 @@ SLICES: Final = 10  # wake-ups a second per compound
 EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+Fields = dict[str, FieldValue]
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
-    """What one second's polls of a car handed the sink."""
+    """What one second's polls of a car handed the sink: a reading (fields, urgent) per
+    poll group polled, and events."""
 
-    fields: dict[str, FieldValue] | None
-    urgent: bool = False
-    events: tuple[tuple[EventKind, dict[str, FieldValue]], ...] = ()
+    readings: tuple[tuple[Fields, bool], ...] = ()
+    events: tuple[tuple[EventKind, Fields], ...] = ()
 
 
 @dataclass
 class _Recorder:
     """A sink keeping what a poll handed it."""
 
-    fields: dict[str, FieldValue] | None = None
-    urgent: bool = False
-    events: list[tuple[EventKind, dict[str, FieldValue]]] = field(default_factory=list)
+    readings: list[tuple[Fields, bool]] = field(default_factory=list)
+    events: list[tuple[EventKind, Fields]] = field(default_factory=list)
 
     def reading(
         self,
@@ -90,8 +92,7 @@ class _Recorder:
         *,
         urgent: bool = False,
     ) -> None:
-        self.fields = {**(self.fields or {}), **fields}
-        self.urgent = self.urgent or urgent
+        self.readings.append((dict(fields), urgent))
 
     def event(
         self,
@@ -103,8 +104,8 @@ class _Recorder:
         self.events.append((kind, dict(detail)))
 
     def take(self) -> Step:
-        step = Step(self.fields, self.urgent, tuple(self.events))
-        self.fields, self.urgent, self.events = None, False, []
+        step = Step(tuple(self.readings), tuple(self.events))
+        self.readings, self.events = [], []
         return step
 
 
@@ -190,9 +191,8 @@ async def record_templates(profile: Profile, device: DeviceConfig) -> Traces:
 def traces_checked(traces: Traces) -> Traces:
     """The recordings, refused if the fault never reached the wire as an urgent reading."""
     for steps in traces.faulted:
-        first = steps[0]
-        if first.fields is None or not first.urgent or not first.fields.get("fault_code"):
-            raise RuntimeError(f"the recorded fault did not show as an urgent fault code: {first}")
+        if not any(urgent and fields.get("fault_code") for fields, urgent in steps[0].readings):
+            raise RuntimeError(f"the recorded fault is no urgent fault code: {steps[0]}")
     return traces
 
 
@@ -248,8 +248,8 @@ class Replay:
             step = steps[(car.offset + self._second) % len(steps)]
         for kind, detail in step.events:
             sink.event(car.info, ts, kind, detail)
-        if step.fields:
-            sink.reading(car.info, ts, step.fields, urgent=step.urgent)
+        for fields, urgent in step.readings:
+            sink.reading(car.info, ts, fields, urgent=urgent)
         if car.taken is not None and not car.taken.done() and self._second >= (car.faulted_at or 0):
             car.taken.set_result(now)
 
