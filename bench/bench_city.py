@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,7 @@ MEASURE_S: Final = 60.0
 # 25 gateways and three workers starting on a shared box, and the maintenance worker
 # laying out every new car's plan and first visit.
 WARM_UP_LIMIT_S: Final = 420.0
+WARM_UP_POLL_S: Final = 5.0  # each look asks InfluxDB for every car's newest point
 LAG_POLL_S: Final = 0.5
 LAG_SAMPLE: Final = "0$"  # the cars whose lag is looked at: every tenth (device ids)
 FAULTS: Final = GATEWAYS
@@ -344,9 +346,9 @@ async def _newest_points(
     """Each car's newest elevator point in InfluxDB (Unix seconds), by ``site/car``;
     ``sample``: only the cars of :data:`LAG_SAMPLE`, in the last few seconds (the bench's
     own queries are InfluxDB's work too)."""
-    where = (
-        f'time > now() - 5s AND "device_id" =~ /{LAG_SAMPLE}/' if sample else "time > now() - 30s"
-    )
+    where = "time > now() - 10s"
+    if sample:
+        where = f'time > now() - 5s AND "device_id" =~ /{LAG_SAMPLE}/'
     query = f'SELECT last("floor") FROM "elevator" WHERE {where} GROUP BY "site", "device_id"'
     reply = await client.get(
         f"{url}/query", params={"db": DATABASE, "q": query, "epoch": "ms"}, timeout=10.0
@@ -400,7 +402,7 @@ async def _warm_up(city: City, client: httpx.AsyncClient, logs: Path) -> WarmUp:
                 f" the maintenance worker judged {judged:.0f} readings, {backlog:.0f} messages"
                 f" waiting, opened {visits:.0f} first visits"
             )
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(WARM_UP_POLL_S)
 
 
 def tree_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
@@ -617,6 +619,11 @@ def run(elevators: int = ELEVATORS, *, modbus: bool = False) -> dict[str, float]
     return figures(window, elevators)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so a stopped run still stops every process it started
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
     arguments = [a for a in sys.argv[1:] if a != "--modbus"]
     print(run(int(arguments[0]) if arguments else ELEVATORS, modbus="--modbus" in sys.argv))
