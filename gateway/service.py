@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
-from typing import Any
 
 from estatewatch import __version__
 from estatewatch.catalogue import Catalogue
@@ -27,7 +26,6 @@ from gateway.mqtt_source import MqttSource
 from gateway.outbox import Outbox
 from gateway.poller import Acquisition
 from gateway.prometheus import register as register_metrics
-from gateway.sink import Sink
 from gateway.status import build_status
 from gateway.uplink import Uplink
 
@@ -35,16 +33,9 @@ log = logging.getLogger("estatewatch.gateway")
 
 SUMMARY_INTERVAL = 60.0  # s between the operator's one-line summaries in the log
 
-Acquire = Callable[[Sink, GatewayMetrics], Coroutine[Any, Any, None]]
-"""Hands readings and events to the sink until cancelled."""
 
-
-async def run_gateway(
-    config: SiteConfig, catalogue: Catalogue, stop: asyncio.Event, *, acquire: Acquire | None = None
-) -> None:
-    """Run until ``stop`` is set, then shut down cleanly (see the module docstring).
-    ``acquire``: what feeds the outbox instead of polling the site's Modbus endpoints (the
-    city benchmark's recorded cars, which stand in for thousands of simulated ones)."""
+async def run_gateway(config: SiteConfig, catalogue: Catalogue, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set, then shut down cleanly (see the module docstring)."""
     metrics = GatewayMetrics()
     started = datetime.now(UTC)
     log.info(
@@ -115,14 +106,9 @@ async def run_gateway(
                                 state_dir=config.buffer.path.parent,
                             )
                         )
-                    if acquire is None:
-                        acquisition = Acquisition(
-                            config.modbus.endpoints, catalogue, outbox, metrics
-                        ).run()
-                    else:
-                        acquisition = acquire(outbox, metrics)
+                    acquisition = Acquisition(config.modbus.endpoints, catalogue, outbox, metrics)
                     async with asyncio.TaskGroup() as running:
-                        polling = running.create_task(acquisition, name="acquisition")
+                        polling = running.create_task(acquisition.run(), name="acquisition")
                         summary = running.create_task(
                             _summaries(describe, uplink, SUMMARY_INTERVAL), name="summary"
                         )
