@@ -77,6 +77,7 @@ TEMPLATES: Final = 8
 FAULT_AT: Final = 30  # s into a faulted recording
 FAULT: Final = "safety_circuit"
 SLICES: Final = 10  # wake-ups a second per compound
+IN_FLIGHT: Final = 20  # publishes awaiting their PUBACK, a compound
 EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -349,10 +350,16 @@ class Compound:
             self._second += 1
 
     async def send(self, connection: Connection) -> None:
-        """The uplink's session: publish what :meth:`flush` queued, in order."""
-        while True:
-            payload = await self.outgoing.get()
-            await connection.publish(self.topic, payload, qos=1)
+        """The uplink's session: publish what :meth:`flush` queued, in order, up to
+        ``IN_FLIGHT`` at once as the gateway's uplink does (one at a time, each waiting for
+        its PUBACK, fell minutes behind at 5,000 cars)."""
+        window = asyncio.Semaphore(IN_FLIGHT)
+        async with asyncio.TaskGroup() as publishing:
+            while True:
+                payload = await self.outgoing.get()
+                await window.acquire()
+                task = publishing.create_task(connection.publish(self.topic, payload, qos=1))
+                task.add_done_callback(lambda _: window.release())
 
 
 def pollers_of(config: SiteConfig, catalogue: Catalogue) -> list[DevicePoller]:
