@@ -1,44 +1,45 @@
-"""The city-scale model: many gateways, one broker, two ingest workers and the maintenance
-worker on this box, each its own process as deployed, measured end to end.
+"""The city-scale model: 25 compounds' gateways, one broker, two ingest workers and the
+maintenance worker on this box, each its own process as deployed, measured end to end.
 
-**What runs.** ``ELEVATORS`` cars in ``GATEWAYS`` compounds (sites ``city-01`` ...), their
-controllers played by ``SIMULATORS`` ``estatewatch simulate`` processes (five compounds
-each), each compound polled every second (the default fast group) by its own
-``estatewatch gateway run``; a private Mosquitto; two
-``estatewatch ingest run`` workers, each owning half the sites (*not* an MQTT shared
-subscription: workers own whole sites, see the README's "Workers own sites"), into a
-private InfluxDB; one ``estatewatch maintenance run`` for every site on a private
-PostgreSQL (on SQLite, 500 cars' plans and certificates laid out at start held the write
-lock past its timeout on a busy box, and the worker fell behind), each
-compound and its gateway registered in its database first (the worker believes only
-registered senders).
+**What runs.** ``ELEVATORS`` cars (``BENCH_CITY_ELEVATORS`` or the first argument) in
+``GATEWAYS`` compounds (sites ``city-01`` ...), each compound registered in the
+maintenance database first (the worker believes only registered senders); its gateway
+replayed (:mod:`bench.city_replay`: recorded cars of the simulator's model, polled once
+by the gateway's own poller, sent as wire version 2 bundles through the MQTT link, five
+compounds a process); a private Mosquitto; two ``estatewatch ingest run`` workers, each
+owning half the sites (*not* an MQTT shared subscription: workers own whole sites), into
+a private InfluxDB; one ``estatewatch maintenance run`` for every site on a private
+PostgreSQL. With ``--modbus`` (small counts only) the compounds' controllers are played
+by ``SIMULATORS`` ``estatewatch simulate`` processes and each compound is polled by its
+own ``estatewatch gateway run``.
 
-**What is measured**, over ``MEASURE_S`` once every car's points reach InfluxDB:
+**Warm-up**, up to ``WARM_UP_LIMIT_S``: until every car's points are in InfluxDB and the
+maintenance worker judges the stream with no backlog, having laid out every new car's
+plan and first visit (it does that beside the telemetry, 50 cars a transaction);
+``city.warm_up_s`` and the worker's largest backlog meanwhile are figures.
+
+**What is measured**, over ``MEASURE_S``:
 
 - *reading taken -> point in InfluxDB*: every ``LAG_POLL_S`` the bench asks InfluxDB for
-  each car's newest elevator point; when a car's newest point is newer than last time,
-  the lag is the reply's arrival minus the reading's timestamp (the gateway's clock, on
-  this host). So a figure is an upper bound, high by up to one poll and one query;
-- *fault injected -> work order*: ``FAULTS`` cars, one per compound, get a safety-circuit
-  fault (E41, a level-5 fault: an order at once) through the simulator's control port,
-  spread over the window; from the control port's reply until the order is visible in the
-  database (one reader for all, every ``FAULT_POLL_S``, as :mod:`bench.bench_entrapment`);
-- each process's CPU over the window from /proc (simulators and gateways summed by
-  kind), the messages each worker took per second, and so the messages each kind of
-  process handles per core (under wire version 2 a message is a compound's second).
+  the newest point of every tenth car (``LAG_SAMPLE``: the bench's queries are InfluxDB's
+  work too); when a car's newest point is newer than last time, the lag is the reply's
+  arrival minus the reading's timestamp (the gateway's clock, on this host). So a figure
+  is an upper bound, high by up to one poll and one query;
+- *fault reading -> work order*: ``FAULTS`` cars, one per compound, get a safety-circuit
+  fault (E41, a level-5 fault: an order at once), spread over the window; from the fault
+  reading's timestamp (a replayed gateway says it; a simulator's control port only when
+  it was told, up to a poll earlier) until the order is visible in the database (one
+  reader, every ``FAULT_POLL_S``);
+- each process's CPU over the window from /proc (a process and everything under it:
+  PostgreSQL's backends; gateways and simulators summed by kind), the readings stored
+  and the messages each worker took per second, and so the readings each kind of
+  process handles per core.
 
-**Scale.** 5,000 cars at a 1 s poll do not fit a 2-core box: the simulators' models alone
-step every car five times a second (about 11,000 steps/s a core here) and a gateway
-costs about a millisecond of CPU a car-second, so the simulated side alone would want
-some eight cores. ``ELEVATORS`` is what this shared box carried with every process on
-schedule (at 500 the maintenance worker, busy laying out 500 plans at its start, fell
-further behind the stream than the warm-up allows);
-``python -m bench.bench_city 5000`` runs the full model on a larger machine. Other work
-on the box starves the chain (each process gets its share of the cores: one simulator
-process for all cars got a twentieth of a core on a busy box), so the run
-records how busy the whole machine was and the gateways' own poll lateness.
-``docs/scaling.md`` turns the per-core figures into sizes. The run fails, rather than
-report figures, when a car's points never arrive or a fault never becomes an order.
+Other work on the box starves the chain (each process gets its share of the cores), so
+the run records how busy the whole machine was and its load average. The run fails,
+rather than report figures, when a car's points never arrive, the maintenance worker
+never catches up, or a fault never becomes an order. ``docs/scaling.md`` turns the
+per-core figures into sizes.
 """
 
 from __future__ import annotations
@@ -607,7 +608,10 @@ def figures(window: Window, elevators: int) -> dict[str, float]:
     return result
 
 
-def run(elevators: int = ELEVATORS, *, modbus: bool = False) -> dict[str, float]:
+def run(elevators: int | None = None, *, modbus: bool = False) -> dict[str, float]:
+    """``elevators``: by default ``BENCH_CITY_ELEVATORS``, else :data:`ELEVATORS`."""
+    if elevators is None:
+        elevators = int(os.environ.get("BENCH_CITY_ELEVATORS", ELEVATORS))
     with tempfile.TemporaryDirectory(prefix="bench-city-") as tmp:
         work = Path(tmp)
         with running_city(elevators, work, modbus=modbus) as city:
@@ -626,4 +630,4 @@ def _interrupt(signum: int, frame: object) -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _interrupt)
     arguments = [a for a in sys.argv[1:] if a != "--modbus"]
-    print(run(int(arguments[0]) if arguments else ELEVATORS, modbus="--modbus" in sys.argv))
+    print(run(int(arguments[0]) if arguments else None, modbus="--modbus" in sys.argv))
