@@ -99,6 +99,9 @@ class VerifiedTokens:
         self._verified_for = verified_for
         self._size = size
         self._accepted: OrderedDict[str, tuple[Authenticated, datetime]] = OrderedDict()
+        # Tokens whose last use a request is writing now: a burst of requests with one
+        # stale token writes it once, not once each (they would queue on SQLite's lock).
+        self._marking: set[int] = set()
 
     def get(self, secret: str, now: datetime) -> Authenticated | None:
         """The caller ``secret`` was accepted as, if that was recent and it has not expired."""
@@ -120,6 +123,16 @@ class VerifiedTokens:
 
     def clear(self) -> None:
         self._accepted.clear()
+
+    def start_marking(self, token_id: int) -> bool:
+        """Whether this request should write the token's last use (no other is)."""
+        if token_id in self._marking:
+            return False
+        self._marking.add(token_id)
+        return True
+
+    def done_marking(self, token_id: int) -> None:
+        self._marking.discard(token_id)
 
 
 class ForgetVerifiedOnWrites:

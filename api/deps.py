@@ -52,11 +52,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth import Authenticated, AuthFailure, VerifiedTokens, authenticate
@@ -66,6 +68,7 @@ from api.settings import ApiSettings
 from api.users import User
 from estatewatch.clock import Clock as ClockFn
 from estatewatch.influx.query import InfluxReader
+from maintenance.db.errors import StorageError
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.actors import Actor
 from maintenance.domain.sla import SlaPolicy
@@ -169,10 +172,11 @@ async def current_user(
     async with services.readers() as reader:
         found = await authenticate(reader, secret, now)
     if isinstance(found, Authenticated):
-        if found.stale:
-            async with SqlUnitOfWork(services.sessions) as uow:
-                await uow.accounts.touch(found.token_id, now)
-                await uow.commit()
+        if found.stale and services.tokens.start_marking(found.token_id):
+            try:
+                await _mark_used(services, found.token_id, now)
+            finally:
+                services.tokens.done_marking(found.token_id)
         services.tokens.put(secret, found, now)
     if isinstance(found, AuthFailure):
         log.info("bearer token refused: %s", found.reason)
@@ -183,6 +187,18 @@ async def current_user(
             headers=_INVALID,
         )
     return Principal(found.user)
+
+
+async def _mark_used(services: Services, token_id: int, now: datetime) -> None:
+    """Write a token's last use: bookkeeping, so a database too busy to take it (SQLite's
+    write lock held past its timeout) costs a warning, not the caller's request; a later
+    request marks it."""
+    try:
+        async with SqlUnitOfWork(services.sessions) as uow:
+            await uow.accounts.touch(token_id, now)
+            await uow.commit()
+    except (OperationalError, StorageError) as exc:
+        log.warning("token %d: its last use not recorded, the database is busy: %s", token_id, exc)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
