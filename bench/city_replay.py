@@ -87,18 +87,16 @@ Fields = dict[str, FieldValue]
 @dataclass(frozen=True, slots=True)
 class Step:
     """What one second's polls of a car handed the sink: a reading (fields, urgent) per
-    poll group polled, and events."""
+    poll group polled."""
 
     readings: tuple[tuple[Fields, bool], ...] = ()
-    events: tuple[tuple[EventKind, Fields], ...] = ()
 
 
 @dataclass
 class _Recorder:
-    """A sink keeping what a poll handed it."""
+    """A sink keeping the readings a poll handed it."""
 
     readings: list[tuple[Fields, bool]] = field(default_factory=list)
-    events: list[tuple[EventKind, Fields]] = field(default_factory=list)
 
     def reading(
         self,
@@ -117,11 +115,11 @@ class _Recorder:
         kind: EventKind,
         detail: Mapping[str, FieldValue],
     ) -> None:
-        self.events.append((kind, dict(detail)))
+        """Left out: a recording's only event is the poller's "device online"."""
 
     def take(self) -> Step:
-        step = Step(tuple(self.readings), tuple(self.events))
-        self.readings, self.events = [], []
+        step = Step(tuple(self.readings))
+        self.readings = []
         return step
 
 
