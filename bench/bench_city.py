@@ -79,7 +79,10 @@ from maintenance.domain.signals import DeviceRef
 from simulators.control import send_control
 
 NAME = "city"
-ELEVATORS: Final = 5000
+# What the 2-core benchmark box carries, so `make bench` ends with figures there; the
+# issue's full model is BENCH_CITY_ELEVATORS=5000, which wants about three cores of
+# centre (README, docs/scaling.md).
+ELEVATORS: Final = 2000
 GATEWAYS: Final = 25
 GATEWAY_PROCESSES: Final = 5  # replayed gateways: five compounds a process
 SIMULATORS: Final = 5  # Modbus mode: each plays five compounds' controllers
