@@ -38,6 +38,7 @@ from maintenance.domain.inspections import (
 )
 from maintenance.domain.ports import UnitOfWork
 from maintenance.domain.workorders import Action, WorkOrder, allowed_actions
+from maintenance.services.plans import SCHEDULE_BATCH
 from maintenance.services.work_orders import Outcome, apply_signal, new_alarm_id
 
 __all__ = ["InspectionCheck", "Recorded", "check_inspections", "record_inspection"]
@@ -104,15 +105,21 @@ async def check_inspections(
     *,
     sites: Collection[str] | None = None,
     new_id: Callable[[], str] = new_alarm_id,
+    batch: int = SCHEDULE_BATCH,
 ) -> InspectionCheck:
     """Raise the reminders and expiries due on the cars of ``sites`` (None: every site),
-    and clear alarms a newer certificate has made stale, in one transaction."""
+    and clear alarms a newer certificate has made stale, ``batch`` cars a transaction
+    (for the scheduler's reasons: see :data:`maintenance.services.plans.SCHEDULE_BATCH`);
+    a run stopped partway keeps what it settled, and the next settles the rest."""
     now = clock()
     outcomes: list[Outcome] = []
     async with uow:
-        for car in await uow.inspections.cars(sites):
-            outcomes += await _settle(uow, car, now, clock, new_id)
-        await uow.commit()
+        cars = await uow.inspections.cars(sites)
+    for start in range(0, len(cars), batch):
+        async with uow:
+            for car in cars[start : start + batch]:
+                outcomes += await _settle(uow, car, now, clock, new_id)
+            await uow.commit()
     return InspectionCheck([outcome.pulled() for outcome in outcomes])
 
 

@@ -130,3 +130,28 @@ async def test_bad_records_are_refused_naming_what_is_wrong(uow: FakeUnitOfWork)
         await record_inspection(
             uow, MANAGER, clock, site="demo", device_id="elev-99", certificate=FIRST
         )
+
+
+async def test_a_fleet_is_checked_a_few_cars_a_transaction() -> None:
+    """A city's check commits ``batch`` cars at a time (one transaction for thousands held
+    the audit trail's lock, and so the telemetry's alarms, on PostgreSQL), and each car
+    gets what one transaction gave it."""
+    cars = [DeviceRef("demo", "elevator", f"elev-0{n}") for n in range(1, 6)]
+    uow = FakeUnitOfWork()
+    uow.inspections = FakeInspections(
+        *(CarInspection(c, "B1", None, "Asia/Shanghai") for c in cars)
+    )
+    clock = FakeClock(datetime(2026, 5, 20, 2, tzinfo=UTC))
+    for car in cars:
+        await record_inspection(
+            uow, MANAGER, clock, site="demo", device_id=car.device_id, certificate=FIRST
+        )
+    clock.now = datetime(2027, 5, 25, 1, tzinfo=UTC)  # every certificate has expired
+    before = uow.commits
+
+    await check_inspections(uow, clock, batch=2)
+
+    assert uow.commits - before == 3  # five cars: two, two, one
+    expired = sorted(str(a.device) for a in uow.alarms.items.values() if a.active)
+    assert expired == [str(car) for car in cars]
+    assert len(uow.work_orders.items) == 5
