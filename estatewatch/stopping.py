@@ -36,11 +36,16 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def run_until_signalled(service: Callable[[asyncio.Event], Awaitable[None]]) -> int:
-    """Run ``service(stop)`` in a fresh event loop until it returns; exit status 0."""
+def run_until_signalled(
+    service: Callable[[asyncio.Event], Awaitable[None]],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> int:
+    """Run ``service(stop)`` in a fresh event loop (``loop_factory``'s, if given) until it
+    returns; exit status 0."""
 
     async def main() -> None:
         await service(stop_on_signals())
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
     return 0
