@@ -109,6 +109,7 @@ def create_app(
                 clock,
                 sessions,
                 readers,
+                reader,
                 sla_policy,
                 influx,
                 PhotoStore(settings.photo_root),

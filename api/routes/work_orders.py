@@ -26,7 +26,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import Clock, CurrentUser, Principal, ReadSession, Session, Sla, Uow
+from api.deps import Clock, CurrentUser, Principal, ReadConnection, ReadSession, Session, Sla, Uow
 from api.policy import allow
 from api.schemas.work_orders import (
     ORDER_ID_PATTERN,
@@ -45,6 +45,7 @@ from api.schemas.work_orders import (
 from api.visibility import can_see_order, order_scope
 from estatewatch.clock import Clock as ClockFn
 from maintenance import services
+from maintenance.db.engine import Reads
 from maintenance.db.read.notifications import order_notifications
 from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders, order_detail
 from maintenance.db.uow import SqlUnitOfWork
@@ -71,7 +72,7 @@ APPROVERS: Final[tuple[Role, ...]] = ("admin", "committee")
 _COMMITTEE = allow(*APPROVERS)
 
 
-async def release(session: AsyncSession) -> None:
+async def release(session: Reads) -> None:
     """End a read's transaction at once: on SQLite every transaction holds the database
     lock (``BEGIN IMMEDIATE``, :mod:`maintenance.db.engine`), and the ``Session``
     dependency closes only after the answer has been sent."""
@@ -79,7 +80,7 @@ async def release(session: AsyncSession) -> None:
 
 
 async def read_order(
-    session: AsyncSession, order_id: str, me: Principal, clock: ClockFn, sla: SlaPolicy
+    session: Reads, order_id: str, me: Principal, clock: ClockFn, sla: SlaPolicy
 ) -> WorkOrderOut:
     """The order as ``me`` may see it; NotFound (404) when missing or not theirs."""
     detail = await order_detail(
@@ -124,7 +125,7 @@ Act = Annotated[Desk, Depends(_desk)]
 async def list_orders(
     query: Annotated[WorkOrderQuery, Query()],
     me: Reader,
-    session: ReadSession,
+    session: ReadConnection,
     clock: Clock,
 ) -> WorkOrderPageOut:
     """Orders the caller may see, filtered, sorted and paged (keyset: follow next_cursor)."""
@@ -162,7 +163,7 @@ async def create_order(new: NewWorkOrderIn, desk: Act) -> WorkOrderOut:
 
 @router.get("/{order_id}")
 async def get_order(
-    order_id: OrderId, me: Reader, session: ReadSession, clock: Clock, sla: Sla
+    order_id: OrderId, me: Reader, session: ReadConnection, clock: Clock, sla: Sla
 ) -> WorkOrderOut:
     """The order with its history and SLA clocks."""
     return await read_order(session, order_id, me, clock, sla)

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from maintenance.db.engine import Reads
 from maintenance.db.tables import AuditRow
 from maintenance.domain.audit import (
     GENESIS,
@@ -115,7 +116,7 @@ _HISTORY: Final[Select[Any]] = (
 detail (the API's hottest read) more than the query did."""
 
 
-async def history(session: AsyncSession, entity_type: str, entity_id: str) -> list[AuditEntry]:
+async def history(session: Reads, entity_type: str, entity_id: str) -> list[AuditEntry]:
     """Every entry about one entity, oldest first."""
     rows = await session.execute(_HISTORY, {"type": entity_type, "id": entity_id})
     return [_entry(row) for row in rows]

@@ -31,6 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -43,6 +44,10 @@ from maintenance.db.errors import StorageError
 
 BUSY_TIMEOUT_MS = 10_000
 DB_FILE = "maintenance.db"
+
+Reads = AsyncSession | AsyncConnection
+"""What the reads of plain columns run on: a session, or a bare Core connection where
+opening and closing a session would cost more than the queries (the API's hot reads)."""
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",

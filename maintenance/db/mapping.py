@@ -16,9 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import CompoundSelect, Table, bindparam, exists, literal_column, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    literal_column,
+    select,
+    union_all,
+)
 
+from maintenance.db.engine import Reads
 from maintenance.db.rescue_tables import WorkOrderArrivalRow, WorkOrderRescueRow
 from maintenance.db.tables import (
     AlarmRow,
@@ -351,7 +360,7 @@ hold any of their rows; beyond it the probe's bound parameters (one per order an
 would approach SQLite's limit, and a report's many orders use most tables anyway."""
 
 
-async def load_order_items(session: AsyncSession, order_ids: Sequence[str]) -> OrderItems:
+async def load_order_items(session: Reads, order_ids: Sequence[str]) -> OrderItems:
     """The list rows (notes, holds, ...) and rescue rows of ``order_ids``: one query per
     table that holds any of them."""
     items: OrderItems = {order_id: {} for order_id in order_ids}
@@ -361,13 +370,19 @@ async def load_order_items(session: AsyncSession, order_ids: Sequence[str]) -> O
         await _tables_holding(session, order_ids) if len(order_ids) <= _PROBE_MAX else CHILD_TABLES
     )
     for table in tables:
-        order = [table.c.order_id, *(c for c in table.primary_key.columns if c.name == "position")]
-        found = await session.execute(
-            select(table).where(table.c.order_id.in_(list(order_ids))).order_by(*order)
-        )
+        found = await session.execute(_ITEMS[table], {"ids": list(order_ids)})
         for item in found.mappings():
             items[item["order_id"]].setdefault(table, []).append(item)
     return items
+
+
+_ITEMS: Final[dict[Table, Select[Any]]] = {
+    table: select(table)
+    .where(table.c.order_id.in_(bindparam("ids", expanding=True)))
+    .order_by(table.c.order_id, *(c for c in table.primary_key.columns if c.name == "position"))
+    for table in CHILD_TABLES
+}
+"""Each child table's rows of some orders, built once (see :data:`_HOLDING`)."""
 
 
 _HOLDING: Final[CompoundSelect[Any]] = union_all(
@@ -382,7 +397,7 @@ _HOLDING: Final[CompoundSelect[Any]] = union_all(
 as building it took longer than running it."""
 
 
-async def _tables_holding(session: AsyncSession, order_ids: Sequence[str]) -> list[Table]:
+async def _tables_holding(session: Reads, order_ids: Sequence[str]) -> list[Table]:
     """Those of :data:`CHILD_TABLES` with a row of one of ``order_ids``, in one query: an
     order has few kinds of item, and each query costs far more than its few rows (a round
     trip to PostgreSQL, a thread hop on SQLite's writer), so eight queries for mostly

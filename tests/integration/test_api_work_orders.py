@@ -17,8 +17,11 @@ from api_support import T0, RunningApi, SettableClock, bearer, running_api
 from register_support import register_devices
 
 from api.errors import PROBLEM_MEDIA_TYPE
+from api.schemas.work_orders import WorkOrderPageOut, WorkOrderQuery
 from api.users import get_user, set_active
+from api.visibility import order_scope
 from maintenance import services
+from maintenance.db.read.work_orders import WorkOrderSort, list_work_orders
 from maintenance.db.uow import SqlUnitOfWork
 from maintenance.domain.signals import DeviceRef, Signal
 
@@ -416,3 +419,55 @@ async def test_a_coded_alarm_and_its_order_carry_the_gbt24476_code(desk: Desk) -
     assert order["gbt24476_code"] == "09"
     by_hand = await desk.ok("GET", f"{WO}/{await desk.order(5)}", "mgr")
     assert by_hand["gbt24476_code"] is None, "an order a person opened has no code"
+
+
+async def test_the_list_and_detail_answer_what_the_session_reads_answer(desk: Desk) -> None:
+    """The list and the detail read on a bare Core connection; an action's answer and the
+    web pages still read through an ORM session. The same orders, callers and clock must
+    give the same JSON both ways, scoping included."""
+    await desk.order(0)
+    worked = await desk.order(1, priority="P2")
+    north = await desk.order(2, site="north", asset="north/elevator/elev-01", priority="P1")
+    steps: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("assign", "mgr", {"assignee": "tech"}),
+        ("acknowledge", "tech", None),
+        ("start", "tech", None),
+        ("hold", "tech", {"reason": "waiting for a door operator"}),
+        ("resume", "tech", None),
+        ("cost", "tech", {"estimate": "120.50"}),
+        ("comment", "tech", {"text": "operator worn", "public": False}),
+        ("comment", "mgr", {"text": "order the part", "public": True}),
+    ]
+    answered: dict[str, Any] = {}
+    for n, (action, who, body) in enumerate(steps, start=3):
+        desk.clock.now = T0 + timedelta(minutes=n)
+        answered[who] = await desk.ok("POST", f"{WO}/{worked}/{action}", who, body)
+        # Each caller's last answer, read back through the connection at the same time.
+        assert await desk.ok("GET", f"{WO}/{worked}", who) == answered[who], action
+    assert answered["mgr"]["notes"]
+    assert answered["mgr"]["history"]
+
+    desk.clock.now = T0 + timedelta(hours=30)  # clocks past due: overdue counts
+    queries: list[dict[str, Any]] = [
+        {},
+        {"status": ["new", "in_progress"], "priority": ["P1", "P2"], "limit": 1},
+        {"sort": "due", "overdue": True},
+    ]
+    for who in ("mgr", "tech", "tech-north", "com"):
+        async with desk.api.services.readers() as session:
+            user = await get_user(session, who)
+            for params in queries:
+                query = WorkOrderQuery.model_validate(params)
+                page = await list_work_orders(
+                    session,
+                    now=desk.clock(),
+                    filters=query.filters(),
+                    sort=WorkOrderSort.parse(query.sort),
+                    page=query.page(),
+                    visible=order_scope(user),
+                )
+                expected = WorkOrderPageOut.of(page).model_dump(mode="json")
+                assert await desk.ok("GET", WO, who, **params) == expected, (who, params)
+    assert await desk.ids("tech-north") == [north]
+    assert (await desk.call("GET", f"{WO}/{worked}", "tech-north")).status_code == 404
+    assert (await desk.ok("GET", f"{WO}/{north}", "tech-north"))["id"] == north

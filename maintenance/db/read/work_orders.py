@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import history
+from maintenance.db.engine import Reads
 from maintenance.db.mapping import ALARM, WORK_ORDER, RowData, load_order_items, order_from_rows
 from maintenance.db.read.cursor import decode_cursor, parse_number, parse_text, parse_time
 from maintenance.db.read.dialect import Epoch
@@ -251,7 +252,7 @@ indexed query runs, so the list adds only its filters, order and limit."""
 
 
 async def list_work_orders(
-    session: AsyncSession,
+    session: Reads,
     *,
     now: datetime,
     filters: WorkOrderFilters = WorkOrderFilters(),
@@ -310,7 +311,7 @@ _ORDER: Final = select(WORK_ORDER).where(WO.id == bindparam("order_id"))
 
 
 async def order_detail(
-    session: AsyncSession,
+    session: Reads,
     order_id: str,
     *,
     policy: SlaPolicy,
@@ -319,7 +320,9 @@ async def order_detail(
 ) -> WorkOrderDetail | None:
     """The order with its history and SLA clocks; None if it does not exist *or*
     ``visible`` leaves it out, so the caller cannot tell the two apart."""
-    query = _ORDER.where(*visible_clauses(visible))
+    scope = visible_clauses(visible)
+    # Everyone who sees every order shares the statement built once, and its cache key.
+    query = _ORDER.where(*scope) if scope else _ORDER
     row = (await session.execute(query, {"order_id": order_id})).mappings().one_or_none()
     if row is None:
         return None
