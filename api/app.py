@@ -116,6 +116,11 @@ def create_app(
                 live,
                 tokens,
             )
+            # FastAPI builds its routes' dependency models on first use; building the
+            # OpenAPI document builds them all now, so the first caller after a restart
+            # does not wait for it (a first 404 took 0.75 s on an idle host, 5.6 s under
+            # load) and /docs is ready.
+            app.openapi()
             yield
 
     app = FastAPI(
