@@ -57,10 +57,10 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Self, TypeVar
+from typing import Final, Self
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -78,15 +78,10 @@ __all__ = [
     "PublishRefusedError",
     "Will",
     "discard_session",
-    "in_turns",
     "valid_filter",
 ]
 
 Ack = Callable[[], None]
-T = TypeVar("T")
-
-TURN_S: Final = 0.02
-"""How long a backlog is handed on before the event loop gets a turn (see in_turns)."""
 
 # Two- and four-byte integer properties of CONNECT (MQTT 5, 3.1.2.11).
 _MAX_RECEIVE_MAXIMUM: Final = 65_535
@@ -164,28 +159,6 @@ def _already_received(client: aiomqtt.Client) -> Iterator[aiomqtt.Message]:
     queue = client._queue
     while not queue.empty():
         yield queue.get_nowait()
-
-
-async def in_turns(
-    items: Iterable[T],
-    deliver: Callable[[T], Awaitable[None]],
-    *,
-    turn_s: float = TURN_S,
-    clock: Callable[[], float] = time.monotonic,
-) -> None:
-    """``deliver`` each of ``items``, giving the event loop a turn every ``turn_s``.
-
-    A handler that never has to wait (a worker draining a backlog while its batch has
-    room) would otherwise hold the loop for the whole backlog: the connection's
-    keepalive, the acknowledgements and InfluxDB's requests would wait for it, and a
-    broker that hears no keepalive drops the connection (seen under a profiler).
-    """
-    turn_ends = clock() + turn_s
-    for item in items:
-        await deliver(item)
-        if clock() >= turn_ends:
-            await asyncio.sleep(0)
-            turn_ends = clock() + turn_s
 
 
 # --- one connection ----------------------------------------------------------------------
@@ -452,9 +425,8 @@ class Link:
         # connection drops, which is how a publisher learns it.
         async for message in client.messages:
             await self._deliver(connection, message)
-            await in_turns(
-                _already_received(client), lambda queued: self._deliver(connection, queued)
-            )
+            for queued in _already_received(client):
+                await self._deliver(connection, queued)
         raise aiomqtt.MqttError("the message stream ended")
 
     async def _deliver(self, connection: Connection, message: aiomqtt.Message) -> None:
