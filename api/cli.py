@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -187,13 +188,38 @@ def _serve(args: argparse.Namespace) -> int:
     from estatewatch.stopping import run_until_signalled
 
     settings = _settings(args)
+    # The port is taken first: a port in use is said at once, not after the schema check
+    # and the app's start, and nothing can take the port while those run.
+    listener = _listen(settings.host, settings.port)
     app = create_app(settings)
     # Checked (or migrated) before uvicorn starts, so a refusal is one line, not a failed
     # lifespan's traceback; the lifespan checks again, for servers started otherwise.
     asyncio.run(_prepare_schema(settings))
     # uvloop's loop (libuv, in C) costs a request less CPU than asyncio's own: README,
     # "API: what bounds it".
-    return run_until_signalled(lambda stop: serve(app, settings, stop), uvloop.new_event_loop)
+    return run_until_signalled(
+        lambda stop: serve(app, settings, stop, listener), uvloop.new_event_loop
+    )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn to listen on."""
+    from estatewatch.errors import ServiceError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn and asyncio do: a restart may bind while the last run's connections wait
+    # out TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServiceError(
+            f"the API cannot listen on {host}:{port}: {exc.strerror or exc}"
+            " (is another estatewatch api running there? choose another with --port)"
+        ) from exc
+    return sock
 
 
 async def _prepare_schema(settings: ApiSettings) -> None:
@@ -204,8 +230,11 @@ async def _prepare_schema(settings: ApiSettings) -> None:
         await prepare_schema(engine, migrate=settings.migrate)
 
 
-async def serve(app: FastAPI, settings: ApiSettings, stop: asyncio.Event) -> None:
-    """Run uvicorn until ``stop`` is set; then finish requests in hand and shut down."""
+async def serve(
+    app: FastAPI, settings: ApiSettings, stop: asyncio.Event, listener: socket.socket
+) -> None:
+    """Run uvicorn on ``listener`` until ``stop`` is set; then finish requests in hand and
+    shut down."""
     import uvicorn
 
     from api.app import end_live_streams
@@ -229,13 +258,14 @@ async def serve(app: FastAPI, settings: ApiSettings, stop: asyncio.Event) -> Non
 
     watcher = asyncio.create_task(stop_when_told(), name="api-stop")
     try:
-        await server.serve()
+        await server.serve(sockets=[listener])
     except SystemExit as exc:  # uvicorn's way of saying it could not start
         raise ServiceError(
             f"the API could not start on {settings.host}:{settings.port}; the log says why"
         ) from exc
     finally:
         watcher.cancel()
+        listener.close()
     if not stop.is_set():
         raise ServiceError("the API server stopped on its own; the log says why")
 

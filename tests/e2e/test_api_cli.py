@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,21 @@ def test_the_api_and_the_user_commands_refuse_a_database_never_migrated(tmp_path
     refusal(estatewatch("tokens", "list", "alice", *data, cwd=tmp_path))
     # Nothing was migrated behind the refusals: the database is still at no revision.
     refusal(estatewatch("maintenance", "audit", "verify", *data, cwd=tmp_path))
+
+
+def test_the_api_says_at_once_that_its_port_is_taken(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        # The database was never migrated either: the port is checked first, before the
+        # schema and the app's start.
+        done = estatewatch("api", "--port", str(port), "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"estatewatch: error: the API cannot listen on 127.0.0.1:{port}: Address already in use"
+        " (is another estatewatch api running there? choose another with --port)"
+    ]
 
 
 def test_the_api_started_with_migrate_migrates_and_serves(tmp_path: Path) -> None:
