@@ -17,7 +17,8 @@ queries use) begins deferred transactions on connections set ``query_only``, so 
 mode they read a consistent snapshot while a writer works, and never queue for its lock.
 Its statements run on the event loop's thread (:mod:`maintenance.db.inline_sqlite`), not
 handed to a driver thread and back: a read never waits for a lock, and its trips to and
-from that thread cost more than the indexed queries themselves.
+from that thread cost more than the indexed queries themselves. On PostgreSQL a read-only
+engine's connections are read-only sessions in autocommit (see :func:`make_engine`).
 """
 
 from __future__ import annotations
@@ -74,7 +75,16 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEng
     """An async engine for ``url``; no connection is made until first use."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, **kwargs)
+        if not read_only:
+            return create_async_engine(url, pool_pre_ping=True, **kwargs)
+        # PostgreSQL reads at READ COMMITTED, where every statement takes its own snapshot
+        # with or without a transaction around it; so a reader runs without one and saves
+        # each read a BEGIN and a ROLLBACK, and its pre-ping theirs too (seven trips to
+        # the server became two). The session is read-only at the server instead.
+        kwargs.setdefault("isolation_level", "AUTOCOMMIT")
+        reader = create_async_engine(url, pool_pre_ping=True, **kwargs)
+        event.listen(reader.sync_engine, "connect", _postgres_connect_reader)
+        return reader
     if read_only and parsed.database not in (None, "", ":memory:"):
         database = parsed.database
 
@@ -121,6 +131,18 @@ def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 def _sqlite_connect_reader(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     _pragmas(dbapi_connection, (*_SQLITE_PRAGMAS, "PRAGMA query_only=ON"))
+
+
+def _postgres_connect_reader(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # A reader that tries to write is refused by the server, as SQLite's query_only does.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET SESSION default_transaction_read_only = on")
+    finally:
+        cursor.close()
+    # Committed, in case the driver opened a transaction for the SET: a rolled-back SET
+    # is undone. (Under AUTOCOMMIT there is nothing to commit.)
+    dbapi_connection.commit()
 
 
 def _pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:

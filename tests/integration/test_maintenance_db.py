@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from maintenance.db.audit import append, history, verify
@@ -81,6 +81,26 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: AsyncEngine) ->
     async with engine.connect() as connection:
         with pytest.raises(IntegrityError, match="FOREIGN KEY"):
             await connection.execute(text("INSERT INTO building (site_id, code) VALUES (99, 'B9')"))
+
+
+async def test_a_read_only_engine_reads_what_was_committed_and_cannot_write(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    reader = make_engine(db_url, read_only=True)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO site (code, name) VALUES ('s1', 'One')"))
+        for _ in range(2):  # the second time on the pool's connection, not a fresh one
+            async with reader.connect() as connection:
+                found = await connection.execute(text("SELECT name FROM site WHERE code = 's1'"))
+                assert found.scalar() == "One"
+                with pytest.raises(DBAPIError, match="read-only|readonly"):
+                    await connection.execute(text("UPDATE site SET name = 'Two'"))
+        async with engine.connect() as connection:
+            found = await connection.execute(text("SELECT name FROM site WHERE code = 's1'"))
+            assert found.scalar() == "One"
+    finally:
+        await reader.dispose()
 
 
 # --- site import ------------------------------------------------------------------------
