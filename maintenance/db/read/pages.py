@@ -59,7 +59,7 @@ class Page(Generic[T]):
 
 
 def after(
-    column: ColumnElement[Any], id_column: ColumnElement[str], value: Any, last_id: str, desc: bool
+    column: ColumnElement[Any], id_column: ColumnElement[str], value: Any, last_id: Any, desc: bool
 ) -> ColumnElement[bool]:
     """Rows past (``value``, ``last_id``) in the order (``column``, ``id_column``)."""
     if desc:

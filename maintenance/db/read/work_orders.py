@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     bindparam,
     case,
@@ -158,12 +160,13 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _in_building(site: str | None, building: str) -> ColumnElement[bool]:
-    alarm_here = [ALARM.c.work_order_id == WO.id, ALARM.c.building == building]
-    if site is not None:
-        alarm_here.append(ALARM.c.site == site)
-    prefix = f"{_escape_like(site)}/" if site is not None else "%/"
-    named = WO.asset.like(f"{prefix}building/{_escape_like(building)}/%", escape="\\")
+def _in_building(site: bool) -> ColumnElement[bool]:
+    """An order of the building: one of its alarms is there, or its asset is named there
+    (the ``building_asset`` parameter, a LIKE pattern: :func:`_filter_values`)."""
+    alarm_here = [ALARM.c.work_order_id == WO.id, ALARM.c.building == bindparam("building")]
+    if site:
+        alarm_here.append(ALARM.c.site == bindparam("site"))
+    named = WO.asset.like(bindparam("building_asset"), escape="\\")
     return or_(exists().where(*alarm_here), named)
 
 
@@ -173,27 +176,81 @@ its order: ``maintenance.db.tables.OPEN_ORDER``). Neither SQLite nor PostgreSQL'
 plans prove it from ``status IN (?, ...)``, so a list of open statuses says it too."""
 
 
-def _filter_clauses(filters: WorkOrderFilters, now: datetime) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Which filters a list has, not their values: the statement's identity. A list's
+    statement is built once per shape (and sort, and whether it continues from a cursor)
+    with the values as bound parameters, since building one and computing its cache key
+    cost the list more than its indexed query runs."""
+
+    status: bool
+    open_only: bool
+    priority: bool
+    site: bool
+    building: bool
+    asset: bool
+    assignee: bool
+    overdue: bool | None
+
+    @classmethod
+    def of(cls, filters: WorkOrderFilters) -> _Shape:
+        return cls(
+            status=bool(filters.status),
+            open_only=bool(filters.status) and filters.status.isdisjoint(TERMINAL),
+            priority=bool(filters.priority),
+            site=filters.site is not None,
+            building=filters.building is not None,
+            asset=filters.asset is not None,
+            assignee=filters.assignee is not None,
+            overdue=filters.overdue,
+        )
+
+
+def _filter_clauses(shape: _Shape) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
-    if filters.status:
-        clauses.append(WO.status.in_(sorted(s.value for s in filters.status)))
-        if filters.status.isdisjoint(TERMINAL):
+    if shape.status:
+        clauses.append(WO.status.in_(bindparam("statuses", expanding=True)))
+        if shape.open_only:
             clauses.append(OPEN_ONLY)
-    if filters.priority:
-        clauses.append(WO.priority.in_(sorted(filters.priority)))
-    if filters.site is not None:
-        clauses.append(WO.site == filters.site)
-    if filters.building is not None:
-        clauses.append(_in_building(filters.site, filters.building))
-    if filters.asset is not None:
-        clauses.append(WO.asset == filters.asset)
-    if filters.assignee is not None:
-        clauses.append(WO.assignee == filters.assignee)
-    if filters.overdue:
-        clauses.append(WO.due_at < now)  # only open orders have a due time
-    elif filters.overdue is False:
-        clauses.append(or_(WO.due_at.is_(None), WO.due_at >= now))
+    if shape.priority:
+        clauses.append(WO.priority.in_(bindparam("priorities", expanding=True)))
+    if shape.site:
+        clauses.append(WO.site == bindparam("site"))
+    if shape.building:
+        clauses.append(_in_building(shape.site))
+    if shape.asset:
+        clauses.append(WO.asset == bindparam("asset"))
+    if shape.assignee:
+        clauses.append(WO.assignee == bindparam("assignee"))
+    if shape.overdue:
+        clauses.append(WO.due_at < bindparam("now", type_=WO.due_at.type))
+    elif shape.overdue is False:
+        clauses.append(
+            or_(WO.due_at.is_(None), WO.due_at >= bindparam("now", type_=WO.due_at.type))
+        )
     return clauses
+
+
+def _filter_values(filters: WorkOrderFilters, now: datetime) -> dict[str, Any]:
+    """The bound parameters of :func:`_filter_clauses` for ``filters``."""
+    values: dict[str, Any] = {}
+    if filters.status:
+        values["statuses"] = sorted(s.value for s in filters.status)
+    if filters.priority:
+        values["priorities"] = sorted(filters.priority)
+    if filters.site is not None:
+        values["site"] = filters.site
+    if filters.building is not None:
+        prefix = f"{_escape_like(filters.site)}/" if filters.site is not None else "%/"
+        values["building"] = filters.building
+        values["building_asset"] = f"{prefix}building/{_escape_like(filters.building)}/%"
+    if filters.asset is not None:
+        values["asset"] = filters.asset
+    if filters.assignee is not None:
+        values["assignee"] = filters.assignee
+    if filters.overdue is not None:
+        values["now"] = now
+    return values
 
 
 _STATUS_ORDER: Final = {s.value: i for i, s in enumerate(Status)}
@@ -262,20 +319,32 @@ async def list_work_orders(
 ) -> Page[WorkOrderSummary]:
     """One page of the orders ``visible`` selects that match ``filters``, in ``sort`` order
     (ties broken by id). ``now`` (from the injected clock) decides what is overdue."""
-    sort_value = _sort_column(sort.key)
     tag = f"wo:{sort.key.value}:{'d' if sort.descending else 'a'}"
     parse, dump = _CURSOR_VALUE[sort.key]
-    where = [*visible_clauses(visible), *_filter_clauses(filters, now)]
+    values = _filter_values(filters, now) | {"limit": page.limit + 1}
     if page.cursor is not None:
-        value, last_id = decode_cursor(page.cursor, tag, parse)
-        where.append(after(sort_value, WO.id, value, last_id, sort.descending))
-    order = (sort_value.desc(), WO.id.desc()) if sort.descending else (sort_value, WO.id)
-    query: Select[Any] = (
-        _SUMMARY_COLUMNS[sort.key].where(*where).order_by(*order).limit(page.limit + 1)
-    )
-    rows = list((await session.execute(query)).mappings())
+        values["after_value"], values["after_id"] = decode_cursor(page.cursor, tag, parse)
+    query = _list_statement(_Shape.of(filters), sort, page.cursor is not None)
+    if visible is not None:  # a caller's own scope: a statement of its own
+        query = query.where(visible)
+    rows = list((await session.execute(query, values)).mappings())
     items = [_summary(row, now) for row in rows[: page.limit]]
     return Page(items, next_cursor(tag, rows, page.limit, dump), page.limit)
+
+
+@lru_cache(maxsize=512)
+def _list_statement(shape: _Shape, sort: WorkOrderSort, continued: bool) -> Select[Any]:
+    """The list's statement for one shape of filters, sort and cursor; its parameters
+    are :func:`_filter_values`, ``limit`` and, ``continued``, ``after_value`` and
+    ``after_id``."""
+    sort_value = _sort_column(sort.key)
+    where = _filter_clauses(shape)
+    if continued:
+        value = bindparam("after_value", type_=sort_value.type)
+        where.append(after(sort_value, WO.id, value, bindparam("after_id"), sort.descending))
+    order = (sort_value.desc(), WO.id.desc()) if sort.descending else (sort_value, WO.id)
+    limit = bindparam("limit", type_=Integer)
+    return _SUMMARY_COLUMNS[sort.key].where(*where).order_by(*order).limit(limit)
 
 
 def _summary(row: RowData, now: datetime) -> WorkOrderSummary:
