@@ -5,8 +5,9 @@
 - ``Uow``: a fresh ``SqlUnitOfWork``, not yet entered: hand it to a
   ``maintenance.services`` use case, which opens and commits it.
 - ``Session``: an ``AsyncSession`` on the writable pool, closed after the request;
-  ``ReadSession`` one on the read-only pool, ``ReadConnection`` a bare Core connection
-  there. All are for reads: every change goes through a ``Uow``.
+  ``ReadSession`` one on the read-only pool. Both are for reads: every change goes
+  through a ``Uow``. (The hottest reads open a bare Core connection of the read-only
+  engine, ``AppServices.reader``, themselves: :mod:`api.routes.work_orders`.)
 - ``Clock``: the injected clock (``now = clock()``, aware UTC).
 - ``Settings``: :class:`~api.settings.ApiSettings`; ``Sla``: the ``SlaPolicy``.
 - ``Influx``: an ``InfluxReader``; 503 when no InfluxDB is configured.
@@ -59,7 +60,7 @@ from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.auth import Authenticated, AuthFailure, VerifiedTokens, authenticate
 from api.errors import Problem
@@ -103,7 +104,7 @@ class Services:
     clock: ClockFn
     sessions: async_sessionmaker[AsyncSession]
     readers: async_sessionmaker[AsyncSession]  # read-only: never waits for a writer
-    reader: AsyncEngine  # the readers' engine, for ReadConnection
+    reader: AsyncEngine  # the readers' engine, for bare Core connections
     sla_policy: SlaPolicy
     influx: InfluxReader | None
     photos: PhotoStore
@@ -221,17 +222,6 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 ReadSession = Annotated[AsyncSession, Depends(_read_session)]
 """A read-only session (SQLite: a deferred transaction on a query_only connection): for
 routes that only read, so they never queue behind a writer's lock."""
-
-
-async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with services_of(request).reader.connect() as connection:
-        yield connection
-
-
-ReadConnection = Annotated[AsyncConnection, Depends(_read_connection)]
-"""A Core connection of the read-only engine, the same transaction as a ``ReadSession``
-without the session: for the hottest reads (the work-order list and detail), where
-opening and closing a session cost more than their queries."""
 
 
 async def _uow(request: Request) -> SqlUnitOfWork:
