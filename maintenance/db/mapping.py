@@ -18,6 +18,7 @@ from typing import Any, Final, cast
 
 from sqlalchemy import (
     CompoundSelect,
+    Label,
     Select,
     Table,
     bindparam,
@@ -360,15 +361,21 @@ hold any of their rows; beyond it the probe's bound parameters (one per order an
 would approach SQLite's limit, and a report's many orders use most tables anyway."""
 
 
-async def load_order_items(session: Reads, order_ids: Sequence[str]) -> OrderItems:
+async def load_order_items(
+    session: Reads, order_ids: Sequence[str], tables: Sequence[Table] | None = None
+) -> OrderItems:
     """The list rows (notes, holds, ...) and rescue rows of ``order_ids``: one query per
-    table that holds any of them."""
+    table that holds any of them (``tables`` when the caller already knows which:
+    :func:`holding_columns`)."""
     items: OrderItems = {order_id: {} for order_id in order_ids}
     if not order_ids:
         return items
-    tables = (
-        await _tables_holding(session, order_ids) if len(order_ids) <= _PROBE_MAX else CHILD_TABLES
-    )
+    if tables is None:
+        tables = (
+            await _tables_holding(session, order_ids)
+            if len(order_ids) <= _PROBE_MAX
+            else CHILD_TABLES
+        )
     for table in tables:
         found = await session.execute(_ITEMS[table], {"ids": list(order_ids)})
         for item in found.mappings():
@@ -404,6 +411,21 @@ async def _tables_holding(session: Reads, order_ids: Sequence[str]) -> list[Tabl
     nothing were a detail's largest cost."""
     found = set((await session.scalars(_HOLDING, {"ids": list(order_ids)})).all())
     return [table for n, table in enumerate(CHILD_TABLES) if n in found]
+
+
+def holding_columns() -> list[Label[bool]]:
+    """For a query of one ``work_order`` row: whether each of :data:`CHILD_TABLES` holds a
+    row of it, as columns ``holds_<n>``, so an order's read learns which tables to load
+    without a probe of its own (:func:`tables_held`)."""
+    return [
+        exists().where(table.c.order_id == WORK_ORDER.c.id).label(f"holds_{n}")
+        for n, table in enumerate(CHILD_TABLES)
+    ]
+
+
+def tables_held(row: RowData) -> list[Table]:
+    """The tables a row with :func:`holding_columns` says hold some of the order's rows."""
+    return [table for n, table in enumerate(CHILD_TABLES) if row[f"holds_{n}"]]
 
 
 def order_from_rows(row: RowData, items: Mapping[Table, Sequence[RowData]]) -> WorkOrder:

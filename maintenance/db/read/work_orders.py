@@ -46,7 +46,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from maintenance.db.audit import history
 from maintenance.db.engine import Reads
-from maintenance.db.mapping import ALARM, WORK_ORDER, RowData, load_order_items, order_from_rows
+from maintenance.db.mapping import (
+    ALARM,
+    WORK_ORDER,
+    RowData,
+    holding_columns,
+    load_order_items,
+    order_from_rows,
+    tables_held,
+)
 from maintenance.db.read.cursor import decode_cursor, parse_number, parse_text, parse_time
 from maintenance.db.read.dialect import Epoch
 from maintenance.db.read.pages import (
@@ -376,7 +384,7 @@ async def load_orders(session: AsyncSession, query: Select[Any]) -> list[WorkOrd
     return [order_from_rows(row, items[row["id"]]) for row in rows]
 
 
-_ORDER: Final = select(WORK_ORDER).where(WO.id == bindparam("order_id"))
+_ORDER: Final = select(WORK_ORDER, *holding_columns()).where(WO.id == bindparam("order_id"))
 
 
 async def order_detail(
@@ -395,7 +403,7 @@ async def order_detail(
     row = (await session.execute(query, {"order_id": order_id})).mappings().one_or_none()
     if row is None:
         return None
-    items = await load_order_items(session, [order_id])
+    items = await load_order_items(session, [order_id], tables_held(row))
     order = order_from_rows(row, items[order_id])
     trail = await history(session, "work_order", order_id)
     return WorkOrderDetail(order, SlaClocks.of(order, policy, now), trail, row["due_at"])
