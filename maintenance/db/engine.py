@@ -82,6 +82,11 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEng
         # each read a BEGIN and a ROLLBACK, and its pre-ping theirs too (seven trips to
         # the server became two). The session is read-only at the server instead.
         kwargs.setdefault("isolation_level", "AUTOCOMMIT")
+        # Kept open for a busy API's concurrent reads: with the default five, every read
+        # past the fifth opened a connection of its own and closed it after, and a new
+        # PostgreSQL session (a backend process) costs far more than the read (100 new
+        # sessions in 8 s at 250 requests/s, against 1 with twenty).
+        kwargs.setdefault("pool_size", 20)
         reader = create_async_engine(url, pool_pre_ping=True, **kwargs)
         event.listen(reader.sync_engine, "connect", _postgres_connect_reader)
         return reader
