@@ -9,6 +9,7 @@ timezone-aware UTC by :class:`UtcDateTime`; a naive datetime is refused on the w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -65,6 +66,27 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Any], datetime | None] | None:
+        usual = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or usual is None:
+            return usual
+
+        # SQLite keeps the time as text. Parsed with "+00:00" added it comes out aware at
+        # once: the usual parse and then replace(tzinfo=UTC) (0.77 µs of the ~1.2 a value
+        # took) were a third of a work-order page's row processing. Text in another shape
+        # takes the usual way.
+        def parse_utc(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                return datetime.fromisoformat(value + "+00:00")
+            except (TypeError, ValueError):
+                return usual(value)
+
+        return parse_utc
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
