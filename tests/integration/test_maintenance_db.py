@@ -94,7 +94,7 @@ async def test_a_read_only_engine_reads_what_was_committed_and_cannot_write(
             async with reader.connect() as connection:
                 found = await connection.execute(text("SELECT name FROM site WHERE code = 's1'"))
                 assert found.scalar() == "One"
-                with pytest.raises(DBAPIError, match="read-only|readonly"):
+                with pytest.raises(DBAPIError, match=r"read-only|readonly"):
                     await connection.execute(text("UPDATE site SET name = 'Two'"))
         async with engine.connect() as connection:
             found = await connection.execute(text("SELECT name FROM site WHERE code = 's1'"))
