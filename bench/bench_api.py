@@ -2,9 +2,10 @@
 
 **Data**: ``ORDERS`` work orders bulk-inserted through SQLAlchemy Core into a fresh
 database (migrated to the newest revision; SQLite in a temporary directory, then a private
-PostgreSQL from :mod:`infra.local`), spread over two years, ``SITES`` compounds of
-``BUILDINGS`` buildings and ``TECHNICIANS`` technicians: most old orders closed, a few
-cancelled, the recent ones open in every state; priorities P1 5 %, P2 15 %, P3 50 %, P4 30 %.
+PostgreSQL from :mod:`infra.local`, analysed after the load as autovacuum soon would),
+spread over two years, ``SITES`` compounds of ``BUILDINGS`` buildings and ``TECHNICIANS``
+technicians: most old orders closed, a few cancelled, the recent ones open in every
+state; priorities P1 5 %, P2 15 %, P3 50 %, P4 30 %.
 
 **Load**: ``estatewatch api`` in a subprocess (the same app factory and settings), and the
 load generator (:mod:`bench.api_load`) in another, so the two share the machine's cores
