@@ -126,6 +126,7 @@ _REGISTER_RANGE: Final = {
     DataType.U32_BASE10K: (0, 99_999_999),
 }
 _MAX_LISTED: Final = 3  # problems named in a dead letter's reason
+_FINE_TAGS_LIMIT: Final = 10_000
 
 
 def _duration(value: object) -> object:
@@ -311,6 +312,7 @@ class Screen:
             for name, profile in catalogue.profiles.items()
         }
         self._device_types = frozenset(device_type for device_type, _ in self._profiles.values())
+        self._fine_tags: set[str] = set()
 
     def __call__(self, topic: str, payload: bytes) -> Parsed | Rejected:
         parsed = parse(topic, payload)
@@ -414,7 +416,7 @@ class Screen:
             if key not in allowed:
                 refusals.add(UNKNOWN_TAG, f"tag {_label(key)}", "not a known tag key")
                 bad[key] = value
-            elif not _TAG_VALUE.match(value) or ".." in value:
+            elif value not in self._fine_tags and not self._fine_tag(value):
                 why = f"value {_shown(value)} is not 1-64 letters, digits, spaces or _-.:#()+"
                 refusals.add(BAD_TAG, f"tag {key}", why)
                 bad[key] = value
@@ -422,6 +424,17 @@ class Screen:
             return tags
         refusals.parts["tags"] = bad
         return {key: value for key, value in tags.items() if key not in bad}
+
+    def _fine_tag(self, value: str) -> bool:
+        """Whether ``value`` may be a tag's value; remembered if so, since a site's few
+        buildings and locations come in every message (forgotten past a limit, so a
+        stream of new values cannot eat memory)."""
+        if not _TAG_VALUE.match(value) or ".." in value:
+            return False
+        if len(self._fine_tags) >= _FINE_TAGS_LIMIT:
+            self._fine_tags.clear()
+        self._fine_tags.add(value)
+        return True
 
     def _telemetry(
         self,

@@ -144,7 +144,8 @@ class Detection:
             signals += self.engine.observe(from_event(message))
         else:
             signals += self.engine.observe(from_status(message))
-        await self.apply(signals)
+        if signals:  # seldom: most readings change nothing
+            await self.apply(signals)
 
     async def tick(self) -> None:
         await self.apply(self.engine.tick(self._clock()))
