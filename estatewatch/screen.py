@@ -54,6 +54,7 @@ field.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -184,6 +185,15 @@ class _Rule:
     high: float = math.inf
     max_length: int = _TEXT_MAX
     choices: frozenset[str] | None = None
+    exact: type | None = dataclasses.field(init=False)
+    """The type a value passes as it is (a number within ``low`` to ``high``, or a bool);
+    None for strings, which take the full judgement."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "exact", _EXACT.get(self.kind))
+
+
+_EXACT: Final[Mapping[str, type]] = {"int": int, "float": float, "bool": bool}
 
 
 def _register_rule(field: RegisterField) -> _Rule:
@@ -503,6 +513,22 @@ def _fields(
 ) -> dict[str, FieldValue]:
     """``fields`` itself when every one passes, else a new dict of those that do (ints of
     float fields as floats)."""
+    # The common case alone first: every value of its rule's exact type (a bool, whose
+    # range is everything, or a number in range). One field otherwise and the reading
+    # takes the full judgement.
+    for key, value in fields.items():
+        rule = rules.get(key)
+        if (
+            rule is None or type(value) is not rule.exact or not rule.low <= value <= rule.high  # type: ignore[operator]  # bool or number
+        ):
+            return _judged(fields, rules, index, refusals)
+    return fields
+
+
+def _judged(
+    fields: dict[str, FieldValue], rules: dict[str, _Rule], index: int, refusals: _Refusals
+) -> dict[str, FieldValue]:
+    """:func:`_fields`, field by field."""
     kept: dict[str, FieldValue] | None = None
     for key, value in fields.items():
         rule = rules.get(key)
