@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from bench.bench_city import compound_inventory
 from bench.city_replay import Compound, pollers_of, record_templates
 from estatewatch.catalogue import builtin_catalogue
+from estatewatch.gbt24476 import controller_codes
 from estatewatch.inbound import Rejected
 from estatewatch.screen import Screen, ScreenLimits
 from estatewatch.wire import TelemetryMessage
@@ -107,43 +108,60 @@ class _SimClock:
         return self.now
 
 
-def _ingest(traffic: Traffic, clock: _SimClock, screen: Screen) -> None:
+@dataclass
+class _Worker:
+    """What a worker builds at start (not timed): its clock, central checks and rules."""
+
+    clock: _SimClock
+    screen: Screen
+    engine: RuleEngine
+
+    @classmethod
+    def start(cls) -> _Worker:
+        clock = _SimClock()
+        catalogue = builtin_catalogue()
+        engine = RuleEngine(
+            load_rules(DEFAULT_RULES), clock, fault_codes=controller_codes(catalogue)
+        )
+        return cls(clock, Screen(catalogue, ScreenLimits(), clock), engine)
+
+
+def _ingest(traffic: Traffic, worker: _Worker) -> None:
     for second, bundles in enumerate(traffic.seconds):
-        clock.now = START + timedelta(seconds=second + 1)
+        worker.clock.now = START + timedelta(seconds=second + 1)
         for topic, payload in bundles:
-            decoded = decode(topic, payload, screen)
+            decoded = decode(topic, payload, worker.screen)
             assert not isinstance(decoded, Rejected), decoded
 
 
-def _maintenance(traffic: Traffic, clock: _SimClock, screen: Screen) -> None:
-    engine = RuleEngine(load_rules(DEFAULT_RULES), clock)
+def _maintenance(traffic: Traffic, worker: _Worker) -> None:
     for second, bundles in enumerate(traffic.seconds):
-        clock.now = START + timedelta(seconds=second + 1)
+        worker.clock.now = START + timedelta(seconds=second + 1)
         for topic, payload in bundles:
-            parsed = screen(topic, payload)
+            parsed = worker.screen(topic, payload)
             assert not isinstance(parsed, Rejected), parsed
             for message in parsed.messages:
                 assert isinstance(message, TelemetryMessage)
                 for reading in from_telemetry(message):
-                    engine.observe(reading)
-        engine.tick()
+                    worker.engine.observe(reading)
+        worker.engine.tick()
 
 
-def cpu_us_per_reading(
-    path: Callable[[Traffic, _SimClock, Screen], None], traffic: Traffic, repeats: int = REPEATS
-) -> list[float]:
-    """Each run's process CPU time a reading, in µs."""
+Path = Callable[[Traffic, _Worker], None]
+
+
+def cpu_us_per_reading(path: Path, traffic: Traffic, repeats: int = REPEATS) -> list[float]:
+    """Each run's process CPU time a reading, in µs, each on a freshly started worker."""
     figures = []
     for _ in range(repeats):
-        clock = _SimClock()
-        screen = Screen(builtin_catalogue(), ScreenLimits(), clock)
+        worker = _Worker.start()
         started = time.process_time()
-        path(traffic, clock, screen)
+        path(traffic, worker)
         figures.append((time.process_time() - started) / traffic.readings * 1e6)
     return figures
 
 
-PATHS: dict[str, Callable[[Traffic, _SimClock, Screen], None]] = {
+PATHS: dict[str, Path] = {
     "ingest": _ingest,
     "maintenance": _maintenance,
 }
