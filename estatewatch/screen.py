@@ -54,6 +54,7 @@ field.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -126,6 +127,7 @@ _REGISTER_RANGE: Final = {
     DataType.U32_BASE10K: (0, 99_999_999),
 }
 _MAX_LISTED: Final = 3  # problems named in a dead letter's reason
+_FINE_TAGS_LIMIT: Final = 10_000
 
 
 def _duration(value: object) -> object:
@@ -183,6 +185,15 @@ class _Rule:
     high: float = math.inf
     max_length: int = _TEXT_MAX
     choices: frozenset[str] | None = None
+    exact: type | None = dataclasses.field(init=False)
+    """The type a value passes as it is (a number within ``low`` to ``high``, or a bool);
+    None for strings, which take the full judgement."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "exact", _EXACT.get(self.kind))
+
+
+_EXACT: Final[Mapping[str, type]] = {"int": int, "float": float, "bool": bool}
 
 
 def _register_rule(field: RegisterField) -> _Rule:
@@ -311,6 +322,7 @@ class Screen:
             for name, profile in catalogue.profiles.items()
         }
         self._device_types = frozenset(device_type for device_type, _ in self._profiles.values())
+        self._fine_tags: set[str] = set()
 
     def __call__(self, topic: str, payload: bytes) -> Parsed | Rejected:
         parsed = parse(topic, payload)
@@ -414,7 +426,7 @@ class Screen:
             if key not in allowed:
                 refusals.add(UNKNOWN_TAG, f"tag {_label(key)}", "not a known tag key")
                 bad[key] = value
-            elif not _TAG_VALUE.match(value) or ".." in value:
+            elif value not in self._fine_tags and not self._fine_tag(value):
                 why = f"value {_shown(value)} is not 1-64 letters, digits, spaces or _-.:#()+"
                 refusals.add(BAD_TAG, f"tag {key}", why)
                 bad[key] = value
@@ -422,6 +434,17 @@ class Screen:
             return tags
         refusals.parts["tags"] = bad
         return {key: value for key, value in tags.items() if key not in bad}
+
+    def _fine_tag(self, value: str) -> bool:
+        """Whether ``value`` may be a tag's value; remembered if so, since a site's few
+        buildings and locations come in every message (forgotten past a limit, so a
+        stream of new values cannot eat memory)."""
+        if not _TAG_VALUE.match(value) or ".." in value:
+            return False
+        if len(self._fine_tags) >= _FINE_TAGS_LIMIT:
+            self._fine_tags.clear()
+        self._fine_tags.add(value)
+        return True
 
     def _telemetry(
         self,
@@ -490,6 +513,22 @@ def _fields(
 ) -> dict[str, FieldValue]:
     """``fields`` itself when every one passes, else a new dict of those that do (ints of
     float fields as floats)."""
+    # The common case alone first: every value of its rule's exact type (a bool, whose
+    # range is everything, or a number in range). One field otherwise and the reading
+    # takes the full judgement.
+    for key, value in fields.items():
+        rule = rules.get(key)
+        if (
+            rule is None or type(value) is not rule.exact or not rule.low <= value <= rule.high  # type: ignore[operator]  # bool or number
+        ):
+            return _judged(fields, rules, index, refusals)
+    return fields
+
+
+def _judged(
+    fields: dict[str, FieldValue], rules: dict[str, _Rule], index: int, refusals: _Refusals
+) -> dict[str, FieldValue]:
+    """:func:`_fields`, field by field."""
     kept: dict[str, FieldValue] | None = None
     for key, value in fields.items():
         rule = rules.get(key)

@@ -55,6 +55,9 @@ class Gatekeeper:
         self._reader, self._uow, self._clock = reader, uow, clock
         self._reload_after, self._flush_every = reload_after, flush_every
         self._known: frozenset[str] = frozenset()
+        # Senders found in the register since it was read: a message's senders are known
+        # again by one look-up instead of building their keys. As many as the register has.
+        self._admitted: set[tuple[tuple[str, str, str], ...]] = set()
         self._loaded_at = -reload_after
         self._pending: dict[str, Sighting] = {}
         self._task: asyncio.Task[None] | None = None
@@ -101,11 +104,18 @@ class Gatekeeper:
         senders = [(message.site, GATEWAY, gateway_id)]
         if not isinstance(message, GatewayStatus):
             senders.append((message.site, message.device_type, message.device_id))
-        return [s for s in senders if sender_key(*s) not in self._known]
+        together = tuple(senders)
+        if together in self._admitted:
+            return []
+        unknown = [s for s in senders if sender_key(*s) not in self._known]
+        if not unknown:
+            self._admitted.add(together)
+        return unknown
 
     async def _load(self) -> None:
         async with self._reader() as session:
             self._known = (await known_senders(session)).keys
+        self._admitted = set()
         self._loaded_at = time.monotonic()
 
     async def _flushing(self) -> None:

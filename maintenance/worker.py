@@ -144,7 +144,8 @@ class Detection:
             signals += self.engine.observe(from_event(message))
         else:
             signals += self.engine.observe(from_status(message))
-        await self.apply(signals)
+        if signals:  # seldom: most readings change nothing
+            await self.apply(signals)
 
     async def tick(self) -> None:
         await self.apply(self.engine.tick(self._clock()))
@@ -261,7 +262,9 @@ def save_engine(engine: RuleEngine, data_dir: Path) -> None:
     path = data_dir / STATE_FILE
     temporary = path.with_suffix(".tmp")
     with temporary.open("w") as out:
-        json.dump(engine.snapshot(), out)
+        # dumps, not dump: the same text from the C encoder, where dump's chunks come from
+        # the Python one (400 cars' state: 3.5 ms instead of 15, on the event loop).
+        out.write(json.dumps(engine.snapshot()))
         out.flush()
         os.fsync(out.fileno())
     temporary.replace(path)

@@ -19,15 +19,17 @@ detail carries the instance number under the group name (``port: 3``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from estatewatch.wire import FieldValue
 from maintenance.domain.rules.announce import Announcer
 from maintenance.domain.rules.conditions import (
     Condition,
+    Guard,
     Values,
     compile_condition,
+    guard,
     hysteresis_clear,
     negate,
 )
@@ -35,7 +37,7 @@ from maintenance.domain.rules.spec import INSTANCE, ConditionRule, detail_name
 from maintenance.domain.rules.state import DeviceState, Verdict
 from maintenance.domain.signals import Priority, Signal, SignalKind
 
-__all__ = ["CompiledRule", "compile_rule"]
+__all__ = ["CompiledRule", "RuleIndex", "compile_rule"]
 
 
 def compile_rule(
@@ -55,6 +57,7 @@ class CompiledRule:
         "_priorities",
         "clear",
         "for_s",
+        "guard",
         "id",
         "repeat",
         "when",
@@ -73,6 +76,7 @@ class CompiledRule:
             self._instance = (spec.each.group, instance)
         self._announce = Announcer(spec, fault_codes)
         self.when = compile_condition(spec.when, instance)
+        self.guard: Guard | None = guard(spec.when, instance)
         self.for_s = spec.for_ or 0.0
         self.repeat = (spec.repeat.count, spec.repeat.within) if spec.repeat else None
         self.clear: Condition | None
@@ -204,3 +208,55 @@ class CompiledRule:
             detail[group] = n
             detail["instance"] = f"{group}{n}"
         return detail
+
+
+class RuleIndex:
+    """A device type's condition rules, and which of them a reading concerns.
+
+    :meth:`CompiledRule.observe` does nothing when its ``when`` is false and the device
+    has no verdict of the rule under way (no stretch, alarm or count to carry on), and
+    most of an elevator's rules want one value of one field (a fault code, a car state, a
+    limit switch). So a reading is given only the rules without such a guard, the rules
+    whose guard it meets and the rules with a verdict on the device, in their order: the
+    signals are the same, for a look-up per guarded field instead of a condition per
+    rule.
+    """
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        self.rules = tuple(rules)
+        self._position = {rule.id: n for n, rule in enumerate(self.rules)}
+        unguarded = tuple(n for n, rule in enumerate(self.rules) if rule.guard is None)
+        tables: dict[str, dict[FieldValue, tuple[int, ...]]] = {}
+        for n, rule in enumerate(self.rules):
+            if rule.guard is not None:
+                key, wanted = rule.guard
+                table = tables.setdefault(key, {})
+                for value in wanted:
+                    table[value] = (*table.get(value, ()), n)
+        self._tables = tuple(tables.items())
+        self._unguarded = unguarded
+        # The guards' verdicts on a reading -> its rules; as many entries as the guards
+        # have combinations of hits, a handful.
+        self._chosen: dict[tuple[tuple[int, ...] | None, ...], tuple[CompiledRule, ...]] = {}
+
+    def concerned(self, fields: Values, dev: DeviceState) -> Sequence[CompiledRule]:
+        """The rules a reading of ``fields`` on ``dev`` is to be observed by, in order."""
+        before = dev.values
+        hits = []
+        for key, table in self._tables:
+            # As the conditions read a field: the reading's value, else the previous one.
+            value = fields.get(key)
+            if value is None:
+                value = before.get(key)
+            hits.append(None if value is None else table.get(value))
+        found = tuple(hits)
+        chosen = self._chosen.get(found)
+        if chosen is None:
+            numbers = sorted({*self._unguarded, *(n for hit in found if hit for n in hit)})
+            chosen = self._chosen[found] = tuple(self.rules[n] for n in numbers)
+        if not dev.verdicts:
+            return chosen
+        numbers = sorted(
+            {*(self._position[r.id] for r in chosen), *(self._position[i] for i in dev.verdicts)}
+        )
+        return [self.rules[n] for n in numbers]

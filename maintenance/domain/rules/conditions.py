@@ -16,10 +16,21 @@ from typing import Any
 from estatewatch.wire import FieldValue
 from maintenance.domain.rules.spec import INSTANCE, ConditionSpec
 
-__all__ = ["Condition", "Values", "compile_condition", "hysteresis_clear", "negate"]
+__all__ = [
+    "Condition",
+    "Guard",
+    "Values",
+    "compile_condition",
+    "guard",
+    "hysteresis_clear",
+    "negate",
+]
 
 Values = Mapping[str, FieldValue]
 Condition = Callable[[Values, Values], bool]
+Guard = tuple[str, frozenset[FieldValue]]
+"""A field and the values it must have (read as the conditions read it: the reading's,
+else the device's previous) for a condition to hold."""
 
 
 def compile_condition(spec: ConditionSpec, instance: int | None = None) -> Condition:
@@ -34,6 +45,27 @@ def compile_condition(spec: ConditionSpec, instance: int | None = None) -> Condi
     key = spec.field.replace(INSTANCE, str(instance)) if instance is not None else spec.field
     op, operand = spec.operator()
     return _COMPARE[op](key, operand)
+
+
+def guard(spec: ConditionSpec, instance: int | None = None) -> Guard | None:
+    """What ``spec`` needs of one field to hold, if it can say: ``eq`` and ``in`` name
+    their values, ``all`` its first child's need. A value outside them makes the
+    condition false, whatever the other fields say, so a rule whose ``when`` needs it can
+    be passed over. A value is in the set exactly when it is ``==`` to one of them (the
+    set compares by hash and ``==``, which agree for bools, numbers and strings)."""
+    if spec.all_ is not None:
+        for child in spec.all_:
+            found = guard(child, instance)
+            if found is not None:
+                return found
+        return None
+    if spec.field is None:
+        return None
+    op, operand = spec.operator()
+    if op not in ("eq", "in"):
+        return None
+    key = spec.field.replace(INSTANCE, str(instance)) if instance is not None else spec.field
+    return key, frozenset(operand if op == "in" else (operand,))
 
 
 def hysteresis_clear(when: ConditionSpec, band: float) -> ConditionSpec:

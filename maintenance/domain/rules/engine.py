@@ -30,7 +30,7 @@ from maintenance.domain.observations import (
     Observation,
     TelemetryReading,
 )
-from maintenance.domain.rules.condition_rule import CompiledRule, compile_rule
+from maintenance.domain.rules.condition_rule import CompiledRule, RuleIndex, compile_rule
 from maintenance.domain.rules.detector import Detector
 from maintenance.domain.rules.offline import GATEWAY_GRACE_S, GatewayOffline, Offline
 from maintenance.domain.rules.silence import SilentLift
@@ -90,7 +90,7 @@ class RuleEngine:
                 detector = _detector(rule, gateway_grace)
                 self._detectors.append(detector)
                 detectors[rule.device_type].append(detector)
-        self._rules = {t: tuple(rs) for t, rs in compiled.items()}
+        self._rules = {t: RuleIndex(rs) for t, rs in compiled.items()}
         self._by_id = {t: {r.id: r for r in rs} for t, rs in compiled.items()}
         self._watchers = {t: tuple(ds) for t, ds in detectors.items()}
         self._devices: dict[DeviceRef, DeviceState] = {}
@@ -128,11 +128,13 @@ class RuleEngine:
         t = ts.timestamp()
         fields = obs.fields
         device_type = obs.device.device_type
-        rules = self._rules.get(device_type, ())
+        index = self._rules.get(device_type)
         watchers = self._watchers.get(device_type, ())
-        self.evaluations += len(rules) + len(watchers)
-        for rule in rules:
-            rule.observe(dev, fields, t, ts, out)
+        if index is not None:
+            self.evaluations += len(index.rules)
+            for rule in index.concerned(fields, dev):
+                rule.observe(dev, fields, t, ts, out)
+        self.evaluations += len(watchers)
         for detector in watchers:
             detector.reading(dev, t, out)
         dev.values.update(fields)
