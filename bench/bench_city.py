@@ -71,6 +71,7 @@ from bench.bench_gateway import (
     wait_for_inventory,
 )
 from bench.bench_ingest import counter
+from gateway.config import SiteConfig
 from gateway.inventory import site_config_from_inventory
 from infra.local import InfluxInstance, MosquittoInstance, PostgresInstance, free_ports
 from maintenance.db.engine import make_sessionmaker, open_engine
@@ -179,6 +180,19 @@ def compound_inventory(cars: int, port: int) -> dict[str, Any]:
         for n in range(cars)
     ]
     return {"devices": devices}
+
+
+def replayed_site(cars: int, number: int = 1, port: int = 1000) -> SiteConfig:
+    """Compound ``number``'s gateway configuration for ``cars`` replayed elevators, as the
+    in-process benchmarks and tests record them (no broker or buffer is ever opened)."""
+    raw = site_config_from_inventory(
+        compound_inventory(cars, port),
+        site=f"city-{number:02d}",
+        gateway_id=f"gw-{number:02d}",
+        uplink=("127.0.0.1", 1883),
+        buffer_path="unused.sqlite",
+    )
+    return SiteConfig.model_validate(raw)
 
 
 def _site_file(work: Path, number: int, inventory: dict[str, Any], broker: Any) -> tuple[str, Path]:

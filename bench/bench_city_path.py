@@ -30,15 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bench.bench_city import compound_inventory
+from bench.bench_city import replayed_site
 from bench.city_replay import Compound, pollers_of, record_templates
 from estatewatch.catalogue import builtin_catalogue
 from estatewatch.gbt24476 import controller_codes
 from estatewatch.inbound import Rejected
 from estatewatch.screen import Screen, ScreenLimits
 from estatewatch.wire import TelemetryMessage
-from gateway.config import SiteConfig
-from gateway.inventory import site_config_from_inventory
 from ingest.decode import decode
 from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain.observations import from_telemetry
@@ -60,20 +58,9 @@ class Traffic:
     readings: int
 
 
-def _site(number: int) -> SiteConfig:
-    raw = site_config_from_inventory(
-        compound_inventory(CARS, 1000 + 10 * number),
-        site=f"city-{number:02d}",
-        gateway_id=f"gw-{number:02d}",
-        uplink=("127.0.0.1", 1883),
-        buffer_path="unused.sqlite",
-    )
-    return SiteConfig.model_validate(raw)
-
-
 async def _record(compounds: int, seconds: int) -> Traffic:
     catalogue = builtin_catalogue()
-    configs = [_site(n) for n in range(1, compounds + 1)]
+    configs = [replayed_site(CARS, n, 1000 + 10 * n) for n in range(1, compounds + 1)]
     first = configs[0].modbus.endpoints[0].devices[0]
     traces = await record_templates(catalogue[first.profile], first)
     replayed = [Compound(c.site, c.gateway_id, pollers_of(c, catalogue), traces) for c in configs]

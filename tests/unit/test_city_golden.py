@@ -23,14 +23,12 @@ from typing import Any
 
 import pytest
 
-from bench.bench_city import compound_inventory
+from bench.bench_city import replayed_site
 from bench.city_replay import FAULT_AT, Compound, Traces, pollers_of, record, traces_checked
 from estatewatch.catalogue import builtin_catalogue
 from estatewatch.inbound import Rejected
 from estatewatch.screen import Screen, ScreenLimits
 from estatewatch.wire import TelemetryBundle, TelemetryMessage
-from gateway.config import SiteConfig
-from gateway.inventory import site_config_from_inventory
 from ingest.decode import decode
 from maintenance.config_files import DEFAULT_RULES, load_rules
 from maintenance.domain.observations import from_telemetry
@@ -45,19 +43,8 @@ SECONDS = 90
 FAULTED = ("elev-003", "elev-017")  # their faults begin at second 20 and 40
 
 
-def _site() -> SiteConfig:
-    raw = site_config_from_inventory(
-        compound_inventory(CARS, 1000),
-        site="city-01",
-        gateway_id="gw-01",
-        uplink=("127.0.0.1", 1883),
-        buffer_path="unused.sqlite",
-    )
-    return SiteConfig.model_validate(raw)
-
-
 async def _traffic() -> list[tuple[datetime, str, bytes]]:
-    config = _site()
+    config = replayed_site(CARS)
     device = config.modbus.endpoints[0].devices[0]
     profile = CATALOGUE[device.profile]
     normal = [await record(profile, device, t, SECONDS + 1, fault_at=None) for t in (0, 1)]

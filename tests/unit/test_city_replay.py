@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bench.bench_city import compound_inventory
+from bench.bench_city import replayed_site
 from bench.city_replay import (
     FAULT_AT,
     Compound,
@@ -21,7 +21,6 @@ from estatewatch.catalogue import builtin_catalogue
 from estatewatch.durable_queue import NewItem
 from estatewatch.wire import TelemetryBundle
 from gateway.config import SiteConfig
-from gateway.inventory import site_config_from_inventory
 from gateway.outbox import BUNDLE_READINGS, Outbox
 
 CATALOGUE = builtin_catalogue()
@@ -34,17 +33,6 @@ class _Queue:
     def append(self, items: Sequence[NewItem]) -> list[int]:
         self.items += items
         return list(range(len(items)))
-
-
-def _site(cars: int) -> SiteConfig:
-    raw = site_config_from_inventory(
-        compound_inventory(cars, 1000),
-        site="city-01",
-        gateway_id="gw-01",
-        uplink=("127.0.0.1", 1883),
-        buffer_path="unused.sqlite",
-    )
-    return SiteConfig.model_validate(raw)
 
 
 async def _traces(config: SiteConfig, seconds: int) -> Traces:
@@ -61,7 +49,7 @@ def _bundles(payloads: Sequence[bytes]) -> list[TelemetryBundle]:
 
 async def _replayed_and_outbox(cars: int, seconds: int) -> tuple[list[bytes], list[bytes]]:
     """A compound's bundles of ``seconds`` seconds, replayed and through the outbox."""
-    config = _site(cars)
+    config = replayed_site(cars)
     pollers = pollers_of(config, CATALOGUE)
     traces = await _traces(config, seconds + 1)
     compound = Compound("city-01", "gw-01", pollers, traces)
@@ -95,7 +83,7 @@ def test_a_replayed_compound_sends_the_outbox_s_bundles() -> None:
 
 
 async def _fault() -> None:
-    config = _site(10)
+    config = replayed_site(10)
     compound = Compound("city-01", "gw-01", pollers_of(config, CATALOGUE), await _traces(config, 5))
     cars = list(compound.cars.values())
     at = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
