@@ -19,10 +19,15 @@ private InfluxDB 1.x, into a fresh database, once plain and once gzip-compressed
 **The worker.** The messages are published at QoS 1 to a private Mosquitto while the
 worker's persistent session is offline, so the broker holds a backlog (what a restart
 after an outage looks like); then ``estatewatch ingest run`` starts as its own process
-and drains it. The rate is points stored per second between the first and the last batch
-stored, read from the worker's Prometheus endpoint; the CPU shares of the worker, the
-broker and InfluxDB over the drain come from /proc. Afterwards the points are counted
-in InfluxDB: the benchmark fails rather than report a rate for data that did not arrive.
+and drains it. The rate is points stored per second from the worker's first answer on
+its Prometheus endpoint (served before it starts reading, so the drain is timed from its
+first message) to the sample that counts the last point; the CPU shares of the worker,
+the broker and InfluxDB over the same time come from /proc. Until 2026-12-07 the rate
+was timed from the first batch stored, after the worker had already decoded up to its
+memory allowance (200,000 of the 288,000 points) unseen, since its endpoint started
+after its consumer: that measured InfluxDB taking a decoded backlog, not the worker.
+Afterwards the points are counted in InfluxDB: the benchmark fails rather than report a
+rate for data that did not arrive.
 
 **The maintenance worker** (``maintenance.messages_per_s``, ``maintenance.readings_per_s``)
 judges the same traffic (the default and version 1's, ``v1_*``) after ingest:
@@ -367,9 +372,9 @@ def _drain(
     feed: Callable[[], None] | None = None,
 ) -> tuple[float, dict[str, float]]:
     """Start the worker, time counter ``name`` from 0 to ``target``: its rate per second
-    (from the first sample above 0, the end of the first batch, to the last) and each
-    process's CPU share over the drain. ``feed``, if given, publishes the traffic once
-    the worker is up."""
+    (from the endpoint's first answer, before the worker reads anything, to the last
+    sample) and each process's CPU share over the drain. ``feed``, if given, publishes
+    the traffic once the worker is up."""
     worker = _start(args, profile)
     pids = {"worker": worker.pid, **others}
     try:
@@ -388,13 +393,12 @@ def _drain(
         stop_process(worker, timeout=120.0)
     # Above target only by redeliveries (a reconnect on a loaded host): written again to
     # the same points, or judged again; the caller counts what was stored.
-    first = next(i for i, (_, n) in enumerate(samples) if n > 0)
-    (t_first, n_first), (t_last, n_last) = samples[first], samples[-1]
-    if t_last == t_first:
-        raise RuntimeError(f"{name}: all {target} in one sample, too fast to time")
-    wall = t_last - samples[0][0]
+    (t_first, n_first), (t_last, n_last) = samples[0], samples[-1]
+    if n_first:
+        raise RuntimeError(f"{name}: {n_first} before its metrics answered, cannot time it")
+    wall = t_last - t_first
     shares = {f"{who}_cpu_percent": round(100.0 * s / wall, 1) for who, s in cpu.items()}
-    return (min(n_last, target) - n_first) / (t_last - t_first), shares
+    return min(n_last, target) / wall, shares
 
 
 # A field every point of the measurement has, to count the points by.

@@ -344,20 +344,18 @@ async def running_maintenance(
             ack()
 
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
-        consumer = await stack.enter_async_context(
-            WireConsumer(
-                settings.mqtt_host,
-                settings.mqtt_port,
-                name="maintenance",
-                log=log,
-                decoder=Screen(builtin_catalogue(), settings.screen_limits, clock),
-                handler=handle,
-                on_rejected=dead.rejected_message,
-                client_id=settings.client_id,
-                sites=settings.sites,
-                username=settings.mqtt_username,
-                password=settings.mqtt_password,
-            )
+        consumer = WireConsumer(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            name="maintenance",
+            log=log,
+            decoder=Screen(builtin_catalogue(), settings.screen_limits, clock),
+            handler=handle,
+            on_rejected=dead.rejected_message,
+            client_id=settings.client_id,
+            sites=settings.sites,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
         )
         scheduler = tasks.create_task(_schedule(detection, settings), name="maintenance-scheduler")
         stack.callback(scheduler.cancel)
@@ -382,6 +380,8 @@ async def running_maintenance(
                 log=log,
             )
         )
+        # Reading starts last, once its work can be watched (see ingest.service).
+        await stack.enter_async_context(consumer)
         log.info(
             "maintenance %s (sites %s): mqtt://%s:%d, database %s",
             settings.client_id,

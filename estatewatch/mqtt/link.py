@@ -88,6 +88,11 @@ _MAX_RECEIVE_MAXIMUM: Final = 65_535
 _MAX_SESSION_EXPIRY_S: Final = 2**32 - 1
 # paho rejects a malformed host at connect with ValueError.
 _BROKER_ERRORS: Final = (aiomqtt.MqttError, OSError, ValueError)
+# Longest stretch of handling received messages before the loop gets a turn. A backlog
+# arrives faster than it is handled, and a handler that only awaits when it must wait
+# would otherwise keep the loop to itself: ingest's writes to InfluxDB, the keepalive,
+# the metrics endpoint and timers would all wait for the backlog's end or a full buffer.
+_TURN_S: Final = 0.005
 
 
 class LinkDownError(ServiceError):
@@ -423,10 +428,14 @@ class Link:
     async def _read(self, client: aiomqtt.Client, connection: Connection) -> None:
         # Also for a link that subscribes nothing: the iterator ends, raising, when the
         # connection drops, which is how a publisher learns it.
+        turn_ends = time.monotonic() + _TURN_S
         async for message in client.messages:
             await self._deliver(connection, message)
             for queued in _already_received(client):
                 await self._deliver(connection, queued)
+                if time.monotonic() > turn_ends:
+                    await asyncio.sleep(0)
+                    turn_ends = time.monotonic() + _TURN_S
         raise aiomqtt.MqttError("the message stream ended")
 
     async def _deliver(self, connection: Connection, message: aiomqtt.Message) -> None:
