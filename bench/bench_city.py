@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import subprocess
@@ -418,7 +419,8 @@ async def _warm_up(city: City, client: httpx.AsyncClient, logs: Path) -> WarmUp:
             raise RuntimeError(
                 f"after {WARM_UP_LIMIT_S:.0f} s: {len(stored)} of {cars} cars in InfluxDB,"
                 f" the maintenance worker judged {judged:.0f} readings, {backlog:.0f} messages"
-                f" waiting, opened {visits:.0f} first visits"
+                f" waiting, opened {visits:.0f} first visits (nan: its metrics did not"
+                f" answer)\nits log ends:\n{_tail(logs, 'maintenance')}"
             )
         await asyncio.sleep(WARM_UP_POLL_S)
 
@@ -448,8 +450,11 @@ def tree_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
 
 
 def _metric(city: City, worker: str, name: str) -> float:
+    """A worker's metric; NaN (never equal to or above anything) while its endpoint does
+    not answer, which a busy worker's may not within the scrape's timeout."""
     prefix = "estatewatch_maintenance" if worker == "maintenance" else "estatewatch_ingest"
-    return float(counter(city.metrics[worker], f"{prefix}_{name}") or 0)
+    value = counter(city.metrics[worker], f"{prefix}_{name}")
+    return math.nan if value is None else float(value)
 
 
 def _messages(city: City, worker: str) -> float:

@@ -69,6 +69,7 @@ from typing import Any
 
 import aiomqtt
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.bench_gateway import cpu_seconds, stop_process
 from estatewatch.catalogue import Profile, builtin_catalogue
@@ -333,8 +334,18 @@ def counter(metrics_port: int, name: str) -> int | None:
         text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2.0).text
     except httpx.HTTPError:
         return None
-    match = re.search(rf"^{name} (\d+(?:\.0)?)$", text, re.M)
-    return int(float(match[1])) if match else None
+    return metric_value(text, name)
+
+
+def metric_value(text: str, name: str) -> int | None:
+    """The unlabelled sample ``name`` of a Prometheus text exposition, as a whole number.
+    Parsed by prometheus_client's own parser: it writes 1,000,000 and more as
+    ``1.234567e+06``, which a pattern for digits took for a missing metric."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return int(sample.value)
+    return None
 
 
 def _wait_for(

@@ -1,11 +1,13 @@
 """The ingest benchmark's own logic (bench/bench_ingest.py): how it dates the traffic the
-maintenance worker judges as it is published."""
+maintenance worker judges as it is published, and how it reads a worker's metrics."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bench.bench_ingest import START, LiveStamps
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+from bench.bench_ingest import START, LiveStamps, metric_value
 from estatewatch.wire import Reading, TelemetryBundle, TelemetryMessage
 
 
@@ -37,3 +39,16 @@ def test_each_recorded_second_gets_the_time_it_goes_out_and_later_ones_later() -
     assert [times(m) for m in parts] == [[now], [now]]
     assert times(TelemetryMessage.model_validate_json(again)) == [now]
     assert times(TelemetryMessage.model_validate_json(later)) == [now + timedelta(microseconds=1)]
+
+
+def test_a_metric_of_a_million_and_more_is_read_not_taken_for_missing() -> None:
+    """prometheus_client writes 1,234,567 as ``1.234567e+06``; read as missing, the city
+    benchmark's warm-up waited for a maintenance worker that had long caught up."""
+    registry = CollectorRegistry()
+    Counter("bench_points", "points", registry=registry).inc(1_234_567)
+    Counter("bench_errors", "errors", ["kind"], registry=registry).labels("too_large").inc(3)
+    text = generate_latest(registry).decode()
+    assert "1.234567e+06" in text
+    assert metric_value(text, "bench_points_total") == 1_234_567
+    assert metric_value(text, "bench_errors_total") is None  # only labelled samples
+    assert metric_value(text, "bench_missing_total") is None
