@@ -37,9 +37,8 @@ rate for data that did not arrive.
 judges the same traffic (the default and version 1's, ``v1_*``) after ingest:
 ``estatewatch maintenance run`` with its shipped rules and a fresh SQLite database
 holding the traffic's sites (the worker judges only registered senders), timed from its
-Prometheus endpoint until the rule engine has observed every reading. It drains a backlog
-faster than it starts, so the traffic is published once it runs, each second's readings
-dated when they go out (:class:`LiveStamps`), as a live gateway dates them: dated a
+Prometheus endpoint until the rule engine has observed every reading. The traffic is
+published once it runs, each second's readings dated when they go out (:class:`LiveStamps`), as a live gateway dates them: dated a
 month back, the offline rules would keep it busy opening and clearing alarms. The figure
 is the lower of its rate and the publisher's, enough to say whether it keeps up with
 ingest.
@@ -535,10 +534,9 @@ def _maintenance_drain(
         readings,
         {"broker": broker.pid},
         f"{variant}-maintenance",
-        # The worker judges a backlog faster than it starts (its metrics endpoint comes
-        # last): it gets the traffic again while it runs, so this is the lower of its
-        # rate and the publisher's; dated as it goes out, as live traffic is (dated a
-        # month back, it would mostly open and clear offline alarms).
+        # The traffic is published again while the worker runs, dated as it goes out as
+        # live traffic is (dated a month back, it would mostly open and clear offline
+        # alarms); so this is the lower of its rate and the publisher's.
         feed=lambda: publish(True),
     )
     figures = {
