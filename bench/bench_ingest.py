@@ -38,10 +38,10 @@ judges the same traffic (the default and version 1's, ``v1_*``) after ingest:
 ``estatewatch maintenance run`` with its shipped rules and a fresh SQLite database
 holding the traffic's sites (the worker judges only registered senders), timed from its
 Prometheus endpoint until the rule engine has observed every reading. The traffic is
-published once it runs, each second's readings dated when they go out (:class:`LiveStamps`), as a live gateway dates them: dated a
-month back, the offline rules would keep it busy opening and clearing alarms. The figure
-is the lower of its rate and the publisher's, enough to say whether it keeps up with
-ingest.
+published once it runs, each second's readings dated when they go out
+(:class:`LiveStamps`), as a live gateway dates them: dated a month back, the offline
+rules would keep it busy opening and clearing alarms. The figure is the lower of its
+rate and the publisher's, enough to say whether it keeps up with ingest.
 
 ``BENCH_INGEST_MAINTENANCE=0`` leaves the maintenance worker out.
 
