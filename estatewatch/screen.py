@@ -82,6 +82,7 @@ from estatewatch.wire import (
 
 __all__ = [
     "EVENT_DETAIL",
+    "FieldRule",
     "Screen",
     "ScreenLimits",
     "ScreenSettings",
@@ -177,7 +178,7 @@ class ScreenLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class _Rule:
+class FieldRule:
     """What one field may hold: ``kind`` is int, float, bool or str."""
 
     kind: str
@@ -196,45 +197,45 @@ class _Rule:
 _EXACT: Final[Mapping[str, type]] = {"int": int, "float": float, "bool": bool}
 
 
-def _register_rule(field: RegisterField) -> _Rule:
+def _register_rule(field: RegisterField) -> FieldRule:
     if field.type is DataType.BOOL:
-        return _Rule("bool")
+        return FieldRule("bool")
     if field.type is DataType.STRING:
-        return _Rule("str", max_length=2 * field.length)
+        return FieldRule("str", max_length=2 * field.length)
     if field.type is DataType.F32:
-        return _Rule("float", -_F32_MAX, _F32_MAX)
+        return FieldRule("float", -_F32_MAX, _F32_MAX)
     low, high = (0, (1 << field.bits.width) - 1) if field.bits else _REGISTER_RANGE[field.type]
     if field.scale == 1.0:
-        return _Rule("int", low, high)
+        return FieldRule("int", low, high)
     # Half a step of slack: the gateway rounds the scaled value to the scale's precision.
     slack = abs(field.scale) / 2
     ends = sorted((low * field.scale, high * field.scale))
-    return _Rule("float", ends[0] - slack, ends[1] + slack)
+    return FieldRule("float", ends[0] - slack, ends[1] + slack)
 
 
-def _declared_rule(kind: str, minimum: float | None, maximum: float | None) -> _Rule:
+def _declared_rule(kind: str, minimum: float | None, maximum: float | None) -> FieldRule:
     low, high = _INT64 if kind == "int" else (-math.inf, math.inf)
-    return _Rule(
+    return FieldRule(
         kind,
         low if minimum is None else minimum,
         high if maximum is None else maximum,
     )
 
 
-def compile_profile(profile: Profile) -> dict[str, _Rule]:
+def compile_profile(profile: Profile) -> dict[str, FieldRule]:
     """Every field key ``profile``'s readings may carry, with its rule."""
     rules = {field.key: _register_rule(field) for field in profile.fields}
     for spec in profile.payload:
         rule = _declared_rule(spec.type, spec.minimum, spec.maximum)
         if spec.choices:
-            rule = _Rule("str", choices=frozenset(spec.choices))
+            rule = FieldRule("str", choices=frozenset(spec.choices))
         rules[spec.name] = rule
     for derived in profile.derived:
         rules[derived.name] = _declared_rule(derived.type, derived.minimum, derived.maximum)
     return rules
 
 
-def _judge(rule: _Rule, value: FieldValue) -> tuple[str, str] | None:
+def _judge(rule: FieldRule, value: FieldValue) -> tuple[str, str] | None:
     """``(code, why)`` when ``value`` breaks ``rule``."""
     kind, type_ = rule.kind, type(value)
     if kind == "float" or kind == "int":
@@ -324,13 +325,25 @@ class Screen:
         self._device_types = frozenset(device_type for device_type, _ in self._profiles.values())
         self._fine_tags: set[str] = set()
 
+    def window(self) -> tuple[datetime, datetime]:
+        """The earliest and latest time a message received now may carry."""
+        now = self._clock()
+        return now - self.limits.max_age, now + self.limits.max_ahead
+
+    def profile(self, name: str) -> tuple[str, Mapping[str, FieldRule]] | None:
+        """The device type of catalogue profile ``name`` and its fields' rules."""
+        return self._profiles.get(name)
+
+    def fine_tag(self, key: str, value: str) -> bool:
+        """Whether tag ``key`` may be sent with ``value``."""
+        return key in self.limits.tag_keys and (value in self._fine_tags or self._fine_tag(value))
+
     def __call__(self, topic: str, payload: bytes) -> Parsed | Rejected:
         parsed = parse(topic, payload)
         if isinstance(parsed, Rejected):
             return parsed
         message = parsed.message
-        now = self._clock()
-        window = (now - self.limits.max_age, now + self.limits.max_ahead)
+        window = self.window()
         if isinstance(message, GatewayStatus):
             problem = _outside(message.ts, window)
             if problem is not None:
@@ -449,7 +462,7 @@ class Screen:
     def _telemetry(
         self,
         message: TelemetryMessage,
-        rules: dict[str, _Rule],
+        rules: dict[str, FieldRule],
         tags: dict[str, str],
         window: tuple[datetime, datetime],
         refusals: _Refusals,
@@ -509,7 +522,7 @@ class Screen:
 
 
 def _fields(
-    fields: dict[str, FieldValue], rules: dict[str, _Rule], index: int, refusals: _Refusals
+    fields: dict[str, FieldValue], rules: dict[str, FieldRule], index: int, refusals: _Refusals
 ) -> dict[str, FieldValue]:
     """``fields`` itself when every one passes, else a new dict of those that do (ints of
     float fields as floats)."""
@@ -526,7 +539,7 @@ def _fields(
 
 
 def _judged(
-    fields: dict[str, FieldValue], rules: dict[str, _Rule], index: int, refusals: _Refusals
+    fields: dict[str, FieldValue], rules: dict[str, FieldRule], index: int, refusals: _Refusals
 ) -> dict[str, FieldValue]:
     """:func:`_fields`, field by field."""
     kept: dict[str, FieldValue] | None = None

@@ -39,7 +39,15 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["FieldValue", "Point", "Problem", "encode"]
+__all__ = [
+    "FieldValue",
+    "Point",
+    "Problem",
+    "encode",
+    "field_prefix",
+    "series_key",
+    "string_value",
+]
 
 FieldValue = bool | int | float | str
 
@@ -105,7 +113,8 @@ def _escape_name(name: str) -> str | None:
     return escaped
 
 
-def _string_value(value: str) -> str:
+def string_value(value: str) -> str:
+    """A string field value as line protocol writes it: quoted and escaped."""
     if "\\" in value:
         value = value.replace("\\", "\\\\")
     if '"' in value:
@@ -127,7 +136,7 @@ def _field_value(value: FieldValue) -> str | None:
         return "true" if value else "false"
     if kind is str:
         assert isinstance(value, str)
-        return _string_value(value)
+        return string_value(value)
     # Subclasses (an IntEnum, numpy scalars via float()) are rare: the slow, exact path.
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -137,11 +146,12 @@ def _field_value(value: FieldValue) -> str | None:
         return _field_value(float(value))
     if isinstance(value, str):
         # str() of a (str, Enum) member is its name; str.__str__ is the text itself.
-        return _string_value(str.__str__(value))
+        return string_value(str.__str__(value))
     return None
 
 
-def _field_prefix(key: str) -> str:
+def field_prefix(key: str) -> str:
+    """A field key's escaped ``key=``; "" if the key cannot be written."""
     prefix = _field_cache.get(key)
     if prefix is None:
         # InfluxDB refuses a field named "time".
@@ -179,6 +189,11 @@ def _series_key(point: Point, problems: list[Problem] | None) -> str | None:
     return ",".join(parts)
 
 
+def series_key(measurement: str, tags: Mapping[str, str]) -> str | None:
+    """A line's escaped ``measurement,tag=value,...``; None if it cannot be written."""
+    return _series_key(Point(measurement, tags, {}, 0), None)
+
+
 def encode(points: Iterable[Point], problems: list[Problem] | None = None) -> bytes:
     """Encode ``points`` as line protocol, one ``\\n``-terminated line per point.
 
@@ -206,7 +221,7 @@ def encode(points: Iterable[Point], problems: list[Problem] | None = None) -> by
         for key, value in point.fields.items():
             prefix = field_cache.get(key)
             if prefix is None:
-                prefix = _field_prefix(key)
+                prefix = field_prefix(key)
             if not prefix:
                 _report(problems, point, key, "field key cannot be written")
                 continue

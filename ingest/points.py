@@ -55,6 +55,7 @@ __all__ = [
     "points_from_event",
     "points_from_status",
     "points_from_telemetry",
+    "port_of",
 ]
 
 _PORT_KEY = re.compile(r"^port([1-9][0-9]*)\.(.+)$")
@@ -65,7 +66,9 @@ _port_of: dict[str, tuple[str, str] | None] = {}
 _PORT_CACHE_LIMIT = 10_000
 
 
-def _port(key: str) -> tuple[str, str] | None:
+def port_of(key: str) -> tuple[str, str] | None:
+    """``key``'s port and name in the port's own measurement (``"3", "power"`` for
+    ``port3.power``); None for a device's own field."""
     try:
         return _port_of[key]
     except KeyError:
@@ -100,7 +103,7 @@ def points_from_telemetry(msg: TelemetryMessage) -> list[Point]:
         own: dict[str, FieldValue] = {}
         ports: defaultdict[str, dict[str, FieldValue]] = defaultdict(dict)
         for key, value in reading.fields.items():
-            split = _port(key)
+            split = port_of(key)
             if split is None:
                 own[key] = value
             else:

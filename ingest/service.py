@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from functools import partial
 
 from estatewatch.catalogue import builtin_catalogue
 from estatewatch.clock import Clock, utc_now
@@ -22,7 +21,8 @@ from estatewatch.metrics import MetricsEndpoint, process_registry
 from estatewatch.mqtt import Ack, WireConsumer
 from estatewatch.screen import Screen
 from ingest.batcher import Batcher
-from ingest.decode import Decoded, decode
+from ingest.decode import Decoded
+from ingest.fast_lane import FastLane
 from ingest.influx_v2 import Influx2Writer
 from ingest.metrics import register
 from ingest.settings import IngestSettings
@@ -90,7 +90,7 @@ async def running_ingest(
             settings.mqtt_port,
             name="ingest",
             log=log,
-            decoder=partial(decode, screen=screen),
+            decoder=FastLane(screen).decode,
             handler=handle,
             on_rejected=dead.rejected_message,
             client_id=settings.client_id,

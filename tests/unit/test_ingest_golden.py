@@ -1,6 +1,8 @@
 """Ingest's decoding (the central checks, points, line protocol) against a golden record of
 what it produced before wire version 2, on the benchmark's own traffic and on hostile
-messages; and bundles (wire version 2) against the version 1 messages they replace.
+messages, by the full path and by the worker's fast lane; the fast lane against the full
+path on mutated messages; and bundles (wire version 2) against the version 1 messages
+they replace.
 
 ``tests/fixtures/ingest_golden.json`` was written by :func:`golden` from commit 9076a72
 (before the bundles); regenerate it only for a change meant to alter what ingest stores:
@@ -32,6 +34,7 @@ from estatewatch.wire import (
     telemetry_topic,
 )
 from ingest.decode import Decoded, decode
+from ingest.fast_lane import FastLane
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "ingest_golden.json"
 NOW = START + timedelta(minutes=1)
@@ -103,14 +106,17 @@ def _hostile() -> list[tuple[str, bytes]]:
     ]
 
 
-def _outcome(messages: list[tuple[str, bytes]]) -> dict[str, Any]:
-    """What ingest stores (line protocol) and dead-letters, message by message."""
+def _outcome(messages: list[tuple[str, bytes]], lane: FastLane | None = None) -> dict[str, Any]:
+    """What ingest stores (line protocol) and dead-letters, message by message: by the
+    full path, or by ``lane``."""
     screen = _screen()
     lines = hashlib.sha256()
     points = 0
     dead: list[list[str]] = []
     for topic, payload in messages:
-        result = decode(topic, payload, screen=screen)
+        result = (
+            decode(topic, payload, screen=screen) if lane is None else lane.decode(topic, payload)
+        )
         if isinstance(result, Rejected):
             dead.append([result.topic, result.code, result.reason, result.payload_text[:300]])
             continue
@@ -130,6 +136,17 @@ def golden() -> dict[str, Any]:
 def test_ingest_stores_and_dead_letters_what_it_did_before(corpus: str) -> None:
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))[corpus]
     assert golden()[corpus] == expected
+
+
+def test_the_fast_lane_stores_and_dead_letters_what_the_full_path_did_before() -> None:
+    expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    traffic, hostile = FastLane(_screen()), FastLane(_screen())
+    assert _outcome(list(_traffic()), traffic) == expected["traffic"]
+    assert _outcome(bundled(list(_traffic())), traffic) == expected["traffic"]
+    assert _outcome(_hostile(), hostile) == expected["hostile"]
+    # The benchmark's telemetry all went the fast way; every hostile message the full way.
+    assert (traffic.fast, traffic.full) == (len(_traffic()) + 8 * SECONDS, 0)
+    assert hostile.fast == 0
 
 
 def test_bundles_store_exactly_the_points_of_version_1_messages() -> None:
