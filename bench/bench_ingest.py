@@ -23,13 +23,17 @@ is to the mean of the two around its own drain (``*influx_ceiling_points_per_s``
 **The worker.** The messages are published at QoS 1 to a private Mosquitto while the
 worker's persistent session is offline, so the broker holds a backlog (what a restart
 after an outage looks like); then ``estatewatch ingest run`` starts as its own process
-and drains it. The rate is points stored per second from the worker's first answer on
-its Prometheus endpoint (served before it starts reading, so the drain is timed from its
-first message) to the sample that counts the last point; the CPU shares of the worker,
-the broker and InfluxDB over the same time come from /proc. Until 2026-12-07 the rate
-was timed from the first batch stored, after the worker had already decoded up to its
-memory allowance (200,000 of the 288,000 points) unseen, since its endpoint started
-after its consumer: that measured InfluxDB taking a decoded backlog, not the worker.
+and drains it. The broker is held (SIGSTOP) while the worker starts, so the worker can
+connect but read nothing; once its Prometheus endpoint answers (with nothing stored),
+the broker is let go (SIGCONT) and the clock starts. The rate is points stored per
+second from then to the sample that counts the last point (sampled every 50 ms); the
+CPU shares of the worker, the broker and InfluxDB over the same time come from /proc.
+Until 2026-12-07 21:00 UTC the rate was timed from the first batch stored, after the
+worker had already decoded up to its memory allowance (200,000 of the 288,000 points)
+unseen, since its endpoint started after its consumer: that measured InfluxDB taking a
+decoded backlog, not the worker. From then until the broker was held, it was timed
+from the endpoint's first answer, which the worker, reading at once, could give after
+its first batch was stored (the benchmark then refused to time it).
 Afterwards the points are counted in InfluxDB: the benchmark fails rather than report a
 rate for data that did not arrive.
 
@@ -56,6 +60,7 @@ import asyncio
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -350,19 +355,24 @@ def metric_value(text: str, name: str) -> int | None:
 def _wait_for(
     metrics_port: int, name: str, worker: subprocess.Popen[bytes], target: int, seconds: float
 ) -> list[tuple[float, int]]:
-    """(time, counter ``name``) samples until it reaches ``target``."""
+    """(time, counter ``name``) samples, every 50 ms, until it reaches ``target``."""
     samples: list[tuple[float, int]] = []
     deadline = time.monotonic() + seconds
-    while not samples or samples[-1][1] < target:
-        if worker.poll() is not None:
-            err = worker.stderr.read().decode() if worker.stderr else ""
-            raise RuntimeError(f"the worker exited: {err[-2000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name}: only {samples[-1][1] if samples else 0} of {target}")
-        count = counter(metrics_port, name)
-        if count is not None:
-            samples.append((time.monotonic(), count))
-        time.sleep(0.1)
+    # One connection for all the samples: a new client costs tens of ms a sample.
+    with httpx.Client(base_url=f"http://127.0.0.1:{metrics_port}", timeout=2.0) as client:
+        while not samples or samples[-1][1] < target:
+            if worker.poll() is not None:
+                err = worker.stderr.read().decode() if worker.stderr else ""
+                raise RuntimeError(f"the worker exited: {err[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: only {samples[-1][1] if samples else 0} of {target}")
+            try:
+                count = metric_value(client.get("/metrics").text, name)
+            except httpx.HTTPError:
+                count = None
+            if count is not None:
+                samples.append((time.monotonic(), count))
+            time.sleep(0.05)
     return samples
 
 
@@ -384,16 +394,26 @@ def _drain(
     others: dict[str, int | None],
     profile: str,
     feed: Callable[[], None] | None = None,
+    hold: int | None = None,
 ) -> tuple[float, dict[str, float]]:
     """Start the worker, time counter ``name`` from 0 to ``target``: its rate per second
-    (from the endpoint's first answer, before the worker reads anything, to the last
-    sample) and each process's CPU share over the drain. ``feed``, if given, publishes
-    the traffic once the worker is up."""
-    worker = _start(args, profile)
-    pids = {"worker": worker.pid, **others}
+    and each process's CPU share over the drain. ``feed``, if given, publishes the
+    traffic once the worker is up, and the drain is timed from the endpoint's first
+    answer; a backlog's drain is timed from the release of broker ``hold``, held while
+    the worker starts (see the module docstring)."""
+    if hold is not None:
+        os.kill(hold, signal.SIGSTOP)
+    held = hold
+    worker: subprocess.Popen[bytes] | None = None
     try:
+        worker = _start(args, profile)
+        pids = {"worker": worker.pid, **others}
         _wait_for(metrics_port, name, worker, 0, STARTUP_S)
         cpu0 = {who: cpu_seconds(pid) for who, pid in pids.items() if pid}
+        if held is not None:
+            os.kill(held, signal.SIGCONT)
+            held = None
+        released = time.monotonic()
         # Fed from a thread, so the counter is sampled while the traffic goes out.
         feeder = threading.Thread(target=feed or (lambda: None), name="bench-feed")
         feeder.start()
@@ -403,16 +423,19 @@ def _drain(
             feeder.join()
         cpu = {who: cpu_seconds(pid) - cpu0[who] for who, pid in pids.items() if pid}
     finally:
-        # Under cProfile the worker writes its profile on the way out: give it time.
-        stop_process(worker, timeout=120.0)
+        if held is not None:
+            os.kill(held, signal.SIGCONT)
+        if worker is not None:
+            # Under cProfile the worker writes its profile on the way out: give it time.
+            stop_process(worker, timeout=120.0)
     # Above target only by redeliveries (a reconnect on a loaded host): written again to
     # the same points, or judged again; the caller counts what was stored.
     (t_first, n_first), (t_last, n_last) = samples[0], samples[-1]
-    if n_first and feed is None:
-        # A backlog's drain is timed from its first message or not at all. (A fed worker
-        # may count a little before the feed starts: the maintenance worker's scheduler
-        # observes its registered devices as it starts.)
-        raise RuntimeError(f"{name}: {n_first} before its metrics answered, cannot time it")
+    if hold is not None:
+        # The backlog was held until the release: the drain starts there, from nothing.
+        t_first, n_first = released, 0
+    # (A fed worker may count a little before the feed starts: the maintenance worker's
+    # scheduler observes its registered devices as it starts.)
     wall = t_last - t_first
     shares = {f"{who}_cpu_percent": round(100.0 * s / wall, 1) for who, s in cpu.items()}
     return (min(n_last, target) - n_first) / wall, shares
@@ -497,6 +520,7 @@ def _ingest_drain(
         points,
         {"broker": broker.pid, "influxdb": influx.pid},
         f"{variant}-ingest",
+        hold=broker.pid,
     )
     stored = {m: _count(influx, m) for m in expected}
     if stored != expected:

@@ -46,7 +46,10 @@ Keeping InfluxDB busy
     could be sent (an HTTP body goes out only while the loop is free), and InfluxDB
     would wait for it every batch. So the room a written batch frees is handed back
     only once the next batch's body is on its way (the writer's ``sent``), or at once
-    when no batch is ready: decoding and InfluxDB's work then overlap.
+    when no batch is ready: decoding and InfluxDB's work then overlap. And while a body
+    is going out, ``submit`` waits: InfluxDB reads a whole body before it stores any of
+    it, and a body of 5,000 points (1.7 MB) sent between a backlog's decoding turns took
+    8 ms on average and 24 ms at the 90th percentile against 2-3 ms alone.
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ class Batcher:
         # Points of the batch written last whose room is not handed back to submit() yet
         # (see "Keeping InfluxDB busy").
         self._held_points = 0
+        # While a batch's body is going out, submit() waits (see "Keeping InfluxDB busy").
+        self._sending = False
         self._changed = asyncio.Condition()
         self._closing = False
         # One log line per outage, not one per retry; reset by the next good write.
@@ -232,9 +237,10 @@ class Batcher:
         async with self._changed:
             # A message bigger than the whole allowance is let through alone rather
             # than blocking forever.
-            while (
-                occupied := self._in_memory_points + self._held_points
-            ) > 0 and occupied + points > self.max_pending_points:
+            while self._sending or (
+                (occupied := self._in_memory_points + self._held_points) > 0
+                and occupied + points > self.max_pending_points
+            ):
                 self._check_running()
                 await self._changed.wait()
             self._check_running()
@@ -312,6 +318,7 @@ class Batcher:
         if self._spill.depth:
             await self._append_spill(body)
         else:
+            self._sending = True
             try:
                 await self._write_splitting(body, batch.points, self._release)
             except _Deferred as deferred:
@@ -329,10 +336,11 @@ class Batcher:
                 log.exception("acknowledging a message failed; the broker may redeliver it")
 
     async def _release(self) -> None:
-        """Hand the room of the batch written last back to submit()."""
-        if self._held_points:
+        """The body is out: hand the room of the batch written last back to submit()."""
+        if self._held_points or self._sending:
             async with self._changed:
                 self._held_points = 0
+                self._sending = False
                 self._changed.notify_all()
 
     async def _append_spill(self, body: bytes) -> None:

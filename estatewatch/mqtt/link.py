@@ -373,13 +373,17 @@ class Link:
             connection = Connection(client, self._timeout)
             self._client_now = client
             try:
-                for topic in self.subscriptions:
-                    self._check_granted(topic, await client.subscribe(topic, qos=1))
-                self._connected()
                 async with asyncio.TaskGroup() as tasks:
+                    # Reading first: a persistent session's backlog comes as soon as the
+                    # broker accepts the connection, before the subscriptions' answers,
+                    # and would otherwise wait in memory for them (0.8 s of 288,000
+                    # points in the ingest benchmark).
                     reader = tasks.create_task(
                         self._read(client, connection), name=f"{self.name} reader"
                     )
+                    for topic in self.subscriptions:
+                        self._check_granted(topic, await client.subscribe(topic, qos=1))
+                    self._connected()
                     if self._session is not None:
                         await self._session(connection)
                     else:

@@ -406,8 +406,10 @@ async def test_a_backlog_handled_without_awaiting_still_lets_the_loop_run(
     async with scenario.consumer(recorder, _cid(scenario, 1)):
         pass  # the session exists: what is published next waits in the broker
     await scenario.publish(*(scenario.telemetry(seq) for seq in range(count)))
+    # Watching from before the connection: the backlog is read as soon as the broker
+    # accepts it, before the subscriptions are answered and the consumer's enter returns.
+    watcher = asyncio.create_task(watch())
     async with scenario.consumer(recorder, _cid(scenario, 1), handler=hold):
-        watcher = asyncio.create_task(watch())
         await until(lambda: len(recorder.seqs) == count, "the whole backlog")
         await watcher
         for ack in held:
