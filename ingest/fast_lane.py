@@ -108,7 +108,7 @@ class FastLane:
         self._max_readings = screen.limits.max_readings
         self._tables: dict[tuple[str, str], dict[str, _Field] | None] = {}
         self._names: set[str] = set()
-        self._series: dict[tuple[object, ...], str | None] = {}
+        self._series: dict[tuple[object, ...], tuple[str | None, dict[str, str]]] = {}
         self._times: dict[str, int | None] = {}
         # Values as line protocol writes them: registers at a fixed scale hold a few
         # thousand distinct values, and repr() of a float costs 0.2 us (a reading has ~13).
@@ -212,7 +212,7 @@ class FastLane:
         for value in units.values():
             if type(value) is not str:
                 return False
-        own_series = self._series_of(device_type, tags, site, device_id, None)
+        own_series, port_series = self._series_of(device_type, tags, site, device_id)
         if own_series is None:
             return False
         for reading in readings:
@@ -258,8 +258,11 @@ class FastLane:
                     own.append(text)
                 else:
                     if ports is None:
-                        ports = {}
-                    ports.setdefault(port, []).append(text)
+                        ports = {port: [text]}
+                    elif (group := ports.get(port)) is None:
+                        ports[port] = [text]
+                    else:
+                        group.append(text)
             if not own and ports is None:  # a reading without fields
                 return False
             stamp = f" {ts}\n"
@@ -268,9 +271,15 @@ class FastLane:
             if ports is not None:
                 # Numerically, as the full path writes them: port1, port2, ..., port10.
                 for port in sorted(ports, key=int):
-                    series = self._series_of(device_type, tags, site, device_id, port)
+                    series = port_series.get(port)
                     if series is None:
-                        return False
+                        series = series_key(
+                            device_type + PORT_SUFFIX,
+                            {**tags, "site": site, "device_id": device_id, "port": port},
+                        )
+                        if series is None:
+                            return False
+                        port_series[port] = series  # as many as the profile has ports
                     lines.append(f"{series} {','.join(ports[port])}{stamp}")
         return True
 
@@ -311,25 +320,19 @@ class FastLane:
         return table
 
     def _series_of(
-        self, device_type: str, tags: dict[str, str], site: str, device_id: str, port: str | None
-    ) -> str | None:
-        """The escaped series of a device's point (of its ``port``'s, if given)."""
-        memo = (device_type, site, device_id, port, *tags.items())
-        try:
-            return self._series[memo]
-        except KeyError:
-            pass
-        if port is None:
-            series = series_key(device_type, {**tags, "site": site, "device_id": device_id})
-        else:
-            series = series_key(
-                device_type + PORT_SUFFIX,
-                {**tags, "site": site, "device_id": device_id, "port": port},
-            )
-        if len(self._series) >= _MEMO_LIMIT:
-            self._series.clear()
-        self._series[memo] = series
-        return series
+        self, device_type: str, tags: dict[str, str], site: str, device_id: str
+    ) -> tuple[str | None, dict[str, str]]:
+        """The escaped series of a device's own points, and its ports' series as
+        :meth:`_device` finds them."""
+        memo = (device_type, site, device_id, *tags.items())
+        known = self._series.get(memo)
+        if known is None:
+            own = series_key(device_type, {**tags, "site": site, "device_id": device_id})
+            known = own, {}
+            if len(self._series) >= _MEMO_LIMIT:
+                self._series.clear()
+            self._series[memo] = known
+        return known
 
     def _float_text(self, value: float) -> str:
         """``value`` (not a zero) as line protocol writes a float, remembered."""
