@@ -297,6 +297,28 @@ async def test_room_comes_back_once_the_next_body_is_sent(spill: DurableQueue) -
     assert acks.done == list(range(5))
 
 
+async def test_submit_waits_while_a_body_goes_out(spill: DurableQueue) -> None:
+    # With room to spare, a message still waits while a batch's body is being sent: the
+    # body goes out with the event loop to itself, InfluxDB waiting for all of it.
+    writer, acks = FakeWriter(), Acks()
+    writer.sending.clear()
+    async with Batcher(
+        writer, spill, max_points=2, max_delay=60, max_pending_points=100, backoff=FAST
+    ) as batcher:
+        for i in range(2):
+            await batcher.submit(line(i), 1, acks(i))
+        await eventually(lambda: writer.attempts == 1)
+        waiting = asyncio.create_task(batcher.submit(line(2), 1, acks(2)))
+        try:
+            await settle()
+            assert not waiting.done()
+        finally:
+            writer.sending.set()
+        await waiting
+    assert writer.lines() == [line(i).rstrip() for i in range(3)]
+    assert acks.done == list(range(3))
+
+
 async def test_submit_outside_context_fails(spill: DurableQueue) -> None:
     batcher = Batcher(FakeWriter(), spill)
     with pytest.raises(Exception, match="not running"):
