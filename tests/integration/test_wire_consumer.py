@@ -375,6 +375,34 @@ def test_values_mqtt_cannot_carry_are_refused(option: str, value: int) -> None:
         )
 
 
+async def test_a_sessions_backlog_is_read_before_the_subscriptions_are_answered(
+    scenario: Scenario,
+) -> None:
+    """The broker sends a persistent session's backlog as soon as it accepts the
+    connection, ahead of its answers to the subscriptions: the consumer reads it from
+    then, instead of leaving it in memory until it has subscribed again."""
+    count = 200
+    recorder = Recorder(scenario.site)
+    subscribed_at_first: list[bool] = []
+    consumer: WireConsumer[Decoded] | None = None
+
+    async def handle(decoded: Decoded, ack: Ack) -> None:
+        if not subscribed_at_first:
+            assert consumer is not None
+            subscribed_at_first.append(consumer.connected)
+        await recorder.handler(decoded, ack)
+
+    async with scenario.consumer(recorder, _cid(scenario, 1)):
+        pass  # the session exists: what is published next waits in the broker
+    await scenario.publish(*(scenario.telemetry(seq) for seq in range(count)))
+    consumer = scenario.consumer(recorder, _cid(scenario, 1), handler=handle)
+    async with consumer:
+        await until(lambda: len(recorder.seqs) == count, "the whole backlog")
+    # ``connected`` turns true once the subscriptions are answered.
+    assert subscribed_at_first == [False]
+    assert recorder.seqs == list(range(count))
+
+
 async def test_a_backlog_handled_without_awaiting_still_lets_the_loop_run(
     scenario: Scenario,
 ) -> None:
