@@ -119,7 +119,7 @@ measurement, so an unknown one would be a new InfluxDB field key."""
 _INT64: Final = (-(2**63), 2**63 - 1)
 _F32_MAX: Final = 3.4028234663852886e38
 _TEXT_MAX: Final = 256
-_TAG_VALUE = re.compile(r"^[\w .:#()+-]{1,64}$")
+_TAG_VALUE = re.compile(r"[\w .:#()+-]{1,64}")  # whole values only: fullmatch
 _REGISTER_RANGE: Final = {
     DataType.U16: (0, 0xFFFF),
     DataType.I16: (-0x8000, 0x7FFF),
@@ -452,7 +452,7 @@ class Screen:
         """Whether ``value`` may be a tag's value; remembered if so, since a site's few
         buildings and locations come in every message (forgotten past a limit, so a
         stream of new values cannot eat memory)."""
-        if not _TAG_VALUE.match(value) or ".." in value:
+        if not _TAG_VALUE.fullmatch(value) or ".." in value:
             return False
         if len(self._fine_tags) >= _FINE_TAGS_LIMIT:
             self._fine_tags.clear()

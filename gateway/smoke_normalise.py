@@ -170,7 +170,7 @@ class PayloadNormaliser:
         values = self._schema.parse(payload)
         device_id = values[DEVICE_ID]
         assert isinstance(device_id, str)  # the profile types it
-        if not _NAME.match(device_id):
+        if not _NAME.fullmatch(device_id):
             raise PayloadError(
                 f"{name}: {self._key[DEVICE_ID]} {device_id!r} is not a usable device id"
                 " (1-64 letters, digits, '_', '.' or '-', starting with a letter or digit)"

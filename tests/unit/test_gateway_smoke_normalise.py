@@ -201,6 +201,11 @@ def test_a_timestamp_a_little_ahead_of_the_gateway_is_accepted(
             "devId 'a b' is not a usable device id",
         ),
         (
+            "vendor/smoke/smk-1/up",
+            body(devId="smk-1\n"),  # a pattern's "$" matches before a last newline
+            "devId 'smk-1\\n' is not a usable device id",
+        ),
+        (
             TOPIC,
             body(ts=int((NOW + timedelta(days=1, seconds=1)).timestamp())),
             "is more than a day ahead of the gateway's clock (2026-03-01T12:00:00Z)",
@@ -227,6 +232,7 @@ def test_a_timestamp_a_little_ahead_of_the_gateway_is_accepted(
         "other topic",
         "topic too short",
         "unusable id",
+        "id with a last newline",
         "more than a day ahead",
         "absurd future",
         "before 2000",

@@ -271,6 +271,7 @@ def test_a_reading_with_nothing_left_refuses_a_message_with_nothing_else(screen:
         ({"building": "../../etc"}, "bad_tag"),
         ({"building": "B1/2"}, "bad_tag"),
         ({"building": "a\x00b"}, "bad_tag"),
+        ({"building": "B2\n"}, "bad_tag"),  # a pattern's "$" matches before a last newline
         ({"building": "B" * 65}, "bad_tag"),
         ({"building": ""}, "bad_tag"),
     ],
